@@ -1,0 +1,149 @@
+"""The ``sekisho`` command: serve, migrate, manage users, inspect the outbox."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+
+from sekisho.core.addresses import InvalidAddress, normalize_email
+from sekisho.settings import Settings
+from sekisho.store.database import Database, make_engine
+from sekisho.store.migrate import upgrade
+from sekisho.store.outbox_queue import OutboxQueue
+
+app = typer.Typer(help="Sekisho: a passwordless authentication server.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+mail_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(mail_app, name="mail")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            typer.echo(f"configuration error: {problem['msg']}", err=True)
+        raise typer.Exit(2) from error
+
+
+def _database(settings: Settings) -> Database:
+    return Database(make_engine(settings.database_url))
+
+
+def _address(raw: str) -> str:
+    try:
+        return normalize_email(raw)
+    except InvalidAddress as error:
+        typer.echo(f"not a usable email address: {raw!r}", err=True)
+        raise typer.Exit(2) from error
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+) -> None:
+    """Run the server (migrating the database first when auto_migrate is on)."""
+    settings = _settings()
+    from sekisho.app import create_app
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    application = create_app(settings)
+    typer.echo(f"Sekisho {settings.mode} mode: open {settings.public_origin}/signin")
+    if settings.development and settings.mail_backend == "devmailbox":
+        typer.echo(f"Development mailbox: {settings.public_origin}/dev/mailbox")
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_level="info",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply the migrations up to REVISION (default: the newest)."""
+    settings = _settings()
+    upgrade(make_engine(settings.database_url), revision)
+    typer.echo(f"database at {revision}")
+
+
+@users_app.command("add")
+def users_add(email: str, name: str = typer.Option(None, help="Display name.")) -> None:
+    """Create an account (its address counts as verified once it signs in)."""
+    address = _address(email)
+    database = _database(_settings())
+    with database.transaction() as repos:
+        if repos.users.by_email(address) is not None:
+            typer.echo(f"{address} already exists", err=True)
+            raise typer.Exit(1)
+        user = repos.users.create(address, now=datetime.now(UTC), verified=False, display_name=name)
+    typer.echo(f"created {user.email} ({user.id})")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List accounts: id, email, status, last sign-in."""
+    database = _database(_settings())
+    with database.transaction() as repos:
+        for user in repos.users.all():
+            last = user.last_sign_in_at.isoformat() if user.last_sign_in_at else "never"
+            typer.echo(f"{user.id}\t{user.email}\t{user.status}\t{last}")
+
+
+def _set_status(email: str, status: str) -> None:
+    address = _address(email)
+    database = _database(_settings())
+    with database.transaction() as repos:
+        if not repos.users.set_status(address, status):
+            typer.echo(f"no account for {address}", err=True)
+            raise typer.Exit(1)
+    typer.echo(f"{address} is {status}")
+
+
+@users_app.command("disable")
+def users_disable(email: str) -> None:
+    """Refuse every sign-in for an account (its sessions stop at their next request)."""
+    _set_status(email, "disabled")
+
+
+@users_app.command("enable")
+def users_enable(email: str) -> None:
+    """Allow a disabled account to sign in again."""
+    _set_status(email, "active")
+
+
+@mail_app.command("status")
+def mail_status() -> None:
+    """Count outbox messages by status (pending, sent, dropped, failed)."""
+    counts = OutboxQueue(_database(_settings())).counts()
+    for status in ("pending", "sent", "dropped", "failed"):
+        typer.echo(f"{status}\t{counts.get(status, 0)}")
+
+
+@app.command("check-config")
+def check_config() -> None:
+    """Validate the configuration and print it, secrets hidden."""
+    settings = _settings()
+    for key, value in sorted(settings.model_dump().items()):
+        typer.echo(f"{key} = {value}")
+
+
+def main() -> None:
+    app(prog_name="sekisho")
+
+
+if __name__ == "__main__":
+    main()

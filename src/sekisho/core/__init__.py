@@ -1,0 +1,1 @@
+"""The domain: flows, one-time secrets, sessions, policy and audit. No web or storage imports."""

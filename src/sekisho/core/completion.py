@@ -1,0 +1,125 @@
+"""The one completion step every method ends in (ARCHITECTURE.md: methods never create
+sessions).
+
+It resolves the account the proof speaks for (creating it only when self sign-up is
+on), asks the policy whether the account may sign in, retires the pre-sign-in session
+(a new token at every sign-in: SECURITY.md case 27), issues the session with the AAL
+of the proof, and writes the audit event, all inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sekisho.core import onetime
+from sekisho.core.clients import ClientInfo
+from sekisho.core.ports import Repositories
+from sekisho.core.records import AuditEvent, Session, User
+from sekisho.core.sessions import SessionManager
+from sekisho.errors import ErrorCode, SekishoError
+
+
+class Proof(Protocol):
+    """What a method proved (its fields are read-only)."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def flow_id(self) -> str: ...
+    @property
+    def via(self) -> str: ...
+    @property
+    def amr(self) -> tuple[str, ...]: ...
+    @property
+    def aal(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    token: str
+    session: Session
+    user: User
+
+
+class Completion:
+    def __init__(self, *, sessions: SessionManager, self_signup: bool) -> None:
+        self._sessions = sessions
+        self._self_signup = self_signup
+
+    def complete(
+        self,
+        repos: Repositories,
+        proof: Proof,
+        *,
+        client: ClientInfo,
+        previous_token: str | None,
+        now: datetime,
+    ) -> IssuedSession:
+        user = repos.users.by_email(proof.email)
+        if user is None and self._self_signup:
+            user = repos.users.create(proof.email, now=now, verified=True)
+            self._audit(repos, "account.created", "success", proof, client, now, user=user)
+        if user is None or user.status != "active":
+            reason = "no_account" if user is None else "account_disabled"
+            self._audit(
+                repos, "signin.rejected", "failure", proof, client, now, user=user, reason=reason
+            )
+            raise SekishoError(ErrorCode.invalid_or_expired, persist=True)
+        if previous_token:
+            stale = repos.sessions.by_token(self._sessions.token_digest(previous_token))
+            if stale is not None:
+                repos.sessions.revoke(stale.id, reason="replaced_at_sign_in", now=now)
+        token = onetime.new_session_token()
+        session = Session(
+            id=onetime.new_flow_id(),
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            auth_time=now,
+            expires_at=now + self._sessions.timeouts.absolute,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            amr=proof.amr,
+            aal=proof.aal,
+        )
+        repos.sessions.create(session, token_digest=self._sessions.token_digest(token))
+        repos.users.mark_signed_in(user.id, now=now)
+        self._audit(
+            repos, "signin.succeeded", "success", proof, client, now, user=user, session=session
+        )
+        return IssuedSession(token=token, session=session, user=user)
+
+    @staticmethod
+    def _audit(
+        repos: Repositories,
+        event: str,
+        outcome: str,
+        proof: Proof,
+        client: ClientInfo,
+        now: datetime,
+        *,
+        user: User | None,
+        session: Session | None = None,
+        reason: str | None = None,
+    ) -> None:
+        detail = {"via": proof.via}
+        if reason:
+            detail["reason"] = reason
+        repos.audit.append(
+            AuditEvent(
+                event=event,
+                outcome=outcome,
+                at=now,
+                ip=client.ip,
+                user_agent=client.user_agent,
+                user_id=user.id if user else None,
+                email=proof.email,
+                session_id=session.id if session else None,
+                flow_id=proof.flow_id,
+                amr=proof.amr,
+                aal=proof.aal,
+                detail=detail,
+            )
+        )

@@ -1,0 +1,53 @@
+"""Keys derived from the one server secret, one per purpose (HKDF, RFC 5869).
+
+Invariant: every one-time secret, session token and binding value is stored only as a
+keyed hash (HMAC-SHA256) under a purpose-specific key, so a digest made for one
+purpose never matches in another (SECURITY.md case 6).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+
+def _derive(secret: bytes, label: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"sekisho", info=label.encode()).derive(
+        secret
+    )
+
+
+class Keyring:
+    """Purpose-bound keyed hashing and authenticated encryption from one secret."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret.encode()
+        self._cache: dict[str, bytes] = {}
+        self._fernet = Fernet(base64.urlsafe_b64encode(_derive(self._secret, "outbox-encryption")))
+
+    def _key(self, purpose: str) -> bytes:
+        key = self._cache.get(purpose)
+        if key is None:
+            key = _derive(self._secret, f"hmac:{purpose}")
+            self._cache[purpose] = key
+        return key
+
+    def digest(self, purpose: str, value: str) -> str:
+        """HMAC-SHA256 of ``value`` under the key for ``purpose``, hex encoded."""
+        return hmac.new(self._key(purpose), value.encode(), hashlib.sha256).hexdigest()
+
+    def matches(self, purpose: str, value: str, expected_digest: str) -> bool:
+        """Constant-time comparison of ``value``'s digest with a stored digest."""
+        return hmac.compare_digest(self.digest(purpose, value), expected_digest)
+
+    def seal(self, plaintext: bytes) -> str:
+        """Encrypt and authenticate (Fernet) data that must rest in the database."""
+        return self._fernet.encrypt(plaintext).decode()
+
+    def unseal(self, token: str) -> bytes:
+        return self._fernet.decrypt(token.encode())

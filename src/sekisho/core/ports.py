@@ -1,0 +1,129 @@
+"""The narrow interfaces the domain needs from storage (implemented in ``sekisho.store``).
+
+Every method that changes a one-time secret, a flow's state or a counter is a single
+atomic statement in the store (``UPDATE ... WHERE ... RETURNING``), so concurrent
+requests on any number of instances see exactly one winner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol
+
+from sekisho.core.records import (
+    AuditEvent,
+    CodeAttempt,
+    FailureCount,
+    Flow,
+    Session,
+    User,
+)
+
+Clock = Callable[[], datetime]
+
+
+class Users(Protocol):
+    def by_email(self, email: str) -> User | None: ...
+    def by_id(self, user_id: str) -> User | None: ...
+    def create(
+        self, email: str, *, now: datetime, verified: bool, display_name: str | None = None
+    ) -> User: ...
+    def mark_signed_in(self, user_id: str, *, now: datetime) -> None: ...
+    def set_status(self, email: str, status: str) -> bool: ...
+    def all(self) -> Iterator[User]: ...
+
+
+class Flows(Protocol):
+    def create(self, flow: Flow) -> None: ...
+    def get(self, flow_id: str) -> Flow | None: ...
+    def supersede_pending(self, email: str, kind: str, *, now: datetime) -> list[str]:
+        """Mark pending flows for ``email`` superseded; return their ids."""
+        ...
+
+    def transition(self, flow_id: str, *, from_state: str, to_state: str, now: datetime) -> bool:
+        """Compare-and-set the state of an unexpired flow; True for the one winner."""
+        ...
+
+
+class Secrets(Protocol):
+    def add(
+        self,
+        *,
+        flow_id: str,
+        purpose: str,
+        kind: str,
+        digest: str,
+        max_attempts: int,
+        expires_at: datetime,
+    ) -> None: ...
+    def find_link(self, *, purpose: str, digest: str, now: datetime) -> str | None:
+        """The flow id of a live link secret, without consuming it (GET and HEAD)."""
+        ...
+
+    def consume_link(self, *, purpose: str, digest: str, now: datetime) -> str | None:
+        """Atomically spend a live link secret; the flow id for the one winner."""
+        ...
+
+    def take_code_attempt(self, *, flow_id: str, purpose: str, now: datetime) -> CodeAttempt | None:
+        """Atomically count one attempt against a live code, before it is compared."""
+        ...
+
+    def consume(self, secret_id: int, *, reason: str, now: datetime) -> bool: ...
+    def spend_flow(self, flow_id: str, *, reason: str, now: datetime) -> None:
+        """Spend every live secret of a flow (after any final outcome)."""
+        ...
+
+
+class FailureCounters(Protocol):
+    def get(self, subject: str, method: str) -> FailureCount | None: ...
+    def record_failure(self, subject: str, method: str, *, now: datetime) -> int: ...
+    def reset(self, subject: str, method: str) -> None: ...
+
+
+class Sessions(Protocol):
+    def create(self, session: Session, *, token_digest: str) -> None: ...
+    def by_token(self, token_digest: str) -> Session | None:
+        """A session that has not been revoked (timeouts are checked by the caller)."""
+        ...
+
+    def touch(self, session_id: str, *, now: datetime) -> None: ...
+    def revoke(self, session_id: str, *, reason: str, now: datetime) -> bool: ...
+    def revoke_others(self, user_id: str, *, keep: str, now: datetime) -> int: ...
+    def active_for(self, user_id: str) -> list[Session]: ...
+
+
+class Audit(Protocol):
+    def append(self, event: AuditEvent) -> None: ...
+    def recent(self, user_id: str, limit: int) -> list[AuditEvent]: ...
+
+
+class Outbox(Protocol):
+    def enqueue(self, *, kind: str, sealed_payload: str, now: datetime) -> None: ...
+
+
+class Repositories(Protocol):
+    """Everything one transaction can touch."""
+
+    @property
+    def users(self) -> Users: ...
+    @property
+    def flows(self) -> Flows: ...
+    @property
+    def secrets(self) -> Secrets: ...
+    @property
+    def failures(self) -> FailureCounters: ...
+    @property
+    def sessions(self) -> Sessions: ...
+    @property
+    def audit(self) -> Audit: ...
+    @property
+    def outbox(self) -> Outbox: ...
+
+
+class Transactions(Protocol):
+    def transaction(self) -> AbstractContextManager[Repositories]:
+        """One atomic unit of work. An exception rolls it back, except a
+        :class:`sekisho.errors.SekishoError` with ``persist=True``, which commits first."""
+        ...

@@ -1,0 +1,103 @@
+"""The stored objects the domain works with, as plain immutable records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    email: str
+    status: str
+    created_at: datetime
+    email_verified_at: datetime | None = None
+    display_name: str | None = None
+    last_sign_in_at: datetime | None = None
+
+
+class FlowState:
+    """States of a sign-in flow. Transitions are atomic compare-and-set in the store."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    COMPLETED = "completed"
+    DENIED = "denied"
+    SUPERSEDED = "superseded"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """A sign-in in progress (ARCHITECTURE.md: flows are stored objects)."""
+
+    id: str
+    kind: str
+    state: str
+    email: str
+    binding_digest: str
+    approval_number: int
+    requested_ip: str
+    requested_user_agent: str
+    locale: str
+    created_at: datetime
+    expires_at: datetime
+
+    def effective_state(self, now: datetime) -> str:
+        if self.state in (FlowState.PENDING, FlowState.APPROVED) and now >= self.expires_at:
+            return FlowState.EXPIRED
+        return self.state
+
+
+@dataclass(frozen=True, slots=True)
+class CodeAttempt:
+    """An attempt already counted against a code, returned before comparing."""
+
+    secret_id: int
+    digest: str
+    attempts: int
+    max_attempts: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.max_attempts - self.attempts)
+
+
+@dataclass(frozen=True, slots=True)
+class FailureCount:
+    consecutive: int
+    last_failure_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    id: str
+    user_id: str
+    created_at: datetime
+    last_seen_at: datetime
+    auth_time: datetime
+    expires_at: datetime
+    ip: str
+    user_agent: str
+    amr: tuple[str, ...]
+    aal: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One security event: who, what, how, from where, the outcome and when."""
+
+    event: str
+    outcome: str
+    at: datetime
+    ip: str | None = None
+    user_agent: str | None = None
+    user_id: str | None = None
+    email: str | None = None
+    session_id: str | None = None
+    flow_id: str | None = None
+    amr: tuple[str, ...] = ()
+    aal: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)

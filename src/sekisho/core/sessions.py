@@ -1,0 +1,117 @@
+"""Server-side sessions (NIST SP 800-63B-4 §5, OWASP ASVS V7).
+
+Invariants:
+- the cookie carries a 256-bit random token; only its keyed hash is stored;
+- a session is created only by :mod:`sekisho.core.completion`, with the AAL of the
+  proof that made it, never more;
+- a session past its idle or absolute timeout, or revoked, is refused on every
+  instance at once (the check reads the shared database on every request).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sekisho.core.keys import Keyring
+from sekisho.core.ports import Repositories
+from sekisho.core.records import AuditEvent, Session
+
+TOKEN_PURPOSE = "session"  # noqa: S105 (a key label, not a secret)
+TOUCH_GRANULARITY = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTimeouts:
+    idle: timedelta
+    absolute: timedelta
+
+
+class SessionManager:
+    def __init__(self, *, keys: Keyring, timeouts: SessionTimeouts) -> None:
+        self._keys = keys
+        self.timeouts = timeouts
+
+    def token_digest(self, token: str) -> str:
+        return self._keys.digest(TOKEN_PURPOSE, token)
+
+    def current(self, repos: Repositories, token: str | None, *, now: datetime) -> Session | None:
+        """The live session for a cookie value, refreshing its idle clock; else None."""
+        if not token:
+            return None
+        session = repos.sessions.by_token(self.token_digest(token))
+        if session is None:
+            return None
+        if now >= session.expires_at or now - session.last_seen_at >= self.timeouts.idle:
+            repos.sessions.revoke(session.id, reason="timeout", now=now)
+            return None
+        if now - session.last_seen_at >= TOUCH_GRANULARITY:
+            repos.sessions.touch(session.id, now=now)
+        return session
+
+    def sign_out(
+        self, repos: Repositories, session: Session, *, ip: str, user_agent: str, now: datetime
+    ) -> None:
+        repos.sessions.revoke(session.id, reason="sign_out", now=now)
+        repos.audit.append(
+            AuditEvent(
+                event="session.signed_out",
+                outcome="success",
+                at=now,
+                ip=ip,
+                user_agent=user_agent,
+                user_id=session.user_id,
+                session_id=session.id,
+                amr=session.amr,
+                aal=session.aal,
+            )
+        )
+
+    def revoke_others(
+        self, repos: Repositories, session: Session, *, ip: str, user_agent: str, now: datetime
+    ) -> int:
+        count = repos.sessions.revoke_others(session.user_id, keep=session.id, now=now)
+        repos.audit.append(
+            AuditEvent(
+                event="session.revoked_others",
+                outcome="success",
+                at=now,
+                ip=ip,
+                user_agent=user_agent,
+                user_id=session.user_id,
+                session_id=session.id,
+                amr=session.amr,
+                aal=session.aal,
+                detail={"revoked": count},
+            )
+        )
+        return count
+
+    def revoke_one(
+        self,
+        repos: Repositories,
+        session: Session,
+        target_id: str,
+        *,
+        ip: str,
+        user_agent: str,
+        now: datetime,
+    ) -> bool:
+        """Revoke one of the same user's sessions (never another user's)."""
+        owned = {s.id for s in repos.sessions.active_for(session.user_id)}
+        if target_id not in owned:
+            return False
+        repos.sessions.revoke(target_id, reason="revoked_by_user", now=now)
+        repos.audit.append(
+            AuditEvent(
+                event="session.revoked",
+                outcome="success",
+                at=now,
+                ip=ip,
+                user_agent=user_agent,
+                user_id=session.user_id,
+                session_id=session.id,
+                detail={"revoked_session": target_id},
+            )
+        )
+        return True

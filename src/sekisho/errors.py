@@ -1,0 +1,77 @@
+"""One catalogue of stable error codes, each with its HTTP status and message.
+
+Invariant: every refusal the server makes is one of these codes, so clients can rely on
+``error`` in JSON bodies and the pages show a readable, translated message; nothing
+else (no stack trace, no internal detail) leaves the server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    status: int
+    message: str
+
+
+class ErrorCode(Enum):
+    """Stable machine-readable error codes. Never renumber or rename one."""
+
+    invalid_request = ErrorSpec(400, "The request could not be understood.")
+    invalid_email = ErrorSpec(422, "Enter a valid email address, like name@example.com.")
+    invalid_field = ErrorSpec(422, "A field is missing, repeated or malformed.")
+    invalid_code_format = ErrorSpec(422, "Enter the 6-digit code from the email.")
+    unsupported_media_type = ErrorSpec(415, "This content type is not accepted here.")
+    payload_too_large = ErrorSpec(413, "The request is too large.")
+    csrf_failed = ErrorSpec(
+        403, "This form has expired or came from another site. Reload the page and try again."
+    )
+    other_browser = ErrorSpec(403, "This sign-in was started in another browser.")
+    invalid_or_expired = ErrorSpec(
+        400, "This sign-in link or code is invalid or has expired. Request a new one."
+    )
+    code_incorrect = ErrorSpec(400, "That code is not correct.")
+    approval_refused = ErrorSpec(
+        400,
+        "That number did not match. The sign-in was stopped; start again from the other screen.",
+    )
+    rate_limited = ErrorSpec(429, "Too many attempts. Wait a little and try again.")
+    not_authenticated = ErrorSpec(401, "You are not signed in.")
+    not_found = ErrorSpec(404, "There is nothing here.")
+    method_not_allowed = ErrorSpec(405, "This method is not allowed here.")
+    service_unavailable = ErrorSpec(503, "The service is unavailable right now. Try again shortly.")
+    internal_error = ErrorSpec(500, "Something went wrong on our side. Try again shortly.")
+
+    @property
+    def status(self) -> int:
+        return self.value.status
+
+    @property
+    def message(self) -> str:
+        return self.value.message
+
+
+class SekishoError(Exception):
+    """A refusal with a stable code.
+
+    ``persist`` marks refusals whose bookkeeping (a counted failed attempt, a burned
+    code) must be committed even though the request fails; every other error rolls
+    back the transaction so that nothing is stored half-way.
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        *,
+        persist: bool = False,
+        retry_after: int | None = None,
+        detail: dict[str, int | str] | None = None,
+    ) -> None:
+        super().__init__(code.name)
+        self.code = code
+        self.persist = persist
+        self.retry_after = retry_after
+        self.detail = detail or {}

@@ -1,0 +1,1 @@
+"""Outgoing mail: a durable outbox, its worker, the senders and the templates."""

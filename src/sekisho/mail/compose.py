@@ -1,0 +1,49 @@
+"""Building the messages from templates, in the recipient's language."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+from sekisho.i18n import gettext, jinja_environment
+
+
+def _message(
+    mail_from: str, to: str, subject: str, template: str, context: dict[str, Any]
+) -> EmailMessage:
+    locale = str(context["locale"])
+    environment = jinja_environment("mail/templates", locale)
+    message = EmailMessage()
+    message["From"] = mail_from
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=mail_from.rsplit("@", 1)[-1].strip(">"))
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(environment.get_template(f"{template}.txt").render(**context))
+    message.add_alternative(
+        environment.get_template(f"{template}.html").render(**context), subtype="html"
+    )
+    return message
+
+
+def signin_message(mail_from: str, payload: dict[str, Any]) -> EmailMessage:
+    """The sign-in email: link, code, and who asked (IP, device, time: SECURITY.md case 11)."""
+    context = dict(payload, requested_at=datetime.fromisoformat(payload["requested_at"]))
+    subject = gettext(payload["locale"], "Your sign-in code is %(code)s", code=payload["code"])
+    return _message(mail_from, payload["to"], subject, "signin", context)
+
+
+def no_account_message(mail_from: str, payload: dict[str, Any], public_origin: str) -> EmailMessage:
+    """Sent instead of a sign-in email, when configured, to an address with no account."""
+    context = {
+        "locale": payload["locale"],
+        "requested_at": datetime.fromisoformat(payload["requested_at"]),
+        "ip": payload["ip"],
+        "device": payload["device"],
+        "public_origin": public_origin,
+    }
+    subject = gettext(payload["locale"], "Sign-in attempt: no account for this address")
+    return _message(mail_from, payload["to"], subject, "no_account", context)

@@ -1,0 +1,128 @@
+"""The outbox worker: delivers queued mail off the request path, retrying with backoff.
+
+It also decides *whether* a sign-in email goes out at all (the account exists, or
+self sign-up is on; otherwise nothing, or a 'no account' notice when configured), so
+that the request path is the same for known and unknown addresses (SECURITY.md case 10).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+from sekisho.core.keys import Keyring
+from sekisho.core.records import AuditEvent
+from sekisho.mail.compose import no_account_message, signin_message
+from sekisho.mail.senders import Sender
+from sekisho.settings import Settings
+from sekisho.store.database import Database
+from sekisho.store.outbox_queue import ClaimedMessage, OutboxQueue
+
+log = logging.getLogger("sekisho.mail")
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        database: Database,
+        keys: Keyring,
+        sender: Sender,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._keys = keys
+        self._sender = sender
+        self._clock = clock
+        self._queue = OutboxQueue(database)
+        self.wakeup = asyncio.Event()
+
+    async def run(self) -> None:
+        """Deliver until cancelled. A failing database or SMTP server never stops it."""
+        while True:
+            try:
+                while await self.deliver_one():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox worker cycle failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), timeout=self._settings.mail_poll_seconds)
+            self.wakeup.clear()
+
+    async def deliver_one(self) -> bool:
+        """Claim and handle one due message; False when none is due."""
+        claimed = await asyncio.to_thread(self._queue.claim, self._clock())
+        if claimed is None:
+            return False
+        payload: dict[str, Any] = json.loads(self._keys.unseal(claimed.sealed_payload))
+        message = await asyncio.to_thread(self._decide, claimed, payload)
+        if message is None:
+            await asyncio.to_thread(self._settle, claimed, payload, "dropped", "no_account", None)
+            return True
+        try:
+            await self._sender.send(message)
+        except Exception as error:
+            await asyncio.to_thread(self._failed_attempt, claimed, payload, error)
+            return True
+        await asyncio.to_thread(self._settle, claimed, payload, "sent", "delivered", None)
+        return True
+
+    def _decide(self, claimed: ClaimedMessage, payload: dict[str, Any]) -> EmailMessage | None:
+        with self._database.transaction() as repos:
+            user = repos.users.by_email(payload["to"])
+        if user is not None and user.status != "active":
+            return None
+        if user is not None or self._settings.self_signup:
+            return signin_message(self._settings.mail_from, payload)
+        if self._settings.notify_unknown_address:
+            return no_account_message(
+                self._settings.mail_from, payload, self._settings.public_origin
+            )
+        return None
+
+    def _failed_attempt(
+        self, claimed: ClaimedMessage, payload: dict[str, Any], error: Exception
+    ) -> None:
+        reason = f"{type(error).__name__}: {error}"
+        log.warning("mail delivery attempt %d failed: %s", claimed.attempts, reason)
+        if claimed.attempts >= self._settings.mail_max_attempts:
+            self._settle(claimed, payload, "failed", "gave_up", reason)
+            return
+        delay = min(
+            self._settings.mail_retry_base_seconds * 2 ** (claimed.attempts - 1),
+            self._settings.mail_retry_max_seconds,
+        )
+        self._queue.retry_later(
+            claimed.id, at=self._clock() + timedelta(seconds=delay), error=reason
+        )
+
+    def _settle(
+        self,
+        claimed: ClaimedMessage,
+        payload: dict[str, Any],
+        status: str,
+        what: str,
+        error: str | None,
+    ) -> None:
+        now = self._clock()
+        self._queue.settle(claimed.id, status=status, now=now, error=error)
+        with self._database.transaction() as repos:
+            repos.audit.append(
+                AuditEvent(
+                    event=f"mail.{status}",
+                    outcome="failure" if status == "failed" else "success",
+                    at=now,
+                    email=payload["to"],
+                    detail={"kind": claimed.kind, "reason": what, "attempts": claimed.attempts},
+                )
+            )

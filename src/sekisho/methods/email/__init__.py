@@ -1,0 +1,1 @@
+"""Email link + code sign-in."""

@@ -1,0 +1,376 @@
+"""Email sign-in: one message carrying a link and a 6-digit code (SECURITY.md cases 1-16).
+
+The method advances a flow and, on success, returns an :class:`EmailProof`; it never
+creates a session (that is :mod:`sekisho.core.completion`'s job).
+
+Invariants kept here:
+- the request path does the same work for known and unknown addresses: whether a
+  message is really sent is decided by the mail worker, off the request path (case 10);
+- a new request for an address supersedes the previous flow and spends its secrets (5);
+- GET and HEAD only *look* at a link (:meth:`inspect_link`); every spend is a POST (1);
+- the link completes a sign-in only in the browser holding the flow's binding value (2);
+  elsewhere it needs the code, or approval by number matching for the waiting browser (11);
+- each code attempt is counted before comparison, per flow (cap, then burned) and per
+  address (progressive delay, at most 100 consecutive failures), and a new request does
+  not reset the per-address count (12, 13).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from sekisho.core import onetime
+from sekisho.core.clients import ClientInfo
+from sekisho.core.keys import Keyring
+from sekisho.core.policy import AMR_EMAIL, FailurePolicy, aal_for_email
+from sekisho.core.ports import Repositories
+from sekisho.core.records import AuditEvent, Flow, FlowState
+from sekisho.errors import ErrorCode, SekishoError
+
+FLOW_KIND = "email_signin"
+FAILURE_METHOD = "email_code"
+LINK_PATH = "/signin/email/link"
+
+_LINK = "signin-link"
+_CODE = "signin-code"
+_BINDING = "binding"
+_DECOYS = "approval-decoys"
+
+
+@dataclass(frozen=True, slots=True)
+class EmailProof:
+    """What an email sign-in proved: control of ``email`` (AAL1, amr ``email``)."""
+
+    email: str
+    flow_id: str
+    via: str
+    amr: tuple[str, ...] = (AMR_EMAIL,)
+    aal: int = aal_for_email()
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedFlow:
+    flow_id: str
+    approval_number: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LinkView:
+    """What the confirmation page may show for a link, without spending it."""
+
+    flow_id: str
+    same_browser: bool
+    choices: list[int]
+    requested_ip: str
+    requested_device: str
+    requested_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSignInConfig:
+    public_origin: str
+    link_ttl: timedelta
+    code_attempts: int
+    failures: FailurePolicy
+
+
+class EmailSignIn:
+    """The email link + code method. Stateless: all state is in the flow and secrets."""
+
+    def __init__(self, *, keys: Keyring, config: EmailSignInConfig) -> None:
+        self._keys = keys
+        self._config = config
+
+    # -- request -----------------------------------------------------------------
+
+    def request(
+        self,
+        repos: Repositories,
+        *,
+        email: str,
+        binding: str,
+        locale: str,
+        client: ClientInfo,
+        now: datetime,
+    ) -> RequestedFlow:
+        """Start a flow for ``email``, already normalised by
+        :func:`sekisho.core.addresses.normalize_email`, and queue its message."""
+        flow = Flow(
+            id=onetime.new_flow_id(),
+            kind=FLOW_KIND,
+            state=FlowState.PENDING,
+            email=email,
+            binding_digest=self._keys.digest(_BINDING, binding),
+            approval_number=onetime.new_approval_number(),
+            requested_ip=client.ip,
+            requested_user_agent=client.user_agent,
+            locale=locale,
+            created_at=now,
+            expires_at=now + self._config.link_ttl,
+        )
+        token = onetime.new_link_token()
+        code = onetime.new_code()
+        superseded = repos.flows.supersede_pending(email, FLOW_KIND, now=now)
+        for old_flow in superseded:
+            repos.secrets.spend_flow(old_flow, reason="superseded", now=now)
+        repos.flows.create(flow)
+        repos.secrets.add(
+            flow_id=flow.id,
+            purpose=onetime.PURPOSE_SIGNIN,
+            kind="link",
+            digest=self._keys.digest(_LINK, token),
+            max_attempts=1,
+            expires_at=flow.expires_at,
+        )
+        repos.secrets.add(
+            flow_id=flow.id,
+            purpose=onetime.PURPOSE_SIGNIN,
+            kind="code",
+            digest=self._keys.digest(_CODE, onetime.code_material(flow.id, code)),
+            max_attempts=self._config.code_attempts,
+            expires_at=flow.expires_at,
+        )
+        payload = {
+            "to": email,
+            "locale": locale,
+            "link": f"{self._config.public_origin}{LINK_PATH}?{urlencode({'token': token})}",
+            "code": code,
+            "requested_at": now.isoformat(),
+            "ip": client.ip,
+            "device": client.describe(),
+            "expires_minutes": int(self._config.link_ttl.total_seconds() // 60),
+        }
+        repos.outbox.enqueue(
+            kind="signin", sealed_payload=self._keys.seal(json.dumps(payload).encode()), now=now
+        )
+        repos.audit.append(
+            AuditEvent(
+                event="signin.email.requested",
+                outcome="success",
+                at=now,
+                ip=client.ip,
+                user_agent=client.user_agent,
+                email=email,
+                flow_id=flow.id,
+                detail={"superseded": len(superseded)},
+            )
+        )
+        return RequestedFlow(flow.id, flow.approval_number, flow.expires_at)
+
+    # -- the waiting browser -----------------------------------------------------
+
+    def status(
+        self, repos: Repositories, *, flow_id: str, binding: str | None, now: datetime
+    ) -> tuple[str, int]:
+        """The state of this browser's own flow and the number it shows for approval."""
+        flow = self._own_flow(repos, flow_id, binding)
+        return flow.effective_state(now), flow.approval_number
+
+    def verify_code(
+        self,
+        repos: Repositories,
+        *,
+        flow_id: str,
+        code: str,
+        binding: str | None,
+        client: ClientInfo,
+        now: datetime,
+    ) -> EmailProof:
+        flow = self._own_flow(repos, flow_id, binding)
+        return self._check_code(repos, flow, code, client, now, via="code")
+
+    def complete_approved(
+        self,
+        repos: Repositories,
+        *,
+        flow_id: str,
+        binding: str | None,
+        client: ClientInfo,
+        now: datetime,
+    ) -> EmailProof:
+        flow = self._own_flow(repos, flow_id, binding)
+        if not repos.flows.transition(
+            flow.id, from_state=FlowState.APPROVED, to_state=FlowState.COMPLETED, now=now
+        ):
+            raise SekishoError(ErrorCode.invalid_or_expired)
+        return EmailProof(email=flow.email, flow_id=flow.id, via="approval")
+
+    # -- the link ------------------------------------------------------------------
+
+    def inspect_link(
+        self, repos: Repositories, *, token: str, binding: str | None, now: datetime
+    ) -> LinkView:
+        """Look at a link without spending anything (GET/HEAD, mail scanners: case 1)."""
+        flow = self._flow_of_link(repos, token, now)
+        decoy_seed = self._keys.digest(_DECOYS, flow.id)
+        return LinkView(
+            flow_id=flow.id,
+            same_browser=self._same_browser(flow, binding),
+            choices=onetime.approval_choices(flow.approval_number, decoy_seed),
+            requested_ip=flow.requested_ip,
+            requested_device=ClientInfo.of(flow.requested_ip, flow.requested_user_agent).describe(),
+            requested_at=flow.created_at,
+        )
+
+    def confirm_link(
+        self,
+        repos: Repositories,
+        *,
+        token: str,
+        binding: str | None,
+        client: ClientInfo,
+        now: datetime,
+    ) -> EmailProof:
+        """Same-browser confirmation: spends the link, completes the flow."""
+        flow = self._flow_of_link(repos, token, now)
+        if not self._same_browser(flow, binding):
+            self._audit_failure(repos, flow, client, now, reason="other_browser")
+            raise SekishoError(ErrorCode.other_browser, persist=True)
+        self._spend_link(repos, token, now)
+        self._finish(repos, flow, FlowState.PENDING, FlowState.COMPLETED, now)
+        return EmailProof(email=flow.email, flow_id=flow.id, via="link")
+
+    def verify_link_code(
+        self, repos: Repositories, *, token: str, code: str, client: ClientInfo, now: datetime
+    ) -> EmailProof:
+        """Another browser: the link plus the code from the same email signs in there."""
+        flow = self._flow_of_link(repos, token, now)
+        return self._check_code(repos, flow, code, client, now, via="link+code")
+
+    def approve(
+        self, repos: Repositories, *, token: str, number: int, client: ClientInfo, now: datetime
+    ) -> Flow:
+        """Number matching: approve the waiting browser from the device that got the mail.
+
+        The link is spent whatever the outcome, so the three choices cannot be tried in turn.
+        """
+        flow = self._flow_of_link(repos, token, now)
+        self._spend_link(repos, token, now)
+        if number != flow.approval_number:
+            self._finish(repos, flow, FlowState.PENDING, FlowState.DENIED, now)
+            self._audit_failure(repos, flow, client, now, reason="approval_number_mismatch")
+            raise SekishoError(ErrorCode.approval_refused, persist=True)
+        if not repos.flows.transition(
+            flow.id, from_state=FlowState.PENDING, to_state=FlowState.APPROVED, now=now
+        ):
+            raise SekishoError(ErrorCode.invalid_or_expired)
+        repos.secrets.spend_flow(flow.id, reason="approved", now=now)
+        repos.audit.append(
+            AuditEvent(
+                event="signin.email.approved",
+                outcome="success",
+                at=now,
+                ip=client.ip,
+                user_agent=client.user_agent,
+                email=flow.email,
+                flow_id=flow.id,
+            )
+        )
+        return flow
+
+    # -- internals -------------------------------------------------------------------
+
+    def _same_browser(self, flow: Flow, binding: str | None) -> bool:
+        return bool(binding) and self._keys.matches(_BINDING, binding or "", flow.binding_digest)
+
+    def _own_flow(self, repos: Repositories, flow_id: str, binding: str | None) -> Flow:
+        flow = repos.flows.get(flow_id) if flow_id else None
+        if flow is None or flow.kind != FLOW_KIND or not self._same_browser(flow, binding):
+            raise SekishoError(ErrorCode.invalid_or_expired)
+        return flow
+
+    def _flow_of_link(self, repos: Repositories, token: str, now: datetime) -> Flow:
+        flow_id = repos.secrets.find_link(
+            purpose=onetime.PURPOSE_SIGNIN, digest=self._keys.digest(_LINK, token), now=now
+        )
+        flow = repos.flows.get(flow_id) if flow_id else None
+        if flow is None or flow.effective_state(now) != FlowState.PENDING:
+            raise SekishoError(ErrorCode.invalid_or_expired)
+        return flow
+
+    def _spend_link(self, repos: Repositories, token: str, now: datetime) -> None:
+        spent = repos.secrets.consume_link(
+            purpose=onetime.PURPOSE_SIGNIN, digest=self._keys.digest(_LINK, token), now=now
+        )
+        if spent is None:
+            raise SekishoError(ErrorCode.invalid_or_expired)
+
+    def _finish(
+        self, repos: Repositories, flow: Flow, from_state: str, to_state: str, now: datetime
+    ) -> None:
+        if not repos.flows.transition(flow.id, from_state=from_state, to_state=to_state, now=now):
+            raise SekishoError(ErrorCode.invalid_or_expired)
+        repos.secrets.spend_flow(flow.id, reason=to_state, now=now)
+
+    def _check_code(
+        self,
+        repos: Repositories,
+        flow: Flow,
+        code: str,
+        client: ClientInfo,
+        now: datetime,
+        *,
+        via: str,
+    ) -> EmailProof:
+        if not onetime.is_code_shaped(code):
+            raise SekishoError(ErrorCode.invalid_code_format)
+        if flow.effective_state(now) != FlowState.PENDING:
+            raise SekishoError(ErrorCode.invalid_or_expired)
+        previous = repos.failures.get(flow.email, FAILURE_METHOD)
+        if previous is not None:
+            wait = self._config.failures.wait(previous.consecutive, previous.last_failure_at, now)
+            if wait > 0:
+                self._audit_failure(repos, flow, client, now, reason="account_delay")
+                raise SekishoError(ErrorCode.rate_limited, retry_after=wait, persist=True)
+        attempt = repos.secrets.take_code_attempt(
+            flow_id=flow.id, purpose=onetime.PURPOSE_SIGNIN, now=now
+        )
+        if attempt is None:
+            raise SekishoError(ErrorCode.invalid_or_expired)
+        if not self._keys.matches(_CODE, onetime.code_material(flow.id, code), attempt.digest):
+            consecutive = repos.failures.record_failure(flow.email, FAILURE_METHOD, now=now)
+            if attempt.remaining == 0:
+                repos.secrets.consume(attempt.secret_id, reason="exhausted", now=now)
+            self._audit_failure(
+                repos, flow, client, now, reason="code_incorrect", consecutive=consecutive
+            )
+            raise SekishoError(
+                ErrorCode.code_incorrect if attempt.remaining else ErrorCode.invalid_or_expired,
+                persist=True,
+                detail={"attempts_remaining": attempt.remaining},
+            )
+        if not repos.secrets.consume(attempt.secret_id, reason="used", now=now):
+            raise SekishoError(ErrorCode.invalid_or_expired)
+        self._finish(repos, flow, FlowState.PENDING, FlowState.COMPLETED, now)
+        repos.failures.reset(flow.email, FAILURE_METHOD)
+        return EmailProof(email=flow.email, flow_id=flow.id, via=via)
+
+    def _audit_failure(
+        self,
+        repos: Repositories,
+        flow: Flow,
+        client: ClientInfo,
+        now: datetime,
+        *,
+        reason: str,
+        consecutive: int | None = None,
+    ) -> None:
+        detail: dict[str, object] = {"reason": reason}
+        if consecutive is not None:
+            detail["consecutive_failures"] = consecutive
+        repos.audit.append(
+            AuditEvent(
+                event="signin.email.failed",
+                outcome="failure",
+                at=now,
+                ip=client.ip,
+                user_agent=client.user_agent,
+                email=flow.email,
+                flow_id=flow.id,
+                detail=detail,
+            )
+        )

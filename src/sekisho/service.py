@@ -1,0 +1,214 @@
+"""The one implementation behind both the pages and the JSON API.
+
+Each operation applies the rate limits, runs the method and the completion step in one
+transaction, and returns plain results; the web layer only translates HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sekisho.core.addresses import InvalidAddress, normalize_email
+from sekisho.core.clients import ClientInfo
+from sekisho.core.completion import Completion, IssuedSession
+from sekisho.core.keys import Keyring
+from sekisho.core.policy import FailurePolicy
+from sekisho.core.records import AuditEvent, Session, User
+from sekisho.core.sessions import SessionManager, SessionTimeouts
+from sekisho.errors import ErrorCode, SekishoError
+from sekisho.methods.email.signin import (
+    EmailSignIn,
+    EmailSignInConfig,
+    LinkView,
+    RequestedFlow,
+)
+from sekisho.ratelimits import RateLimits
+from sekisho.settings import Settings
+from sekisho.store.database import Database
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    user: User
+    sessions: list[Session]
+    activity: list[AuditEvent]
+
+
+class Sekisho:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        database: Database,
+        limits: RateLimits,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.limits = limits
+        self.clock = clock
+        self.keys = Keyring(settings.secret_key.get_secret_value())
+        self.sessions = SessionManager(
+            keys=self.keys,
+            timeouts=SessionTimeouts(
+                idle=settings.session_idle_timeout, absolute=settings.session_absolute_timeout
+            ),
+        )
+        self.completion = Completion(sessions=self.sessions, self_signup=settings.self_signup)
+        self.email = EmailSignIn(
+            keys=self.keys,
+            config=EmailSignInConfig(
+                public_origin=settings.public_origin,
+                link_ttl=settings.email_link_ttl,
+                code_attempts=settings.email_code_attempts,
+                failures=FailurePolicy(
+                    free_attempts=settings.account_failure_free_attempts,
+                    cap=settings.account_failure_cap,
+                    max_delay=settings.account_max_delay,
+                    lockout=settings.account_lockout,
+                ),
+            ),
+        )
+
+    # -- email sign-in ---------------------------------------------------------------
+
+    def request_email(
+        self, *, raw_email: str, binding: str, locale: str, client: ClientInfo
+    ) -> RequestedFlow:
+        try:
+            address = normalize_email(raw_email)
+        except InvalidAddress as exc:
+            raise SekishoError(ErrorCode.invalid_email) from exc
+        self.limits.hit(self.limits.sends_per_ip, client.ip)
+        self.limits.hit(self.limits.sends_per_address, address)
+        self.limits.hit(self.limits.sends_global)
+        with self.database.transaction() as repos:
+            return self.email.request(
+                repos,
+                email=address,
+                binding=binding,
+                locale=locale,
+                client=client,
+                now=self.clock(),
+            )
+
+    def flow_status(self, *, flow_id: str, binding: str | None) -> tuple[str, int]:
+        with self.database.transaction() as repos:
+            return self.email.status(repos, flow_id=flow_id, binding=binding, now=self.clock())
+
+    def inspect_link(self, *, token: str, binding: str | None) -> LinkView:
+        with self.database.transaction() as repos:
+            return self.email.inspect_link(repos, token=token, binding=binding, now=self.clock())
+
+    def confirm_link(
+        self, *, token: str, binding: str | None, client: ClientInfo, previous: str | None
+    ) -> IssuedSession:
+        with self.database.transaction() as repos:
+            now = self.clock()
+            proof = self.email.confirm_link(
+                repos, token=token, binding=binding, client=client, now=now
+            )
+            return self.completion.complete(
+                repos, proof, client=client, previous_token=previous, now=now
+            )
+
+    def verify_code(
+        self,
+        *,
+        flow_id: str,
+        code: str,
+        binding: str | None,
+        client: ClientInfo,
+        previous: str | None,
+    ) -> IssuedSession:
+        self._hit_verify_limits(client)
+        with self.database.transaction() as repos:
+            now = self.clock()
+            proof = self.email.verify_code(
+                repos, flow_id=flow_id, code=code, binding=binding, client=client, now=now
+            )
+            return self.completion.complete(
+                repos, proof, client=client, previous_token=previous, now=now
+            )
+
+    def verify_link_code(
+        self, *, token: str, code: str, client: ClientInfo, previous: str | None
+    ) -> IssuedSession:
+        self._hit_verify_limits(client)
+        with self.database.transaction() as repos:
+            now = self.clock()
+            proof = self.email.verify_link_code(
+                repos, token=token, code=code, client=client, now=now
+            )
+            return self.completion.complete(
+                repos, proof, client=client, previous_token=previous, now=now
+            )
+
+    def approve(self, *, token: str, number: int, client: ClientInfo) -> None:
+        self._hit_verify_limits(client)
+        with self.database.transaction() as repos:
+            self.email.approve(repos, token=token, number=number, client=client, now=self.clock())
+
+    def complete_approved(
+        self, *, flow_id: str, binding: str | None, client: ClientInfo, previous: str | None
+    ) -> IssuedSession:
+        with self.database.transaction() as repos:
+            now = self.clock()
+            proof = self.email.complete_approved(
+                repos, flow_id=flow_id, binding=binding, client=client, now=now
+            )
+            return self.completion.complete(
+                repos, proof, client=client, previous_token=previous, now=now
+            )
+
+    def _hit_verify_limits(self, client: ClientInfo) -> None:
+        self.limits.hit(self.limits.verify_per_ip, client.ip)
+        self.limits.hit(self.limits.verify_global)
+
+    # -- sessions --------------------------------------------------------------------
+
+    def current_session(self, token: str | None) -> Session | None:
+        if not token:
+            return None
+        with self.database.transaction() as repos:
+            return self.sessions.current(repos, token, now=self.clock())
+
+    def sign_out(self, session: Session, client: ClientInfo) -> None:
+        with self.database.transaction() as repos:
+            self.sessions.sign_out(
+                repos, session, ip=client.ip, user_agent=client.user_agent, now=self.clock()
+            )
+
+    def revoke_others(self, session: Session, client: ClientInfo) -> int:
+        with self.database.transaction() as repos:
+            return self.sessions.revoke_others(
+                repos, session, ip=client.ip, user_agent=client.user_agent, now=self.clock()
+            )
+
+    def revoke_session(self, session: Session, target_id: str, client: ClientInfo) -> bool:
+        with self.database.transaction() as repos:
+            return self.sessions.revoke_one(
+                repos,
+                session,
+                target_id,
+                ip=client.ip,
+                user_agent=client.user_agent,
+                now=self.clock(),
+            )
+
+    def account(self, session: Session) -> AccountView:
+        with self.database.transaction() as repos:
+            user = repos.users.by_id(session.user_id)
+            if user is None:
+                raise SekishoError(ErrorCode.not_authenticated)
+            return AccountView(
+                user=user,
+                sessions=repos.sessions.active_for(user.id),
+                activity=repos.audit.recent(user.id, 20),
+            )

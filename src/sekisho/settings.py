@@ -1,0 +1,136 @@
+"""Typed settings, read from ``SEKISHO_*`` environment variables and an optional TOML file.
+
+Invariant: production mode refuses development defaults (no secret key, a plain-http
+public origin, the dev mailbox), and secrets never appear in ``repr`` or logs
+(they are ``SecretStr``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEVELOPMENT_SECRET = "development-only-secret-key-never-use-in-production"  # noqa: S105
+
+
+class _TomlFileSource(PydanticBaseSettingsSource):
+    """Reads the file named by ``SEKISHO_CONFIG`` (a flat TOML table of settings)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("SEKISHO_CONFIG")
+        if not path:
+            return {}
+        with Path(path).open("rb") as handle:
+            data = tomllib.load(handle)
+        section = data.get("sekisho", data)
+        return dict(section)
+
+
+class Settings(BaseSettings):
+    """Every knob an operator can turn. Defaults are development defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="SEKISHO_", extra="forbid")
+
+    mode: Literal["development", "production"] = "development"
+    public_origin: str = "http://localhost:8000"
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    database_url: str = "sqlite:///./sekisho.db"
+    auto_migrate: bool = True
+    redis_url: str | None = None
+    rate_limit_fallback: Literal["memory", "fail_closed"] = "memory"
+
+    mail_backend: Literal["devmailbox", "smtp"] = "devmailbox"
+    mail_from: str = "Sekisho <no-reply@localhost>"
+    mail_worker: bool = True
+    mail_poll_seconds: float = 0.5
+    mail_retry_base_seconds: float = 5.0
+    mail_retry_max_seconds: float = 900.0
+    mail_max_attempts: int = 50
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = 10.0
+
+    self_signup: bool = False
+    notify_unknown_address: bool = False
+    email_link_ttl: timedelta = timedelta(minutes=10)
+    email_code_attempts: int = Field(default=5, ge=1, le=10)
+    account_failure_free_attempts: int = Field(default=5, ge=1)
+    account_failure_cap: int = Field(default=100, ge=1, le=100)
+    account_max_delay: timedelta = timedelta(minutes=15)
+    account_lockout: timedelta = timedelta(hours=24)
+
+    session_idle_timeout: timedelta = timedelta(hours=12)
+    session_absolute_timeout: timedelta = timedelta(days=7)
+
+    limit_sends_per_address: str = "5/hour"
+    limit_sends_per_ip: str = "30/hour"
+    limit_sends_global: str = "1000/hour"
+    limit_verify_per_ip: str = "60/hour"
+    limit_verify_global: str = "600/minute"
+
+    max_body_bytes: int = 64 * 1024
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlFileSource(settings_cls))
+
+    @field_validator("public_origin")
+    @classmethod
+    def _origin_is_bare(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("public_origin must be an http(s) origin such as https://id.example")
+        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+            raise ValueError("public_origin must be an origin: scheme, host and port only")
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @model_validator(mode="after")
+    def _production_refuses_development_defaults(self) -> Settings:
+        if self.mode != "production":
+            return self
+        problems = []
+        if self.secret_key.get_secret_value() == DEVELOPMENT_SECRET:
+            problems.append("SEKISHO_SECRET_KEY is not set")
+        elif len(self.secret_key.get_secret_value()) < 32:
+            problems.append("SEKISHO_SECRET_KEY must be at least 32 characters")
+        if not self.public_origin.startswith("https://"):
+            problems.append("SEKISHO_PUBLIC_ORIGIN must be https")
+        if self.mail_backend == "devmailbox":
+            problems.append("SEKISHO_MAIL_BACKEND=devmailbox is for development only")
+        if problems:
+            raise ValueError("production mode refuses: " + "; ".join(problems))
+        return self
+
+    @property
+    def development(self) -> bool:
+        return self.mode == "development"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """``__Host-`` cookies need Secure, which needs https (plain-http localhost aside)."""
+        return self.public_origin.startswith("https://")

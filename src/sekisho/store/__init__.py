@@ -1,0 +1,1 @@
+"""SQLAlchemy storage implementing :mod:`sekisho.core.ports` on SQLite and PostgreSQL."""

@@ -1,0 +1,90 @@
+"""The mail worker's side of the outbox: claim with a lease, then settle.
+
+A message is claimed by one worker at a time (``FOR UPDATE SKIP LOCKED`` on PostgreSQL;
+SQLite has a single writer), leased for a while so that a worker that dies mid-send
+does not lose it, and its sealed payload (which holds the link and code) is erased as
+soon as it is settled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from sekisho.store.database import Database
+from sekisho.store.tables import outbox
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    id: int
+    kind: str
+    sealed_payload: str
+    attempts: int
+
+
+class OutboxQueue:
+    def __init__(self, database: Database, *, lease: timedelta = timedelta(seconds=120)) -> None:
+        self._database = database
+        self._lease = lease
+
+    def claim(self, now: datetime) -> ClaimedMessage | None:
+        due = (
+            select(outbox.c.id)
+            .where(
+                outbox.c.status == "pending",
+                outbox.c.next_attempt_at <= now,
+                or_(outbox.c.locked_until.is_(None), outbox.c.locked_until <= now),
+            )
+            .order_by(outbox.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        with self._database.engine.begin() as connection:
+            message_id = connection.execute(due).scalar_one_or_none()
+            if message_id is None:
+                return None
+            row = connection.execute(
+                update(outbox)
+                .where(outbox.c.id == message_id, outbox.c.status == "pending")
+                .values(locked_until=now + self._lease, attempts=outbox.c.attempts + 1)
+                .returning(outbox.c.id, outbox.c.kind, outbox.c.sealed_payload, outbox.c.attempts)
+            ).first()
+        if row is None:
+            return None
+        return ClaimedMessage(id=row[0], kind=row[1], sealed_payload=row[2], attempts=row[3])
+
+    def settle(
+        self, message_id: int, *, status: str, now: datetime, error: str | None = None
+    ) -> None:
+        """Finish a message for good (``sent``, ``dropped`` or ``failed``) and erase its payload."""
+        with self._database.engine.begin() as connection:
+            connection.execute(
+                update(outbox)
+                .where(outbox.c.id == message_id)
+                .values(
+                    status=status,
+                    finished_at=now,
+                    locked_until=None,
+                    sealed_payload=None,
+                    last_error=error[:500] if error else None,
+                )
+            )
+
+    def retry_later(self, message_id: int, *, at: datetime, error: str) -> None:
+        with self._database.engine.begin() as connection:
+            connection.execute(
+                update(outbox)
+                .where(outbox.c.id == message_id)
+                .values(next_attempt_at=at, locked_until=None, last_error=error[:500])
+            )
+
+    def counts(self) -> dict[str, int]:
+        with self._database.engine.connect() as connection:
+            rows = connection.execute(select(outbox.c.status, outbox.c.id)).all()
+        result: dict[str, int] = {}
+        for status, _ in rows:
+            result[status] = result.get(status, 0) + 1
+        return result

@@ -1,0 +1,445 @@
+"""Repositories over one SQLAlchemy connection (one transaction).
+
+Invariant: every spend, count or state change is one ``UPDATE ... WHERE ... RETURNING``
+statement, so exactly one of any number of concurrent callers wins (SECURITY.md cases
+3 and 13), on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, RowMapping
+
+from sekisho.core.records import (
+    AuditEvent,
+    CodeAttempt,
+    FailureCount,
+    Flow,
+    FlowState,
+    Session,
+    User,
+)
+from sekisho.store.tables import (
+    audit_events,
+    failure_counters,
+    flows,
+    onetime_secrets,
+    sessions,
+    users,
+)
+from sekisho.store.tables import (
+    outbox as outbox_table,
+)
+
+
+def _user(row: RowMapping) -> User:
+    return User(
+        id=row["id"],
+        email=row["email"],
+        status=row["status"],
+        created_at=row["created_at"],
+        email_verified_at=row["email_verified_at"],
+        display_name=row["display_name"],
+        last_sign_in_at=row["last_sign_in_at"],
+    )
+
+
+def _session(row: RowMapping) -> Session:
+    return Session(
+        id=row["id"],
+        user_id=row["user_id"],
+        created_at=row["created_at"],
+        last_seen_at=row["last_seen_at"],
+        auth_time=row["auth_time"],
+        expires_at=row["expires_at"],
+        ip=row["ip"],
+        user_agent=row["user_agent"],
+        amr=tuple(row["amr"].split()),
+        aal=row["aal"],
+    )
+
+
+class SqlUsers:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def by_email(self, email: str) -> User | None:
+        row = self._c.execute(select(users).where(users.c.email == email)).mappings().first()
+        return _user(row) if row else None
+
+    def by_id(self, user_id: str) -> User | None:
+        row = self._c.execute(select(users).where(users.c.id == user_id)).mappings().first()
+        return _user(row) if row else None
+
+    def create(
+        self, email: str, *, now: datetime, verified: bool, display_name: str | None = None
+    ) -> User:
+        user = User(
+            id=uuid.uuid4().hex,
+            email=email,
+            status="active",
+            created_at=now,
+            email_verified_at=now if verified else None,
+            display_name=display_name,
+        )
+        self._c.execute(
+            insert(users).values(
+                id=user.id,
+                email=user.email,
+                status=user.status,
+                display_name=display_name,
+                created_at=now,
+                email_verified_at=user.email_verified_at,
+            )
+        )
+        return user
+
+    def mark_signed_in(self, user_id: str, *, now: datetime) -> None:
+        self._c.execute(update(users).where(users.c.id == user_id).values(last_sign_in_at=now))
+        self._c.execute(
+            update(users)
+            .where(users.c.id == user_id, users.c.email_verified_at.is_(None))
+            .values(email_verified_at=now)
+        )
+
+    def set_status(self, email: str, status: str) -> bool:
+        result = self._c.execute(
+            update(users).where(users.c.email == email).values(status=status).returning(users.c.id)
+        )
+        return result.first() is not None
+
+    def all(self) -> Iterator[User]:
+        for row in self._c.execute(select(users).order_by(users.c.created_at)).mappings():
+            yield _user(row)
+
+
+class SqlFlows:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def create(self, flow: Flow) -> None:
+        self._c.execute(
+            insert(flows).values(
+                id=flow.id,
+                kind=flow.kind,
+                state=flow.state,
+                email=flow.email,
+                binding_digest=flow.binding_digest,
+                approval_number=flow.approval_number,
+                requested_ip=flow.requested_ip,
+                requested_user_agent=flow.requested_user_agent,
+                locale=flow.locale,
+                created_at=flow.created_at,
+                expires_at=flow.expires_at,
+            )
+        )
+
+    def get(self, flow_id: str) -> Flow | None:
+        row = self._c.execute(select(flows).where(flows.c.id == flow_id)).mappings().first()
+        if row is None:
+            return None
+        return Flow(
+            id=row["id"],
+            kind=row["kind"],
+            state=row["state"],
+            email=row["email"],
+            binding_digest=row["binding_digest"],
+            approval_number=row["approval_number"],
+            requested_ip=row["requested_ip"],
+            requested_user_agent=row["requested_user_agent"],
+            locale=row["locale"],
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+        )
+
+    def supersede_pending(self, email: str, kind: str, *, now: datetime) -> list[str]:
+        result = self._c.execute(
+            update(flows)
+            .where(
+                flows.c.email == email,
+                flows.c.kind == kind,
+                flows.c.state.in_([FlowState.PENDING, FlowState.APPROVED]),
+            )
+            .values(state=FlowState.SUPERSEDED, finished_at=now)
+            .returning(flows.c.id)
+        )
+        return [row[0] for row in result]
+
+    def transition(self, flow_id: str, *, from_state: str, to_state: str, now: datetime) -> bool:
+        result = self._c.execute(
+            update(flows)
+            .where(flows.c.id == flow_id, flows.c.state == from_state, flows.c.expires_at > now)
+            .values(state=to_state, finished_at=now)
+            .returning(flows.c.id)
+        )
+        return result.first() is not None
+
+
+class SqlSecrets:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def add(
+        self,
+        *,
+        flow_id: str,
+        purpose: str,
+        kind: str,
+        digest: str,
+        max_attempts: int,
+        expires_at: datetime,
+    ) -> None:
+        self._c.execute(
+            insert(onetime_secrets).values(
+                flow_id=flow_id,
+                purpose=purpose,
+                kind=kind,
+                digest=digest,
+                attempts=0,
+                max_attempts=max_attempts,
+                expires_at=expires_at,
+            )
+        )
+
+    def _live_link(self, purpose: str, digest: str, now: datetime) -> Any:
+        t = onetime_secrets
+        return (
+            t.c.digest == digest,
+            t.c.purpose == purpose,
+            t.c.kind == "link",
+            t.c.spent_at.is_(None),
+            t.c.expires_at > now,
+        )
+
+    def find_link(self, *, purpose: str, digest: str, now: datetime) -> str | None:
+        row = self._c.execute(
+            select(onetime_secrets.c.flow_id).where(*self._live_link(purpose, digest, now))
+        ).first()
+        return str(row[0]) if row else None
+
+    def consume_link(self, *, purpose: str, digest: str, now: datetime) -> str | None:
+        row = self._c.execute(
+            update(onetime_secrets)
+            .where(*self._live_link(purpose, digest, now))
+            .values(spent_at=now, spent_reason="used", attempts=onetime_secrets.c.attempts + 1)
+            .returning(onetime_secrets.c.flow_id)
+        ).first()
+        return str(row[0]) if row else None
+
+    def take_code_attempt(self, *, flow_id: str, purpose: str, now: datetime) -> CodeAttempt | None:
+        t = onetime_secrets
+        row = self._c.execute(
+            update(t)
+            .where(
+                t.c.flow_id == flow_id,
+                t.c.purpose == purpose,
+                t.c.kind == "code",
+                t.c.spent_at.is_(None),
+                t.c.expires_at > now,
+                t.c.attempts < t.c.max_attempts,
+            )
+            .values(attempts=t.c.attempts + 1)
+            .returning(t.c.id, t.c.digest, t.c.attempts, t.c.max_attempts)
+        ).first()
+        if row is None:
+            return None
+        return CodeAttempt(secret_id=row[0], digest=row[1], attempts=row[2], max_attempts=row[3])
+
+    def consume(self, secret_id: int, *, reason: str, now: datetime) -> bool:
+        row = self._c.execute(
+            update(onetime_secrets)
+            .where(onetime_secrets.c.id == secret_id, onetime_secrets.c.spent_at.is_(None))
+            .values(spent_at=now, spent_reason=reason)
+            .returning(onetime_secrets.c.id)
+        ).first()
+        return row is not None
+
+    def spend_flow(self, flow_id: str, *, reason: str, now: datetime) -> None:
+        self._c.execute(
+            update(onetime_secrets)
+            .where(onetime_secrets.c.flow_id == flow_id, onetime_secrets.c.spent_at.is_(None))
+            .values(spent_at=now, spent_reason=reason)
+        )
+
+
+class SqlFailureCounters:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def get(self, subject: str, method: str) -> FailureCount | None:
+        t = failure_counters
+        row = self._c.execute(
+            select(t.c.consecutive, t.c.last_failure_at).where(
+                t.c.subject == subject, t.c.method == method
+            )
+        ).first()
+        return FailureCount(row[0], row[1]) if row else None
+
+    def record_failure(self, subject: str, method: str, *, now: datetime) -> int:
+        t = failure_counters
+        dialect = postgresql if self._c.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(t).values(
+            subject=subject, method=method, consecutive=1, last_failure_at=now
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[t.c.subject, t.c.method],
+            set_={"consecutive": t.c.consecutive + 1, "last_failure_at": now},
+        ).returning(t.c.consecutive)
+        return int(self._c.execute(statement).scalar_one())
+
+    def reset(self, subject: str, method: str) -> None:
+        t = failure_counters
+        self._c.execute(t.delete().where(t.c.subject == subject, t.c.method == method))
+
+
+class SqlSessions:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def create(self, session: Session, *, token_digest: str) -> None:
+        self._c.execute(
+            insert(sessions).values(
+                id=session.id,
+                token_digest=token_digest,
+                user_id=session.user_id,
+                created_at=session.created_at,
+                last_seen_at=session.last_seen_at,
+                auth_time=session.auth_time,
+                expires_at=session.expires_at,
+                ip=session.ip,
+                user_agent=session.user_agent,
+                amr=" ".join(session.amr),
+                aal=session.aal,
+            )
+        )
+
+    def by_token(self, token_digest: str) -> Session | None:
+        row = (
+            self._c.execute(
+                select(sessions).where(
+                    sessions.c.token_digest == token_digest, sessions.c.revoked_at.is_(None)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return _session(row) if row else None
+
+    def touch(self, session_id: str, *, now: datetime) -> None:
+        self._c.execute(
+            update(sessions).where(sessions.c.id == session_id).values(last_seen_at=now)
+        )
+
+    def revoke(self, session_id: str, *, reason: str, now: datetime) -> bool:
+        row = self._c.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+            .returning(sessions.c.id)
+        ).first()
+        return row is not None
+
+    def revoke_others(self, user_id: str, *, keep: str, now: datetime) -> int:
+        result = self._c.execute(
+            update(sessions)
+            .where(
+                sessions.c.user_id == user_id,
+                sessions.c.id != keep,
+                sessions.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=now, revoked_reason="revoked_others")
+            .returning(sessions.c.id)
+        )
+        return len(result.all())
+
+    def active_for(self, user_id: str) -> list[Session]:
+        rows = self._c.execute(
+            select(sessions)
+            .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+            .order_by(sessions.c.created_at.desc())
+        ).mappings()
+        return [_session(row) for row in rows]
+
+
+class SqlAudit:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def append(self, event: AuditEvent) -> None:
+        self._c.execute(
+            insert(audit_events).values(
+                at=event.at,
+                event=event.event,
+                outcome=event.outcome,
+                user_id=event.user_id,
+                email=event.email,
+                session_id=event.session_id,
+                flow_id=event.flow_id,
+                ip=event.ip,
+                user_agent=(event.user_agent or "")[:512],
+                amr=" ".join(event.amr),
+                aal=event.aal,
+                detail=json.dumps(event.detail, sort_keys=True),
+            )
+        )
+
+    def recent(self, user_id: str, limit: int) -> list[AuditEvent]:
+        t = audit_events
+        rows = self._c.execute(
+            select(t).where(t.c.user_id == user_id).order_by(t.c.id.desc()).limit(limit)
+        ).mappings()
+        return [
+            AuditEvent(
+                event=row["event"],
+                outcome=row["outcome"],
+                at=row["at"],
+                ip=row["ip"],
+                user_agent=row["user_agent"],
+                user_id=row["user_id"],
+                email=row["email"],
+                session_id=row["session_id"],
+                flow_id=row["flow_id"],
+                amr=tuple(row["amr"].split()),
+                aal=row["aal"],
+                detail=json.loads(row["detail"]),
+            )
+            for row in rows
+        ]
+
+
+class SqlOutbox:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def enqueue(self, *, kind: str, sealed_payload: str, now: datetime) -> None:
+        self._c.execute(
+            insert(outbox_table).values(
+                kind=kind,
+                sealed_payload=sealed_payload,
+                status="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+
+
+class SqlRepositories:
+    """Implements :class:`sekisho.core.ports.Repositories` for one connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.users = SqlUsers(connection)
+        self.flows = SqlFlows(connection)
+        self.secrets = SqlSecrets(connection)
+        self.failures = SqlFailureCounters(connection)
+        self.sessions = SqlSessions(connection)
+        self.audit = SqlAudit(connection)
+        self.outbox = SqlOutbox(connection)

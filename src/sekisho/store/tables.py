@@ -1,0 +1,174 @@
+"""Table definitions: the single source the Alembic migrations mirror."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on SQLite (which keeps no zone) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _when(name: str, *, nullable: bool = False) -> Column[datetime]:
+    return Column(name, UTCDateTime(), nullable=nullable)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("display_name", String(200)),
+    _when("created_at"),
+    _when("email_verified_at", nullable=True),
+    _when("last_sign_in_at", nullable=True),
+)
+
+flows = Table(
+    "flows",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("binding_digest", String(64), nullable=False),
+    Column("approval_number", Integer, nullable=False),
+    Column("requested_ip", String(64), nullable=False),
+    Column("requested_user_agent", String(512), nullable=False),
+    Column("locale", String(8), nullable=False),
+    _when("created_at"),
+    _when("expires_at"),
+    _when("finished_at", nullable=True),
+    Index("ix_flows_email_state", "email", "state"),
+)
+
+onetime_secrets = Table(
+    "onetime_secrets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("flow_id", String(32), ForeignKey("flows.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    _when("expires_at"),
+    _when("spent_at", nullable=True),
+    Column("spent_reason", String(16)),
+    Index("ix_onetime_secrets_digest", "digest", unique=True),
+    Index("ix_onetime_secrets_flow", "flow_id", "kind"),
+)
+
+failure_counters = Table(
+    "failure_counters",
+    metadata,
+    Column("subject", String(254), primary_key=True),
+    Column("method", String(32), primary_key=True),
+    Column("consecutive", Integer, nullable=False),
+    _when("last_failure_at"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("token_digest", String(64), nullable=False, unique=True),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    _when("created_at"),
+    _when("last_seen_at"),
+    _when("auth_time"),
+    _when("expires_at"),
+    Column("ip", String(64), nullable=False),
+    Column("user_agent", String(512), nullable=False),
+    Column("amr", String(200), nullable=False),
+    Column("aal", Integer, nullable=False),
+    _when("revoked_at", nullable=True),
+    Column("revoked_reason", String(32)),
+    Index("ix_sessions_user", "user_id", "revoked_at"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _when("at"),
+    Column("event", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("user_id", String(64)),
+    Column("email", String(254)),
+    Column("session_id", String(32)),
+    Column("flow_id", String(32)),
+    Column("ip", String(64)),
+    Column("user_agent", String(512)),
+    Column("amr", String(200), nullable=False),
+    Column("aal", Integer),
+    Column("detail", Text, nullable=False),
+    Index("ix_audit_events_user", "user_id", "id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("sealed_payload", Text),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    _when("created_at"),
+    _when("next_attempt_at"),
+    _when("locked_until", nullable=True),
+    _when("finished_at", nullable=True),
+    Column("last_error", String(500)),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+dev_mailbox = Table(
+    "dev_mailbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _when("received_at"),
+    Column("recipient", String(254), nullable=False),
+    Column("subject", String(500), nullable=False),
+    Column("raw", Text, nullable=False),
+)

@@ -1,0 +1,264 @@
+"""The JSON API for apps that draw their own UI; the same service calls as the pages.
+
+Links and codes travel in JSON bodies (never in URLs), every POST needs
+``Content-Type: application/json`` and a same-site Origin, and errors are
+``{"error": <stable code>, "message": ...}``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from sekisho.core.completion import IssuedSession
+from sekisho.core.records import Session
+from sekisho.errors import ErrorCode, SekishoError
+from sekisho.web import context
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+JsonOnly = Depends(context.require_json)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class EmailRequest(_Strict):
+    email: Annotated[str, Field(max_length=1024)]
+    locale: Literal["en", "ja"] | None = None
+
+
+class CodeBody(_Strict):
+    code: Annotated[str, Field(max_length=32)]
+
+
+class TokenBody(_Strict):
+    token: Annotated[str, Field(max_length=256)]
+
+
+class TokenCodeBody(TokenBody):
+    code: Annotated[str, Field(max_length=32)]
+
+
+class ApproveBody(TokenBody):
+    number: Annotated[int, Field(ge=10, le=99)]
+
+
+class EmptyBody(_Strict):
+    pass
+
+
+class FlowCreated(BaseModel):
+    flow_id: str
+    approval_number: int
+    expires_at: datetime
+
+
+class FlowStatus(BaseModel):
+    flow_id: str
+    state: str
+
+
+class LinkInfo(BaseModel):
+    same_browser: bool
+    choices: list[int]
+    requested_at: datetime
+    requested_ip: str
+    requested_device: str
+
+
+class SessionInfo(BaseModel):
+    session_id: str
+    user_id: str
+    amr: list[str]
+    aal: int
+    auth_time: datetime
+    expires_at: datetime
+
+
+class SessionItem(BaseModel):
+    session_id: str
+    ip: str
+    user_agent: str
+    created_at: datetime
+    last_seen_at: datetime
+    current: bool
+
+
+def _info(session: Session) -> SessionInfo:
+    return SessionInfo(
+        session_id=session.id,
+        user_id=session.user_id,
+        amr=list(session.amr),
+        aal=session.aal,
+        auth_time=session.auth_time,
+        expires_at=session.expires_at,
+    )
+
+
+def _signed_in(request: Request, issued: IssuedSession) -> JSONResponse:
+    response = JSONResponse(_info(issued.session).model_dump(mode="json"))
+    jar = context.cookies(request)
+    jar.set(response, jar.session, issued.token)
+    return response
+
+
+def _session(request: Request) -> Session:
+    session = context.service(request).current_session(context.session_token(request))
+    if session is None:
+        raise SekishoError(ErrorCode.not_authenticated)
+    return session
+
+
+@router.post("/signin/email", status_code=202, response_model=FlowCreated, dependencies=[JsonOnly])
+def request_email(request: Request, body: EmailRequest) -> Response:
+    """Send one email with a sign-in link and code. The answer never says whether an
+    account exists; the response sets the browser-binding cookie."""
+    binding, is_new = context.binding_for_request(request)
+    flow = context.service(request).request_email(
+        raw_email=body.email,
+        binding=binding,
+        locale=body.locale or context.locale(request),
+        client=context.client(request),
+    )
+    response = JSONResponse(
+        FlowCreated(
+            flow_id=flow.flow_id, approval_number=flow.approval_number, expires_at=flow.expires_at
+        ).model_dump(mode="json"),
+        status_code=202,
+    )
+    if is_new:
+        context.set_binding(request, response, binding)
+    return response
+
+
+@router.get("/signin/email/flows/{flow_id}", response_model=FlowStatus)
+def flow_status(request: Request, flow_id: str) -> FlowStatus:
+    state, _number = context.service(request).flow_status(
+        flow_id=flow_id[:64], binding=context.binding(request)
+    )
+    return FlowStatus(flow_id=flow_id, state=state)
+
+
+@router.post(
+    "/signin/email/flows/{flow_id}/code", response_model=SessionInfo, dependencies=[JsonOnly]
+)
+def submit_code(request: Request, flow_id: str, body: CodeBody) -> Response:
+    issued = context.service(request).verify_code(
+        flow_id=flow_id[:64],
+        code=body.code.strip(),
+        binding=context.binding(request),
+        client=context.client(request),
+        previous=context.session_token(request),
+    )
+    return _signed_in(request, issued)
+
+
+@router.post(
+    "/signin/email/flows/{flow_id}/complete", response_model=SessionInfo, dependencies=[JsonOnly]
+)
+def complete_approved(request: Request, flow_id: str, body: EmptyBody) -> Response:
+    issued = context.service(request).complete_approved(
+        flow_id=flow_id[:64],
+        binding=context.binding(request),
+        client=context.client(request),
+        previous=context.session_token(request),
+    )
+    return _signed_in(request, issued)
+
+
+@router.post("/signin/email/link/inspect", response_model=LinkInfo, dependencies=[JsonOnly])
+def inspect_link(request: Request, body: TokenBody) -> LinkInfo:
+    """What a link is for, without spending it."""
+    view = context.service(request).inspect_link(token=body.token, binding=context.binding(request))
+    return LinkInfo(
+        same_browser=view.same_browser,
+        choices=view.choices,
+        requested_at=view.requested_at,
+        requested_ip=view.requested_ip,
+        requested_device=view.requested_device,
+    )
+
+
+@router.post("/signin/email/link/confirm", response_model=SessionInfo, dependencies=[JsonOnly])
+def confirm_link(request: Request, body: TokenBody) -> Response:
+    issued = context.service(request).confirm_link(
+        token=body.token,
+        binding=context.binding(request),
+        client=context.client(request),
+        previous=context.session_token(request),
+    )
+    return _signed_in(request, issued)
+
+
+@router.post("/signin/email/link/code", response_model=SessionInfo, dependencies=[JsonOnly])
+def link_code(request: Request, body: TokenCodeBody) -> Response:
+    issued = context.service(request).verify_link_code(
+        token=body.token,
+        code=body.code.strip(),
+        client=context.client(request),
+        previous=context.session_token(request),
+    )
+    return _signed_in(request, issued)
+
+
+@router.post("/signin/email/link/approve", status_code=204, dependencies=[JsonOnly])
+def approve(request: Request, body: ApproveBody) -> Response:
+    context.service(request).approve(
+        token=body.token, number=body.number, client=context.client(request)
+    )
+    return Response(status_code=204)
+
+
+@router.get("/session", response_model=SessionInfo)
+def current_session(request: Request) -> SessionInfo:
+    return _info(_session(request))
+
+
+@router.delete("/session", status_code=204)
+def sign_out(request: Request) -> Response:
+    context.check_origin(request)
+    session = _session(request)
+    context.service(request).sign_out(session, context.client(request))
+    response = Response(status_code=204)
+    jar = context.cookies(request)
+    jar.clear(response, jar.session)
+    return response
+
+
+@router.get("/sessions", response_model=list[SessionItem])
+def list_sessions(request: Request) -> list[SessionItem]:
+    session = _session(request)
+    view = context.service(request).account(session)
+    return [
+        SessionItem(
+            session_id=item.id,
+            ip=item.ip,
+            user_agent=item.user_agent,
+            created_at=item.created_at,
+            last_seen_at=item.last_seen_at,
+            current=item.id == session.id,
+        )
+        for item in view.sessions
+    ]
+
+
+@router.post("/sessions/revoke-others", dependencies=[JsonOnly])
+def revoke_others(request: Request, body: EmptyBody) -> dict[str, int]:
+    count = context.service(request).revoke_others(_session(request), context.client(request))
+    return {"revoked": count}
+
+
+@router.delete("/sessions/{session_id}", status_code=204)
+def revoke_session(request: Request, session_id: str) -> Response:
+    context.check_origin(request)
+    if not context.service(request).revoke_session(
+        _session(request), session_id[:64], context.client(request)
+    ):
+        raise SekishoError(ErrorCode.not_found)
+    return Response(status_code=204)

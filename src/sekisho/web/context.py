@@ -1,0 +1,127 @@
+"""Per-request helpers: the services, the client, the language, cookies, CSRF and input.
+
+CSRF (SECURITY.md case 33, OWASP signed double-submit): every page that carries a form
+sets a random CSRF cookie, and the form carries an HMAC of it; a state-changing POST
+must present both, and a request whose ``Origin`` (or ``Sec-Fetch-Site``) names another
+site is refused before anything else. The JSON API requires ``application/json``, which
+a cross-site page cannot send without a CORS preflight that Sekisho never grants.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sekisho.core.clients import ClientInfo
+from sekisho.errors import ErrorCode, SekishoError
+from sekisho.i18n import negotiate
+from sekisho.service import Sekisho
+from sekisho.web.cookies import BINDING_MAX_AGE, Cookies
+
+CSRF_PURPOSE = "csrf"
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_FIELD_LENGTH = 4096
+
+
+def service(request: Request) -> Sekisho:
+    app_service: Sekisho = request.app.state.sekisho
+    return app_service
+
+
+def cookies(request: Request) -> Cookies:
+    jar: Cookies = request.app.state.cookies
+    return jar
+
+
+def client(request: Request) -> ClientInfo:
+    host = request.client.host if request.client else None
+    return ClientInfo.of(host, request.headers.get("user-agent"))
+
+
+def locale(request: Request) -> str:
+    return negotiate(
+        request.headers.get("accept-language"), request.cookies.get(cookies(request).language)
+    )
+
+
+def session_token(request: Request) -> str | None:
+    return request.cookies.get(cookies(request).session)
+
+
+def binding(request: Request) -> str | None:
+    return request.cookies.get(cookies(request).binding)
+
+
+def check_origin(request: Request) -> None:
+    """Refuse a state-changing request that says it comes from another site."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin != service(request).settings.public_origin:
+        raise SekishoError(ErrorCode.csrf_failed)
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        raise SekishoError(ErrorCode.csrf_failed)
+
+
+def csrf_token(request: Request) -> str:
+    """The form token for this browser, creating its CSRF cookie on first use."""
+    value = request.cookies.get(cookies(request).csrf) or getattr(request.state, "new_csrf", None)
+    if value is None:
+        value = secrets.token_urlsafe(32)
+        request.state.new_csrf = value
+    return service(request).keys.digest(CSRF_PURPOSE, value)
+
+
+def attach_new_csrf(request: Request, response: Response) -> None:
+    value = getattr(request.state, "new_csrf", None)
+    if value is not None:
+        cookies(request).set(response, cookies(request).csrf, value)
+
+
+def verify_csrf(request: Request, form: FormData) -> None:
+    check_origin(request)
+    cookie_value = request.cookies.get(cookies(request).csrf)
+    tokens = form.getlist("csrf_token")
+    if not cookie_value or len(tokens) != 1 or not isinstance(tokens[0], str):
+        raise SekishoError(ErrorCode.csrf_failed)
+    if not service(request).keys.matches(CSRF_PURPOSE, cookie_value, tokens[0]):
+        raise SekishoError(ErrorCode.csrf_failed)
+
+
+async def read_form(request: Request) -> FormData:
+    """A url-encoded form with a valid CSRF token, or a clear 4xx."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != FORM_TYPE:
+        raise SekishoError(ErrorCode.unsupported_media_type)
+    form = await request.form()
+    verify_csrf(request, form)
+    return form
+
+
+def field(form: FormData, name: str, *, max_length: int = MAX_FIELD_LENGTH) -> str:
+    """Exactly one text value for ``name`` (arrays and repeats are refused: case 8)."""
+    values = form.getlist(name)
+    if len(values) != 1 or not isinstance(values[0], str) or len(values[0]) > max_length:
+        raise SekishoError(ErrorCode.invalid_field, detail={"field": name})
+    return values[0]
+
+
+def require_json(request: Request) -> None:
+    """API guard: JSON bodies only, and never from another site's page."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise SekishoError(ErrorCode.unsupported_media_type)
+    check_origin(request)
+
+
+def binding_for_request(request: Request) -> tuple[str, bool]:
+    """This browser's binding value, and whether it is new (and must be set as a cookie)."""
+    existing = binding(request)
+    if existing:
+        return existing, False
+    return secrets.token_urlsafe(32), True
+
+
+def set_binding(request: Request, response: Response, value: str) -> None:
+    cookies(request).set(response, cookies(request).binding, value, max_age=BINDING_MAX_AGE)

@@ -1,0 +1,59 @@
+"""Cookie names and attributes.
+
+With an https public origin every cookie is ``__Host-``-prefixed, Secure, HttpOnly,
+Path=/, without Domain, SameSite=Lax (SECURITY.md case 27). On plain-http localhost
+in development the nearest safe equivalent drops only the prefix and Secure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.responses import Response
+
+from sekisho.settings import Settings
+
+BINDING_MAX_AGE = 24 * 3600
+LANGUAGE_MAX_AGE = 365 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Cookies:
+    secure: bool
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Cookies:
+        return cls(secure=settings.secure_cookies)
+
+    def _name(self, base: str) -> str:
+        return f"__Host-sekisho_{base}" if self.secure else f"sekisho_{base}"
+
+    @property
+    def session(self) -> str:
+        return self._name("session")
+
+    @property
+    def binding(self) -> str:
+        return self._name("binding")
+
+    @property
+    def csrf(self) -> str:
+        return self._name("csrf")
+
+    @property
+    def language(self) -> str:
+        return self._name("lang")
+
+    def set(self, response: Response, name: str, value: str, *, max_age: int | None = None) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path="/",
+            secure=self.secure,
+            httponly=True,
+            samesite="lax",
+        )
+
+    def clear(self, response: Response, name: str) -> None:
+        response.delete_cookie(name, path="/", secure=self.secure, httponly=True, samesite="lax")

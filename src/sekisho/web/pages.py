@@ -1,0 +1,276 @@
+"""Sekisho's own pages. Every POST is CSRF-checked and answered with 303 (never 307)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from sekisho.core.clients import ClientInfo
+from sekisho.core.completion import IssuedSession
+from sekisho.core.records import Session
+from sekisho.errors import ErrorCode, SekishoError
+from sekisho.i18n import LOCALES, gettext
+from sekisho.web import context
+from sekisho.web.cookies import LANGUAGE_MAX_AGE
+from sekisho.web.rendering import page
+
+router = APIRouter(include_in_schema=False)
+
+EVENT_LABELS = {
+    "signin.succeeded": "Signed in",
+    "signin.rejected": "Sign-in refused",
+    "signin.email.requested": "Sign-in email requested",
+    "signin.email.failed": "Sign-in attempt failed",
+    "signin.email.approved": "Sign-in approved from another device",
+    "session.signed_out": "Signed out",
+    "session.revoked_others": "Signed out everywhere else",
+    "session.revoked": "Signed out another session",
+    "account.created": "Account created",
+}
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _signed_in(request: Request, issued: IssuedSession) -> Response:
+    response = _see_other("/account")
+    jar = context.cookies(request)
+    jar.set(response, jar.session, issued.token)
+    return response
+
+
+def _current(request: Request) -> Session | None:
+    return context.service(request).current_session(context.session_token(request))
+
+
+def _local_path(candidate: str | None) -> str:
+    if candidate and candidate.startswith("/") and not candidate.startswith(("//", "/\\")):
+        return candidate
+    return "/"
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    return _see_other("/account" if _current(request) else "/signin")
+
+
+@router.get("/lang")
+def choose_language(request: Request, set: str = "en", next: str = "/") -> Response:
+    response = _see_other(_local_path(next))
+    if set in LOCALES:
+        jar = context.cookies(request)
+        jar.set(response, jar.language, set, max_age=LANGUAGE_MAX_AGE)
+    return response
+
+
+@router.get("/signin")
+def signin_page(request: Request) -> Response:
+    return page(request, "signin.html", error=None, email=None)
+
+
+@router.post("/signin/email")
+async def request_email(request: Request) -> Response:
+    form = await context.read_form(request)
+    email = context.field(form, "email", max_length=1024)
+    binding, is_new = context.binding_for_request(request)
+    try:
+        flow = context.service(request).request_email(
+            raw_email=email,
+            binding=binding,
+            locale=context.locale(request),
+            client=context.client(request),
+        )
+    except SekishoError as error:
+        if error.code is not ErrorCode.invalid_email:
+            raise
+        message = gettext(context.locale(request), error.code.message)
+        return page(
+            request, "signin.html", status_code=error.code.status, error=message, email=email[:254]
+        )
+    response = _see_other("/signin/email/wait?" + urlencode({"flow": flow.flow_id}))
+    if is_new:
+        context.set_binding(request, response, binding)
+    return response
+
+
+@router.get("/signin/email/wait")
+def wait_page(request: Request, flow: str = "") -> Response:
+    return _wait(request, flow)
+
+
+def _wait(
+    request: Request, flow_id: str, error: str | None = None, status_code: int = 200
+) -> Response:
+    sekisho = context.service(request)
+    state, approval_number = sekisho.flow_status(flow_id=flow_id, binding=context.binding(request))
+    if state != "pending":
+        raise SekishoError(ErrorCode.invalid_or_expired)
+    return page(
+        request,
+        "wait.html",
+        status_code=status_code,
+        flow_id=flow_id,
+        approval_number=approval_number,
+        expires_minutes=int(sekisho.settings.email_link_ttl.total_seconds() // 60),
+        error=error,
+    )
+
+
+@router.post("/signin/email/code")
+async def submit_code(request: Request) -> Response:
+    form = await context.read_form(request)
+    flow_id = context.field(form, "flow", max_length=64)
+    code = context.field(form, "code", max_length=32).strip()
+    try:
+        issued = context.service(request).verify_code(
+            flow_id=flow_id,
+            code=code,
+            binding=context.binding(request),
+            client=context.client(request),
+            previous=context.session_token(request),
+        )
+    except SekishoError as error:
+        if error.code not in (ErrorCode.code_incorrect, ErrorCode.invalid_code_format):
+            raise
+        message = gettext(context.locale(request), error.code.message)
+        return _wait(request, flow_id, error=message, status_code=error.code.status)
+    return _signed_in(request, issued)
+
+
+@router.post("/signin/email/complete")
+async def complete_approved(request: Request) -> Response:
+    form = await context.read_form(request)
+    issued = context.service(request).complete_approved(
+        flow_id=context.field(form, "flow", max_length=64),
+        binding=context.binding(request),
+        client=context.client(request),
+        previous=context.session_token(request),
+    )
+    return _signed_in(request, issued)
+
+
+@router.get("/signin/email/link")
+def link_page(request: Request, token: str = "") -> Response:
+    """Only shows a confirmation page: GET and HEAD never spend anything (case 1)."""
+    view = context.service(request).inspect_link(
+        token=token[:256], binding=context.binding(request)
+    )
+    return page(request, "link.html", view=view, token=token, error=None)
+
+
+@router.post("/signin/email/link")
+async def confirm_link(request: Request) -> Response:
+    form = await context.read_form(request)
+    issued = context.service(request).confirm_link(
+        token=context.field(form, "token", max_length=256),
+        binding=context.binding(request),
+        client=context.client(request),
+        previous=context.session_token(request),
+    )
+    return _signed_in(request, issued)
+
+
+@router.post("/signin/email/link/code")
+async def link_code(request: Request) -> Response:
+    form = await context.read_form(request)
+    token = context.field(form, "token", max_length=256)
+    sekisho = context.service(request)
+    try:
+        issued = sekisho.verify_link_code(
+            token=token,
+            code=context.field(form, "code", max_length=32).strip(),
+            client=context.client(request),
+            previous=context.session_token(request),
+        )
+    except SekishoError as error:
+        if error.code not in (ErrorCode.code_incorrect, ErrorCode.invalid_code_format):
+            raise
+        view = sekisho.inspect_link(token=token, binding=context.binding(request))
+        message = gettext(context.locale(request), error.code.message)
+        return page(
+            request,
+            "link.html",
+            status_code=error.code.status,
+            view=view,
+            token=token,
+            error=message,
+        )
+    return _signed_in(request, issued)
+
+
+@router.post("/signin/email/link/approve")
+async def approve(request: Request) -> Response:
+    form = await context.read_form(request)
+    number = context.field(form, "number", max_length=3)
+    if not number.isdigit():
+        raise SekishoError(ErrorCode.invalid_field, detail={"field": "number"})
+    context.service(request).approve(
+        token=context.field(form, "token", max_length=256),
+        number=int(number),
+        client=context.client(request),
+    )
+    language = context.locale(request)
+    return page(
+        request,
+        "message.html",
+        heading=gettext(language, "Sign-in approved"),
+        text=gettext(language, "Go back to the other screen: it signs you in by itself."),
+        error_code=None,
+        link=None,
+        link_text=None,
+    )
+
+
+@router.get("/account")
+def account(request: Request) -> Response:
+    session = _current(request)
+    if session is None:
+        return _see_other("/signin")
+    language = context.locale(request)
+    return page(
+        request,
+        "account.html",
+        view=context.service(request).account(session),
+        current=session,
+        describe=lambda item: ClientInfo.of(item.ip, item.user_agent).describe(),
+        event_label=lambda name: gettext(language, EVENT_LABELS.get(name) or name),
+    )
+
+
+def _require_session(request: Request) -> Session:
+    session = _current(request)
+    if session is None:
+        raise SekishoError(ErrorCode.not_authenticated)
+    return session
+
+
+@router.post("/signout")
+async def sign_out(request: Request) -> Response:
+    await context.read_form(request)
+    session = _current(request)
+    if session is not None:
+        context.service(request).sign_out(session, context.client(request))
+    response = _see_other("/signin")
+    jar = context.cookies(request)
+    jar.clear(response, jar.session)
+    return response
+
+
+@router.post("/account/sessions/revoke-others")
+async def revoke_others(request: Request) -> Response:
+    await context.read_form(request)
+    context.service(request).revoke_others(_require_session(request), context.client(request))
+    return _see_other("/account")
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+async def revoke_session(request: Request, session_id: str) -> Response:
+    await context.read_form(request)
+    context.service(request).revoke_session(
+        _require_session(request), session_id, context.client(request)
+    )
+    return _see_other("/account")

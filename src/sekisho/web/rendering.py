@@ -1,0 +1,26 @@
+"""Rendering pages in the visitor's language, with the CSRF cookie when one was minted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from sekisho.i18n import LOCALES, jinja_environment
+from sekisho.web import context
+
+
+def page(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+    language = context.locale(request)
+    environment = jinja_environment("web/templates", language)
+    body = environment.get_template(template).render(
+        request_path=request.url.path,
+        csrf_token=context.csrf_token(request),
+        locales=LOCALES,
+        development=context.service(request).settings.development,
+        **values,
+    )
+    response = HTMLResponse(body, status_code=status_code)
+    context.attach_new_csrf(request, response)
+    return response

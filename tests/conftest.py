@@ -1,0 +1,68 @@
+"""Shared fixtures: a real SMTP server, a fresh database per test on SQLite and
+PostgreSQL, and a live server on a real socket."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.browser import FormBrowser
+from tests.support.server import LiveServer, fresh_database, settings_for
+from tests.support.smtp import SmtpCapture, free_port
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpCapture]:
+    capture = SmtpCapture()
+    capture.start()
+    yield capture
+    capture.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+ServerFactory = Callable[..., LiveServer]
+
+
+@pytest.fixture
+def make_server(backend: str, smtp: SmtpCapture, tmp_path: Path) -> Iterator[ServerFactory]:
+    """Start servers with setting overrides; all share one fresh database and SMTP."""
+    started: list[LiveServer] = []
+    with fresh_database(backend, tmp_path) as database_url:
+
+        def factory(**overrides: Any) -> LiveServer:
+            port = free_port()
+            server = LiveServer(settings_for(database_url, smtp.port, port, **overrides), port)
+            started.append(server.start())
+            return server
+
+        yield factory
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def server(make_server: ServerFactory) -> LiveServer:
+    return make_server()
+
+
+@pytest.fixture
+def browsers(server: LiveServer) -> Iterator[Callable[..., FormBrowser]]:
+    opened: list[FormBrowser] = []
+
+    def open_browser(**kwargs: Any) -> FormBrowser:
+        browser = FormBrowser(server.url, **kwargs)
+        opened.append(browser)
+        return browser
+
+    yield open_browser
+    for browser in opened:
+        browser.close()
