@@ -83,3 +83,8 @@ def jinja_environment(folder: str, locale: str) -> Environment:
 def gettext(locale: str, message: str, **params: object) -> str:
     text = translations(locale).gettext(message)
     return text % params if params else text
+
+
+def N_(message: str) -> str:
+    """Marks a message for extraction without translating it (``gettext`` does, later)."""
+    return message

@@ -17,7 +17,9 @@ def _path(link: str) -> str:
     return f"{parts.path}?{parts.query}"
 
 
-def test_same_browser_link_signs_in(server: LiveServer, smtp: SmtpCapture, browsers: Browsers) -> None:
+def test_same_browser_link_signs_in(
+    server: LiveServer, smtp: SmtpCapture, browsers: Browsers
+) -> None:
     server.add_user("alice@example.com")
     browser = browsers()
     browser.request_email("Alice@Example.com")
@@ -37,7 +39,9 @@ def test_same_browser_link_signs_in(server: LiveServer, smtp: SmtpCapture, brows
     assert "alice@example.com" in account.text
 
 
-def test_code_signs_in_the_waiting_browser(server: LiveServer, smtp: SmtpCapture, browsers: Browsers) -> None:
+def test_code_signs_in_the_waiting_browser(
+    server: LiveServer, smtp: SmtpCapture, browsers: Browsers
+) -> None:
     server.add_user("bob@example.com")
     browser = browsers()
     flow = browser.request_email("bob@example.com")

@@ -14,9 +14,14 @@ FLOW = re.compile(r"flow=([A-Za-z0-9_\-]+)")
 class FormBrowser:
     """One browser: its own cookie jar, CSRF token and binding cookie."""
 
-    def __init__(self, base_url: str, user_agent: str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0") -> None:
+    def __init__(
+        self, base_url: str, user_agent: str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0"
+    ) -> None:
         self.http = httpx.Client(
-            base_url=base_url, follow_redirects=False, timeout=30, headers={"User-Agent": user_agent}
+            base_url=base_url,
+            follow_redirects=False,
+            timeout=30,
+            headers={"User-Agent": user_agent},
         )
         self._csrf: str | None = None
 

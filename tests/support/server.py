@@ -17,7 +17,6 @@ import uvicorn
 from sekisho.app import create_app
 from sekisho.settings import Settings
 from sekisho.store.database import Database, make_engine
-from tests.support.smtp import free_port
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -47,7 +46,12 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{port}"
         self.app = create_app(settings)
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
+            self.app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

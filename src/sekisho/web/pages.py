@@ -12,7 +12,7 @@ from sekisho.core.clients import ClientInfo
 from sekisho.core.completion import IssuedSession
 from sekisho.core.records import Session
 from sekisho.errors import ErrorCode, SekishoError
-from sekisho.i18n import LOCALES, gettext
+from sekisho.i18n import LOCALES, N_, gettext
 from sekisho.web import context
 from sekisho.web.cookies import LANGUAGE_MAX_AGE
 from sekisho.web.rendering import page
@@ -20,15 +20,15 @@ from sekisho.web.rendering import page
 router = APIRouter(include_in_schema=False)
 
 EVENT_LABELS = {
-    "signin.succeeded": "Signed in",
-    "signin.rejected": "Sign-in refused",
-    "signin.email.requested": "Sign-in email requested",
-    "signin.email.failed": "Sign-in attempt failed",
-    "signin.email.approved": "Sign-in approved from another device",
-    "session.signed_out": "Signed out",
-    "session.revoked_others": "Signed out everywhere else",
-    "session.revoked": "Signed out another session",
-    "account.created": "Account created",
+    "signin.succeeded": N_("Signed in"),
+    "signin.rejected": N_("Sign-in refused"),
+    "signin.email.requested": N_("Sign-in email requested"),
+    "signin.email.failed": N_("Sign-in attempt failed"),
+    "signin.email.approved": N_("Sign-in approved from another device"),
+    "session.signed_out": N_("Signed out"),
+    "session.revoked_others": N_("Signed out everywhere else"),
+    "session.revoked": N_("Signed out another session"),
+    "account.created": N_("Account created"),
 }
 
 
@@ -53,12 +53,12 @@ def _local_path(candidate: str | None) -> str:
     return "/"
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 def home(request: Request) -> Response:
     return _see_other("/account" if _current(request) else "/signin")
 
 
-@router.get("/lang")
+@router.api_route("/lang", methods=["GET", "HEAD"])
 def choose_language(request: Request, set: str = "en", next: str = "/") -> Response:
     response = _see_other(_local_path(next))
     if set in LOCALES:
@@ -67,7 +67,7 @@ def choose_language(request: Request, set: str = "en", next: str = "/") -> Respo
     return response
 
 
-@router.get("/signin")
+@router.api_route("/signin", methods=["GET", "HEAD"])
 def signin_page(request: Request) -> Response:
     return page(request, "signin.html", error=None, email=None)
 
@@ -97,7 +97,7 @@ async def request_email(request: Request) -> Response:
     return response
 
 
-@router.get("/signin/email/wait")
+@router.api_route("/signin/email/wait", methods=["GET", "HEAD"])
 def wait_page(request: Request, flow: str = "") -> Response:
     return _wait(request, flow)
 
@@ -153,7 +153,7 @@ async def complete_approved(request: Request) -> Response:
     return _signed_in(request, issued)
 
 
-@router.get("/signin/email/link")
+@router.api_route("/signin/email/link", methods=["GET", "HEAD"])
 def link_page(request: Request, token: str = "") -> Response:
     """Only shows a confirmation page: GET and HEAD never spend anything (case 1)."""
     view = context.service(request).inspect_link(
@@ -225,7 +225,7 @@ async def approve(request: Request) -> Response:
     )
 
 
-@router.get("/account")
+@router.api_route("/account", methods=["GET", "HEAD"])
 def account(request: Request) -> Response:
     session = _current(request)
     if session is None:

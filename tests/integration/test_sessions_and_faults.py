@@ -1,0 +1,322 @@
+"""SECURITY.md cases 27-29 (sessions), 33 (CSRF), 42-43 (abuse and faults)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import ServerFactory
+from tests.support.browser import FormBrowser
+from tests.support.server import LiveServer
+from tests.support.smtp import SmtpCapture, free_port, link_and_code
+
+Browsers = Callable[..., FormBrowser]
+
+
+def _sign_in(
+    server: LiveServer, smtp: SmtpCapture, browser: FormBrowser, address: str, nth: int = 1
+) -> None:
+    flow = browser.request_email(address)
+    _link, code = link_and_code(smtp.wait_for(address, nth))
+    response = browser.post("/signin/email/code", {"flow": flow, "code": code})
+    assert response.status_code == 303, response.text
+
+
+def test_case27_new_session_token_at_sign_in_and_old_one_dies(
+    server: LiveServer, smtp: SmtpCapture, browsers: Browsers
+) -> None:
+    server.add_user("sam@example.com")
+    browser = browsers()
+    _sign_in(server, smtp, browser, "sam@example.com")
+    first = browser.session_cookie()
+    assert first is not None
+    _sign_in(server, smtp, browser, "sam@example.com", nth=2)
+    second = browser.session_cookie()
+    assert second is not None
+    assert second != first
+    with httpx.Client(base_url=server.url, cookies={"sekisho_session": first}) as stale:
+        assert stale.get("/api/v1/session").status_code == 401
+    assert browser.signed_in()
+
+
+def test_case27_cookie_attributes_in_development(
+    server: LiveServer, smtp: SmtpCapture, browsers: Browsers
+) -> None:
+    server.add_user("tao@example.com")
+    browser = browsers()
+    flow = browser.request_email("tao@example.com")
+    _link, code = link_and_code(smtp.wait_for("tao@example.com"))
+    response = browser.post("/signin/email/code", {"flow": flow, "code": code})
+    cookie = next(
+        c for c in response.headers.get_list("set-cookie") if c.startswith("sekisho_session=")
+    )
+    attributes = {part.strip().lower() for part in cookie.split(";")}
+    assert "httponly" in attributes
+    assert "path=/" in attributes
+    assert "samesite=lax" in attributes
+    assert not any(part.startswith("domain") for part in attributes)
+
+
+def test_case27_cookie_attributes_with_https_origin(make_server: ServerFactory) -> None:
+    server = make_server(public_origin="https://id.example")
+    with httpx.Client(base_url=server.url) as client:
+        response = client.get("/signin")
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("__Host-sekisho_csrf=")
+    attributes = {part.strip().lower() for part in cookie.split(";")}
+    assert {"secure", "httponly", "path=/", "samesite=lax"} <= attributes
+    assert not any(part.startswith("domain") for part in attributes)
+    assert "max-age=63072000" in response.headers["strict-transport-security"]
+
+
+def test_case28_sign_out_is_refused_at_once_on_every_instance(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    first, second = make_server(), make_server()
+    first.add_user("uma@example.com")
+    browser = FormBrowser(first.url)
+    _sign_in(first, smtp, browser, "uma@example.com")
+    token = browser.session_cookie()
+    with httpx.Client(base_url=second.url, cookies={"sekisho_session": str(token)}) as other:
+        assert other.get("/api/v1/session").status_code == 200
+        assert browser.post("/signout", {}).status_code == 303
+        assert other.get("/api/v1/session").status_code == 401
+    with httpx.Client(base_url=first.url, cookies={"sekisho_session": str(token)}) as replay:
+        assert replay.get("/api/v1/session").status_code == 401
+        assert replay.get("/account").headers["location"] == "/signin"
+    browser.close()
+
+
+def test_case28_sign_out_everywhere_else(
+    server: LiveServer, smtp: SmtpCapture, browsers: Browsers
+) -> None:
+    server.add_user("val@example.com")
+    laptop, phone = browsers(), browsers()
+    _sign_in(server, smtp, laptop, "val@example.com")
+    _sign_in(server, smtp, phone, "val@example.com", nth=2)
+    sessions = laptop.http.get("/api/v1/sessions").json()
+    assert len(sessions) == 2
+    assert laptop.post("/account/sessions/revoke-others", {}).status_code == 303
+    assert laptop.signed_in()
+    assert not phone.signed_in()
+
+
+@pytest.mark.parametrize("limit", ["idle", "absolute"])
+def test_case29_idle_and_absolute_timeouts(
+    make_server: ServerFactory, smtp: SmtpCapture, limit: str
+) -> None:
+    overrides = {"session_idle_timeout": "PT1S", "session_absolute_timeout": "PT1H"}
+    if limit == "absolute":
+        overrides = {"session_idle_timeout": "PT1H", "session_absolute_timeout": "PT2S"}
+    server = make_server(**overrides)
+    server.add_user("wen@example.com")
+    browser = FormBrowser(server.url)
+    _sign_in(server, smtp, browser, "wen@example.com")
+    if limit == "idle":
+        time.sleep(1.3)
+    else:
+        for _ in range(5):
+            assert browser.signed_in()
+            time.sleep(0.3)
+        time.sleep(1.0)
+    assert not browser.signed_in()
+    browser.close()
+
+
+def test_case33_cross_site_posts_are_refused(
+    server: LiveServer, smtp: SmtpCapture, browsers: Browsers
+) -> None:
+    server.add_user("xia@example.com")
+    browser = browsers()
+    _sign_in(server, smtp, browser, "xia@example.com")
+    no_token = browser.http.post("/account/sessions/revoke-others", data={"anything": "1"})
+    assert no_token.status_code == 403
+    foreign = browser.http.post(
+        "/account/sessions/revoke-others",
+        data={"csrf_token": browser.csrf()},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert foreign.status_code == 403
+    cross_site = browser.http.post(
+        "/signout", data={"csrf_token": browser.csrf()}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert cross_site.status_code == 403
+    text_plain = browser.http.post(
+        "/api/v1/signin/email",
+        content='{"email":"xia@example.com"}',
+        headers={"Content-Type": "text/plain"},
+    )
+    assert text_plain.status_code == 415
+    api_foreign = browser.http.delete("/api/v1/session", headers={"Origin": "https://evil.example"})
+    assert api_foreign.status_code == 403
+    assert browser.signed_in()
+
+
+def test_bad_input_gets_stable_codes_never_a_trace(server: LiveServer, browsers: Browsers) -> None:
+    browser = browsers()
+    cases = [
+        (
+            browser.http.post(
+                "/api/v1/signin/email",
+                content="{not json",
+                headers={"Content-Type": "application/json"},
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            browser.http.post(
+                "/api/v1/signin/email",
+                content=b"x" * 70000,
+                headers={"Content-Type": "application/json"},
+            ),
+            413,
+            "payload_too_large",
+        ),
+        (
+            browser.http.post("/signin/email", json={"email": "a@example.com"}),
+            415,
+            "unsupported_media_type",
+        ),
+        (browser.http.get("/api/v1/nothing-here"), 404, "not_found"),
+        (browser.http.put("/api/v1/session"), 405, "method_not_allowed"),
+        (browser.http.get("/api/v1/session"), 401, "not_authenticated"),
+        (browser.http.get("/api/v1/signin/email/flows/unknown"), 400, "invalid_or_expired"),
+    ]
+    for response, status, code in cases:
+        assert response.status_code == status, (response.request.url, response.text)
+        if response.headers["content-type"].startswith("application/json"):
+            assert response.json()["error"] == code
+        else:
+            assert f'data-error="{code}"' in response.text
+        assert "Traceback" not in response.text
+
+
+def test_case42_flood_for_one_address_is_capped(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    server = make_server(limit_sends_per_address="3/hour")
+    server.add_user("yui@example.com")
+    statuses = []
+    for _ in range(6):
+        with httpx.Client(base_url=server.url) as client:
+            statuses.append(
+                client.post("/api/v1/signin/email", json={"email": "yui@example.com"}).status_code
+            )
+    assert statuses == [202, 202, 202, 429, 429, 429]
+    smtp.wait_for("yui@example.com", 3)
+    time.sleep(0.5)
+    assert len(smtp.to("yui@example.com")) == 3
+    with httpx.Client(base_url=server.url) as client:
+        limited = client.post("/api/v1/signin/email", json={"email": "yui@example.com"})
+        assert int(limited.headers["retry-after"]) > 0
+        assert limited.json()["error"] == "rate_limited"
+        assert client.get("/healthz").status_code == 200
+
+
+def test_case43_smtp_down_then_up_delivers_the_queued_message(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    smtp.stop()
+    server = make_server()
+    server.add_user("zen@example.com")
+    with httpx.Client(base_url=server.url) as client:
+        response = client.post("/api/v1/signin/email", json={"email": "zen@example.com"})
+    assert response.status_code == 202
+    time.sleep(0.8)
+    with server.database.engine.connect() as connection:
+        row = connection.execute(text("SELECT status, attempts, last_error FROM outbox")).one()
+    assert row[0] == "pending"
+    assert row[1] >= 1
+    assert row[2]
+    smtp.start()
+    message = smtp.wait_for("zen@example.com", timeout=15)
+    assert link_and_code(message)
+    with server.database.engine.connect() as connection:
+        status, payload = connection.execute(
+            text("SELECT status, sealed_payload FROM outbox")
+        ).one()
+    assert status == "sent"
+    assert payload is None
+
+
+def test_case43_restart_keeps_queued_mail(make_server: ServerFactory, smtp: SmtpCapture) -> None:
+    smtp.stop()
+    first = make_server()
+    first.add_user("ada@example.com")
+    with httpx.Client(base_url=first.url) as client:
+        assert (
+            client.post("/api/v1/signin/email", json={"email": "ada@example.com"}).status_code
+            == 202
+        )
+    first.stop()
+    smtp.start()
+    make_server()
+    assert link_and_code(smtp.wait_for("ada@example.com", timeout=15))
+
+
+def test_case43_redis_down_falls_back_or_fails_closed(make_server: ServerFactory) -> None:
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    fallback = make_server(redis_url=dead_redis, limit_sends_per_address="2/hour")
+    statuses = []
+    for _ in range(3):
+        with httpx.Client(base_url=fallback.url) as client:
+            statuses.append(
+                client.post("/api/v1/signin/email", json={"email": "bea@example.com"}).status_code
+            )
+    assert statuses == [202, 202, 429]
+    closed = make_server(redis_url=dead_redis, rate_limit_fallback="fail_closed")
+    with httpx.Client(base_url=closed.url) as client:
+        refused = client.post("/api/v1/signin/email", json={"email": "bea@example.com"})
+    assert refused.status_code == 503
+    assert refused.json()["error"] == "service_unavailable"
+
+
+def test_redis_limits_are_shared_between_instances(make_server: ServerFactory) -> None:
+    import redis
+
+    database = 1 + int(time.time() * 1000) % 14
+    url = f"redis://127.0.0.1:6379/{database}"
+    redis.Redis.from_url(url).flushdb()
+    first = make_server(redis_url=url, limit_sends_per_address="2/hour")
+    second = make_server(redis_url=url, limit_sends_per_address="2/hour")
+    statuses = []
+    for instance in (first, second, first, second):
+        with httpx.Client(base_url=instance.url) as client:
+            statuses.append(
+                client.post("/api/v1/signin/email", json={"email": "cy@example.com"}).status_code
+            )
+    assert statuses == [202, 202, 429, 429]
+    redis.Redis.from_url(url).flushdb()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_case43_database_down_fails_closed(make_server: ServerFactory) -> None:
+    server = make_server()
+    name = server.settings.database_url.rsplit("/", 1)[1]
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+    try:
+        with httpx.Client(base_url=server.url, cookies={"sekisho_session": "x"}) as client:
+            responses = [
+                client.post("/api/v1/signin/email", json={"email": "dee@example.com"}),
+                client.get("/api/v1/session"),
+                client.get("/signin/email/link?token=abc"),
+                client.get("/readyz"),
+            ]
+            for response in responses:
+                assert response.status_code == 503, response.text
+                assert "Traceback" not in response.text
+                assert "sekisho_session" not in response.headers.get("set-cookie", "")
+            assert client.get("/healthz").status_code == 200
+    finally:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from sekisho.core import onetime
+from sekisho.core.keys import Keyring
+
+
+def test_codes_are_six_digits_and_vary() -> None:
+    codes = {onetime.new_code() for _ in range(200)}
+    assert all(len(code) == 6 and code.isdigit() for code in codes)
+    assert len(codes) > 150
+
+
+def test_link_tokens_carry_256_bits() -> None:
+    token = onetime.new_link_token()
+    assert len(token) >= 43
+    assert token != onetime.new_link_token()
+
+
+def test_code_shape() -> None:
+    assert onetime.is_code_shaped("012345")
+    assert not onetime.is_code_shaped("12345")
+    assert not onetime.is_code_shaped("１２３４５６")
+    assert not onetime.is_code_shaped("12345a")
+
+
+def test_approval_choices_are_three_distinct_stable_and_include_the_number() -> None:
+    keys = Keyring("k" * 40)
+    for number in range(10, 100):
+        seed = keys.digest("approval-decoys", f"flow-{number}")
+        choices = onetime.approval_choices(number, seed)
+        assert number in choices
+        assert len(set(choices)) == 3
+        assert all(10 <= choice <= 99 for choice in choices)
+        assert choices == onetime.approval_choices(number, seed)
+
+
+def test_code_material_binds_the_flow() -> None:
+    assert onetime.code_material("flow-a", "123456") != onetime.code_material("flow-b", "123456")
