@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -10,11 +12,16 @@ import uvicorn
 from pydantic import ValidationError
 
 from sekisho.core.addresses import InvalidAddress, normalize_email
+from sekisho.core.keys import Keyring
+from sekisho.mail.senders import make_sender
+from sekisho.mail.worker import OutboxWorker
+from sekisho.service import utc_now
 from sekisho.settings import Settings
 from sekisho.store.database import Database, make_engine
 from sekisho.store.migrate import upgrade
 from sekisho.store.outbox_queue import OutboxQueue
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 app = typer.Typer(help="Sekisho: a passwordless authentication server.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
@@ -131,6 +138,25 @@ def mail_status() -> None:
     counts = OutboxQueue(_database(_settings())).counts()
     for status in ("pending", "sent", "dropped", "failed"):
         typer.echo(f"{status}\t{counts.get(status, 0)}")
+
+
+@mail_app.command("worker")
+def mail_worker() -> None:
+    """Deliver the outbox in this process only (run web instances with
+    SEKISHO_MAIL_WORKER=false to keep delivery off their CPU)."""
+    settings = _settings()
+    database = _database(settings)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    worker = OutboxWorker(
+        settings=settings,
+        database=database,
+        keys=Keyring(settings.secret_key.get_secret_value()),
+        sender=make_sender(settings, database),
+        clock=utc_now,
+    )
+    typer.echo("delivering the outbox; Ctrl-C stops")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(worker.run())
 
 
 @app.command("check-config")

@@ -210,5 +210,5 @@ class Sekisho:
             return AccountView(
                 user=user,
                 sessions=repos.sessions.active_for(user.id),
-                activity=repos.audit.recent(user.id, 20),
+                activity=repos.audit.recent(user.id, user.email, 20),
             )

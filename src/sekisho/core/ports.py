@@ -96,7 +96,10 @@ class Sessions(Protocol):
 
 class Audit(Protocol):
     def append(self, event: AuditEvent) -> None: ...
-    def recent(self, user_id: str, limit: int) -> list[AuditEvent]: ...
+    def recent(self, user_id: str, email: str, limit: int) -> list[AuditEvent]:
+        """The newest events about an account, by its id or its address (requests and
+        failed attempts are recorded by address, before any account is looked up)."""
+        ...
 
 
 class Outbox(Protocol):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -390,10 +390,13 @@ class SqlAudit:
             )
         )
 
-    def recent(self, user_id: str, limit: int) -> list[AuditEvent]:
+    def recent(self, user_id: str, email: str, limit: int) -> list[AuditEvent]:
         t = audit_events
         rows = self._c.execute(
-            select(t).where(t.c.user_id == user_id).order_by(t.c.id.desc()).limit(limit)
+            select(t)
+            .where(or_(t.c.user_id == user_id, t.c.email == email))
+            .order_by(t.c.id.desc())
+            .limit(limit)
         ).mappings()
         return [
             AuditEvent(

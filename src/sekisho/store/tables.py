@@ -145,6 +145,7 @@ audit_events = Table(
     Column("aal", Integer),
     Column("detail", Text, nullable=False),
     Index("ix_audit_events_user", "user_id", "id"),
+    Index("ix_audit_events_email", "email", "id"),
 )
 
 outbox = Table(

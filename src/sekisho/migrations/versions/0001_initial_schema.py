@@ -36,6 +36,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index("ix_audit_events_user", ["user_id", "id"], unique=False)
+        batch_op.create_index("ix_audit_events_email", ["email", "id"], unique=False)
 
     op.create_table(
         "dev_mailbox",
@@ -174,5 +175,6 @@ def downgrade() -> None:
     op.drop_table("dev_mailbox")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_events_user")
+        batch_op.drop_index("ix_audit_events_email")
 
     op.drop_table("audit_events")

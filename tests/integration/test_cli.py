@@ -1,0 +1,50 @@
+"""The ``sekisho`` command, run as operators run it: a real process and a real database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import fresh_database
+
+
+def _run(database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
+    environment.update({"SEKISHO_DATABASE_URL": database_url, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "sekisho", *args], capture_output=True, text=True, env=environment, timeout=60, check=False
+    )
+
+
+def test_db_upgrade_and_user_management(backend: str, tmp_path: Path) -> None:
+    with fresh_database(backend, tmp_path) as url:
+        assert _run(url, "db", "upgrade").returncode == 0
+        created = _run(url, "users", "add", "Ops@Example.com", "--name", "Ops")
+        assert created.returncode == 0, created.stderr
+        assert "ops@example.com" in created.stdout
+        assert _run(url, "users", "add", "ops@example.com").returncode == 1
+        assert _run(url, "users", "add", "not an address").returncode == 2
+        assert _run(url, "users", "disable", "ops@example.com").returncode == 0
+        listing = _run(url, "users", "list").stdout
+        assert "ops@example.com\tdisabled\tnever" in listing
+        assert _run(url, "users", "enable", "ops@example.com").returncode == 0
+        assert _run(url, "users", "disable", "nobody@example.com").returncode == 1
+        status = _run(url, "mail", "status")
+        assert status.returncode == 0
+        assert "pending\t0" in status.stdout
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_check_config_hides_secrets_and_refuses_bad_production(backend: str, tmp_path: Path) -> None:
+    with fresh_database(backend, tmp_path) as url:
+        shown = _run(url, "check-config", SEKISHO_SECRET_KEY="s" * 40)
+        assert shown.returncode == 0
+        assert "s" * 40 not in shown.stdout
+        assert "secret_key = **********" in shown.stdout
+        refused = _run(url, "check-config", SEKISHO_MODE="production")
+        assert refused.returncode == 2
+        assert "SEKISHO_SECRET_KEY is not set" in refused.stderr
