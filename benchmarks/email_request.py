@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 import httpx
 import uvicorn
@@ -94,9 +95,7 @@ def main() -> None:
                 for address, bucket in pair:
                     bucket.append(
                         _timed(
-                            lambda a=address: client.post(
-                                "/api/v1/signin/email", json={"email": a}
-                            ),
+                            partial(client.post, "/api/v1/signin/email", json={"email": address}),
                             202,
                         )
                     )

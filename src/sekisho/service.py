@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.clients import ClientInfo
-from sekisho.core.completion import Completion, IssuedSession
+from sekisho.core.completion import Completion, IssuedSession, Proof
 from sekisho.core.keys import Keyring
 from sekisho.core.policy import FailurePolicy
+from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Session, User
 from sekisho.core.sessions import SessionManager, SessionTimeouts
 from sekisho.errors import ErrorCode, SekishoError
@@ -109,14 +110,13 @@ class Sekisho:
     def confirm_link(
         self, *, token: str, binding: str | None, client: ClientInfo, previous: str | None
     ) -> IssuedSession:
-        with self.database.transaction() as repos:
-            now = self.clock()
-            proof = self.email.confirm_link(
+        return self._sign_in(
+            lambda repos, now: self.email.confirm_link(
                 repos, token=token, binding=binding, client=client, now=now
-            )
-            return self.completion.complete(
-                repos, proof, client=client, previous_token=previous, now=now
-            )
+            ),
+            client=client,
+            previous=previous,
+        )
 
     def verify_code(
         self,
@@ -128,27 +128,25 @@ class Sekisho:
         previous: str | None,
     ) -> IssuedSession:
         self._hit_verify_limits(client)
-        with self.database.transaction() as repos:
-            now = self.clock()
-            proof = self.email.verify_code(
+        return self._sign_in(
+            lambda repos, now: self.email.verify_code(
                 repos, flow_id=flow_id, code=code, binding=binding, client=client, now=now
-            )
-            return self.completion.complete(
-                repos, proof, client=client, previous_token=previous, now=now
-            )
+            ),
+            client=client,
+            previous=previous,
+        )
 
     def verify_link_code(
         self, *, token: str, code: str, client: ClientInfo, previous: str | None
     ) -> IssuedSession:
         self._hit_verify_limits(client)
-        with self.database.transaction() as repos:
-            now = self.clock()
-            proof = self.email.verify_link_code(
+        return self._sign_in(
+            lambda repos, now: self.email.verify_link_code(
                 repos, token=token, code=code, client=client, now=now
-            )
-            return self.completion.complete(
-                repos, proof, client=client, previous_token=previous, now=now
-            )
+            ),
+            client=client,
+            previous=previous,
+        )
 
     def approve(self, *, token: str, number: int, client: ClientInfo) -> None:
         self._hit_verify_limits(client)
@@ -158,11 +156,25 @@ class Sekisho:
     def complete_approved(
         self, *, flow_id: str, binding: str | None, client: ClientInfo, previous: str | None
     ) -> IssuedSession:
+        return self._sign_in(
+            lambda repos, now: self.email.complete_approved(
+                repos, flow_id=flow_id, binding=binding, client=client, now=now
+            ),
+            client=client,
+            previous=previous,
+        )
+
+    def _sign_in(
+        self,
+        prove: Callable[[Repositories, datetime], Proof],
+        *,
+        client: ClientInfo,
+        previous: str | None,
+    ) -> IssuedSession:
+        """Run a method's proof and the completion step in one transaction."""
         with self.database.transaction() as repos:
             now = self.clock()
-            proof = self.email.complete_approved(
-                repos, flow_id=flow_id, binding=binding, client=client, now=now
-            )
+            proof = prove(repos, now)
             return self.completion.complete(
                 repos, proof, client=client, previous_token=previous, now=now
             )
@@ -181,25 +193,16 @@ class Sekisho:
 
     def sign_out(self, session: Session, client: ClientInfo) -> None:
         with self.database.transaction() as repos:
-            self.sessions.sign_out(
-                repos, session, ip=client.ip, user_agent=client.user_agent, now=self.clock()
-            )
+            self.sessions.sign_out(repos, session, client=client, now=self.clock())
 
     def revoke_others(self, session: Session, client: ClientInfo) -> int:
         with self.database.transaction() as repos:
-            return self.sessions.revoke_others(
-                repos, session, ip=client.ip, user_agent=client.user_agent, now=self.clock()
-            )
+            return self.sessions.revoke_others(repos, session, client=client, now=self.clock())
 
     def revoke_session(self, session: Session, target_id: str, client: ClientInfo) -> bool:
         with self.database.transaction() as repos:
             return self.sessions.revoke_one(
-                repos,
-                session,
-                target_id,
-                ip=client.ip,
-                user_agent=client.user_agent,
-                now=self.clock(),
+                repos, session, target_id, client=client, now=self.clock()
             )
 
     def account(self, session: Session) -> AccountView:

@@ -5,18 +5,27 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
+from tests.conftest import ServerFactory
 from tests.support.server import fresh_database
+from tests.support.smtp import SmtpCapture, link_and_code
 
 
 def _run(database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
     environment.update({"SEKISHO_DATABASE_URL": database_url, **env})
     return subprocess.run(
-        [sys.executable, "-m", "sekisho", *args], capture_output=True, text=True, env=environment, timeout=60, check=False
+        [sys.executable, "-m", "sekisho", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+        check=False,
     )
 
 
@@ -39,7 +48,9 @@ def test_db_upgrade_and_user_management(backend: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_check_config_hides_secrets_and_refuses_bad_production(backend: str, tmp_path: Path) -> None:
+def test_check_config_hides_secrets_and_refuses_bad_production(
+    backend: str, tmp_path: Path
+) -> None:
     with fresh_database(backend, tmp_path) as url:
         shown = _run(url, "check-config", SEKISHO_SECRET_KEY="s" * 40)
         assert shown.returncode == 0
@@ -48,3 +59,35 @@ def test_check_config_hides_secrets_and_refuses_bad_production(backend: str, tmp
         refused = _run(url, "check-config", SEKISHO_MODE="production")
         assert refused.returncode == 2
         assert "SEKISHO_SECRET_KEY is not set" in refused.stderr
+
+
+def test_mail_worker_process_delivers_what_web_instances_queue(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    web = make_server(mail_worker=False)
+    web.add_user("ops@example.com")
+    with httpx.Client(base_url=web.url) as client:
+        assert (
+            client.post("/api/v1/signin/email", json={"email": "ops@example.com"}).status_code
+            == 202
+        )
+    time.sleep(0.3)
+    assert smtp.to("ops@example.com") == []
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
+    environment.update(
+        {
+            "SEKISHO_DATABASE_URL": web.settings.database_url,
+            "SEKISHO_SECRET_KEY": web.settings.secret_key.get_secret_value(),
+            "SEKISHO_MAIL_BACKEND": "smtp",
+            "SEKISHO_SMTP_HOST": "127.0.0.1",
+            "SEKISHO_SMTP_PORT": str(smtp.port),
+            "SEKISHO_SMTP_SECURITY": "none",
+            "SEKISHO_MAIL_POLL_SECONDS": "0.1",
+        }
+    )
+    worker = subprocess.Popen([sys.executable, "-m", "sekisho", "mail", "worker"], env=environment)
+    try:
+        assert link_and_code(smtp.wait_for("ops@example.com", timeout=20))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=10)

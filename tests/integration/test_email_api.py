@@ -35,11 +35,15 @@ def test_code_flow_and_session_management(server: LiveServer, smtp: SmtpCapture)
         assert app.get(f"/api/v1/signin/email/flows/{flow['flow_id']}").json()["state"] == "pending"
         assert other.get(f"/api/v1/signin/email/flows/{flow['flow_id']}").status_code == 400
         _link, code = link_and_code(smtp.wait_for("api@example.com"))
-        signed_in = app.post(f"/api/v1/signin/email/flows/{flow['flow_id']}/code", json={"code": code})
+        signed_in = app.post(
+            f"/api/v1/signin/email/flows/{flow['flow_id']}/code", json={"code": code}
+        )
         assert signed_in.status_code == 200
         assert signed_in.json()["amr"] == ["email"]
         assert signed_in.json()["aal"] == 1
-        assert app.get(f"/api/v1/signin/email/flows/{flow['flow_id']}").json()["state"] == "completed"
+        assert (
+            app.get(f"/api/v1/signin/email/flows/{flow['flow_id']}").json()["state"] == "completed"
+        )
         sessions = app.get("/api/v1/sessions").json()
         assert [item["current"] for item in sessions] == [True]
         assert app.delete("/api/v1/session").status_code == 204
@@ -54,14 +58,20 @@ def test_link_inspect_confirm_and_other_device(server: LiveServer, smtp: SmtpCap
         info = phone.post("/api/v1/signin/email/link/inspect", json={"token": _token(link)}).json()
         assert info["same_browser"] is False
         assert len(info["choices"]) == 3
-        assert app.post("/api/v1/signin/email/link/inspect", json={"token": _token(link)}).json()["same_browser"]
+        assert app.post("/api/v1/signin/email/link/inspect", json={"token": _token(link)}).json()[
+            "same_browser"
+        ]
         refused = phone.post("/api/v1/signin/email/link/confirm", json={"token": _token(link)})
         assert refused.status_code == 403
         assert refused.json()["error"] == "other_browser"
-        wrong = phone.post("/api/v1/signin/email/link/code", json={"token": _token(link), "code": "abc"})
+        wrong = phone.post(
+            "/api/v1/signin/email/link/code", json={"token": _token(link), "code": "abc"}
+        )
         assert wrong.status_code == 422
         assert wrong.json()["error"] == "invalid_code_format"
-        done = phone.post("/api/v1/signin/email/link/code", json={"token": _token(link), "code": code})
+        done = phone.post(
+            "/api/v1/signin/email/link/code", json={"token": _token(link), "code": code}
+        )
         assert done.status_code == 200
         assert phone.get("/api/v1/session").status_code == 200
         assert app.get("/api/v1/session").status_code == 401
@@ -75,7 +85,8 @@ def test_number_matching_over_the_api(server: LiveServer, smtp: SmtpCapture) -> 
         early = app.post(f"/api/v1/signin/email/flows/{flow['flow_id']}/complete", json={})
         assert early.status_code == 400
         approved = phone.post(
-            "/api/v1/signin/email/link/approve", json={"token": _token(link), "number": flow["approval_number"]}
+            "/api/v1/signin/email/link/approve",
+            json={"token": _token(link), "number": flow["approval_number"]},
         )
         assert approved.status_code == 204
         done = app.post(f"/api/v1/signin/email/flows/{flow['flow_id']}/complete", json={})
@@ -89,7 +100,9 @@ def test_wrong_code_reports_attempts_remaining(server: LiveServer, smtp: SmtpCap
         flow = _request(app, "left@example.com")
         _link, code = link_and_code(smtp.wait_for("left@example.com"))
         wrong = "000000" if code != "000000" else "111111"
-        response = app.post(f"/api/v1/signin/email/flows/{flow['flow_id']}/code", json={"code": wrong})
+        response = app.post(
+            f"/api/v1/signin/email/flows/{flow['flow_id']}/code", json={"code": wrong}
+        )
         assert response.status_code == 400
         assert response.json() == {
             "error": "code_incorrect",
@@ -98,21 +111,32 @@ def test_wrong_code_reports_attempts_remaining(server: LiveServer, smtp: SmtpCap
         }
 
 
-def test_self_signup_creates_the_account_only_when_verified(make_server: ServerFactory, smtp: SmtpCapture) -> None:
+def test_self_signup_creates_the_account_only_when_verified(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
     server = make_server(self_signup=True)
     with _client(server) as app:
         flow = _request(app, "new@example.com")
         _link, code = link_and_code(smtp.wait_for("new@example.com"))
         with server.database.engine.connect() as connection:
             assert connection.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
-        assert app.post(f"/api/v1/signin/email/flows/{flow['flow_id']}/code", json={"code": code}).status_code == 200
+        assert (
+            app.post(
+                f"/api/v1/signin/email/flows/{flow['flow_id']}/code", json={"code": code}
+            ).status_code
+            == 200
+        )
     with server.database.engine.connect() as connection:
-        email, verified = connection.execute(text("SELECT email, email_verified_at FROM users")).one()
+        email, verified = connection.execute(
+            text("SELECT email, email_verified_at FROM users")
+        ).one()
     assert email == "new@example.com"
     assert verified is not None
 
 
-def test_unknown_address_gets_nothing_or_a_notice(make_server: ServerFactory, smtp: SmtpCapture) -> None:
+def test_unknown_address_gets_nothing_or_a_notice(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
     quiet = make_server()
     with _client(quiet) as app:
         _request(app, "nobody@example.com")
@@ -131,14 +155,18 @@ def test_unknown_address_gets_nothing_or_a_notice(make_server: ServerFactory, sm
     assert statuses == ["dropped", "sent"]
 
 
-def test_disabled_account_gets_no_mail_and_cannot_finish(server: LiveServer, smtp: SmtpCapture) -> None:
+def test_disabled_account_gets_no_mail_and_cannot_finish(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
     server.add_user("gone@example.com")
     with _client(server) as app:
         flow = _request(app, "gone@example.com")
         _link, code = link_and_code(smtp.wait_for("gone@example.com"))
         with server.database.engine.begin() as connection:
             connection.execute(text("UPDATE users SET status = 'disabled'"))
-        refused = app.post(f"/api/v1/signin/email/flows/{flow['flow_id']}/code", json={"code": code})
+        refused = app.post(
+            f"/api/v1/signin/email/flows/{flow['flow_id']}/code", json={"code": code}
+        )
         assert refused.status_code == 400
         assert refused.json()["error"] == "invalid_or_expired"
         _request(app, "gone@example.com")
@@ -149,7 +177,11 @@ def test_disabled_account_gets_no_mail_and_cannot_finish(server: LiveServer, smt
 def test_japanese_email_from_accept_language(server: LiveServer, smtp: SmtpCapture) -> None:
     server.add_user("hanako@example.jp")
     with _client(server) as app:
-        app.post("/api/v1/signin/email", json={"email": "hanako@example.jp"}, headers={"Accept-Language": "ja-JP,ja;q=0.9"})
+        app.post(
+            "/api/v1/signin/email",
+            json={"email": "hanako@example.jp"},
+            headers={"Accept-Language": "ja-JP,ja;q=0.9"},
+        )
     message = smtp.wait_for("hanako@example.jp")
     assert "サインイン" in text_of(message)
     assert "コード" in str(message["Subject"])
@@ -167,7 +199,10 @@ def test_openapi_health_and_dev_mailbox(server: LiveServer) -> None:
 
 def test_production_mode_has_no_dev_mailbox(make_server: ServerFactory) -> None:
     server = make_server(
-        mode="production", public_origin="https://id.example", secret_key="p" * 48, mail_backend="smtp"
+        mode="production",
+        public_origin="https://id.example",
+        secret_key="p" * 48,
+        mail_backend="smtp",
     )
     with _client(server) as client:
         assert client.get("/dev/mailbox").status_code == 404

@@ -322,14 +322,18 @@ def test_case43_database_down_fails_closed(make_server: ServerFactory) -> None:
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
 
 
-def test_case44_flow_begun_on_one_instance_finishes_on_another(make_server: ServerFactory, smtp: SmtpCapture) -> None:
+def test_case44_flow_begun_on_one_instance_finishes_on_another(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
     first, second = make_server(), make_server()
     first.add_user("eve@example.com")
     on_first = FormBrowser(first.url)
     flow = on_first.request_email("eve@example.com")
     _link, code = link_and_code(smtp.wait_for("eve@example.com"))
     with httpx.Client(base_url=second.url, cookies=dict(on_first.http.cookies)) as on_second:
-        done = on_second.post("/signin/email/code", data={"csrf_token": on_first.csrf(), "flow": flow, "code": code})
+        done = on_second.post(
+            "/signin/email/code", data={"csrf_token": on_first.csrf(), "flow": flow, "code": code}
+        )
         assert done.status_code == 303
         assert on_second.get("/api/v1/session").status_code == 200
     on_first.close()

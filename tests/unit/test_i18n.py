@@ -35,14 +35,16 @@ def _translatable(catalog: Catalog) -> list[Message]:
     return [message for message in catalog if message.id]
 
 
-def _texts(value: str | tuple[str, ...] | list[str]) -> list[str]:
+def _texts(value: str | tuple[str, ...] | list[str] | None) -> list[str]:
+    if value is None:
+        return [""]
     return [value] if isinstance(value, str) else list(value)
 
 
 def _extracted() -> dict[tuple[str, str | None], str]:
     """Every message in the source tree, extracted exactly as ``scripts/messages`` does."""
     with (ROOT / "babel.cfg").open(encoding="utf-8") as handle:
-        method_map, options_map = parse_mapping_cfg(handle, "babel.cfg")
+        method_map, options_map = parse_mapping_cfg(handle, "babel.cfg")  # type: ignore[no-untyped-call]
     found: dict[tuple[str, str | None], str] = {}
     for filename, lineno, message, _comments, context in extract_from_dir(
         str(ROOT), method_map, options_map, keywords=DEFAULT_KEYWORDS

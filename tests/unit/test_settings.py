@@ -35,7 +35,9 @@ def test_production_accepts_a_real_configuration() -> None:
     assert "x" * 48 not in repr(settings)
 
 
-@pytest.mark.parametrize("origin", ["id.example.com", "https://id.example.com/path", "ftp://x", "https://u@x.com"])
+@pytest.mark.parametrize(
+    "origin", ["id.example.com", "https://id.example.com/path", "ftp://x", "https://u@x.com"]
+)
 def test_public_origin_must_be_an_origin(origin: str) -> None:
     with pytest.raises(ValidationError):
         Settings(public_origin=origin)
@@ -43,7 +45,9 @@ def test_public_origin_must_be_an_origin(origin: str) -> None:
 
 def test_toml_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "sekisho.toml"
-    config.write_text('[sekisho]\nself_signup = true\nemail_link_ttl = "PT5M"\nmail_from = "A <a@x.com>"\n')
+    config.write_text(
+        '[sekisho]\nself_signup = true\nemail_link_ttl = "PT5M"\nmail_from = "A <a@x.com>"\n'
+    )
     monkeypatch.setenv("SEKISHO_CONFIG", str(config))
     monkeypatch.setenv("SEKISHO_MAIL_FROM", "B <b@x.com>")
     settings = Settings()

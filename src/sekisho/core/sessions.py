@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sekisho.core.clients import ClientInfo
 from sekisho.core.keys import Keyring
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Session
@@ -50,41 +51,16 @@ class SessionManager:
         return session
 
     def sign_out(
-        self, repos: Repositories, session: Session, *, ip: str, user_agent: str, now: datetime
+        self, repos: Repositories, session: Session, *, client: ClientInfo, now: datetime
     ) -> None:
         repos.sessions.revoke(session.id, reason="sign_out", now=now)
-        repos.audit.append(
-            AuditEvent(
-                event="session.signed_out",
-                outcome="success",
-                at=now,
-                ip=ip,
-                user_agent=user_agent,
-                user_id=session.user_id,
-                session_id=session.id,
-                amr=session.amr,
-                aal=session.aal,
-            )
-        )
+        _audit(repos, "session.signed_out", session, client, now)
 
     def revoke_others(
-        self, repos: Repositories, session: Session, *, ip: str, user_agent: str, now: datetime
+        self, repos: Repositories, session: Session, *, client: ClientInfo, now: datetime
     ) -> int:
         count = repos.sessions.revoke_others(session.user_id, keep=session.id, now=now)
-        repos.audit.append(
-            AuditEvent(
-                event="session.revoked_others",
-                outcome="success",
-                at=now,
-                ip=ip,
-                user_agent=user_agent,
-                user_id=session.user_id,
-                session_id=session.id,
-                amr=session.amr,
-                aal=session.aal,
-                detail={"revoked": count},
-            )
-        )
+        _audit(repos, "session.revoked_others", session, client, now, revoked=count)
         return count
 
     def revoke_one(
@@ -93,8 +69,7 @@ class SessionManager:
         session: Session,
         target_id: str,
         *,
-        ip: str,
-        user_agent: str,
+        client: ClientInfo,
         now: datetime,
     ) -> bool:
         """Revoke one of the same user's sessions (never another user's)."""
@@ -102,16 +77,29 @@ class SessionManager:
         if target_id not in owned:
             return False
         repos.sessions.revoke(target_id, reason="revoked_by_user", now=now)
-        repos.audit.append(
-            AuditEvent(
-                event="session.revoked",
-                outcome="success",
-                at=now,
-                ip=ip,
-                user_agent=user_agent,
-                user_id=session.user_id,
-                session_id=session.id,
-                detail={"revoked_session": target_id},
-            )
-        )
+        _audit(repos, "session.revoked", session, client, now, revoked_session=target_id)
         return True
+
+
+def _audit(
+    repos: Repositories,
+    event: str,
+    session: Session,
+    client: ClientInfo,
+    now: datetime,
+    **detail: object,
+) -> None:
+    repos.audit.append(
+        AuditEvent(
+            event=event,
+            outcome="success",
+            at=now,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            user_id=session.user_id,
+            session_id=session.id,
+            amr=session.amr,
+            aal=session.aal,
+            detail=dict(detail),
+        )
+    )

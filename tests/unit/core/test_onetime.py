@@ -19,7 +19,7 @@ def test_link_tokens_carry_256_bits() -> None:
 def test_code_shape() -> None:
     assert onetime.is_code_shaped("012345")
     assert not onetime.is_code_shaped("12345")
-    assert not onetime.is_code_shaped("１２３４５６")
+    assert not onetime.is_code_shaped("\uff11\uff12\uff13\uff14\uff15\uff16")
     assert not onetime.is_code_shaped("12345a")
 
 

@@ -5,7 +5,9 @@ from datetime import UTC, datetime, timedelta
 from sekisho.core.policy import FailurePolicy, aal_for_email
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-POLICY = FailurePolicy(free_attempts=5, cap=100, max_delay=timedelta(minutes=15), lockout=timedelta(hours=24))
+POLICY = FailurePolicy(
+    free_attempts=5, cap=100, max_delay=timedelta(minutes=15), lockout=timedelta(hours=24)
+)
 
 
 def test_first_failures_are_free() -> None:

@@ -147,17 +147,14 @@ class EmailSignIn:
         repos.outbox.enqueue(
             kind="signin", sealed_payload=self._keys.seal(json.dumps(payload).encode()), now=now
         )
-        repos.audit.append(
-            AuditEvent(
-                event="signin.email.requested",
-                outcome="success",
-                at=now,
-                ip=client.ip,
-                user_agent=client.user_agent,
-                email=email,
-                flow_id=flow.id,
-                detail={"superseded": len(superseded)},
-            )
+        _audit(
+            repos,
+            "signin.email.requested",
+            "success",
+            flow,
+            client,
+            now,
+            superseded=len(superseded),
         )
         return RequestedFlow(flow.id, flow.approval_number, flow.expires_at)
 
@@ -228,7 +225,7 @@ class EmailSignIn:
         """Same-browser confirmation: spends the link, completes the flow."""
         flow = self._flow_of_link(repos, token, now)
         if not self._same_browser(flow, binding):
-            self._audit_failure(repos, flow, client, now, reason="other_browser")
+            _audit_failure(repos, flow, client, now, reason="other_browser")
             raise SekishoError(ErrorCode.other_browser, persist=True)
         self._spend_link(repos, token, now)
         self._finish(repos, flow, FlowState.PENDING, FlowState.COMPLETED, now)
@@ -252,24 +249,14 @@ class EmailSignIn:
         self._spend_link(repos, token, now)
         if number != flow.approval_number:
             self._finish(repos, flow, FlowState.PENDING, FlowState.DENIED, now)
-            self._audit_failure(repos, flow, client, now, reason="approval_number_mismatch")
+            _audit_failure(repos, flow, client, now, reason="approval_number_mismatch")
             raise SekishoError(ErrorCode.approval_refused, persist=True)
         if not repos.flows.transition(
             flow.id, from_state=FlowState.PENDING, to_state=FlowState.APPROVED, now=now
         ):
             raise SekishoError(ErrorCode.invalid_or_expired)
         repos.secrets.spend_flow(flow.id, reason="approved", now=now)
-        repos.audit.append(
-            AuditEvent(
-                event="signin.email.approved",
-                outcome="success",
-                at=now,
-                ip=client.ip,
-                user_agent=client.user_agent,
-                email=flow.email,
-                flow_id=flow.id,
-            )
-        )
+        _audit(repos, "signin.email.approved", "success", flow, client, now)
         return flow
 
     # -- internals -------------------------------------------------------------------
@@ -324,7 +311,7 @@ class EmailSignIn:
         if previous is not None:
             wait = self._config.failures.wait(previous.consecutive, previous.last_failure_at, now)
             if wait > 0:
-                self._audit_failure(repos, flow, client, now, reason="account_delay")
+                _audit_failure(repos, flow, client, now, reason="account_delay")
                 raise SekishoError(ErrorCode.rate_limited, retry_after=wait, persist=True)
         attempt = repos.secrets.take_code_attempt(
             flow_id=flow.id, purpose=onetime.PURPOSE_SIGNIN, now=now
@@ -335,8 +322,8 @@ class EmailSignIn:
             consecutive = repos.failures.record_failure(flow.email, FAILURE_METHOD, now=now)
             if attempt.remaining == 0:
                 repos.secrets.consume(attempt.secret_id, reason="exhausted", now=now)
-            self._audit_failure(
-                repos, flow, client, now, reason="code_incorrect", consecutive=consecutive
+            _audit_failure(
+                repos, flow, client, now, reason="code_incorrect", consecutive_failures=consecutive
             )
             raise SekishoError(
                 ErrorCode.code_incorrect if attempt.remaining else ErrorCode.invalid_or_expired,
@@ -349,28 +336,31 @@ class EmailSignIn:
         repos.failures.reset(flow.email, FAILURE_METHOD)
         return EmailProof(email=flow.email, flow_id=flow.id, via=via)
 
-    def _audit_failure(
-        self,
-        repos: Repositories,
-        flow: Flow,
-        client: ClientInfo,
-        now: datetime,
-        *,
-        reason: str,
-        consecutive: int | None = None,
-    ) -> None:
-        detail: dict[str, object] = {"reason": reason}
-        if consecutive is not None:
-            detail["consecutive_failures"] = consecutive
-        repos.audit.append(
-            AuditEvent(
-                event="signin.email.failed",
-                outcome="failure",
-                at=now,
-                ip=client.ip,
-                user_agent=client.user_agent,
-                email=flow.email,
-                flow_id=flow.id,
-                detail=detail,
-            )
+
+def _audit(
+    repos: Repositories,
+    event: str,
+    outcome: str,
+    flow: Flow,
+    client: ClientInfo,
+    now: datetime,
+    **detail: object,
+) -> None:
+    repos.audit.append(
+        AuditEvent(
+            event=event,
+            outcome=outcome,
+            at=now,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            email=flow.email,
+            flow_id=flow.id,
+            detail=dict(detail),
         )
+    )
+
+
+def _audit_failure(
+    repos: Repositories, flow: Flow, client: ClientInfo, now: datetime, **detail: object
+) -> None:
+    _audit(repos, "signin.email.failed", "failure", flow, client, now, **detail)
