@@ -114,7 +114,7 @@ def _set_status(email: str, status: str) -> None:
     address = _address(email)
     database = _database(_settings())
     with database.transaction() as repos:
-        if not repos.users.set_status(address, status):
+        if not repos.users.set_status(address, status, now=datetime.now(UTC)):
             typer.echo(f"no account for {address}", err=True)
             raise typer.Exit(1)
     typer.echo(f"{address} is {status}")

@@ -36,7 +36,7 @@ class ErrorCode(Enum):
     code_incorrect = ErrorSpec(400, "That code is not correct.")
     approval_refused = ErrorSpec(
         400,
-        "That number did not match. The sign-in was stopped; start again from the other screen.",
+        "That number did not match. This link can no longer approve a sign-in; type the code from the email on the screen where you asked to sign in.",
     )
     rate_limited = ErrorSpec(429, "Too many attempts. Wait a little and try again.")
     not_authenticated = ErrorSpec(401, "You are not signed in.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from collections.abc import Callable
 
 import httpx
@@ -142,10 +143,14 @@ def test_case33_cross_site_posts_are_refused(
         headers={"Origin": "https://evil.example"},
     )
     assert foreign.status_code == 403
-    cross_site = browser.http.post(
-        "/signout", data={"csrf_token": browser.csrf()}, headers={"Sec-Fetch-Site": "cross-site"}
-    )
+    cross_site = browser.post("/signout", {}, headers={"Sec-Fetch-Site": "cross-site"})
     assert cross_site.status_code == 403
+    sandboxed = browser.post(
+        "/signout", {}, headers={"Sec-Fetch-Site": "cross-site", "Origin": "null"}
+    )
+    assert sandboxed.status_code == 403
+    sibling = browser.post("/signout", {}, headers={"Sec-Fetch-Site": "same-site"})
+    assert sibling.status_code == 403
     text_plain = browser.http.post(
         "/api/v1/signin/email",
         content='{"email":"xia@example.com"}',
@@ -337,3 +342,20 @@ def test_case44_flow_begun_on_one_instance_finishes_on_another(
         assert done.status_code == 303
         assert on_second.get("/api/v1/session").status_code == 200
     on_first.close()
+
+
+def test_disabling_an_account_ends_its_sessions(
+    server: LiveServer, smtp: SmtpCapture, browsers: Browsers
+) -> None:
+    server.add_user("fin@example.com")
+    browser = browsers()
+    _sign_in(server, smtp, browser, "fin@example.com")
+    assert browser.signed_in()
+    database = server.database
+    with database.transaction() as repos:
+        assert repos.users.set_status("fin@example.com", "disabled", now=datetime.now(UTC))
+    database.dispose()
+    assert not browser.signed_in()
+    with server.database.engine.connect() as connection:
+        reason = connection.execute(text("SELECT revoked_reason FROM sessions")).scalar_one()
+    assert reason == "account_disabled"

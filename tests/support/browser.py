@@ -37,7 +37,11 @@ class FormBrowser:
         return self._csrf
 
     def post(self, path: str, data: dict[str, Any], **kwargs: Any) -> httpx.Response:
-        return self.http.post(path, data={"csrf_token": self.csrf(), **data}, **kwargs)
+        """A same-origin form post as Chromium sends it from a no-referrer page."""
+        headers = {"Origin": "null", "Sec-Fetch-Site": "same-origin", **kwargs.pop("headers", {})}
+        return self.http.post(
+            path, data={"csrf_token": self.csrf(), **data}, headers=headers, **kwargs
+        )
 
     def request_email(self, address: str) -> str:
         """Ask for a sign-in email; returns the flow id from the redirect."""

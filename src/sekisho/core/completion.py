@@ -69,8 +69,19 @@ class Completion:
             raise SekishoError(ErrorCode.invalid_or_expired, persist=True)
         if previous_token:
             stale = repos.sessions.by_token(self._sessions.token_digest(previous_token))
-            if stale is not None:
-                repos.sessions.revoke(stale.id, reason="replaced_at_sign_in", now=now)
+            if stale is not None and repos.sessions.revoke(
+                stale.id, reason="replaced_at_sign_in", now=now
+            ):
+                self._audit(
+                    repos,
+                    "session.replaced",
+                    "success",
+                    proof,
+                    client,
+                    now,
+                    user=user,
+                    reason=stale.id,
+                )
         token = onetime.new_session_token()
         session = Session(
             id=onetime.new_flow_id(),

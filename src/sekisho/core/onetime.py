@@ -47,20 +47,6 @@ def new_approval_number() -> int:
     return 10 + secrets.randbelow(90)
 
 
-def approval_choices(number: int, seed: str) -> list[int]:
-    """The number among two decoys, in an order derived from ``seed`` (a keyed digest of
-    the flow), so reloading the approval page shows the same three choices."""
-    values = [number]
-    cursor = 0
-    while len(values) < 3:
-        candidate = 10 + int(seed[cursor : cursor + 4], 16) % 90
-        cursor = (cursor + 4) % (len(seed) - 4)
-        if candidate not in values:
-            values.append(candidate)
-    rotation = int(seed[-2:], 16) % 3
-    return values[rotation:] + values[:rotation]
-
-
 def is_code_shaped(value: str) -> bool:
     return len(value) == CODE_DIGITS and value.isascii() and value.isdigit()
 

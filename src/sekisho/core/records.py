@@ -24,7 +24,6 @@ class FlowState:
     PENDING = "pending"
     APPROVED = "approved"
     COMPLETED = "completed"
-    DENIED = "denied"
     SUPERSEDED = "superseded"
     EXPIRED = "expired"
 

@@ -44,7 +44,8 @@ class SessionManager:
         if session is None:
             return None
         if now >= session.expires_at or now - session.last_seen_at >= self.timeouts.idle:
-            repos.sessions.revoke(session.id, reason="timeout", now=now)
+            if repos.sessions.revoke(session.id, reason="timeout", now=now):
+                _audit(repos, "session.timed_out", session, ClientInfo.of(None, None), now)
             return None
         if now - session.last_seen_at >= TOUCH_GRANULARITY:
             repos.sessions.touch(session.id, now=now)

@@ -109,11 +109,19 @@ class SqlUsers:
             .values(email_verified_at=now)
         )
 
-    def set_status(self, email: str, status: str) -> bool:
-        result = self._c.execute(
+    def set_status(self, email: str, status: str, *, now: datetime) -> bool:
+        row = self._c.execute(
             update(users).where(users.c.email == email).values(status=status).returning(users.c.id)
-        )
-        return result.first() is not None
+        ).first()
+        if row is None:
+            return False
+        if status != "active":
+            self._c.execute(
+                update(sessions)
+                .where(sessions.c.user_id == row[0], sessions.c.revoked_at.is_(None))
+                .values(revoked_at=now, revoked_reason="account_" + status)
+            )
+        return True
 
     def all(self) -> Iterator[User]:
         for row in self._c.execute(select(users).order_by(users.c.created_at)).mappings():
@@ -323,8 +331,12 @@ class SqlSessions:
     def by_token(self, token_digest: str) -> Session | None:
         row = (
             self._c.execute(
-                select(sessions).where(
-                    sessions.c.token_digest == token_digest, sessions.c.revoked_at.is_(None)
+                select(sessions)
+                .join(users, users.c.id == sessions.c.user_id)
+                .where(
+                    sessions.c.token_digest == token_digest,
+                    sessions.c.revoked_at.is_(None),
+                    users.c.status == "active",
                 )
             )
             .mappings()

@@ -66,7 +66,6 @@ class FlowStatus(BaseModel):
 
 class LinkInfo(BaseModel):
     same_browser: bool
-    choices: list[int]
     requested_at: datetime
     requested_ip: str
     requested_device: str
@@ -178,7 +177,6 @@ def inspect_link(request: Request, body: TokenBody) -> LinkInfo:
     view = context.service(request).inspect_link(token=body.token, binding=context.binding(request))
     return LinkInfo(
         same_browser=view.same_browser,
-        choices=view.choices,
         requested_at=view.requested_at,
         requested_ip=view.requested_ip,
         requested_device=view.requested_device,

@@ -56,11 +56,17 @@ def binding(request: Request) -> str | None:
 
 
 def check_origin(request: Request) -> None:
-    """Refuse a state-changing request that says it comes from another site."""
-    origin = request.headers.get("origin")
-    if origin is not None and origin != service(request).settings.public_origin:
+    """Refuse a state-changing request that says it comes from another site.
+
+    Pages are served with ``Referrer-Policy: no-referrer``, under which browsers send
+    ``Origin: null`` with same-origin form posts (Fetch standard, "serializing a request
+    origin"); ``null`` is therefore accepted unless ``Sec-Fetch-Site`` (which pages
+    cannot forge) names another site, and the CSRF token is still required.
+    """
+    if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
         raise SekishoError(ErrorCode.csrf_failed)
-    if request.headers.get("sec-fetch-site") == "cross-site":
+    origin = request.headers.get("origin")
+    if origin not in (None, "null", service(request).settings.public_origin):
         raise SekishoError(ErrorCode.csrf_failed)
 
 

@@ -107,7 +107,7 @@ def _wait(
 ) -> Response:
     sekisho = context.service(request)
     state, approval_number = sekisho.flow_status(flow_id=flow_id, binding=context.binding(request))
-    if state != "pending":
+    if state not in ("pending", "approved"):
         raise SekishoError(ErrorCode.invalid_or_expired)
     return page(
         request,
@@ -205,8 +205,8 @@ async def link_code(request: Request) -> Response:
 @router.post("/signin/email/link/approve")
 async def approve(request: Request) -> Response:
     form = await context.read_form(request)
-    number = context.field(form, "number", max_length=3)
-    if not number.isdigit():
+    number = context.field(form, "number", max_length=8).strip()
+    if not (number.isascii() and number.isdigit()):
         raise SekishoError(ErrorCode.invalid_field, detail={"field": "number"})
     context.service(request).approve(
         token=context.field(form, "token", max_length=256),

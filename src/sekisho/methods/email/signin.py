@@ -37,7 +37,6 @@ LINK_PATH = "/signin/email/link"
 _LINK = "signin-link"
 _CODE = "signin-code"
 _BINDING = "binding"
-_DECOYS = "approval-decoys"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +63,6 @@ class LinkView:
 
     flow_id: str
     same_browser: bool
-    choices: list[int]
     requested_ip: str
     requested_device: str
     requested_at: datetime
@@ -203,11 +201,9 @@ class EmailSignIn:
     ) -> LinkView:
         """Look at a link without spending anything (GET/HEAD, mail scanners: case 1)."""
         flow = self._flow_of_link(repos, token, now)
-        decoy_seed = self._keys.digest(_DECOYS, flow.id)
         return LinkView(
             flow_id=flow.id,
             same_browser=self._same_browser(flow, binding),
-            choices=onetime.approval_choices(flow.approval_number, decoy_seed),
             requested_ip=flow.requested_ip,
             requested_device=ClientInfo.of(flow.requested_ip, flow.requested_user_agent).describe(),
             requested_at=flow.created_at,
@@ -241,14 +237,16 @@ class EmailSignIn:
     def approve(
         self, repos: Repositories, *, token: str, number: int, client: ClientInfo, now: datetime
     ) -> Flow:
-        """Number matching: approve the waiting browser from the device that got the mail.
+        """Number matching: approve the waiting browser from the device that got the mail,
+        by typing the number that browser shows.
 
-        The link is spent whatever the outcome, so the three choices cannot be tried in turn.
+        The link is spent whatever the outcome, so one email allows one guess (1 in 90);
+        a wrong number leaves the flow pending, so the person at the waiting browser
+        can still finish with the code (SECURITY.md cases 2 and 11).
         """
         flow = self._flow_of_link(repos, token, now)
         self._spend_link(repos, token, now)
         if number != flow.approval_number:
-            self._finish(repos, flow, FlowState.PENDING, FlowState.DENIED, now)
             _audit_failure(repos, flow, client, now, reason="approval_number_mismatch")
             raise SekishoError(ErrorCode.approval_refused, persist=True)
         if not repos.flows.transition(

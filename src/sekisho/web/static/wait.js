@@ -5,10 +5,13 @@
   const status = document.getElementById("flow-status");
   if (!status) { return; }
   const flow = status.dataset.flow;
-  let stopped = false;
+  const finished = {
+    completed: status.dataset.completed,
+    expired: status.dataset.expired,
+    superseded: status.dataset.expired,
+  };
 
   async function poll() {
-    if (stopped) { return; }
     try {
       const response = await fetch("/api/v1/signin/email/flows/" + encodeURIComponent(flow), {
         credentials: "same-origin",
@@ -17,18 +20,15 @@
       if (response.ok) {
         const body = await response.json();
         if (body.state === "approved") {
-          stopped = true;
           document.getElementById("complete-form").submit();
           return;
         }
-        if (body.state === "denied" || body.state === "expired" || body.state === "superseded") {
-          stopped = true;
-          status.textContent = body.state === "denied" ? status.dataset.denied : status.dataset.expired;
+        if (body.state in finished) {
+          status.textContent = finished[body.state];
           return;
         }
       } else if (response.status === 400) {
-        stopped = true;
-        status.textContent = status.dataset.expired;
+        status.textContent = finished.expired;
         return;
       }
     } catch (error) {
