@@ -99,7 +99,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         version=__version__,
         description="Passwordless sign-in: email link + code. JSON API for apps with their own UI.",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )

@@ -3,6 +3,8 @@
 Invariant (SECURITY.md case 43): there is no unlimited mode. When Redis cannot be
 reached the limits either fall back to this instance's memory or refuse the request
 (503), as ``rate_limit_fallback`` says; they never let the request through unchecked.
+After a Redis failure the fallback is used for a short while before Redis is tried
+again, so an outage does not add a connection timeout to every request.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
@@ -20,12 +22,19 @@ from sekisho.errors import ErrorCode, SekishoError
 from sekisho.settings import Settings
 
 log = logging.getLogger("sekisho.ratelimits")
+RETRY_SHARED_AFTER_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
 class Limit:
+    """One named limit, possibly several windows ('5/minute;20/hour')."""
+
     name: str
-    item: RateLimitItem
+    items: tuple[RateLimitItem, ...]
+
+    @classmethod
+    def of(cls, name: str, text: str) -> Limit:
+        return cls(name, tuple(parse_many(text)))
 
 
 class RateLimits:
@@ -33,55 +42,52 @@ class RateLimits:
         self._fallback_mode = settings.rate_limit_fallback
         self._memory = MovingWindowRateLimiter(MemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
+        self._shared_down_until = 0.0
         if settings.redis_url:
             storage = storage_from_string(
-                settings.redis_url,
-                socket_connect_timeout=1,
-                socket_timeout=1,
+                settings.redis_url, socket_connect_timeout=1, socket_timeout=1
             )
             if not isinstance(storage, Storage):
                 raise ValueError("redis_url must name a synchronous limits storage")
             self._shared = MovingWindowRateLimiter(storage)
-        self.sends_per_address = Limit("send-address", parse(settings.limit_sends_per_address))
-        self.sends_per_ip = Limit("send-ip", parse(settings.limit_sends_per_ip))
-        self.sends_global = Limit("send-global", parse(settings.limit_sends_global))
-        self.verify_per_ip = Limit("verify-ip", parse(settings.limit_verify_per_ip))
-        self.verify_global = Limit("verify-global", parse(settings.limit_verify_global))
+        self.sends_per_address = Limit.of("send-address", settings.limit_sends_per_address)
+        self.sends_per_ip = Limit.of("send-ip", settings.limit_sends_per_ip)
+        self.sends_global = Limit.of("send-global", settings.limit_sends_global)
+        self.verify_per_ip = Limit.of("verify-ip", settings.limit_verify_per_ip)
+        self.verify_global = Limit.of("verify-global", settings.limit_verify_global)
 
     def hit(self, limit: Limit, key: str = "all") -> None:
-        """Count one event; raise ``rate_limited`` (429 with Retry-After) when over."""
-        limiter = self._limiter()
-        try:
-            allowed = limiter.hit(limit.item, limit.name, key)
-        except Exception as error:
-            if limiter is self._memory:
-                raise
-            allowed = self._on_shared_failure(error).hit(limit.item, limit.name, key)
-            limiter = self._memory
-        if allowed:
-            return
-        log.warning(
-            "rate limit %s reached for %s", limit.name, key if limit.name.endswith("ip") else "-"
-        )
-        reset_at, _remaining = limiter.get_window_stats(limit.item, limit.name, key)
-        retry_after = max(1, math.ceil(reset_at - time.time()))
-        raise SekishoError(ErrorCode.rate_limited, retry_after=retry_after)
+        """Count one event in every window; raise ``rate_limited`` (429 with
+        Retry-After) when any window is full."""
+        for item in limit.items:
+            limiter = self._limiter()
+            try:
+                allowed = limiter.hit(item, limit.name, key)
+            except Exception as error:
+                if limiter is self._memory:
+                    raise
+                limiter = self._on_shared_failure(error)
+                allowed = limiter.hit(item, limit.name, key)
+            if not allowed:
+                shown = key if limit.name.endswith("ip") else "-"
+                log.warning("rate limit %s (%s) reached for %s", limit.name, item, shown)
+                reset_at, _remaining = limiter.get_window_stats(item, limit.name, key)
+                retry_after = max(1, math.ceil(reset_at - time.time()))
+                raise SekishoError(ErrorCode.rate_limited, retry_after=retry_after)
 
     def _limiter(self) -> MovingWindowRateLimiter:
-        return self._shared if self._shared is not None else self._memory
+        if self._shared is None:
+            return self._memory
+        if time.monotonic() < self._shared_down_until:
+            return self._fallback()
+        return self._shared
 
     def _on_shared_failure(self, error: Exception) -> MovingWindowRateLimiter:
-        if self._fallback_mode == "fail_closed":
-            log.error("rate limit storage unreachable (%s); failing closed", type(error).__name__)
-            raise SekishoError(ErrorCode.service_unavailable) from error
-        log.error(
-            "rate limit storage unreachable (%s); using this instance's memory",
-            type(error).__name__,
-        )
-        return self._memory
+        self._shared_down_until = time.monotonic() + RETRY_SHARED_AFTER_SECONDS
+        log.error("rate limit storage unreachable (%s)", type(error).__name__)
+        return self._fallback()
 
-    def reset(self) -> None:
-        """Forget every count (operators' `sekisho limits reset`, and tests)."""
-        self._memory.storage.reset()
-        if self._shared is not None:
-            self._shared.storage.reset()
+    def _fallback(self) -> MovingWindowRateLimiter:
+        if self._fallback_mode == "fail_closed":
+            raise SekishoError(ErrorCode.service_unavailable)
+        return self._memory

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -107,7 +108,47 @@ class Settings(BaseSettings):
             raise ValueError("public_origin must be an http(s) origin such as https://id.example")
         if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
             raise ValueError("public_origin must be an origin: scheme, host and port only")
-        return f"{parts.scheme}://{parts.netloc}"
+        default_port = {"http": 80, "https": 443}[parts.scheme]
+        port = f":{parts.port}" if parts.port and parts.port != default_port else ""
+        host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        return f"{parts.scheme}://{host}{port}"
+
+    @field_validator(
+        "email_link_ttl",
+        "session_idle_timeout",
+        "session_absolute_timeout",
+        "account_max_delay",
+        "account_lockout",
+    )
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+    @field_validator("email_link_ttl")
+    @classmethod
+    def _link_ttl_at_most_ten_minutes(cls, value: timedelta) -> timedelta:
+        if value > timedelta(minutes=10):
+            raise ValueError("email_link_ttl may be at most 10 minutes (NIST SP 800-63B-4)")
+        return value
+
+    @field_validator(
+        "limit_sends_per_address",
+        "limit_sends_per_ip",
+        "limit_sends_global",
+        "limit_verify_per_ip",
+        "limit_verify_global",
+    )
+    @classmethod
+    def _rate_limit_syntax(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as error:
+            raise ValueError(
+                f"not a rate limit such as '5/hour' or '5/hour;20/day': {value}"
+            ) from error
+        return value
 
     @model_validator(mode="after")
     def _production_refuses_development_defaults(self) -> Settings:

@@ -194,6 +194,8 @@ def test_openapi_health_and_dev_mailbox(server: LiveServer) -> None:
         assert "/signin/email" not in schema["paths"]
         assert client.get("/healthz").json() == {"status": "ok"}
         assert client.get("/readyz").json()["database"] == "up"
+        assert client.head("/healthz").status_code == 200
+        assert client.head("/readyz").status_code == 200
         assert client.get("/dev/mailbox").status_code == 200
 
 

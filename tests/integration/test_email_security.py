@@ -305,7 +305,9 @@ def test_case11_email_says_who_asked_and_approval_needs_the_number(
     phone = browsers()
     page = phone.http.get(_path(link))
     assert 'id="approve-form"' in page.text
-    assert str(number) not in page.text.split('id="approve-form"')[1].split("</form>")[0]
+    approve_form = page.text.split('id="approve-form"')[1].split("</form>")[0]
+    assert f">{number}<" not in approve_form
+    assert f'value="{number}"' not in approve_form
     approved = phone.post(
         "/signin/email/link/approve", {"token": _token(link), "number": str(number)}
     )

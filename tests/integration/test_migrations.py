@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -21,4 +22,16 @@ def test_migrations_match_the_tables(backend: str, tmp_path: Path) -> None:
         with engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), metadata)
         engine.dispose()
+    assert differences == []
+
+
+def test_instances_starting_together_migrate_once(backend: str, tmp_path: Path) -> None:
+    with fresh_database(backend, tmp_path) as url:
+        engines = [make_engine(url) for _ in range(3)]
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            list(pool.map(upgrade, engines))
+        with engines[0].connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), metadata)
+        for engine in engines:
+            engine.dispose()
     assert differences == []

@@ -59,3 +59,33 @@ def test_toml_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_unknown_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValidationError):
         Settings(not_a_setting=1)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("origin", "normalised"),
+    [
+        ("https://ID.Example.com:443", "https://id.example.com"),
+        ("http://localhost:80/", "http://localhost"),
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+    ],
+)
+def test_public_origin_is_normalised(origin: str, normalised: str) -> None:
+    assert Settings(public_origin=origin).public_origin == normalised
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("email_link_ttl", "PT11M"),
+        ("email_link_ttl", "-PT1M"),
+        ("session_idle_timeout", "PT0S"),
+        ("limit_sends_per_ip", "lots"),
+    ],
+)
+def test_out_of_bounds_values_are_refused(name: str, value: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate({name: value})
+
+
+def test_several_windows_are_accepted() -> None:
+    assert Settings(limit_sends_per_address="2/minute;5/hour").limit_sends_per_address

@@ -16,8 +16,10 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
+from cryptography.fernet import InvalidToken
+
 from sekisho.core.keys import Keyring
-from sekisho.core.records import AuditEvent
+from sekisho.core.records import AuditEvent, FlowState
 from sekisho.mail.compose import no_account_message, signin_message
 from sekisho.mail.senders import Sender
 from sekisho.settings import Settings
@@ -64,31 +66,42 @@ class OutboxWorker:
         claimed = await asyncio.to_thread(self._queue.claim, self._clock())
         if claimed is None:
             return False
-        payload: dict[str, Any] = json.loads(self._keys.unseal(claimed.sealed_payload))
-        message = await asyncio.to_thread(self._decide, claimed, payload)
+        try:
+            payload: dict[str, Any] = json.loads(self._keys.unseal(claimed.sealed_payload))
+        except InvalidToken:
+            log.error("outbox message %d cannot be unsealed (secret key changed?)", claimed.id)
+            await asyncio.to_thread(self._settle, claimed, {}, "failed", "unreadable", "unreadable")
+            return True
+        message, reason = await asyncio.to_thread(self._decide, payload)
         if message is None:
-            await asyncio.to_thread(self._settle, claimed, payload, "dropped", "no_account", None)
+            await asyncio.to_thread(self._settle, claimed, payload, "dropped", reason, None)
             return True
         try:
             await self._sender.send(message)
         except Exception as error:
             await asyncio.to_thread(self._failed_attempt, claimed, payload, error)
             return True
-        await asyncio.to_thread(self._settle, claimed, payload, "sent", "delivered", None)
+        await asyncio.to_thread(self._settle, claimed, payload, "sent", reason, None)
         return True
 
-    def _decide(self, claimed: ClaimedMessage, payload: dict[str, Any]) -> EmailMessage | None:
+    def _decide(self, payload: dict[str, Any]) -> tuple[EmailMessage | None, str]:
+        """The message to send, or None and why not. A sign-in email whose flow has
+        ended (expired, superseded, completed) is not sent: its link and code are dead."""
         with self._database.transaction() as repos:
             user = repos.users.by_email(payload["to"])
+            flow = repos.flows.get(payload["flow_id"])
+        if flow is None or flow.effective_state(self._clock()) != FlowState.PENDING:
+            return None, "flow_ended"
         if user is not None and user.status != "active":
-            return None
+            return None, "account_disabled"
         if user is not None or self._settings.self_signup:
-            return signin_message(self._settings.mail_from, payload)
+            return signin_message(self._settings.mail_from, payload), "delivered"
         if self._settings.notify_unknown_address:
-            return no_account_message(
+            notice = no_account_message(
                 self._settings.mail_from, payload, self._settings.public_origin
             )
-        return None
+            return notice, "no_account_notice"
+        return None, "no_account"
 
     def _failed_attempt(
         self, claimed: ClaimedMessage, payload: dict[str, Any], error: Exception
@@ -122,7 +135,7 @@ class OutboxWorker:
                     event=f"mail.{status}",
                     outcome="failure" if status == "failed" else "success",
                     at=now,
-                    email=payload["to"],
+                    email=payload.get("to"),
                     detail={"kind": claimed.kind, "reason": what, "attempts": claimed.attempts},
                 )
             )

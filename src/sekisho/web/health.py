@@ -8,15 +8,15 @@ from starlette.responses import JSONResponse
 
 from sekisho.web import context
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], include_in_schema=False)
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 def liveness() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.api_route("/readyz", methods=["GET", "HEAD"])
 def readiness(request: Request) -> JSONResponse:
     try:
         context.service(request).database.ping()

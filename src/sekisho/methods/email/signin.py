@@ -133,6 +133,7 @@ class EmailSignIn:
             expires_at=flow.expires_at,
         )
         payload = {
+            "flow_id": flow.id,
             "to": email,
             "locale": locale,
             "link": f"{self._config.public_origin}{LINK_PATH}?{urlencode({'token': token})}",
@@ -188,10 +189,7 @@ class EmailSignIn:
         now: datetime,
     ) -> EmailProof:
         flow = self._own_flow(repos, flow_id, binding)
-        if not repos.flows.transition(
-            flow.id, from_state=FlowState.APPROVED, to_state=FlowState.COMPLETED, now=now
-        ):
-            raise SekishoError(ErrorCode.invalid_or_expired)
+        self._finish(repos, flow, FlowState.APPROVED, FlowState.COMPLETED, now)
         return EmailProof(email=flow.email, flow_id=flow.id, via="approval")
 
     # -- the link ------------------------------------------------------------------
@@ -290,6 +288,8 @@ class EmailSignIn:
         if not repos.flows.transition(flow.id, from_state=from_state, to_state=to_state, now=now):
             raise SekishoError(ErrorCode.invalid_or_expired)
         repos.secrets.spend_flow(flow.id, reason=to_state, now=now)
+        if to_state == FlowState.COMPLETED:
+            repos.failures.reset(flow.email, FAILURE_METHOD)
 
     def _check_code(
         self,
@@ -331,7 +331,6 @@ class EmailSignIn:
         if not repos.secrets.consume(attempt.secret_id, reason="used", now=now):
             raise SekishoError(ErrorCode.invalid_or_expired)
         self._finish(repos, flow, FlowState.PENDING, FlowState.COMPLETED, now)
-        repos.failures.reset(flow.email, FAILURE_METHOD)
         return EmailProof(email=flow.email, flow_id=flow.id, via=via)
 
 
