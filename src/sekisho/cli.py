@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import typer
 import uvicorn
@@ -18,6 +18,7 @@ from sekisho.mail.worker import OutboxWorker
 from sekisho.service import utc_now
 from sekisho.settings import Settings
 from sekisho.store.database import Database, make_engine
+from sekisho.store.maintenance import purge
 from sekisho.store.migrate import upgrade
 from sekisho.store.outbox_queue import OutboxQueue
 
@@ -85,6 +86,17 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
     settings = _settings()
     upgrade(make_engine(settings.database_url), revision)
     typer.echo(f"database at {revision}")
+
+
+@db_app.command("purge")
+def db_purge(
+    older_than_days: int = typer.Option(30, min=1, help="Keep anything that ended more recently."),
+) -> None:
+    """Delete expired flows and their secrets, ended sessions, settled mail and stale
+    failure counters (never the audit log)."""
+    before = datetime.now(UTC) - timedelta(days=older_than_days)
+    for table, count in purge(_database(_settings()), before=before).items():
+        typer.echo(f"{table}\t{count}")
 
 
 @users_app.command("add")

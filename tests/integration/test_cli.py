@@ -6,10 +6,12 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.conftest import ServerFactory
 from tests.support.server import fresh_database
@@ -91,3 +93,40 @@ def test_mail_worker_process_delivers_what_web_instances_queue(
     finally:
         worker.terminate()
         worker.wait(timeout=10)
+
+
+def test_db_purge_removes_what_ended_and_keeps_the_audit(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    server = make_server()
+    server.add_user("old@example.com")
+    with httpx.Client(base_url=server.url) as client:
+        flow = client.post("/api/v1/signin/email", json={"email": "old@example.com"}).json()
+        _link, code = link_and_code(smtp.wait_for("old@example.com"))
+        assert (
+            client.post(
+                f"/api/v1/signin/email/flows/{flow['flow_id']}/code", json={"code": code}
+            ).status_code
+            == 200
+        )
+        assert client.delete("/api/v1/session").status_code == 204
+    with server.database.engine.begin() as connection:
+        for table, column in (
+            ("flows", "expires_at"),
+            ("sessions", "revoked_at"),
+            ("outbox", "finished_at"),
+        ):
+            connection.execute(
+                text(f"UPDATE {table} SET {column} = :old"),
+                {"old": datetime(2020, 1, 1, tzinfo=UTC)},
+            )
+    result = _run(server.settings.database_url, "db", "purge", "--older-than-days", "30")
+    assert result.returncode == 0, result.stderr
+    counts = dict(line.split("\t") for line in result.stdout.splitlines())
+    assert counts["flows"] == "1"
+    assert counts["onetime_secrets"] == "2"
+    assert counts["sessions"] == "1"
+    assert counts["outbox"] == "1"
+    with server.database.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM audit_events")).scalar_one() > 0
+        assert connection.execute(text("SELECT count(*) FROM flows")).scalar_one() == 0
