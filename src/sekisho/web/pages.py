@@ -28,7 +28,12 @@ EVENT_LABELS = {
     "session.signed_out": N_("Signed out"),
     "session.revoked_others": N_("Signed out everywhere else"),
     "session.revoked": N_("Signed out another session"),
+    "session.timed_out": N_("Session timed out"),
+    "session.replaced": N_("Earlier session replaced at sign-in"),
     "account.created": N_("Account created"),
+    "mail.sent": N_("Email sent"),
+    "mail.dropped": N_("Email not sent"),
+    "mail.failed": N_("Email could not be delivered"),
 }
 
 
