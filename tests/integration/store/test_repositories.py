@@ -1,0 +1,126 @@
+"""The one-time secret store's atomic statements, on SQLite and PostgreSQL, under real
+concurrency (threads with their own connections)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sekisho.core.records import Flow, FlowState
+from sekisho.store.database import Database, make_engine
+from sekisho.store.migrate import upgrade
+from tests.support.server import fresh_database
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def database(backend: str, tmp_path: Path) -> Iterator[Database]:
+    with fresh_database(backend, tmp_path) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        db = Database(engine)
+        yield db
+        db.dispose()
+
+
+def _flow(database: Database, flow_id: str = "flow-1", email: str = "a@example.com") -> None:
+    with database.transaction() as repos:
+        repos.flows.create(
+            Flow(
+                id=flow_id,
+                kind="email_signin",
+                state=FlowState.PENDING,
+                email=email,
+                binding_digest="b" * 64,
+                approval_number=42,
+                requested_ip="192.0.2.1",
+                requested_user_agent="test",
+                locale="en",
+                created_at=NOW,
+                expires_at=NOW + timedelta(minutes=10),
+            )
+        )
+        repos.secrets.add(
+            flow_id=flow_id,
+            purpose="signin",
+            kind="link",
+            digest=f"link-{flow_id}",
+            max_attempts=1,
+            expires_at=NOW + timedelta(minutes=10),
+        )
+        repos.secrets.add(
+            flow_id=flow_id,
+            purpose="signin",
+            kind="code",
+            digest=f"code-{flow_id}",
+            max_attempts=5,
+            expires_at=NOW + timedelta(minutes=10),
+        )
+
+
+def test_link_is_consumed_once_under_concurrency(database: Database) -> None:
+    _flow(database)
+
+    def consume(_: int) -> str | None:
+        with database.transaction() as repos:
+            return repos.secrets.consume_link(purpose="signin", digest="link-flow-1", now=NOW)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        winners = [result for result in pool.map(consume, range(32)) if result]
+    assert winners == ["flow-1"]
+
+
+def test_code_attempts_never_exceed_the_cap_under_concurrency(database: Database) -> None:
+    _flow(database)
+
+    def attempt(_: int) -> int | None:
+        with database.transaction() as repos:
+            taken = repos.secrets.take_code_attempt(flow_id="flow-1", purpose="signin", now=NOW)
+            return taken.attempts if taken else None
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        counted = sorted(result for result in pool.map(attempt, range(40)) if result is not None)
+    assert counted == [1, 2, 3, 4, 5]
+
+
+def test_purpose_and_expiry_bind_the_secret(database: Database) -> None:
+    _flow(database)
+    with database.transaction() as repos:
+        assert repos.secrets.find_link(purpose="recovery", digest="link-flow-1", now=NOW) is None
+        assert (
+            repos.secrets.find_link(
+                purpose="signin", digest="link-flow-1", now=NOW + timedelta(minutes=11)
+            )
+            is None
+        )
+        assert repos.secrets.find_link(purpose="signin", digest="link-flow-1", now=NOW) == "flow-1"
+
+
+def test_supersession_spends_the_previous_flow(database: Database) -> None:
+    _flow(database, "flow-1")
+    with database.transaction() as repos:
+        superseded = repos.flows.supersede_pending("a@example.com", "email_signin", now=NOW)
+        for flow_id in superseded:
+            repos.secrets.spend_flow(flow_id, reason="superseded", now=NOW)
+    assert superseded == ["flow-1"]
+    with database.transaction() as repos:
+        assert repos.secrets.find_link(purpose="signin", digest="link-flow-1", now=NOW) is None
+        assert repos.secrets.take_code_attempt(flow_id="flow-1", purpose="signin", now=NOW) is None
+        assert not repos.flows.transition(
+            "flow-1", from_state=FlowState.PENDING, to_state=FlowState.COMPLETED, now=NOW
+        )
+
+
+def test_failure_counter_increments_atomically(database: Database) -> None:
+    def fail(_: int) -> int:
+        with database.transaction() as repos:
+            return repos.failures.record_failure("a@example.com", "email_code", now=NOW)
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = sorted(pool.map(fail, range(30)))
+    assert results == list(range(1, 31))
