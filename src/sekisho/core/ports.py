@@ -109,9 +109,18 @@ class Outbox(Protocol):
     def enqueue(self, *, kind: str, sealed_payload: str, now: datetime) -> None: ...
 
 
+class Locks(Protocol):
+    def hold(self, key: str) -> None:
+        """Serialise this transaction with every other that holds ``key``, until it ends
+        (so a read-then-write about one address cannot interleave across instances)."""
+        ...
+
+
 class Repositories(Protocol):
     """Everything one transaction can touch."""
 
+    @property
+    def locks(self) -> Locks: ...
     @property
     def users(self) -> Users: ...
     @property

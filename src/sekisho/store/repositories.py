@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -446,11 +446,26 @@ class SqlOutbox:
         )
 
 
+class SqlLocks:
+    """PostgreSQL transaction-level advisory locks; SQLite needs none, because its
+    ``BEGIN IMMEDIATE`` transactions already run one at a time."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def hold(self, key: str) -> None:
+        if self._c.dialect.name == "postgresql":
+            self._c.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+            )
+
+
 class SqlRepositories:
     """Implements :class:`sekisho.core.ports.Repositories` for one connection."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+        self.locks = SqlLocks(connection)
         self.users = SqlUsers(connection)
         self.flows = SqlFlows(connection)
         self.secrets = SqlSecrets(connection)

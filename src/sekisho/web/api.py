@@ -118,7 +118,7 @@ def _session(request: Request) -> Session:
 def request_email(request: Request, body: EmailRequest) -> Response:
     """Send one email with a sign-in link and code. The answer never says whether an
     account exists; the response sets the browser-binding cookie."""
-    binding, is_new = context.binding_for_request(request)
+    binding = context.binding_for_request(request)
     flow = context.service(request).request_email(
         raw_email=body.email,
         binding=binding,
@@ -131,8 +131,7 @@ def request_email(request: Request, body: EmailRequest) -> Response:
         ).model_dump(mode="json"),
         status_code=202,
     )
-    if is_new:
-        context.set_binding(request, response, binding)
+    context.set_binding(request, response, binding)
     return response
 
 

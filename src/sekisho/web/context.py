@@ -121,12 +121,10 @@ def require_json(request: Request) -> None:
     check_origin(request)
 
 
-def binding_for_request(request: Request) -> tuple[str, bool]:
-    """This browser's binding value, and whether it is new (and must be set as a cookie)."""
-    existing = binding(request)
-    if existing:
-        return existing, False
-    return secrets.token_urlsafe(32), True
+def binding_for_request(request: Request) -> str:
+    """This browser's binding value, or a new one. Either way the caller sets it again
+    with :func:`set_binding`, so it lives a full day after every sign-in request."""
+    return binding(request) or secrets.token_urlsafe(32)
 
 
 def set_binding(request: Request, response: Response, value: str) -> None:

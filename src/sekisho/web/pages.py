@@ -81,7 +81,7 @@ def signin_page(request: Request) -> Response:
 async def request_email(request: Request) -> Response:
     form = await context.read_form(request)
     email = context.field(form, "email", max_length=1024)
-    binding, is_new = context.binding_for_request(request)
+    binding = context.binding_for_request(request)
     try:
         flow = context.service(request).request_email(
             raw_email=email,
@@ -97,8 +97,7 @@ async def request_email(request: Request) -> Response:
             request, "signin.html", status_code=error.code.status, error=message, email=email[:254]
         )
     response = _see_other("/signin/email/wait?" + urlencode({"flow": flow.flow_id}))
-    if is_new:
-        context.set_binding(request, response, binding)
+    context.set_binding(request, response, binding)
     return response
 
 

@@ -112,6 +112,7 @@ class EmailSignIn:
         )
         token = onetime.new_link_token()
         code = onetime.new_code()
+        repos.locks.hold(f"email:{email}")
         superseded = repos.flows.supersede_pending(email, FLOW_KIND, now=now)
         for old_flow in superseded:
             repos.secrets.spend_flow(old_flow, reason="superseded", now=now)
@@ -305,6 +306,7 @@ class EmailSignIn:
             raise SekishoError(ErrorCode.invalid_code_format)
         if flow.effective_state(now) != FlowState.PENDING:
             raise SekishoError(ErrorCode.invalid_or_expired)
+        repos.locks.hold(f"email:{flow.email}")
         previous = repos.failures.get(flow.email, FAILURE_METHOD)
         if previous is not None:
             wait = self._config.failures.wait(previous.consecutive, previous.last_failure_at, now)
