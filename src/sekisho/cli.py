@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.keys import Keyring
+from sekisho.core.records import AuditEvent
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
 from sekisho.service import utc_now
@@ -94,8 +95,12 @@ def db_purge(
 ) -> None:
     """Delete expired flows and their secrets, ended sessions, settled mail and stale
     failure counters (never the audit log)."""
-    before = datetime.now(UTC) - timedelta(days=older_than_days)
-    for table, count in purge(_database(_settings()), before=before).items():
+    settings = _settings()
+    now = datetime.now(UTC)
+    before = now - timedelta(days=older_than_days)
+    failures_before = min(before, now - settings.account_lockout)
+    counts = purge(_database(settings), before=before, failures_before=failures_before)
+    for table, count in counts.items():
         typer.echo(f"{table}\t{count}")
 
 
@@ -125,10 +130,21 @@ def users_list() -> None:
 def _set_status(email: str, status: str) -> None:
     address = _address(email)
     database = _database(_settings())
+    now = datetime.now(UTC)
     with database.transaction() as repos:
-        if not repos.users.set_status(address, status, now=datetime.now(UTC)):
+        if not repos.users.set_status(address, status, now=now):
             typer.echo(f"no account for {address}", err=True)
             raise typer.Exit(1)
+        repos.audit.append(
+            AuditEvent(
+                event=f"account.{'enabled' if status == 'active' else status}",
+                outcome="success",
+                at=now,
+                ip="cli",
+                email=address,
+                detail={"by": "operator"},
+            )
+        )
     typer.echo(f"{address} is {status}")
 
 

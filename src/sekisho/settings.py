@@ -110,7 +110,9 @@ class Settings(BaseSettings):
             raise ValueError("public_origin must be an origin: scheme, host and port only")
         default_port = {"http": 80, "https": 443}[parts.scheme]
         port = f":{parts.port}" if parts.port and parts.port != default_port else ""
-        host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        host = parts.hostname.encode("idna").decode("ascii")
+        if ":" in host:
+            host = f"[{host}]"
         return f"{parts.scheme}://{host}{port}"
 
     @field_validator(
@@ -143,7 +145,8 @@ class Settings(BaseSettings):
     @classmethod
     def _rate_limit_syntax(cls, value: str) -> str:
         try:
-            parse_many(value)
+            if any(item.amount < 1 for item in parse_many(value)):
+                raise ValueError(value)
         except ValueError as error:
             raise ValueError(
                 f"not a rate limit such as '5/hour' or '5/hour;20/day': {value}"

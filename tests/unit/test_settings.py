@@ -89,3 +89,14 @@ def test_out_of_bounds_values_are_refused(name: str, value: str) -> None:
 
 def test_several_windows_are_accepted() -> None:
     assert Settings(limit_sends_per_address="2/minute;5/hour").limit_sends_per_address
+
+
+def test_zero_rate_limits_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        Settings(limit_sends_per_ip="0/hour")
+
+
+def test_internationalised_origin_becomes_ascii() -> None:
+    assert (
+        Settings(public_origin="https://認証.example").public_origin == "https://xn--p12a5f.example"
+    )

@@ -80,7 +80,7 @@ class Completion:
                     client,
                     now,
                     user=user,
-                    reason=stale.id,
+                    replaced_session=stale.id,
                 )
         token = onetime.new_session_token()
         session = Session(
@@ -113,11 +113,9 @@ class Completion:
         *,
         user: User | None,
         session: Session | None = None,
-        reason: str | None = None,
+        **extra: str,
     ) -> None:
-        detail = {"via": proof.via}
-        if reason:
-            detail["reason"] = reason
+        detail = {"via": proof.via, **extra}
         repos.audit.append(
             AuditEvent(
                 event=event,

@@ -27,6 +27,7 @@ from sekisho.store.database import Database
 from sekisho.store.outbox_queue import ClaimedMessage, OutboxQueue
 
 log = logging.getLogger("sekisho.mail")
+REQUIRED_FIELDS = frozenset({"flow_id", "to", "locale", "link", "code", "requested_at"})
 
 
 class OutboxWorker:
@@ -68,8 +69,10 @@ class OutboxWorker:
             return False
         try:
             payload: dict[str, Any] = json.loads(self._keys.unseal(claimed.sealed_payload))
-        except InvalidToken:
-            log.error("outbox message %d cannot be unsealed (secret key changed?)", claimed.id)
+            if not payload.keys() >= REQUIRED_FIELDS:
+                raise ValueError("payload lacks required fields")
+        except (InvalidToken, ValueError, AttributeError):
+            log.error("outbox message %d cannot be read (secret key changed?)", claimed.id)
             await asyncio.to_thread(self._settle, claimed, {}, "failed", "unreadable", "unreadable")
             return True
         message, reason = await asyncio.to_thread(self._decide, payload)

@@ -22,8 +22,9 @@ from sekisho.store.tables import (
 )
 
 
-def purge(database: Database, *, before: datetime) -> dict[str, int]:
-    """Delete what ended before ``before``; return the count per table."""
+def purge(database: Database, *, before: datetime, failures_before: datetime) -> dict[str, int]:
+    """Delete what ended before ``before`` (failure counters: before ``failures_before``,
+    which callers keep outside any lockout still running); return the count per table."""
     expired_flows = select(flows.c.id).where(flows.c.expires_at < before)
     statements = {
         "onetime_secrets": delete(onetime_secrets).where(
@@ -35,7 +36,7 @@ def purge(database: Database, *, before: datetime) -> dict[str, int]:
         ),
         "outbox": delete(outbox).where(outbox.c.status != "pending", outbox.c.finished_at < before),
         "failure_counters": delete(failure_counters).where(
-            failure_counters.c.last_failure_at < before
+            failure_counters.c.last_failure_at < failures_before
         ),
         "dev_mailbox": delete(dev_mailbox).where(dev_mailbox.c.received_at < before),
     }

@@ -8,7 +8,7 @@
   const finished = {
     completed: status.dataset.completed,
     expired: status.dataset.expired,
-    superseded: status.dataset.expired,
+    superseded: status.dataset.superseded,
   };
 
   async function poll() {
