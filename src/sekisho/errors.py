@@ -40,6 +40,21 @@ class ErrorCode(Enum):
     )
     rate_limited = ErrorSpec(429, "Too many attempts. Wait a little and try again.")
     not_authenticated = ErrorSpec(401, "You are not signed in.")
+    reauthentication_required = ErrorSpec(
+        403, "For your security, sign in again to make this change."
+    )
+    passkey_invalid = ErrorSpec(400, "The passkey response could not be read. Try again.")
+    passkey_rejected = ErrorSpec(
+        400, "The passkey could not be verified. Try again, or use another way to sign in."
+    )
+    passkey_unknown = ErrorSpec(
+        400, "This passkey is not registered here. Use another passkey or sign in by email."
+    )
+    passkey_not_allowed = ErrorSpec(
+        403,
+        "This kind of passkey or security key is not allowed here. Use one your organisation gave you.",
+    )
+    passkey_already_registered = ErrorSpec(409, "This passkey is already registered.")
     not_found = ErrorSpec(404, "There is nothing here.")
     method_not_allowed = ErrorSpec(405, "This method is not allowed here.")
     service_unavailable = ErrorSpec(503, "The service is unavailable right now. Try again shortly.")

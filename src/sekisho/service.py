@@ -25,6 +25,7 @@ from sekisho.methods.email.signin import (
     LinkView,
     RequestedFlow,
 )
+from sekisho.passkey_service import PasskeyService
 from sekisho.ratelimits import RateLimits
 from sekisho.settings import Settings
 from sekisho.store.database import Database
@@ -62,6 +63,14 @@ class Sekisho:
             ),
         )
         self.completion = Completion(sessions=self.sessions, self_signup=settings.self_signup)
+        self.passkeys = PasskeyService(
+            settings=settings,
+            database=database,
+            keys=self.keys,
+            limits=limits,
+            completion=self.completion,
+            clock=clock,
+        )
         self.email = EmailSignIn(
             keys=self.keys,
             config=EmailSignInConfig(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -86,6 +87,18 @@ class Settings(BaseSettings):
     limit_verify_per_ip: str = "60/hour"
     limit_verify_global: str = "600/minute"
 
+    webauthn_rp_id: str | None = None
+    webauthn_rp_name: str = "Sekisho"
+    webauthn_origins: list[str] = Field(default_factory=list)
+    passkey_user_verification: Literal["required", "preferred"] = "required"
+    passkey_attestation: Literal["none", "direct"] = "none"
+    passkey_trust_roots: list[Path] = Field(default_factory=list)
+    passkey_aaguid_allowlist: list[str] = Field(default_factory=list)
+    passkey_sign_count_policy: Literal["reject", "audit"] = "reject"
+    passkey_challenge_ttl: timedelta = timedelta(minutes=5)
+    passkey_nudge: bool = True
+    reauthentication_window: timedelta = timedelta(minutes=10)
+
     max_body_bytes: int = 64 * 1024
     forwarded_allow_ips: str = "127.0.0.1"
 
@@ -121,6 +134,8 @@ class Settings(BaseSettings):
         "session_absolute_timeout",
         "account_max_delay",
         "account_lockout",
+        "passkey_challenge_ttl",
+        "reauthentication_window",
     )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
@@ -169,6 +184,36 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("production mode refuses: " + "; ".join(problems))
         return self
+
+    @field_validator("passkey_aaguid_allowlist")
+    @classmethod
+    def _aaguids(cls, values: list[str]) -> list[str]:
+        try:
+            return [str(uuid.UUID(value)) for value in values]
+        except ValueError as error:
+            raise ValueError(
+                "passkey_aaguid_allowlist holds AAGUIDs like 'cb69481e-8ff7-4039-93ec-0a2729a154a8'"
+            ) from error
+
+    @model_validator(mode="after")
+    def _attestation_needs_roots(self) -> Settings:
+        if self.passkey_attestation == "direct" and not (
+            self.passkey_trust_roots and self.passkey_aaguid_allowlist
+        ):
+            raise ValueError(
+                "passkey_attestation=direct needs passkey_trust_roots and passkey_aaguid_allowlist"
+            )
+        return self
+
+    @property
+    def rp_id(self) -> str:
+        """The WebAuthn relying-party ID: set, or the public origin's host."""
+        return self.webauthn_rp_id or str(urlsplit(self.public_origin).hostname)
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """Origins accepted in clientDataJSON, exactly (WebAuthn L3 §7.1 step 9)."""
+        return self.webauthn_origins or [self.public_origin]
 
     @property
     def development(self) -> bool:

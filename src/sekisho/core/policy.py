@@ -9,10 +9,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sekisho.core.records import Passkey, Session
+
 AAL1 = 1
+AAL2 = 2
 AMR_EMAIL = "email"
 
 
@@ -40,3 +44,30 @@ class FailurePolicy:
 def aal_for_email() -> int:
     """An email link or code yields AAL1 (NIST SP 800-63B-4 §3.1.3.1)."""
     return AAL1
+
+
+def amr_for_passkey(*, backup_eligible: bool, user_verified: bool) -> tuple[str, ...]:
+    """RFC 8176 values for a passkey: ``hwk`` for a device-bound key (BE=0), ``swk`` for a
+    synced one; ``user`` for presence only, ``pin`` and ``mfa`` when the authenticator
+    verified the user (PIN or biometric: it does not say which)."""
+    key = "swk" if backup_eligible else "hwk"
+    return (key, "pin", "mfa") if user_verified else (key, "user")
+
+
+def aal_for_passkey(*, user_verified: bool) -> int:
+    """A passkey with user verification is multi-factor cryptographic and phishing
+    resistant: AAL2. Presence only is single-factor: AAL1 (NIST SP 800-63B-4 §3.1.7)."""
+    return AAL2 if user_verified else AAL1
+
+
+def highest_aal(passkeys: Sequence[Passkey]) -> int:
+    """The strongest level the account can reach with what it has registered."""
+    return AAL2 if any(passkey.user_verified for passkey in passkeys) else AAL1
+
+
+def recently_authenticated(
+    session: Session, *, required_aal: int, window: timedelta, now: datetime
+) -> bool:
+    """Binding or removing an authenticator needs a fresh proof at the account's highest
+    level (NIST SP 800-63B-4 §4.1.2.1; ASVS 7.5.1)."""
+    return session.aal >= required_aal and now - session.auth_time <= window

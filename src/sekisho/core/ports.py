@@ -17,6 +17,7 @@ from sekisho.core.records import (
     CodeAttempt,
     FailureCount,
     Flow,
+    Passkey,
     Session,
     User,
 )
@@ -36,6 +37,26 @@ class Users(Protocol):
         ...
 
     def all(self) -> Iterator[User]: ...
+    def ensure_webauthn_handle(self, user_id: str, candidate: str) -> str:
+        """The user's WebAuthn user handle, storing ``candidate`` if it has none yet."""
+        ...
+
+    def by_webauthn_handle(self, handle: str) -> User | None: ...
+
+
+class Passkeys(Protocol):
+    def add(self, passkey: Passkey) -> bool:
+        """Store a new credential; False when its credential id is already registered
+        (to anyone: WebAuthn L3 §7.1 step 26)."""
+        ...
+
+    def by_credential_id(self, credential_id: bytes) -> Passkey | None: ...
+    def for_user(self, user_id: str) -> list[Passkey]: ...
+    def record_use(
+        self, passkey_id: str, *, sign_count: int, backup_state: bool, now: datetime
+    ) -> None: ...
+    def rename(self, user_id: str, passkey_id: str, name: str) -> bool: ...
+    def remove(self, user_id: str, passkey_id: str) -> Passkey | None: ...
 
 
 class Flows(Protocol):
@@ -61,12 +82,12 @@ class Secrets(Protocol):
         max_attempts: int,
         expires_at: datetime,
     ) -> None: ...
-    def find_link(self, *, purpose: str, digest: str, now: datetime) -> str | None:
-        """The flow id of a live link secret, without consuming it (GET and HEAD)."""
+    def find_live(self, *, purpose: str, kind: str, digest: str, now: datetime) -> str | None:
+        """The flow id of a live secret found by its digest, without spending it (GET, HEAD)."""
         ...
 
-    def consume_link(self, *, purpose: str, digest: str, now: datetime) -> str | None:
-        """Atomically spend a live link secret; the flow id for the one winner."""
+    def consume_live(self, *, purpose: str, kind: str, digest: str, now: datetime) -> str | None:
+        """Atomically spend a live secret found by its digest; the flow id for the one winner."""
         ...
 
     def take_code_attempt(self, *, flow_id: str, purpose: str, now: datetime) -> CodeAttempt | None:
@@ -135,6 +156,8 @@ class Repositories(Protocol):
     def audit(self) -> Audit: ...
     @property
     def outbox(self) -> Outbox: ...
+    @property
+    def passkeys(self) -> Passkeys: ...
 
 
 class Transactions(Protocol):

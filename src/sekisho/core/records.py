@@ -16,6 +16,7 @@ class User:
     email_verified_at: datetime | None = None
     display_name: str | None = None
     last_sign_in_at: datetime | None = None
+    webauthn_handle: str | None = None
 
 
 class FlowState:
@@ -82,6 +83,26 @@ class Session:
     user_agent: str
     amr: tuple[str, ...]
     aal: int
+
+
+@dataclass(frozen=True, slots=True)
+class Passkey:
+    """A registered WebAuthn credential (WebAuthn L3 §7.1 step 27: what the RP stores)."""
+
+    id: str
+    user_id: str
+    credential_id: bytes
+    public_key: bytes
+    sign_count: int
+    transports: tuple[str, ...]
+    aaguid: str
+    backup_eligible: bool
+    backup_state: bool
+    user_verified: bool
+    attestation_format: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-from sekisho.i18n import gettext, jinja_environment
+from sekisho.i18n import N_, gettext, jinja_environment
 
 
 def _message(
@@ -47,3 +47,31 @@ def no_account_message(mail_from: str, payload: dict[str, Any], public_origin: s
     }
     subject = gettext(payload["locale"], "Sign-in attempt: no account for this address")
     return _message(mail_from, payload["to"], subject, "no_account", context)
+
+
+NOTICES = {
+    "passkey_added": (
+        N_("A passkey was added to your account"),
+        N_("The passkey “%(name)s” was added to your account."),
+    ),
+    "passkey_removed": (
+        N_("A passkey was removed from your account"),
+        N_("The passkey “%(name)s” was removed from your account."),
+    ),
+}
+
+
+def notice_message(mail_from: str, payload: dict[str, Any], public_origin: str) -> EmailMessage:
+    """A security notice: what changed, when, from where, and what to do if it was not you."""
+    locale = payload["locale"]
+    title, body = NOTICES[payload["notice"]]
+    context = {
+        "locale": locale,
+        "title": gettext(locale, title),
+        "body": gettext(locale, body, **payload["params"]),
+        "requested_at": datetime.fromisoformat(payload["requested_at"]),
+        "ip": payload["ip"],
+        "device": payload["device"],
+        "account_url": f"{public_origin}/account",
+    }
+    return _message(mail_from, payload["to"], context["title"], "notice", context)

@@ -20,14 +20,17 @@ from cryptography.fernet import InvalidToken
 
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent, FlowState
-from sekisho.mail.compose import no_account_message, signin_message
+from sekisho.mail.compose import no_account_message, notice_message, signin_message
 from sekisho.mail.senders import Sender
 from sekisho.settings import Settings
 from sekisho.store.database import Database
 from sekisho.store.outbox_queue import ClaimedMessage, OutboxQueue
 
 log = logging.getLogger("sekisho.mail")
-REQUIRED_FIELDS = frozenset({"flow_id", "to", "locale", "link", "code", "requested_at"})
+REQUIRED_FIELDS = {
+    "signin": frozenset({"flow_id", "to", "locale", "link", "code", "requested_at"}),
+    "notice": frozenset({"to", "locale", "notice", "params", "requested_at", "ip", "device"}),
+}
 
 
 class OutboxWorker:
@@ -69,13 +72,14 @@ class OutboxWorker:
             return False
         try:
             payload: dict[str, Any] = json.loads(self._keys.unseal(claimed.sealed_payload))
-            if not payload.keys() >= REQUIRED_FIELDS:
+            if not payload.keys() >= REQUIRED_FIELDS.get(claimed.kind, {""}):
                 raise ValueError("payload lacks required fields")
         except (InvalidToken, ValueError, AttributeError):
             log.error("outbox message %d cannot be read (secret key changed?)", claimed.id)
             await asyncio.to_thread(self._settle, claimed, {}, "failed", "unreadable", "unreadable")
             return True
-        message, reason = await asyncio.to_thread(self._decide, payload)
+        decide = self._decide_notice if claimed.kind == "notice" else self._decide
+        message, reason = await asyncio.to_thread(decide, payload)
         if message is None:
             await asyncio.to_thread(self._settle, claimed, payload, "dropped", reason, None)
             return True
@@ -105,6 +109,16 @@ class OutboxWorker:
             )
             return notice, "no_account_notice"
         return None, "no_account"
+
+    def _decide_notice(self, payload: dict[str, Any]) -> tuple[EmailMessage | None, str]:
+        """A security notice goes to the account's address while the account exists."""
+        with self._database.transaction() as repos:
+            user = repos.users.by_email(payload["to"])
+        if user is None:
+            return None, "no_account"
+        return notice_message(
+            self._settings.mail_from, payload, self._settings.public_origin
+        ), "notice"
 
     def _failed_attempt(
         self, claimed: ClaimedMessage, payload: dict[str, Any], error: Exception

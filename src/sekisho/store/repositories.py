@@ -13,16 +13,18 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select, text, update
+from sqlalchemy import delete, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
+from sekisho.core.encoding import base64url, bytes_from_base64url
 from sekisho.core.records import (
     AuditEvent,
     CodeAttempt,
     FailureCount,
     Flow,
     FlowState,
+    Passkey,
     Session,
     User,
 )
@@ -31,6 +33,7 @@ from sekisho.store.tables import (
     failure_counters,
     flows,
     onetime_secrets,
+    passkeys,
     sessions,
     users,
 )
@@ -48,6 +51,7 @@ def _user(row: RowMapping) -> User:
         email_verified_at=row["email_verified_at"],
         display_name=row["display_name"],
         last_sign_in_at=row["last_sign_in_at"],
+        webauthn_handle=row["webauthn_handle"],
     )
 
 
@@ -126,6 +130,25 @@ class SqlUsers:
     def all(self) -> Iterator[User]:
         for row in self._c.execute(select(users).order_by(users.c.created_at)).mappings():
             yield _user(row)
+
+    def ensure_webauthn_handle(self, user_id: str, candidate: str) -> str:
+        self._c.execute(
+            update(users)
+            .where(users.c.id == user_id, users.c.webauthn_handle.is_(None))
+            .values(webauthn_handle=candidate)
+        )
+        handle = self._c.execute(
+            select(users.c.webauthn_handle).where(users.c.id == user_id)
+        ).scalar_one()
+        return str(handle)
+
+    def by_webauthn_handle(self, handle: str) -> User | None:
+        row = (
+            self._c.execute(select(users).where(users.c.webauthn_handle == handle))
+            .mappings()
+            .first()
+        )
+        return _user(row) if row else None
 
 
 class SqlFlows:
@@ -216,26 +239,27 @@ class SqlSecrets:
             )
         )
 
-    def _live_link(self, purpose: str, digest: str, now: datetime) -> Any:
+    @staticmethod
+    def _live(purpose: str, kind: str, digest: str, now: datetime) -> Any:
         t = onetime_secrets
         return (
             t.c.digest == digest,
             t.c.purpose == purpose,
-            t.c.kind == "link",
+            t.c.kind == kind,
             t.c.spent_at.is_(None),
             t.c.expires_at > now,
         )
 
-    def find_link(self, *, purpose: str, digest: str, now: datetime) -> str | None:
+    def find_live(self, *, purpose: str, kind: str, digest: str, now: datetime) -> str | None:
         row = self._c.execute(
-            select(onetime_secrets.c.flow_id).where(*self._live_link(purpose, digest, now))
+            select(onetime_secrets.c.flow_id).where(*self._live(purpose, kind, digest, now))
         ).first()
         return str(row[0]) if row else None
 
-    def consume_link(self, *, purpose: str, digest: str, now: datetime) -> str | None:
+    def consume_live(self, *, purpose: str, kind: str, digest: str, now: datetime) -> str | None:
         row = self._c.execute(
             update(onetime_secrets)
-            .where(*self._live_link(purpose, digest, now))
+            .where(*self._live(purpose, kind, digest, now))
             .values(spent_at=now, spent_reason="used", attempts=onetime_secrets.c.attempts + 1)
             .returning(onetime_secrets.c.flow_id)
         ).first()
@@ -446,6 +470,100 @@ class SqlOutbox:
         )
 
 
+def _passkey(row: RowMapping) -> Passkey:
+    return Passkey(
+        id=row["id"],
+        user_id=row["user_id"],
+        credential_id=bytes_from_base64url(row["credential_id"]),
+        public_key=bytes(row["public_key"]),
+        sign_count=int(row["sign_count"]),
+        transports=tuple(json.loads(row["transports"])),
+        aaguid=row["aaguid"],
+        backup_eligible=bool(row["backup_eligible"]),
+        backup_state=bool(row["backup_state"]),
+        user_verified=bool(row["user_verified"]),
+        attestation_format=row["attestation_format"],
+        name=row["name"],
+        created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
+    )
+
+
+class SqlPasskeys:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def add(self, passkey: Passkey) -> bool:
+        dialect = postgresql if self._c.dialect.name == "postgresql" else sqlite
+        statement = (
+            dialect.insert(passkeys)
+            .values(
+                id=passkey.id,
+                user_id=passkey.user_id,
+                credential_id=base64url(passkey.credential_id),
+                public_key=passkey.public_key,
+                sign_count=passkey.sign_count,
+                transports=json.dumps(list(passkey.transports)),
+                aaguid=passkey.aaguid,
+                backup_eligible=passkey.backup_eligible,
+                backup_state=passkey.backup_state,
+                user_verified=passkey.user_verified,
+                attestation_format=passkey.attestation_format,
+                name=passkey.name,
+                created_at=passkey.created_at,
+            )
+            .on_conflict_do_nothing(index_elements=[passkeys.c.credential_id])
+            .returning(passkeys.c.id)
+        )
+        return self._c.execute(statement).first() is not None
+
+    def by_credential_id(self, credential_id: bytes) -> Passkey | None:
+        row = (
+            self._c.execute(
+                select(passkeys).where(passkeys.c.credential_id == base64url(credential_id))
+            )
+            .mappings()
+            .first()
+        )
+        return _passkey(row) if row else None
+
+    def for_user(self, user_id: str) -> list[Passkey]:
+        rows = self._c.execute(
+            select(passkeys).where(passkeys.c.user_id == user_id).order_by(passkeys.c.created_at)
+        ).mappings()
+        return [_passkey(row) for row in rows]
+
+    def record_use(
+        self, passkey_id: str, *, sign_count: int, backup_state: bool, now: datetime
+    ) -> None:
+        self._c.execute(
+            update(passkeys)
+            .where(passkeys.c.id == passkey_id)
+            .values(sign_count=sign_count, backup_state=backup_state, last_used_at=now)
+        )
+
+    def rename(self, user_id: str, passkey_id: str, name: str) -> bool:
+        row = self._c.execute(
+            update(passkeys)
+            .where(passkeys.c.id == passkey_id, passkeys.c.user_id == user_id)
+            .values(name=name)
+            .returning(passkeys.c.id)
+        ).first()
+        return row is not None
+
+    def remove(self, user_id: str, passkey_id: str) -> Passkey | None:
+        row = (
+            self._c.execute(
+                delete(passkeys)
+                .where(passkeys.c.id == passkey_id, passkeys.c.user_id == user_id)
+                .returning(*passkeys.c)
+            )
+            .mappings()
+            .first()
+        )
+        return _passkey(row) if row else None
+
+
 class SqlLocks:
     """PostgreSQL transaction-level advisory locks; SQLite needs none, because its
     ``BEGIN IMMEDIATE`` transactions already run one at a time."""
@@ -473,3 +591,4 @@ class SqlRepositories:
         self.sessions = SqlSessions(connection)
         self.audit = SqlAudit(connection)
         self.outbox = SqlOutbox(connection)
+        self.passkeys = SqlPasskeys(connection)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -63,6 +66,27 @@ users = Table(
     _when("created_at"),
     _when("email_verified_at", nullable=True),
     _when("last_sign_in_at", nullable=True),
+    Column("webauthn_handle", String(88), unique=True),
+)
+
+passkeys = Table(
+    "passkeys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("credential_id", String(1400), nullable=False, unique=True),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("sign_count", BigInteger, nullable=False),
+    Column("transports", String(200), nullable=False),
+    Column("aaguid", String(36), nullable=False),
+    Column("backup_eligible", Boolean, nullable=False),
+    Column("backup_state", Boolean, nullable=False),
+    Column("user_verified", Boolean, nullable=False),
+    Column("attestation_format", String(32), nullable=False),
+    Column("name", String(100), nullable=False),
+    _when("created_at"),
+    _when("last_used_at", nullable=True),
+    Index("ix_passkeys_user", "user_id"),
 )
 
 flows = Table(

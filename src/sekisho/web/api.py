@@ -89,7 +89,7 @@ class SessionItem(BaseModel):
     current: bool
 
 
-def _info(session: Session) -> SessionInfo:
+def session_info(session: Session) -> SessionInfo:
     return SessionInfo(
         session_id=session.id,
         user_id=session.user_id,
@@ -101,7 +101,7 @@ def _info(session: Session) -> SessionInfo:
 
 
 def _signed_in(request: Request, issued: IssuedSession) -> JSONResponse:
-    response = JSONResponse(_info(issued.session).model_dump(mode="json"))
+    response = JSONResponse(session_info(issued.session).model_dump(mode="json"))
     jar = context.cookies(request)
     jar.set(response, jar.session, issued.token)
     return response
@@ -214,7 +214,7 @@ def approve(request: Request, body: ApproveBody) -> Response:
 
 @router.get("/session", response_model=SessionInfo)
 def current_session(request: Request) -> SessionInfo:
-    return _info(_session(request))
+    return session_info(_session(request))
 
 
 @router.delete("/session", status_code=204)

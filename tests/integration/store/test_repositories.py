@@ -68,7 +68,9 @@ def test_link_is_consumed_once_under_concurrency(database: Database) -> None:
 
     def consume(_: int) -> str | None:
         with database.transaction() as repos:
-            return repos.secrets.consume_link(purpose="signin", digest="link-flow-1", now=NOW)
+            return repos.secrets.consume_live(
+                purpose="signin", kind="link", digest="link-flow-1", now=NOW
+            )
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         winners = [result for result in pool.map(consume, range(32)) if result]
@@ -91,14 +93,20 @@ def test_code_attempts_never_exceed_the_cap_under_concurrency(database: Database
 def test_purpose_and_expiry_bind_the_secret(database: Database) -> None:
     _flow(database)
     with database.transaction() as repos:
-        assert repos.secrets.find_link(purpose="recovery", digest="link-flow-1", now=NOW) is None
         assert (
-            repos.secrets.find_link(
-                purpose="signin", digest="link-flow-1", now=NOW + timedelta(minutes=11)
+            repos.secrets.find_live(purpose="recovery", kind="link", digest="link-flow-1", now=NOW)
+            is None
+        )
+        assert (
+            repos.secrets.find_live(
+                purpose="signin", kind="link", digest="link-flow-1", now=NOW + timedelta(minutes=11)
             )
             is None
         )
-        assert repos.secrets.find_link(purpose="signin", digest="link-flow-1", now=NOW) == "flow-1"
+        assert (
+            repos.secrets.find_live(purpose="signin", kind="link", digest="link-flow-1", now=NOW)
+            == "flow-1"
+        )
 
 
 def test_supersession_spends_the_previous_flow(database: Database) -> None:
@@ -109,7 +117,10 @@ def test_supersession_spends_the_previous_flow(database: Database) -> None:
             repos.secrets.spend_flow(flow_id, reason="superseded", now=NOW)
     assert superseded == ["flow-1"]
     with database.transaction() as repos:
-        assert repos.secrets.find_link(purpose="signin", digest="link-flow-1", now=NOW) is None
+        assert (
+            repos.secrets.find_live(purpose="signin", kind="link", digest="link-flow-1", now=NOW)
+            is None
+        )
         assert repos.secrets.take_code_attempt(flow_id="flow-1", purpose="signin", now=NOW) is None
         assert not repos.flows.transition(
             "flow-1", from_state=FlowState.PENDING, to_state=FlowState.COMPLETED, now=NOW

@@ -268,8 +268,11 @@ class EmailSignIn:
         return flow
 
     def _flow_of_link(self, repos: Repositories, token: str, now: datetime) -> Flow:
-        flow_id = repos.secrets.find_link(
-            purpose=onetime.PURPOSE_SIGNIN, digest=self._keys.digest(_LINK, token), now=now
+        flow_id = repos.secrets.find_live(
+            purpose=onetime.PURPOSE_SIGNIN,
+            kind="link",
+            digest=self._keys.digest(_LINK, token),
+            now=now,
         )
         flow = repos.flows.get(flow_id) if flow_id else None
         if flow is None or flow.effective_state(now) != FlowState.PENDING:
@@ -277,8 +280,11 @@ class EmailSignIn:
         return flow
 
     def _spend_link(self, repos: Repositories, token: str, now: datetime) -> None:
-        spent = repos.secrets.consume_link(
-            purpose=onetime.PURPOSE_SIGNIN, digest=self._keys.digest(_LINK, token), now=now
+        spent = repos.secrets.consume_live(
+            purpose=onetime.PURPOSE_SIGNIN,
+            kind="link",
+            digest=self._keys.digest(_LINK, token),
+            now=now,
         )
         if spent is None:
             raise SekishoError(ErrorCode.invalid_or_expired)

@@ -1,0 +1,40 @@
+"""Security notifications by email (NIST SP 800-63B-4 §4.6: bindings and removals of
+authenticators are notified), queued in the same transaction as the change."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sekisho.core.clients import ClientInfo
+from sekisho.core.keys import Keyring
+from sekisho.core.ports import Repositories
+from sekisho.core.records import User
+
+PASSKEY_ADDED = "passkey_added"
+PASSKEY_REMOVED = "passkey_removed"
+
+
+def queue_notice(
+    repos: Repositories,
+    keys: Keyring,
+    *,
+    user: User,
+    notice: str,
+    locale: str,
+    client: ClientInfo,
+    now: datetime,
+    **params: str,
+) -> None:
+    payload = {
+        "to": user.email,
+        "locale": locale,
+        "notice": notice,
+        "params": params,
+        "requested_at": now.isoformat(),
+        "ip": client.ip,
+        "device": client.describe(),
+    }
+    repos.outbox.enqueue(
+        kind="notice", sealed_payload=keys.seal(json.dumps(payload).encode()), now=now
+    )

@@ -1,0 +1,227 @@
+"""Passkey operations for the pages and the JSON API: one implementation behind both."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sekisho.core.addresses import InvalidAddress, normalize_email
+from sekisho.core.clients import ClientInfo
+from sekisho.core.completion import Completion, IssuedSession
+from sekisho.core.keys import Keyring
+from sekisho.core.notices import PASSKEY_ADDED, PASSKEY_REMOVED, queue_notice
+from sekisho.core.policy import highest_aal, recently_authenticated
+from sekisho.core.ports import Repositories
+from sekisho.core.records import AuditEvent, Passkey, Session, User
+from sekisho.errors import ErrorCode, SekishoError
+from sekisho.methods.passkey.authentication import PasskeySignIn
+from sekisho.methods.passkey.ceremony import StartedCeremony
+from sekisho.methods.passkey.registration import PasskeyRegistration, clean_name
+from sekisho.methods.passkey.relying_party import RelyingParty
+from sekisho.ratelimits import RateLimits
+from sekisho.settings import Settings
+from sekisho.store.database import Database
+
+
+def relying_party_from(settings: Settings) -> RelyingParty:
+    return RelyingParty(
+        rp_id=settings.rp_id,
+        name=settings.webauthn_rp_name,
+        origins=tuple(settings.allowed_origins),
+        user_verification=settings.passkey_user_verification,
+        attestation=settings.passkey_attestation,
+        trust_roots=tuple(Path(path).read_bytes() for path in settings.passkey_trust_roots),
+        aaguid_allowlist=frozenset(settings.passkey_aaguid_allowlist),
+        sign_count_policy=settings.passkey_sign_count_policy,
+        challenge_ttl=settings.passkey_challenge_ttl,
+    )
+
+
+class PasskeyService:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        database: Database,
+        keys: Keyring,
+        limits: RateLimits,
+        completion: Completion,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.relying_party = relying_party_from(settings)
+        self._settings = settings
+        self._database = database
+        self._keys = keys
+        self._limits = limits
+        self._completion = completion
+        self._clock = clock
+        self._registration = PasskeyRegistration(keys=keys, relying_party=self.relying_party)
+        self._signin = PasskeySignIn(keys=keys, relying_party=self.relying_party)
+
+    # -- sign-in ----------------------------------------------------------------------
+
+    def begin_sign_in(
+        self, *, raw_email: str | None, binding: str, client: ClientInfo
+    ) -> StartedCeremony:
+        self._limits.hit(self._limits.verify_per_ip, client.ip)
+        email = None
+        if raw_email is not None:
+            try:
+                email = normalize_email(raw_email)
+            except InvalidAddress as error:
+                raise SekishoError(ErrorCode.invalid_email) from error
+        with self._database.transaction() as repos:
+            return self._signin.begin(
+                repos, email=email, binding=binding, client=client, now=self._clock()
+            )
+
+    def finish_sign_in(
+        self,
+        *,
+        flow_id: str,
+        credential: dict[str, Any],
+        binding: str | None,
+        client: ClientInfo,
+        previous: str | None,
+    ) -> IssuedSession:
+        self._limits.hit(self._limits.verify_per_ip, client.ip)
+        self._limits.hit(self._limits.verify_global)
+        with self._database.transaction() as repos:
+            now = self._clock()
+            proof = self._signin.finish(
+                repos,
+                flow_id=flow_id,
+                credential=credential,
+                binding=binding,
+                client=client,
+                now=now,
+            )
+            return self._completion.complete(
+                repos, proof, client=client, previous_token=previous, now=now
+            )
+
+    # -- registration and management ------------------------------------------------
+
+    def begin_registration(
+        self, session: Session, *, binding: str, client: ClientInfo
+    ) -> StartedCeremony:
+        with self._database.transaction() as repos:
+            now = self._clock()
+            user = self._fresh_user(repos, session, now)
+            return self._registration.begin(
+                repos, user=user, binding=binding, client=client, now=now
+            )
+
+    def finish_registration(
+        self,
+        session: Session,
+        *,
+        flow_id: str,
+        credential: dict[str, Any],
+        name: str | None,
+        binding: str | None,
+        locale: str,
+        client: ClientInfo,
+    ) -> Passkey:
+        with self._database.transaction() as repos:
+            now = self._clock()
+            user = self._fresh_user(repos, session, now)
+            registered = self._registration.finish(
+                repos,
+                user=user,
+                flow_id=flow_id,
+                credential=credential,
+                name=name,
+                binding=binding,
+                client=client,
+                now=now,
+            )
+            queue_notice(
+                repos,
+                self._keys,
+                user=user,
+                notice=PASSKEY_ADDED,
+                locale=locale,
+                client=client,
+                now=now,
+                name=registered.passkey.name,
+            )
+            return registered.passkey
+
+    def passkeys_of(self, session: Session) -> list[Passkey]:
+        with self._database.transaction() as repos:
+            return repos.passkeys.for_user(session.user_id)
+
+    def rename(self, session: Session, passkey_id: str, name: str, client: ClientInfo) -> None:
+        cleaned = clean_name(name)
+        if not cleaned:
+            raise SekishoError(ErrorCode.invalid_field, detail={"field": "name"})
+        with self._database.transaction() as repos:
+            if not repos.passkeys.rename(session.user_id, passkey_id, cleaned):
+                raise SekishoError(ErrorCode.not_found)
+            self._audit(repos, "passkey.renamed", session, client, passkey=passkey_id)
+
+    def remove(
+        self, session: Session, passkey_id: str, *, locale: str, client: ClientInfo
+    ) -> Passkey:
+        """Delete a passkey after a fresh sign-in. Email sign-in always remains, so this
+        never removes the account's last way in."""
+        with self._database.transaction() as repos:
+            now = self._clock()
+            user = self._fresh_user(repos, session, now)
+            removed = repos.passkeys.remove(user.id, passkey_id)
+            if removed is None:
+                raise SekishoError(ErrorCode.not_found)
+            self._audit(repos, "passkey.removed", session, client, passkey=removed.id)
+            queue_notice(
+                repos,
+                self._keys,
+                user=user,
+                notice=PASSKEY_REMOVED,
+                locale=locale,
+                client=client,
+                now=now,
+                name=removed.name,
+            )
+            return removed
+
+    def may_change(self, session: Session) -> bool:
+        """Whether the session is fresh enough to add or remove a passkey now."""
+        with self._database.transaction() as repos:
+            return self._is_fresh(repos, session, self._clock())
+
+    def _is_fresh(self, repos: Repositories, session: Session, now: datetime) -> bool:
+        return recently_authenticated(
+            session,
+            required_aal=highest_aal(repos.passkeys.for_user(session.user_id)),
+            window=self._settings.reauthentication_window,
+            now=now,
+        )
+
+    def _fresh_user(self, repos: Repositories, session: Session, now: datetime) -> User:
+        user = repos.users.by_id(session.user_id)
+        if user is None:
+            raise SekishoError(ErrorCode.not_authenticated)
+        if not self._is_fresh(repos, session, now):
+            raise SekishoError(ErrorCode.reauthentication_required)
+        return user
+
+    def _audit(
+        self, repos: Repositories, event: str, session: Session, client: ClientInfo, **detail: str
+    ) -> None:
+        repos.audit.append(
+            AuditEvent(
+                event=event,
+                outcome="success",
+                at=self._clock(),
+                ip=client.ip,
+                user_agent=client.user_agent,
+                user_id=session.user_id,
+                session_id=session.id,
+                amr=session.amr,
+                aal=session.aal,
+                detail=dict(detail),
+            )
+        )

@@ -1,0 +1,174 @@
+"""JSON API for passkeys: sign-in ceremonies and management (the pages' JavaScript uses
+the same endpoints). Credentials travel as the browser's ``toJSON()`` output."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from sekisho.core.records import Passkey, Session
+from sekisho.errors import ErrorCode, SekishoError
+from sekisho.methods.passkey.aaguids import model_name
+from sekisho.methods.passkey.ceremony import StartedCeremony
+from sekisho.web import context
+from sekisho.web.api import SessionInfo, session_info
+
+router = APIRouter(prefix="/api/v1", tags=["passkeys"])
+JsonOnly = Depends(context.require_json)
+Credential = Annotated[
+    dict[str, Any], Field(json_schema_extra={"description": "PublicKeyCredential.toJSON()"})
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SignInOptionsBody(_Strict):
+    email: Annotated[str, Field(max_length=1024)] | None = None
+
+
+class CeremonyBody(_Strict):
+    flow_id: Annotated[str, Field(max_length=64)]
+    credential: Credential
+
+
+class RegistrationBody(CeremonyBody):
+    name: Annotated[str, Field(max_length=200)] | None = None
+
+
+class RenameBody(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class EmptyBody(_Strict):
+    pass
+
+
+class PasskeyItem(BaseModel):
+    id: str
+    name: str
+    model: str | None
+    synced: bool
+    backed_up: bool
+    user_verified: bool
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+def passkey_item(passkey: Passkey) -> PasskeyItem:
+    return PasskeyItem(
+        id=passkey.id,
+        name=passkey.name,
+        model=model_name(passkey.aaguid),
+        synced=passkey.backup_eligible,
+        backed_up=passkey.backup_state,
+        user_verified=passkey.user_verified,
+        created_at=passkey.created_at,
+        last_used_at=passkey.last_used_at,
+    )
+
+
+def _session(request: Request) -> Session:
+    session = context.service(request).current_session(context.session_token(request))
+    if session is None:
+        raise SekishoError(ErrorCode.not_authenticated)
+    return session
+
+
+def _options(started: StartedCeremony) -> JSONResponse:
+    """``{"flow_id", "publicKey"}``: publicKey is PublicKeyCredential*OptionsJSON."""
+    return JSONResponse({"flow_id": started.flow_id, "publicKey": started.options})
+
+
+@router.post("/signin/passkey/options", dependencies=[JsonOnly])
+def sign_in_options(request: Request, body: SignInOptionsBody) -> Response:
+    """Start a passkey sign-in: usernameless/autofill without ``email``, email-first
+    with it. Sets the browser-binding cookie; the answer never says whether the
+    address has an account or passkeys."""
+    binding = context.binding_for_request(request)
+    started = context.service(request).passkeys.begin_sign_in(
+        raw_email=body.email, binding=binding, client=context.client(request)
+    )
+    response = _options(started)
+    context.set_binding(request, response, binding)
+    return response
+
+
+@router.post("/signin/passkey/verify", response_model=SessionInfo, dependencies=[JsonOnly])
+def sign_in_verify(request: Request, body: CeremonyBody) -> Response:
+    issued = context.service(request).passkeys.finish_sign_in(
+        flow_id=body.flow_id,
+        credential=body.credential,
+        binding=context.binding(request),
+        client=context.client(request),
+        previous=context.session_token(request),
+    )
+    response = JSONResponse(session_info(issued.session).model_dump(mode="json"))
+    jar = context.cookies(request)
+    jar.set(response, jar.session, issued.token)
+    return response
+
+
+@router.post("/passkeys/registration/options", dependencies=[JsonOnly])
+def registration_options(request: Request, body: EmptyBody) -> Response:
+    """Start adding a passkey; needs a recent sign-in at the account's highest level
+    (403 ``reauthentication_required`` otherwise)."""
+    binding = context.binding_for_request(request)
+    started = context.service(request).passkeys.begin_registration(
+        _session(request), binding=binding, client=context.client(request)
+    )
+    response = _options(started)
+    context.set_binding(request, response, binding)
+    return response
+
+
+@router.post(
+    "/passkeys/registration/verify",
+    status_code=201,
+    response_model=PasskeyItem,
+    dependencies=[JsonOnly],
+)
+def registration_verify(request: Request, body: RegistrationBody) -> Response:
+    passkey = context.service(request).passkeys.finish_registration(
+        _session(request),
+        flow_id=body.flow_id,
+        credential=body.credential,
+        name=body.name,
+        binding=context.binding(request),
+        locale=context.locale(request),
+        client=context.client(request),
+    )
+    return JSONResponse(passkey_item(passkey).model_dump(mode="json"), status_code=201)
+
+
+@router.get("/passkeys", response_model=list[PasskeyItem])
+def list_passkeys(request: Request) -> list[PasskeyItem]:
+    return [
+        passkey_item(p) for p in context.service(request).passkeys.passkeys_of(_session(request))
+    ]
+
+
+@router.patch("/passkeys/{passkey_id}", status_code=204, dependencies=[JsonOnly])
+def rename_passkey(request: Request, passkey_id: str, body: RenameBody) -> Response:
+    context.service(request).passkeys.rename(
+        _session(request), passkey_id[:64], body.name, context.client(request)
+    )
+    return Response(status_code=204)
+
+
+@router.delete("/passkeys/{passkey_id}", status_code=204)
+def delete_passkey(request: Request, passkey_id: str) -> Response:
+    context.check_origin(request)
+    context.service(request).passkeys.remove(
+        _session(request),
+        passkey_id[:64],
+        locale=context.locale(request),
+        client=context.client(request),
+    )
+    return Response(status_code=204)

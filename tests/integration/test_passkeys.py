@@ -1,0 +1,89 @@
+"""Passkeys over real HTTP with a software authenticator whose responses py_webauthn
+verifies for real (SECURITY.md cases 17-22 in tests/integration/test_passkey_security.py)."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.support.authenticator import SoftAuthenticator
+from tests.support.passkeys import email_sign_in, register, sign_in
+from tests.support.server import LiveServer
+from tests.support.smtp import SmtpCapture, text_of
+
+
+def test_register_then_sign_in_usernameless(server: LiveServer, smtp: SmtpCapture) -> None:
+    server.add_user("pia@example.com")
+    authenticator = SoftAuthenticator()
+    with httpx.Client(base_url=server.url) as laptop:
+        email_sign_in(server, smtp, laptop, "pia@example.com")
+        registered = register(server, laptop, authenticator)
+        assert registered.status_code == 201, registered.text
+        item = registered.json()
+        assert item["synced"] is False
+        assert item["user_verified"] is True
+        assert item["name"] == "Passkey"
+        assert [p["id"] for p in laptop.get("/api/v1/passkeys").json()] == [item["id"]]
+    notice = smtp.wait_for("pia@example.com", 2)
+    assert "passkey" in str(notice["Subject"]).lower()
+    assert "Passkey" in text_of(notice)
+    with httpx.Client(base_url=server.url) as phone:
+        response = sign_in(server, phone, authenticator)
+        assert response.status_code == 200, response.text
+        assert response.json()["aal"] == 2
+        assert response.json()["amr"] == ["hwk", "pin", "mfa"]
+        assert phone.get("/api/v1/session").json()["aal"] == 2
+
+
+def test_synced_passkey_and_email_first(server: LiveServer, smtp: SmtpCapture) -> None:
+    server.add_user("quin@example.com")
+    synced = SoftAuthenticator(
+        algorithm="EdDSA", backup_eligible=True, backup_state=True, sign_count_step=0
+    )
+    with httpx.Client(base_url=server.url) as client:
+        email_sign_in(server, smtp, client, "quin@example.com")
+        assert register(server, client, synced).status_code == 201
+    with httpx.Client(base_url=server.url) as client:
+        response = sign_in(server, client, synced, email="quin@example.com")
+        assert response.status_code == 200, response.text
+        assert response.json()["amr"] == ["swk", "pin", "mfa"]
+        again = sign_in(server, client, synced)
+        assert again.status_code == 200, again.text
+
+
+def test_email_first_answers_the_same_for_unknown_addresses(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    server.add_user("ren@example.com")
+    with httpx.Client(base_url=server.url) as client:
+        email_sign_in(server, smtp, client, "ren@example.com")
+        assert register(server, client, SoftAuthenticator()).status_code == 201
+    with httpx.Client(base_url=server.url) as client:
+        known = client.post(
+            "/api/v1/signin/passkey/options", json={"email": "ren@example.com"}
+        ).json()
+        unknown = client.post(
+            "/api/v1/signin/passkey/options", json={"email": "nobody@example.com"}
+        ).json()
+        again = client.post(
+            "/api/v1/signin/passkey/options", json={"email": "nobody@example.com"}
+        ).json()
+    assert (
+        len(known["publicKey"]["allowCredentials"])
+        == len(unknown["publicKey"]["allowCredentials"])
+        == 1
+    )
+    assert set(known["publicKey"]) == set(unknown["publicKey"])
+    assert unknown["publicKey"]["allowCredentials"] == again["publicKey"]["allowCredentials"]
+
+
+def test_registration_needs_a_recent_sign_in(make_server, smtp: SmtpCapture) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(reauthentication_window="PT1S")
+    server.add_user("sam@example.com")
+    with httpx.Client(base_url=server.url) as client:
+        email_sign_in(server, smtp, client, "sam@example.com")
+        import time
+
+        time.sleep(1.2)
+        refused = client.post("/api/v1/passkeys/registration/options", json={})
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "reauthentication_required"
