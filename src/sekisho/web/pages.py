@@ -10,14 +10,19 @@ from starlette.responses import RedirectResponse, Response
 
 from sekisho.core.clients import ClientInfo
 from sekisho.core.completion import IssuedSession
+from sekisho.core.encoding import base64url
 from sekisho.core.records import Session
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import LOCALES, N_, gettext
 from sekisho.web import context
 from sekisho.web.cookies import LANGUAGE_MAX_AGE
+from sekisho.web.passkeys_api import passkey_item
 from sekisho.web.rendering import page
 
 router = APIRouter(include_in_schema=False)
+
+NUDGE_COOKIE = "sekisho_passkey_nudge"
+NUDGE_MAX_AGE = 30 * 24 * 3600
 
 EVENT_LABELS = {
     "signin.succeeded": N_("Signed in"),
@@ -34,6 +39,14 @@ EVENT_LABELS = {
     "mail.sent": N_("Email sent"),
     "mail.dropped": N_("Email not sent"),
     "mail.failed": N_("Email could not be delivered"),
+    "account.disabled": N_("Account disabled by an operator"),
+    "account.enabled": N_("Account enabled by an operator"),
+    "passkey.added": N_("Passkey added"),
+    "passkey.removed": N_("Passkey removed"),
+    "passkey.renamed": N_("Passkey renamed"),
+    "passkey.registration.failed": N_("Adding a passkey failed"),
+    "passkey.signin.failed": N_("Passkey sign-in failed"),
+    "passkey.clone_suspected": N_("Passkey counter went backwards (possible copy)"),
 }
 
 
@@ -235,14 +248,61 @@ def account(request: Request) -> Response:
     if session is None:
         return _see_other("/signin")
     language = context.locale(request)
+    sekisho = context.service(request)
+    passkeys = sekisho.passkeys.passkeys_of(session)
+    nudge = (
+        sekisho.settings.passkey_nudge
+        and not passkeys
+        and "email" in session.amr
+        and NUDGE_COOKIE not in request.cookies
+    )
     return page(
         request,
         "account.html",
-        view=context.service(request).account(session),
+        view=sekisho.account(session),
         current=session,
+        passkeys=[passkey_item(passkey) for passkey in passkeys],
+        credential_ids=[base64url(passkey.credential_id) for passkey in passkeys],
+        rp_id=sekisho.passkeys.relying_party.rp_id,
+        may_change=sekisho.passkeys.may_change(session),
+        nudge=nudge,
         describe=lambda item: ClientInfo.of(item.ip, item.user_agent).describe(),
         event_label=lambda name: gettext(language, EVENT_LABELS.get(name) or name),
     )
+
+
+@router.post("/account/passkeys/{passkey_id}/rename")
+async def rename_passkey(request: Request, passkey_id: str) -> Response:
+    form = await context.read_form(request)
+    context.service(request).passkeys.rename(
+        _require_session(request),
+        passkey_id[:64],
+        context.field(form, "name", max_length=200),
+        context.client(request),
+    )
+    return _see_other("/account")
+
+
+@router.post("/account/passkeys/{passkey_id}/delete")
+async def delete_passkey(request: Request, passkey_id: str) -> Response:
+    await context.read_form(request)
+    context.service(request).passkeys.remove(
+        _require_session(request),
+        passkey_id[:64],
+        locale=context.locale(request),
+        client=context.client(request),
+    )
+    return _see_other("/account")
+
+
+@router.post("/account/nudge/dismiss")
+async def dismiss_nudge(request: Request) -> Response:
+    await context.read_form(request)
+    response = _see_other("/account")
+    response.set_cookie(
+        NUDGE_COOKIE, "1", max_age=NUDGE_MAX_AGE, path="/", httponly=True, samesite="lax"
+    )
+    return response
 
 
 def _require_session(request: Request) -> Session:

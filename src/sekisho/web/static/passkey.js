@@ -1,0 +1,221 @@
+// Passkeys in the browser: sign-in (autofill, button, email-first) and adding one on
+// the account page. Uses the browser's own JSON helpers (parse*OptionsFromJSON,
+// toJSON) and falls back to base64url conversion where a browser lacks them. Keeps the
+// browser's passkey list in step with the server through the WebAuthn Signal API.
+(function () {
+  "use strict";
+  if (!window.PublicKeyCredential) { return; }
+  const HINT = "sekisho.passkey-email";
+
+  function toBase64url(buffer) {
+    const bytes = new Uint8Array(buffer);
+    let text = "";
+    for (const byte of bytes) { text += String.fromCharCode(byte); }
+    return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function fromBase64url(text) {
+    const base64 = text.replace(/-/g, "+").replace(/_/g, "/");
+    const binary = atob(base64 + "===".slice((base64.length + 3) % 4));
+    return Uint8Array.from(binary, (ch) => ch.charCodeAt(0)).buffer;
+  }
+
+  function descriptors(list) {
+    return (list || []).map((item) => Object.assign({}, item, { id: fromBase64url(item.id) }));
+  }
+
+  function creationOptions(json) {
+    if (PublicKeyCredential.parseCreationOptionsFromJSON) {
+      return PublicKeyCredential.parseCreationOptionsFromJSON(json);
+    }
+    return Object.assign({}, json, {
+      challenge: fromBase64url(json.challenge),
+      user: Object.assign({}, json.user, { id: fromBase64url(json.user.id) }),
+      excludeCredentials: descriptors(json.excludeCredentials),
+    });
+  }
+
+  function requestOptions(json) {
+    if (PublicKeyCredential.parseRequestOptionsFromJSON) {
+      return PublicKeyCredential.parseRequestOptionsFromJSON(json);
+    }
+    return Object.assign({}, json, {
+      challenge: fromBase64url(json.challenge),
+      allowCredentials: descriptors(json.allowCredentials),
+    });
+  }
+
+  function credentialJSON(credential) {
+    if (typeof credential.toJSON === "function") {
+      try { return credential.toJSON(); } catch (error) { /* fall through */ }
+    }
+    const response = credential.response;
+    const json = {
+      id: credential.id,
+      rawId: toBase64url(credential.rawId),
+      type: credential.type,
+      clientExtensionResults: credential.getClientExtensionResults(),
+      authenticatorAttachment: credential.authenticatorAttachment || undefined,
+      response: { clientDataJSON: toBase64url(response.clientDataJSON) },
+    };
+    if (response.attestationObject) {
+      json.response.attestationObject = toBase64url(response.attestationObject);
+      json.response.transports = response.getTransports ? response.getTransports() : [];
+    } else {
+      json.response.authenticatorData = toBase64url(response.authenticatorData);
+      json.response.signature = toBase64url(response.signature);
+      if (response.userHandle) { json.response.userHandle = toBase64url(response.userHandle); }
+    }
+    return json;
+  }
+
+  async function post(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify(body),
+    });
+    let json = {};
+    try { json = await response.json(); } catch (error) { /* empty body */ }
+    return { ok: response.ok, status: response.status, body: json };
+  }
+
+  function show(element, text) {
+    if (!element) { return; }
+    element.textContent = text;
+    element.hidden = false;
+  }
+
+  // -- sign-in page ------------------------------------------------------------------
+
+  async function signIn(options) {
+    const start = await post("/api/v1/signin/passkey/options", options.email ? { email: options.email } : {});
+    if (!start.ok) { throw new Error(start.body.error || "options"); }
+    const request = { publicKey: requestOptions(start.body.publicKey) };
+    if (options.mediation) { request.mediation = options.mediation; }
+    if (options.signal) { request.signal = options.signal; }
+    const credential = await navigator.credentials.get(request);
+    const finish = await post("/api/v1/signin/passkey/verify", {
+      flow_id: start.body.flow_id,
+      credential: credentialJSON(credential),
+    });
+    if (finish.ok) {
+      window.location.assign("/account");
+      return;
+    }
+    if (finish.body.error === "passkey_unknown" && PublicKeyCredential.signalUnknownCredential) {
+      PublicKeyCredential.signalUnknownCredential({
+        rpId: start.body.publicKey.rpId,
+        credentialId: finish.body.credential_id,
+      }).catch(() => undefined);
+    }
+    const failure = new Error(finish.body.error || "verify");
+    failure.code = finish.body.error;
+    throw failure;
+  }
+
+  function setUpSignIn(section) {
+    const error = document.getElementById("passkey-error");
+    const button = document.getElementById("passkey-button");
+    const form = document.getElementById("email-form");
+    const email = document.getElementById("email");
+    let conditional = null;
+    section.hidden = false;
+
+    function report(failure) {
+      if (failure && failure.name === "AbortError") { return; }
+      if (failure && failure.name === "NotAllowedError") { return; }
+      show(error, failure && failure.code === "passkey_unknown" ? error.dataset.unknown : error.dataset.failed);
+    }
+
+    function stopAutofill() {
+      if (conditional) { conditional.abort(); conditional = null; }
+    }
+
+    async function startAutofill() {
+      if (!PublicKeyCredential.isConditionalMediationAvailable) { return; }
+      if (!(await PublicKeyCredential.isConditionalMediationAvailable())) { return; }
+      conditional = new AbortController();
+      signIn({ mediation: "conditional", signal: conditional.signal }).catch(report);
+    }
+
+    button.addEventListener("click", () => {
+      stopAutofill();
+      signIn({}).catch(report);
+    });
+
+    form.addEventListener("submit", (event) => {
+      const typed = (email.value || "").trim().toLowerCase();
+      if (!typed || window.localStorage.getItem(HINT) !== typed) { return; }
+      event.preventDefault();
+      stopAutofill();
+      signIn({ email: typed }).catch((failure) => {
+        if (failure && failure.name === "NotAllowedError") { form.submit(); return; }
+        report(failure);
+      });
+    });
+
+    startAutofill().catch(() => undefined);
+  }
+
+  // -- account page ------------------------------------------------------------------
+
+  async function addPasskey(error) {
+    const start = await post("/api/v1/passkeys/registration/options", {});
+    if (!start.ok) {
+      const failure = new Error(start.body.error || "options");
+      failure.code = start.body.error;
+      throw failure;
+    }
+    const credential = await navigator.credentials.create({ publicKey: creationOptions(start.body.publicKey) });
+    const finish = await post("/api/v1/passkeys/registration/verify", {
+      flow_id: start.body.flow_id,
+      credential: credentialJSON(credential),
+    });
+    if (!finish.ok) {
+      const failure = new Error(finish.body.error || "verify");
+      failure.code = finish.body.error;
+      throw failure;
+    }
+    window.location.reload();
+  }
+
+  function setUpAccount(table) {
+    const data = table.dataset;
+    const ids = (data.credentialIds || "").split(" ").filter(Boolean);
+    if (ids.length) {
+      window.localStorage.setItem(HINT, data.email);
+    } else {
+      window.localStorage.removeItem(HINT);
+    }
+    if (data.userHandle && PublicKeyCredential.signalAllAcceptedCredentials) {
+      PublicKeyCredential.signalAllAcceptedCredentials({
+        rpId: data.rpId,
+        userId: data.userHandle,
+        allAcceptedCredentialIds: ids,
+      }).catch(() => undefined);
+    }
+    const add = document.getElementById("add-passkey");
+    const error = document.getElementById("add-passkey-error");
+    if (!add) { return; }
+    add.addEventListener("click", () => {
+      error.hidden = true;
+      addPasskey(error).catch((failure) => {
+        if (failure && failure.name === "NotAllowedError") { return; }
+        if (failure && failure.name === "InvalidStateError") { show(error, error.dataset.exists); return; }
+        const messages = {
+          reauthentication_required: error.dataset.reauth,
+          passkey_already_registered: error.dataset.exists,
+          passkey_not_allowed: error.dataset.notAllowed,
+        };
+        show(error, messages[failure && failure.code] || error.dataset.failed);
+      });
+    });
+  }
+
+  const signInSection = document.getElementById("passkey-signin");
+  if (signInSection) { setUpSignIn(signInSection); }
+  const table = document.getElementById("passkeys");
+  if (table) { setUpAccount(table); }
+})();
