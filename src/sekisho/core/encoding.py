@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+
+_ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class InvalidEncoding(ValueError):
@@ -15,7 +18,7 @@ def base64url(data: bytes) -> str:
 
 
 def bytes_from_base64url(text: str) -> bytes:
-    if not isinstance(text, str) or not text.isascii() or "=" in text.rstrip("="):
+    if not isinstance(text, str) or not _ALPHABET.fullmatch(text.rstrip("=")):
         raise InvalidEncoding("not base64url")
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -32,3 +32,13 @@ def test_cap_holds_for_the_lockout_and_is_not_permanent() -> None:
 
 def test_email_is_aal1() -> None:
     assert aal_for_email() == 1
+
+
+def test_passkey_amr_and_aal_follow_the_flags() -> None:
+    from sekisho.core.policy import aal_for_passkey, amr_for_passkey
+
+    assert amr_for_passkey(backup_eligible=False, user_verified=True) == ("hwk", "pin", "mfa")
+    assert amr_for_passkey(backup_eligible=True, user_verified=True) == ("swk", "pin", "mfa")
+    assert amr_for_passkey(backup_eligible=False, user_verified=False) == ("hwk", "user")
+    assert aal_for_passkey(user_verified=True) == 2
+    assert aal_for_passkey(user_verified=False) == 1

@@ -229,7 +229,7 @@ def clean_name(name: str | None) -> str:
     """A user-given passkey name: printable, trimmed, at most 100 characters."""
     if not name:
         return ""
-    printable = "".join(ch for ch in name if ch.isprintable())
+    printable = "".join(ch if ch.isprintable() else " " if ch.isspace() else "" for ch in name)
     return " ".join(printable.split())[:MAX_NAME]
 
 
