@@ -55,6 +55,7 @@ class RateLimits:
         self.sends_global = Limit.of("send-global", settings.limit_sends_global)
         self.verify_per_ip = Limit.of("verify-ip", settings.limit_verify_per_ip)
         self.verify_global = Limit.of("verify-global", settings.limit_verify_global)
+        self.ceremonies_per_ip = Limit.of("ceremony-ip", settings.limit_ceremonies_per_ip)
 
     def hit(self, limit: Limit, key: str = "all") -> None:
         """Count one event in every window; raise ``rate_limited`` (429 with

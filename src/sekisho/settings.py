@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     limit_sends_global: str = "1000/hour"
     limit_verify_per_ip: str = "60/hour"
     limit_verify_global: str = "600/minute"
+    limit_ceremonies_per_ip: str = "600/hour"
 
     webauthn_rp_id: str | None = None
     webauthn_rp_name: str = "Sekisho"
@@ -156,6 +157,7 @@ class Settings(BaseSettings):
         "limit_sends_global",
         "limit_verify_per_ip",
         "limit_verify_global",
+        "limit_ceremonies_per_ip",
     )
     @classmethod
     def _rate_limit_syntax(cls, value: str) -> str:
