@@ -65,7 +65,8 @@ class PasskeyService:
     def begin_sign_in(
         self, *, raw_email: str | None, binding: str, client: ClientInfo
     ) -> StartedCeremony:
-        self._limits.hit(self._limits.verify_per_ip, client.ip)
+        """Every sign-in page load starts one (autofill), so it has its own per-IP limit."""
+        self._limits.hit(self._limits.ceremonies_per_ip, client.ip)
         email = None
         if raw_email is not None:
             try:
@@ -107,6 +108,7 @@ class PasskeyService:
     def begin_registration(
         self, session: Session, *, binding: str, client: ClientInfo
     ) -> StartedCeremony:
+        self._limits.hit(self._limits.ceremonies_per_ip, client.ip)
         with self._database.transaction() as repos:
             now = self._clock()
             user = self._fresh_user(repos, session, now)
