@@ -34,13 +34,18 @@ ServerFactory = Callable[..., LiveServer]
 
 @pytest.fixture
 def make_server(backend: str, smtp: SmtpCapture, tmp_path: Path) -> Iterator[ServerFactory]:
-    """Start servers with setting overrides; all share one fresh database and SMTP."""
+    """Start servers with setting overrides; all share one fresh database and SMTP.
+
+    ``host_name="localhost"`` makes the public origin (and the URL clients use)
+    http://localhost:PORT, for browser WebAuthn: an IP address cannot be an RP ID.
+    """
     started: list[LiveServer] = []
     with fresh_database(backend, tmp_path) as database_url:
 
-        def factory(**overrides: Any) -> LiveServer:
+        def factory(*, host_name: str = "127.0.0.1", **overrides: Any) -> LiveServer:
             port = free_port()
-            server = LiveServer(settings_for(database_url, smtp.port, port, **overrides), port)
+            settings = settings_for(database_url, smtp.port, port, host_name, **overrides)
+            server = LiveServer(settings, port, host_name)
             started.append(server.start())
             return server
 

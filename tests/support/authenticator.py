@@ -542,15 +542,23 @@ class SoftAuthenticator:
         challenge: bytes,
         user_handle: bytes,
         credential_id_length: int = 32,
+        credential_id: bytes | None = None,
         client_data_type: str = "webauthn.create",
         cross_origin: bool | None = None,
         top_origin: str | None = None,
         rp_id_for_hash: str | None = None,
     ) -> dict[str, Any]:
-        """navigator.credentials.create(): a new credential, as RegistrationResponseJSON."""
-        if not 1 <= credential_id_length <= _U16_MAX:
-            raise ValueError("credential_id_length must be between 1 and 65535")
-        credential_id = secrets.token_bytes(credential_id_length)
+        """navigator.credentials.create(): a new credential, as RegistrationResponseJSON.
+
+        ``credential_id`` forces the new credential's id (a faulty or malicious
+        authenticator reusing an id); otherwise it is ``credential_id_length`` random bytes.
+        """
+        if credential_id is None:
+            if not 1 <= credential_id_length <= _U16_MAX:
+                raise ValueError("credential_id_length must be between 1 and 65535")
+            credential_id = secrets.token_bytes(credential_id_length)
+        elif not 1 <= len(credential_id) <= _U16_MAX:
+            raise ValueError("credential_id must be between 1 and 65535 bytes")
         private_key = generate_private_key(self.algorithm)
         credential = StoredCredential(
             credential_id=credential_id,

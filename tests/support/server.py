@@ -38,12 +38,16 @@ def fresh_database(backend: str, tmp_path: Any) -> Iterator[str]:
 
 
 class LiveServer:
-    """uvicorn serving ``create_app(settings)`` in a thread, on 127.0.0.1."""
+    """uvicorn serving ``create_app(settings)`` in a thread, on 127.0.0.1.
 
-    def __init__(self, settings: Settings, port: int) -> None:
+    ``host_name`` is the name clients use to reach it: ``localhost`` for browser tests
+    of WebAuthn, whose RP ID must be a domain (an IP address is refused).
+    """
+
+    def __init__(self, settings: Settings, port: int, host_name: str = "127.0.0.1") -> None:
         self.settings = settings
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://{host_name}:{port}"
         self.app = create_app(settings)
         config = uvicorn.Config(
             self.app,
@@ -85,10 +89,12 @@ class LiveServer:
         return httpx.Client(base_url=self.url, follow_redirects=False, timeout=30, **kwargs)
 
 
-def settings_for(database_url: str, smtp_port: int, port: int, **overrides: Any) -> Settings:
+def settings_for(
+    database_url: str, smtp_port: int, port: int, host_name: str = "127.0.0.1", **overrides: Any
+) -> Settings:
     values: dict[str, Any] = {
         "mode": "development",
-        "public_origin": f"http://127.0.0.1:{port}",
+        "public_origin": f"http://{host_name}:{port}",
         "secret_key": "test-secret-key-0123456789abcdef0123456789",
         "database_url": database_url,
         "mail_backend": "smtp",

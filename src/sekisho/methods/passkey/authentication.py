@@ -46,6 +46,7 @@ from sekisho.methods.passkey.ceremony import (
     StartedCeremony,
     parse_client_data,
     refuse,
+    verifier_said,
 )
 from sekisho.methods.passkey.relying_party import RelyingParty
 
@@ -72,7 +73,11 @@ class PasskeySignIn:
         self._keys = keys
         self._rp = relying_party
         self._ceremonies = Ceremonies(
-            keys=keys, relying_party=relying_party, purpose=PURPOSE, flow_kind=FLOW_KIND
+            keys=keys,
+            relying_party=relying_party,
+            purpose=PURPOSE,
+            flow_kind=FLOW_KIND,
+            failure_event="passkey.signin.failed",
         )
 
     def begin(
@@ -128,14 +133,15 @@ class PasskeySignIn:
     ) -> PasskeyProof:
         client_data = parse_client_data(credential)
         flow = self._ceremonies.spend(
-            repos, flow_id=flow_id, client_data=client_data, binding=binding, now=now
+            repos, flow_id=flow_id, client_data=client_data, binding=binding, client=client, now=now
         )
 
         def refused(
             reason: str,
             code: ErrorCode = ErrorCode.passkey_rejected,
             passkey: Passkey | None = None,
-            **detail: str,
+            verifier: str | None = None,
+            public: dict[str, str] | None = None,
         ) -> SekishoError:
             return refuse(
                 repos,
@@ -147,7 +153,8 @@ class PasskeySignIn:
                 email=flow.email or None,
                 flow_id=flow.id,
                 code=code,
-                **detail,
+                audit_detail={"verifier": verifier} if verifier else None,
+                public_detail=public,
             )
 
         try:
@@ -159,7 +166,7 @@ class PasskeySignIn:
             raise refused(
                 "unknown_credential",
                 ErrorCode.passkey_unknown,
-                credential_id=base64url(parsed.raw_id),
+                public={"credential_id": base64url(parsed.raw_id)},
             )
         user = repos.users.by_id(passkey.user_id)
         if user is None or (flow.email and user.email != flow.email):
@@ -169,7 +176,7 @@ class PasskeySignIn:
             raise refused("user_handle_missing", passkey=passkey)
         if handle is not None and base64url(handle) != user.webauthn_handle:
             raise refused("user_handle_mismatch", passkey=passkey)
-        self._ceremonies.check_not_framed(client_data)
+        self._ceremonies.check_not_framed(repos, client_data, client, now, flow)
         try:
             verified = verify_authentication_response(
                 credential=parsed,
@@ -182,7 +189,9 @@ class PasskeySignIn:
             )
             flags = parse_authenticator_data(parsed.response.authenticator_data).flags
         except Exception as error:
-            raise refused(f"{type(error).__name__}: {error}"[:200], passkey=passkey) from error
+            raise refused(
+                "verification_failed", passkey=passkey, verifier=verifier_said(error)
+            ) from error
         if flags.be != passkey.backup_eligible:
             raise refused("backup_eligibility_changed", passkey=passkey)
         new_count = verified.new_sign_count

@@ -62,12 +62,19 @@ class Ceremonies:
     """Issues and spends challenges for one purpose ('passkey-register', 'passkey-signin')."""
 
     def __init__(
-        self, *, keys: Keyring, relying_party: RelyingParty, purpose: str, flow_kind: str
+        self,
+        *,
+        keys: Keyring,
+        relying_party: RelyingParty,
+        purpose: str,
+        flow_kind: str,
+        failure_event: str,
     ) -> None:
         self._keys = keys
         self._rp = relying_party
         self.purpose = purpose
         self.flow_kind = flow_kind
+        self.failure_event = failure_event
 
     def new_challenge(self) -> bytes:
         return secrets.token_bytes(CHALLENGE_BYTES)
@@ -114,10 +121,12 @@ class Ceremonies:
         flow_id: str,
         client_data: ClientData,
         binding: str | None,
+        client: ClientInfo,
         now: datetime,
     ) -> Flow:
         """Spend the challenge the response carries, and check it belongs to ``flow_id``,
-        to this purpose and to this browser. Raises ``invalid_or_expired`` otherwise."""
+        to this purpose and to this browser; every refusal is audited and answered
+        ``invalid_or_expired``."""
         spent_for = repos.secrets.consume_live(
             purpose=self.purpose,
             kind="challenge",
@@ -125,27 +134,59 @@ class Ceremonies:
             now=now,
         )
         if spent_for is None:
-            raise SekishoError(ErrorCode.invalid_or_expired)
+            raise self.refuse(
+                repos, "challenge_unknown_spent_or_expired", client, now, flow_id=flow_id
+            )
         flow = repos.flows.get(spent_for)
         if flow is None or flow.id != flow_id or flow.kind != self.flow_kind:
             repos.secrets.spend_flow(spent_for, reason="mismatch", now=now)
-            raise SekishoError(ErrorCode.invalid_or_expired, persist=True)
+            raise self.refuse(
+                repos, "challenge_of_another_ceremony", client, now, flow_id=spent_for
+            )
         if not binding or not self._keys.matches(_BINDING, binding, flow.binding_digest):
             repos.secrets.spend_flow(flow.id, reason="other_browser", now=now)
-            raise SekishoError(ErrorCode.invalid_or_expired, persist=True)
+            raise self.refuse(repos, "other_browser", client, now, flow=flow)
         if not repos.flows.transition(
             flow.id, from_state=FlowState.PENDING, to_state=FlowState.COMPLETED, now=now
         ):
-            raise SekishoError(ErrorCode.invalid_or_expired, persist=True)
+            raise self.refuse(repos, "ceremony_ended", client, now, flow=flow)
         return flow
 
-    @staticmethod
-    def check_not_framed(client_data: ClientData) -> None:
+    def check_not_framed(
+        self,
+        repos: Repositories,
+        client_data: ClientData,
+        client: ClientInfo,
+        now: datetime,
+        flow: Flow,
+    ) -> None:
         """WebAuthn L3 §7.1 step 10 / §7.2 step 13: Sekisho's pages are never embedded."""
         if client_data.raw.get("crossOrigin") is True or "topOrigin" in client_data.raw:
-            raise SekishoError(
-                ErrorCode.passkey_rejected, persist=True, detail={"reason": "cross_origin"}
+            raise self.refuse(
+                repos, "cross_origin", client, now, flow=flow, code=ErrorCode.passkey_rejected
             )
+
+    def refuse(
+        self,
+        repos: Repositories,
+        reason: str,
+        client: ClientInfo,
+        now: datetime,
+        *,
+        flow: Flow | None = None,
+        flow_id: str | None = None,
+        code: ErrorCode = ErrorCode.invalid_or_expired,
+    ) -> SekishoError:
+        return refuse(
+            repos,
+            event=self.failure_event,
+            reason=reason,
+            client=client,
+            now=now,
+            email=(flow.email or None) if flow else None,
+            flow_id=flow.id if flow else flow_id,
+            code=code,
+        )
 
 
 def refuse(
@@ -159,9 +200,13 @@ def refuse(
     email: str | None = None,
     flow_id: str | None = None,
     code: ErrorCode = ErrorCode.passkey_rejected,
-    **detail: str,
+    audit_detail: dict[str, str] | None = None,
+    public_detail: dict[str, str] | None = None,
 ) -> SekishoError:
-    """Write the failure's audit event and return the error to raise (committed)."""
+    """Write the failure's audit event and return the error to raise (committed).
+
+    The client sees the stable ``reason`` token and ``public_detail`` only; what the
+    verifier said (``audit_detail``) stays in the audit log."""
     repos.audit.append(
         AuditEvent(
             event=event,
@@ -172,7 +217,13 @@ def refuse(
             user_id=user_id,
             email=email,
             flow_id=flow_id,
-            detail={"reason": reason, **detail},
+            detail={"reason": reason, **(audit_detail or {}), **(public_detail or {})},
         )
     )
-    return SekishoError(code, persist=True, detail={"reason": reason, **detail})
+    return SekishoError(code, persist=True, detail={"reason": reason, **(public_detail or {})})
+
+
+def verifier_said(error: Exception) -> str:
+    """What py_webauthn said, shortened, for the audit log only (it may quote origins and
+    configuration, which the client is not told)."""
+    return f"{type(error).__name__}: {error}"[:300]

@@ -47,6 +47,7 @@ from sekisho.methods.passkey.ceremony import (
     StartedCeremony,
     parse_client_data,
     refuse,
+    verifier_said,
 )
 from sekisho.methods.passkey.relying_party import (
     MAX_CREDENTIAL_ID_BYTES,
@@ -70,7 +71,11 @@ class PasskeyRegistration:
     def __init__(self, *, keys: Keyring, relying_party: RelyingParty) -> None:
         self._rp = relying_party
         self._ceremonies = Ceremonies(
-            keys=keys, relying_party=relying_party, purpose=PURPOSE, flow_kind=FLOW_KIND
+            keys=keys,
+            relying_party=relying_party,
+            purpose=PURPOSE,
+            flow_kind=FLOW_KIND,
+            failure_event="passkey.registration.failed",
         )
 
     def begin(
@@ -133,10 +138,12 @@ class PasskeyRegistration:
     ) -> RegisteredPasskey:
         client_data = parse_client_data(credential)
         flow = self._ceremonies.spend(
-            repos, flow_id=flow_id, client_data=client_data, binding=binding, now=now
+            repos, flow_id=flow_id, client_data=client_data, binding=binding, client=client, now=now
         )
 
-        def refused(reason: str, code: ErrorCode = ErrorCode.passkey_rejected) -> SekishoError:
+        def refused(
+            reason: str, code: ErrorCode = ErrorCode.passkey_rejected, verifier: str | None = None
+        ) -> SekishoError:
             return refuse(
                 repos,
                 event="passkey.registration.failed",
@@ -147,13 +154,17 @@ class PasskeyRegistration:
                 email=user.email,
                 flow_id=flow.id,
                 code=code,
+                audit_detail={"verifier": verifier} if verifier else None,
             )
 
         if flow.email != user.email:
             raise refused("other_account", ErrorCode.invalid_or_expired)
-        self._ceremonies.check_not_framed(client_data)
+        self._ceremonies.check_not_framed(repos, client_data, client, now, flow)
         try:
             parsed = parse_registration_credential_json(credential)
+        except Exception as error:
+            raise refused("malformed", ErrorCode.passkey_invalid) from error
+        try:
             verified = verify_registration_response(
                 credential=parsed,
                 expected_challenge=client_data.challenge,
@@ -165,7 +176,7 @@ class PasskeyRegistration:
             )
             attestation = parse_attestation_object(parsed.response.attestation_object)
         except Exception as error:
-            raise refused(_reason(error)) from error
+            raise refused("verification_failed", verifier=verifier_said(error)) from error
         flags = attestation.auth_data.flags
         if len(verified.credential_id) > MAX_CREDENTIAL_ID_BYTES:
             raise refused("credential_id_too_long")
@@ -231,9 +242,3 @@ def clean_name(name: str | None) -> str:
         return ""
     printable = "".join(ch if ch.isprintable() else " " if ch.isspace() else "" for ch in name)
     return " ".join(printable.split())[:MAX_NAME]
-
-
-def _reason(error: Exception) -> str:
-    """What the verifier said, shortened, for the audit log (no secrets: the response
-    holds only public values)."""
-    return f"{type(error).__name__}: {error}"[:200]
