@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import typer
 import uvicorn
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.keys import Keyring
@@ -38,7 +39,11 @@ def _settings() -> Settings:
         return Settings()
     except ValidationError as error:
         for problem in error.errors():
-            typer.echo(f"configuration error: {problem['msg']}", err=True)
+            where = ".".join(str(part) for part in problem["loc"])
+            typer.echo(f"configuration error: {where}: {problem['msg']}", err=True)
+        raise typer.Exit(2) from error
+    except SettingsError as error:
+        typer.echo(f"configuration error: {error} (list settings are JSON arrays)", err=True)
         raise typer.Exit(2) from error
 
 

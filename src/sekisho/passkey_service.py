@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ from sekisho.core.clients import ClientInfo
 from sekisho.core.completion import Completion, IssuedSession
 from sekisho.core.keys import Keyring
 from sekisho.core.notices import PASSKEY_ADDED, PASSKEY_REMOVED, queue_notice
-from sekisho.core.policy import highest_aal, recently_authenticated
+from sekisho.core.policy import AAL1, highest_aal, recently_authenticated
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Passkey, Session, User
 from sekisho.errors import ErrorCode, SekishoError
@@ -32,11 +34,26 @@ def relying_party_from(settings: Settings) -> RelyingParty:
         origins=tuple(settings.allowed_origins),
         user_verification=settings.passkey_user_verification,
         attestation=settings.passkey_attestation,
-        trust_roots=tuple(Path(path).read_bytes() for path in settings.passkey_trust_roots),
+        trust_roots=(
+            tuple(Path(path).read_bytes() for path in settings.passkey_trust_roots)
+            if settings.passkey_attestation == "direct"
+            else ()
+        ),
         aaguid_allowlist=frozenset(settings.passkey_aaguid_allowlist),
         sign_count_policy=settings.passkey_sign_count_policy,
         challenge_ttl=settings.passkey_challenge_ttl,
     )
+
+
+class Change(Enum):
+    ADD = "add"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    may_add: bool
+    may_remove: bool
 
 
 class PasskeyService:
@@ -111,7 +128,7 @@ class PasskeyService:
         self._limits.hit(self._limits.ceremonies_per_ip, client.ip)
         with self._database.transaction() as repos:
             now = self._clock()
-            user = self._fresh_user(repos, session, now)
+            user = self._fresh_user(repos, session, now, Change.ADD)
             return self._registration.begin(
                 repos, user=user, binding=binding, client=client, now=now
             )
@@ -129,7 +146,7 @@ class PasskeyService:
     ) -> Passkey:
         with self._database.transaction() as repos:
             now = self._clock()
-            user = self._fresh_user(repos, session, now)
+            user = self._fresh_user(repos, session, now, Change.ADD)
             registered = self._registration.finish(
                 repos,
                 user=user,
@@ -169,10 +186,11 @@ class PasskeyService:
         self, session: Session, passkey_id: str, *, locale: str, client: ClientInfo
     ) -> Passkey:
         """Delete a passkey after a fresh sign-in. Email sign-in always remains, so this
-        never removes the account's last way in."""
+        never removes the account's last way in (per-account tiers that turn email off
+        will have to refuse the last passkey here)."""
         with self._database.transaction() as repos:
             now = self._clock()
-            user = self._fresh_user(repos, session, now)
+            user = self._fresh_user(repos, session, now, Change.REMOVE)
             removed = repos.passkeys.remove(user.id, passkey_id)
             if removed is None:
                 raise SekishoError(ErrorCode.not_found)
@@ -189,24 +207,36 @@ class PasskeyService:
             )
             return removed
 
-    def may_change(self, session: Session) -> bool:
-        """Whether the session is fresh enough to add or remove a passkey now."""
+    def freshness(self, session: Session) -> Freshness:
+        """What the session is fresh enough for right now (drives the account page)."""
         with self._database.transaction() as repos:
-            return self._is_fresh(repos, session, self._clock())
+            now = self._clock()
+            return Freshness(
+                may_add=self._is_fresh(repos, session, now, Change.ADD),
+                may_remove=self._is_fresh(repos, session, now, Change.REMOVE),
+            )
 
-    def _is_fresh(self, repos: Repositories, session: Session, now: datetime) -> bool:
+    def _is_fresh(
+        self, repos: Repositories, session: Session, now: datetime, change: Change
+    ) -> bool:
+        """Adding needs a fresh proof at the account's highest level (NIST SP 800-63B-4
+        §4.1.2.1). Removing needs a fresh proof at the level the account can sign in
+        with at all: email sign-in is still a way in, so someone holding only the mailbox
+        gains nothing from it, while the owner can evict a passkey an intruder added."""
+        required = AAL1
+        if change is Change.ADD:
+            required = highest_aal(repos.passkeys.for_user(session.user_id))
         return recently_authenticated(
-            session,
-            required_aal=highest_aal(repos.passkeys.for_user(session.user_id)),
-            window=self._settings.reauthentication_window,
-            now=now,
+            session, required_aal=required, window=self._settings.reauthentication_window, now=now
         )
 
-    def _fresh_user(self, repos: Repositories, session: Session, now: datetime) -> User:
+    def _fresh_user(
+        self, repos: Repositories, session: Session, now: datetime, change: Change
+    ) -> User:
         user = repos.users.by_id(session.user_id)
         if user is None:
             raise SekishoError(ErrorCode.not_authenticated)
-        if not self._is_fresh(repos, session, now):
+        if not self._is_fresh(repos, session, now, change):
             raise SekishoError(ErrorCode.reauthentication_required)
         return user
 

@@ -59,7 +59,10 @@ class Sekisho:
         self.sessions = SessionManager(
             keys=self.keys,
             timeouts=SessionTimeouts(
-                idle=settings.session_idle_timeout, absolute=settings.session_absolute_timeout
+                idle_aal1=settings.session_idle_timeout,
+                absolute_aal1=settings.session_absolute_timeout,
+                idle_aal2=settings.session_aal2_idle_timeout,
+                absolute_aal2=settings.session_aal2_absolute_timeout,
             ),
         )
         self.completion = Completion(sessions=self.sessions, self_signup=settings.self_signup)

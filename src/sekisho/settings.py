@@ -80,6 +80,8 @@ class Settings(BaseSettings):
 
     session_idle_timeout: timedelta = timedelta(hours=12)
     session_absolute_timeout: timedelta = timedelta(days=7)
+    session_aal2_idle_timeout: timedelta = timedelta(hours=1)
+    session_aal2_absolute_timeout: timedelta = timedelta(hours=24)
 
     limit_sends_per_address: str = "5/hour"
     limit_sends_per_ip: str = "30/hour"
@@ -133,6 +135,8 @@ class Settings(BaseSettings):
         "email_link_ttl",
         "session_idle_timeout",
         "session_absolute_timeout",
+        "session_aal2_idle_timeout",
+        "session_aal2_absolute_timeout",
         "account_max_delay",
         "account_lockout",
         "passkey_challenge_ttl",
@@ -143,6 +147,18 @@ class Settings(BaseSettings):
         if value <= timedelta(0):
             raise ValueError("must be a positive duration")
         return value
+
+    @model_validator(mode="after")
+    def _session_limits_within_nist(self) -> Settings:
+        """NIST SP 800-63B-4: AAL1 reauthentication at most every 30 days; AAL2 at most
+        1 hour idle and 24 hours overall."""
+        if self.session_absolute_timeout > timedelta(days=30):
+            raise ValueError("session_absolute_timeout may be at most 30 days (AAL1)")
+        if self.session_aal2_idle_timeout > timedelta(hours=1):
+            raise ValueError("session_aal2_idle_timeout may be at most 1 hour")
+        if self.session_aal2_absolute_timeout > timedelta(hours=24):
+            raise ValueError("session_aal2_absolute_timeout may be at most 24 hours")
+        return self
 
     @field_validator("email_link_ttl")
     @classmethod

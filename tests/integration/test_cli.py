@@ -61,6 +61,12 @@ def test_check_config_hides_secrets_and_refuses_bad_production(
         refused = _run(url, "check-config", SEKISHO_MODE="production")
         assert refused.returncode == 2
         assert "SEKISHO_SECRET_KEY is not set" in refused.stderr
+        not_json = _run(
+            url, "check-config", SEKISHO_WEBAUTHN_ORIGINS="https://a.example,https://b.example"
+        )
+        assert not_json.returncode == 2
+        assert "JSON arrays" in not_json.stderr
+        assert "Traceback" not in not_json.stderr
 
 
 def test_mail_worker_process_delivers_what_web_instances_queue(

@@ -3,8 +3,11 @@ verifies for real (SECURITY.md cases 17-22 in tests/integration/test_passkey_sec
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
+from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.passkeys import email_sign_in, register, sign_in
 from tests.support.server import LiveServer
@@ -76,14 +79,70 @@ def test_email_first_answers_the_same_for_unknown_addresses(
     assert unknown["publicKey"]["allowCredentials"] == again["publicKey"]["allowCredentials"]
 
 
-def test_registration_needs_a_recent_sign_in(make_server, smtp: SmtpCapture) -> None:  # type: ignore[no-untyped-def]
+def test_registration_needs_a_recent_sign_in(make_server: ServerFactory, smtp: SmtpCapture) -> None:
     server = make_server(reauthentication_window="PT1S")
     server.add_user("sam@example.com")
     with httpx.Client(base_url=server.url) as client:
         email_sign_in(server, smtp, client, "sam@example.com")
-        import time
-
         time.sleep(1.2)
         refused = client.post("/api/v1/passkeys/registration/options", json={})
         assert refused.status_code == 403
         assert refused.json()["error"] == "reauthentication_required"
+
+
+def test_passkey_sessions_get_aal2_timeouts(make_server: ServerFactory, smtp: SmtpCapture) -> None:
+    server = make_server(session_aal2_idle_timeout="PT1S")
+    server.add_user("tia@example.com")
+    authenticator = SoftAuthenticator()
+    with httpx.Client(base_url=server.url) as client:
+        email_sign_in(server, smtp, client, "tia@example.com")
+        assert register(server, client, authenticator).status_code == 201
+        assert sign_in(server, client, authenticator).status_code == 200
+        time.sleep(1.3)
+        assert client.get("/api/v1/session").status_code == 401
+    with httpx.Client(base_url=server.url) as email_only:
+        email_sign_in(server, smtp, email_only, "tia@example.com")
+        time.sleep(1.3)
+        assert email_only.get("/api/v1/session").status_code == 200
+
+
+def test_removing_needs_only_a_fresh_sign_in_but_adding_needs_the_highest_level(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    server.add_user("uma@example.com")
+    with httpx.Client(base_url=server.url) as client:
+        email_sign_in(server, smtp, client, "uma@example.com")
+        first = register(server, client, SoftAuthenticator())
+        assert first.status_code == 201
+        refused = client.post("/api/v1/passkeys/registration/options", json={})
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "reauthentication_required"
+        assert client.delete(f"/api/v1/passkeys/{first.json()['id']}").status_code == 204
+        assert client.get("/api/v1/passkeys").json() == []
+    removed_notice = smtp.wait_for("uma@example.com", 3)
+    assert "removed" in str(removed_notice["Subject"])
+
+
+def test_email_first_entries_carry_no_transports(server: LiveServer, smtp: SmtpCapture) -> None:
+    server.add_user("val@example.com")
+    with httpx.Client(base_url=server.url) as client:
+        email_sign_in(server, smtp, client, "val@example.com")
+        assert register(server, client, SoftAuthenticator()).status_code == 201
+        known = client.post(
+            "/api/v1/signin/passkey/options", json={"email": "val@example.com"}
+        ).json()
+        unknown = client.post(
+            "/api/v1/signin/passkey/options", json={"email": "nobody@example.com"}
+        ).json()
+    assert [set(entry) for entry in known["publicKey"]["allowCredentials"]] == [
+        set(entry) for entry in unknown["publicKey"]["allowCredentials"]
+    ]
+
+
+def test_overlong_flow_ids_are_a_clear_422(server: LiveServer) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        response = client.post(
+            "/api/v1/signin/passkey/verify", json={"flow_id": "x" * 40, "credential": {}}
+        )
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_field"

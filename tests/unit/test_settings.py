@@ -100,3 +100,16 @@ def test_internationalised_origin_becomes_ascii() -> None:
     assert (
         Settings(public_origin="https://認証.example").public_origin == "https://xn--p12a5f.example"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("session_aal2_idle_timeout", "PT2H"),
+        ("session_aal2_absolute_timeout", "P2D"),
+        ("session_absolute_timeout", "P31D"),
+    ],
+)
+def test_session_limits_stay_within_nist(name: str, value: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate({name: value})

@@ -89,7 +89,7 @@ class Completion:
             created_at=now,
             last_seen_at=now,
             auth_time=now,
-            expires_at=now + self._sessions.timeouts.absolute,
+            expires_at=now + self._sessions.timeouts.absolute(proof.aal),
             ip=client.ip,
             user_agent=client.user_agent,
             amr=proof.amr,

@@ -24,8 +24,19 @@ TOUCH_GRANULARITY = timedelta(seconds=30)
 
 @dataclass(frozen=True, slots=True)
 class SessionTimeouts:
-    idle: timedelta
-    absolute: timedelta
+    """Idle and absolute limits by assurance level (NIST SP 800-63B-4 §2.2.3 / §2.3.3:
+    AAL2 at most 1 hour idle and 24 hours overall)."""
+
+    idle_aal1: timedelta
+    absolute_aal1: timedelta
+    idle_aal2: timedelta
+    absolute_aal2: timedelta
+
+    def idle(self, aal: int) -> timedelta:
+        return self.idle_aal2 if aal >= 2 else self.idle_aal1
+
+    def absolute(self, aal: int) -> timedelta:
+        return self.absolute_aal2 if aal >= 2 else self.absolute_aal1
 
 
 class SessionManager:
@@ -43,7 +54,9 @@ class SessionManager:
         session = repos.sessions.by_token(self.token_digest(token))
         if session is None:
             return None
-        if now >= session.expires_at or now - session.last_seen_at >= self.timeouts.idle:
+        if now >= session.expires_at or now - session.last_seen_at >= self.timeouts.idle(
+            session.aal
+        ):
             if repos.sessions.revoke(session.id, reason="timeout", now=now):
                 _audit(repos, "session.timed_out", session, ClientInfo.of(None, None), now)
             return None

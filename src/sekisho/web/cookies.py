@@ -44,6 +44,11 @@ class Cookies:
     def language(self) -> str:
         return self._name("lang")
 
+    @property
+    def passkey_nudge(self) -> str:
+        """Set when the person dismissed the offer to add a passkey."""
+        return self._name("passkey_nudge")
+
     def set(self, response: Response, name: str, value: str, *, max_age: int | None = None) -> None:
         response.set_cookie(
             name,

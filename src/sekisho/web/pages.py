@@ -21,7 +21,6 @@ from sekisho.web.rendering import page
 
 router = APIRouter(include_in_schema=False)
 
-NUDGE_COOKIE = "sekisho_passkey_nudge"
 NUDGE_MAX_AGE = 30 * 24 * 3600
 
 EVENT_LABELS = {
@@ -254,7 +253,7 @@ def account(request: Request) -> Response:
         sekisho.settings.passkey_nudge
         and not passkeys
         and "email" in session.amr
-        and NUDGE_COOKIE not in request.cookies
+        and context.cookies(request).passkey_nudge not in request.cookies
     )
     return page(
         request,
@@ -264,7 +263,7 @@ def account(request: Request) -> Response:
         passkeys=[passkey_item(passkey) for passkey in passkeys],
         credential_ids=[base64url(passkey.credential_id) for passkey in passkeys],
         rp_id=sekisho.passkeys.relying_party.rp_id,
-        may_change=sekisho.passkeys.may_change(session),
+        freshness=sekisho.passkeys.freshness(session),
         nudge=nudge,
         describe=lambda item: ClientInfo.of(item.ip, item.user_agent).describe(),
         event_label=lambda name: gettext(language, EVENT_LABELS.get(name) or name),
@@ -299,9 +298,8 @@ async def delete_passkey(request: Request, passkey_id: str) -> Response:
 async def dismiss_nudge(request: Request) -> Response:
     await context.read_form(request)
     response = _see_other("/account")
-    response.set_cookie(
-        NUDGE_COOKIE, "1", max_age=NUDGE_MAX_AGE, path="/", httponly=True, samesite="lax"
-    )
+    jar = context.cookies(request)
+    jar.set(response, jar.passkey_nudge, "1", max_age=NUDGE_MAX_AGE)
     return response
 
 

@@ -34,7 +34,7 @@ class SignInOptionsBody(_Strict):
 
 
 class CeremonyBody(_Strict):
-    flow_id: Annotated[str, Field(max_length=64)]
+    flow_id: Annotated[str, Field(max_length=32)]
     credential: Credential
 
 

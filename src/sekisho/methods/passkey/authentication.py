@@ -6,14 +6,17 @@ module adds what it leaves to the relying party:
   named (email-first), and the ``userHandle`` must be that account's handle (required
   when no account was named: discoverable credentials return it);
 - §7.2 step 13: no cross-origin (framed) ceremonies;
-- §7.2 step 19 / §6.1.3: BE=0 with BS=1 is refused, and BE must equal the stored value;
-- §7.2 step 21: a signature counter that does not increase (when either value is
-  non-zero) marks a possible clone, refused or audited as ``passkey_sign_count_policy`` says;
-- §7.2 step 22: stored state changes only after every check passed.
+- BE must equal the stored value (§6.1.3; py_webauthn itself refuses BE=0 with BS=1);
+- a signature counter that does not increase (when either value is non-zero) marks a
+  possible clone, refused or audited as ``passkey_sign_count_policy`` says (§7.2, the
+  signCount step; the library's own check is switched off by passing 0);
+- stored state changes only after every check passed (§7.2, the final step).
 
 Email-first never tells whether the address has an account or passkeys: for an address
 with none, ``allowCredentials`` lists a decoy id derived from the address with a keyed
-hash, so the answer has the same shape and stays the same across requests.
+hash, so the answer has the same shape and stays the same across requests; entries carry
+no ``transports`` (which would tell a decoy from a real credential). An address with
+several passkeys still lists several entries: that count is the one thing it reveals.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from webauthn.helpers import (
     parse_authenticator_data,
 )
 from webauthn.helpers.structs import (
-    AuthenticatorTransport,
     PublicKeyCredentialDescriptor,
     UserVerificationRequirement,
 )
@@ -53,7 +55,6 @@ from sekisho.methods.passkey.relying_party import RelyingParty
 PURPOSE = "passkey-signin"
 FLOW_KIND = "passkey_signin"
 _DECOY = "passkey-decoy"
-_TRANSPORTS = {transport.value for transport in AuthenticatorTransport}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +97,7 @@ class PasskeySignIn:
             user = repos.users.by_email(email)
             registered = repos.passkeys.for_user(user.id) if user else []
             allow = [
-                PublicKeyCredentialDescriptor(
-                    id=passkey.credential_id,
-                    transports=[
-                        AuthenticatorTransport(t) for t in passkey.transports if t in _TRANSPORTS
-                    ],
-                )
-                for passkey in registered
+                PublicKeyCredentialDescriptor(id=passkey.credential_id) for passkey in registered
             ] or [PublicKeyCredentialDescriptor(id=bytes.fromhex(self._keys.digest(_DECOY, email)))]
         challenge = self._ceremonies.new_challenge()
         options = generate_authentication_options(

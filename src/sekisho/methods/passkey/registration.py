@@ -5,7 +5,8 @@ attestation statement; this module adds what it leaves to the relying party:
 - §7.1 step 10: no cross-origin (framed) ceremonies;
 - §7.1 step 25: credential id at most 1023 bytes;
 - §7.1 step 26: a credential id already registered, to anyone, is refused;
-- BE=0 with BS=1 is refused (§6.1.3);
+- BE=0 with BS=1 is refused (§6.1.3; py_webauthn refuses it first, this is the
+  relying party's own guard should the library change);
 - with ``attestation = direct``: a 'none' or self attestation is refused, the chain must
   reach a configured trust root, and the AAGUID must be on the allow-list;
 and stores nothing until every check has passed (§7.1 step 27).

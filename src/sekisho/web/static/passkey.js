@@ -133,11 +133,21 @@
       if (conditional) { conditional.abort(); conditional = null; }
     }
 
+    // The autofill request's challenge lives a few minutes; renew it shortly before it
+    // expires, so a passkey picked later from the dropdown still works.
+    const RENEW_AFTER_MS = 4 * 60 * 1000;
+
     async function startAutofill() {
       if (!PublicKeyCredential.isConditionalMediationAvailable) { return; }
       if (!(await PublicKeyCredential.isConditionalMediationAvailable())) { return; }
-      conditional = new AbortController();
-      signIn({ mediation: "conditional", signal: conditional.signal }).catch(report);
+      const controller = new AbortController();
+      conditional = controller;
+      const renew = window.setTimeout(() => {
+        if (conditional === controller) { controller.abort(); startAutofill().catch(() => undefined); }
+      }, RENEW_AFTER_MS);
+      signIn({ mediation: "conditional", signal: controller.signal })
+        .catch(report)
+        .finally(() => window.clearTimeout(renew));
     }
 
     button.addEventListener("click", () => {
