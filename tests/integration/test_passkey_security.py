@@ -1236,8 +1236,8 @@ def test_attestation_policy_direct(
             SoftAuthenticator(
                 aaguid=allowed.bytes, attestation="packed-x5c", attestation_ca=AttestationCA()
             ),
-            400,
-            "passkey_rejected",
+            403,
+            "passkey_not_allowed",
             r"attestation|certificate|chain",
         ),
     ]

@@ -25,6 +25,7 @@ from webauthn.helpers import (
     parse_attestation_object,
     parse_registration_credential_json,
 )
+from webauthn.helpers.exceptions import InvalidCertificateChain
 from webauthn.helpers.structs import (
     AttestationConveyancePreference,
     AttestationFormat,
@@ -177,6 +178,14 @@ class PasskeyRegistration:
             )
             attestation = parse_attestation_object(parsed.response.attestation_object)
         except Exception as error:
+            if self._rp.attestation == "direct" and isinstance(
+                error.__context__, InvalidCertificateChain
+            ):
+                raise refused(
+                    "attestation_untrusted",
+                    ErrorCode.passkey_not_allowed,
+                    verifier=verifier_said(error),
+                ) from error
             raise refused("verification_failed", verifier=verifier_said(error)) from error
         flags = attestation.auth_data.flags
         if len(verified.credential_id) > MAX_CREDENTIAL_ID_BYTES:
