@@ -8,7 +8,7 @@ import time
 import httpx
 
 from tests.conftest import ServerFactory
-from tests.support.authenticator import SoftAuthenticator
+from tests.support.authenticator import SoftAuthenticator, b64url_decode
 from tests.support.passkeys import email_sign_in, register, sign_in
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, text_of
@@ -146,3 +146,16 @@ def test_overlong_flow_ids_are_a_clear_422(server: LiveServer) -> None:
         )
     assert response.status_code == 422
     assert response.json()["error"] == "invalid_field"
+
+
+def test_decoys_take_common_credential_id_lengths(server: LiveServer) -> None:
+    lengths = set()
+    with httpx.Client(base_url=server.url) as client:
+        for index in range(24):
+            options = client.post(
+                "/api/v1/signin/passkey/options", json={"email": f"n{index}@example.com"}
+            )
+            [entry] = options.json()["publicKey"]["allowCredentials"]
+            lengths.add(len(b64url_decode(entry["id"])))
+    assert lengths <= {16, 20, 32, 64}
+    assert len(lengths) > 1

@@ -15,8 +15,9 @@ module adds what it leaves to the relying party:
 Email-first never tells whether the address has an account or passkeys: for an address
 with none, ``allowCredentials`` lists a decoy id derived from the address with a keyed
 hash, so the answer has the same shape and stays the same across requests; entries carry
-no ``transports`` (which would tell a decoy from a real credential). An address with
-several passkeys still lists several entries: that count is the one thing it reveals.
+no ``transports`` (which would tell a decoy from a real credential), and decoys take one
+of the id lengths common authenticators use. An address with several passkeys still
+lists several entries: that count is what it can reveal.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from sekisho.methods.passkey.relying_party import RelyingParty
 PURPOSE = "passkey-signin"
 FLOW_KIND = "passkey_signin"
 _DECOY = "passkey-decoy"
+DECOY_LENGTHS = (16, 20, 32, 64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +100,7 @@ class PasskeySignIn:
             registered = repos.passkeys.for_user(user.id) if user else []
             allow = [
                 PublicKeyCredentialDescriptor(id=passkey.credential_id) for passkey in registered
-            ] or [PublicKeyCredentialDescriptor(id=bytes.fromhex(self._keys.digest(_DECOY, email)))]
+            ] or [PublicKeyCredentialDescriptor(id=self._decoy_id(email))]
         challenge = self._ceremonies.new_challenge()
         options = generate_authentication_options(
             rp_id=self._rp.rp_id,
@@ -115,6 +117,14 @@ class PasskeySignIn:
             repos, challenge=challenge, email=email or "", binding=binding, client=client, now=now
         )
         return StartedCeremony(flow_id=flow_id, options=dict(options_to_json_dict(options)))
+
+    def _decoy_id(self, email: str) -> bytes:
+        """A credential id that looks like one: stable for the address, keyed, and of one
+        of the lengths common authenticators use."""
+        material = bytes.fromhex(
+            self._keys.digest(_DECOY, email) + self._keys.digest(_DECOY, email + "#2")
+        )
+        return material[: DECOY_LENGTHS[material[0] % len(DECOY_LENGTHS)]]
 
     def finish(
         self,

@@ -92,6 +92,7 @@
   async function signIn(options) {
     const start = await post("/api/v1/signin/passkey/options", options.email ? { email: options.email } : {});
     if (!start.ok) { throw new Error(start.body.error || "options"); }
+    if (options.onOptions) { options.onOptions(start.body.publicKey); }
     const request = { publicKey: requestOptions(start.body.publicKey) };
     if (options.mediation) { request.mediation = options.mediation; }
     if (options.signal) { request.signal = options.signal; }
@@ -133,21 +134,23 @@
       if (conditional) { conditional.abort(); conditional = null; }
     }
 
-    // The autofill request's challenge lives a few minutes; renew it shortly before it
-    // expires, so a passkey picked later from the dropdown still works.
-    const RENEW_AFTER_MS = 4 * 60 * 1000;
-
+    // The autofill request's challenge lives only as long as its options' timeout;
+    // renew it shortly before then, so a passkey picked later still works.
     async function startAutofill() {
       if (!PublicKeyCredential.isConditionalMediationAvailable) { return; }
       if (!(await PublicKeyCredential.isConditionalMediationAvailable())) { return; }
       const controller = new AbortController();
       conditional = controller;
-      const renew = window.setTimeout(() => {
-        if (conditional === controller) { controller.abort(); startAutofill().catch(() => undefined); }
-      }, RENEW_AFTER_MS);
-      signIn({ mediation: "conditional", signal: controller.signal })
+      let renew = null;
+      const onOptions = (publicKey) => {
+        const lifetime = Math.max((publicKey.timeout || 60000) - 15000, 15000);
+        renew = window.setTimeout(() => {
+          if (conditional === controller) { controller.abort(); startAutofill().catch(() => undefined); }
+        }, lifetime);
+      };
+      signIn({ mediation: "conditional", signal: controller.signal, onOptions })
         .catch(report)
-        .finally(() => window.clearTimeout(renew));
+        .finally(() => { if (renew !== null) { window.clearTimeout(renew); } });
     }
 
     button.addEventListener("click", () => {
