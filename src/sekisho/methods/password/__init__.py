@@ -1,0 +1,1 @@
+"""The legacy password, kept only as a bridge to passwordless sign-in."""
