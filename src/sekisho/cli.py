@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
 
 import typer
 import uvicorn
@@ -15,6 +18,7 @@ from pydantic_settings import SettingsError
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
+from sekisho.importer import import_users
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
 from sekisho.service import utc_now
@@ -120,6 +124,39 @@ def users_add(email: str, name: str = typer.Option(None, help="Display name.")) 
             raise typer.Exit(1)
         user = repos.users.create(address, now=datetime.now(UTC), verified=False, display_name=name)
     typer.echo(f"created {user.email} ({user.id})")
+
+
+@users_app.command("import")
+def users_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="CSV (with a header) or JSON Lines."
+        ),
+    ],
+) -> None:
+    """Import existing users with their legacy password hashes (idempotent).
+
+    Fields: id, email, email_verified, display_name, password_hash, migration_mode,
+    attributes (JSON object); any other CSV column becomes an attribute."""
+    database = _database(_settings())
+    with file.open(encoding="utf-8-sig") as handle:
+        rows = max(
+            0,
+            sum(1 for line in handle if line.strip()) - (1 if file.suffix.lower() == ".csv" else 0),
+        )
+    with typer.progressbar(length=rows, label="importing", file=sys.stderr) as bar:
+        summary = import_users(
+            database, file, now=datetime.now(UTC), progress=lambda: bar.update(1)
+        )
+    for line, reason in summary.rejected:
+        typer.echo(f"line {line}: rejected: {reason}", err=True)
+    typer.echo(
+        f"created {summary.created}, updated {summary.updated}, "
+        f"unchanged {summary.unchanged}, rejected {len(summary.rejected)}"
+    )
+    if summary.rejected:
+        raise typer.Exit(3)
 
 
 @users_app.command("list")

@@ -19,6 +19,7 @@ from sekisho.core.records import (
     Flow,
     Passkey,
     Session,
+    StoredPassword,
     User,
 )
 
@@ -42,6 +43,17 @@ class Users(Protocol):
         ...
 
     def by_webauthn_handle(self, handle: str) -> User | None: ...
+    def save_imported(self, user: User) -> str:
+        """Insert or update an imported account by id; 'created', 'updated' or 'unchanged'."""
+        ...
+
+    def retire_password(self, user_id: str, *, now: datetime) -> None: ...
+
+
+class Passwords(Protocol):
+    def get(self, user_id: str) -> StoredPassword | None: ...
+    def put(self, user_id: str, *, hash: str, scheme: str, now: datetime) -> None: ...
+    def delete(self, user_id: str) -> bool: ...
 
 
 class Passkeys(Protocol):
@@ -158,6 +170,8 @@ class Repositories(Protocol):
     def outbox(self) -> Outbox: ...
     @property
     def passkeys(self) -> Passkeys: ...
+    @property
+    def passwords(self) -> Passwords: ...
 
 
 class Transactions(Protocol):

@@ -17,6 +17,21 @@ class User:
     display_name: str | None = None
     last_sign_in_at: datetime | None = None
     webauthn_handle: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    migration_mode: str | None = None
+    imported_at: datetime | None = None
+    password_retired_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPassword:
+    """A legacy password hash kept only as a bridge (argon2id once it has been used)."""
+
+    user_id: str
+    hash: str
+    scheme: str
+    created_at: datetime
+    updated_at: datetime
 
 
 class FlowState:

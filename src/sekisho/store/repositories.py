@@ -26,6 +26,7 @@ from sekisho.core.records import (
     FlowState,
     Passkey,
     Session,
+    StoredPassword,
     User,
 )
 from sekisho.store.tables import (
@@ -34,6 +35,7 @@ from sekisho.store.tables import (
     flows,
     onetime_secrets,
     passkeys,
+    passwords,
     sessions,
     users,
 )
@@ -52,6 +54,10 @@ def _user(row: RowMapping) -> User:
         display_name=row["display_name"],
         last_sign_in_at=row["last_sign_in_at"],
         webauthn_handle=row["webauthn_handle"],
+        attributes=json.loads(row["attributes"] or "{}"),
+        migration_mode=row["migration_mode"],
+        imported_at=row["imported_at"],
+        password_retired_at=row["password_retired_at"],
     )
 
 
@@ -141,6 +147,47 @@ class SqlUsers:
             select(users.c.webauthn_handle).where(users.c.id == user_id)
         ).scalar_one()
         return str(handle)
+
+    def save_imported(self, user: User) -> str:
+        current = self.by_id(user.id)
+        values = {
+            "email": user.email,
+            "display_name": user.display_name,
+            "email_verified_at": user.email_verified_at,
+            "attributes": json.dumps(user.attributes, sort_keys=True),
+            "migration_mode": user.migration_mode,
+        }
+        if current is None:
+            self._c.execute(
+                insert(users).values(
+                    id=user.id,
+                    status="active",
+                    created_at=user.created_at,
+                    imported_at=user.imported_at,
+                    **values,
+                )
+            )
+            return "created"
+        same = (
+            current.email == user.email
+            and current.display_name == user.display_name
+            and not (user.email_verified_at is not None and current.email_verified_at is None)
+            and current.attributes == user.attributes
+            and current.migration_mode == user.migration_mode
+        )
+        if same:
+            return "unchanged"
+        if current.email_verified_at is not None:
+            values["email_verified_at"] = current.email_verified_at
+        self._c.execute(update(users).where(users.c.id == user.id).values(**values))
+        return "updated"
+
+    def retire_password(self, user_id: str, *, now: datetime) -> None:
+        self._c.execute(
+            update(users)
+            .where(users.c.id == user_id, users.c.password_retired_at.is_(None))
+            .values(password_retired_at=now)
+        )
 
     def by_webauthn_handle(self, handle: str) -> User | None:
         row = (
@@ -564,6 +611,45 @@ class SqlPasskeys:
         return _passkey(row) if row else None
 
 
+class SqlPasswords:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def get(self, user_id: str) -> StoredPassword | None:
+        row = (
+            self._c.execute(select(passwords).where(passwords.c.user_id == user_id))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        return StoredPassword(
+            user_id=row["user_id"],
+            hash=row["hash"],
+            scheme=row["scheme"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def put(self, user_id: str, *, hash: str, scheme: str, now: datetime) -> None:
+        dialect = postgresql if self._c.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(passwords).values(
+            user_id=user_id, hash=hash, scheme=scheme, created_at=now, updated_at=now
+        )
+        self._c.execute(
+            statement.on_conflict_do_update(
+                index_elements=[passwords.c.user_id],
+                set_={"hash": hash, "scheme": scheme, "updated_at": now},
+            )
+        )
+
+    def delete(self, user_id: str) -> bool:
+        result = self._c.execute(
+            delete(passwords).where(passwords.c.user_id == user_id).returning(passwords.c.user_id)
+        )
+        return result.first() is not None
+
+
 class SqlLocks:
     """PostgreSQL transaction-level advisory locks; SQLite needs none, because its
     ``BEGIN IMMEDIATE`` transactions already run one at a time."""
@@ -592,3 +678,4 @@ class SqlRepositories:
         self.audit = SqlAudit(connection)
         self.outbox = SqlOutbox(connection)
         self.passkeys = SqlPasskeys(connection)
+        self.passwords = SqlPasswords(connection)

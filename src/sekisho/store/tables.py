@@ -67,6 +67,20 @@ users = Table(
     _when("email_verified_at", nullable=True),
     _when("last_sign_in_at", nullable=True),
     Column("webauthn_handle", String(88), unique=True),
+    Column("attributes", Text, nullable=False, server_default="{}"),
+    Column("migration_mode", String(16)),
+    _when("imported_at", nullable=True),
+    _when("password_retired_at", nullable=True),
+)
+
+passwords = Table(
+    "passwords",
+    metadata,
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("hash", String(1024), nullable=False),
+    Column("scheme", String(32), nullable=False),
+    _when("created_at"),
+    _when("updated_at"),
 )
 
 passkeys = Table(
