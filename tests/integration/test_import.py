@@ -105,9 +105,7 @@ def test_json_lines_and_no_resurrection_of_passwords(backend: str, tmp_path: Pat
         database = Database(engine)
         with database.transaction() as repos:
             assert repos.passwords.delete("u-1")
-            repos.users.retire_password(
-                "u-1", now=__import__("datetime").datetime.now(__import__("datetime").UTC)
-            )
+            repos.users.retire_password("u-1", now=datetime.now(UTC))
         again = _run(url, "users", "import", str(source))
         assert "unchanged 1" in again.stdout
         with database.transaction() as repos:
