@@ -34,6 +34,11 @@ class ErrorCode(Enum):
         400, "This sign-in link or code is invalid or has expired. Request a new one."
     )
     code_incorrect = ErrorSpec(400, "That code is not correct.")
+    invalid_credentials = ErrorSpec(
+        400,
+        "The email address or password is not correct, or password sign-in is not available for this account. Sign in by email instead.",
+    )
+    password_too_long = ErrorSpec(422, "That password is too long.")
     approval_refused = ErrorSpec(
         400,
         "That number did not match. This link can no longer approve a sign-in; type the code from the email on the screen where you asked to sign in.",

@@ -13,6 +13,7 @@ from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.clients import ClientInfo
 from sekisho.core.completion import Completion, IssuedSession
 from sekisho.core.keys import Keyring
+from sekisho.core.migration import MigrationPolicy
 from sekisho.core.notices import PASSKEY_ADDED, PASSKEY_REMOVED, queue_notice
 from sekisho.core.policy import AAL1, highest_aal, recently_authenticated
 from sekisho.core.ports import Repositories
@@ -65,8 +66,10 @@ class PasskeyService:
         keys: Keyring,
         limits: RateLimits,
         completion: Completion,
+        migration: MigrationPolicy,
         clock: Callable[[], datetime],
     ) -> None:
+        self._migration = migration
         self.relying_party = relying_party_from(settings)
         self._settings = settings
         self._database = database
@@ -166,6 +169,9 @@ class PasskeyService:
                 client=client,
                 now=now,
                 name=registered.passkey.name,
+            )
+            self._migration.retire_if_phasing_out(
+                repos, user, because="passkey_added", client=client, now=now
             )
             return registered.passkey
 

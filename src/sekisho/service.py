@@ -14,6 +14,7 @@ from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.clients import ClientInfo
 from sekisho.core.completion import Completion, IssuedSession, Proof
 from sekisho.core.keys import Keyring
+from sekisho.core.migration import MigrationPolicy
 from sekisho.core.policy import FailurePolicy
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Session, User
@@ -25,6 +26,7 @@ from sekisho.methods.email.signin import (
     LinkView,
     RequestedFlow,
 )
+from sekisho.methods.password.signin import PasswordSignIn
 from sekisho.passkey_service import PasskeyService
 from sekisho.ratelimits import RateLimits
 from sekisho.settings import Settings
@@ -65,13 +67,26 @@ class Sekisho:
                 absolute_aal2=settings.session_aal2_absolute_timeout,
             ),
         )
-        self.completion = Completion(sessions=self.sessions, self_signup=settings.self_signup)
+        self.migration = MigrationPolicy(
+            mode=settings.migration_mode, cutoff=settings.password_cutoff
+        )
+        failures = FailurePolicy(
+            free_attempts=settings.account_failure_free_attempts,
+            cap=settings.account_failure_cap,
+            max_delay=settings.account_max_delay,
+            lockout=settings.account_lockout,
+        )
+        self.completion = Completion(
+            sessions=self.sessions, self_signup=settings.self_signup, migration=self.migration
+        )
+        self.password = PasswordSignIn(failures=failures, migration=self.migration)
         self.passkeys = PasskeyService(
             settings=settings,
             database=database,
             keys=self.keys,
             limits=limits,
             completion=self.completion,
+            migration=self.migration,
             clock=clock,
         )
         self.email = EmailSignIn(
@@ -80,12 +95,7 @@ class Sekisho:
                 public_origin=settings.public_origin,
                 link_ttl=settings.email_link_ttl,
                 code_attempts=settings.email_code_attempts,
-                failures=FailurePolicy(
-                    free_attempts=settings.account_failure_free_attempts,
-                    cap=settings.account_failure_cap,
-                    max_delay=settings.account_max_delay,
-                    lockout=settings.account_lockout,
-                ),
+                failures=failures,
             ),
         )
 
@@ -190,6 +200,26 @@ class Sekisho:
             return self.completion.complete(
                 repos, proof, client=client, previous_token=previous, now=now
             )
+
+    def sign_in_with_password(
+        self, *, raw_email: str, password: str, client: ClientInfo, previous: str | None
+    ) -> IssuedSession:
+        """The migration bridge: AAL1, amr ``pwd``; see :mod:`sekisho.methods.password.signin`."""
+        try:
+            address = normalize_email(raw_email)
+        except InvalidAddress as exc:
+            raise SekishoError(ErrorCode.invalid_credentials) from exc
+        self._hit_verify_limits(client)
+        return self._sign_in(
+            lambda repos, now: self.password.verify(
+                repos, email=address, password=password, client=client, now=now
+            ),
+            client=client,
+            previous=previous,
+        )
+
+    def offers_passwords(self) -> bool:
+        return self.migration.offers_passwords(self.clock())
 
     def _hit_verify_limits(self, client: ClientInfo) -> None:
         self.limits.hit(self.limits.verify_per_ip, client.ip)

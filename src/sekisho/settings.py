@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     limit_verify_per_ip: str = "60/hour"
     limit_verify_global: str = "600/minute"
     limit_ceremonies_per_ip: str = "600/hour"
+
+    migration_mode: Literal["hybrid", "phase_out", "passwordless"] = "hybrid"
+    password_cutoff: datetime | None = None
 
     webauthn_rp_id: str | None = None
     webauthn_rp_name: str = "Sekisho"

@@ -15,6 +15,8 @@ from typing import Protocol
 
 from sekisho.core import onetime
 from sekisho.core.clients import ClientInfo
+from sekisho.core.migration import MigrationPolicy
+from sekisho.core.policy import AMR_EMAIL
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Session, User
 from sekisho.core.sessions import SessionManager
@@ -44,9 +46,12 @@ class IssuedSession:
 
 
 class Completion:
-    def __init__(self, *, sessions: SessionManager, self_signup: bool) -> None:
+    def __init__(
+        self, *, sessions: SessionManager, self_signup: bool, migration: MigrationPolicy
+    ) -> None:
         self._sessions = sessions
         self._self_signup = self_signup
+        self._migration = migration
 
     def complete(
         self,
@@ -96,7 +101,11 @@ class Completion:
             aal=proof.aal,
         )
         repos.sessions.create(session, token_digest=self._sessions.token_digest(token))
-        repos.users.mark_signed_in(user.id, now=now)
+        repos.users.mark_signed_in(user.id, now=now, email_proven=AMR_EMAIL in proof.amr)
+        if proof.via != "password":
+            self._migration.retire_if_phasing_out(
+                repos, user, because=f"signin:{proof.via}", client=client, now=now
+            )
         self._audit(
             repos, "signin.succeeded", "success", proof, client, now, user=user, session=session
         )

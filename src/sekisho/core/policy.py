@@ -18,6 +18,7 @@ from sekisho.core.records import Passkey, Session
 AAL1 = 1
 AAL2 = 2
 AMR_EMAIL = "email"
+AMR_PASSWORD = "pwd"  # noqa: S105 (an RFC 8176 amr value)
 
 
 @dataclass(frozen=True, slots=True)

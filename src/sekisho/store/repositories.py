@@ -111,13 +111,14 @@ class SqlUsers:
         )
         return user
 
-    def mark_signed_in(self, user_id: str, *, now: datetime) -> None:
+    def mark_signed_in(self, user_id: str, *, now: datetime, email_proven: bool) -> None:
         self._c.execute(update(users).where(users.c.id == user_id).values(last_sign_in_at=now))
-        self._c.execute(
-            update(users)
-            .where(users.c.id == user_id, users.c.email_verified_at.is_(None))
-            .values(email_verified_at=now)
-        )
+        if email_proven:
+            self._c.execute(
+                update(users)
+                .where(users.c.id == user_id, users.c.email_verified_at.is_(None))
+                .values(email_verified_at=now)
+            )
 
     def set_status(self, email: str, status: str, *, now: datetime) -> bool:
         row = self._c.execute(

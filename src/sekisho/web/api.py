@@ -33,6 +33,11 @@ class EmailRequest(_Strict):
     locale: Literal["en", "ja"] | None = None
 
 
+class PasswordBody(_Strict):
+    email: Annotated[str, Field(max_length=1024)]
+    password: Annotated[str, Field(max_length=4096)]
+
+
 class CodeBody(_Strict):
     code: Annotated[str, Field(max_length=32)]
 
@@ -133,6 +138,20 @@ def request_email(request: Request, body: EmailRequest) -> Response:
     )
     context.set_binding(request, response, binding)
     return response
+
+
+@router.post("/signin/password", response_model=SessionInfo, dependencies=[JsonOnly])
+def sign_in_with_password(request: Request, body: PasswordBody) -> Response:
+    """The migration bridge for imported accounts that still hold a password (AAL1,
+    amr ``pwd``). The answer is the same for unknown addresses, accounts without a
+    password and wrong passwords: 400 ``invalid_credentials``."""
+    issued = context.service(request).sign_in_with_password(
+        raw_email=body.email,
+        password=body.password,
+        client=context.client(request),
+        previous=context.session_token(request),
+    )
+    return _signed_in(request, issued)
 
 
 @router.get("/signin/email/flows/{flow_id}", response_model=FlowStatus)

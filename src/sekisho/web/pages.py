@@ -46,6 +46,9 @@ EVENT_LABELS = {
     "passkey.registration.failed": N_("Adding a passkey failed"),
     "passkey.signin.failed": N_("Passkey sign-in failed"),
     "passkey.clone_suspected": N_("Passkey counter went backwards (possible copy)"),
+    "signin.password.verified": N_("Password checked"),
+    "signin.password.failed": N_("Password sign-in failed"),
+    "password.retired": N_("Password deleted: you now sign in without it"),
 }
 
 
@@ -86,7 +89,45 @@ def choose_language(request: Request, set: str = "en", next: str = "/") -> Respo
 
 @router.api_route("/signin", methods=["GET", "HEAD"])
 def signin_page(request: Request) -> Response:
-    return page(request, "signin.html", error=None, email=None)
+    return page(
+        request,
+        "signin.html",
+        error=None,
+        email=None,
+        offers_passwords=context.service(request).offers_passwords(),
+    )
+
+
+@router.api_route("/signin/password", methods=["GET", "HEAD"])
+def password_page(request: Request) -> Response:
+    if not context.service(request).offers_passwords():
+        return _see_other("/signin")
+    return page(request, "password.html", error=None, email=None)
+
+
+@router.post("/signin/password")
+async def password_sign_in(request: Request) -> Response:
+    form = await context.read_form(request)
+    email = context.field(form, "email", max_length=1024)
+    try:
+        issued = context.service(request).sign_in_with_password(
+            raw_email=email,
+            password=context.field(form, "password", max_length=4096),
+            client=context.client(request),
+            previous=context.session_token(request),
+        )
+    except SekishoError as error:
+        if error.code not in (ErrorCode.invalid_credentials, ErrorCode.password_too_long):
+            raise
+        message = gettext(context.locale(request), error.code.message)
+        return page(
+            request,
+            "password.html",
+            status_code=error.code.status,
+            error=message,
+            email=email[:254],
+        )
+    return _signed_in(request, issued)
 
 
 @router.post("/signin/email")
@@ -265,6 +306,7 @@ def account(request: Request) -> Response:
         rp_id=sekisho.passkeys.relying_party.rp_id,
         freshness=sekisho.passkeys.freshness(session),
         nudge=nudge,
+        password_session="pwd" in session.amr,
         describe=lambda item: ClientInfo.of(item.ip, item.user_agent).describe(),
         event_label=lambda name: gettext(language, EVENT_LABELS.get(name) or name),
     )
