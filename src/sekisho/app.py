@@ -22,7 +22,7 @@ from sekisho.service import Sekisho, utc_now
 from sekisho.settings import Settings
 from sekisho.store.database import Database, make_engine
 from sekisho.store.migrate import upgrade
-from sekisho.web import api, devmailbox, errors, health, pages, passkeys_api
+from sekisho.web import admin, api, devmailbox, errors, health, pages, passkeys_api
 from sekisho.web.cookies import Cookies
 from sekisho.web.middleware import BodyLimit, SecurityHeaders
 
@@ -110,6 +110,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(passkeys_api.router)
+    app.include_router(admin.router)
     if settings.development:
         app.include_router(devmailbox.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

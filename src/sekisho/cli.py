@@ -27,15 +27,18 @@ from sekisho.store.database import Database, make_engine
 from sekisho.store.maintenance import purge
 from sekisho.store.migrate import upgrade
 from sekisho.store.outbox_queue import OutboxQueue
+from sekisho.store.reporting import METHODS, migration_report
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 app = typer.Typer(help="Sekisho: a passwordless authentication server.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 mail_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
+migration_app = typer.Typer(help="The move off passwords.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(mail_app, name="mail")
+app.add_typer(migration_app, name="migration")
 
 
 def _settings() -> Settings:
@@ -227,6 +230,33 @@ def mail_worker() -> None:
     typer.echo("delivering the outbox; Ctrl-C stops")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(worker.run())
+
+
+@migration_app.command("status")
+def migration_status(
+    output: str = typer.Option("text", "--format", help="text, json or csv"),
+    days: int = typer.Option(30, min=1, max=366, help="Days of sign-ins to count."),
+) -> None:
+    """Users by migration state, sign-ins by method per day, imported users never seen."""
+    report = migration_report(_database(_settings()), now=datetime.now(UTC), days=days)
+    if output == "json":
+        typer.echo(report.as_json())
+        return
+    if output == "csv":
+        typer.echo(report.as_csv(), nl=False)
+        return
+    for label, value in (
+        ("users", report.users),
+        ("password only", report.password_only),
+        ("password + passwordless", report.password_and_passwordless),
+        ("passwordless only", report.passwordless_only),
+        ("passkey enrolled", report.passkey_enrolled),
+        ("imported", report.imported),
+        ("imported, not signed in since", report.imported_never_signed_in),
+    ):
+        typer.echo(f"{label:<32}{value:>8}")
+    totals = {method: sum(int(day[method]) for day in report.sign_ins_by_day) for method in METHODS}
+    typer.echo(f"sign-ins in {days} days: " + ", ".join(f"{m} {n}" for m, n in totals.items()))
 
 
 @app.command("check-config")

@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     limit_verify_global: str = "600/minute"
     limit_ceremonies_per_ip: str = "600/hour"
 
+    admin_emails: list[str] = Field(default_factory=list)
     migration_mode: Literal["hybrid", "phase_out", "passwordless"] = "hybrid"
     password_cutoff: datetime | None = None
 

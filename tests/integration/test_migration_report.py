@@ -1,0 +1,96 @@
+"""The migration report: CLI and admin page, from a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import httpx
+
+from sekisho.core.records import User
+from tests.conftest import ServerFactory
+from tests.support.authenticator import SoftAuthenticator
+from tests.support.passkeys import email_sign_in, register
+from tests.support.server import LiveServer
+from tests.support.smtp import SmtpCapture
+
+ASPNET_V3 = "AQAAAAIAACcQAAAAEAABAgMEBQYHCAkKCwwNDg9B0Oxwty+PGIDSp95gcCfzeDvA4sGapUIUov8usXfD6A=="
+
+
+def _import(server: LiveServer, name: str, *, password: bool) -> None:
+    database = server.database
+    now = datetime.now(UTC)
+    with database.transaction() as repos:
+        repos.users.save_imported(
+            User(
+                id=f"legacy-{name}",
+                email=f"{name}@example.com",
+                status="active",
+                created_at=now,
+                imported_at=now,
+            )
+        )
+        if password:
+            repos.passwords.put(
+                f"legacy-{name}", hash=ASPNET_V3, scheme="aspnet-identity-v3", now=now
+            )
+    database.dispose()
+
+
+def test_report_counts_states_and_sign_ins(make_server: ServerFactory, smtp: SmtpCapture) -> None:
+    server = make_server(admin_emails=["boss@example.com"])
+    _import(server, "only", password=True)
+    _import(server, "both", password=True)
+    _import(server, "key", password=False)
+    _import(server, "idle", password=False)
+    server.add_user("boss@example.com")
+    with httpx.Client(base_url=server.url) as client:
+        email_sign_in(server, smtp, client, "both@example.com")
+    with httpx.Client(base_url=server.url) as client:
+        email_sign_in(server, smtp, client, "key@example.com")
+        assert register(server, client, SoftAuthenticator()).status_code == 201
+    with httpx.Client(base_url=server.url) as client:
+        assert (
+            client.post(
+                "/api/v1/signin/password",
+                json={"email": "only@example.com", "password": "my password"},
+            ).status_code
+            == 200
+        )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
+    environment["SEKISHO_DATABASE_URL"] = server.settings.database_url
+    result = subprocess.run(
+        [sys.executable, "-m", "sekisho", "migration", "status", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["users"] == 5
+    assert report["password_only"] == 1
+    assert report["password_and_passwordless"] == 1
+    assert report["passwordless_only"] == 3
+    assert report["passkey_enrolled"] == 1
+    assert report["imported"] == 4
+    assert report["imported_never_signed_in"] == 1
+    today = report["sign_ins_by_day"][-1]
+    assert (today["pwd"], today["email"], today["passkey"]) == (1, 2, 0)
+    with httpx.Client(base_url=server.url) as outsider:
+        email_sign_in(server, smtp, outsider, "both@example.com")
+        assert outsider.get("/admin/migration").status_code == 404
+    with httpx.Client(base_url=server.url) as admin:
+        assert admin.get("/admin/migration").status_code == 404
+        email_sign_in(server, smtp, admin, "boss@example.com")
+        page = admin.get("/admin/migration")
+        assert page.status_code == 200
+        assert 'id="sign-in-chart"' in page.text
+        assert admin.get("/admin/migration?format=json").json()["password_only"] == 1
+        exported = admin.get("/admin/migration?format=csv")
+        assert exported.headers["content-type"].startswith("text/csv")
+        assert "password_only,1" in exported.text
