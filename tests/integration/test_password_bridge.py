@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import bcrypt
 import httpx
+import pytest
 from sqlalchemy import text
 
 from sekisho.core.records import User
@@ -178,3 +180,23 @@ def test_password_page_and_migration_banner(server: LiveServer) -> None:
         account = client.get("/account").text
         assert 'id="finish-migration"' in account
         assert "Confirm my email address" in account
+
+
+def test_the_password_never_reaches_logs_audit_or_answers(
+    server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _import(server, "kim@example.com", ASPNET_V3)
+    secret = "Secret-Passphrase-7f3a"
+    with httpx.Client(base_url=server.url) as client:
+        wrong = _login(client, "kim@example.com", secret)
+        missing = _login(client, "nobody@example.com", secret)
+    assert secret not in wrong.text
+    assert secret not in missing.text
+    server_side = [
+        r for r in caplog.records if r.name.startswith(("sekisho", "uvicorn", "sqlalchemy"))
+    ]
+    assert all(secret not in record.getMessage() for record in server_side)
+    with server.database.engine.connect() as connection:
+        audit = " ".join(str(row) for row in connection.execute(text("SELECT * FROM audit_events")))
+    assert secret not in audit

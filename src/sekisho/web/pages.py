@@ -89,11 +89,18 @@ def choose_language(request: Request, set: str = "en", next: str = "/") -> Respo
 
 @router.api_route("/signin", methods=["GET", "HEAD"])
 def signin_page(request: Request) -> Response:
+    return _signin(request)
+
+
+def _signin(
+    request: Request, *, status_code: int = 200, error: str | None = None, email: str | None = None
+) -> Response:
     return page(
         request,
         "signin.html",
-        error=None,
-        email=None,
+        status_code=status_code,
+        error=error,
+        email=email,
         offers_passwords=context.service(request).offers_passwords(),
     )
 
@@ -146,9 +153,7 @@ async def request_email(request: Request) -> Response:
         if error.code is not ErrorCode.invalid_email:
             raise
         message = gettext(context.locale(request), error.code.message)
-        return page(
-            request, "signin.html", status_code=error.code.status, error=message, email=email[:254]
-        )
+        return _signin(request, status_code=error.code.status, error=message, email=email[:254])
     response = _see_other("/signin/email/wait?" + urlencode({"flow": flow.flow_id}))
     context.set_binding(request, response, binding)
     return response

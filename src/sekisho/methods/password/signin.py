@@ -60,7 +60,7 @@ class PasswordSignIn:
                 self._audit(repos, "failure", email, None, client, now, reason="account_delay")
                 raise SekishoError(ErrorCode.rate_limited, retry_after=wait, persist=True)
         user = repos.users.by_email(email)
-        stored = repos.passwords.get(user.id) if user is not None else None
+        stored = repos.passwords.get(user.id if user is not None else "")
         usable = (
             user is not None
             and stored is not None
