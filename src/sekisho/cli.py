@@ -238,6 +238,9 @@ def migration_status(
     days: int = typer.Option(30, min=1, max=366, help="Days of sign-ins to count."),
 ) -> None:
     """Users by migration state, sign-ins by method per day, imported users never seen."""
+    if output not in ("text", "json", "csv"):
+        typer.echo("--format must be text, json or csv", err=True)
+        raise typer.Exit(2)
     report = migration_report(_database(_settings()), now=datetime.now(UTC), days=days)
     if output == "json":
         typer.echo(report.as_json())

@@ -5,7 +5,7 @@ Invariants:
   reason and writes nothing, and never stops the others;
 - running the same file twice changes nothing (``unchanged``);
 - the user's existing id is kept as Sekisho's user id, so apps that stored it keep
-  working (it becomes the OIDC ``sub``);
+  working (it will be the OIDC ``sub`` once the provider exists);
 - a password hash in a format Sekisho cannot verify is refused, never stored as-is;
 - an account that already holds a password (perhaps rehashed to argon2id at its first
   sign-in) or has retired it keeps what it has: a re-import never brings back or
@@ -110,8 +110,8 @@ def parse_row(raw: dict[str, Any]) -> ImportRow:
         email = normalize_email(_text(raw, "email") or "")
     except InvalidAddress as error:
         raise RowError("email is missing or not a valid address") from error
-    verified_value = raw.get("email_verified", "")
-    verified_text = str(verified_value).strip().lower()
+    verified_value = raw.get("email_verified")
+    verified_text = "" if verified_value is None else str(verified_value).strip().lower()
     if verified_text not in TRUE | FALSE:
         raise RowError("email_verified must be true or false")
     password_hash = _text(raw, "password_hash")

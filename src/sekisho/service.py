@@ -37,6 +37,17 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _addresses(raw: list[str]) -> list[str]:
+    """Configured addresses in the same normal form as stored ones (unusable ones dropped)."""
+    normalised = []
+    for address in raw:
+        try:
+            normalised.append(normalize_email(address))
+        except InvalidAddress:
+            continue
+    return normalised
+
+
 @dataclass(frozen=True, slots=True)
 class AccountView:
     user: User
@@ -67,6 +78,7 @@ class Sekisho:
                 absolute_aal2=settings.session_aal2_absolute_timeout,
             ),
         )
+        self.admin_emails = frozenset(_addresses(settings.admin_emails))
         self.migration = MigrationPolicy(
             mode=settings.migration_mode, cutoff=settings.password_cutoff
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -206,6 +206,14 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("production mode refuses: " + "; ".join(problems))
         return self
+
+    @field_validator("password_cutoff")
+    @classmethod
+    def _cutoff_is_utc(cls, value: datetime | None) -> datetime | None:
+        """A cut-off without a zone ('2027-03-31') is read as UTC."""
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
 
     @field_validator("passkey_aaguid_allowlist")
     @classmethod

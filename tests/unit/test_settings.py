@@ -113,3 +113,10 @@ def test_internationalised_origin_becomes_ascii() -> None:
 def test_session_limits_stay_within_nist(name: str, value: str) -> None:
     with pytest.raises(ValidationError):
         Settings.model_validate({name: value})
+
+
+def test_a_cutoff_without_a_zone_is_utc() -> None:
+    cutoff = Settings(password_cutoff="2027-03-31T00:00:00").password_cutoff
+    assert cutoff is not None
+    assert cutoff.utcoffset() is not None
+    assert cutoff.isoformat() == "2027-03-31T00:00:00+00:00"

@@ -28,7 +28,7 @@ def _require_admin(request: Request) -> None:
     if session is None:
         raise SekishoError(ErrorCode.not_found)
     view = sekisho.account(session)
-    if view.user.email not in {email.lower() for email in sekisho.settings.admin_emails}:
+    if view.user.email not in sekisho.admin_emails:
         raise SekishoError(ErrorCode.not_found)
 
 

@@ -50,7 +50,8 @@ def hash_password(password: str) -> str:
 
 
 def needs_rehash(stored: str) -> bool:
-    """True for any legacy format, or argon2 with weaker parameters than ours."""
+    """True for any legacy format, or argon2id with other parameters than ours (stronger
+    ones too: every stored hash converges on the one configured cost)."""
     if scheme_of(stored) != "argon2id":
         return True
     return ARGON2.check_needs_rehash(stored)
