@@ -109,19 +109,18 @@ class PasskeyService:
     ) -> IssuedSession:
         self._limits.hit(self._limits.verify_per_ip, client.ip)
         self._limits.hit(self._limits.verify_global)
-        with self._database.transaction() as repos:
-            now = self._clock()
-            proof = self._signin.finish(
+        return self._completion.sign_in(
+            lambda repos, now: self._signin.finish(
                 repos,
                 flow_id=flow_id,
                 credential=credential,
                 binding=binding,
                 client=client,
                 now=now,
-            )
-            return self._completion.complete(
-                repos, proof, client=client, previous_token=previous, now=now
-            )
+            ),
+            client=client,
+            previous=previous,
+        )
 
     # -- registration and management ------------------------------------------------
 

@@ -12,11 +12,10 @@ from datetime import UTC, datetime
 
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.clients import ClientInfo
-from sekisho.core.completion import Completion, IssuedSession, Proof
+from sekisho.core.completion import Completion, IssuedSession
 from sekisho.core.keys import Keyring
 from sekisho.core.migration import MigrationPolicy
 from sekisho.core.policy import FailurePolicy
-from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Session, User
 from sekisho.core.sessions import SessionManager, SessionTimeouts
 from sekisho.errors import ErrorCode, SekishoError
@@ -89,7 +88,11 @@ class Sekisho:
             lockout=settings.account_lockout,
         )
         self.completion = Completion(
-            sessions=self.sessions, self_signup=settings.self_signup, migration=self.migration
+            transactions=database,
+            clock=clock,
+            sessions=self.sessions,
+            self_signup=settings.self_signup,
+            migration=self.migration,
         )
         self.password = PasswordSignIn(failures=failures, migration=self.migration)
         self.passkeys = PasskeyService(
@@ -144,7 +147,7 @@ class Sekisho:
     def confirm_link(
         self, *, token: str, binding: str | None, client: ClientInfo, previous: str | None
     ) -> IssuedSession:
-        return self._sign_in(
+        return self.completion.sign_in(
             lambda repos, now: self.email.confirm_link(
                 repos, token=token, binding=binding, client=client, now=now
             ),
@@ -162,7 +165,7 @@ class Sekisho:
         previous: str | None,
     ) -> IssuedSession:
         self._hit_verify_limits(client)
-        return self._sign_in(
+        return self.completion.sign_in(
             lambda repos, now: self.email.verify_code(
                 repos, flow_id=flow_id, code=code, binding=binding, client=client, now=now
             ),
@@ -174,7 +177,7 @@ class Sekisho:
         self, *, token: str, code: str, client: ClientInfo, previous: str | None
     ) -> IssuedSession:
         self._hit_verify_limits(client)
-        return self._sign_in(
+        return self.completion.sign_in(
             lambda repos, now: self.email.verify_link_code(
                 repos, token=token, code=code, client=client, now=now
             ),
@@ -190,28 +193,13 @@ class Sekisho:
     def complete_approved(
         self, *, flow_id: str, binding: str | None, client: ClientInfo, previous: str | None
     ) -> IssuedSession:
-        return self._sign_in(
+        return self.completion.sign_in(
             lambda repos, now: self.email.complete_approved(
                 repos, flow_id=flow_id, binding=binding, client=client, now=now
             ),
             client=client,
             previous=previous,
         )
-
-    def _sign_in(
-        self,
-        prove: Callable[[Repositories, datetime], Proof],
-        *,
-        client: ClientInfo,
-        previous: str | None,
-    ) -> IssuedSession:
-        """Run a method's proof and the completion step in one transaction."""
-        with self.database.transaction() as repos:
-            now = self.clock()
-            proof = prove(repos, now)
-            return self.completion.complete(
-                repos, proof, client=client, previous_token=previous, now=now
-            )
 
     def sign_in_with_password(
         self, *, raw_email: str, password: str, client: ClientInfo, previous: str | None
@@ -222,7 +210,7 @@ class Sekisho:
         except InvalidAddress as exc:
             raise SekishoError(ErrorCode.invalid_credentials) from exc
         self._hit_verify_limits(client)
-        return self._sign_in(
+        return self.completion.sign_in(
             lambda repos, now: self.password.verify(
                 repos, email=address, password=password, client=client, now=now
             ),

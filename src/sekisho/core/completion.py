@@ -9,6 +9,7 @@ of the proof, and writes the audit event, all inside the caller's transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -17,7 +18,7 @@ from sekisho.core import onetime
 from sekisho.core.clients import ClientInfo
 from sekisho.core.migration import MigrationPolicy
 from sekisho.core.policy import AMR_EMAIL
-from sekisho.core.ports import Repositories
+from sekisho.core.ports import Clock, Repositories, Transactions
 from sekisho.core.records import AuditEvent, Session, User
 from sekisho.core.sessions import SessionManager
 from sekisho.errors import ErrorCode, SekishoError
@@ -47,11 +48,33 @@ class IssuedSession:
 
 class Completion:
     def __init__(
-        self, *, sessions: SessionManager, self_signup: bool, migration: MigrationPolicy
+        self,
+        *,
+        transactions: Transactions,
+        clock: Clock,
+        sessions: SessionManager,
+        self_signup: bool,
+        migration: MigrationPolicy,
     ) -> None:
+        self._transactions = transactions
+        self._clock = clock
         self._sessions = sessions
         self._self_signup = self_signup
         self._migration = migration
+
+    def sign_in(
+        self,
+        prove: Callable[[Repositories, datetime], Proof],
+        *,
+        client: ClientInfo,
+        previous: str | None,
+    ) -> IssuedSession:
+        """Run a method's proof and this completion step in one transaction."""
+        with self._transactions.transaction() as repos:
+            now = self._clock()
+            return self.complete(
+                repos, prove(repos, now), client=client, previous_token=previous, now=now
+            )
 
     def complete(
         self,
