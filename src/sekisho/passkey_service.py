@@ -15,7 +15,7 @@ from sekisho.core.completion import Completion, IssuedSession
 from sekisho.core.keys import Keyring
 from sekisho.core.migration import MigrationPolicy
 from sekisho.core.notices import PASSKEY_ADDED, PASSKEY_REMOVED, queue_notice
-from sekisho.core.policy import AAL1, highest_aal, recently_authenticated
+from sekisho.core.policy import AAL1, AMR_PASSWORD, highest_aal, recently_authenticated
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Passkey, Session, User
 from sekisho.errors import ErrorCode, SekishoError
@@ -227,7 +227,11 @@ class PasskeyService:
         """Adding needs a fresh proof at the account's highest level (NIST SP 800-63B-4
         §4.1.2.1). Removing needs a fresh proof at the level the account can sign in
         with at all: email sign-in is still a way in, so someone holding only the mailbox
-        gains nothing from it, while the owner can evict a passkey an intruder added."""
+        gains nothing from it, while the owner can evict a passkey an intruder added.
+        A session made by the legacy password can do neither: a leaked old password
+        must not become a lasting passkey, nor strip the owner's."""
+        if AMR_PASSWORD in session.amr:
+            return False
         required = AAL1
         if change is Change.ADD:
             required = highest_aal(repos.passkeys.for_user(session.user_id))

@@ -121,7 +121,14 @@ def test_phase_out_deletes_the_password_after_email_or_passkey(
     assert _stored(server, by_email) is None
     with httpx.Client(base_url=server.url) as client:
         assert _login(client, "dee@example.com", ASPNET_PASSWORD).status_code == 400
-        assert _login(client, "eve@example.com", ASPNET_PASSWORD).status_code == 200
+    # eve signed in by email while the deployment was still hybrid (password kept);
+    # after the switch to phase_out, adding a passkey retires the password.
+    hybrid = make_server(migration_mode="hybrid")
+    with httpx.Client(base_url=hybrid.url) as client:
+        email_sign_in(hybrid, smtp, client, "eve@example.com")
+        assert _stored(server, by_passkey) is not None
+        session = client.cookies.get("sekisho_session")
+    with httpx.Client(base_url=server.url, cookies={"sekisho_session": str(session)}) as client:
         assert register(server, client, SoftAuthenticator()).status_code == 201
     assert _stored(server, by_passkey) is None
     with server.database.engine.connect() as connection:
@@ -200,3 +207,20 @@ def test_the_password_never_reaches_logs_audit_or_answers(
     with server.database.engine.connect() as connection:
         audit = " ".join(str(row) for row in connection.execute(text("SELECT * FROM audit_events")))
     assert secret not in audit
+
+
+def test_a_password_session_cannot_add_or_remove_passkeys(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    _import(server, "lee@example.com", ASPNET_V3)
+    with httpx.Client(base_url=server.url) as owner:
+        email_sign_in(server, smtp, owner, "lee@example.com")
+        added = register(server, owner, SoftAuthenticator())
+        assert added.status_code == 201
+    with httpx.Client(base_url=server.url) as holder_of_old_password:
+        assert _login(holder_of_old_password, "lee@example.com", ASPNET_PASSWORD).status_code == 200
+        refused = holder_of_old_password.post("/api/v1/passkeys/registration/options", json={})
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "reauthentication_required"
+        removal = holder_of_old_password.delete(f"/api/v1/passkeys/{added.json()['id']}")
+        assert removal.status_code == 403
