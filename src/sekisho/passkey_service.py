@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -107,8 +107,7 @@ class PasskeyService:
         client: ClientInfo,
         previous: str | None,
     ) -> IssuedSession:
-        self._limits.hit(self._limits.verify_per_ip, client.ip)
-        self._limits.hit(self._limits.verify_global)
+        self._limits.hit_verification(client.ip)
         return self._completion.sign_in(
             lambda repos, now: self._signin.finish(
                 repos,
@@ -212,17 +211,17 @@ class PasskeyService:
             )
             return removed
 
-    def freshness(self, session: Session) -> Freshness:
-        """What the session is fresh enough for right now (drives the account page)."""
-        with self._database.transaction() as repos:
-            now = self._clock()
-            return Freshness(
-                may_add=self._is_fresh(repos, session, now, Change.ADD),
-                may_remove=self._is_fresh(repos, session, now, Change.REMOVE),
-            )
+    def freshness(self, session: Session, registered: Sequence[Passkey]) -> Freshness:
+        """What the session is fresh enough for right now, given the account's passkeys
+        (drives the account page, which has already loaded them)."""
+        now = self._clock()
+        return Freshness(
+            may_add=self._is_fresh(session, registered, now, Change.ADD),
+            may_remove=self._is_fresh(session, registered, now, Change.REMOVE),
+        )
 
     def _is_fresh(
-        self, repos: Repositories, session: Session, now: datetime, change: Change
+        self, session: Session, registered: Sequence[Passkey], now: datetime, change: Change
     ) -> bool:
         """Adding needs a fresh proof at the account's highest level (NIST SP 800-63B-4
         §4.1.2.1). Removing needs a fresh proof at the level the account can sign in
@@ -234,7 +233,7 @@ class PasskeyService:
             return False
         required = AAL1
         if change is Change.ADD:
-            required = highest_aal(repos.passkeys.for_user(session.user_id))
+            required = highest_aal(registered)
         return recently_authenticated(
             session, required_aal=required, window=self._settings.reauthentication_window, now=now
         )
@@ -245,7 +244,7 @@ class PasskeyService:
         user = repos.users.by_id(session.user_id)
         if user is None:
             raise SekishoError(ErrorCode.not_authenticated)
-        if not self._is_fresh(repos, session, now, change):
+        if not self._is_fresh(session, repos.passkeys.for_user(user.id), now, change):
             raise SekishoError(ErrorCode.reauthentication_required)
         return user
 

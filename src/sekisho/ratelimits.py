@@ -57,6 +57,11 @@ class RateLimits:
         self.verify_global = Limit.of("verify-global", settings.limit_verify_global)
         self.ceremonies_per_ip = Limit.of("ceremony-ip", settings.limit_ceremonies_per_ip)
 
+    def hit_verification(self, ip: str) -> None:
+        """Count one check of a secret (code, approval, passkey, password): per IP and overall."""
+        self.hit(self.verify_per_ip, ip)
+        self.hit(self.verify_global)
+
     def hit(self, limit: Limit, key: str = "all") -> None:
         """Count one event in every window; raise ``rate_limited`` (429 with
         Retry-After) when any window is full."""

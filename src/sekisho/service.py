@@ -16,6 +16,7 @@ from sekisho.core.completion import Completion, IssuedSession
 from sekisho.core.keys import Keyring
 from sekisho.core.migration import MigrationPolicy
 from sekisho.core.policy import FailurePolicy
+from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Session, User
 from sekisho.core.sessions import SessionManager, SessionTimeouts
 from sekisho.errors import ErrorCode, SekishoError
@@ -164,7 +165,7 @@ class Sekisho:
         client: ClientInfo,
         previous: str | None,
     ) -> IssuedSession:
-        self._hit_verify_limits(client)
+        self.limits.hit_verification(client.ip)
         return self.completion.sign_in(
             lambda repos, now: self.email.verify_code(
                 repos, flow_id=flow_id, code=code, binding=binding, client=client, now=now
@@ -176,7 +177,7 @@ class Sekisho:
     def verify_link_code(
         self, *, token: str, code: str, client: ClientInfo, previous: str | None
     ) -> IssuedSession:
-        self._hit_verify_limits(client)
+        self.limits.hit_verification(client.ip)
         return self.completion.sign_in(
             lambda repos, now: self.email.verify_link_code(
                 repos, token=token, code=code, client=client, now=now
@@ -186,7 +187,7 @@ class Sekisho:
         )
 
     def approve(self, *, token: str, number: int, client: ClientInfo) -> None:
-        self._hit_verify_limits(client)
+        self.limits.hit_verification(client.ip)
         with self.database.transaction() as repos:
             self.email.approve(repos, token=token, number=number, client=client, now=self.clock())
 
@@ -209,7 +210,7 @@ class Sekisho:
             address = normalize_email(raw_email)
         except InvalidAddress as exc:
             raise SekishoError(ErrorCode.invalid_credentials) from exc
-        self._hit_verify_limits(client)
+        self.limits.hit_verification(client.ip)
         return self.completion.sign_in(
             lambda repos, now: self.password.verify(
                 repos, email=address, password=password, client=client, now=now
@@ -220,10 +221,6 @@ class Sekisho:
 
     def offers_passwords(self) -> bool:
         return self.migration.offers_passwords(self.clock())
-
-    def _hit_verify_limits(self, client: ClientInfo) -> None:
-        self.limits.hit(self.limits.verify_per_ip, client.ip)
-        self.limits.hit(self.limits.verify_global)
 
     # -- sessions --------------------------------------------------------------------
 
@@ -247,11 +244,20 @@ class Sekisho:
                 repos, session, target_id, client=client, now=self.clock()
             )
 
+    def user_of(self, session: Session) -> User:
+        with self.database.transaction() as repos:
+            return self._user(repos, session)
+
+    @staticmethod
+    def _user(repos: Repositories, session: Session) -> User:
+        user = repos.users.by_id(session.user_id)
+        if user is None:
+            raise SekishoError(ErrorCode.not_authenticated)
+        return user
+
     def account(self, session: Session) -> AccountView:
         with self.database.transaction() as repos:
-            user = repos.users.by_id(session.user_id)
-            if user is None:
-                raise SekishoError(ErrorCode.not_authenticated)
+            user = self._user(repos, session)
             return AccountView(
                 user=user,
                 sessions=repos.sessions.active_for(user.id),

@@ -24,11 +24,8 @@ BAR_WIDTH = 14
 
 def _require_admin(request: Request) -> None:
     sekisho = context.service(request)
-    session = sekisho.current_session(context.session_token(request))
-    if session is None:
-        raise SekishoError(ErrorCode.not_found)
-    view = sekisho.account(session)
-    if view.user.email not in sekisho.admin_emails:
+    session = context.current_session(request)
+    if session is None or sekisho.user_of(session).email not in sekisho.admin_emails:
         raise SekishoError(ErrorCode.not_found)
 
 

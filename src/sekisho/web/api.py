@@ -112,13 +112,6 @@ def _signed_in(request: Request, issued: IssuedSession) -> JSONResponse:
     return response
 
 
-def _session(request: Request) -> Session:
-    session = context.service(request).current_session(context.session_token(request))
-    if session is None:
-        raise SekishoError(ErrorCode.not_authenticated)
-    return session
-
-
 @router.post("/signin/email", status_code=202, response_model=FlowCreated, dependencies=[JsonOnly])
 def request_email(request: Request, body: EmailRequest) -> Response:
     """Send one email with a sign-in link and code. The answer never says whether an
@@ -233,13 +226,13 @@ def approve(request: Request, body: ApproveBody) -> Response:
 
 @router.get("/session", response_model=SessionInfo)
 def current_session(request: Request) -> SessionInfo:
-    return session_info(_session(request))
+    return session_info(context.require_session(request))
 
 
 @router.delete("/session", status_code=204)
 def sign_out(request: Request) -> Response:
     context.check_origin(request)
-    session = _session(request)
+    session = context.require_session(request)
     context.service(request).sign_out(session, context.client(request))
     response = Response(status_code=204)
     jar = context.cookies(request)
@@ -249,7 +242,7 @@ def sign_out(request: Request) -> Response:
 
 @router.get("/sessions", response_model=list[SessionItem])
 def list_sessions(request: Request) -> list[SessionItem]:
-    session = _session(request)
+    session = context.require_session(request)
     view = context.service(request).account(session)
     return [
         SessionItem(
@@ -266,7 +259,9 @@ def list_sessions(request: Request) -> list[SessionItem]:
 
 @router.post("/sessions/revoke-others", dependencies=[JsonOnly])
 def revoke_others(request: Request, body: EmptyBody) -> dict[str, int]:
-    count = context.service(request).revoke_others(_session(request), context.client(request))
+    count = context.service(request).revoke_others(
+        context.require_session(request), context.client(request)
+    )
     return {"revoked": count}
 
 
@@ -274,7 +269,7 @@ def revoke_others(request: Request, body: EmptyBody) -> dict[str, int]:
 def revoke_session(request: Request, session_id: str) -> Response:
     context.check_origin(request)
     if not context.service(request).revoke_session(
-        _session(request), session_id[:64], context.client(request)
+        context.require_session(request), session_id[:64], context.client(request)
     ):
         raise SekishoError(ErrorCode.not_found)
     return Response(status_code=204)

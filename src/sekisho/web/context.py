@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sekisho.core.clients import ClientInfo
+from sekisho.core.records import Session
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import negotiate
 from sekisho.service import Sekisho
@@ -49,6 +50,18 @@ def locale(request: Request) -> str:
 
 def session_token(request: Request) -> str | None:
     return request.cookies.get(cookies(request).session)
+
+
+def current_session(request: Request) -> Session | None:
+    """The live session named by the session cookie, if any."""
+    return service(request).current_session(session_token(request))
+
+
+def require_session(request: Request) -> Session:
+    session = current_session(request)
+    if session is None:
+        raise SekishoError(ErrorCode.not_authenticated)
+    return session
 
 
 def binding(request: Request) -> str | None:

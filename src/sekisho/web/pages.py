@@ -11,7 +11,6 @@ from starlette.responses import RedirectResponse, Response
 from sekisho.core.clients import ClientInfo
 from sekisho.core.completion import IssuedSession
 from sekisho.core.encoding import base64url
-from sekisho.core.records import Session
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import LOCALES, N_, gettext
 from sekisho.web import context
@@ -63,10 +62,6 @@ def _signed_in(request: Request, issued: IssuedSession) -> Response:
     return response
 
 
-def _current(request: Request) -> Session | None:
-    return context.service(request).current_session(context.session_token(request))
-
-
 def _local_path(candidate: str | None) -> str:
     if candidate and candidate.startswith("/") and not candidate.startswith(("//", "/\\")):
         return candidate
@@ -75,7 +70,7 @@ def _local_path(candidate: str | None) -> str:
 
 @router.api_route("/", methods=["GET", "HEAD"])
 def home(request: Request) -> Response:
-    return _see_other("/account" if _current(request) else "/signin")
+    return _see_other("/account" if context.current_session(request) else "/signin")
 
 
 @router.api_route("/lang", methods=["GET", "HEAD"])
@@ -289,7 +284,7 @@ async def approve(request: Request) -> Response:
 
 @router.api_route("/account", methods=["GET", "HEAD"])
 def account(request: Request) -> Response:
-    session = _current(request)
+    session = context.current_session(request)
     if session is None:
         return _see_other("/signin")
     language = context.locale(request)
@@ -309,7 +304,7 @@ def account(request: Request) -> Response:
         passkeys=[passkey_item(passkey) for passkey in passkeys],
         credential_ids=[base64url(passkey.credential_id) for passkey in passkeys],
         rp_id=sekisho.passkeys.relying_party.rp_id,
-        freshness=sekisho.passkeys.freshness(session),
+        freshness=sekisho.passkeys.freshness(session, passkeys),
         nudge=nudge,
         password_session="pwd" in session.amr,
         describe=lambda item: ClientInfo.of(item.ip, item.user_agent).describe(),
@@ -321,7 +316,7 @@ def account(request: Request) -> Response:
 async def rename_passkey(request: Request, passkey_id: str) -> Response:
     form = await context.read_form(request)
     context.service(request).passkeys.rename(
-        _require_session(request),
+        context.require_session(request),
         passkey_id[:64],
         context.field(form, "name", max_length=200),
         context.client(request),
@@ -333,7 +328,7 @@ async def rename_passkey(request: Request, passkey_id: str) -> Response:
 async def delete_passkey(request: Request, passkey_id: str) -> Response:
     await context.read_form(request)
     context.service(request).passkeys.remove(
-        _require_session(request),
+        context.require_session(request),
         passkey_id[:64],
         locale=context.locale(request),
         client=context.client(request),
@@ -350,17 +345,10 @@ async def dismiss_nudge(request: Request) -> Response:
     return response
 
 
-def _require_session(request: Request) -> Session:
-    session = _current(request)
-    if session is None:
-        raise SekishoError(ErrorCode.not_authenticated)
-    return session
-
-
 @router.post("/signout")
 async def sign_out(request: Request) -> Response:
     await context.read_form(request)
-    session = _current(request)
+    session = context.current_session(request)
     if session is not None:
         context.service(request).sign_out(session, context.client(request))
     response = _see_other("/signin")
@@ -372,7 +360,9 @@ async def sign_out(request: Request) -> Response:
 @router.post("/account/sessions/revoke-others")
 async def revoke_others(request: Request) -> Response:
     await context.read_form(request)
-    context.service(request).revoke_others(_require_session(request), context.client(request))
+    context.service(request).revoke_others(
+        context.require_session(request), context.client(request)
+    )
     return _see_other("/account")
 
 
@@ -380,6 +370,6 @@ async def revoke_others(request: Request) -> Response:
 async def revoke_session(request: Request, session_id: str) -> Response:
     await context.read_form(request)
     context.service(request).revoke_session(
-        _require_session(request), session_id, context.client(request)
+        context.require_session(request), session_id, context.client(request)
     )
     return _see_other("/account")

@@ -11,8 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sekisho.core.records import Passkey, Session
-from sekisho.errors import ErrorCode, SekishoError
+from sekisho.core.records import Passkey
 from sekisho.methods.passkey.aaguids import model_name
 from sekisho.methods.passkey.ceremony import StartedCeremony
 from sekisho.web import context
@@ -74,13 +73,6 @@ def passkey_item(passkey: Passkey) -> PasskeyItem:
     )
 
 
-def _session(request: Request) -> Session:
-    session = context.service(request).current_session(context.session_token(request))
-    if session is None:
-        raise SekishoError(ErrorCode.not_authenticated)
-    return session
-
-
 def _options(started: StartedCeremony) -> JSONResponse:
     """``{"flow_id", "publicKey"}``: publicKey is PublicKeyCredential*OptionsJSON."""
     return JSONResponse({"flow_id": started.flow_id, "publicKey": started.options})
@@ -121,7 +113,7 @@ def registration_options(request: Request, body: EmptyBody) -> Response:
     (403 ``reauthentication_required`` otherwise)."""
     binding = context.binding_for_request(request)
     started = context.service(request).passkeys.begin_registration(
-        _session(request), binding=binding, client=context.client(request)
+        context.require_session(request), binding=binding, client=context.client(request)
     )
     response = _options(started)
     context.set_binding(request, response, binding)
@@ -136,7 +128,7 @@ def registration_options(request: Request, body: EmptyBody) -> Response:
 )
 def registration_verify(request: Request, body: RegistrationBody) -> Response:
     passkey = context.service(request).passkeys.finish_registration(
-        _session(request),
+        context.require_session(request),
         flow_id=body.flow_id,
         credential=body.credential,
         name=body.name,
@@ -150,14 +142,15 @@ def registration_verify(request: Request, body: RegistrationBody) -> Response:
 @router.get("/passkeys", response_model=list[PasskeyItem])
 def list_passkeys(request: Request) -> list[PasskeyItem]:
     return [
-        passkey_item(p) for p in context.service(request).passkeys.passkeys_of(_session(request))
+        passkey_item(p)
+        for p in context.service(request).passkeys.passkeys_of(context.require_session(request))
     ]
 
 
 @router.patch("/passkeys/{passkey_id}", status_code=204, dependencies=[JsonOnly])
 def rename_passkey(request: Request, passkey_id: str, body: RenameBody) -> Response:
     context.service(request).passkeys.rename(
-        _session(request), passkey_id[:64], body.name, context.client(request)
+        context.require_session(request), passkey_id[:64], body.name, context.client(request)
     )
     return Response(status_code=204)
 
@@ -166,7 +159,7 @@ def rename_passkey(request: Request, passkey_id: str, body: RenameBody) -> Respo
 def delete_passkey(request: Request, passkey_id: str) -> Response:
     context.check_origin(request)
     context.service(request).passkeys.remove(
-        _session(request),
+        context.require_session(request),
         passkey_id[:64],
         locale=context.locale(request),
         client=context.client(request),
