@@ -15,6 +15,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sekisho.core import onetime
 from sekisho.core.clients import ClientInfo
 from sekisho.core.records import Session
 from sekisho.errors import ErrorCode, SekishoError
@@ -137,7 +138,7 @@ def require_json(request: Request) -> None:
 def binding_for_request(request: Request) -> str:
     """This browser's binding value, or a new one. Either way the caller sets it again
     with :func:`set_binding`, so it lives a full day after every sign-in request."""
-    return binding(request) or secrets.token_urlsafe(32)
+    return binding(request) or onetime.new_binding()
 
 
 def set_binding(request: Request, response: Response, value: str) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sekisho.core import onetime
 from sekisho.core.clients import ClientInfo
 from sekisho.core.encoding import InvalidEncoding, base64url, bytes_from_base64url
 from sekisho.core.keys import Keyring
@@ -91,7 +92,7 @@ class Ceremonies:
     ) -> str:
         """Store a flow holding the challenge's keyed hash; return the flow id."""
         flow = Flow(
-            id=secrets.token_urlsafe(16),
+            id=onetime.new_flow_id(),
             kind=self.flow_kind,
             state=FlowState.PENDING,
             email=email,
