@@ -62,7 +62,7 @@ class ErrorCode(Enum):
     passkey_already_registered = ErrorSpec(409, "This passkey is already registered.")
     wrong_origin = ErrorSpec(
         421,
-        "This address is another name for Sekisho. Sign-in links and passkeys work only at its public address: continue there.",
+        "You opened Sekisho at another address. Sign-in links and passkeys work only at its public address: open Sekisho there.",
     )
     not_found = ErrorSpec(404, "There is nothing here.")
     method_not_allowed = ErrorSpec(405, "This method is not allowed here.")

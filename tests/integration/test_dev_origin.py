@@ -34,6 +34,7 @@ def test_another_name_for_the_server_is_sent_to_the_public_origin(
         assert form.status_code == 421
         assert f'href="{origin}/signin"' in form.text
         assert 'data-error="wrong_origin"' in form.text
+        assert "公開アドレス" in form.text
         assert client.get("/healthz").status_code == 200
     with httpx.Client(base_url=origin, follow_redirects=False) as client:
         assert client.get("/signin").status_code == 200
