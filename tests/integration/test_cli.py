@@ -208,6 +208,15 @@ def test_commands_on_a_database_not_migrated_say_what_to_run(backend: str, tmp_p
         assert refused.returncode == 1
         assert "Traceback" not in refused.stderr
         assert refused.stderr.strip().endswith("run `sekisho db upgrade`")
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+        for command in (("users", "list"), ("serve", "--port", str(free_port()))):
+            newer = _run_in(tmp_path, *command, SEKISHO_DATABASE_URL=url)
+            assert newer.returncode == 1, newer.stderr
+            assert newer.stderr.strip().endswith(
+                "was migrated by a newer version of Sekisho (9999_future): run that version"
+            )
+            assert "Traceback" not in newer.stderr
         engine.dispose()
 
 

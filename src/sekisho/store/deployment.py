@@ -58,15 +58,12 @@ def require_current_schema(engine: Engine, database_url: str) -> None:
         state = schema_state(engine)
     except OperationalError as error:
         raise unreachable(database_url, error) from error
+    if state.newer:
+        raise _newer(where, state.current)
     if state.empty:
         raise NotReady(
             f"the database at {where} has no Sekisho tables yet: "
             "create them with `sekisho db upgrade`"
-        )
-    if state.newer:
-        raise NotReady(
-            f"the database at {where} was migrated by a newer version of Sekisho "
-            f"({', '.join(sorted(state.current))}): run that version"
         )
     if not state.up_to_date:
         raise NotReady(
@@ -74,6 +71,13 @@ def require_current_schema(engine: Engine, database_url: str) -> None:
             f"this version needs {', '.join(sorted(state.shipped_heads))}: "
             "run `sekisho db upgrade`"
         )
+
+
+def _newer(where: str, current: frozenset[str]) -> NotReady:
+    return NotReady(
+        f"the database at {where} was migrated by a newer version of Sekisho "
+        f"({', '.join(sorted(current))}): run that version"
+    )
 
 
 def unreachable(database_url: str, error: OperationalError) -> NotReady:
@@ -93,6 +97,9 @@ def prepare(
     """Run at every start: migrate (or require a current schema), then check the key."""
     try:
         if migrate:
+            state = schema_state(engine)
+            if state.newer:
+                raise _newer(location(database_url), state.current)
             upgrade(engine)
         else:
             require_existing_file(database_url)
