@@ -156,6 +156,8 @@ def serve(
     ready = f"Sekisho {settings.mode} mode: open {settings.public_origin}/signin"
     if settings.development and settings.mail_backend == "devmailbox":
         ready += f" (mail it sends: {settings.public_origin}/dev/mailbox)"
+    elif not settings.development:
+        ready += f" (this process listens on {host} port {port})"
     logging.getLogger("uvicorn.error").addFilter(_OneAddress(ready))
     server = uvicorn.Server(config)
     server.run()

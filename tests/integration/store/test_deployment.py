@@ -8,7 +8,9 @@ import asyncio
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,9 +21,11 @@ from sekisho.core.keys import Keyring
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
 from sekisho.service import utc_now
+from sekisho.store.database import make_engine
 from sekisho.store.deployment import NotReady, check_key
+from sekisho.store.migrate import upgrade
 from tests.conftest import ServerFactory
-from tests.support.server import LiveServer
+from tests.support.server import LiveServer, fresh_database
 from tests.support.smtp import SmtpCapture, free_port, link_and_code
 
 OTHER_KEY = "another-secret-key-0123456789abcdef01234567"
@@ -125,6 +129,32 @@ def test_case56_a_worker_with_another_key_leaves_the_message_for_the_right_one(
     make_server()
     assert link_and_code(smtp.wait_for("lea@example.com", timeout=20))
     assert _outbox(first)[0] == "sent"
+
+
+def test_case56_processes_starting_together_agree_on_one_key(backend: str, tmp_path: Path) -> None:
+    with fresh_database(backend, tmp_path) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        keys = [Keyring(OTHER_KEY), Keyring("a-third-secret-key-0123456789abcdef0123456")] * 3
+
+        def start(keyring: Keyring) -> str | None:
+            try:
+                check_key(engine, keyring, process="test", now=datetime.now(UTC))
+            except NotReady:
+                return None
+            return keyring.fingerprint()
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            started = list(pool.map(start, keys))
+        with engine.connect() as connection:
+            recorded = connection.execute(
+                text("SELECT count(*) FROM audit_events WHERE event = 'deployment.key_recorded'")
+            ).scalar_one()
+        engine.dispose()
+    winners = {fingerprint for fingerprint in started if fingerprint is not None}
+    assert len(winners) == 1
+    assert started.count(None) == 3
+    assert recorded == 1
 
 
 def test_key_adopt_makes_a_new_key_the_deployments(make_server: ServerFactory) -> None:
