@@ -21,9 +21,10 @@ from sekisho.ratelimits import RateLimits
 from sekisho.service import Sekisho, utc_now
 from sekisho.settings import Settings
 from sekisho.store.database import Database, make_engine
-from sekisho.store.migrate import upgrade
+from sekisho.store.deployment import prepare
 from sekisho.web import admin, api, devmailbox, errors, health, pages, passkeys_api
 from sekisho.web.cookies import Cookies
+from sekisho.web.dev_origin import DevelopmentOrigin
 from sekisho.web.middleware import BodyLimit, SecurityHeaders
 
 access_log = logging.getLogger("sekisho.access")
@@ -73,8 +74,15 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.auto_migrate:
-            await asyncio.to_thread(upgrade, database.engine)
+        await asyncio.to_thread(
+            prepare,
+            database.engine,
+            settings.database_url,
+            sekisho.keys,
+            migrate=settings.auto_migrate,
+            process="serve",
+            now=clock(),
+        )
         worker_task: asyncio.Task[None] | None = None
         if settings.mail_worker:
             worker = OutboxWorker(
@@ -114,6 +122,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     if settings.development:
         app.include_router(devmailbox.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if settings.development:
+        app.add_middleware(DevelopmentOrigin, public_origin=settings.public_origin)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     app.add_middleware(AccessLog)

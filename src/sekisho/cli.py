@@ -8,12 +8,13 @@ import logging
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
+from sqlalchemy.exc import OperationalError
 
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.keys import Keyring
@@ -24,6 +25,16 @@ from sekisho.mail.worker import OutboxWorker
 from sekisho.service import utc_now
 from sekisho.settings import Settings
 from sekisho.store.database import Database, make_engine
+from sekisho.store.deployment import (
+    SHOWN,
+    NotReady,
+    adopt_key,
+    check_key,
+    prepare,
+    require_current_schema,
+    require_existing_file,
+    unreachable,
+)
 from sekisho.store.maintenance import purge
 from sekisho.store.migrate import upgrade
 from sekisho.store.outbox_queue import OutboxQueue
@@ -35,10 +46,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 mail_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
 migration_app = typer.Typer(help="The move off passwords.", no_args_is_help=True)
+key_app = typer.Typer(help="The deployment's secret key.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(mail_app, name="mail")
 app.add_typer(migration_app, name="migration")
+app.add_typer(key_app, name="key")
 
 
 def _settings() -> Settings:
@@ -54,8 +67,49 @@ def _settings() -> Settings:
         raise typer.Exit(2) from error
 
 
-def _database(settings: Settings) -> Database:
-    return Database(make_engine(settings.database_url))
+def _refuse(error: NotReady) -> NoReturn:
+    typer.echo(f"sekisho: {error}", err=True)
+    raise typer.Exit(1) from error
+
+
+def _database(settings: Settings, *, keys: Keyring | None = None, process: str = "") -> Database:
+    """The deployment's database, ready for a command: it exists and is migrated, and for
+    a process that reads sealed mail (``keys`` given) the secret key is the deployment's.
+    Otherwise one line says what to run, and the command ends with status 1."""
+    try:
+        require_existing_file(settings.database_url)
+        database = Database(make_engine(settings.database_url))
+        require_current_schema(database.engine, settings.database_url)
+        if keys is not None:
+            check_key(database.engine, keys, process=process, now=datetime.now(UTC))
+    except NotReady as error:
+        _refuse(error)
+    return database
+
+
+def _public_origin_for_port(settings: Settings, port: int) -> Settings:
+    """In development, an unset public origin follows ``--port``: the default
+    http://localhost:8000 would send every link and redirect to another port."""
+    if not settings.development or "public_origin" in settings.model_fields_set:
+        return settings
+    origin = Settings.model_validate({"public_origin": f"http://localhost:{port}"}).public_origin
+    return settings.model_copy(update={"public_origin": origin})
+
+
+class _OneAddress(logging.Filter):
+    """Puts the public origin in place of uvicorn's "Uvicorn running on
+    http://127.0.0.1:PORT": links and passkeys work on that origin only, so it is the
+    one address a newcomer should see."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Uvicorn running on "):
+            record.msg, record.args = "%s", (self._text,)
+            record.__dict__.pop("color_message", None)
+        return True
 
 
 def _address(raw: str) -> str:
@@ -72,18 +126,26 @@ def serve(
     port: int = typer.Option(8000, help="Port to listen on."),
 ) -> None:
     """Run the server (migrating the database first when auto_migrate is on)."""
-    settings = _settings()
+    settings = _public_origin_for_port(_settings(), port)
     from sekisho.app import create_app
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    application = create_app(settings)
-    typer.echo(f"Sekisho {settings.mode} mode: open {settings.public_origin}/signin")
-    if settings.development and settings.mail_backend == "devmailbox":
-        typer.echo(f"Development mailbox: {settings.public_origin}/dev/mailbox")
-    uvicorn.run(
-        application,
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    engine = make_engine(settings.database_url)
+    try:
+        prepare(
+            engine,
+            settings.database_url,
+            Keyring(settings.secret_key.get_secret_value()),
+            migrate=settings.auto_migrate,
+            process="serve",
+            now=datetime.now(UTC),
+        )
+    except NotReady as error:
+        _refuse(error)
+    finally:
+        engine.dispose()
+    config = uvicorn.Config(
+        create_app(settings),
         host=host,
         port=port,
         access_log=False,
@@ -91,13 +153,26 @@ def serve(
         forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level="info",
     )
+    ready = f"Sekisho {settings.mode} mode: open {settings.public_origin}/signin"
+    if settings.development and settings.mail_backend == "devmailbox":
+        ready += f" (mail it sends: {settings.public_origin}/dev/mailbox)"
+    elif not settings.development:
+        ready += f" (this process listens on {host} port {port})"
+    logging.getLogger("uvicorn.error").addFilter(_OneAddress(ready))
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise typer.Exit(3)
 
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply the migrations up to REVISION (default: the newest)."""
     settings = _settings()
-    upgrade(make_engine(settings.database_url), revision)
+    try:
+        upgrade(make_engine(settings.database_url), revision)
+    except OperationalError as error:
+        _refuse(unreachable(settings.database_url, error))
     typer.echo(f"database at {revision}")
 
 
@@ -218,12 +293,13 @@ def mail_worker() -> None:
     """Deliver the outbox in this process only (run web instances with
     SEKISHO_MAIL_WORKER=false to keep delivery off their CPU)."""
     settings = _settings()
-    database = _database(settings)
+    keys = Keyring(settings.secret_key.get_secret_value())
+    database = _database(settings, keys=keys, process="mail worker")
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     worker = OutboxWorker(
         settings=settings,
         database=database,
-        keys=Keyring(settings.secret_key.get_secret_value()),
+        keys=keys,
         sender=make_sender(settings, database),
         clock=utc_now,
     )
@@ -260,6 +336,26 @@ def migration_status(
         typer.echo(f"{label:<32}{value:>8}")
     totals = {method: sum(int(day[method]) for day in report.sign_ins_by_day) for method in METHODS}
     typer.echo(f"sign-ins in {days} days: " + ", ".join(f"{m} {n}" for m, n in totals.items()))
+
+
+@key_app.command("adopt")
+def key_adopt(
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Make this SEKISHO_SECRET_KEY the deployment's, after a deliberate change of key.
+
+    Stop every process that runs with the old key first. Sessions, links and codes made
+    under the old key stop working, and pending mail sealed under it is dropped."""
+    settings = _settings()
+    database = _database(settings)
+    if not yes:
+        typer.confirm(
+            "Every session, link and code made under the old key stops working. Go on?",
+            abort=True,
+        )
+    keys = Keyring(settings.secret_key.get_secret_value())
+    dropped = adopt_key(database.engine, keys, now=datetime.now(UTC))
+    typer.echo(f"key {keys.fingerprint()[:SHOWN]} adopted; {dropped} pending messages dropped")
 
 
 @app.command("check-config")

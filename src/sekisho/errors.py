@@ -60,6 +60,10 @@ class ErrorCode(Enum):
         "This kind of passkey or security key is not allowed here. Use one your organisation gave you.",
     )
     passkey_already_registered = ErrorSpec(409, "This passkey is already registered.")
+    wrong_origin = ErrorSpec(
+        421,
+        "You opened Sekisho at another address. Sign-in links and passkeys work only at its public address: open Sekisho there.",
+    )
     not_found = ErrorSpec(404, "There is nothing here.")
     method_not_allowed = ErrorSpec(405, "This method is not allowed here.")
     service_unavailable = ErrorSpec(503, "The service is unavailable right now. Try again shortly.")

@@ -15,6 +15,7 @@ from sekisho.core.clients import ClientInfo
 from sekisho.core.completion import Completion, IssuedSession
 from sekisho.core.keys import Keyring
 from sekisho.core.migration import MigrationPolicy
+from sekisho.core.password_presence import PasswordPresence
 from sekisho.core.policy import FailurePolicy
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Session, User
@@ -96,6 +97,7 @@ class Sekisho:
             migration=self.migration,
         )
         self.password = PasswordSignIn(failures=failures, migration=self.migration)
+        self.password_presence = PasswordPresence(database)
         self.passkeys = PasskeyService(
             settings=settings,
             database=database,
@@ -220,7 +222,8 @@ class Sekisho:
         )
 
     def offers_passwords(self) -> bool:
-        return self.migration.offers_passwords(self.clock())
+        """The migration mode allows password sign-in and some account holds a password."""
+        return self.migration.offers_passwords(self.clock()) and self.password_presence.any_held()
 
     # -- sessions --------------------------------------------------------------------
 

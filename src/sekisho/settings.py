@@ -23,6 +23,12 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+DEFAULT_DATABASE_URL = "sqlite:///./var/sekisho.db"  # scripts/dev and the CLI alike
+DEVELOPMENT_LIMITS = {
+    "limit_sends_per_address": "60/hour",
+    "limit_sends_per_ip": "600/hour",
+    "limit_verify_per_ip": "600/hour",
+}
 DEVELOPMENT_SECRET = "development-only-secret-key-never-use-in-production"  # noqa: S105
 
 
@@ -50,7 +56,7 @@ class Settings(BaseSettings):
     mode: Literal["development", "production"] = "development"
     public_origin: str = "http://localhost:8000"
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
-    database_url: str = "sqlite:///./sekisho.db"
+    database_url: str = DEFAULT_DATABASE_URL
     auto_migrate: bool = True
     redis_url: str | None = None
     rate_limit_fallback: Literal["memory", "fail_closed"] = "memory"
@@ -189,6 +195,17 @@ class Settings(BaseSettings):
                 f"not a rate limit such as '5/hour' or '5/hour;20/day': {value}"
             ) from error
         return value
+
+    @model_validator(mode="after")
+    def _development_limits(self) -> Settings:
+        """Development mode raises the per-address and per-IP limits that trying things
+        out reaches within half an hour (``DEVELOPMENT_LIMITS``). A value set explicitly
+        is kept; production keeps the defaults above."""
+        if self.development:
+            for name, value in DEVELOPMENT_LIMITS.items():
+                if name not in self.model_fields_set:
+                    setattr(self, name, value)
+        return self
 
     @model_validator(mode="after")
     def _production_refuses_development_defaults(self) -> Settings:

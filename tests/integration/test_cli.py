@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,9 +15,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from sekisho.store.database import make_engine
+from sekisho.store.migrate import upgrade
 from tests.conftest import ServerFactory
 from tests.support.server import fresh_database
-from tests.support.smtp import SmtpCapture, link_and_code
+from tests.support.smtp import SmtpCapture, free_port, link_and_code
 
 
 def _run(database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -136,3 +140,129 @@ def test_db_purge_removes_what_ended_and_keeps_the_audit(
     with server.database.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM audit_events")).scalar_one() > 0
         assert connection.execute(text("SELECT count(*) FROM flows")).scalar_one() == 0
+
+
+def _run_in(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``sekisho`` run in ``folder`` with no SEKISHO_* variable but ``env``: the defaults."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "sekisho", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=folder,
+        timeout=60,
+        check=False,
+    )
+
+
+COMMANDS_ON_THE_DATABASE = [
+    ("users", "list"),
+    ("users", "add", "ann@example.com"),
+    ("users", "import", "users.csv"),
+    ("mail", "status"),
+    ("mail", "worker"),
+    ("migration", "status"),
+    ("db", "purge"),
+    ("key", "adopt", "--yes"),
+]
+
+
+def test_commands_on_a_fresh_clone_say_what_to_run(tmp_path: Path) -> None:
+    (tmp_path / "users.csv").write_text("id,email\n1,ann@example.com\n")
+    for command in COMMANDS_ON_THE_DATABASE:
+        result = _run_in(tmp_path, *command)
+        assert result.returncode == 1, (command, result.stderr)
+        assert result.stderr.strip().splitlines() == [
+            "sekisho: there is no database at ./var/sekisho.db: create it with `sekisho db upgrade`"
+        ], command
+    assert not (tmp_path / "var").exists()
+    assert _run_in(tmp_path, "db", "upgrade").returncode == 0
+    assert (tmp_path / "var" / "sekisho.db").is_file()
+    imported = _run_in(tmp_path, "users", "import", "users.csv")
+    assert imported.returncode == 0, imported.stderr
+    assert "created 1" in imported.stdout
+
+
+def test_commands_on_a_database_not_migrated_say_what_to_run(backend: str, tmp_path: Path) -> None:
+    (tmp_path / "users.csv").write_text("id,email\n1,ann@example.com\n")
+    with fresh_database(backend, tmp_path) as url:
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE unrelated (id INTEGER)"))
+        for command in (("users", "import", "users.csv"), ("mail", "worker"), ("users", "list")):
+            result = _run_in(tmp_path, *command, SEKISHO_DATABASE_URL=url)
+            assert result.returncode == 1, (command, result.stderr)
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1, (command, result.stderr)
+            assert lines[0].endswith(
+                "has no Sekisho tables yet: create them with `sekisho db upgrade`"
+            )
+        upgrade(engine, "0003_passwords")
+        behind = _run_in(tmp_path, "users", "list", SEKISHO_DATABASE_URL=url)
+        assert behind.returncode == 1
+        assert "is at revision 0003_passwords" in behind.stderr
+        assert behind.stderr.strip().endswith("run `sekisho db upgrade`")
+        refused = _run_in(tmp_path, "serve", SEKISHO_DATABASE_URL=url, SEKISHO_AUTO_MIGRATE="false")
+        assert refused.returncode == 1
+        assert "Traceback" not in refused.stderr
+        assert refused.stderr.strip().endswith("run `sekisho db upgrade`")
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+        for command in (("users", "list"), ("serve", "--port", str(free_port()))):
+            newer = _run_in(tmp_path, *command, SEKISHO_DATABASE_URL=url)
+            assert newer.returncode == 1, newer.stderr
+            assert newer.stderr.strip().endswith(
+                "was migrated by a newer version of Sekisho (9999_future): run that version"
+            )
+            assert "Traceback" not in newer.stderr
+        engine.dispose()
+
+
+def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
+    url = "postgresql://postgres@127.0.0.1:5432/sekisho_no_such_database"
+    for command in (("db", "upgrade"), ("users", "list")):
+        result = _run_in(tmp_path, *command, SEKISHO_DATABASE_URL=url)
+        assert result.returncode == 1
+        assert result.stderr.startswith(
+            "sekisho: cannot open the database at "
+            "postgresql://postgres@127.0.0.1:5432/sekisho_no_such_database: "
+        )
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_serve_shows_one_address(tmp_path: Path) -> None:
+    """The console a newcomer reads names the public origin, never uvicorn's
+    http://127.0.0.1:PORT; and an unset origin follows --port."""
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sekisho", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in server.stdout or ():
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    shown: list[str] = []
+    try:
+        while not any("/signin" in line for line in shown):
+            shown.append(lines.get(timeout=30))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    output = "".join(shown)
+    assert (
+        f"Sekisho development mode: open http://localhost:{port}/signin "
+        f"(mail it sends: http://localhost:{port}/dev/mailbox)" in output
+    )
+    assert "127.0.0.1" not in output
+    assert "Uvicorn running" not in output

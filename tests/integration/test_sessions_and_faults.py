@@ -382,7 +382,7 @@ def test_case43_mail_for_an_ended_flow_is_not_sent(
     assert statuses == ["dropped", "sent"]
 
 
-def test_unreadable_outbox_message_is_given_up(
+def test_case56_a_message_sealed_under_another_key_is_never_failed(
     make_server: ServerFactory, smtp: SmtpCapture
 ) -> None:
     smtp.stop()
@@ -400,12 +400,21 @@ def test_unreadable_outbox_message_is_given_up(
             last_error = connection.execute(text("SELECT last_error FROM outbox")).scalar_one()
             failed_once = last_error is not None
     with server.database.engine.begin() as connection:
+        attempts = connection.execute(text("SELECT attempts FROM outbox")).scalar_one()
         connection.execute(text("UPDATE outbox SET sealed_payload = 'sealed-with-another-key'"))
     smtp.start()
+    skipped = 0
     deadline = time.monotonic() + 10
-    status = "pending"
-    while status == "pending" and time.monotonic() < deadline:
-        time.sleep(0.2)
+    while skipped == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
         with server.database.engine.connect() as connection:
-            status = connection.execute(text("SELECT status FROM outbox")).scalar_one()
-    assert status == "failed"
+            skipped = connection.execute(
+                text("SELECT count(*) FROM audit_events WHERE event = 'mail.skipped'")
+            ).scalar_one()
+    time.sleep(0.5)
+    with server.database.engine.connect() as connection:
+        status, after = connection.execute(text("SELECT status, attempts FROM outbox")).one()
+        skipped = connection.execute(
+            text("SELECT count(*) FROM audit_events WHERE event = 'mail.skipped'")
+        ).scalar_one()
+    assert (status, after, skipped) == ("pending", attempts, 1)

@@ -58,7 +58,11 @@ class LiveServer:
             access_log=False,
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with contextlib.suppress(SystemExit):  # uvicorn exits when the app refuses to start
+            self._server.run()
 
     def start(self) -> LiveServer:
         self._thread.start()

@@ -120,3 +120,33 @@ def test_a_cutoff_without_a_zone_is_utc() -> None:
     assert cutoff is not None
     assert cutoff.utcoffset() is not None
     assert cutoff.isoformat() == "2027-03-31T00:00:00+00:00"
+
+
+def test_development_raises_the_limits_trying_things_out_reaches() -> None:
+    development = Settings()
+    assert development.limit_sends_per_ip == "600/hour"
+    assert development.limit_sends_per_address == "60/hour"
+    assert development.limit_verify_per_ip == "600/hour"
+    production = Settings(
+        mode="production",
+        secret_key="x" * 48,
+        public_origin="https://id.example.com",
+        mail_backend="smtp",
+    )
+    assert production.limit_sends_per_ip == "30/hour"
+    assert production.limit_sends_per_address == "5/hour"
+    assert production.limit_verify_per_ip == "60/hour"
+
+
+def test_development_keeps_limits_set_explicitly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEKISHO_LIMIT_SENDS_PER_IP", "30/hour")
+    settings = Settings(limit_verify_per_ip="10/hour")
+    assert settings.limit_sends_per_ip == "30/hour"
+    assert settings.limit_verify_per_ip == "10/hour"
+    assert settings.limit_sends_per_address == "60/hour"
+
+
+def test_the_cli_and_scripts_dev_share_one_database() -> None:
+    assert Settings().database_url == "sqlite:///./var/sekisho.db"
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "dev").read_text()
+    assert "SEKISHO_DATABASE_URL" not in script

@@ -45,6 +45,13 @@ class Keyring:
         """Constant-time comparison of ``value``'s digest with a stored digest."""
         return hmac.compare_digest(self.digest(purpose, value), expected_digest)
 
+    def fingerprint(self) -> str:
+        """A keyed fingerprint of the secret: the HMAC of a fixed label under a key
+        derived for this purpose alone. Equal secrets give equal fingerprints; the
+        fingerprint reveals nothing about the secret (it is neither the secret nor a plain
+        hash of it), so it may rest in the database and appear in messages."""
+        return self.digest("deployment-key-fingerprint", "sekisho deployment key")
+
     def seal(self, plaintext: bytes) -> str:
         """Encrypt and authenticate (Fernet) data that must rest in the database."""
         return self._fernet.encrypt(plaintext).decode()

@@ -49,6 +49,7 @@ class OutboxWorker:
         self._sender = sender
         self._clock = clock
         self._queue = OutboxQueue(database)
+        self._other_key: set[int] = set()
         self.wakeup = asyncio.Event()
 
     async def run(self) -> None:
@@ -67,16 +68,23 @@ class OutboxWorker:
 
     async def deliver_one(self) -> bool:
         """Claim and handle one due message; False when none is due."""
-        claimed = await asyncio.to_thread(self._queue.claim, self._clock())
+        claimed = await asyncio.to_thread(
+            self._queue.claim, self._clock(), skip=tuple(self._other_key)
+        )
         if claimed is None:
             return False
         try:
-            payload: dict[str, Any] = json.loads(self._keys.unseal(claimed.sealed_payload))
+            sealed = self._keys.unseal(claimed.sealed_payload)
+        except InvalidToken:
+            await asyncio.to_thread(self._leave_for_another_key, claimed)
+            return True
+        try:
+            payload: dict[str, Any] = json.loads(sealed)
             if not payload.keys() >= REQUIRED_FIELDS.get(claimed.kind, {""}):
                 raise ValueError("payload lacks required fields")
-        except (InvalidToken, ValueError, AttributeError):
-            log.error("outbox message %d cannot be read (secret key changed?)", claimed.id)
-            await asyncio.to_thread(self._settle, claimed, {}, "failed", "unreadable", "unreadable")
+        except (ValueError, AttributeError):
+            log.error("outbox message %d is malformed", claimed.id)
+            await asyncio.to_thread(self._settle, claimed, {}, "failed", "malformed", "malformed")
             return True
         decide = self._decide_notice if claimed.kind == "notice" else self._decide
         message, reason = await asyncio.to_thread(decide, payload)
@@ -119,6 +127,27 @@ class OutboxWorker:
         return notice_message(
             self._settings.mail_from, payload, self._settings.public_origin
         ), "notice"
+
+    def _leave_for_another_key(self, claimed: ClaimedMessage) -> None:
+        """A message this process cannot decrypt was sealed under another secret key:
+        give it back uncounted for a process that has that key, never fail it
+        (SECURITY.md case 56), and skip it from now on. Logged and audited once."""
+        self._queue.release(claimed.id)
+        self._other_key.add(claimed.id)
+        log.error(
+            "outbox message %d is sealed under another secret key; left for a process "
+            "with that key (is SEKISHO_SECRET_KEY the same everywhere?)",
+            claimed.id,
+        )
+        with self._database.transaction() as repos:
+            repos.audit.append(
+                AuditEvent(
+                    event="mail.skipped",
+                    outcome="failure",
+                    at=self._clock(),
+                    detail={"kind": claimed.kind, "reason": "other_key"},
+                )
+            )
 
     def _failed_attempt(
         self, claimed: ClaimedMessage, payload: dict[str, Any], error: Exception

@@ -8,10 +8,11 @@ soon as it is settled.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, true, update
 
 from sekisho.store.database import Database
 from sekisho.store.tables import outbox
@@ -30,7 +31,8 @@ class OutboxQueue:
         self._database = database
         self._lease = lease
 
-    def claim(self, now: datetime) -> ClaimedMessage | None:
+    def claim(self, now: datetime, *, skip: Collection[int] = ()) -> ClaimedMessage | None:
+        """Lease the oldest due message, other than those in ``skip``."""
         due = (
             select(outbox.c.id)
             .where(
@@ -38,6 +40,7 @@ class OutboxQueue:
                 outbox.c.next_attempt_at <= now,
                 or_(outbox.c.locked_until.is_(None), outbox.c.locked_until <= now),
             )
+            .where(outbox.c.id.not_in(skip) if skip else true())
             .order_by(outbox.c.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -71,6 +74,16 @@ class OutboxQueue:
                     sealed_payload=None,
                     last_error=error[:500] if error else None,
                 )
+            )
+
+    def release(self, message_id: int) -> None:
+        """Give a claimed message back as if it had never been claimed: no lease, and
+        the claim's attempt not counted."""
+        with self._database.engine.begin() as connection:
+            connection.execute(
+                update(outbox)
+                .where(outbox.c.id == message_id, outbox.c.status == "pending")
+                .values(locked_until=None, attempts=outbox.c.attempts - 1)
             )
 
     def retry_later(self, message_id: int, *, at: datetime, error: str) -> None:

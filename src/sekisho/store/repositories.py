@@ -650,6 +650,9 @@ class SqlPasswords:
         )
         return result.first() is not None
 
+    def any_held(self) -> bool:
+        return self._c.execute(select(passwords.c.user_id).limit(1)).first() is not None
+
 
 class SqlLocks:
     """PostgreSQL transaction-level advisory locks; SQLite needs none, because its

@@ -211,3 +211,11 @@ dev_mailbox = Table(
     Column("subject", String(500), nullable=False),
     Column("raw", Text, nullable=False),
 )
+
+deployment_key = Table(
+    "deployment_key",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("fingerprint", String(64), nullable=False),
+    _when("recorded_at"),
+)
