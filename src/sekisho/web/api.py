@@ -19,6 +19,7 @@ from sekisho.core.completion import IssuedSession
 from sekisho.core.records import Session
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.web import context
+from sekisho.web.params import Code, Email, FlowId, SessionId, Token
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 JsonOnly = Depends(context.require_json)
@@ -29,7 +30,7 @@ class _Strict(BaseModel):
 
 
 class EmailRequest(_Strict):
-    email: Annotated[str, Field(max_length=1024)]
+    email: Email
     locale: Literal["en", "ja"] | None = None
 
 
@@ -39,15 +40,15 @@ class PasswordBody(_Strict):
 
 
 class CodeBody(_Strict):
-    code: Annotated[str, Field(max_length=32)]
+    code: Code
 
 
 class TokenBody(_Strict):
-    token: Annotated[str, Field(max_length=256)]
+    token: Token
 
 
 class TokenCodeBody(TokenBody):
-    code: Annotated[str, Field(max_length=32)]
+    code: Code
 
 
 class ApproveBody(TokenBody):
@@ -148,9 +149,9 @@ def sign_in_with_password(request: Request, body: PasswordBody) -> Response:
 
 
 @router.get("/signin/email/flows/{flow_id}", response_model=FlowStatus)
-def flow_status(request: Request, flow_id: str) -> FlowStatus:
+def flow_status(request: Request, flow_id: FlowId) -> FlowStatus:
     state, _number = context.service(request).flow_status(
-        flow_id=flow_id[:64], binding=context.binding(request)
+        flow_id=flow_id, binding=context.binding(request)
     )
     return FlowStatus(flow_id=flow_id, state=state)
 
@@ -158,9 +159,9 @@ def flow_status(request: Request, flow_id: str) -> FlowStatus:
 @router.post(
     "/signin/email/flows/{flow_id}/code", response_model=SessionInfo, dependencies=[JsonOnly]
 )
-def submit_code(request: Request, flow_id: str, body: CodeBody) -> Response:
+def submit_code(request: Request, flow_id: FlowId, body: CodeBody) -> Response:
     issued = context.service(request).verify_code(
-        flow_id=flow_id[:64],
+        flow_id=flow_id,
         code=body.code.strip(),
         binding=context.binding(request),
         client=context.client(request),
@@ -172,9 +173,9 @@ def submit_code(request: Request, flow_id: str, body: CodeBody) -> Response:
 @router.post(
     "/signin/email/flows/{flow_id}/complete", response_model=SessionInfo, dependencies=[JsonOnly]
 )
-def complete_approved(request: Request, flow_id: str, body: EmptyBody) -> Response:
+def complete_approved(request: Request, flow_id: FlowId, body: EmptyBody) -> Response:
     issued = context.service(request).complete_approved(
-        flow_id=flow_id[:64],
+        flow_id=flow_id,
         binding=context.binding(request),
         client=context.client(request),
         previous=context.session_token(request),
@@ -266,10 +267,10 @@ def revoke_others(request: Request, body: EmptyBody) -> dict[str, int]:
 
 
 @router.delete("/sessions/{session_id}", status_code=204)
-def revoke_session(request: Request, session_id: str) -> Response:
+def revoke_session(request: Request, session_id: SessionId) -> Response:
     context.check_origin(request)
     if not context.service(request).revoke_session(
-        context.require_session(request), session_id[:64], context.client(request)
+        context.require_session(request), session_id, context.client(request)
     ):
         raise SekishoError(ErrorCode.not_found)
     return Response(status_code=204)

@@ -121,9 +121,15 @@ async def read_form(request: Request) -> FormData:
 
 
 def field(form: FormData, name: str, *, max_length: int = MAX_FIELD_LENGTH) -> str:
-    """Exactly one text value for ``name`` (arrays and repeats are refused: case 8)."""
+    """Exactly one text value for ``name`` (arrays and repeats are refused: case 8),
+    without NUL (no store keeps it)."""
     values = form.getlist(name)
-    if len(values) != 1 or not isinstance(values[0], str) or len(values[0]) > max_length:
+    if (
+        len(values) != 1
+        or not isinstance(values[0], str)
+        or len(values[0]) > max_length
+        or "\x00" in values[0]
+    ):
         raise SekishoError(ErrorCode.invalid_field, detail={"field": name})
     return values[0]
 

@@ -16,6 +16,7 @@ from sekisho.methods.passkey.aaguids import model_name
 from sekisho.methods.passkey.ceremony import StartedCeremony
 from sekisho.web import context
 from sekisho.web.api import SessionInfo, session_info
+from sekisho.web.params import BodyFlowId, Email, PasskeyId
 
 router = APIRouter(prefix="/api/v1", tags=["passkeys"])
 JsonOnly = Depends(context.require_json)
@@ -29,11 +30,11 @@ class _Strict(BaseModel):
 
 
 class SignInOptionsBody(_Strict):
-    email: Annotated[str, Field(max_length=1024)] | None = None
+    email: Email | None = None
 
 
 class CeremonyBody(_Strict):
-    flow_id: Annotated[str, Field(max_length=32)]
+    flow_id: BodyFlowId
     credential: Credential
 
 
@@ -148,19 +149,19 @@ def list_passkeys(request: Request) -> list[PasskeyItem]:
 
 
 @router.patch("/passkeys/{passkey_id}", status_code=204, dependencies=[JsonOnly])
-def rename_passkey(request: Request, passkey_id: str, body: RenameBody) -> Response:
+def rename_passkey(request: Request, passkey_id: PasskeyId, body: RenameBody) -> Response:
     context.service(request).passkeys.rename(
-        context.require_session(request), passkey_id[:64], body.name, context.client(request)
+        context.require_session(request), passkey_id, body.name, context.client(request)
     )
     return Response(status_code=204)
 
 
 @router.delete("/passkeys/{passkey_id}", status_code=204)
-def delete_passkey(request: Request, passkey_id: str) -> Response:
+def delete_passkey(request: Request, passkey_id: PasskeyId) -> Response:
     context.check_origin(request)
     context.service(request).passkeys.remove(
         context.require_session(request),
-        passkey_id[:64],
+        passkey_id,
         locale=context.locale(request),
         client=context.client(request),
     )
