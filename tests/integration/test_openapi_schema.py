@@ -43,7 +43,9 @@ def _run(server: LiveServer, cwd: Path, *extra: str) -> None:
         "20",
         *extra,
     ]
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+    )
     assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-5000:]
 
 
@@ -51,9 +53,7 @@ def test_every_operation_signed_out(server: LiveServer, tmp_path: Path) -> None:
     _run(server, tmp_path)
 
 
-def test_every_operation_signed_in(
-    server: LiveServer, smtp: SmtpCapture, tmp_path: Path
-) -> None:
+def test_every_operation_signed_in(server: LiveServer, smtp: SmtpCapture, tmp_path: Path) -> None:
     server.add_user("fuzz@example.com")
     with server.client() as client:
         email_sign_in(server, smtp, client, "fuzz@example.com")
