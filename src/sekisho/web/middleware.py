@@ -117,7 +117,8 @@ class BodyReadTimeout:
 
     uvicorn has no body read timeout: a client that declares a body and stalls would
     hold the connection (and a worker thread) for ever. Each wait for the next piece of
-    the body is bounded by ``seconds``."""
+    the body is bounded by ``seconds``; once the body is complete (or when there is
+    none), ``receive`` is the server's own, so waiting for a disconnect is not cut."""
 
     def __init__(self, app: ASGIApp, *, seconds: float) -> None:
         self.app = app
@@ -127,12 +128,20 @@ class BodyReadTimeout:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = dict(scope.get("headers", []))
+        pending = b"transfer-encoding" in headers or headers.get(b"content-length", b"0") != b"0"
 
         async def bounded_receive() -> Message:
+            nonlocal pending
+            if not pending:
+                return await receive()
             try:
-                return await asyncio.wait_for(receive(), self.seconds)
+                message = await asyncio.wait_for(receive(), self.seconds)
             except TimeoutError:
                 raise _Stalled from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                pending = False
+            return message
 
         await self.app(scope, bounded_receive, send)
 
