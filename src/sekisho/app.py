@@ -99,7 +99,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app = FastAPI(
         title="Sekisho",
         version=__version__,
-        description="Passwordless sign-in: email link + code. JSON API for apps with their own UI.",
+        description=(
+            "Passwordless sign-in: email link + code. JSON API for apps with their own UI. "
+            f"Request bodies are at most {settings.max_body_bytes} bytes (else 413), and each "
+            f"pause while one arrives at most {settings.body_read_timeout_seconds:g} s (else 408)."
+        ),
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,

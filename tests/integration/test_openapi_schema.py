@@ -72,3 +72,26 @@ def test_every_operation_signed_in(server: LiveServer, smtp: SmtpCapture, tmp_pa
         "--exclude-operation-id",
         "sign_out_api_v1_session_delete",
     )
+
+
+def test_every_operation_documents_its_refusals(server: LiveServer) -> None:
+    with server.client() as client:
+        schema = client.get("/api/openapi.json").json()
+    assert "HTTPValidationError" not in schema.get("components", {}).get("schemas", {})
+    assert f"{server.settings.max_body_bytes} bytes" in schema["info"]["description"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            statuses = set(operation["responses"])
+            expected = {"400", "408", "413", "503"}
+            if "requestBody" in operation:
+                expected |= {"403", "415", "422"}
+            assert expected <= statuses, (method, path, sorted(statuses))
+            for status, response in operation["responses"].items():
+                if status == "204":
+                    assert "content" not in response, (method, path)
+                    continue
+                body = response["content"]["application/json"]["schema"]
+                assert body, (method, path, status)
+                if status.startswith(("4", "5")):
+                    assert body["required"] == ["error", "message"], (method, path, status)
+                    assert body["properties"]["error"]["enum"], (method, path, status)
