@@ -11,6 +11,7 @@ import base64
 import json
 import logging
 import socket
+import time
 
 import httpx
 import pytest
@@ -131,12 +132,23 @@ def test_dev_mailbox_id_out_of_range_is_a_4xx(server: LiveServer) -> None:
             assert 400 <= response.status_code < 500, (message_id, response.status_code)
 
 
+def _access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The access log lines, once the server has written one: it writes after the
+    response has gone out, so the client may read the response first."""
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [r.getMessage() for r in caplog.records if r.name == "sekisho.access"]
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.02)
+
+
 def test_access_log_cannot_be_forged_with_a_newline(
     server: LiveServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="sekisho.access"), server.client() as client:
         client.get("/api/v1/x%0D%0A127.0.0.1%20%22GET%20/admin%22%20200")
-    lines = [r.getMessage() for r in caplog.records if r.name == "sekisho.access"]
+        lines = _access_lines(caplog)
     assert len(lines) == 1
     assert "\r" not in lines[0]
     assert "\n" not in lines[0]
