@@ -9,8 +9,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,10 +23,10 @@ from sekisho.service import Sekisho, utc_now
 from sekisho.settings import Settings
 from sekisho.store.database import Database, make_engine
 from sekisho.store.deployment import prepare
-from sekisho.web import admin, api, devmailbox, errors, health, pages, passkeys_api
+from sekisho.web import admin, api, devmailbox, errors, health, pages, params, passkeys_api
 from sekisho.web.cookies import Cookies
 from sekisho.web.dev_origin import DevelopmentOrigin
-from sekisho.web.middleware import BodyLimit, SecurityHeaders
+from sekisho.web.middleware import BodyLimit, BodyReadTimeout, HeadAsGet, SecurityHeaders
 
 access_log = logging.getLogger("sekisho.access")
 STATIC = Path(__file__).resolve().parent / "web" / "static"
@@ -35,6 +36,7 @@ class AccessLog:
     """One line per request: method, path *without* the query string, status, time.
 
     Tokens travel in query strings (emailed links), so the query is never logged (case 9).
+    The path is logged percent-encoded, so a CR or LF in a URL cannot forge a line.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -61,7 +63,7 @@ class AccessLog:
                 '%s "%s %s" %d %.1fms',
                 client[0],
                 scope["method"],
-                scope["path"],
+                quote(scope["path"], safe="/!$&'()*+,;=:@-._~"),
                 status,
                 (time.perf_counter() - started) * 1000,
             )
@@ -105,11 +107,17 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app = FastAPI(
         title="Sekisho",
         version=__version__,
-        description="Passwordless sign-in: email link + code. JSON API for apps with their own UI.",
+        description=(
+            "Passwordless sign-in: email link + code. JSON API for apps with their own UI. "
+            f"Request bodies are at most {settings.max_body_bytes} bytes (else 413), and each "
+            f"pause while one arrives at most {settings.body_read_timeout_seconds:g} s (else 408)."
+        ),
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        redirect_slashes=False,  # its redirect would be built from the Host header
+        dependencies=[Depends(params.refuse_nul)],
     )
     app.state.sekisho = sekisho
     app.state.cookies = Cookies.for_settings(settings)
@@ -125,6 +133,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     if settings.development:
         app.add_middleware(DevelopmentOrigin, public_origin=settings.public_origin)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyReadTimeout, seconds=settings.body_read_timeout_seconds)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     app.add_middleware(AccessLog)
     return app

@@ -26,6 +26,7 @@ class ErrorCode(Enum):
     invalid_code_format = ErrorSpec(422, "Enter the 6-digit code from the email.")
     unsupported_media_type = ErrorSpec(415, "This content type is not accepted here.")
     payload_too_large = ErrorSpec(413, "The request is too large.")
+    request_timeout = ErrorSpec(408, "The request took too long to arrive. Try again.")
     csrf_failed = ErrorSpec(
         403, "This form has expired or came from another site. Reload the page and try again."
     )

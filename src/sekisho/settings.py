@@ -113,6 +113,7 @@ class Settings(BaseSettings):
     reauthentication_window: timedelta = timedelta(minutes=10)
 
     max_body_bytes: int = 64 * 1024
+    body_read_timeout_seconds: float = Field(default=10.0, gt=0)
     forwarded_allow_ips: str = "127.0.0.1"
 
     @classmethod

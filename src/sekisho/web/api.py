@@ -19,6 +19,8 @@ from sekisho.core.completion import IssuedSession
 from sekisho.core.records import Session
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.web import context
+from sekisho.web.params import ApprovalNumber, Code, Email, FlowId, SessionId, Token
+from sekisho.web.refusals import ANY, CROSS_SITE, JSON_BODY, PATH_ID, SIGNED_IN, refusals
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 JsonOnly = Depends(context.require_json)
@@ -29,7 +31,7 @@ class _Strict(BaseModel):
 
 
 class EmailRequest(_Strict):
-    email: Annotated[str, Field(max_length=1024)]
+    email: Email
     locale: Literal["en", "ja"] | None = None
 
 
@@ -39,19 +41,19 @@ class PasswordBody(_Strict):
 
 
 class CodeBody(_Strict):
-    code: Annotated[str, Field(max_length=32)]
+    code: Code
 
 
 class TokenBody(_Strict):
-    token: Annotated[str, Field(max_length=256)]
+    token: Token
 
 
 class TokenCodeBody(TokenBody):
-    code: Annotated[str, Field(max_length=32)]
+    code: Code
 
 
 class ApproveBody(TokenBody):
-    number: Annotated[int, Field(ge=10, le=99)]
+    number: ApprovalNumber
 
 
 class EmptyBody(_Strict):
@@ -94,6 +96,19 @@ class SessionItem(BaseModel):
     current: bool
 
 
+class Revoked(BaseModel):
+    revoked: Annotated[int, Field(ge=0)]
+
+
+#: What a code can be refused with (the 6 digits, spent or expired, wrong, too many tries).
+_CODE_REFUSALS = (
+    ErrorCode.invalid_code_format,
+    ErrorCode.invalid_or_expired,
+    ErrorCode.code_incorrect,
+    ErrorCode.rate_limited,
+)
+
+
 def session_info(session: Session) -> SessionInfo:
     return SessionInfo(
         session_id=session.id,
@@ -112,7 +127,13 @@ def _signed_in(request: Request, issued: IssuedSession) -> JSONResponse:
     return response
 
 
-@router.post("/signin/email", status_code=202, response_model=FlowCreated, dependencies=[JsonOnly])
+@router.post(
+    "/signin/email",
+    status_code=202,
+    response_model=FlowCreated,
+    dependencies=[JsonOnly],
+    responses=refusals(*JSON_BODY, ErrorCode.invalid_email, ErrorCode.rate_limited),
+)
 def request_email(request: Request, body: EmailRequest) -> Response:
     """Send one email with a sign-in link and code. The answer never says whether an
     account exists; the response sets the browser-binding cookie."""
@@ -133,7 +154,18 @@ def request_email(request: Request, body: EmailRequest) -> Response:
     return response
 
 
-@router.post("/signin/password", response_model=SessionInfo, dependencies=[JsonOnly])
+@router.post(
+    "/signin/password",
+    response_model=SessionInfo,
+    dependencies=[JsonOnly],
+    responses=refusals(
+        *JSON_BODY,
+        ErrorCode.invalid_email,
+        ErrorCode.invalid_credentials,
+        ErrorCode.password_too_long,
+        ErrorCode.rate_limited,
+    ),
+)
 def sign_in_with_password(request: Request, body: PasswordBody) -> Response:
     """The migration bridge for imported accounts that still hold a password (AAL1,
     amr ``pwd``). The answer is the same for unknown addresses, accounts without a
@@ -147,20 +179,27 @@ def sign_in_with_password(request: Request, body: PasswordBody) -> Response:
     return _signed_in(request, issued)
 
 
-@router.get("/signin/email/flows/{flow_id}", response_model=FlowStatus)
-def flow_status(request: Request, flow_id: str) -> FlowStatus:
+@router.get(
+    "/signin/email/flows/{flow_id}",
+    response_model=FlowStatus,
+    responses=refusals(*ANY, *PATH_ID, ErrorCode.invalid_or_expired),
+)
+def flow_status(request: Request, flow_id: FlowId) -> FlowStatus:
     state, _number = context.service(request).flow_status(
-        flow_id=flow_id[:64], binding=context.binding(request)
+        flow_id=flow_id, binding=context.binding(request)
     )
     return FlowStatus(flow_id=flow_id, state=state)
 
 
 @router.post(
-    "/signin/email/flows/{flow_id}/code", response_model=SessionInfo, dependencies=[JsonOnly]
+    "/signin/email/flows/{flow_id}/code",
+    response_model=SessionInfo,
+    dependencies=[JsonOnly],
+    responses=refusals(*JSON_BODY, *_CODE_REFUSALS, ErrorCode.other_browser),
 )
-def submit_code(request: Request, flow_id: str, body: CodeBody) -> Response:
+def submit_code(request: Request, flow_id: FlowId, body: CodeBody) -> Response:
     issued = context.service(request).verify_code(
-        flow_id=flow_id[:64],
+        flow_id=flow_id,
         code=body.code.strip(),
         binding=context.binding(request),
         client=context.client(request),
@@ -170,11 +209,14 @@ def submit_code(request: Request, flow_id: str, body: CodeBody) -> Response:
 
 
 @router.post(
-    "/signin/email/flows/{flow_id}/complete", response_model=SessionInfo, dependencies=[JsonOnly]
+    "/signin/email/flows/{flow_id}/complete",
+    response_model=SessionInfo,
+    dependencies=[JsonOnly],
+    responses=refusals(*JSON_BODY, ErrorCode.invalid_or_expired, ErrorCode.other_browser),
 )
-def complete_approved(request: Request, flow_id: str, body: EmptyBody) -> Response:
+def complete_approved(request: Request, flow_id: FlowId, body: EmptyBody) -> Response:
     issued = context.service(request).complete_approved(
-        flow_id=flow_id[:64],
+        flow_id=flow_id,
         binding=context.binding(request),
         client=context.client(request),
         previous=context.session_token(request),
@@ -182,7 +224,12 @@ def complete_approved(request: Request, flow_id: str, body: EmptyBody) -> Respon
     return _signed_in(request, issued)
 
 
-@router.post("/signin/email/link/inspect", response_model=LinkInfo, dependencies=[JsonOnly])
+@router.post(
+    "/signin/email/link/inspect",
+    response_model=LinkInfo,
+    dependencies=[JsonOnly],
+    responses=refusals(*JSON_BODY, ErrorCode.invalid_or_expired),
+)
 def inspect_link(request: Request, body: TokenBody) -> LinkInfo:
     """What a link is for, without spending it."""
     view = context.service(request).inspect_link(token=body.token, binding=context.binding(request))
@@ -194,7 +241,12 @@ def inspect_link(request: Request, body: TokenBody) -> LinkInfo:
     )
 
 
-@router.post("/signin/email/link/confirm", response_model=SessionInfo, dependencies=[JsonOnly])
+@router.post(
+    "/signin/email/link/confirm",
+    response_model=SessionInfo,
+    dependencies=[JsonOnly],
+    responses=refusals(*JSON_BODY, ErrorCode.invalid_or_expired, ErrorCode.other_browser),
+)
 def confirm_link(request: Request, body: TokenBody) -> Response:
     issued = context.service(request).confirm_link(
         token=body.token,
@@ -205,7 +257,12 @@ def confirm_link(request: Request, body: TokenBody) -> Response:
     return _signed_in(request, issued)
 
 
-@router.post("/signin/email/link/code", response_model=SessionInfo, dependencies=[JsonOnly])
+@router.post(
+    "/signin/email/link/code",
+    response_model=SessionInfo,
+    dependencies=[JsonOnly],
+    responses=refusals(*JSON_BODY, *_CODE_REFUSALS),
+)
 def link_code(request: Request, body: TokenCodeBody) -> Response:
     issued = context.service(request).verify_link_code(
         token=body.token,
@@ -216,7 +273,17 @@ def link_code(request: Request, body: TokenCodeBody) -> Response:
     return _signed_in(request, issued)
 
 
-@router.post("/signin/email/link/approve", status_code=204, dependencies=[JsonOnly])
+@router.post(
+    "/signin/email/link/approve",
+    status_code=204,
+    dependencies=[JsonOnly],
+    responses=refusals(
+        *JSON_BODY,
+        ErrorCode.invalid_or_expired,
+        ErrorCode.approval_refused,
+        ErrorCode.rate_limited,
+    ),
+)
 def approve(request: Request, body: ApproveBody) -> Response:
     context.service(request).approve(
         token=body.token, number=body.number, client=context.client(request)
@@ -224,12 +291,12 @@ def approve(request: Request, body: ApproveBody) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/session", response_model=SessionInfo)
+@router.get("/session", response_model=SessionInfo, responses=refusals(*ANY, *SIGNED_IN))
 def current_session(request: Request) -> SessionInfo:
     return session_info(context.require_session(request))
 
 
-@router.delete("/session", status_code=204)
+@router.delete("/session", status_code=204, responses=refusals(*ANY, *CROSS_SITE, *SIGNED_IN))
 def sign_out(request: Request) -> Response:
     context.check_origin(request)
     session = context.require_session(request)
@@ -240,7 +307,7 @@ def sign_out(request: Request) -> Response:
     return response
 
 
-@router.get("/sessions", response_model=list[SessionItem])
+@router.get("/sessions", response_model=list[SessionItem], responses=refusals(*ANY, *SIGNED_IN))
 def list_sessions(request: Request) -> list[SessionItem]:
     session = context.require_session(request)
     view = context.service(request).account(session)
@@ -257,19 +324,28 @@ def list_sessions(request: Request) -> list[SessionItem]:
     ]
 
 
-@router.post("/sessions/revoke-others", dependencies=[JsonOnly])
-def revoke_others(request: Request, body: EmptyBody) -> dict[str, int]:
+@router.post(
+    "/sessions/revoke-others",
+    response_model=Revoked,
+    dependencies=[JsonOnly],
+    responses=refusals(*JSON_BODY, *SIGNED_IN),
+)
+def revoke_others(request: Request, body: EmptyBody) -> Revoked:
     count = context.service(request).revoke_others(
         context.require_session(request), context.client(request)
     )
-    return {"revoked": count}
+    return Revoked(revoked=count)
 
 
-@router.delete("/sessions/{session_id}", status_code=204)
-def revoke_session(request: Request, session_id: str) -> Response:
+@router.delete(
+    "/sessions/{session_id:session_id}",
+    status_code=204,
+    responses=refusals(*ANY, *CROSS_SITE, *SIGNED_IN, *PATH_ID, ErrorCode.not_found),
+)
+def revoke_session(request: Request, session_id: SessionId) -> Response:
     context.check_origin(request)
     if not context.service(request).revoke_session(
-        context.require_session(request), session_id[:64], context.client(request)
+        context.require_session(request), session_id, context.client(request)
     ):
         raise SekishoError(ErrorCode.not_found)
     return Response(status_code=204)

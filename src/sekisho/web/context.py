@@ -3,7 +3,8 @@
 CSRF (SECURITY.md case 33, OWASP signed double-submit): every page that carries a form
 sets a random CSRF cookie, and the form carries an HMAC of it; a state-changing POST
 must present both, and a request whose ``Origin`` (or ``Sec-Fetch-Site``) names another
-site is refused before anything else. The JSON API requires ``application/json``, which
+site is refused before anything else. The JSON API refuses such a request the same way
+(403 before its content type is looked at), and then requires ``application/json``, which
 a cross-site page cannot send without a CORS preflight that Sekisho never grants.
 """
 
@@ -120,19 +121,28 @@ async def read_form(request: Request) -> FormData:
 
 
 def field(form: FormData, name: str, *, max_length: int = MAX_FIELD_LENGTH) -> str:
-    """Exactly one text value for ``name`` (arrays and repeats are refused: case 8)."""
+    """Exactly one text value for ``name`` (arrays and repeats are refused: case 8),
+    without NUL (no store keeps it)."""
     values = form.getlist(name)
-    if len(values) != 1 or not isinstance(values[0], str) or len(values[0]) > max_length:
+    if (
+        len(values) != 1
+        or not isinstance(values[0], str)
+        or len(values[0]) > max_length
+        or "\x00" in values[0]
+    ):
         raise SekishoError(ErrorCode.invalid_field, detail={"field": name})
     return values[0]
 
 
 def require_json(request: Request) -> None:
-    """API guard: JSON bodies only, and never from another site's page."""
+    """API guard: never from another site's page, and JSON bodies only.
+
+    The origin is checked first, so a cross-site request is always 403 ``csrf_failed``,
+    whatever content type it sends (case 33)."""
+    check_origin(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise SekishoError(ErrorCode.unsupported_media_type)
-    check_origin(request)
 
 
 def binding_for_request(request: Request) -> str:

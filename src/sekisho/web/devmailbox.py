@@ -9,8 +9,9 @@ import email
 import re
 from email.message import EmailMessage
 from email.policy import default
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from starlette.requests import Request
@@ -51,8 +52,12 @@ def mailbox(request: Request) -> Response:
     return page(request, "mailbox.html", messages=rows)
 
 
+#: Message ids are SQL integers: a larger number is refused before the query.
+MessageId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
 @router.get("/{message_id}")
-def message(request: Request, message_id: int) -> Response:
+def message(request: Request, message_id: MessageId) -> Response:
     with context.service(request).database.engine.connect() as connection:
         row = (
             connection.execute(select(dev_mailbox).where(dev_mailbox.c.id == message_id))

@@ -1,7 +1,9 @@
 """Turning every refusal into a stable code: JSON under /api, a readable page elsewhere.
 
 Invariant: no stack trace or internal detail ever reaches the client; a database that
-cannot be reached makes every endpoint fail closed with 503 (SECURITY.md case 43).
+cannot be reached makes every endpoint fail closed with 503 (SECURITY.md case 43), but
+a value the database refuses (``DataError``: a NUL in text, a number out of range) is
+the client's bad input, 400, never a false outage.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ import logging
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import gettext
@@ -26,8 +29,15 @@ log = logging.getLogger("sekisho.web")
 _HTTP_CODES = {
     404: ErrorCode.not_found,
     405: ErrorCode.method_not_allowed,
+    408: ErrorCode.request_timeout,
     413: ErrorCode.payload_too_large,
     415: ErrorCode.unsupported_media_type,
+}
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+#: Validation failures of one well-known field have a code of their own.
+_FIELD_CODES: dict[tuple[str, ...], ErrorCode] = {
+    ("email",): ErrorCode.invalid_email,
+    ("code",): ErrorCode.invalid_code_format,
 }
 
 
@@ -37,8 +47,11 @@ def _respond(
     *,
     retry_after: int | None = None,
     detail: dict[str, int | str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
-    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    headers = dict(headers or {})
+    if retry_after:
+        headers["Retry-After"] = str(retry_after)
     if request.url.path.startswith("/api/") or code is ErrorCode.service_unavailable:
         body: dict[str, object] = {"error": code.name, "message": code.message}
         body.update(detail or {})
@@ -68,14 +81,41 @@ async def _validation_error(request: Request, error: Exception) -> Response:
     if any(item.get("type") == "json_invalid" for item in error.errors()):
         return _respond(request, ErrorCode.invalid_request)
     fields = sorted({str(item.get("loc", ("", ""))[-1]) for item in error.errors()})
-    code = ErrorCode.invalid_email if fields == ["email"] else ErrorCode.invalid_field
+    code = _FIELD_CODES.get(tuple(fields), ErrorCode.invalid_field)
     return _respond(request, code, detail={"field": ",".join(fields)})
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
+    """Starlette's and FastAPI's refusals; a 405 names every method the path has
+    (RFC 9110 §15.5.6), HEAD included wherever GET is (see
+    :class:`sekisho.web.middleware.HeadAsGet`)."""
     assert isinstance(error, HTTPException)
     code = _HTTP_CODES.get(error.status_code, ErrorCode.invalid_request)
-    return _respond(request, code)
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return _respond(request, code, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods some route fully matches for this path (the router itself only
+    reports the first route that matched the path)."""
+    methods = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    if "GET" in methods:
+        methods.insert(methods.index("GET") + 1, "HEAD")
+    return ", ".join(methods)
+
+
+async def _bad_value(request: Request, error: Exception) -> Response:
+    log.warning("database refused a value: %s", type(error).__name__)
+    return _respond(request, ErrorCode.invalid_request)
 
 
 async def _database_down(request: Request, error: Exception) -> Response:
@@ -92,6 +132,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SekishoError, _sekisho_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(DataError, _bad_value)
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(DBAPIError, _database_down)
     app.add_exception_handler(PoolTimeout, _database_down)

@@ -1,10 +1,13 @@
-"""Pure ASGI middleware: security headers on every response, and a body size cap."""
+"""Pure ASGI middleware: security headers on every response, a body size cap, a body
+read timeout, and HEAD answered wherever GET is (RFC 9110 §9.3.2)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
@@ -46,7 +49,11 @@ class SecurityHeaders:
 
 
 class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, declared or streamed."""
+    """Refuse request bodies over ``max_bytes`` with 413, declared or streamed.
+
+    A streamed (chunked) body is cut off while the app reads it: the error raised there
+    is an ``HTTPException``, which FastAPI's body parsing passes on as it is (any other
+    exception would become its generic 400), and it closes the connection."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -100,5 +107,69 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(413, headers={"Connection": "close"})
+
+
+class BodyReadTimeout:
+    """Answer 408 and close the connection when the client stops sending its body.
+
+    uvicorn has no body read timeout: a client that declares a body and stalls would
+    hold the connection (and a worker thread) for ever. Each wait for the next piece of
+    the body is bounded by ``seconds``; once the body is complete (or when there is
+    none), ``receive`` is the server's own, so waiting for a disconnect is not cut."""
+
+    def __init__(self, app: ASGIApp, *, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        pending = b"transfer-encoding" in headers or headers.get(b"content-length", b"0") != b"0"
+
+        async def bounded_receive() -> Message:
+            nonlocal pending
+            if not pending:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.seconds)
+            except TimeoutError:
+                raise _Stalled from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                pending = False
+            return message
+
+        await self.app(scope, bounded_receive, send)
+
+
+class _Stalled(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(408, headers={"Connection": "close"})
+
+
+class HeadAsGet:
+    """Serve HEAD as GET without the body, so every GET route answers HEAD too.
+
+    FastAPI routes list only the methods they declare; a HEAD on a GET route would be
+    405. The content headers (type, length) are those GET would send."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)

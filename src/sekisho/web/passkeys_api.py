@@ -12,10 +12,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sekisho.core.records import Passkey
+from sekisho.errors import ErrorCode
 from sekisho.methods.passkey.aaguids import model_name
 from sekisho.methods.passkey.ceremony import StartedCeremony
 from sekisho.web import context
 from sekisho.web.api import SessionInfo, session_info
+from sekisho.web.params import BodyFlowId, Email, PasskeyId
+from sekisho.web.refusals import ANY, CROSS_SITE, JSON_BODY, PATH_ID, SIGNED_IN, refusals
 
 router = APIRouter(prefix="/api/v1", tags=["passkeys"])
 JsonOnly = Depends(context.require_json)
@@ -29,11 +32,11 @@ class _Strict(BaseModel):
 
 
 class SignInOptionsBody(_Strict):
-    email: Annotated[str, Field(max_length=1024)] | None = None
+    email: Email | None = None
 
 
 class CeremonyBody(_Strict):
-    flow_id: Annotated[str, Field(max_length=32)]
+    flow_id: BodyFlowId
     credential: Credential
 
 
@@ -73,12 +76,33 @@ def passkey_item(passkey: Passkey) -> PasskeyItem:
     )
 
 
+class CeremonyOptions(BaseModel):
+    """``publicKey`` is PublicKeyCredentialCreationOptionsJSON or ...RequestOptionsJSON."""
+
+    flow_id: str
+    publicKey: dict[str, Any]
+
+
+#: What a ceremony's answer can be refused with.
+_CEREMONY_REFUSALS = (
+    ErrorCode.passkey_invalid,
+    ErrorCode.passkey_rejected,
+    ErrorCode.invalid_or_expired,
+    ErrorCode.rate_limited,
+)
+
+
 def _options(started: StartedCeremony) -> JSONResponse:
     """``{"flow_id", "publicKey"}``: publicKey is PublicKeyCredential*OptionsJSON."""
     return JSONResponse({"flow_id": started.flow_id, "publicKey": started.options})
 
 
-@router.post("/signin/passkey/options", dependencies=[JsonOnly])
+@router.post(
+    "/signin/passkey/options",
+    response_model=CeremonyOptions,
+    dependencies=[JsonOnly],
+    responses=refusals(*JSON_BODY, ErrorCode.invalid_email, ErrorCode.rate_limited),
+)
 def sign_in_options(request: Request, body: SignInOptionsBody) -> Response:
     """Start a passkey sign-in: usernameless/autofill without ``email``, email-first
     with it. Sets the browser-binding cookie; the answer never says whether the
@@ -92,7 +116,12 @@ def sign_in_options(request: Request, body: SignInOptionsBody) -> Response:
     return response
 
 
-@router.post("/signin/passkey/verify", response_model=SessionInfo, dependencies=[JsonOnly])
+@router.post(
+    "/signin/passkey/verify",
+    response_model=SessionInfo,
+    dependencies=[JsonOnly],
+    responses=refusals(*JSON_BODY, *_CEREMONY_REFUSALS, ErrorCode.passkey_unknown),
+)
 def sign_in_verify(request: Request, body: CeremonyBody) -> Response:
     issued = context.service(request).passkeys.finish_sign_in(
         flow_id=body.flow_id,
@@ -107,7 +136,14 @@ def sign_in_verify(request: Request, body: CeremonyBody) -> Response:
     return response
 
 
-@router.post("/passkeys/registration/options", dependencies=[JsonOnly])
+@router.post(
+    "/passkeys/registration/options",
+    response_model=CeremonyOptions,
+    dependencies=[JsonOnly],
+    responses=refusals(
+        *JSON_BODY, *SIGNED_IN, ErrorCode.reauthentication_required, ErrorCode.rate_limited
+    ),
+)
 def registration_options(request: Request, body: EmptyBody) -> Response:
     """Start adding a passkey; needs a recent sign-in at the account's highest level
     (403 ``reauthentication_required`` otherwise)."""
@@ -125,6 +161,14 @@ def registration_options(request: Request, body: EmptyBody) -> Response:
     status_code=201,
     response_model=PasskeyItem,
     dependencies=[JsonOnly],
+    responses=refusals(
+        *JSON_BODY,
+        *SIGNED_IN,
+        *_CEREMONY_REFUSALS,
+        ErrorCode.reauthentication_required,
+        ErrorCode.passkey_not_allowed,
+        ErrorCode.passkey_already_registered,
+    ),
 )
 def registration_verify(request: Request, body: RegistrationBody) -> Response:
     passkey = context.service(request).passkeys.finish_registration(
@@ -139,7 +183,7 @@ def registration_verify(request: Request, body: RegistrationBody) -> Response:
     return JSONResponse(passkey_item(passkey).model_dump(mode="json"), status_code=201)
 
 
-@router.get("/passkeys", response_model=list[PasskeyItem])
+@router.get("/passkeys", response_model=list[PasskeyItem], responses=refusals(*ANY, *SIGNED_IN))
 def list_passkeys(request: Request) -> list[PasskeyItem]:
     return [
         passkey_item(p)
@@ -147,20 +191,36 @@ def list_passkeys(request: Request) -> list[PasskeyItem]:
     ]
 
 
-@router.patch("/passkeys/{passkey_id}", status_code=204, dependencies=[JsonOnly])
-def rename_passkey(request: Request, passkey_id: str, body: RenameBody) -> Response:
+@router.patch(
+    "/passkeys/{passkey_id}",
+    status_code=204,
+    dependencies=[JsonOnly],
+    responses=refusals(*JSON_BODY, *SIGNED_IN, *PATH_ID, ErrorCode.not_found),
+)
+def rename_passkey(request: Request, passkey_id: PasskeyId, body: RenameBody) -> Response:
     context.service(request).passkeys.rename(
-        context.require_session(request), passkey_id[:64], body.name, context.client(request)
+        context.require_session(request), passkey_id, body.name, context.client(request)
     )
     return Response(status_code=204)
 
 
-@router.delete("/passkeys/{passkey_id}", status_code=204)
-def delete_passkey(request: Request, passkey_id: str) -> Response:
+@router.delete(
+    "/passkeys/{passkey_id}",
+    status_code=204,
+    responses=refusals(
+        *ANY,
+        *CROSS_SITE,
+        *SIGNED_IN,
+        *PATH_ID,
+        ErrorCode.reauthentication_required,
+        ErrorCode.not_found,
+    ),
+)
+def delete_passkey(request: Request, passkey_id: PasskeyId) -> Response:
     context.check_origin(request)
     context.service(request).passkeys.remove(
         context.require_session(request),
-        passkey_id[:64],
+        passkey_id,
         locale=context.locale(request),
         client=context.client(request),
     )

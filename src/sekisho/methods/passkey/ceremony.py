@@ -45,7 +45,10 @@ class ClientData:
 
 
 def parse_client_data(credential: dict[str, Any]) -> ClientData:
-    """The decoded clientDataJSON of a response, or a 400 ``passkey_invalid``."""
+    """The decoded clientDataJSON of a response, or a 400 ``passkey_invalid``.
+
+    JSON nested deeper than the interpreter's recursion limit makes ``json.loads`` raise
+    ``RecursionError``: that is a malformed credential too, never a 500."""
     try:
         response = credential["response"]
         encoded = response["clientDataJSON"]
@@ -55,7 +58,14 @@ def parse_client_data(credential: dict[str, Any]) -> ClientData:
         if not isinstance(raw, dict) or not isinstance(raw.get("challenge"), str):
             raise ValueError("challenge")
         return ClientData(challenge=bytes_from_base64url(raw["challenge"]), raw=raw)
-    except (KeyError, TypeError, ValueError, InvalidEncoding, UnicodeDecodeError) as error:
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        RecursionError,
+        InvalidEncoding,
+        UnicodeDecodeError,
+    ) as error:
         raise SekishoError(ErrorCode.passkey_invalid) from error
 
 

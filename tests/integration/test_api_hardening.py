@@ -1,0 +1,228 @@
+"""Hostile requests to the JSON API and the HTTP layer (issue 7, defects 10 and 11).
+
+Each test sends what a fuzzer or an attacker sent and checks the answer is a clear 4xx
+with a stable code: never a 500, never a false 503, never a redirect built from the Host
+header, never a forged log line, never a connection held open forever.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import socket
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.support.passkeys import email_sign_in
+from tests.support.server import LiveServer
+from tests.support.smtp import SmtpCapture
+
+#: Deeper than CPython's recursion limit lets ``json.loads`` go.
+DEEP = 1000
+
+
+def _error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, (response.request.url, response.text)
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["error"] == code
+
+
+def _deep_client_data() -> str:
+    nested = "[" * DEEP + "]" * DEEP
+    raw = json.dumps({"type": "webauthn.get", "challenge": "AAAA", "x": 0})
+    raw = raw[:-1] + ', "deep": ' + nested + "}"
+    return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
+
+
+def _credential() -> dict[str, object]:
+    return {
+        "id": "AAAA",
+        "rawId": "AAAA",
+        "type": "public-key",
+        "response": {
+            "clientDataJSON": _deep_client_data(),
+            "authenticatorData": "AAAA",
+            "signature": "AAAA",
+            "attestationObject": "AAAA",
+        },
+    }
+
+
+def test_case33_cross_site_json_api_gets_403_whatever_the_content_type(
+    server: LiveServer,
+) -> None:
+    with server.client() as client:
+        for headers in (
+            {"Origin": "https://evil.example", "Content-Type": "text/plain"},
+            {"Sec-Fetch-Site": "cross-site", "Content-Type": "text/plain"},
+            {"Origin": "https://evil.example", "Content-Type": "application/x-www-form-urlencoded"},
+            {"Sec-Fetch-Site": "same-site"},
+        ):
+            response = client.post(
+                "/api/v1/signin/email", content='{"email":"a@example.com"}', headers=headers
+            )
+            _error(response, 403, "csrf_failed")
+
+
+def test_deeply_nested_client_data_is_a_bad_credential(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    server.add_user("deep@example.com")
+    with server.client() as anonymous, server.client() as signed_in:
+        options = anonymous.post("/api/v1/signin/passkey/options", json={}).json()
+        response = anonymous.post(
+            "/api/v1/signin/passkey/verify",
+            json={"flow_id": options["flow_id"], "credential": _credential()},
+        )
+        _error(response, 400, "passkey_invalid")
+        email_sign_in(server, smtp, signed_in, "deep@example.com")
+        options = signed_in.post("/api/v1/passkeys/registration/options", json={}).json()
+        response = signed_in.post(
+            "/api/v1/passkeys/registration/verify",
+            json={"flow_id": options["flow_id"], "credential": _credential()},
+        )
+        _error(response, 400, "passkey_invalid")
+
+
+def test_deeply_nested_request_body_is_a_bad_request(server: LiveServer) -> None:
+    with server.client() as client:
+        body = '{"flow_id": "x", "credential": ' + "[" * 20000 + "]" * 20000 + "}"
+        response = client.post(
+            "/api/v1/signin/passkey/verify",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+        assert 400 <= response.status_code < 500, response.text
+
+
+def test_nul_in_path_query_or_body_is_a_4xx_on_every_backend(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    server.add_user("nul@example.com")
+    with server.client() as anonymous, server.client() as signed_in:
+        email_sign_in(server, smtp, signed_in, "nul@example.com")
+        answers = [
+            anonymous.get("/api/v1/signin/email/flows/%00"),
+            anonymous.get("/api/v1/signin/email/flows/a%00b"),
+            anonymous.post("/api/v1/signin/email/flows/%00/code", json={"code": "123456"}),
+            anonymous.post("/api/v1/signin/email/flows/%00/complete", json={}),
+            anonymous.get("/dev/mailbox/%00"),
+            anonymous.get("/api/v1/session?x=%00"),
+            anonymous.post("/api/v1/signin/email", json={"email": "nul\u0000@example.com"}),
+            anonymous.post("/api/v1/signin/email/link/confirm", json={"token": "a\u0000b"}),
+            anonymous.post("/api/v1/signin/passkey/options", json={"email": "a\u0000@x.example"}),
+            signed_in.patch("/api/v1/passkeys/%00", json={"name": "x"}),
+            signed_in.patch("/api/v1/passkeys/abc", json={"name": "x\u0000y"}),
+            signed_in.delete("/api/v1/passkeys/%00"),
+            signed_in.delete("/api/v1/sessions/%00"),
+        ]
+        for response in answers:
+            assert 400 <= response.status_code < 500, (response.request.url, response.text)
+        assert signed_in.get("/api/v1/session").status_code == 200
+
+
+def test_dev_mailbox_id_out_of_range_is_a_4xx(server: LiveServer) -> None:
+    with server.client() as client:
+        for message_id in ("99999999999999999999999", "-1", "0", "9223372036854775808"):
+            response = client.get(f"/dev/mailbox/{message_id}")
+            assert 400 <= response.status_code < 500, (message_id, response.status_code)
+
+
+def _access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The access log lines, once the server has written one: it writes after the
+    response has gone out, so the client may read the response first."""
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [r.getMessage() for r in caplog.records if r.name == "sekisho.access"]
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.02)
+
+
+def test_access_log_cannot_be_forged_with_a_newline(
+    server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="sekisho.access"), server.client() as client:
+        client.get("/api/v1/x%0D%0A127.0.0.1%20%22GET%20/admin%22%20200")
+        lines = _access_lines(caplog)
+    assert len(lines) == 1
+    assert "\r" not in lines[0]
+    assert "\n" not in lines[0]
+    assert "%0D%0A" in lines[0]
+
+
+def test_no_redirect_is_built_from_the_host_header(server: LiveServer) -> None:
+    with server.client() as client:
+        for method, path in (
+            ("POST", "/api/v1/signin/email/"),
+            ("GET", "/api/v1/session/"),
+            ("GET", "/signin/"),
+        ):
+            response = client.request(
+                method,
+                path,
+                json={"email": "a@example.com"},
+                headers={"Host": "evil.example"},
+            )
+            assert not response.is_redirect, (path, response.headers.get("location"))
+            assert "evil.example" not in response.headers.get("location", "")
+
+
+def test_405_says_what_is_allowed_and_head_works_on_get_routes(server: LiveServer) -> None:
+    with server.client() as client:
+        refused = client.put("/api/v1/session")
+        _error(refused, 405, "method_not_allowed")
+        assert set(refused.headers["allow"].replace(" ", "").split(",")) == {
+            "GET",
+            "HEAD",
+            "DELETE",
+        }
+        post_only = client.get("/api/v1/signin/email")
+        _error(post_only, 405, "method_not_allowed")
+        assert post_only.headers["allow"] == "POST"
+        for path in ("/api/v1/session", "/healthz", "/signin", "/api/openapi.json"):
+            get = client.get(path)
+            head = client.head(path)
+            assert head.status_code == get.status_code, path
+            assert head.content == b""
+            assert head.headers["content-type"] == get.headers["content-type"]
+
+
+def _raw(server: LiveServer, request: bytes, timeout: float = 20) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
+        sock.sendall(request)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+def test_chunked_body_over_the_limit_gets_413(make_server: ServerFactory) -> None:
+    server = make_server(max_body_bytes=1024)
+    chunk = b'{"email": "' + b"a" * 2000 + b'"}'
+    request = (
+        b"POST /api/v1/signin/email HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + f"{len(chunk):x}\r\n".encode()
+        + chunk
+        + b"\r\n0\r\n\r\n"
+    )
+    answer = _raw(server, request)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b'"error":"payload_too_large"' in answer.replace(b" ", b"")
+
+
+def test_stalled_body_gets_408_and_the_connection_is_closed(make_server: ServerFactory) -> None:
+    server = make_server(body_read_timeout_seconds=0.5)
+    request = (
+        b"POST /api/v1/signin/email HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        b'{"email": '
+    )
+    answer = _raw(server, request)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b'"error":"request_timeout"' in answer.replace(b" ", b"")
