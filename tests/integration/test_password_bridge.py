@@ -163,7 +163,9 @@ def test_passwordless_mode_cutoff_and_per_user_override(make_server: ServerFacto
 def test_password_lockout_never_blocks_email_sign_in(
     make_server: ServerFactory, smtp: SmtpCapture
 ) -> None:
-    server = make_server(account_failure_free_attempts=2)
+    # A lockout (the cap) rather than a progressive delay: each attempt takes at least
+    # password_attempt_floor, which could outlast a one-second delay.
+    server = make_server(account_failure_free_attempts=2, account_failure_cap=2)
     _import(server, "ian@example.com", ASPNET_V3)
     with httpx.Client(base_url=server.url) as client:
         statuses = [_login(client, "ian@example.com", "wrong").status_code for _ in range(3)]

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from sekisho.core.completion import IssuedSession
 from sekisho.core.records import Session
 from sekisho.errors import ErrorCode, SekishoError
-from sekisho.web import context
+from sekisho.web import context, pacing
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 JsonOnly = Depends(context.require_json)
@@ -134,16 +134,11 @@ def request_email(request: Request, body: EmailRequest) -> Response:
 
 
 @router.post("/signin/password", response_model=SessionInfo, dependencies=[JsonOnly])
-def sign_in_with_password(request: Request, body: PasswordBody) -> Response:
+async def sign_in_with_password(request: Request, body: PasswordBody) -> Response:
     """The migration bridge for imported accounts that still hold a password (AAL1,
-    amr ``pwd``). The answer is the same for unknown addresses, accounts without a
-    password and wrong passwords: 400 ``invalid_credentials``."""
-    issued = context.service(request).sign_in_with_password(
-        raw_email=body.email,
-        password=body.password,
-        client=context.client(request),
-        previous=context.session_token(request),
-    )
+    amr ``pwd``). The answer is the same, in the same time, for unknown addresses,
+    accounts without a password and wrong passwords: 400 ``invalid_credentials``."""
+    issued = await pacing.password_attempt(request, raw_email=body.email, password=body.password)
     return _signed_in(request, issued)
 
 
