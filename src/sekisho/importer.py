@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.records import User
-from sekisho.methods.password.hashes import Unusable, prepare_for_storage
+from sekisho.methods.password.hashes import Unusable, check, prepare_for_storage
 from sekisho.store.database import Database
 
 KNOWN_FIELDS = {
@@ -59,7 +59,6 @@ class ImportRow:
     email_verified: bool
     display_name: str | None
     password_hash: str | None
-    password_scheme: str | None
     migration_mode: str | None
     attributes: dict[str, Any]
 
@@ -105,15 +104,19 @@ def _text(raw: dict[str, Any], name: str) -> str | None:
     return text or None
 
 
-def _password(value: str | None) -> tuple[str | None, str | None]:
-    """(hash to store, scheme): the legacy hash wrapped, after the sign-in parser agreed
-    it can verify."""
-    if value is None:
-        return None, None
-    try:
-        return prepare_for_storage(value)
-    except Unusable as error:
-        raise RowError(f"password_hash is in a format Sekisho cannot verify: {error}") from error
+def _password(value: str | None) -> str | None:
+    """The hash as given, once the parser sign-in verifies it with agreed it can verify
+    (wrapping, which costs an argon2id, waits until the hash is really stored)."""
+    if value is not None:
+        try:
+            check(value)
+        except Unusable as error:
+            raise _cannot_verify(error) from error
+    return value
+
+
+def _cannot_verify(error: Unusable) -> RowError:
+    return RowError(f"password_hash is in a format Sekisho cannot verify: {error}")
 
 
 def parse_row(raw: dict[str, Any]) -> ImportRow:
@@ -130,7 +133,7 @@ def parse_row(raw: dict[str, Any]) -> ImportRow:
     verified_text = "" if verified_value is None else str(verified_value).strip().lower()
     if verified_text not in TRUE | FALSE:
         raise RowError("email_verified must be true or false")
-    password_hash, password_scheme = _password(_text(raw, "password_hash"))
+    password_hash = _password(_text(raw, "password_hash"))
     mode = _text(raw, "migration_mode")
     if mode is not None and mode not in MIGRATION_MODES:
         raise RowError("migration_mode must be hybrid, phase_out or passwordless")
@@ -156,7 +159,6 @@ def parse_row(raw: dict[str, Any]) -> ImportRow:
         email_verified=verified_text in TRUE,
         display_name=display_name,
         password_hash=password_hash,
-        password_scheme=password_scheme,
         migration_mode=mode,
         attributes={**extra, **attributes},
     )
@@ -205,12 +207,15 @@ def _import_one(database: Database, row: ImportRow, now: datetime) -> str:
         user = repos.users.by_id(row.id)
         if (
             row.password_hash is not None
-            and row.password_scheme is not None
             and user is not None
             and user.password_retired_at is None
             and repos.passwords.get(row.id) is None
         ):
-            repos.passwords.put(row.id, hash=row.password_hash, scheme=row.password_scheme, now=now)
+            try:
+                stored, scheme = prepare_for_storage(row.password_hash)
+            except Unusable as error:
+                raise _cannot_verify(error) from error
+            repos.passwords.put(row.id, hash=stored, scheme=scheme, now=now)
             if outcome == "unchanged":
                 outcome = "updated"
         return outcome

@@ -19,16 +19,14 @@ from functools import cache
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from sekisho.methods.password.legacy import BCRYPT_MAX_BYTES, LegacyHash, Unusable, parse
+from sekisho.methods.password.legacy import LegacyHash, Unusable, parse
 
 __all__ = [
-    "BCRYPT_MAX_BYTES",
     "MAX_PASSWORD_BYTES",
     "Unusable",
     "burn_time",
     "check",
     "hash_password",
-    "is_wrapped",
     "needs_rehash",
     "prepare_for_storage",
     "scheme_of",
@@ -75,14 +73,6 @@ def scheme_of(stored: str) -> str | None:
     except Unusable:
         return None
     return "argon2id" if legacy is None else legacy.scheme
-
-
-def is_wrapped(stored: str) -> bool:
-    try:
-        legacy = check(stored)
-    except Unusable:
-        return False
-    return legacy is not None and legacy.wrapped is not None
 
 
 def prepare_for_storage(stored: str) -> tuple[str, str]:
