@@ -126,7 +126,9 @@ def test_case60_every_format_is_wrapped_at_import_and_still_signs_in(
     ]
     assert f"created {len(rows)}," in _import_file(server, tmp_path, rows)
     with server.database.engine.connect() as connection:
-        stored_rows = dict(connection.execute(text("SELECT user_id, hash FROM passwords")).all())
+        stored_rows: dict[str, str] = dict(
+            connection.execute(text("SELECT user_id, hash FROM passwords")).tuples().all()
+        )
     for scheme, original in hashes.items():
         wrapped = stored_rows[scheme]
         assert wrapped.startswith(f"$sekisho-wrap${scheme}$"), scheme

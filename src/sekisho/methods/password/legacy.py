@@ -49,6 +49,7 @@ _ASPNET_PRFS = {0: "sha1", 1: "sha256", 2: "sha512"}
 _PBKDF2_PRFS = frozenset(_ASPNET_PRFS.values())
 _MAX_PBKDF2_ITERATIONS = 100_000_000
 _MAX_MEMORY_BYTES = 1 << 30
+_MAX_KEY_BYTES = MAX_STORED
 _BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _BCRYPT = re.compile(r"\$2[aby]\$([0-9]{2})\$([./A-Za-z0-9]{22})([./A-Za-z0-9]{31})")
 _ARGON2 = re.compile(
@@ -138,7 +139,7 @@ def _check_pbkdf2(params: Params, salt: bytes) -> None:
     if params.get("h") not in _PBKDF2_PRFS:
         raise Unusable("unknown PBKDF2 hash function")
     _int(params, "i", 1, _MAX_PBKDF2_ITERATIONS)
-    _int(params, "l", 16, 64)
+    _int(params, "l", 16, _MAX_KEY_BYTES)
 
 
 def _pbkdf2(password: bytes, salt: bytes, params: Params) -> bytes:
@@ -147,7 +148,7 @@ def _pbkdf2(password: bytes, salt: bytes, params: Params) -> bytes:
         password,
         salt,
         _int(params, "i", 1, _MAX_PBKDF2_ITERATIONS),
-        _int(params, "l", 16, 64),
+        _int(params, "l", 16, _MAX_KEY_BYTES),
     )
 
 
@@ -214,7 +215,7 @@ def _check_argon2(params: Params, salt: bytes) -> None:
     parallelism = _int(params, "p", 1, 255)
     _int(params, "m", 8 * parallelism, _MAX_MEMORY_BYTES // 1024)
     _int(params, "t", 1, 1000)
-    _int(params, "l", 4, 1024)
+    _int(params, "l", 4, _MAX_KEY_BYTES)
 
 
 def _argon2(scheme: str) -> Derive:
