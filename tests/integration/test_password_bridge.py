@@ -126,9 +126,10 @@ def test_case60_every_format_is_wrapped_at_import_and_still_signs_in(
     ]
     assert f"created {len(rows)}," in _import_file(server, tmp_path, rows)
     with server.database.engine.connect() as connection:
-        stored_rows: dict[str, str] = dict(
-            connection.execute(text("SELECT user_id, hash FROM passwords")).tuples().all()
-        )
+        stored_rows: dict[str, str] = {
+            user_id: stored
+            for user_id, stored in connection.execute(text("SELECT user_id, hash FROM passwords"))
+        }
     for scheme, original in hashes.items():
         wrapped = stored_rows[scheme]
         assert wrapped.startswith(f"$sekisho-wrap${scheme}$"), scheme
