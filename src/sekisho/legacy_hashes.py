@@ -6,7 +6,8 @@ Invariants:
   one read: a sign-in that rehashed it, or a retirement that deleted it, meanwhile wins;
 - wrapping keeps the password: the wrapped hash verifies exactly what the original did;
 - running it twice changes nothing; a stored hash that can never verify is reported,
-  never changed.
+  never changed;
+- one audit event (``passwords.wrapped``, IP ``cli``) records the counts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from sekisho.core.records import AuditEvent
 from sekisho.methods.password.hashes import Unusable, check, prepare_for_storage
 from sekisho.store.database import Database
 from sekisho.store.tables import passwords
@@ -52,4 +54,19 @@ def wrap_legacy_hashes(database: Database, *, now: datetime) -> WrapSummary:
             summary.wrapped += 1
         else:
             summary.unchanged += 1
+    with database.transaction() as repos:
+        repos.audit.append(
+            AuditEvent(
+                event="passwords.wrapped",
+                outcome="success",
+                at=now,
+                ip="cli",
+                detail={
+                    "by": "operator",
+                    "wrapped": summary.wrapped,
+                    "unchanged": summary.unchanged,
+                    "unusable": len(summary.unusable),
+                },
+            )
+        )
     return summary

@@ -182,4 +182,12 @@ def test_wrap_legacy_hashes_wraps_what_an_older_import_stored(backend: str, tmp_
         assert django.rsplit("$", 1)[1] not in str(wrapped["dj"])
         again = run_sekisho(url, "users", "wrap-legacy-hashes")
         assert "wrapped 0, unchanged 2, unusable 1" in again.stdout
+        with engine.connect() as connection:
+            audited = connection.execute(
+                text(
+                    "SELECT detail FROM audit_events WHERE event = 'passwords.wrapped' ORDER BY at"
+                )
+            ).scalars()
+            counts = [json.loads(detail)["wrapped"] for detail in audited]
+        assert counts == [2, 0]
         database.dispose()
