@@ -20,6 +20,7 @@ from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
 from sekisho.importer import import_users
+from sekisho.legacy_hashes import wrap_legacy_hashes
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
 from sekisho.service import utc_now
@@ -235,6 +236,19 @@ def users_import(
     )
     if summary.rejected:
         raise typer.Exit(3)
+
+
+@users_app.command("wrap-legacy-hashes")
+def users_wrap_legacy_hashes() -> None:
+    """Wrap legacy password hashes stored before Sekisho wrapped them at import
+    (argon2id over the legacy key; every password keeps working). Idempotent."""
+    summary = wrap_legacy_hashes(_database(_settings()), now=datetime.now(UTC))
+    for user_id in summary.unusable:
+        typer.echo(f"{user_id}: stored hash can never verify; left as it is", err=True)
+    typer.echo(
+        f"wrapped {summary.wrapped}, unchanged {summary.unchanged}, "
+        f"unusable {len(summary.unusable)}"
+    )
 
 
 @users_app.command("list")

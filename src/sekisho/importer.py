@@ -6,7 +6,11 @@ Invariants:
 - running the same file twice changes nothing (``unchanged``);
 - the user's existing id is kept as Sekisho's user id, so apps that stored it keep
   working (it will be the OIDC ``sub`` once the provider exists);
-- a password hash in a format Sekisho cannot verify is refused, never stored as-is;
+- a password hash is checked by the parser sign-in verifies it with, so one that can
+  never verify (unknown format, malformed, parameters out of range) is refused with
+  its line number, never stored;
+- a legacy hash is stored wrapped (argon2id over the legacy key, see
+  :mod:`sekisho.methods.password.legacy`): the database never holds the weak original;
 - an account that already holds a password (perhaps rehashed to argon2id at its first
   sign-in) or has retired it keeps what it has: a re-import never brings back or
   replaces a password.
@@ -26,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.records import User
-from sekisho.methods.password.hashes import scheme_of
+from sekisho.methods.password.hashes import Unusable, check, prepare_for_storage
 from sekisho.store.database import Database
 
 KNOWN_FIELDS = {
@@ -100,6 +104,21 @@ def _text(raw: dict[str, Any], name: str) -> str | None:
     return text or None
 
 
+def _password(value: str | None) -> str | None:
+    """The hash as given, once the parser sign-in verifies it with agreed it can verify
+    (wrapping, which costs an argon2id, waits until the hash is really stored)."""
+    if value is not None:
+        try:
+            check(value)
+        except Unusable as error:
+            raise _cannot_verify(error) from error
+    return value
+
+
+def _cannot_verify(error: Unusable) -> RowError:
+    return RowError(f"password_hash is in a format Sekisho cannot verify: {error}")
+
+
 def parse_row(raw: dict[str, Any]) -> ImportRow:
     if "__invalid__" in raw:
         raise RowError(str(raw["__invalid__"]))
@@ -114,9 +133,7 @@ def parse_row(raw: dict[str, Any]) -> ImportRow:
     verified_text = "" if verified_value is None else str(verified_value).strip().lower()
     if verified_text not in TRUE | FALSE:
         raise RowError("email_verified must be true or false")
-    password_hash = _text(raw, "password_hash")
-    if password_hash is not None and scheme_of(password_hash) is None:
-        raise RowError("password_hash is in a format Sekisho cannot verify")
+    password_hash = _password(_text(raw, "password_hash"))
     mode = _text(raw, "migration_mode")
     if mode is not None and mode not in MIGRATION_MODES:
         raise RowError("migration_mode must be hybrid, phase_out or passwordless")
@@ -194,9 +211,11 @@ def _import_one(database: Database, row: ImportRow, now: datetime) -> str:
             and user.password_retired_at is None
             and repos.passwords.get(row.id) is None
         ):
-            scheme = scheme_of(row.password_hash)
-            assert scheme is not None
-            repos.passwords.put(row.id, hash=row.password_hash, scheme=scheme, now=now)
+            try:
+                stored, scheme = prepare_for_storage(row.password_hash)
+            except Unusable as error:
+                raise _cannot_verify(error) from error
+            repos.passwords.put(row.id, hash=stored, scheme=scheme, now=now)
             if outcome == "unchanged":
                 outcome = "updated"
         return outcome

@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     admin_emails: list[str] = Field(default_factory=list)
     migration_mode: Literal["hybrid", "phase_out", "passwordless"] = "hybrid"
     password_cutoff: datetime | None = None
+    password_attempt_floor: timedelta = timedelta(seconds=1)
 
     webauthn_rp_id: str | None = None
     webauthn_rp_name: str = "Sekisho"
@@ -152,6 +153,7 @@ class Settings(BaseSettings):
         "account_lockout",
         "passkey_challenge_ttl",
         "reauthentication_window",
+        "password_attempt_floor",
     )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import logging
+import struct
 from datetime import UTC, datetime
+from pathlib import Path
 
 import bcrypt
 import httpx
 import pytest
+from argon2 import PasswordHasher, Type
+from passlib.hash import django_pbkdf2_sha256, pbkdf2_sha256, scrypt, sha256_crypt, sha512_crypt
 from sqlalchemy import text
 
 from sekisho.core.records import User
 from sekisho.methods.password.hashes import scheme_of
 from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator
+from tests.support.cli import run_sekisho
 from tests.support.passkeys import email_sign_in, register
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
@@ -71,6 +79,102 @@ def test_case23_correct_legacy_password_signs_in_and_rehashes(server: LiveServer
     assert rehashed.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     with httpx.Client(base_url=server.url) as client:
         assert _login(client, "aki@example.jp", ASPNET_PASSWORD).status_code == 200
+
+
+def _every_format(password: str) -> dict[str, str]:
+    """One hash per supported format, each made by its own framework's library (ASP.NET
+    Core Identity's by hashlib, as its PasswordHasher lays it out)."""
+    raw = password.encode()
+    salt = bytes(range(16))
+    v2 = b"\x00" + salt + hashlib.pbkdf2_hmac("sha1", raw, salt, 1000, 32)
+    v3 = (
+        b"\x01"
+        + struct.pack(">III", 2, 1000, 16)
+        + salt
+        + hashlib.pbkdf2_hmac("sha512", raw, salt, 1000, 32)
+    )
+    return {
+        "aspnet-identity-v2": base64.b64encode(v2).decode(),
+        "aspnet-identity-v3": base64.b64encode(v3).decode(),
+        "bcrypt": bcrypt.hashpw(raw, bcrypt.gensalt(rounds=4)).decode(),
+        "argon2i": PasswordHasher(type=Type.I, time_cost=1, memory_cost=1024).hash(password),
+        "argon2id": PasswordHasher(type=Type.ID, time_cost=1, memory_cost=1024).hash(password),
+        "django-pbkdf2-sha256": django_pbkdf2_sha256.using(rounds=1000).hash(password),
+        "passlib-pbkdf2-sha256": pbkdf2_sha256.using(rounds=1000).hash(password),
+        "scrypt": scrypt.using(rounds=4).hash(password),
+        "sha256-crypt": sha256_crypt.using(rounds=1000).hash(password),
+        "sha512-crypt": sha512_crypt.using(rounds=1000).hash(password),
+    }
+
+
+def _import_file(server: LiveServer, tmp_path: Path, rows: list[dict[str, str]]) -> str:
+    source = tmp_path / "users.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    result = run_sekisho(server.settings.database_url, "users", "import", str(source))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_case60_every_format_is_wrapped_at_import_and_still_signs_in(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    password = "correct horse パスワード"
+    hashes = _every_format(password)
+    rows = [
+        {"id": scheme, "email": f"{scheme}@example.com", "password_hash": stored}
+        for scheme, stored in hashes.items()
+    ]
+    assert f"created {len(rows)}," in _import_file(server, tmp_path, rows)
+    with server.database.engine.connect() as connection:
+        stored_rows: dict[str, str] = {
+            user_id: stored
+            for user_id, stored in connection.execute(text("SELECT user_id, hash FROM passwords"))
+        }
+    for scheme, original in hashes.items():
+        wrapped = stored_rows[scheme]
+        assert wrapped.startswith(f"$sekisho-wrap${scheme}$"), scheme
+        assert original not in wrapped, scheme
+        assert original[-16:] not in wrapped, scheme
+    with httpx.Client(base_url=server.url) as client:
+        for scheme in hashes:
+            wrong = _login(client, f"{scheme}@example.com", password + "!")
+            assert wrong.status_code == 400, scheme
+            assert _stored(server, scheme) == stored_rows[scheme]
+            right = _login(client, f"{scheme}@example.com", password)
+            assert right.status_code == 200, (scheme, right.text)
+            client.cookies.clear()
+            rehashed = _stored(server, scheme)
+            assert rehashed is not None
+            assert rehashed.startswith("$argon2id$v=19$m=19456,t=2,p=1$"), scheme
+
+
+def test_issue7_django_salt_with_dash_and_underscore_signs_in(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """Django accepts any salt without ``$``; so must the importer and the verifier."""
+    salts = ["ab-cd_ef12", "sel.de/mer+=", "塩"]
+    rows = [
+        {
+            "id": f"dj-{index}",
+            "email": f"dj{index}@example.com",
+            "password_hash": "pbkdf2_sha256$10000$"
+            + salt
+            + "$"
+            + base64.b64encode(
+                hashlib.pbkdf2_hmac("sha256", b"old secret", salt.encode(), 10000)
+            ).decode(),
+        }
+        for index, salt in enumerate(salts)
+    ]
+    assert f"created {len(rows)}, updated 0, unchanged 0, rejected 0" in _import_file(
+        server, tmp_path, rows
+    )
+    with httpx.Client(base_url=server.url) as client:
+        for index in range(len(salts)):
+            assert _login(client, f"dj{index}@example.com", "old secret!").status_code == 400
+            signed_in = _login(client, f"dj{index}@example.com", "old secret")
+            assert signed_in.status_code == 200, signed_in.text
+            client.cookies.clear()
 
 
 def test_case24_unknown_and_wrong_look_the_same(server: LiveServer) -> None:
@@ -163,7 +267,9 @@ def test_passwordless_mode_cutoff_and_per_user_override(make_server: ServerFacto
 def test_password_lockout_never_blocks_email_sign_in(
     make_server: ServerFactory, smtp: SmtpCapture
 ) -> None:
-    server = make_server(account_failure_free_attempts=2)
+    # A lockout (the cap) rather than a progressive delay: each attempt takes at least
+    # password_attempt_floor, which could outlast a one-second delay.
+    server = make_server(account_failure_free_attempts=2, account_failure_cap=2)
     _import(server, "ian@example.com", ASPNET_V3)
     with httpx.Client(base_url=server.url) as client:
         statuses = [_login(client, "ian@example.com", "wrong").status_code for _ in range(3)]

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from sekisho.core.completion import IssuedSession
 from sekisho.core.records import Session
 from sekisho.errors import ErrorCode, SekishoError
-from sekisho.web import context
+from sekisho.web import context, pacing
 from sekisho.web.params import ApprovalNumber, Code, Email, FlowId, SessionId, Token
 from sekisho.web.refusals import ANY, CROSS_SITE, JSON_BODY, PATH_ID, SIGNED_IN, refusals
 
@@ -166,16 +166,11 @@ def request_email(request: Request, body: EmailRequest) -> Response:
         ErrorCode.rate_limited,
     ),
 )
-def sign_in_with_password(request: Request, body: PasswordBody) -> Response:
+async def sign_in_with_password(request: Request, body: PasswordBody) -> Response:
     """The migration bridge for imported accounts that still hold a password (AAL1,
-    amr ``pwd``). The answer is the same for unknown addresses, accounts without a
-    password and wrong passwords: 400 ``invalid_credentials``."""
-    issued = context.service(request).sign_in_with_password(
-        raw_email=body.email,
-        password=body.password,
-        client=context.client(request),
-        previous=context.session_token(request),
-    )
+    amr ``pwd``). The answer is the same, in the same time, for unknown addresses,
+    accounts without a password and wrong passwords: 400 ``invalid_credentials``."""
+    issued = await pacing.password_attempt(request, raw_email=body.email, password=body.password)
     return _signed_in(request, issued)
 
 

@@ -13,7 +13,7 @@ from sekisho.core.completion import IssuedSession
 from sekisho.core.encoding import base64url
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import LOCALES, N_, gettext
-from sekisho.web import context
+from sekisho.web import context, pacing
 from sekisho.web.cookies import LANGUAGE_MAX_AGE
 from sekisho.web.passkeys_api import passkey_item
 from sekisho.web.rendering import page
@@ -112,11 +112,10 @@ async def password_sign_in(request: Request) -> Response:
     form = await context.read_form(request)
     email = context.field(form, "email", max_length=1024)
     try:
-        issued = context.service(request).sign_in_with_password(
+        issued = await pacing.password_attempt(
+            request,
             raw_email=email,
             password=context.field(form, "password", max_length=4096),
-            client=context.client(request),
-            previous=context.session_token(request),
         )
     except SekishoError as error:
         if error.code not in (ErrorCode.invalid_credentials, ErrorCode.password_too_long):

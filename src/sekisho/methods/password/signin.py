@@ -3,8 +3,10 @@
 - Password sign-in exists only for accounts that still hold a hash, only while the
   deployment's (or the account's own) migration mode allows it, and never after the
   cut-off date. It proves AAL1 with amr ``pwd`` (NIST SP 800-63B-4: a password alone).
-- An unknown address, an account without a password or a refused mode costs the same
-  one argon2id verification as a real check, and gets the same answer (case 24).
+- An unknown address, an account without a password or a refused mode costs one
+  argon2id verification of a dummy hash and gets the same answer as a wrong password
+  (case 24); the web layer answers every attempt no sooner than one floor, so the
+  different costs of the legacy formats do not show either (case 60, ``web/pacing``).
 - A correct legacy hash is replaced by argon2id in the same transaction; a wrong
   password changes nothing but the failure count (case 23).
 - Failures count per address under their own method key, with the same progressive

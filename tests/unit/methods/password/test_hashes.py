@@ -10,6 +10,7 @@ from passlib.hash import django_pbkdf2_sha256, pbkdf2_sha256, scrypt, sha256_cry
 from sekisho.methods.password.hashes import (
     hash_password,
     needs_rehash,
+    prepare_for_storage,
     scheme_of,
     verify_password,
 )
@@ -93,3 +94,30 @@ def test_legacy_bcrypt_checks_only_what_bcrypt_ever_saw() -> None:
 def test_unknown_formats_are_refused(stored: str) -> None:
     assert scheme_of(stored) is None
     assert not verify_password(stored, "anything")
+
+
+@pytest.mark.parametrize("password", ["correct horse", "パスワード"])
+def test_wrapped_hashes_verify_what_the_original_did(password: str) -> None:
+    for original, scheme in _legacy_hashes(password):
+        wrapped, stored_scheme = prepare_for_storage(original)
+        assert stored_scheme == scheme
+        assert wrapped.startswith(f"$sekisho-wrap${scheme}$")
+        assert not original.startswith("$sekisho-wrap$")
+        assert scheme_of(wrapped) == scheme
+        assert verify_password(wrapped, password), scheme
+        assert not verify_password(wrapped, password + "x"), scheme
+        assert needs_rehash(wrapped)
+        assert prepare_for_storage(wrapped) == (wrapped, scheme)
+
+
+@pytest.mark.parametrize(("stored", "scheme"), ASPNET_VECTORS)
+def test_wrapped_aspnet_vectors_keep_no_trace_of_the_subkey(stored: str, scheme: str) -> None:
+    wrapped, _scheme = prepare_for_storage(stored)
+    assert stored[-24:] not in wrapped
+    assert verify_password(wrapped, "my password")
+    assert not verify_password(wrapped, "my Password")
+
+
+def test_sekisho_argon2id_is_stored_as_it_is() -> None:
+    stored = hash_password("secret")
+    assert prepare_for_storage(stored) == (stored, "argon2id")

@@ -1,0 +1,20 @@
+"""Running the ``sekisho`` command as a real process against a test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def run_sekisho(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
+    environment["SEKISHO_DATABASE_URL"] = database_url
+    return subprocess.run(
+        [sys.executable, "-m", "sekisho", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
