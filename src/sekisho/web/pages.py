@@ -1,4 +1,8 @@
-"""Sekisho's own pages. Every POST is CSRF-checked and answered with 303 (never 307)."""
+"""Sekisho's own pages. Every POST is CSRF-checked and answered with 303 (never 307).
+
+Every handler is a plain ``def`` (run in the thread pool); POST handlers take their form
+as :data:`~sekisho.web.context.CheckedForm`, the one place that reads a form on the loop.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from sekisho.core.encoding import base64url
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import LOCALES, N_, gettext
 from sekisho.web import context
+from sekisho.web.context import CheckedForm
 from sekisho.web.cookies import LANGUAGE_MAX_AGE
 from sekisho.web.passkeys_api import passkey_item
 from sekisho.web.rendering import page
@@ -108,8 +113,7 @@ def password_page(request: Request) -> Response:
 
 
 @router.post("/signin/password")
-async def password_sign_in(request: Request) -> Response:
-    form = await context.read_form(request)
+def password_sign_in(request: Request, form: CheckedForm) -> Response:
     email = context.field(form, "email", max_length=1024)
     try:
         issued = context.service(request).sign_in_with_password(
@@ -133,8 +137,7 @@ async def password_sign_in(request: Request) -> Response:
 
 
 @router.post("/signin/email")
-async def request_email(request: Request) -> Response:
-    form = await context.read_form(request)
+def request_email(request: Request, form: CheckedForm) -> Response:
     email = context.field(form, "email", max_length=1024)
     binding = context.binding_for_request(request)
     try:
@@ -178,8 +181,7 @@ def _wait(
 
 
 @router.post("/signin/email/code")
-async def submit_code(request: Request) -> Response:
-    form = await context.read_form(request)
+def submit_code(request: Request, form: CheckedForm) -> Response:
     flow_id = context.field(form, "flow", max_length=64)
     code = context.field(form, "code", max_length=32).strip()
     try:
@@ -199,8 +201,7 @@ async def submit_code(request: Request) -> Response:
 
 
 @router.post("/signin/email/complete")
-async def complete_approved(request: Request) -> Response:
-    form = await context.read_form(request)
+def complete_approved(request: Request, form: CheckedForm) -> Response:
     issued = context.service(request).complete_approved(
         flow_id=context.field(form, "flow", max_length=64),
         binding=context.binding(request),
@@ -220,8 +221,7 @@ def link_page(request: Request, token: str = "") -> Response:
 
 
 @router.post("/signin/email/link")
-async def confirm_link(request: Request) -> Response:
-    form = await context.read_form(request)
+def confirm_link(request: Request, form: CheckedForm) -> Response:
     issued = context.service(request).confirm_link(
         token=context.field(form, "token", max_length=256),
         binding=context.binding(request),
@@ -232,8 +232,7 @@ async def confirm_link(request: Request) -> Response:
 
 
 @router.post("/signin/email/link/code")
-async def link_code(request: Request) -> Response:
-    form = await context.read_form(request)
+def link_code(request: Request, form: CheckedForm) -> Response:
     token = context.field(form, "token", max_length=256)
     sekisho = context.service(request)
     try:
@@ -260,8 +259,7 @@ async def link_code(request: Request) -> Response:
 
 
 @router.post("/signin/email/link/approve")
-async def approve(request: Request) -> Response:
-    form = await context.read_form(request)
+def approve(request: Request, form: CheckedForm) -> Response:
     number = context.field(form, "number", max_length=8).strip()
     if not (number.isascii() and number.isdigit()):
         raise SekishoError(ErrorCode.invalid_field, detail={"field": "number"})
@@ -313,8 +311,7 @@ def account(request: Request) -> Response:
 
 
 @router.post("/account/passkeys/{passkey_id}/rename")
-async def rename_passkey(request: Request, passkey_id: str) -> Response:
-    form = await context.read_form(request)
+def rename_passkey(request: Request, passkey_id: str, form: CheckedForm) -> Response:
     context.service(request).passkeys.rename(
         context.require_session(request),
         passkey_id[:64],
@@ -325,8 +322,7 @@ async def rename_passkey(request: Request, passkey_id: str) -> Response:
 
 
 @router.post("/account/passkeys/{passkey_id}/delete")
-async def delete_passkey(request: Request, passkey_id: str) -> Response:
-    await context.read_form(request)
+def delete_passkey(request: Request, passkey_id: str, _form: CheckedForm) -> Response:
     context.service(request).passkeys.remove(
         context.require_session(request),
         passkey_id[:64],
@@ -337,8 +333,7 @@ async def delete_passkey(request: Request, passkey_id: str) -> Response:
 
 
 @router.post("/account/nudge/dismiss")
-async def dismiss_nudge(request: Request) -> Response:
-    await context.read_form(request)
+def dismiss_nudge(request: Request, _form: CheckedForm) -> Response:
     response = _see_other("/account")
     jar = context.cookies(request)
     jar.set(response, jar.passkey_nudge, "1", max_age=NUDGE_MAX_AGE)
@@ -346,8 +341,7 @@ async def dismiss_nudge(request: Request) -> Response:
 
 
 @router.post("/signout")
-async def sign_out(request: Request) -> Response:
-    await context.read_form(request)
+def sign_out(request: Request, _form: CheckedForm) -> Response:
     session = context.current_session(request)
     if session is not None:
         context.service(request).sign_out(session, context.client(request))
@@ -358,8 +352,7 @@ async def sign_out(request: Request) -> Response:
 
 
 @router.post("/account/sessions/revoke-others")
-async def revoke_others(request: Request) -> Response:
-    await context.read_form(request)
+def revoke_others(request: Request, _form: CheckedForm) -> Response:
     context.service(request).revoke_others(
         context.require_session(request), context.client(request)
     )
@@ -367,8 +360,7 @@ async def revoke_others(request: Request) -> Response:
 
 
 @router.post("/account/sessions/{session_id}/revoke")
-async def revoke_session(request: Request, session_id: str) -> Response:
-    await context.read_form(request)
+def revoke_session(request: Request, session_id: str, _form: CheckedForm) -> Response:
     context.service(request).revoke_session(
         context.require_session(request), session_id, context.client(request)
     )
