@@ -95,7 +95,7 @@ def signin_page(request: Request) -> Response:
 def _signin(
     request: Request, *, status_code: int = 200, error: str | None = None, email: str | None = None
 ) -> Response:
-    return page(
+    response = page(
         request,
         "signin.html",
         status_code=status_code,
@@ -103,6 +103,11 @@ def _signin(
         email=email,
         offers_passwords=context.service(request).offers_passwords(),
     )
+    # The page's passkey autofill request and its email form both bind what they start
+    # to this cookie: it must exist before either is sent, or the two would each draw a
+    # value and the later answer would unbind the other's flow (issue 7, defect 5).
+    context.set_binding(request, response, context.binding_for_request(request))
+    return response
 
 
 @router.api_route("/signin/password", methods=["GET", "HEAD"])
