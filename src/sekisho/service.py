@@ -25,6 +25,7 @@ from sekisho.methods.email.signin import (
     EmailSignInConfig,
     LinkView,
     RequestedFlow,
+    WaitView,
 )
 from sekisho.methods.password.signin import PasswordSignIn
 from sekisho.passkey_service import PasskeyService
@@ -140,6 +141,10 @@ class Sekisho:
     def flow_status(self, *, flow_id: str, binding: str | None) -> tuple[str, int]:
         with self.database.transaction() as repos:
             return self.email.status(repos, flow_id=flow_id, binding=binding, now=self.clock())
+
+    def wait_view(self, *, flow_id: str, binding: str | None) -> WaitView:
+        with self.database.transaction() as repos:
+            return self.email.wait_view(repos, flow_id=flow_id, binding=binding, now=self.clock())
 
     def inspect_link(self, *, token: str, binding: str | None) -> LinkView:
         with self.database.transaction() as repos:

@@ -12,11 +12,12 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from sekisho.core.addresses import mask_email
 from sekisho.core.clients import ClientInfo
 from sekisho.core.completion import IssuedSession
 from sekisho.core.encoding import base64url
 from sekisho.errors import ErrorCode, SekishoError
-from sekisho.i18n import LOCALES, N_, gettext
+from sekisho.i18n import LOCALES, N_, gettext, minutes_left
 from sekisho.web import context
 from sekisho.web.context import CheckedForm
 from sekisho.web.cookies import LANGUAGE_MAX_AGE
@@ -171,16 +172,17 @@ def _wait(
     request: Request, flow_id: str, error: str | None = None, status_code: int = 200
 ) -> Response:
     sekisho = context.service(request)
-    state, approval_number = sekisho.flow_status(flow_id=flow_id, binding=context.binding(request))
-    if state not in ("pending", "approved"):
+    view = sekisho.wait_view(flow_id=flow_id, binding=context.binding(request))
+    if view.state not in ("pending", "approved"):
         raise SekishoError(ErrorCode.invalid_or_expired)
     return page(
         request,
         "wait.html",
         status_code=status_code,
         flow_id=flow_id,
-        approval_number=approval_number,
-        expires_minutes=int(sekisho.settings.email_link_ttl.total_seconds() // 60),
+        approval_number=view.approval_number,
+        masked_email=mask_email(view.email),
+        expires_minutes=minutes_left(view.expires_at - sekisho.clock()),
         error=error,
     )
 

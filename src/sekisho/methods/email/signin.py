@@ -29,6 +29,7 @@ from sekisho.core.policy import AMR_EMAIL, FailurePolicy, aal_for_email
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Flow, FlowState
 from sekisho.errors import ErrorCode, SekishoError
+from sekisho.i18n import minutes_left
 
 FLOW_KIND = "email_signin"
 FAILURE_METHOD = "email_code"
@@ -54,6 +55,19 @@ class EmailProof:
 class RequestedFlow:
     flow_id: str
     approval_number: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WaitView:
+    """What the waiting browser may show about its own flow. ``email`` is the address
+    this browser typed (normalised), so showing it tells nobody whether it has an account."""
+
+    flow_id: str
+    state: str
+    approval_number: int
+    email: str
+    created_at: datetime
     expires_at: datetime
 
 
@@ -142,7 +156,7 @@ class EmailSignIn:
             "requested_at": now.isoformat(),
             "ip": client.ip,
             "device": client.describe(),
-            "expires_minutes": int(self._config.link_ttl.total_seconds() // 60),
+            "expires_minutes": minutes_left(self._config.link_ttl),
         }
         repos.outbox.enqueue(
             kind="signin", sealed_payload=self._keys.seal(json.dumps(payload).encode()), now=now
@@ -166,6 +180,19 @@ class EmailSignIn:
         """The state of this browser's own flow and the number it shows for approval."""
         flow = self._own_flow(repos, flow_id, binding)
         return flow.effective_state(now), flow.approval_number
+
+    def wait_view(
+        self, repos: Repositories, *, flow_id: str, binding: str | None, now: datetime
+    ) -> WaitView:
+        flow = self._own_flow(repos, flow_id, binding)
+        return WaitView(
+            flow_id=flow.id,
+            state=flow.effective_state(now),
+            approval_number=flow.approval_number,
+            email=flow.email,
+            created_at=flow.created_at,
+            expires_at=flow.expires_at,
+        )
 
     def verify_code(
         self,
