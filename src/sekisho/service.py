@@ -112,6 +112,7 @@ class Sekisho:
                 public_origin=settings.public_origin,
                 link_ttl=settings.email_link_ttl,
                 code_attempts=settings.email_code_attempts,
+                resend_cooldown=settings.email_resend_cooldown,
                 failures=failures,
             ),
         )
@@ -137,6 +138,24 @@ class Sekisho:
                 client=client,
                 now=self.clock(),
             )
+
+    def resend_email(self, *, flow_id: str, binding: str, client: ClientInfo) -> RequestedFlow:
+        """A new email for this browser's own flow (see :meth:`EmailSignIn.resend`), under
+        the same send limits as a first request."""
+        with self.database.transaction() as repos:
+            now = self.clock()
+            flow = self.email.wait_view(repos, flow_id=flow_id, binding=binding, now=now)
+            self.limits.hit(self.limits.sends_per_ip, client.ip)
+            self.limits.hit(self.limits.sends_per_address, flow.email)
+            self.limits.hit(self.limits.sends_global)
+            return self.email.resend(
+                repos, flow_id=flow_id, binding=binding, client=client, now=now
+            )
+
+    def deny(self, *, token: str, client: ClientInfo) -> None:
+        self.limits.hit_verification(client.ip)
+        with self.database.transaction() as repos:
+            self.email.deny(repos, token=token, client=client, now=self.clock())
 
     def flow_status(self, *, flow_id: str, binding: str | None) -> tuple[str, int]:
         with self.database.transaction() as repos:

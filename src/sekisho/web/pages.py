@@ -34,6 +34,7 @@ EVENT_LABELS = {
     "signin.email.requested": N_("Sign-in email requested"),
     "signin.email.failed": N_("Sign-in attempt failed"),
     "signin.email.approved": N_("Sign-in approved from another device"),
+    "signin.email.denied": N_("Sign-in cancelled from the email (“This wasn't me”)"),
     "session.signed_out": N_("Signed out"),
     "session.revoked_others": N_("Signed out everywhere else"),
     "session.revoked": N_("Signed out another session"),
@@ -90,11 +91,16 @@ def choose_language(request: Request, set: str = "en", next: str = "/") -> Respo
 
 @router.api_route("/signin", methods=["GET", "HEAD"])
 def signin_page(request: Request) -> Response:
-    return _signin(request)
+    return _signin(request, signed_in_as=_signed_in_email(request))
 
 
 def _signin(
-    request: Request, *, status_code: int = 200, error: str | None = None, email: str | None = None
+    request: Request,
+    *,
+    status_code: int = 200,
+    error: str | None = None,
+    email: str | None = None,
+    signed_in_as: str | None = None,
 ) -> Response:
     response = page(
         request,
@@ -102,6 +108,7 @@ def _signin(
         status_code=status_code,
         error=error,
         email=email,
+        signed_in_as=signed_in_as,
         offers_passwords=context.service(request).offers_passwords(),
     )
     # The page's passkey autofill request and its email form both bind what they start
@@ -109,6 +116,23 @@ def _signin(
     # value and the later answer would unbind the other's flow (issue 7, defect 5).
     context.set_binding(request, response, context.binding_for_request(request))
     return response
+
+
+def _signed_in_email(request: Request) -> str | None:
+    """The address of this browser's live session, if any (only read, never made)."""
+    session = context.current_session(request)
+    return context.service(request).user_of(session).email if session else None
+
+
+def _unless_signed_in(request: Request, error: SekishoError) -> Response:
+    """A spent link or finished flow met again by someone already signed in (a used
+    link, Back after signing in, a reload) says so instead of showing an error. It only
+    reads the session this browser already has: it never signs anyone in."""
+    if error.code is ErrorCode.invalid_or_expired:
+        email = _signed_in_email(request)
+        if email is not None:
+            return page(request, "signed_in.html", email=email)
+    raise error
 
 
 @router.api_route("/signin/password", methods=["GET", "HEAD"])
@@ -158,23 +182,51 @@ def request_email(request: Request, form: CheckedForm) -> Response:
             raise
         message = gettext(context.locale(request), error.code.message)
         return _signin(request, status_code=error.code.status, error=message, email=email[:254])
-    response = _see_other("/signin/email/wait?" + urlencode({"flow": flow.flow_id}))
+    return _to_wait_page(request, flow.flow_id, binding)
+
+
+def _to_wait_page(request: Request, flow_id: str, binding: str, **extra: str) -> Response:
+    response = _see_other("/signin/email/wait?" + urlencode({"flow": flow_id, **extra}))
     context.set_binding(request, response, binding)
     return response
 
 
+@router.post("/signin/email/resend")
+def resend_email(request: Request, form: CheckedForm) -> Response:
+    """The wait page's "Send a new email": a new request for the same address."""
+    binding = context.binding(request)
+    if binding is None:
+        raise SekishoError(ErrorCode.invalid_or_expired)
+    flow = context.service(request).resend_email(
+        flow_id=context.field(form, "flow", max_length=64),
+        binding=binding,
+        client=context.client(request),
+    )
+    return _to_wait_page(request, flow.flow_id, binding, resent="1")
+
+
 @router.api_route("/signin/email/wait", methods=["GET", "HEAD"])
-def wait_page(request: Request, flow: str = "") -> Response:
-    return _wait(request, flow)
+def wait_page(request: Request, flow: str = "", resent: str = "") -> Response:
+    try:
+        return _wait(request, flow, resent=resent == "1")
+    except SekishoError as error:
+        return _unless_signed_in(request, error)
 
 
 def _wait(
-    request: Request, flow_id: str, error: str | None = None, status_code: int = 200
+    request: Request,
+    flow_id: str,
+    *,
+    error: str | None = None,
+    attempts_left: int | None = None,
+    status_code: int = 200,
+    resent: bool = False,
 ) -> Response:
     sekisho = context.service(request)
     view = sekisho.wait_view(flow_id=flow_id, binding=context.binding(request))
     if view.state not in ("pending", "approved"):
         raise SekishoError(ErrorCode.invalid_or_expired)
+    now = sekisho.clock()
     return page(
         request,
         "wait.html",
@@ -182,9 +234,17 @@ def _wait(
         flow_id=flow_id,
         approval_number=view.approval_number,
         masked_email=mask_email(view.email),
-        expires_minutes=minutes_left(view.expires_at - sekisho.clock()),
+        expires_minutes=minutes_left(view.expires_at - now),
+        resend_in=sekisho.email.resend_wait(view, now),
+        resent=resent,
         error=error,
+        attempts_left=attempts_left,
     )
+
+
+CODE_BURNED_HERE = N_(
+    "Too many wrong codes: this code no longer works. Open the link in the email on this device, or ask for a new email below."
+)
 
 
 @router.post("/signin/email/code")
@@ -200,69 +260,118 @@ def submit_code(request: Request, form: CheckedForm) -> Response:
             previous=context.session_token(request),
         )
     except SekishoError as error:
+        language = context.locale(request)
+        status = error.code.status
+        if error.code is ErrorCode.code_attempts_exhausted:
+            return _wait(
+                request, flow_id, error=gettext(language, CODE_BURNED_HERE), status_code=status
+            )
         if error.code not in (ErrorCode.code_incorrect, ErrorCode.invalid_code_format):
-            raise
-        message = gettext(context.locale(request), error.code.message)
-        return _wait(request, flow_id, error=message, status_code=error.code.status)
+            return _unless_signed_in(request, error)
+        remaining = error.detail.get("attempts_remaining")
+        return _wait(
+            request,
+            flow_id,
+            error=gettext(language, error.code.message),
+            attempts_left=remaining if isinstance(remaining, int) else None,
+            status_code=status,
+        )
     return _signed_in(request, issued)
 
 
 @router.post("/signin/email/complete")
 def complete_approved(request: Request, form: CheckedForm) -> Response:
-    issued = context.service(request).complete_approved(
-        flow_id=context.field(form, "flow", max_length=64),
-        binding=context.binding(request),
-        client=context.client(request),
-        previous=context.session_token(request),
-    )
+    try:
+        issued = context.service(request).complete_approved(
+            flow_id=context.field(form, "flow", max_length=64),
+            binding=context.binding(request),
+            client=context.client(request),
+            previous=context.session_token(request),
+        )
+    except SekishoError as error:
+        return _unless_signed_in(request, error)
     return _signed_in(request, issued)
 
 
 @router.api_route("/signin/email/link", methods=["GET", "HEAD"])
 def link_page(request: Request, token: str = "") -> Response:
     """Only shows a confirmation page: GET and HEAD never spend anything (case 1)."""
-    view = context.service(request).inspect_link(
-        token=token[:256], binding=context.binding(request)
+    try:
+        return _link(request, token[:256])
+    except SekishoError as error:
+        return _unless_signed_in(request, error)
+
+
+def _link(
+    request: Request, token: str, *, error: str | None = None, status_code: int = 200
+) -> Response:
+    view = context.service(request).inspect_link(token=token, binding=context.binding(request))
+    return page(
+        request,
+        "link.html",
+        status_code=status_code,
+        view=view,
+        masked_email=mask_email(view.email),
+        token=token,
+        error=error,
     )
-    return page(request, "link.html", view=view, token=token, error=None)
 
 
 @router.post("/signin/email/link")
 def confirm_link(request: Request, form: CheckedForm) -> Response:
-    issued = context.service(request).confirm_link(
-        token=context.field(form, "token", max_length=256),
-        binding=context.binding(request),
-        client=context.client(request),
-        previous=context.session_token(request),
-    )
+    try:
+        issued = context.service(request).confirm_link(
+            token=context.field(form, "token", max_length=256),
+            binding=context.binding(request),
+            client=context.client(request),
+            previous=context.session_token(request),
+        )
+    except SekishoError as error:
+        return _unless_signed_in(request, error)
     return _signed_in(request, issued)
 
 
 @router.post("/signin/email/link/code")
 def link_code(request: Request, form: CheckedForm) -> Response:
     token = context.field(form, "token", max_length=256)
-    sekisho = context.service(request)
     try:
-        issued = sekisho.verify_link_code(
+        issued = context.service(request).verify_link_code(
             token=token,
             code=context.field(form, "code", max_length=32).strip(),
             client=context.client(request),
             previous=context.session_token(request),
         )
     except SekishoError as error:
-        if error.code not in (ErrorCode.code_incorrect, ErrorCode.invalid_code_format):
+        if error.code not in (
+            ErrorCode.code_incorrect,
+            ErrorCode.invalid_code_format,
+            ErrorCode.code_attempts_exhausted,
+        ):
             raise
-        view = sekisho.inspect_link(token=token, binding=context.binding(request))
         message = gettext(context.locale(request), error.code.message)
-        return page(
-            request,
-            "link.html",
-            status_code=error.code.status,
-            view=view,
-            token=token,
-            error=message,
-        )
+        return _link(request, token, error=message, status_code=error.code.status)
     return _signed_in(request, issued)
+
+
+@router.post("/signin/email/link/deny")
+def deny(request: Request, form: CheckedForm) -> Response:
+    """ "This wasn't me" on the confirmation page: ends the flow (audited)."""
+    context.service(request).deny(
+        token=context.field(form, "token", max_length=256), client=context.client(request)
+    )
+    language = context.locale(request)
+    return page(
+        request,
+        "message.html",
+        heading=gettext(language, "Sign-in cancelled"),
+        text=gettext(
+            language,
+            "Nobody can sign in with this email now. If you did not ask to sign in, someone typed your address: you need do nothing else.",
+        ),
+        error_code=None,
+        link=None,
+        link_text=None,
+    )
 
 
 @router.post("/signin/email/link/approve")
