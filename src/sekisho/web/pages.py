@@ -355,7 +355,7 @@ def link_code(request: Request, form: CheckedForm) -> Response:
 
 @router.post("/signin/email/link/deny")
 def deny(request: Request, form: CheckedForm) -> Response:
-    """ "This wasn't me" on the confirmation page: ends the flow (audited)."""
+    """The confirmation page's "This wasn't me": ends the flow (audited)."""
     context.service(request).deny(
         token=context.field(form, "token", max_length=256), client=context.client(request)
     )

@@ -293,8 +293,8 @@ class EmailSignIn:
         return self._check_code(repos, flow, code, client, now, via="link+code")
 
     def deny(self, repos: Repositories, *, token: str, client: ClientInfo, now: datetime) -> None:
-        """ "This wasn't me": whoever holds the link ends the flow; nobody can finish it
-        any more, by link, code or number. Audited as ``signin.email.denied``."""
+        """End the flow from its link ("This wasn't me"): nobody can finish it any more,
+        by link, code or number. Audited as ``signin.email.denied``."""
         flow = self._flow_of_link(repos, token, now)
         self._spend_link(repos, token, now)
         if not repos.flows.transition(
