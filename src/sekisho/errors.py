@@ -69,6 +69,10 @@ class ErrorCode(Enum):
     method_not_allowed = ErrorSpec(405, "This method is not allowed here.")
     service_unavailable = ErrorSpec(503, "The service is unavailable right now. Try again shortly.")
     internal_error = ErrorSpec(500, "Something went wrong on our side. Try again shortly.")
+    code_attempts_exhausted = ErrorSpec(
+        400,
+        "Too many wrong codes: this code no longer works. The link in the same email still signs you in on the device where you asked for it; or ask for a new email.",
+    )
 
     @property
     def status(self) -> int:

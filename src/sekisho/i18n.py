@@ -6,7 +6,8 @@ at start-up, so there is no build step and the ``.po`` file is the one source.
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import datetime, timedelta
 from functools import cache
 from io import BytesIO
 from pathlib import Path
@@ -83,6 +84,12 @@ def jinja_environment(folder: str, locale: str) -> Environment:
 def gettext(locale: str, message: str, **params: object) -> str:
     text = translations(locale).gettext(message)
     return text % params if params else text
+
+
+def minutes_left(remaining: timedelta) -> int:
+    """Whole minutes to show for ``remaining``, rounded up: never "0 minutes" for time
+    that is still left (show it with ``ngettext``, never as "1 minutes")."""
+    return max(1, math.ceil(remaining.total_seconds() / 60))
 
 
 def N_(message: str) -> str:

@@ -26,6 +26,7 @@ from sekisho.methods.email.signin import (
     EmailSignInConfig,
     LinkView,
     RequestedFlow,
+    WaitView,
 )
 from sekisho.methods.password.signin import PasswordSignIn
 from sekisho.passkey_service import PasskeyService
@@ -113,6 +114,7 @@ class Sekisho:
                 public_origin=settings.public_origin,
                 link_ttl=settings.email_link_ttl,
                 code_attempts=settings.email_code_attempts,
+                resend_cooldown=settings.email_resend_cooldown,
                 failures=failures,
             ),
         )
@@ -139,9 +141,31 @@ class Sekisho:
                 now=self.clock(),
             )
 
+    def resend_email(self, *, flow_id: str, binding: str, client: ClientInfo) -> RequestedFlow:
+        """A new email for this browser's own flow (see :meth:`EmailSignIn.resend`), under
+        the same send limits as a first request."""
+        with self.database.transaction() as repos:
+            now = self.clock()
+            flow = self.email.wait_view(repos, flow_id=flow_id, binding=binding, now=now)
+            self.limits.hit(self.limits.sends_per_ip, client.ip)
+            self.limits.hit(self.limits.sends_per_address, flow.email)
+            self.limits.hit(self.limits.sends_global)
+            return self.email.resend(
+                repos, flow_id=flow_id, binding=binding, client=client, now=now
+            )
+
+    def deny(self, *, token: str, client: ClientInfo) -> None:
+        self.limits.hit_verification(client.ip)
+        with self.database.transaction() as repos:
+            self.email.deny(repos, token=token, client=client, now=self.clock())
+
     def flow_status(self, *, flow_id: str, binding: str | None) -> tuple[str, int]:
         with self.database.transaction() as repos:
             return self.email.status(repos, flow_id=flow_id, binding=binding, now=self.clock())
+
+    def wait_view(self, *, flow_id: str, binding: str | None) -> WaitView:
+        with self.database.transaction() as repos:
+            return self.email.wait_view(repos, flow_id=flow_id, binding=binding, now=self.clock())
 
     def inspect_link(self, *, token: str, binding: str | None) -> LinkView:
         with self.database.transaction() as repos:

@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     notify_unknown_address: bool = False
     email_link_ttl: timedelta = timedelta(minutes=10)
     email_code_attempts: int = Field(default=5, ge=1, le=10)
+    email_resend_cooldown: timedelta = Field(default=timedelta(seconds=30), ge=timedelta(0))
     account_failure_free_attempts: int = Field(default=5, ge=1)
     account_failure_cap: int = Field(default=100, ge=1, le=100)
     account_max_delay: timedelta = timedelta(minutes=15)

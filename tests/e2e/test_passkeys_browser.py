@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -176,9 +175,9 @@ def sign_in_by_email(page: Page, server: LiveServer, smtp: SmtpCapture, address:
     page.locator("#email").fill(address)
     page.locator("#email-form button[type=submit]").click()
     settle(page, "#code-form #code")
+    page.wait_for_load_state("load")  # wait.js, which submits a typed code, is running
     _link, code = link_and_code(smtp.wait_for(address, earlier + 1))
-    page.locator("#code-form #code").fill(code)
-    page.locator("#code-form button[type=submit]").click()
+    page.locator("#code-form #code").fill(code)  # wait.js submits six digits by itself
     settle(page, "#account-email")
     expect(page).to_have_url(server.url + "/account")
     expect(page.locator("#session-amr")).to_have_text("email · AAL1")
@@ -343,9 +342,11 @@ def test_autofill_signs_in_without_a_click(
     assert session["session_id"] != email_session["session_id"]
 
 
-def test_email_first_uses_the_passkey_and_sends_no_email(
+def test_email_button_sends_an_email_even_with_a_remembered_passkey(
     server: LiveServer, smtp: SmtpCapture, open_device: Opener
 ) -> None:
+    """Issue 7, defect 9: the button says it emails a link, so it does; the passkey is
+    offered beside it as a choice, and used only when chosen (email-first)."""
     address = "carol@example.com"
     server.add_user(address)
     page = open_device(server, autofill=False)
@@ -355,17 +356,27 @@ def test_email_first_uses_the_passkey_and_sends_no_email(
     add_passkey(page)
     assert page.evaluate(f"localStorage.getItem('{HINT}')") == address
     smtp.wait_for(address, 2)  # the sign-in email, then the "passkey added" notice
-    sent = len(smtp.messages)
 
     sign_out(page, server)
+    offer = page.locator("#passkey-for-email")
+    expect(offer).to_be_hidden()
     page.locator("#email").fill(address.upper())
-    with page.expect_request("**/api/v1/signin/passkey/options") as options:
-        page.locator("#email-form button[type=submit]").click()
-    assert options.value.post_data_json == {"email": address}
+    expect(offer).to_be_visible()
+    page.locator("#email-form button[type=submit]").click()
+    settle(page, "#code-form #code")
+    smtp.wait_for(address, 3)
+    expect_not_signed_in_here(page, server)
 
+    page.goto("/signin")
+    page.locator("#email").fill(address)
+    with page.expect_request("**/api/v1/signin/passkey/options") as options:
+        offer.click()
+    assert options.value.post_data_json == {"email": address}
     expect_passkey_account(page, server, address, amr=HWK_UV, aal=2)
-    time.sleep(1.0)  # the outbox worker polls every 0.05 s: an email would be out by now
-    assert len(smtp.messages) == sent
+
+
+def expect_not_signed_in_here(page: Page, server: LiveServer) -> None:
+    assert session_of(page, server) is None
 
 
 # -- 4: a security key with direct attestation -----------------------------------------
@@ -623,7 +634,7 @@ def test_preferred_user_verification_allows_presence_only_at_aal1(
     # email-first: the request names the credential.
     sign_out(page, server)
     page.locator("#email").fill(address)
-    page.locator("#email-form button[type=submit]").click()
+    page.locator("#passkey-for-email").click()
     expect_passkey_account(page, server, address, amr=["hwk", "user"], aal=1)
 
 

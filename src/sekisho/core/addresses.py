@@ -17,6 +17,13 @@ class InvalidAddress(ValueError):
     """The input is not an address Sekisho will send to."""
 
 
+def mask_email(address: str) -> str:
+    """``a•••@example.com``: enough for its owner to recognise the address they typed,
+    too little for someone looking over their shoulder to read it."""
+    local, _at, domain = address.rpartition("@")
+    return f"{local[:1]}\u2022\u2022\u2022@{domain}"
+
+
 def normalize_email(raw: str) -> str:
     """Return the canonical form of ``raw`` or raise :class:`InvalidAddress`."""
     candidate = raw.strip()

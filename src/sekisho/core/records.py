@@ -41,6 +41,7 @@ class FlowState:
     APPROVED = "approved"
     COMPLETED = "completed"
     SUPERSEDED = "superseded"
+    DENIED = "denied"
     EXPIRED = "expired"
 
 

@@ -11,7 +11,9 @@ a cross-site page cannot send without a CORS preflight that Sekisho never grants
 from __future__ import annotations
 
 import secrets
+from typing import Annotated
 
+from fastapi import Depends
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -118,6 +120,15 @@ async def read_form(request: Request) -> FormData:
     form = await request.form()
     verify_csrf(request, form)
     return form
+
+
+CheckedForm = Annotated[FormData, Depends(read_form)]
+"""A page handler's form, read and CSRF-checked on the event loop before the handler runs.
+
+Handlers that take it are plain ``def`` functions, which FastAPI runs in its thread
+pool: database work, argon2 and template rendering never block the event loop, and one
+slow request cannot stall the others of its process.
+"""
 
 
 def field(form: FormData, name: str, *, max_length: int = MAX_FIELD_LENGTH) -> str:

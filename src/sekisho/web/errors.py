@@ -20,11 +20,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 
 from sekisho.errors import ErrorCode, SekishoError
-from sekisho.i18n import gettext
+from sekisho.i18n import N_, gettext
 from sekisho.web import context
 from sekisho.web.rendering import page
 
 log = logging.getLogger("sekisho.web")
+
+# What the error page's heading says happened (its text says what to do next).
+HEADINGS = {
+    ErrorCode.not_found: N_("Page not found"),
+    ErrorCode.rate_limited: N_("Too many attempts"),
+    ErrorCode.invalid_or_expired: N_("This link or code no longer works"),
+    ErrorCode.code_attempts_exhausted: N_("Too many wrong codes"),
+    ErrorCode.csrf_failed: N_("This form has expired"),
+    ErrorCode.other_browser: N_("Started in another browser"),
+    ErrorCode.approval_refused: N_("The number did not match"),
+    ErrorCode.not_authenticated: N_("You are not signed in"),
+}
 
 _HTTP_CODES = {
     404: ErrorCode.not_found,
@@ -61,7 +73,7 @@ def _respond(
         request,
         "message.html",
         status_code=code.status,
-        heading=gettext(language, "Something stopped this"),
+        heading=gettext(language, HEADINGS.get(code, N_("Something stopped this"))),
         text=gettext(language, code.message),
         error_code=code.name,
         link="/signin",

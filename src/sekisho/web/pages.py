@@ -1,4 +1,8 @@
-"""Sekisho's own pages. Every POST is CSRF-checked and answered with 303 (never 307)."""
+"""Sekisho's own pages. Every POST is CSRF-checked and answered with 303 (never 307).
+
+Every handler is a plain ``def`` (run in the thread pool); POST handlers take their form
+as :data:`~sekisho.web.context.CheckedForm`, the one place that reads a form on the loop.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,14 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from sekisho.core.addresses import mask_email
 from sekisho.core.clients import ClientInfo
 from sekisho.core.completion import IssuedSession
 from sekisho.core.encoding import base64url
 from sekisho.errors import ErrorCode, SekishoError
-from sekisho.i18n import LOCALES, N_, gettext
+from sekisho.i18n import LOCALES, N_, gettext, minutes_left
 from sekisho.web import context, pacing
+from sekisho.web.context import CheckedForm
 from sekisho.web.cookies import LANGUAGE_MAX_AGE
 from sekisho.web.passkeys_api import passkey_item
 from sekisho.web.rendering import page
@@ -28,6 +34,7 @@ EVENT_LABELS = {
     "signin.email.requested": N_("Sign-in email requested"),
     "signin.email.failed": N_("Sign-in attempt failed"),
     "signin.email.approved": N_("Sign-in approved from another device"),
+    "signin.email.denied": N_("Sign-in cancelled from the email (“This wasn't me”)"),
     "session.signed_out": N_("Signed out"),
     "session.revoked_others": N_("Signed out everywhere else"),
     "session.revoked": N_("Signed out another session"),
@@ -84,20 +91,48 @@ def choose_language(request: Request, set: str = "en", next: str = "/") -> Respo
 
 @router.api_route("/signin", methods=["GET", "HEAD"])
 def signin_page(request: Request) -> Response:
-    return _signin(request)
+    return _signin(request, signed_in_as=_signed_in_email(request))
 
 
 def _signin(
-    request: Request, *, status_code: int = 200, error: str | None = None, email: str | None = None
+    request: Request,
+    *,
+    status_code: int = 200,
+    error: str | None = None,
+    email: str | None = None,
+    signed_in_as: str | None = None,
 ) -> Response:
-    return page(
+    response = page(
         request,
         "signin.html",
         status_code=status_code,
         error=error,
         email=email,
+        signed_in_as=signed_in_as,
         offers_passwords=context.service(request).offers_passwords(),
     )
+    # The page's passkey autofill request and its email form both bind what they start
+    # to this cookie: it must exist before either is sent, or the two would each draw a
+    # value and the later answer would unbind the other's flow (issue 7, defect 5).
+    context.set_binding(request, response, context.binding_for_request(request))
+    return response
+
+
+def _signed_in_email(request: Request) -> str | None:
+    """The address of this browser's live session, if any (only read, never made)."""
+    session = context.current_session(request)
+    return context.service(request).user_of(session).email if session else None
+
+
+def _unless_signed_in(request: Request, error: SekishoError) -> Response:
+    """A spent link or finished flow met again by someone already signed in (a used
+    link, Back after signing in, a reload) says so instead of showing an error. It only
+    reads the session this browser already has: it never signs anyone in."""
+    if error.code is ErrorCode.invalid_or_expired:
+        email = _signed_in_email(request)
+        if email is not None:
+            return page(request, "signed_in.html", email=email)
+    raise error
 
 
 @router.api_route("/signin/password", methods=["GET", "HEAD"])
@@ -108,8 +143,9 @@ def password_page(request: Request) -> Response:
 
 
 @router.post("/signin/password")
-async def password_sign_in(request: Request) -> Response:
-    form = await context.read_form(request)
+async def password_sign_in(request: Request, form: CheckedForm) -> Response:
+    """A coroutine, unlike the other form handlers: the attempt runs in the thread pool
+    and the answer then waits for the password floor without holding a thread."""
     email = context.field(form, "email", max_length=1024)
     try:
         issued = await pacing.password_attempt(
@@ -132,8 +168,7 @@ async def password_sign_in(request: Request) -> Response:
 
 
 @router.post("/signin/email")
-async def request_email(request: Request) -> Response:
-    form = await context.read_form(request)
+def request_email(request: Request, form: CheckedForm) -> Response:
     email = context.field(form, "email", max_length=1024)
     binding = context.binding_for_request(request)
     try:
@@ -148,37 +183,73 @@ async def request_email(request: Request) -> Response:
             raise
         message = gettext(context.locale(request), error.code.message)
         return _signin(request, status_code=error.code.status, error=message, email=email[:254])
-    response = _see_other("/signin/email/wait?" + urlencode({"flow": flow.flow_id}))
+    return _to_wait_page(request, flow.flow_id, binding)
+
+
+def _to_wait_page(request: Request, flow_id: str, binding: str, **extra: str) -> Response:
+    response = _see_other("/signin/email/wait?" + urlencode({"flow": flow_id, **extra}))
     context.set_binding(request, response, binding)
     return response
 
 
+@router.post("/signin/email/resend")
+def resend_email(request: Request, form: CheckedForm) -> Response:
+    """The wait page's "Send a new email": a new request for the same address."""
+    binding = context.binding(request)
+    if binding is None:
+        raise SekishoError(ErrorCode.invalid_or_expired)
+    flow = context.service(request).resend_email(
+        flow_id=context.field(form, "flow", max_length=64),
+        binding=binding,
+        client=context.client(request),
+    )
+    return _to_wait_page(request, flow.flow_id, binding, resent="1")
+
+
 @router.api_route("/signin/email/wait", methods=["GET", "HEAD"])
-def wait_page(request: Request, flow: str = "") -> Response:
-    return _wait(request, flow)
+def wait_page(request: Request, flow: str = "", resent: str = "") -> Response:
+    try:
+        return _wait(request, flow, resent=resent == "1")
+    except SekishoError as error:
+        return _unless_signed_in(request, error)
 
 
 def _wait(
-    request: Request, flow_id: str, error: str | None = None, status_code: int = 200
+    request: Request,
+    flow_id: str,
+    *,
+    error: str | None = None,
+    attempts_left: int | None = None,
+    status_code: int = 200,
+    resent: bool = False,
 ) -> Response:
     sekisho = context.service(request)
-    state, approval_number = sekisho.flow_status(flow_id=flow_id, binding=context.binding(request))
-    if state not in ("pending", "approved"):
+    view = sekisho.wait_view(flow_id=flow_id, binding=context.binding(request))
+    if view.state not in ("pending", "approved"):
         raise SekishoError(ErrorCode.invalid_or_expired)
+    now = sekisho.clock()
     return page(
         request,
         "wait.html",
         status_code=status_code,
         flow_id=flow_id,
-        approval_number=approval_number,
-        expires_minutes=int(sekisho.settings.email_link_ttl.total_seconds() // 60),
+        approval_number=view.approval_number,
+        masked_email=mask_email(view.email),
+        expires_minutes=minutes_left(view.expires_at - now),
+        resend_in=sekisho.email.resend_wait(view, now),
+        resent=resent,
         error=error,
+        attempts_left=attempts_left,
     )
 
 
+CODE_BURNED_HERE = N_(
+    "Too many wrong codes: this code no longer works. Open the link in the email on this device, or ask for a new email below."
+)
+
+
 @router.post("/signin/email/code")
-async def submit_code(request: Request) -> Response:
-    form = await context.read_form(request)
+def submit_code(request: Request, form: CheckedForm) -> Response:
     flow_id = context.field(form, "flow", max_length=64)
     code = context.field(form, "code", max_length=32).strip()
     try:
@@ -190,77 +261,122 @@ async def submit_code(request: Request) -> Response:
             previous=context.session_token(request),
         )
     except SekishoError as error:
+        language = context.locale(request)
+        status = error.code.status
+        if error.code is ErrorCode.code_attempts_exhausted:
+            return _wait(
+                request, flow_id, error=gettext(language, CODE_BURNED_HERE), status_code=status
+            )
         if error.code not in (ErrorCode.code_incorrect, ErrorCode.invalid_code_format):
-            raise
-        message = gettext(context.locale(request), error.code.message)
-        return _wait(request, flow_id, error=message, status_code=error.code.status)
+            return _unless_signed_in(request, error)
+        remaining = error.detail.get("attempts_remaining")
+        return _wait(
+            request,
+            flow_id,
+            error=gettext(language, error.code.message),
+            attempts_left=remaining if isinstance(remaining, int) else None,
+            status_code=status,
+        )
     return _signed_in(request, issued)
 
 
 @router.post("/signin/email/complete")
-async def complete_approved(request: Request) -> Response:
-    form = await context.read_form(request)
-    issued = context.service(request).complete_approved(
-        flow_id=context.field(form, "flow", max_length=64),
-        binding=context.binding(request),
-        client=context.client(request),
-        previous=context.session_token(request),
-    )
+def complete_approved(request: Request, form: CheckedForm) -> Response:
+    try:
+        issued = context.service(request).complete_approved(
+            flow_id=context.field(form, "flow", max_length=64),
+            binding=context.binding(request),
+            client=context.client(request),
+            previous=context.session_token(request),
+        )
+    except SekishoError as error:
+        return _unless_signed_in(request, error)
     return _signed_in(request, issued)
 
 
 @router.api_route("/signin/email/link", methods=["GET", "HEAD"])
 def link_page(request: Request, token: str = "") -> Response:
     """Only shows a confirmation page: GET and HEAD never spend anything (case 1)."""
-    view = context.service(request).inspect_link(
-        token=token[:256], binding=context.binding(request)
+    try:
+        return _link(request, token[:256])
+    except SekishoError as error:
+        return _unless_signed_in(request, error)
+
+
+def _link(
+    request: Request, token: str, *, error: str | None = None, status_code: int = 200
+) -> Response:
+    view = context.service(request).inspect_link(token=token, binding=context.binding(request))
+    return page(
+        request,
+        "link.html",
+        status_code=status_code,
+        view=view,
+        masked_email=mask_email(view.email),
+        token=token,
+        error=error,
     )
-    return page(request, "link.html", view=view, token=token, error=None)
 
 
 @router.post("/signin/email/link")
-async def confirm_link(request: Request) -> Response:
-    form = await context.read_form(request)
-    issued = context.service(request).confirm_link(
-        token=context.field(form, "token", max_length=256),
-        binding=context.binding(request),
-        client=context.client(request),
-        previous=context.session_token(request),
-    )
+def confirm_link(request: Request, form: CheckedForm) -> Response:
+    try:
+        issued = context.service(request).confirm_link(
+            token=context.field(form, "token", max_length=256),
+            binding=context.binding(request),
+            client=context.client(request),
+            previous=context.session_token(request),
+        )
+    except SekishoError as error:
+        return _unless_signed_in(request, error)
     return _signed_in(request, issued)
 
 
 @router.post("/signin/email/link/code")
-async def link_code(request: Request) -> Response:
-    form = await context.read_form(request)
+def link_code(request: Request, form: CheckedForm) -> Response:
     token = context.field(form, "token", max_length=256)
-    sekisho = context.service(request)
     try:
-        issued = sekisho.verify_link_code(
+        issued = context.service(request).verify_link_code(
             token=token,
             code=context.field(form, "code", max_length=32).strip(),
             client=context.client(request),
             previous=context.session_token(request),
         )
     except SekishoError as error:
-        if error.code not in (ErrorCode.code_incorrect, ErrorCode.invalid_code_format):
+        if error.code not in (
+            ErrorCode.code_incorrect,
+            ErrorCode.invalid_code_format,
+            ErrorCode.code_attempts_exhausted,
+        ):
             raise
-        view = sekisho.inspect_link(token=token, binding=context.binding(request))
         message = gettext(context.locale(request), error.code.message)
-        return page(
-            request,
-            "link.html",
-            status_code=error.code.status,
-            view=view,
-            token=token,
-            error=message,
-        )
+        return _link(request, token, error=message, status_code=error.code.status)
     return _signed_in(request, issued)
 
 
+@router.post("/signin/email/link/deny")
+def deny(request: Request, form: CheckedForm) -> Response:
+    """The confirmation page's "This wasn't me": ends the flow (audited)."""
+    context.service(request).deny(
+        token=context.field(form, "token", max_length=256), client=context.client(request)
+    )
+    language = context.locale(request)
+    return page(
+        request,
+        "message.html",
+        heading=gettext(language, "Sign-in cancelled"),
+        text=gettext(
+            language,
+            "Nobody can sign in with this email now. If you did not ask to sign in, someone typed your address: you need do nothing else.",
+        ),
+        error_code=None,
+        link=None,
+        link_text=None,
+    )
+
+
 @router.post("/signin/email/link/approve")
-async def approve(request: Request) -> Response:
-    form = await context.read_form(request)
+def approve(request: Request, form: CheckedForm) -> Response:
     number = context.field(form, "number", max_length=8).strip()
     if not (number.isascii() and number.isdigit()):
         raise SekishoError(ErrorCode.invalid_field, detail={"field": "number"})
@@ -312,8 +428,7 @@ def account(request: Request) -> Response:
 
 
 @router.post("/account/passkeys/{passkey_id}/rename")
-async def rename_passkey(request: Request, passkey_id: str) -> Response:
-    form = await context.read_form(request)
+def rename_passkey(request: Request, passkey_id: str, form: CheckedForm) -> Response:
     context.service(request).passkeys.rename(
         context.require_session(request),
         passkey_id[:64],
@@ -324,8 +439,7 @@ async def rename_passkey(request: Request, passkey_id: str) -> Response:
 
 
 @router.post("/account/passkeys/{passkey_id}/delete")
-async def delete_passkey(request: Request, passkey_id: str) -> Response:
-    await context.read_form(request)
+def delete_passkey(request: Request, passkey_id: str, _form: CheckedForm) -> Response:
     context.service(request).passkeys.remove(
         context.require_session(request),
         passkey_id[:64],
@@ -336,8 +450,7 @@ async def delete_passkey(request: Request, passkey_id: str) -> Response:
 
 
 @router.post("/account/nudge/dismiss")
-async def dismiss_nudge(request: Request) -> Response:
-    await context.read_form(request)
+def dismiss_nudge(request: Request, _form: CheckedForm) -> Response:
     response = _see_other("/account")
     jar = context.cookies(request)
     jar.set(response, jar.passkey_nudge, "1", max_age=NUDGE_MAX_AGE)
@@ -345,8 +458,7 @@ async def dismiss_nudge(request: Request) -> Response:
 
 
 @router.post("/signout")
-async def sign_out(request: Request) -> Response:
-    await context.read_form(request)
+def sign_out(request: Request, _form: CheckedForm) -> Response:
     session = context.current_session(request)
     if session is not None:
         context.service(request).sign_out(session, context.client(request))
@@ -357,8 +469,7 @@ async def sign_out(request: Request) -> Response:
 
 
 @router.post("/account/sessions/revoke-others")
-async def revoke_others(request: Request) -> Response:
-    await context.read_form(request)
+def revoke_others(request: Request, _form: CheckedForm) -> Response:
     context.service(request).revoke_others(
         context.require_session(request), context.client(request)
     )
@@ -366,8 +477,7 @@ async def revoke_others(request: Request) -> Response:
 
 
 @router.post("/account/sessions/{session_id}/revoke")
-async def revoke_session(request: Request, session_id: str) -> Response:
-    await context.read_form(request)
+def revoke_session(request: Request, session_id: str, _form: CheckedForm) -> Response:
     context.service(request).revoke_session(
         context.require_session(request), session_id, context.client(request)
     )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from sekisho.core.addresses import InvalidAddress, normalize_email
+from sekisho.core.addresses import InvalidAddress, mask_email, normalize_email
 
 
 @pytest.mark.parametrize(
@@ -39,3 +39,11 @@ def test_normalises_to_one_canonical_form(raw: str, expected: str) -> None:
 def test_refuses_tricks(raw: str) -> None:
     with pytest.raises(InvalidAddress):
         normalize_email(raw)
+
+
+@pytest.mark.parametrize(
+    ("address", "masked"),
+    [("alice@example.com", "a•••@example.com"), ("b@example.jp", "b•••@example.jp")],
+)
+def test_mask_keeps_the_first_letter_and_the_domain(address: str, masked: str) -> None:
+    assert mask_email(address) == masked

@@ -12,12 +12,14 @@ Invariants kept here:
   elsewhere it needs the code, or approval by number matching for the waiting browser (11);
 - each code attempt is counted before comparison, per flow (cap, then burned) and per
   address (progressive delay, at most 100 consecutive failures), and a new request does
-  not reset the per-address count (12, 13).
+  not reset the per-address count (12, 13); a burned code says so
+  (``code_attempts_exhausted``), since the link of the same email still works.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -29,6 +31,7 @@ from sekisho.core.policy import AMR_EMAIL, FailurePolicy, aal_for_email
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Flow, FlowState
 from sekisho.errors import ErrorCode, SekishoError
+from sekisho.i18n import minutes_left
 
 FLOW_KIND = "email_signin"
 FAILURE_METHOD = "email_code"
@@ -58,10 +61,24 @@ class RequestedFlow:
 
 
 @dataclass(frozen=True, slots=True)
+class WaitView:
+    """What the waiting browser may show about its own flow. ``email`` is the address
+    this browser typed (normalised), so showing it tells nobody whether it has an account."""
+
+    flow_id: str
+    state: str
+    approval_number: int
+    email: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class LinkView:
     """What the confirmation page may show for a link, without spending it."""
 
     flow_id: str
+    email: str
     same_browser: bool
     requested_ip: str
     requested_device: str
@@ -73,6 +90,7 @@ class EmailSignInConfig:
     public_origin: str
     link_ttl: timedelta
     code_attempts: int
+    resend_cooldown: timedelta
     failures: FailurePolicy
 
 
@@ -142,7 +160,7 @@ class EmailSignIn:
             "requested_at": now.isoformat(),
             "ip": client.ip,
             "device": client.describe(),
-            "expires_minutes": int(self._config.link_ttl.total_seconds() // 60),
+            "expires_minutes": minutes_left(self._config.link_ttl),
         }
         repos.outbox.enqueue(
             kind="signin", sealed_payload=self._keys.seal(json.dumps(payload).encode()), now=now
@@ -158,6 +176,33 @@ class EmailSignIn:
         )
         return RequestedFlow(flow.id, flow.approval_number, flow.expires_at)
 
+    def resend(
+        self,
+        repos: Repositories,
+        *,
+        flow_id: str,
+        binding: str,
+        client: ClientInfo,
+        now: datetime,
+    ) -> RequestedFlow:
+        """A new email for the address of this browser's own flow, once the cooldown
+        has passed. It is a new :meth:`request` (the caller applies the send limits):
+        it supersedes the previous email and leaves the per-address failure count alone."""
+        flow = self._own_flow(repos, flow_id, binding)
+        if flow.state == FlowState.COMPLETED:
+            raise SekishoError(ErrorCode.invalid_or_expired)
+        wait = self.resend_wait(flow, now)
+        if wait > 0:
+            raise SekishoError(ErrorCode.rate_limited, retry_after=wait)
+        return self.request(
+            repos, email=flow.email, binding=binding, locale=flow.locale, client=client, now=now
+        )
+
+    def resend_wait(self, flow: Flow | WaitView, now: datetime) -> int:
+        """Whole seconds until this flow's browser may ask for a new email."""
+        left = flow.created_at + self._config.resend_cooldown - now
+        return max(0, math.ceil(left.total_seconds()))
+
     # -- the waiting browser -----------------------------------------------------
 
     def status(
@@ -166,6 +211,19 @@ class EmailSignIn:
         """The state of this browser's own flow and the number it shows for approval."""
         flow = self._own_flow(repos, flow_id, binding)
         return flow.effective_state(now), flow.approval_number
+
+    def wait_view(
+        self, repos: Repositories, *, flow_id: str, binding: str | None, now: datetime
+    ) -> WaitView:
+        flow = self._own_flow(repos, flow_id, binding)
+        return WaitView(
+            flow_id=flow.id,
+            state=flow.effective_state(now),
+            approval_number=flow.approval_number,
+            email=flow.email,
+            created_at=flow.created_at,
+            expires_at=flow.expires_at,
+        )
 
     def verify_code(
         self,
@@ -202,6 +260,7 @@ class EmailSignIn:
         flow = self._flow_of_link(repos, token, now)
         return LinkView(
             flow_id=flow.id,
+            email=flow.email,
             same_browser=self._same_browser(flow, binding),
             requested_ip=flow.requested_ip,
             requested_device=ClientInfo.of(flow.requested_ip, flow.requested_user_agent).describe(),
@@ -232,6 +291,18 @@ class EmailSignIn:
         """Another browser: the link plus the code from the same email signs in there."""
         flow = self._flow_of_link(repos, token, now)
         return self._check_code(repos, flow, code, client, now, via="link+code")
+
+    def deny(self, repos: Repositories, *, token: str, client: ClientInfo, now: datetime) -> None:
+        """End the flow from its link ("This wasn't me"): nobody can finish it any more,
+        by link, code or number. Audited as ``signin.email.denied``."""
+        flow = self._flow_of_link(repos, token, now)
+        self._spend_link(repos, token, now)
+        if not repos.flows.transition(
+            flow.id, from_state=FlowState.PENDING, to_state=FlowState.DENIED, now=now
+        ):
+            raise SekishoError(ErrorCode.invalid_or_expired)
+        repos.secrets.spend_flow(flow.id, reason=FlowState.DENIED, now=now)
+        _audit(repos, "signin.email.denied", "success", flow, client, now)
 
     def approve(
         self, repos: Repositories, *, token: str, number: int, client: ClientInfo, now: datetime
@@ -323,7 +394,9 @@ class EmailSignIn:
             flow_id=flow.id, purpose=onetime.PURPOSE_SIGNIN, now=now
         )
         if attempt is None:
-            raise SekishoError(ErrorCode.invalid_or_expired)
+            # The flow is pending, so its code was not spent by a finish: it was burned by
+            # wrong attempts. The link of the same email still works (issue 7, defect 7).
+            raise SekishoError(ErrorCode.code_attempts_exhausted)
         if not self._keys.matches(_CODE, onetime.code_material(flow.id, code), attempt.digest):
             consecutive = repos.failures.record_failure(flow.email, FAILURE_METHOD, now=now)
             if attempt.remaining == 0:
@@ -332,7 +405,9 @@ class EmailSignIn:
                 repos, flow, client, now, reason="code_incorrect", consecutive_failures=consecutive
             )
             raise SekishoError(
-                ErrorCode.code_incorrect if attempt.remaining else ErrorCode.invalid_or_expired,
+                ErrorCode.code_incorrect
+                if attempt.remaining
+                else ErrorCode.code_attempts_exhausted,
                 persist=True,
                 detail={"attempts_remaining": attempt.remaining},
             )

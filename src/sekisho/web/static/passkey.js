@@ -1,4 +1,5 @@
-// Passkeys in the browser: sign-in (autofill, button, email-first) and adding one on
+// Passkeys in the browser: sign-in (autofill, button, the remembered address's passkey
+// offered beside the email button) and adding one on
 // the account page. Uses the browser's own JSON helpers (parse*OptionsFromJSON,
 // toJSON) and falls back to base64url conversion where a browser lacks them. Keeps the
 // browser's passkey list in step with the server through the WebAuthn Signal API.
@@ -119,7 +120,7 @@
   function setUpSignIn(section) {
     const error = document.getElementById("passkey-error");
     const button = document.getElementById("passkey-button");
-    const form = document.getElementById("email-form");
+    const forEmail = document.getElementById("passkey-for-email");
     const email = document.getElementById("email");
     let conditional = null;
     section.hidden = false;
@@ -158,15 +159,18 @@
       signIn({}).catch(report);
     });
 
-    form.addEventListener("submit", (event) => {
-      const typed = (email.value || "").trim().toLowerCase();
-      if (!typed || window.localStorage.getItem(HINT) !== typed) { return; }
-      event.preventDefault();
+    // The email button always sends an email. When the typed address is the one this
+    // browser last used a passkey for, the passkey is offered beside it, as a choice.
+    function typed() { return (email.value || "").trim().toLowerCase(); }
+    function offerPasskey() {
+      const remembered = window.localStorage.getItem(HINT);
+      forEmail.hidden = !(remembered && typed() === remembered);
+    }
+    email.addEventListener("input", offerPasskey);
+    offerPasskey();
+    forEmail.addEventListener("click", () => {
       stopAutofill();
-      signIn({ email: typed }).catch((failure) => {
-        if (failure && failure.name === "NotAllowedError") { form.submit(); return; }
-        report(failure);
-      });
+      signIn({ email: typed() }).catch(report);
     });
 
     startAutofill().catch(() => undefined);

@@ -1,7 +1,43 @@
-// Waits for approval from another device (number matching), then completes the
-// sign-in in this browser by submitting the CSRF-protected completion form.
+// The wait page: submits the code once six digits are in, counts down the resend
+// cooldown, and waits for the flow to finish elsewhere. Approved from another device
+// (number matching): completes the sign-in here through the CSRF-protected form.
+// Completed in another tab of this browser (so this browser is signed in): goes to
+// the account page.
 (function () {
   "use strict";
+
+  const code = document.getElementById("code");
+  const codeForm = document.getElementById("code-form");
+  if (code && codeForm) {
+    let sent = false;
+    code.addEventListener("input", () => {
+      const digits = code.value.replace(/\D/g, "");
+      if (digits !== code.value) { code.value = digits; }
+      if (!sent && /^\d{6}$/.test(digits)) {
+        sent = true;
+        codeForm.requestSubmit();
+      }
+    });
+  }
+
+  const wait = document.getElementById("resend-wait");
+  const resend = document.getElementById("resend-button");
+  if (wait && resend) {
+    let seconds = parseInt(wait.dataset.seconds, 10) || 0;
+    const tick = () => {
+      seconds -= 1;
+      if (seconds <= 0) {
+        wait.hidden = true;
+        resend.disabled = false;
+        resend.removeAttribute("aria-describedby");
+        return;
+      }
+      wait.textContent = wait.dataset.template.replace("{seconds}", String(seconds));
+      window.setTimeout(tick, 1000);
+    };
+    window.setTimeout(tick, 1000);
+  }
+
   const status = document.getElementById("flow-status");
   if (!status) { return; }
   const flow = status.dataset.flow;
@@ -9,7 +45,16 @@
     completed: status.dataset.completed,
     expired: status.dataset.expired,
     superseded: status.dataset.superseded,
+    denied: status.dataset.denied,
   };
+
+  async function signedInHere() {
+    const response = await fetch("/api/v1/session", {
+      credentials: "same-origin",
+      headers: { "Accept": "application/json" },
+    });
+    return response.ok;
+  }
 
   async function poll() {
     try {
@@ -21,6 +66,10 @@
         const body = await response.json();
         if (body.state === "approved") {
           document.getElementById("complete-form").submit();
+          return;
+        }
+        if (body.state === "completed" && await signedInHere()) {
+          window.location.assign("/account");
           return;
         }
         if (body.state in finished) {
