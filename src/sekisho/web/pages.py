@@ -13,7 +13,7 @@ from sekisho.core.completion import IssuedSession
 from sekisho.core.encoding import base64url
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import LOCALES, N_, gettext
-from sekisho.web import context
+from sekisho.web import context, wording
 from sekisho.web.cookies import LANGUAGE_MAX_AGE
 from sekisho.web.passkeys_api import passkey_item
 from sekisho.web.rendering import page
@@ -283,7 +283,10 @@ async def approve(request: Request) -> Response:
 
 
 @router.api_route("/account", methods=["GET", "HEAD"])
-def account(request: Request) -> Response:
+def account(request: Request, added: str = "", removed: str = "") -> Response:
+    """The account page. ``added`` names a passkey just registered (passkey.js comes
+    back here with its id), which is confirmed and offered a name; ``removed`` confirms
+    a removal. Remove buttons follow the same freshness rule the service enforces."""
     session = context.current_session(request)
     if session is None:
         return _see_other("/signin")
@@ -296,20 +299,42 @@ def account(request: Request) -> Response:
         and "email" in session.amr
         and context.cookies(request).passkey_nudge not in request.cookies
     )
+    items = [passkey_item(passkey) for passkey in passkeys]
     return page(
         request,
         "account.html",
         view=sekisho.account(session),
         current=session,
-        passkeys=[passkey_item(passkey) for passkey in passkeys],
+        passkeys=items,
+        added=next((item for item in items if item.id == added[:64]), None),
+        removed=removed == "1",
         credential_ids=[base64url(passkey.credential_id) for passkey in passkeys],
         rp_id=sekisho.passkeys.relying_party.rp_id,
         freshness=sekisho.passkeys.freshness(session, passkeys),
         nudge=nudge,
         password_session="pwd" in session.amr,
-        describe=lambda item: ClientInfo.of(item.ip, item.user_agent).describe(),
+        describe=lambda item: ClientInfo.of(item.ip, item.user_agent).describe(language),
+        signed_in_with=lambda amr, aal: wording.signed_in_with(language, amr, aal),
+        method=lambda amr: wording.method_label(language, amr) if amr else "",
         event_label=lambda name: gettext(language, EVENT_LABELS.get(name) or name),
     )
+
+
+@router.api_route("/account/passkeys/{passkey_id}/remove", methods=["GET", "HEAD"])
+def confirm_remove_passkey(request: Request, passkey_id: str) -> Response:
+    """Asks before removing; the form posts to ``.../delete``. Only offered when the
+    service would allow the removal now (the same freshness rule)."""
+    session = context.current_session(request)
+    if session is None:
+        return _see_other("/signin")
+    passkeys = context.service(request).passkeys
+    registered = passkeys.passkeys_of(session)
+    passkey = next((item for item in registered if item.id == passkey_id[:64]), None)
+    if passkey is None:
+        raise SekishoError(ErrorCode.not_found)
+    if not passkeys.freshness(session, registered).may_remove:
+        raise SekishoError(ErrorCode.reauthentication_required)
+    return page(request, "account_remove.html", passkey=passkey_item(passkey))
 
 
 @router.post("/account/passkeys/{passkey_id}/rename")
@@ -333,7 +358,7 @@ async def delete_passkey(request: Request, passkey_id: str) -> Response:
         locale=context.locale(request),
         client=context.client(request),
     )
-    return _see_other("/account")
+    return _see_other("/account?removed=1")
 
 
 @router.post("/account/nudge/dismiss")
