@@ -11,19 +11,18 @@ migration report and the development mailbox) and checks each page in all four l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 from sqlalchemy import insert
 
 from sekisho.core.records import User
 from sekisho.store.tables import dev_mailbox
 from tests.conftest import ServerFactory
-from tests.e2e.conftest import TIMEOUT_MS
+from tests.e2e.conftest import Device
 from tests.e2e.test_email_signin_browser import settle
 from tests.e2e.test_passkeys_browser import (
     NO_CONDITIONAL_MEDIATION,
@@ -38,8 +37,8 @@ pytestmark = pytest.mark.browser
 
 ADMIN = "admin@example.com"
 OWNER = "owner@example.com"
-PHONE = {"width": 375, "height": 812}
-DESKTOP = {"width": 1280, "height": 900}
+PHONE = ViewportSize(width=375, height=812)
+DESKTOP = ViewportSize(width=1280, height=900)
 LOCALES = {"en": "en-GB", "ja": "ja-JP"}
 BLOCKING = ("serious", "critical")
 # Sandboxed mail frames run no script, so axe cannot enter them; the page around is scanned.
@@ -81,28 +80,11 @@ def server(make_server: ServerFactory) -> LiveServer:
     return make_server(host_name="localhost", admin_emails=[ADMIN])
 
 
-@pytest.fixture
-def contexts(chromium: Browser) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
-
-
-def open_page(
-    chromium: Browser, contexts: list[BrowserContext], server: LiveServer, language: str
-) -> Page:
+def open_page(device: Device, language: str) -> Page:
     """A phone-sized browser in ``language`` without passkey autofill."""
-    context = chromium.new_context(
-        base_url=server.url,
-        locale=LOCALES[language],
-        viewport=PHONE,
-        user_agent=LINUX_CHROME,
-    )
-    context.set_default_timeout(TIMEOUT_MS)
-    context.add_init_script(NO_CONDITIONAL_MEDIATION)
-    contexts.append(context)
-    return context.new_page()
+    page = device(locale=LOCALES[language], viewport=PHONE, user_agent=LINUX_CHROME)
+    page.context.add_init_script(NO_CONDITIONAL_MEDIATION)
+    return page
 
 
 def check(page: Page, name: str, findings: Findings) -> None:
@@ -188,8 +170,7 @@ def keep_in_dev_mailbox(server: LiveServer, smtp: SmtpCapture, address: str) -> 
 def test_every_page_is_accessible_and_fits_a_phone(
     server: LiveServer,
     smtp: SmtpCapture,
-    chromium: Browser,
-    contexts: list[BrowserContext],
+    device: Device,
     language: str,
 ) -> None:
     findings = Findings()
@@ -198,14 +179,14 @@ def test_every_page_is_accessible_and_fits_a_phone(
     server.add_user(ADMIN)
 
     # The owner: signed in by email, with a passkey.
-    owner = open_page(chromium, contexts, server, language)
+    owner = open_page(device, language)
     VirtualAuthenticator(owner)
     sign_in_by_email(owner, server, smtp, OWNER)
     add_passkey(owner)
     expect(owner.locator("#passkey-added")).to_be_visible()
 
     # A visitor: the sign-in pages, with their errors.
-    visitor = open_page(chromium, contexts, server, language)
+    visitor = open_page(device, language)
     visitor.goto("/signin")
     check(visitor, "signin", findings)
     visitor.goto("/signin/password")
@@ -228,7 +209,7 @@ def test_every_page_is_accessible_and_fits_a_phone(
     expect_tied_to_error(visitor, "#code-form #code")
     check(visitor, "wait with a wrong code", findings)
 
-    phone = open_page(chromium, contexts, server, language)
+    phone = open_page(device, language)
     phone.goto(link.removeprefix(server.url))
     expect(phone.locator("#code-form")).to_be_visible()
     check(phone, "link on another device", findings)
@@ -249,7 +230,7 @@ def test_every_page_is_accessible_and_fits_a_phone(
     check(owner, "remove confirmation", findings)
 
     # The operator: the migration report and the development mailbox.
-    admin = open_page(chromium, contexts, server, language)
+    admin = open_page(device, language)
     sign_in_by_email(admin, server, smtp, ADMIN)
     keep_in_dev_mailbox(server, smtp, ADMIN)
     admin.goto("/admin/migration")

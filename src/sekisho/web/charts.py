@@ -50,7 +50,8 @@ class Frame:
         """A tick every week counted back from today, so the last day is always labelled."""
         last = len(self.days) - 1
         return [
-            Tick(self.x(index), self.days[index][5:]) for index in range(last, -1, -DATE_TICK_EVERY)
+            Tick(self.x(index), self.days[index][5:])
+            for index in reversed(range(last, -1, -DATE_TICK_EVERY))
         ]
 
     def value_ticks(self, percent: bool = False) -> list[Tick]:
