@@ -59,6 +59,15 @@ LINES_OF = """
   return tops.size;
 }
 """
+# Row actions (links and buttons in tables) whose accessible names repeat.
+REPEATED_ACTIONS = """
+() => {
+  const names = [...document.querySelectorAll("table a, table button")].map(
+    (element) => (element.getAttribute("aria-label") || element.textContent).trim()
+  );
+  return names.filter((name, index) => names.indexOf(name) !== index);
+}
+"""
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
 ASPNET_V3 = "AQAAAAIAACcQAAAAEAABAgMEBQYHCAkKCwwNDg9B0Oxwty+PGIDSp95gcCfzeDvA4sGapUIUov8usXfD6A=="
 
@@ -96,6 +105,9 @@ def check(page: Page, name: str, findings: Findings) -> None:
             page.set_viewport_size(size)
             look = f"{name} [{scheme}, {size['width']} px]"
             findings.checked.append(look)
+            repeated = page.evaluate(REPEATED_ACTIONS)
+            if repeated:
+                findings.problems.append(f"{look}: row actions share a name: {repeated}")
             overflow = page.evaluate(OVERFLOW)
             if overflow > 0:
                 findings.problems.append(f"{look}: {overflow} px of horizontal overflow")

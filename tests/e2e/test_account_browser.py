@@ -346,3 +346,44 @@ def test_dev_mailbox_shows_the_html_part_inert_and_its_links_work(
     frame.locator("#signin-link").click()
     expect(reader).to_have_url(re.compile(re.escape(server.url) + r"/signin/email/link\?token="))
     expect(reader.locator("#code-form, #confirm-form").first).to_be_visible()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_row_actions_of_passkeys_with_one_name_stay_distinct(
+    server: LiveServer, smtp: SmtpCapture, device: Device, language: str
+) -> None:
+    """Two passkeys named after the same model: their Remove and Rename actions are told
+    apart by when each was added."""
+    address = "twins@example.com"
+    server.add_user(address)
+    page = open_page(device, language)
+    authenticator = VirtualAuthenticator(page)
+    sign_in_by_email(page, server, smtp, address)
+    add_passkey(page)
+    sign_out(page, server)
+    page.locator("#passkey-button").click()  # adding a second needs a passkey sign-in
+    settle(page, "#add-passkey")
+    # Forget the first credential, so the authenticator makes a second of the same model.
+    authenticator.cdp.send(
+        "WebAuthn.removeCredential",
+        {
+            "authenticatorId": authenticator.id,
+            "credentialId": authenticator.only_credential()["credentialId"],
+        },
+    )
+    add_passkey(page)
+    names = [
+        row.locator("input[name=name]").input_value() for row in page.locator("tr.passkey").all()
+    ]
+    assert names[0] == names[1]
+
+    removes = [link.get_attribute("aria-label") for link in page.locator("a.remove-passkey").all()]
+    renames = [
+        button.get_attribute("aria-label")
+        for button in page.locator("tr.passkey button[type=submit]").all()
+    ]
+    assert len(set(removes)) == 2
+    assert len(set(renames)) == 2
+    for label in removes:
+        assert label is not None
+        assert names[0] in label

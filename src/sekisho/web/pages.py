@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from urllib.parse import urlencode
 
 from fastapi import APIRouter
@@ -12,7 +13,7 @@ from sekisho.core.clients import ClientInfo
 from sekisho.core.completion import IssuedSession
 from sekisho.core.encoding import base64url
 from sekisho.errors import ErrorCode, SekishoError
-from sekisho.i18n import LOCALES, N_, gettext
+from sekisho.i18n import LOCALES, N_, format_datetime, gettext
 from sekisho.web import context, wording
 from sekisho.web.cookies import LANGUAGE_MAX_AGE
 from sekisho.web.passkeys_api import passkey_item
@@ -300,12 +301,22 @@ def account(request: Request, added: str = "", removed: str = "") -> Response:
         and context.cookies(request).passkey_nudge not in request.cookies
     )
     items = [passkey_item(passkey) for passkey in passkeys]
+    same_name = Counter(item.name for item in items)
+    # Row actions need distinct accessible names: two passkeys of one name (both named
+    # after their model, say) are told apart by when each was added.
+    action_names = {
+        item.id: item.name
+        if same_name[item.name] == 1
+        else f"{item.name} ({format_datetime(item.created_at, language)})"
+        for item in items
+    }
     return page(
         request,
         "account.html",
         view=sekisho.account(session),
         current=session,
         passkeys=items,
+        action_names=action_names,
         added=next((item for item in items if item.id == added[:64]), None),
         removed=removed == "1",
         credential_ids=[base64url(passkey.credential_id) for passkey in passkeys],
