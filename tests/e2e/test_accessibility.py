@@ -68,6 +68,43 @@ REPEATED_ACTIONS = """
   return names.filter((name, index) => names.indexOf(name) !== index);
 }
 """
+# Controls whose boundary (border, else filled background) has less than 3:1 contrast
+# with the page (WCAG 2.2 1.4.11, which axe does not check).
+FAINT_CONTROLS = """
+() => {
+  const parse = (color) => {
+    const [r, g, b, a = 1] = color.match(/[\\d.]+/g).map(Number);
+    return { rgb: [r, g, b], alpha: a };
+  };
+  const luminance = ([r, g, b]) => {
+    const [R, G, B] = [r, g, b].map((v) => {
+      const c = v / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * R + 0.7152 * G + 0.0722 * B;
+  };
+  const ratio = (a, b) => {
+    const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  };
+  const page = parse(getComputedStyle(document.body).backgroundColor).rgb;
+  const faint = [];
+  for (const element of document.querySelectorAll("button, a.button, input:not([type=hidden])")) {
+    if (!element.checkVisibility()) { continue; }
+    const style = getComputedStyle(element);
+    const border = parse(style.borderTopColor);
+    const fill = parse(style.backgroundColor);
+    const edges = [];
+    if (parseFloat(style.borderTopWidth) > 0 && border.alpha > 0) { edges.push(ratio(border.rgb, page)); }
+    if (fill.alpha > 0) { edges.push(ratio(fill.rgb, page)); }
+    const best = Math.max(0, ...edges);
+    if (best < 3) {
+      faint.push(`${(element.textContent || element.name || element.id).trim()}: ${best.toFixed(2)}:1`);
+    }
+  }
+  return faint;
+}
+"""
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
 ASPNET_V3 = "AQAAAAIAACcQAAAAEAABAgMEBQYHCAkKCwwNDg9B0Oxwty+PGIDSp95gcCfzeDvA4sGapUIUov8usXfD6A=="
 
@@ -108,6 +145,8 @@ def check(page: Page, name: str, findings: Findings) -> None:
             repeated = page.evaluate(REPEATED_ACTIONS)
             if repeated:
                 findings.problems.append(f"{look}: row actions share a name: {repeated}")
+            for faint in page.evaluate(FAINT_CONTROLS):
+                findings.problems.append(f"{look}: control below 3:1: {faint}")
             overflow = page.evaluate(OVERFLOW)
             if overflow > 0:
                 findings.problems.append(f"{look}: {overflow} px of horizontal overflow")
