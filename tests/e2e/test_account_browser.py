@@ -51,8 +51,8 @@ WORDS: dict[str, dict[str, str]] = {
         "passkey word": "Passkey",
     },
     "ja": {
-        "email": "メール（標準の保護：1 段階の確認）",  # noqa: RUF001
-        "passkey": "パスキー（強力な保護：2 要素、フィッシング不可）",  # noqa: RUF001
+        "email": "メール（標準の保護：1段階の確認）",  # noqa: RUF001
+        "passkey": "パスキー（強力な保護：2要素、フィッシング不可）",  # noqa: RUF001
         "device": "Linux 上の Chrome",
         "remove": "パスキー「My laptop」を削除",
         "rename": "パスキー「My laptop」の名前を変更",

@@ -28,5 +28,5 @@ def test_levels_say_what_they_protect() -> None:
         == "Passkey (strong protection: two factors, cannot be phished)"
     )
     assert signed_in_with("en", ("email",), 1) == "Email (standard protection: one step)"
-    assert signed_in_with("ja", ("email",), 1) == "メール（標準の保護：1 段階の確認）"  # noqa: RUF001
+    assert signed_in_with("ja", ("email",), 1) == "メール（標準の保護：1段階の確認）"  # noqa: RUF001
     assert "AAL" not in signed_in_with("en", ("swk", "user"), 1)
