@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -161,17 +162,14 @@ def _cohorts(database: Database, days: list[str]) -> list[Cohort]:
         moved_on.setdefault(imported_at.date().isoformat(), []).append(moved)
     cohorts = []
     for imported_on in sorted(moved_on, reverse=True):
-        accounts = moved_on[imported_on]
+        moved_days = sorted(day for day in moved_on[imported_on] if day is not None)
         cohorts.append(
             Cohort(
                 imported_on=imported_on,
-                accounts=len(accounts),
-                moved=sum(1 for moved in accounts if moved is not None),
+                accounts=len(moved_on[imported_on]),
+                moved=len(moved_days),
                 moved_by_day=[
-                    None
-                    if day < imported_on
-                    else sum(1 for moved in accounts if moved is not None and moved <= day)
-                    for day in days
+                    None if day < imported_on else bisect_right(moved_days, day) for day in days
                 ],
             )
         )
