@@ -13,7 +13,7 @@ from sekisho.core.clients import ClientInfo
 from sekisho.core.completion import IssuedSession
 from sekisho.core.encoding import base64url
 from sekisho.errors import ErrorCode, SekishoError
-from sekisho.i18n import LOCALES, N_, format_datetime, gettext
+from sekisho.i18n import LOCALES, N_, gettext
 from sekisho.web import context, wording
 from sekisho.web.cookies import LANGUAGE_MAX_AGE
 from sekisho.web.passkeys_api import passkey_item
@@ -301,15 +301,7 @@ def account(request: Request, added: str = "", removed: str = "") -> Response:
         and context.cookies(request).passkey_nudge not in request.cookies
     )
     items = [passkey_item(passkey) for passkey in passkeys]
-    same_name = Counter(item.name for item in items)
-    # Row actions need distinct accessible names: two passkeys of one name (both named
-    # after their model, say) are told apart by when each was added.
-    action_names = {
-        item.id: item.name
-        if same_name[item.name] == 1
-        else f"{item.name} ({format_datetime(item.created_at, language)})"
-        for item in items
-    }
+    action_names = _distinct_names([(item.id, item.name) for item in items])
     return page(
         request,
         "account.html",
@@ -329,6 +321,19 @@ def account(request: Request, added: str = "", removed: str = "") -> Response:
         method=lambda amr: wording.method_label(language, amr) if amr else "",
         event_label=lambda name: gettext(language, EVENT_LABELS.get(name) or name),
     )
+
+
+def _distinct_names(named: list[tuple[str, str]]) -> dict[str, str]:
+    """Names for row actions, distinct as accessible names must be: passkeys sharing a
+    name (both named after their model, say) become "Passkey (1)", "Passkey (2)" in
+    table order."""
+    totals = Counter(name for _id, name in named)
+    seen: Counter[str] = Counter()
+    distinct = {}
+    for item_id, name in named:
+        seen[name] += 1
+        distinct[item_id] = name if totals[name] == 1 else f"{name} ({seen[name]})"
+    return distinct
 
 
 @router.api_route("/account/passkeys/{passkey_id}/remove", methods=["GET", "HEAD"])
