@@ -66,7 +66,7 @@ def expect_account(page: Page, server: LiveServer, address: str) -> None:
     settle(page, "#account-email")
     expect(page).to_have_url(server.url + "/account")
     expect(page.locator("#account-email")).to_have_text(address)
-    expect(page.locator("#session-amr")).to_contain_text("email")
+    expect(page.locator("#session-amr")).to_have_attribute("data-amr", "email")
     expect(page.locator("#signout-form")).to_be_visible()
     session = session_of(page, server)
     assert session is not None

@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
+from sqlalchemy import update
 
 from sekisho.core.records import User
+from sekisho.store.reporting import migration_report
+from sekisho.store.tables import users
 from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.passkeys import email_sign_in, register
@@ -94,3 +97,47 @@ def test_report_counts_states_and_sign_ins(make_server: ServerFactory, smtp: Smt
         exported = admin.get("/admin/migration?format=csv")
         assert exported.headers["content-type"].startswith("text/csv")
         assert "password_only,1" in exported.text
+
+
+def test_cohorts_follow_each_import_day_to_passwordless(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    """One account imported three days ago whose password was retired two days ago, and
+    two imported today of which one has signed in by email: two cohorts, each with its
+    share day by day, and nothing counted before its import."""
+    server = make_server()
+    now = datetime.now(UTC)
+    earlier = now - timedelta(days=3)
+    database = server.database
+    with database.transaction() as repos:
+        repos.users.save_imported(
+            User(
+                id="old",
+                email="old@example.com",
+                status="active",
+                created_at=earlier,
+                imported_at=earlier,
+            )
+        )
+    with database.engine.begin() as connection:
+        connection.execute(
+            update(users)
+            .where(users.c.id == "old")
+            .values(password_retired_at=now - timedelta(days=2))
+        )
+    database.dispose()
+    _import(server, "fresh", password=True)
+    _import(server, "mover", password=True)
+    with httpx.Client(base_url=server.url) as client:
+        email_sign_in(server, smtp, client, "mover@example.com")
+
+    database = server.database
+    report = migration_report(database, now=datetime.now(UTC), days=5)
+    database.dispose()
+    today, old = report.cohorts
+    assert (today.imported_on, today.accounts, today.moved) == (now.date().isoformat(), 2, 1)
+    assert today.moved_by_day == [None, None, None, None, None, 1]
+    assert (old.imported_on, old.accounts, old.moved) == (earlier.date().isoformat(), 1, 1)
+    assert old.moved_by_day == [None, None, 0, 1, 1, 1]
+    assert json.loads(report.as_json())["cohorts"][0]["moved_by_day"][-1] == 1
+    assert f"{earlier.date().isoformat()},1,1,,,0,1,1,1" in report.as_csv()

@@ -6,7 +6,12 @@ from dataclasses import dataclass
 
 from ua_parser import parse
 
+from sekisho.i18n import DEFAULT_LOCALE, N_, gettext
+
 MAX_USER_AGENT = 512
+UNKNOWN_BROWSER = N_("unknown browser")
+# Translators: a browser on an operating system, e.g. "Chrome on Linux".
+BROWSER_ON_SYSTEM = N_("%(browser)s on %(system)s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,13 +23,17 @@ class ClientInfo:
     def of(cls, ip: str | None, user_agent: str | None) -> ClientInfo:
         return cls(ip=ip or "unknown", user_agent=(user_agent or "")[:MAX_USER_AGENT])
 
-    def describe(self) -> str:
-        """'Chrome on Windows' style description for emails and the account page."""
+    def describe(self, locale: str = DEFAULT_LOCALE) -> str:
+        """'Chrome on Windows' style description in ``locale`` ('Windows 上の Chrome'):
+        product names stay as the user agent gives them, the words around them are
+        translated."""
         if not self.user_agent:
-            return "unknown browser"
+            return gettext(locale, UNKNOWN_BROWSER)
         result = parse(self.user_agent)
-        browser = result.user_agent.family if result.user_agent else "unknown browser"
+        browser = result.user_agent.family if result.user_agent else None
+        if not browser or browser == "Other":
+            browser = gettext(locale, UNKNOWN_BROWSER)
         system = result.os.family if result.os else None
         if system and system != "Other":
-            return f"{browser} on {system}"
+            return gettext(locale, BROWSER_ON_SYSTEM, browser=browser, system=system)
         return browser

@@ -1,4 +1,4 @@
-"""Operator pages: the migration report, with a chart and CSV/JSON export.
+"""Operator pages: the migration report, with charts, tables and CSV/JSON export.
 
 Only signed-in accounts whose address is in ``admin_emails`` may see them; everyone
 else gets the same 404 as a missing page.
@@ -13,13 +13,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sekisho.errors import ErrorCode, SekishoError
-from sekisho.store.reporting import METHODS, MigrationReport, migration_report
-from sekisho.web import context
+from sekisho.store.reporting import METHODS, Cohort, MigrationReport, migration_report
+from sekisho.web import charts, context
+from sekisho.web.charts import Frame, nice_top
 from sekisho.web.rendering import page
 
 router = APIRouter(include_in_schema=False)
-CHART_HEIGHT = 120
-BAR_WIDTH = 14
+CHARTED_COHORTS = 4
+BAR_SHARE = 0.7
 
 
 def _require_admin(request: Request) -> None:
@@ -29,21 +30,61 @@ def _require_admin(request: Request) -> None:
         raise SekishoError(ErrorCode.not_found)
 
 
-def _bars(report: MigrationReport) -> list[dict[str, object]]:
-    """Stacked bars for an inline SVG (no script: the CSP allows none inline)."""
-    peak = (
-        max((sum(int(day[m]) for m in METHODS) for day in report.sign_ins_by_day), default=0) or 1
-    )
+def _bars(report: MigrationReport, frame: Frame) -> list[dict[str, object]]:
+    """Stacked bars, one per day: password at the bottom, then email, then passkeys."""
+    width = round(frame.slot * BAR_SHARE, 1)
     bars: list[dict[str, object]] = []
     for index, day in enumerate(report.sign_ins_by_day):
-        y = CHART_HEIGHT
+        below = 0
         segments = []
         for method in METHODS:
-            height = round(int(day[method]) / peak * CHART_HEIGHT)
-            y -= height
-            segments.append({"method": method, "y": y, "height": height, "count": day[method]})
-        bars.append({"x": index * (BAR_WIDTH + 2), "day": day["day"], "segments": segments})
+            count = int(day[method])
+            if count:
+                segments.append(
+                    {
+                        "method": method,
+                        "y": frame.y(below + count),
+                        "height": round(frame.y(below) - frame.y(below + count), 1),
+                        "count": count,
+                    }
+                )
+            below += count
+        bars.append(
+            {
+                "x": round(frame.x(index) - width / 2, 1),
+                "width": width,
+                "day": day["day"],
+                "total": below,
+                "segments": segments,
+            }
+        )
     return bars
+
+
+def _cohort_lines(cohorts: list[Cohort], frame: Frame) -> list[dict[str, object]]:
+    """One line per recent import cohort: its share of moved accounts, day by day."""
+    lines: list[dict[str, object]] = []
+    for number, cohort in enumerate(cohorts[:CHARTED_COHORTS]):
+        points = [
+            {
+                "x": frame.x(index),
+                "y": frame.y(moved / cohort.accounts),
+                "day": frame.days[index],
+                "moved": moved,
+                "percent": round(moved / cohort.accounts * 100),
+            }
+            for index, moved in enumerate(cohort.moved_by_day)
+            if moved is not None
+        ]
+        lines.append(
+            {
+                "number": number,
+                "cohort": cohort,
+                "points": points,
+                "path": " ".join(f"{point['x']},{point['y']}" for point in points),
+            }
+        )
+    return lines
 
 
 @router.api_route("/admin/migration", methods=["GET", "HEAD"])
@@ -59,14 +100,19 @@ def migration(request: Request, format: str = "html") -> Response:
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="sekisho-migration.csv"'},
         )
+    peak = max((sum(int(day[m]) for m in METHODS) for day in report.sign_ins_by_day), default=0)
+    sign_ins = Frame(report.days, nice_top(peak))
+    shares = Frame(report.days, 1.0)
     return page(
         request,
         "admin_migration.html",
         report=report,
-        bars=_bars(report),
-        chart_width=len(report.sign_ins_by_day) * (BAR_WIDTH + 2),
-        chart_height=CHART_HEIGHT,
-        bar_width=BAR_WIDTH,
+        methods=METHODS,
+        sign_ins=sign_ins,
+        bars=_bars(report, sign_ins),
+        shares=shares,
+        cohort_lines=_cohort_lines(report.cohorts, shares),
+        chart=charts,
     )
 
 

@@ -6,6 +6,7 @@ as :data:`~sekisho.web.context.CheckedForm`, the one place that reads a form on 
 
 from __future__ import annotations
 
+from collections import Counter
 from urllib.parse import urlencode
 
 from fastapi import APIRouter
@@ -18,7 +19,7 @@ from sekisho.core.completion import IssuedSession
 from sekisho.core.encoding import base64url
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import LOCALES, N_, gettext, minutes_left
-from sekisho.web import context, pacing
+from sekisho.web import context, pacing, wording
 from sekisho.web.context import CheckedForm
 from sekisho.web.cookies import LANGUAGE_MAX_AGE
 from sekisho.web.passkeys_api import passkey_item
@@ -398,7 +399,10 @@ def approve(request: Request, form: CheckedForm) -> Response:
 
 
 @router.api_route("/account", methods=["GET", "HEAD"])
-def account(request: Request) -> Response:
+def account(request: Request, added: str = "", removed: str = "") -> Response:
+    """The account page. ``added`` names a passkey just registered (passkey.js comes
+    back here with its id), which is confirmed and offered a name; ``removed`` confirms
+    a removal. Remove buttons follow the same freshness rule the service enforces."""
     session = context.current_session(request)
     if session is None:
         return _see_other("/signin")
@@ -411,20 +415,57 @@ def account(request: Request) -> Response:
         and "email" in session.amr
         and context.cookies(request).passkey_nudge not in request.cookies
     )
+    items = [passkey_item(passkey) for passkey in passkeys]
+    action_names = _distinct_names([(item.id, item.name) for item in items])
     return page(
         request,
         "account.html",
         view=sekisho.account(session),
         current=session,
-        passkeys=[passkey_item(passkey) for passkey in passkeys],
+        passkeys=items,
+        action_names=action_names,
+        added=next((item for item in items if item.id == added[:64]), None),
+        removed=removed == "1",
         credential_ids=[base64url(passkey.credential_id) for passkey in passkeys],
         rp_id=sekisho.passkeys.relying_party.rp_id,
         freshness=sekisho.passkeys.freshness(session, passkeys),
         nudge=nudge,
         password_session="pwd" in session.amr,
-        describe=lambda item: ClientInfo.of(item.ip, item.user_agent).describe(),
+        describe=lambda item: ClientInfo.of(item.ip, item.user_agent).describe(language),
+        signed_in_with=lambda amr, aal: wording.signed_in_with(language, amr, aal),
+        method=lambda amr: wording.method_label(language, amr) if amr else "",
         event_label=lambda name: gettext(language, EVENT_LABELS.get(name) or name),
     )
+
+
+def _distinct_names(named: list[tuple[str, str]]) -> dict[str, str]:
+    """Names for row actions, distinct as accessible names must be: passkeys sharing a
+    name (both named after their model, say) become "Passkey (1)", "Passkey (2)" in
+    table order."""
+    totals = Counter(name for _id, name in named)
+    seen: Counter[str] = Counter()
+    distinct = {}
+    for item_id, name in named:
+        seen[name] += 1
+        distinct[item_id] = name if totals[name] == 1 else f"{name} ({seen[name]})"
+    return distinct
+
+
+@router.api_route("/account/passkeys/{passkey_id}/remove", methods=["GET", "HEAD"])
+def confirm_remove_passkey(request: Request, passkey_id: str) -> Response:
+    """Asks before removing; the form posts to ``.../delete``. Only offered when the
+    service would allow the removal now (the same freshness rule)."""
+    session = context.current_session(request)
+    if session is None:
+        return _see_other("/signin")
+    passkeys = context.service(request).passkeys
+    registered = passkeys.passkeys_of(session)
+    passkey = next((item for item in registered if item.id == passkey_id[:64]), None)
+    if passkey is None:
+        raise SekishoError(ErrorCode.not_found)
+    if not passkeys.freshness(session, registered).may_remove:
+        raise SekishoError(ErrorCode.reauthentication_required)
+    return page(request, "account_remove.html", passkey=passkey_item(passkey))
 
 
 @router.post("/account/passkeys/{passkey_id}/rename")
@@ -446,7 +487,7 @@ def delete_passkey(request: Request, passkey_id: str, _form: CheckedForm) -> Res
         locale=context.locale(request),
         client=context.client(request),
     )
-    return _see_other("/account")
+    return _see_other("/account?removed=1")
 
 
 @router.post("/account/nudge/dismiss")

@@ -195,7 +195,9 @@
       failure.code = finish.body.error;
       throw failure;
     }
-    window.location.reload();
+    // Back to the account page, which confirms the new passkey and asks for its name
+    // (the server already named it after the authenticator's model).
+    window.location.assign("/account?added=" + encodeURIComponent(finish.body.id) + "#passkey-added");
   }
 
   function setUpAccount(table) {
