@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sekisho import __version__
+from sekisho.core.keys import Keyring
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
 from sekisho.ratelimits import RateLimits
@@ -68,7 +69,9 @@ class AccessLog:
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> FastAPI:
-    database = Database(make_engine(settings.database_url))
+    database = Database(
+        make_engine(settings.database_url), Keyring(settings.secret_key.get_secret_value())
+    )
     limits = RateLimits(settings)
     sekisho = Sekisho(settings=settings, database=database, limits=limits, clock=clock)
 

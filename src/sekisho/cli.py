@@ -24,6 +24,7 @@ from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
 from sekisho.service import utc_now
 from sekisho.settings import Settings
+from sekisho.store import audit_chain
 from sekisho.store.database import Database, make_engine
 from sekisho.store.deployment import (
     SHOWN,
@@ -47,11 +48,13 @@ users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 mail_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
 migration_app = typer.Typer(help="The move off passwords.", no_args_is_help=True)
 key_app = typer.Typer(help="The deployment's secret key.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(mail_app, name="mail")
 app.add_typer(migration_app, name="migration")
 app.add_typer(key_app, name="key")
+app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
@@ -78,7 +81,10 @@ def _database(settings: Settings, *, keys: Keyring | None = None, process: str =
     Otherwise one line says what to run, and the command ends with status 1."""
     try:
         require_existing_file(settings.database_url)
-        database = Database(make_engine(settings.database_url))
+        database = Database(
+            make_engine(settings.database_url),
+            keys or Keyring(settings.secret_key.get_secret_value()),
+        )
         require_current_schema(database.engine, settings.database_url)
         if keys is not None:
             check_key(database.engine, keys, process=process, now=datetime.now(UTC))
@@ -249,7 +255,10 @@ def users_list() -> None:
 
 def _set_status(email: str, status: str) -> None:
     address = _address(email)
-    database = _database(_settings())
+    settings = _settings()
+    keys = Keyring(settings.secret_key.get_secret_value())
+    process = "users enable" if status == "active" else "users disable"
+    database = _database(settings, keys=keys, process=process)  # it seals its event
     now = datetime.now(UTC)
     with database.transaction() as repos:
         if not repos.users.set_status(address, status, now=now):
@@ -356,6 +365,65 @@ def key_adopt(
     keys = Keyring(settings.secret_key.get_secret_value())
     dropped = adopt_key(database.engine, keys, now=datetime.now(UTC))
     typer.echo(f"key {keys.fingerprint()[:SHOWN]} adopted; {dropped} pending messages dropped")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check every link of the audit chain; name the first broken one (status 1).
+
+    Needs the deployment's SEKISHO_SECRET_KEY. The first run after the upgrade that
+    added the chain seals the events written before it."""
+    settings = _settings()
+    keys = Keyring(settings.secret_key.get_secret_value())
+    database = _database(settings, keys=keys, process="audit verify")
+    verdict = audit_chain.verify_chain(database.engine, database.seal)
+    if not verdict.intact:
+        where = f" at event {verdict.broken_at}" if verdict.broken_at is not None else ""
+        typer.echo(f"audit chain broken{where}: {verdict.reason}", err=True)
+        raise typer.Exit(1)
+    line = f"audit chain intact: {verdict.checked} events checked"
+    if verdict.earlier_key:
+        line += (
+            f"; {verdict.earlier_key} events before the last `sekisho key adopt` are sealed "
+            "under the earlier key and were not checked"
+        )
+    if verdict.refusals:
+        line += f"; {verdict.refusals} refusals of processes without the key are outside the chain"
+    typer.echo(line)
+
+
+def _instant(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError as error:
+        typer.echo(f"not an ISO 8601 date or time: {raw!r}", err=True)
+        raise typer.Exit(2) from error
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[
+        str | None,
+        typer.Option(help="ISO 8601 date or time (UTC unless it says): events from then on."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Write the audit events as JSON Lines, oldest first, with their place in the chain."""
+    start = _instant(since)
+    database = _database(_settings())
+    with contextlib.ExitStack() as stack:
+        target = (
+            stack.enter_context(output.open("w", encoding="utf-8"))
+            if output is not None
+            else sys.stdout
+        )
+        for line in audit_chain.export_lines(database.engine, since=start):
+            target.write(line + "\n")
 
 
 @app.command("check-config")

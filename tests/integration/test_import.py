@@ -12,6 +12,7 @@ from pathlib import Path
 import bcrypt
 from sqlalchemy import text
 
+from sekisho.core.keys import Keyring
 from sekisho.store.database import Database, make_engine
 from sekisho.store.migrate import upgrade
 from tests.support.server import fresh_database
@@ -102,7 +103,7 @@ def test_json_lines_and_no_resurrection_of_passwords(backend: str, tmp_path: Pat
         first = _run(url, "users", "import", str(source))
         assert "created 1, updated 0, unchanged 0, rejected 2" in first.stdout
         assert "line 2: rejected: not valid JSON" in first.stderr
-        database = Database(engine)
+        database = Database(engine, Keyring("test-import-secret"))
         with database.transaction() as repos:
             assert repos.passwords.delete("u-1")
             repos.users.retire_password("u-1", now=datetime.now(UTC))

@@ -15,6 +15,7 @@ import psycopg
 import uvicorn
 
 from sekisho.app import create_app
+from sekisho.core.keys import Keyring
 from sekisho.settings import Settings
 from sekisho.store.database import Database, make_engine
 
@@ -79,7 +80,10 @@ class LiveServer:
 
     @property
     def database(self) -> Database:
-        return Database(make_engine(self.settings.database_url))
+        return Database(
+            make_engine(self.settings.database_url),
+            Keyring(self.settings.secret_key.get_secret_value()),
+        )
 
     def add_user(self, email: str) -> str:
         database = self.database

@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 
+from sekisho.core.audit_chain import AuditSeal
+from sekisho.core.keys import Keyring
 from sekisho.errors import SekishoError
 from sekisho.store.repositories import SqlRepositories
 
@@ -50,19 +52,23 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    """Implements :class:`sekisho.core.ports.Transactions`."""
+    """Implements :class:`sekisho.core.ports.Transactions`. The keys seal the audit
+    events each transaction writes onto the audit chain, just before it commits."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, keys: Keyring) -> None:
         self.engine = engine
+        self.seal = AuditSeal(keys)
 
     @contextmanager
     def transaction(self) -> Iterator[SqlRepositories]:
         with self.engine.connect() as connection:
             transaction = connection.begin()
+            repos = SqlRepositories(connection, self.seal)
             try:
-                yield SqlRepositories(connection)
+                yield repos
             except SekishoError as error:
                 if error.persist:
+                    repos.audit.flush()
                     transaction.commit()
                 else:
                     transaction.rollback()
@@ -71,6 +77,7 @@ class Database:
                 transaction.rollback()
                 raise
             else:
+                repos.audit.flush()
                 transaction.commit()
 
     def ping(self) -> None:
