@@ -27,6 +27,7 @@ from sekisho.web import admin, api, devmailbox, errors, health, pages, passkeys_
 from sekisho.web.cookies import Cookies
 from sekisho.web.dev_origin import DevelopmentOrigin
 from sekisho.web.middleware import BodyLimit, SecurityHeaders
+from sekisho.web.request_ids import RequestIds
 
 access_log = logging.getLogger("sekisho.access")
 STATIC = Path(__file__).resolve().parent / "web" / "static"
@@ -58,13 +59,21 @@ class AccessLog:
             await self.app(scope, receive, capture)
         finally:
             client = scope.get("client") or ("-", 0)
+            duration = (time.perf_counter() - started) * 1000
             access_log.info(
                 '%s "%s %s" %d %.1fms',
                 client[0],
                 scope["method"],
                 scope["path"],
                 status,
-                (time.perf_counter() - started) * 1000,
+                duration,
+                extra={
+                    "client": client[0],
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(duration, 1),
+                },
             )
 
 
@@ -130,4 +139,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     app.add_middleware(AccessLog)
+    app.add_middleware(RequestIds, accept_header=settings.accept_request_id)
     return app

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from sqlalchemy.exc import OperationalError
 
+from sekisho import logs
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
@@ -41,7 +42,6 @@ from sekisho.store.migrate import upgrade
 from sekisho.store.outbox_queue import OutboxQueue
 from sekisho.store.reporting import METHODS, migration_report
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 app = typer.Typer(help="Sekisho: a passwordless authentication server.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
@@ -135,7 +135,7 @@ def serve(
     settings = _public_origin_for_port(_settings(), port)
     from sekisho.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.configure(settings.log_format)
     engine = make_engine(settings.database_url)
     try:
         prepare(
@@ -155,6 +155,7 @@ def serve(
         host=host,
         port=port,
         access_log=False,
+        log_config=None,  # uvicorn's lines go through logs.configure too
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level="info",
@@ -304,7 +305,7 @@ def mail_worker() -> None:
     settings = _settings()
     keys = Keyring(settings.secret_key.get_secret_value())
     database = _database(settings, keys=keys, process="mail worker")
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.configure(settings.log_format)
     worker = OutboxWorker(
         settings=settings,
         database=database,

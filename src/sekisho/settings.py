@@ -114,6 +114,8 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 64 * 1024
     forwarded_allow_ips: str = "127.0.0.1"
+    accept_request_id: bool = False
+    log_format: Literal["text", "json"] = "text"
 
     @classmethod
     def settings_customise_sources(
