@@ -23,7 +23,7 @@ from sekisho.service import Sekisho, utc_now
 from sekisho.settings import Settings
 from sekisho.store.database import Database, make_engine
 from sekisho.store.deployment import prepare
-from sekisho.web import admin, api, devmailbox, errors, health, pages, passkeys_api
+from sekisho.web import admin, api, devmailbox, errors, health, metrics, pages, passkeys_api
 from sekisho.web.cookies import Cookies
 from sekisho.web.dev_origin import DevelopmentOrigin
 from sekisho.web.middleware import BodyLimit, SecurityHeaders
@@ -139,5 +139,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     app.add_middleware(AccessLog)
+    metrics.install(app, settings, database, limits)
     app.add_middleware(RequestIds, accept_header=settings.accept_request_id)
     return app

@@ -12,6 +12,7 @@ from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from sqlalchemy.exc import OperationalError
@@ -150,8 +151,23 @@ def serve(
         _refuse(error)
     finally:
         engine.dispose()
+    web_app = create_app(settings)
+    if settings.metrics_port is not None:
+        try:
+            start_http_server(
+                settings.metrics_port,
+                settings.metrics_host,
+                registry=web_app.state.metrics.registry,
+            )
+        except OSError as error:
+            typer.echo(
+                f"sekisho: cannot serve metrics on {settings.metrics_host} port "
+                f"{settings.metrics_port}: {error.strerror}",
+                err=True,
+            )
+            raise typer.Exit(1) from error
     config = uvicorn.Config(
-        create_app(settings),
+        web_app,
         host=host,
         port=port,
         access_log=False,

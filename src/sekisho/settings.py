@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = "127.0.0.1"
     accept_request_id: bool = False
     log_format: Literal["text", "json"] = "text"
+    metrics_token: SecretStr | None = None
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @classmethod
     def settings_customise_sources(
@@ -158,6 +161,13 @@ class Settings(BaseSettings):
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be a positive duration")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("metrics_token must be at least 32 characters")
         return value
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ re-checks its WHERE clause after waiting for a concurrent writer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ class Database:
     def __init__(self, engine: Engine, keys: Keyring) -> None:
         self.engine = engine
         self.seal = AuditSeal(keys)
+        self.audit_listeners: list[Callable[[list[dict[str, Any]]], None]] = []
 
     @contextmanager
     def transaction(self) -> Iterator[SqlRepositories]:
@@ -68,8 +69,9 @@ class Database:
                 yield repos
             except SekishoError as error:
                 if error.persist:
-                    repos.audit.flush()
+                    written = repos.audit.flush()
                     transaction.commit()
+                    self._committed(written)
                 else:
                     transaction.rollback()
                 raise
@@ -77,8 +79,15 @@ class Database:
                 transaction.rollback()
                 raise
             else:
-                repos.audit.flush()
+                written = repos.audit.flush()
                 transaction.commit()
+                self._committed(written)
+
+    def _committed(self, events: list[dict[str, Any]]) -> None:
+        """Tell the listeners (metrics) about the audit events a commit made durable."""
+        if events:
+            for listener in self.audit_listeners:
+                listener(events)
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

@@ -491,10 +491,12 @@ class SqlAudit:
         the deployment's key, so it cannot seal (``verify`` counts such rows apart)."""
         self._c.execute(insert(audit_events).values(**_stored_event(event)))
 
-    def flush(self) -> None:
-        if self._pending:
-            audit_chain.append(self._c, self._seal, self._pending)
-            self._pending.clear()
+    def flush(self) -> list[dict[str, Any]]:
+        """Seal the waiting events onto the chain; returns them (as stored)."""
+        written, self._pending = self._pending, []
+        if written:
+            audit_chain.append(self._c, self._seal, written)
+        return written
 
     def recent(self, user_id: str, email: str, limit: int) -> list[AuditEvent]:
         t = audit_events
