@@ -18,7 +18,10 @@ from typing import Any
 import httpx
 from sqlalchemy import Connection, Engine, text
 
-from sekisho.store.database import make_engine
+from sekisho.core.keys import Keyring
+from sekisho.core.records import AuditEvent
+from sekisho.store.audit_chain import verify_chain
+from sekisho.store.database import Database, make_engine
 from sekisho.store.migrate import upgrade
 from tests.support.server import LiveServer, fresh_database
 from tests.support.smtp import SmtpCapture, link_and_code
@@ -246,3 +249,37 @@ def test_after_a_key_adoption_the_new_segment_is_checked(backend: str, tmp_path:
         assert "2 events checked" in after.stdout
         assert "2 events before the last `sekisho key adopt`" in after.stdout
         assert "1 refusals of processes without the key" in after.stdout
+
+
+def test_concurrent_transactions_append_to_one_chain(backend: str, tmp_path: Path) -> None:
+    """Eight threads, each committing ten transactions that write two events: every
+    event gets its own place, in id order, and the chain verifies."""
+    with fresh_database(backend, tmp_path) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        database = Database(engine, Keyring(SECRET))
+
+        def write(thread: int) -> None:
+            for n in range(10):
+                with database.transaction() as repos:
+                    for part in ("a", "b"):
+                        repos.audit.append(
+                            AuditEvent(
+                                event="test.event",
+                                outcome="success",
+                                at=datetime.now(UTC),
+                                detail={"thread": thread, "n": n, "part": part},
+                            )
+                        )
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(write, range(8)))
+        verdict = verify_chain(engine, database.seal)
+        with engine.connect() as connection:
+            seqs = list(
+                connection.execute(text("SELECT seq FROM audit_events ORDER BY id")).scalars()
+            )
+        database.dispose()
+    assert verdict.intact, verdict.reason
+    assert verdict.checked == 160
+    assert seqs == list(range(1, 161))
