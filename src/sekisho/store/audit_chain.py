@@ -106,8 +106,7 @@ def events(connection: Connection, *, since: datetime | None = None) -> Iterator
     statement = select(audit_events).order_by(audit_events.c.id)
     if since is not None:
         statement = statement.where(audit_events.c.at >= since)
-    result = connection.execution_options(yield_per=BATCH).execute(statement).mappings()
-    yield from result
+    yield from connection.execute(statement.execution_options(yield_per=BATCH)).mappings()
 
 
 def verify_chain(engine: Engine, seal: AuditSeal) -> Verdict:
