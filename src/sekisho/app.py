@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sekisho import __version__
+from sekisho import __version__, tracing
 from sekisho.core.keys import Keyring
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
@@ -140,5 +140,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     app.add_middleware(AccessLog)
     metrics.install(app, settings, database, limits)
+    tracing.install(app, settings)
     app.add_middleware(RequestIds, accept_header=settings.accept_request_id)
     return app

@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_host: str = "127.0.0.1"
+    tracing: Literal["off", "otlp"] = "off"
 
     @classmethod
     def settings_customise_sources(
