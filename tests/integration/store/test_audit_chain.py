@@ -161,7 +161,7 @@ def test_case57_verify_names_the_first_modified_deleted_or_reordered_event(
 
 
 def test_events_carry_their_place_and_export_writes_json_lines(
-    server: LiveServer, smtp: SmtpCapture
+    server: LiveServer, smtp: SmtpCapture, tmp_path: Path
 ) -> None:
     server.add_user("early@example.com")
     server.add_user("late@example.com")
@@ -183,6 +183,10 @@ def test_events_carry_their_place_and_export_writes_json_lines(
     assert "signin.succeeded" in {event["event"] for event in events}
     assert events == [line for line in lines if datetime.fromisoformat(line["at"]) >= since]
     assert _run(server, "audit", "export", "--since", "yesterday").returncode == 2
+    target = tmp_path / "audit.jsonl"
+    written = _run(server, "audit", "export", "--since", since.isoformat(), "-o", str(target))
+    assert written.returncode == 0, written.stderr
+    assert target.read_text(encoding="utf-8") == recent.stdout
 
 
 def test_concurrent_sign_ins_keep_one_chain(server: LiveServer, smtp: SmtpCapture) -> None:
