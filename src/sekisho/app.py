@@ -15,7 +15,8 @@ from fastapi import Depends, FastAPI
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sekisho import __version__
+from sekisho import __version__, tracing
+from sekisho.core.keys import Keyring
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
 from sekisho.ratelimits import RateLimits
@@ -23,10 +24,21 @@ from sekisho.service import Sekisho, utc_now
 from sekisho.settings import Settings
 from sekisho.store.database import Database, make_engine
 from sekisho.store.deployment import prepare
-from sekisho.web import admin, api, devmailbox, errors, health, pages, params, passkeys_api
+from sekisho.web import (
+    admin,
+    api,
+    devmailbox,
+    errors,
+    health,
+    metrics,
+    pages,
+    params,
+    passkeys_api,
+)
 from sekisho.web.cookies import Cookies
 from sekisho.web.dev_origin import DevelopmentOrigin
 from sekisho.web.middleware import BodyLimit, BodyReadTimeout, HeadAsGet, SecurityHeaders
+from sekisho.web.request_ids import RequestIds
 
 access_log = logging.getLogger("sekisho.access")
 STATIC = Path(__file__).resolve().parent / "web" / "static"
@@ -59,18 +71,29 @@ class AccessLog:
             await self.app(scope, receive, capture)
         finally:
             client = scope.get("client") or ("-", 0)
+            duration = (time.perf_counter() - started) * 1000
+            path = quote(scope["path"], safe="/!$&'()*+,;=:@-._~")
             access_log.info(
                 '%s "%s %s" %d %.1fms',
                 client[0],
                 scope["method"],
-                quote(scope["path"], safe="/!$&'()*+,;=:@-._~"),
+                path,
                 status,
-                (time.perf_counter() - started) * 1000,
+                duration,
+                extra={
+                    "client": client[0],
+                    "method": scope["method"],
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(duration, 1),
+                },
             )
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> FastAPI:
-    database = Database(make_engine(settings.database_url))
+    database = Database(
+        make_engine(settings.database_url), Keyring(settings.secret_key.get_secret_value())
+    )
     limits = RateLimits(settings)
     sekisho = Sekisho(settings=settings, database=database, limits=limits, clock=clock)
 
@@ -137,4 +160,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     app.add_middleware(AccessLog)
+    metrics.install(app, settings, database, limits)
+    tracing.install(app, settings)
+    app.add_middleware(RequestIds, accept_header=settings.accept_request_id)
     return app

@@ -12,10 +12,12 @@ from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from sqlalchemy.exc import OperationalError
 
+from sekisho import logs
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
@@ -25,6 +27,7 @@ from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
 from sekisho.service import utc_now
 from sekisho.settings import Settings
+from sekisho.store import audit_chain
 from sekisho.store.database import Database, make_engine
 from sekisho.store.deployment import (
     SHOWN,
@@ -41,18 +44,19 @@ from sekisho.store.migrate import upgrade
 from sekisho.store.outbox_queue import OutboxQueue
 from sekisho.store.reporting import METHODS, migration_report
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 app = typer.Typer(help="Sekisho: a passwordless authentication server.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 mail_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
 migration_app = typer.Typer(help="The move off passwords.", no_args_is_help=True)
 key_app = typer.Typer(help="The deployment's secret key.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(mail_app, name="mail")
 app.add_typer(migration_app, name="migration")
 app.add_typer(key_app, name="key")
+app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
@@ -73,15 +77,24 @@ def _refuse(error: NotReady) -> NoReturn:
     raise typer.Exit(1) from error
 
 
-def _database(settings: Settings, *, keys: Keyring | None = None, process: str = "") -> Database:
-    """The deployment's database, ready for a command: it exists and is migrated, and for
-    a process that reads sealed mail (``keys`` given) the secret key is the deployment's.
-    Otherwise one line says what to run, and the command ends with status 1."""
+def _database(
+    settings: Settings,
+    *,
+    keys: Keyring | None = None,
+    process: str = "command line",
+    check_deployment_key: bool = True,
+) -> Database:
+    """The deployment's database, ready for a command: it exists and is migrated, and the
+    secret key is the deployment's (every command may seal audit events or read sealed
+    mail, and a foreign key would break the audit chain). Otherwise one line says what
+    to run, and the command ends with status 1. Only ``key adopt``, whose purpose is to
+    change the deployment's key, skips the key check."""
+    keys = keys or Keyring(settings.secret_key.get_secret_value())
     try:
         require_existing_file(settings.database_url)
-        database = Database(make_engine(settings.database_url))
+        database = Database(make_engine(settings.database_url), keys)
         require_current_schema(database.engine, settings.database_url)
-        if keys is not None:
+        if check_deployment_key:
             check_key(database.engine, keys, process=process, now=datetime.now(UTC))
     except NotReady as error:
         _refuse(error)
@@ -130,7 +143,7 @@ def serve(
     settings = _public_origin_for_port(_settings(), port)
     from sekisho.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.configure(settings.log_format)
     engine = make_engine(settings.database_url)
     try:
         prepare(
@@ -145,11 +158,27 @@ def serve(
         _refuse(error)
     finally:
         engine.dispose()
+    web_app = create_app(settings)
+    if settings.metrics_port is not None:
+        try:
+            start_http_server(
+                settings.metrics_port,
+                settings.metrics_host,
+                registry=web_app.state.metrics.registry,
+            )
+        except OSError as error:
+            typer.echo(
+                f"sekisho: cannot serve metrics on {settings.metrics_host} port "
+                f"{settings.metrics_port}: {error.strerror}",
+                err=True,
+            )
+            raise typer.Exit(1) from error
     config = uvicorn.Config(
-        create_app(settings),
+        web_app,
         host=host,
         port=port,
         access_log=False,
+        log_config=None,  # uvicorn's lines go through logs.configure too
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level="info",
@@ -263,7 +292,10 @@ def users_list() -> None:
 
 def _set_status(email: str, status: str) -> None:
     address = _address(email)
-    database = _database(_settings())
+    settings = _settings()
+    keys = Keyring(settings.secret_key.get_secret_value())
+    process = "users enable" if status == "active" else "users disable"
+    database = _database(settings, keys=keys, process=process)  # it seals its event
     now = datetime.now(UTC)
     with database.transaction() as repos:
         if not repos.users.set_status(address, status, now=now):
@@ -309,7 +341,7 @@ def mail_worker() -> None:
     settings = _settings()
     keys = Keyring(settings.secret_key.get_secret_value())
     database = _database(settings, keys=keys, process="mail worker")
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.configure(settings.log_format)
     worker = OutboxWorker(
         settings=settings,
         database=database,
@@ -361,7 +393,7 @@ def key_adopt(
     Stop every process that runs with the old key first. Sessions, links and codes made
     under the old key stop working, and pending mail sealed under it is dropped."""
     settings = _settings()
-    database = _database(settings)
+    database = _database(settings, check_deployment_key=False)
     if not yes:
         typer.confirm(
             "Every session, link and code made under the old key stops working. Go on?",
@@ -370,6 +402,65 @@ def key_adopt(
     keys = Keyring(settings.secret_key.get_secret_value())
     dropped = adopt_key(database.engine, keys, now=datetime.now(UTC))
     typer.echo(f"key {keys.fingerprint()[:SHOWN]} adopted; {dropped} pending messages dropped")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check every link of the audit chain; name the first broken one (status 1).
+
+    Needs the deployment's SEKISHO_SECRET_KEY. The first run after the upgrade that
+    added the chain seals the events written before it."""
+    settings = _settings()
+    keys = Keyring(settings.secret_key.get_secret_value())
+    database = _database(settings, keys=keys, process="audit verify")
+    verdict = audit_chain.verify_chain(database.engine, database.seal)
+    if not verdict.intact:
+        where = f" at event {verdict.broken_at}" if verdict.broken_at is not None else ""
+        typer.echo(f"audit chain broken{where}: {verdict.reason}", err=True)
+        raise typer.Exit(1)
+    line = f"audit chain intact: {verdict.checked} events checked"
+    if verdict.earlier_key:
+        line += (
+            f"; {verdict.earlier_key} events before the last `sekisho key adopt` are sealed "
+            "under the earlier key and were not checked"
+        )
+    if verdict.refusals:
+        line += f"; {verdict.refusals} refusals of processes without the key are outside the chain"
+    typer.echo(line)
+
+
+def _instant(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError as error:
+        typer.echo(f"not an ISO 8601 date or time: {raw!r}", err=True)
+        raise typer.Exit(2) from error
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[
+        str | None,
+        typer.Option(help="ISO 8601 date or time (UTC unless it says): events from then on."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Write the audit events as JSON Lines, oldest first, with their place in the chain."""
+    start = _instant(since)
+    database = _database(_settings())
+    with contextlib.ExitStack() as stack:
+        target = (
+            stack.enter_context(output.open("w", encoding="utf-8"))
+            if output is not None
+            else sys.stdout
+        )
+        for line in audit_chain.export_lines(database.engine, since=start):
+            target.write(line + "\n")
 
 
 @app.command("check-config")

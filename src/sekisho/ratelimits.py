@@ -9,6 +9,7 @@ again, so an outage does not add a connection timeout to every request.
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import time
@@ -43,6 +44,7 @@ class RateLimits:
         self._memory = MovingWindowRateLimiter(MemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
         self._shared_down_until = 0.0
+        self.refusals: collections.Counter[str] = collections.Counter()  # by limit name
         if settings.redis_url:
             storage = storage_from_string(
                 settings.redis_url, socket_connect_timeout=1, socket_timeout=1
@@ -77,6 +79,7 @@ class RateLimits:
             if not allowed:
                 shown = key if limit.name.endswith("ip") else "-"
                 log.warning("rate limit %s (%s) reached for %s", limit.name, item, shown)
+                self.refusals[limit.name] += 1
                 reset_at, _remaining = limiter.get_window_stats(item, limit.name, key)
                 retry_after = max(1, math.ceil(reset_at - time.time()))
                 raise SekishoError(ErrorCode.rate_limited, retry_after=retry_after)

@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     body_read_timeout_seconds: float = Field(default=10.0, gt=0)
     forwarded_allow_ips: str = "127.0.0.1"
+    accept_request_id: bool = False
+    log_format: Literal["text", "json"] = "text"
+    metrics_token: SecretStr | None = None
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    tracing: Literal["off", "otlp"] = "off"
 
     @classmethod
     def settings_customise_sources(
@@ -160,6 +166,13 @@ class Settings(BaseSettings):
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be a positive duration")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("metrics_token must be at least 32 characters")
         return value
 
     @model_validator(mode="after")

@@ -18,13 +18,19 @@ from sqlalchemy import text
 from sekisho.store.database import make_engine
 from sekisho.store.migrate import upgrade
 from tests.conftest import ServerFactory
-from tests.support.server import fresh_database
+from tests.support.server import SECRET_KEY, fresh_database
 from tests.support.smtp import SmtpCapture, free_port, link_and_code
 
 
-def _run(database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    database_url: str, *args: str, secret_key: str | None = SECRET_KEY, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``sekisho`` with the test servers' secret key (None: no key at all) and ``env``."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
-    environment.update({"SEKISHO_DATABASE_URL": database_url, **env})
+    environment["SEKISHO_DATABASE_URL"] = database_url
+    if secret_key is not None:
+        environment["SEKISHO_SECRET_KEY"] = secret_key
+    environment.update(env)
     return subprocess.run(
         [sys.executable, "-m", "sekisho", *args],
         capture_output=True,
@@ -62,7 +68,7 @@ def test_check_config_hides_secrets_and_refuses_bad_production(
         assert shown.returncode == 0
         assert "s" * 40 not in shown.stdout
         assert "secret_key = **********" in shown.stdout
-        refused = _run(url, "check-config", SEKISHO_MODE="production")
+        refused = _run(url, "check-config", secret_key=None, SEKISHO_MODE="production")
         assert refused.returncode == 2
         assert "SEKISHO_SECRET_KEY is not set" in refused.stderr
         not_json = _run(

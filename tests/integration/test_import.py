@@ -11,11 +11,12 @@ from pathlib import Path
 import bcrypt
 from sqlalchemy import text
 
+from sekisho.core.keys import Keyring
 from sekisho.core.records import User
 from sekisho.store.database import Database, make_engine
 from sekisho.store.migrate import upgrade
 from tests.support.cli import run_sekisho
-from tests.support.server import fresh_database
+from tests.support.server import SECRET_KEY, fresh_database
 
 ASPNET_V3 = "AQAAAAIAACcQAAAAEAABAgMEBQYHCAkKCwwNDg9B0Oxwty+PGIDSp95gcCfzeDvA4sGapUIUov8usXfD6A=="
 
@@ -90,7 +91,7 @@ def test_json_lines_and_no_resurrection_of_passwords(backend: str, tmp_path: Pat
         first = run_sekisho(url, "users", "import", str(source))
         assert "created 1, updated 0, unchanged 0, rejected 2" in first.stdout
         assert "line 2: rejected: not valid JSON" in first.stderr
-        database = Database(engine)
+        database = Database(engine, Keyring(SECRET_KEY))
         with database.transaction() as repos:
             assert repos.passwords.delete("u-1")
             repos.users.retire_password("u-1", now=datetime.now(UTC))
@@ -151,7 +152,7 @@ def test_wrap_legacy_hashes_wraps_what_an_older_import_stored(backend: str, tmp_
     with fresh_database(backend, tmp_path) as url:
         engine = make_engine(url)
         upgrade(engine)
-        database = Database(engine)
+        database = Database(engine, Keyring(SECRET_KEY))
         now = datetime.now(UTC)
         with database.transaction() as repos:
             for user_id, stored, scheme in [

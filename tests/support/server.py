@@ -15,10 +15,13 @@ import psycopg
 import uvicorn
 
 from sekisho.app import create_app
+from sekisho.core.keys import Keyring
 from sekisho.settings import Settings
 from sekisho.store.database import Database, make_engine
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+SECRET_KEY = "test-secret-key-0123456789abcdef0123456789"
+"""The secret key of every test server, and of the CLI runs against their databases."""
 
 
 @contextlib.contextmanager
@@ -79,7 +82,10 @@ class LiveServer:
 
     @property
     def database(self) -> Database:
-        return Database(make_engine(self.settings.database_url))
+        return Database(
+            make_engine(self.settings.database_url),
+            Keyring(self.settings.secret_key.get_secret_value()),
+        )
 
     def add_user(self, email: str) -> str:
         database = self.database
@@ -99,7 +105,7 @@ def settings_for(
     values: dict[str, Any] = {
         "mode": "development",
         "public_origin": f"http://{host_name}:{port}",
-        "secret_key": "test-secret-key-0123456789abcdef0123456789",
+        "secret_key": SECRET_KEY,
         "database_url": database_url,
         "mail_backend": "smtp",
         "smtp_host": "127.0.0.1",

@@ -150,3 +150,13 @@ def test_the_cli_and_scripts_dev_share_one_database() -> None:
     assert Settings().database_url == "sqlite:///./var/sekisho.db"
     script = (Path(__file__).resolve().parents[2] / "scripts" / "dev").read_text()
     assert "SEKISHO_DATABASE_URL" not in script
+
+
+def test_metrics_are_off_by_default_and_need_a_long_token() -> None:
+    settings = Settings()
+    assert settings.metrics_token is None
+    assert settings.metrics_port is None
+    with pytest.raises(ValidationError) as error:
+        Settings(metrics_token="short")
+    assert "metrics_token must be at least 32 characters" in str(error.value)
+    assert "t" * 32 not in repr(Settings(metrics_token="t" * 32))

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sekisho.core.request_ids import current_request_id
+
 
 @dataclass(frozen=True, slots=True)
 class User:
@@ -137,3 +139,4 @@ class AuditEvent:
     amr: tuple[str, ...] = ()
     aal: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    request_id: str | None = field(default_factory=current_request_id)

@@ -8,7 +8,7 @@ re-checks its WHERE clause after waiting for a concurrent writer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 
+from sekisho.core.audit_chain import AuditSeal
+from sekisho.core.keys import Keyring
 from sekisho.errors import SekishoError
 from sekisho.store.repositories import SqlRepositories
 
@@ -50,20 +52,26 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    """Implements :class:`sekisho.core.ports.Transactions`."""
+    """Implements :class:`sekisho.core.ports.Transactions`. The keys seal the audit
+    events each transaction writes onto the audit chain, just before it commits."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, keys: Keyring) -> None:
         self.engine = engine
+        self.seal = AuditSeal(keys)
+        self.audit_listeners: list[Callable[[list[dict[str, Any]]], None]] = []
 
     @contextmanager
     def transaction(self) -> Iterator[SqlRepositories]:
         with self.engine.connect() as connection:
             transaction = connection.begin()
+            repos = SqlRepositories(connection, self.seal)
             try:
-                yield SqlRepositories(connection)
+                yield repos
             except SekishoError as error:
                 if error.persist:
+                    written = repos.audit.flush()
                     transaction.commit()
+                    self._committed(written)
                 else:
                     transaction.rollback()
                 raise
@@ -71,7 +79,15 @@ class Database:
                 transaction.rollback()
                 raise
             else:
+                written = repos.audit.flush()
                 transaction.commit()
+                self._committed(written)
+
+    def _committed(self, events: list[dict[str, Any]]) -> None:
+        """Tell the listeners (metrics) about the audit events a commit made durable."""
+        if events:
+            for listener in self.audit_listeners:
+                listener(events)
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

@@ -20,8 +20,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 
+from sekisho.core.audit_chain import KEY_REFUSED, AuditSeal
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
+from sekisho.store import audit_chain
 from sekisho.store.migrate import schema_state, upgrade
 from sekisho.store.repositories import SqlAudit
 from sekisho.store.tables import deployment_key, outbox
@@ -128,15 +130,21 @@ def check_key(engine: Engine, keys: Keyring, *, process: str, now: datetime) -> 
             select(deployment_key.c.fingerprint).where(deployment_key.c.id == ROW)
         ).scalar_one()
         matches = hmac.compare_digest(stored, mine)
-        if recorded or not matches:
-            SqlAudit(connection).append(
-                AuditEvent(
-                    event="deployment.key_recorded" if recorded else "deployment.key_refused",
-                    outcome="success" if recorded else "failure",
-                    at=now,
-                    detail={"process": process, "fingerprint": mine[:SHOWN]},
-                )
-            )
+        seal = AuditSeal(keys)
+        audit = SqlAudit(connection, seal)
+        event = AuditEvent(
+            event="deployment.key_recorded" if recorded else KEY_REFUSED,
+            outcome="success" if recorded else "failure",
+            at=now,
+            detail={"process": process, "fingerprint": mine[:SHOWN]},
+        )
+        if not matches:
+            audit.record_outside_chain(event)
+        else:
+            audit_chain.open_chain(connection, seal)
+            if recorded:
+                audit.append(event)
+            audit.flush()
     if not matches:
         raise NotReady(
             f"SEKISHO_SECRET_KEY is not the key this database was set up with "
@@ -160,8 +168,10 @@ def adopt_key(engine: Engine, keys: Keyring, *, now: datetime) -> int:
                 set_={"fingerprint": mine, "recorded_at": now},
             )
         )
-        dropped = _drop_sealed_under_other_keys(connection, keys, now=now)
-        SqlAudit(connection).append(
+        seal = AuditSeal(keys)
+        audit, drops = SqlAudit(connection, seal), SqlAudit(connection, seal)
+        dropped = _drop_sealed_under_other_keys(drops, connection, keys, now=now)
+        audit.append(
             AuditEvent(
                 event="deployment.key_adopted",
                 outcome="success",
@@ -170,16 +180,19 @@ def adopt_key(engine: Engine, keys: Keyring, *, now: datetime) -> int:
                 detail={"fingerprint": mine[:SHOWN], "dropped": dropped, "by": "operator"},
             )
         )
+        audit.flush()  # the new key's first event, then what it dropped
+        drops.flush()
     return dropped
 
 
-def _drop_sealed_under_other_keys(connection: Connection, keys: Keyring, *, now: datetime) -> int:
+def _drop_sealed_under_other_keys(
+    audit: SqlAudit, connection: Connection, keys: Keyring, *, now: datetime
+) -> int:
     pending = connection.execute(
         select(outbox.c.id, outbox.c.kind, outbox.c.sealed_payload, outbox.c.attempts).where(
             outbox.c.status == "pending"
         )
     ).all()
-    audit = SqlAudit(connection)
     dropped = 0
     for message_id, kind, sealed, attempts in pending:
         try:

@@ -17,6 +17,7 @@ from sqlalchemy import delete, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
+from sekisho.core.audit_chain import AuditSeal
 from sekisho.core.encoding import base64url, bytes_from_base64url
 from sekisho.core.records import (
     AuditEvent,
@@ -29,6 +30,7 @@ from sekisho.core.records import (
     StoredPassword,
     User,
 )
+from sekisho.store import audit_chain
 from sekisho.store.tables import (
     audit_events,
     failure_counters,
@@ -452,27 +454,49 @@ class SqlSessions:
         return [_session(row) for row in rows]
 
 
+def _stored_event(event: AuditEvent) -> dict[str, Any]:
+    """The column values of an audit event, exactly as stored and sealed."""
+    return {
+        "at": event.at,
+        "event": event.event,
+        "outcome": event.outcome,
+        "user_id": event.user_id,
+        "email": event.email,
+        "session_id": event.session_id,
+        "flow_id": event.flow_id,
+        "ip": event.ip,
+        "user_agent": (event.user_agent or "")[:512],
+        "amr": " ".join(event.amr),
+        "aal": event.aal,
+        "detail": json.dumps(event.detail, sort_keys=True),
+        "request_id": event.request_id,
+    }
+
+
 class SqlAudit:
-    def __init__(self, connection: Connection) -> None:
+    """Events wait in the transaction until ``flush`` seals them onto the audit chain,
+    just before the commit (``Database.transaction``), so the chain head is the last
+    lock a transaction takes (``sekisho.store.audit_chain``)."""
+
+    def __init__(self, connection: Connection, seal: AuditSeal) -> None:
         self._c = connection
+        self._seal = seal
+        self._pending: list[dict[str, Any]] = []
 
     def append(self, event: AuditEvent) -> None:
-        self._c.execute(
-            insert(audit_events).values(
-                at=event.at,
-                event=event.event,
-                outcome=event.outcome,
-                user_id=event.user_id,
-                email=event.email,
-                session_id=event.session_id,
-                flow_id=event.flow_id,
-                ip=event.ip,
-                user_agent=(event.user_agent or "")[:512],
-                amr=" ".join(event.amr),
-                aal=event.aal,
-                detail=json.dumps(event.detail, sort_keys=True),
-            )
-        )
+        self._pending.append(_stored_event(event))
+
+    def record_outside_chain(self, event: AuditEvent) -> None:
+        """Write ``deployment.key_refused`` unsealed: the process refused does not hold
+        the deployment's key, so it cannot seal (``verify`` counts such rows apart)."""
+        self._c.execute(insert(audit_events).values(**_stored_event(event)))
+
+    def flush(self) -> list[dict[str, Any]]:
+        """Seal the waiting events onto the chain; returns them (as stored)."""
+        written, self._pending = self._pending, []
+        if written:
+            audit_chain.append(self._c, self._seal, written)
+        return written
 
     def recent(self, user_id: str, email: str, limit: int) -> list[AuditEvent]:
         t = audit_events
@@ -671,7 +695,7 @@ class SqlLocks:
 class SqlRepositories:
     """Implements :class:`sekisho.core.ports.Repositories` for one connection."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, seal: AuditSeal) -> None:
         self.connection = connection
         self.locks = SqlLocks(connection)
         self.users = SqlUsers(connection)
@@ -679,7 +703,7 @@ class SqlRepositories:
         self.secrets = SqlSecrets(connection)
         self.failures = SqlFailureCounters(connection)
         self.sessions = SqlSessions(connection)
-        self.audit = SqlAudit(connection)
+        self.audit = SqlAudit(connection, seal)
         self.outbox = SqlOutbox(connection)
         self.passkeys = SqlPasskeys(connection)
         self.passwords = SqlPasswords(connection)

@@ -182,8 +182,23 @@ audit_events = Table(
     Column("amr", String(200), nullable=False),
     Column("aal", Integer),
     Column("detail", Text, nullable=False),
+    Column("request_id", String(64)),
+    Column("seq", BigInteger),
+    Column("key_id", String(16)),
+    Column("hash", String(64)),
     Index("ix_audit_events_user", "user_id", "id"),
     Index("ix_audit_events_email", "email", "id"),
+    Index("ix_audit_events_at", "at"),
+    Index("ix_audit_events_seq", "seq", unique=True),
+)
+
+audit_chain = Table(
+    "audit_chain",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("mac", String(64), nullable=False),
 )
 
 outbox = Table(

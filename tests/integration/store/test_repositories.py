@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sekisho.core.keys import Keyring
 from sekisho.core.records import Flow, FlowState
 from sekisho.store.database import Database, make_engine
 from sekisho.store.migrate import upgrade
@@ -23,7 +24,7 @@ def database(backend: str, tmp_path: Path) -> Iterator[Database]:
     with fresh_database(backend, tmp_path) as url:
         engine = make_engine(url)
         upgrade(engine)
-        db = Database(engine)
+        db = Database(engine, Keyring("test-repositories-secret"))
         yield db
         db.dispose()
 
