@@ -168,8 +168,11 @@ def base64url_of(standard: str) -> str:
 # -- pages --------------------------------------------------------------------------
 
 
-def sign_in_by_email(page: Page, server: LiveServer, smtp: SmtpCapture, address: str) -> None:
-    """Request an email on /signin and type the emailed code on the wait page."""
+def sign_in_by_email(
+    page: Page, server: LiveServer, smtp: SmtpCapture, address: str, *, script: bool = True
+) -> None:
+    """Request an email on /signin and type the emailed code on the wait page (where
+    wait.js submits six digits by itself; without script, the button submits them)."""
     earlier = len(smtp.to(address))
     page.goto("/signin")
     page.locator("#email").fill(address)
@@ -177,7 +180,9 @@ def sign_in_by_email(page: Page, server: LiveServer, smtp: SmtpCapture, address:
     settle(page, "#code-form #code")
     page.wait_for_load_state("load")  # wait.js, which submits a typed code, is running
     _link, code = link_and_code(smtp.wait_for(address, earlier + 1))
-    page.locator("#code-form #code").fill(code)  # wait.js submits six digits by itself
+    page.locator("#code-form #code").fill(code)
+    if not script:
+        page.locator("#code-form button[type=submit]").click()
     settle(page, "#account-email")
     expect(page).to_have_url(server.url + "/account")
     expect(page.locator("#session-amr")).to_have_attribute("data-amr", "email")
