@@ -141,3 +141,30 @@ def test_cohorts_follow_each_import_day_to_passwordless(
     assert old.moved_by_day == [None, None, 0, 1, 1, 1]
     assert json.loads(report.as_json())["cohorts"][0]["moved_by_day"][-1] == 1
     assert f"{earlier.date().isoformat()},1,1,,,0,1,1,1" in report.as_csv()
+    text = _status_text(server)
+    assert "import cohorts" in text
+    rows = [line.split() for line in text.splitlines()]
+    assert [now.date().isoformat(), "2", "1", "50%"] in rows
+    assert [earlier.date().isoformat(), "1", "1", "100%"] in rows
+
+
+def test_status_text_says_when_nothing_was_imported(make_server: ServerFactory) -> None:
+    server = make_server()
+    server.add_user("new@example.com")
+    assert "import cohorts: none" in _status_text(server)
+
+
+def _status_text(server: LiveServer) -> str:
+    """``sekisho migration status`` as an operator runs it, in its text form."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
+    environment["SEKISHO_DATABASE_URL"] = server.settings.database_url
+    result = subprocess.run(
+        [sys.executable, "-m", "sekisho", "migration", "status"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
