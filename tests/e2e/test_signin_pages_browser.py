@@ -112,7 +112,7 @@ def test_wait_page_names_the_masked_address_and_focuses_the_code(
     ("locale", "tries", "burned"),
     [
         ("en-GB", "4 tries left.", "Too many wrong codes: this code no longer works."),
-        ("ja-JP", "あと4回試せます。", "間違った確認コードの入力が多すぎるため"),
+        ("ja-JP", "あと4回入力できます。", "確認コードを何度も間違えたため"),
     ],
 )
 def test_wrong_codes_say_tries_left_then_that_the_link_still_works(
