@@ -110,6 +110,14 @@ FAINT_CONTROLS = """
 }
 """
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+# Chart labels cut off by the edge of their SVG (which clips what it does not hold).
+CLIPPED_CHART_TEXT = """
+() => [...document.querySelectorAll("svg text")].filter((text) => {
+  const frame = text.ownerSVGElement.getBoundingClientRect();
+  const box = text.getBoundingClientRect();
+  return box.width > 0 && (box.left < frame.left - 0.5 || box.right > frame.right + 0.5);
+}).map((text) => text.textContent)
+"""
 ASPNET_V3 = "AQAAAAIAACcQAAAAEAABAgMEBQYHCAkKCwwNDg9B0Oxwty+PGIDSp95gcCfzeDvA4sGapUIUov8usXfD6A=="
 
 
@@ -151,6 +159,8 @@ def check(page: Page, name: str, findings: Findings) -> None:
                 findings.problems.append(f"{look}: row actions share a name: {repeated}")
             for faint in page.evaluate(FAINT_CONTROLS):
                 findings.problems.append(f"{look}: control below 3:1: {faint}")
+            for label in page.evaluate(CLIPPED_CHART_TEXT):
+                findings.problems.append(f"{look}: chart label {label!r} is cut off")
             overflow = page.evaluate(OVERFLOW)
             if overflow > 0:
                 findings.problems.append(f"{look}: {overflow} px of horizontal overflow")
