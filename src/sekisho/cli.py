@@ -382,6 +382,15 @@ def migration_status(
         typer.echo(f"{label:<32}{value:>8}")
     totals = {method: sum(int(day[method]) for day in report.sign_ins_by_day) for method in METHODS}
     typer.echo(f"sign-ins in {days} days: " + ", ".join(f"{m} {n}" for m, n in totals.items()))
+    if not report.cohorts:
+        typer.echo("import cohorts: none")
+        return
+    typer.echo("import cohorts (moved: signed in by email or passkey, or password retired)")
+    typer.echo(f"{'imported on':<16}{'accounts':>10}{'moved':>10}{'share':>8}")
+    for cohort in report.cohorts:
+        typer.echo(
+            f"{cohort.imported_on:<16}{cohort.accounts:>10}{cohort.moved:>10}{cohort.share:>8.0%}"
+        )
 
 
 @key_app.command("adopt")

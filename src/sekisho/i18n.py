@@ -23,6 +23,11 @@ DEFAULT_LOCALE = "en"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
 
+def N_(message: str) -> str:
+    """Marks a message for extraction without translating it (``gettext`` does, later)."""
+    return message
+
+
 @cache
 def translations(locale: str) -> NullTranslations:
     po_path = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
@@ -66,6 +71,29 @@ def format_datetime(value: datetime, locale: str) -> str:
     return f"{text} UTC"
 
 
+# The zone a message shows its times in, by the reader's language: a mail client does
+# not tell the server where its reader is, so the language is the best guess there is,
+# and the zone is always named next to the time.
+MAIL_TIME_ZONES = {"en": "UTC", "ja": "Asia/Tokyo"}
+# Translators: a date and time followed by the name of its time zone, e.g.
+# "November 27, 2026, 8:43 AM UTC"; Japanese puts the zone in full-width brackets.
+TIME_IN_ZONE = N_("%(time)s %(zone)s")
+
+
+def format_mail_datetime(value: datetime, locale: str) -> str:
+    """A long date and short time in the zone of :data:`MAIL_TIME_ZONES` for the
+    reader's language, with the zone named ("2026年11月27日 17:43" and "日本時間")."""
+    zone_key = MAIL_TIME_ZONES.get(locale, "UTC")
+    zone = dates.get_timezone(zone_key)
+    language = Locale.parse(locale)
+    local = value.astimezone(zone)
+    day = dates.format_date(local, format="long", locale=language)
+    clock = dates.format_time(local, format="short", tzinfo=zone, locale=language)
+    pattern = str(language.datetime_formats["long"])
+    zone_name = "UTC" if zone_key == "UTC" else dates.get_timezone_location(zone, locale=language)
+    return gettext(locale, TIME_IN_ZONE, time=pattern.format(clock, day), zone=zone_name)
+
+
 @cache
 def jinja_environment(folder: str, locale: str) -> Environment:
     """One environment per template folder and language (thread-safe: never mutated)."""
@@ -78,6 +106,7 @@ def jinja_environment(folder: str, locale: str) -> Environment:
     environment.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     environment.globals["locale"] = locale
     environment.filters["datetime"] = lambda value: format_datetime(value, locale)
+    environment.filters["mail_datetime"] = lambda value: format_mail_datetime(value, locale)
     return environment
 
 
@@ -90,8 +119,3 @@ def minutes_left(remaining: timedelta) -> int:
     """Whole minutes to show for ``remaining``, rounded up: never "0 minutes" for time
     that is still left (show it with ``ngettext``, never as "1 minutes")."""
     return max(1, math.ceil(remaining.total_seconds() / 60))
-
-
-def N_(message: str) -> str:
-    """Marks a message for extraction without translating it (``gettext`` does, later)."""
-    return message

@@ -21,6 +21,7 @@ from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Session, User
 from sekisho.core.sessions import SessionManager, SessionTimeouts
 from sekisho.errors import ErrorCode, SekishoError
+from sekisho.i18n import DEFAULT_LOCALE
 from sekisho.methods.email.signin import (
     EmailSignIn,
     EmailSignInConfig,
@@ -167,9 +168,13 @@ class Sekisho:
         with self.database.transaction() as repos:
             return self.email.wait_view(repos, flow_id=flow_id, binding=binding, now=self.clock())
 
-    def inspect_link(self, *, token: str, binding: str | None) -> LinkView:
+    def inspect_link(
+        self, *, token: str, binding: str | None, locale: str = DEFAULT_LOCALE
+    ) -> LinkView:
         with self.database.transaction() as repos:
-            return self.email.inspect_link(repos, token=token, binding=binding, now=self.clock())
+            return self.email.inspect_link(
+                repos, token=token, binding=binding, now=self.clock(), locale=locale
+            )
 
     def confirm_link(
         self, *, token: str, binding: str | None, client: ClientInfo, previous: str | None

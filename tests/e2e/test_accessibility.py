@@ -4,16 +4,17 @@ or critical axe-core violation (axe-playwright-python bundles axe.min.js: nothin
 downloaded at test time).
 
 One test per language and backend walks through the real flows to reach each page
-(sign-in, password, wait with a wrong code, the link on another device, an error page,
-the account page with a passkey and two sessions, the remove confirmation, the
-migration report and the development mailbox) and checks each page in all four looks.
+(sign-in with the password link offered, password, wait with the resend countdown and a
+wrong code, the link on another device, an error page, the signed-in notice, the account
+page with a passkey and two sessions, the remove confirmation, the wait page after a
+resend and after too many wrong codes, the "This wasn't me" result, the migration
+report and the development mailbox) and checks each page in all four looks.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -31,6 +32,7 @@ from tests.e2e.test_passkeys_browser import (
     add_passkey,
     sign_in_by_email,
 )
+from tests.e2e.test_signin_pages_browser import type_code, wrong_code
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, link_and_code
 
@@ -38,6 +40,7 @@ pytestmark = pytest.mark.browser
 
 ADMIN = "admin@example.com"
 OWNER = "owner@example.com"
+GUEST = "guest@example.com"
 PHONE = ViewportSize(width=375, height=812)
 DESKTOP = ViewportSize(width=1280, height=900)
 LOCALES = {"en": "en-GB", "ja": "ja-JP"}
@@ -107,6 +110,14 @@ FAINT_CONTROLS = """
 }
 """
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+# Chart labels cut off by the edge of their SVG (which clips what it does not hold).
+CLIPPED_CHART_TEXT = """
+() => [...document.querySelectorAll("svg text")].filter((text) => {
+  const frame = text.ownerSVGElement.getBoundingClientRect();
+  const box = text.getBoundingClientRect();
+  return box.width > 0 && (box.left < frame.left - 0.5 || box.right > frame.right + 0.5);
+}).map((text) => text.textContent)
+"""
 ASPNET_V3 = "AQAAAAIAACcQAAAAEAABAgMEBQYHCAkKCwwNDg9B0Oxwty+PGIDSp95gcCfzeDvA4sGapUIUov8usXfD6A=="
 
 
@@ -148,6 +159,8 @@ def check(page: Page, name: str, findings: Findings) -> None:
                 findings.problems.append(f"{look}: row actions share a name: {repeated}")
             for faint in page.evaluate(FAINT_CONTROLS):
                 findings.problems.append(f"{look}: control below 3:1: {faint}")
+            for label in page.evaluate(CLIPPED_CHART_TEXT):
+                findings.problems.append(f"{look}: chart label {label!r} is cut off")
             overflow = page.evaluate(OVERFLOW)
             if overflow > 0:
                 findings.problems.append(f"{look}: {overflow} px of horizontal overflow")
@@ -221,6 +234,7 @@ def keep_in_dev_mailbox(server: LiveServer, smtp: SmtpCapture, address: str) -> 
 @pytest.mark.parametrize("language", ["en", "ja"])
 def test_every_page_is_accessible_and_fits_a_phone(
     server: LiveServer,
+    make_server: ServerFactory,
     smtp: SmtpCapture,
     device: Device,
     language: str,
@@ -229,6 +243,7 @@ def test_every_page_is_accessible_and_fits_a_phone(
     import_users(server)
     server.add_user(OWNER)
     server.add_user(ADMIN)
+    server.add_user(GUEST)
 
     # The owner: signed in by email, with a passkey.
     owner = open_page(device, language)
@@ -240,6 +255,7 @@ def test_every_page_is_accessible_and_fits_a_phone(
     # A visitor: the sign-in pages, with their errors.
     visitor = open_page(device, language)
     visitor.goto("/signin")
+    expect(visitor.locator("#password-link")).to_be_visible()
     check(visitor, "signin", findings)
     visitor.goto("/signin/password")
     check(visitor, "password", findings)
@@ -253,11 +269,10 @@ def test_every_page_is_accessible_and_fits_a_phone(
     visitor.locator("#email").fill(OWNER)
     visitor.locator("#email-form button[type=submit]").click()
     settle(visitor, "#approval-number")
-    check(visitor, "wait", findings)
+    expect(visitor.locator("#resend-wait")).to_be_visible()
+    check(visitor, "wait with the resend countdown", findings)
     link, code = link_and_code(smtp.wait_for(OWNER, 3))
-    # wait.js submits the code by itself once six digits are in.
-    with visitor.expect_response(re.compile(r"/signin/email/code$")):
-        visitor.locator("#code-form #code").fill("000000")
+    type_code(visitor, wrong_code(code))  # wait.js submits six digits by itself
     expect(visitor.locator("#error")).to_be_visible()
     expect_tied_to_error(visitor, "#code-form #code")
     check(visitor, "wait with a wrong code", findings)
@@ -271,15 +286,43 @@ def test_every_page_is_accessible_and_fits_a_phone(
     check(phone, "error message", findings)
 
     # The visitor finishes signing in: the owner now has two sessions.
-    visitor.locator("#code-form #code").fill(code)
+    visitor.locator("#code-form #code").fill(code)  # submitted by wait.js
     settle(visitor, "#account-email")
 
+    owner.goto("/signin")
+    expect(owner.locator("#signed-in-text")).to_be_visible()
+    check(owner, "signin while signed in", findings)
     owner.goto("/account")
     expect(owner.locator("#sessions tr.session")).to_have_count(2)
     check(owner, "account with a passkey and two sessions", findings)
     owner.goto(owner.locator("a.remove-passkey").first.get_attribute("href") or "")
     expect(owner.locator("#remove-form")).to_be_visible()
     check(owner, "remove confirmation", findings)
+
+    # A guest on a server without a resend cooldown: a resent email, five wrong codes,
+    # and "This wasn't me" on the newest email's link.
+    quick = make_server(host_name="localhost", email_resend_cooldown=timedelta(0))
+    guest = open_page(device, language)
+    guest.goto(f"{quick.url}/signin")
+    guest.locator("#email").fill(GUEST)
+    guest.locator("#email-form button[type=submit]").click()
+    settle(guest, "#approval-number")
+    smtp.wait_for(GUEST, 1)
+    guest.locator("#resend-button").click()
+    expect(guest.locator("#resent")).to_be_visible()
+    check(guest, "wait after a resend", findings)
+    link, code = link_and_code(smtp.wait_for(GUEST, 2))
+    for _ in range(5):
+        type_code(guest, wrong_code(code))
+    expect(guest.locator("#error")).to_be_visible()
+    expect(guest.locator("#attempts-left")).to_have_count(0)
+    check(guest, "wait after too many wrong codes", findings)
+    phone.goto(link)
+    settle(phone, "#deny-form")
+    phone.locator("#deny-form button[type=submit]").click()
+    expect(phone.locator("#deny-form")).to_have_count(0)
+    expect(phone.locator("#message")).to_be_visible()
+    check(phone, "this wasn't me", findings)
 
     # The operator: the migration report and the development mailbox.
     admin = open_page(device, language)

@@ -45,6 +45,7 @@ WORDS: dict[str, dict[str, str]] = {
         "email": "Email (standard protection: one step)",
         "passkey": "Passkey (strong protection: two factors, cannot be phished)",
         "device": "Chrome on Linux",
+        "this device": "Chrome on Linux (this browser)",
         "remove": "Remove passkey My laptop",
         "rename": "Rename passkey My laptop",
         "confirm": "Remove the passkey “My laptop”?",
@@ -54,6 +55,7 @@ WORDS: dict[str, dict[str, str]] = {
         "email": "メール（標準の保護：1段階の確認）",  # noqa: RUF001
         "passkey": "パスキー（強力な保護：2要素、フィッシング不可）",  # noqa: RUF001
         "device": "Linux 上の Chrome",
+        "this device": "Linux 上の Chrome（このブラウザ）",  # noqa: RUF001
         "remove": "パスキー「My laptop」を削除",
         "rename": "パスキー「My laptop」の名前を変更",
         "confirm": "パスキー「My laptop」を削除しますか？",  # noqa: RUF001
@@ -108,7 +110,7 @@ def test_account_says_how_and_when_in_words_and_local_time(
 
     expect(page.locator("#session-amr")).to_have_text(words["email"])
     current = page.locator("#sessions tr.session").first
-    expect(current.locator("td").first).to_contain_text(words["device"])
+    expect(current.locator("td").first).to_have_text(words["this device"])
     expect(current.locator(".session-method")).to_have_text(words["email"])
     signed_in = page.locator("dl.facts time")
     expect(signed_in).to_have_text(JUST_NOW[language])
@@ -248,6 +250,9 @@ def test_migration_report_has_dated_counted_axes_tables_and_cohorts(
     sign_in_by_email(admin, server, smtp, ADMIN)
     admin.goto("/admin/migration")
     today = datetime.now(UTC).date().isoformat()
+    generated = admin.locator("#generated time")
+    expect(generated).to_have_attribute("datetime", re.compile(rf"^{today}T[\d:]{{8}}Z$"))
+    expect(generated).not_to_have_text(re.compile("UTC"))  # localised by time.js
 
     chart = admin.locator("#sign-in-chart")
     dates = chart.locator("text").filter(has_text=re.compile(r"^\d\d-\d\d$"))

@@ -112,7 +112,7 @@ def test_wait_page_names_the_masked_address_and_focuses_the_code(
     ("locale", "tries", "burned"),
     [
         ("en-GB", "4 tries left.", "Too many wrong codes: this code no longer works."),
-        ("ja-JP", "あと4回試せます。", "間違った確認コードの入力が多すぎるため"),
+        ("ja-JP", "あと4回入力できます。", "確認コードを何度も間違えたため"),
     ],
 )
 def test_wrong_codes_say_tries_left_then_that_the_link_still_works(
@@ -190,6 +190,11 @@ def test_resend_waits_for_its_cooldown(
     expect(page.locator("#resend-wait")).to_have_text(
         re.compile(r"^You can ask for a new email in \d+ s\.$")
     )
+    # On a line of its own under the button, not wrapped around it on a phone.
+    button_box, wait_box = button.bounding_box(), page.locator("#resend-wait").bounding_box()
+    assert button_box
+    assert wait_box
+    assert wait_box["y"] >= button_box["y"] + button_box["height"]
     # Forcing the form early is refused by the server, and sends nothing.
     page.evaluate("document.getElementById('resend-form').submit()")
     expect(page.locator("#message")).to_have_attribute("data-error", "rate_limited")

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import queue
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,43 +15,25 @@ from sqlalchemy import text
 from sekisho.store.database import make_engine
 from sekisho.store.migrate import upgrade
 from tests.conftest import ServerFactory
-from tests.support.server import SECRET_KEY, fresh_database
+from tests.support.cli import run_sekisho, sekisho_environment, serving
+from tests.support.server import fresh_database
 from tests.support.smtp import SmtpCapture, free_port, link_and_code
-
-
-def _run(
-    database_url: str, *args: str, secret_key: str | None = SECRET_KEY, **env: str
-) -> subprocess.CompletedProcess[str]:
-    """``sekisho`` with the test servers' secret key (None: no key at all) and ``env``."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
-    environment["SEKISHO_DATABASE_URL"] = database_url
-    if secret_key is not None:
-        environment["SEKISHO_SECRET_KEY"] = secret_key
-    environment.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "sekisho", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_db_upgrade_and_user_management(backend: str, tmp_path: Path) -> None:
     with fresh_database(backend, tmp_path) as url:
-        assert _run(url, "db", "upgrade").returncode == 0
-        created = _run(url, "users", "add", "Ops@Example.com", "--name", "Ops")
+        assert run_sekisho(url, "db", "upgrade").returncode == 0
+        created = run_sekisho(url, "users", "add", "Ops@Example.com", "--name", "Ops")
         assert created.returncode == 0, created.stderr
         assert "ops@example.com" in created.stdout
-        assert _run(url, "users", "add", "ops@example.com").returncode == 1
-        assert _run(url, "users", "add", "not an address").returncode == 2
-        assert _run(url, "users", "disable", "ops@example.com").returncode == 0
-        listing = _run(url, "users", "list").stdout
+        assert run_sekisho(url, "users", "add", "ops@example.com").returncode == 1
+        assert run_sekisho(url, "users", "add", "not an address").returncode == 2
+        assert run_sekisho(url, "users", "disable", "ops@example.com").returncode == 0
+        listing = run_sekisho(url, "users", "list").stdout
         assert "ops@example.com\tdisabled\tnever" in listing
-        assert _run(url, "users", "enable", "ops@example.com").returncode == 0
-        assert _run(url, "users", "disable", "nobody@example.com").returncode == 1
-        status = _run(url, "mail", "status")
+        assert run_sekisho(url, "users", "enable", "ops@example.com").returncode == 0
+        assert run_sekisho(url, "users", "disable", "nobody@example.com").returncode == 1
+        status = run_sekisho(url, "mail", "status")
         assert status.returncode == 0
         assert "pending\t0" in status.stdout
 
@@ -64,14 +43,14 @@ def test_check_config_hides_secrets_and_refuses_bad_production(
     backend: str, tmp_path: Path
 ) -> None:
     with fresh_database(backend, tmp_path) as url:
-        shown = _run(url, "check-config", SEKISHO_SECRET_KEY="s" * 40)
+        shown = run_sekisho(url, "check-config", SEKISHO_SECRET_KEY="s" * 40)
         assert shown.returncode == 0
         assert "s" * 40 not in shown.stdout
         assert "secret_key = **********" in shown.stdout
-        refused = _run(url, "check-config", secret_key=None, SEKISHO_MODE="production")
+        refused = run_sekisho(url, "check-config", secret_key=None, SEKISHO_MODE="production")
         assert refused.returncode == 2
         assert "SEKISHO_SECRET_KEY is not set" in refused.stderr
-        not_json = _run(
+        not_json = run_sekisho(
             url, "check-config", SEKISHO_WEBAUTHN_ORIGINS="https://a.example,https://b.example"
         )
         assert not_json.returncode == 2
@@ -91,17 +70,13 @@ def test_mail_worker_process_delivers_what_web_instances_queue(
         )
     time.sleep(0.3)
     assert smtp.to("ops@example.com") == []
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
-    environment.update(
-        {
-            "SEKISHO_DATABASE_URL": web.settings.database_url,
-            "SEKISHO_SECRET_KEY": web.settings.secret_key.get_secret_value(),
-            "SEKISHO_MAIL_BACKEND": "smtp",
-            "SEKISHO_SMTP_HOST": "127.0.0.1",
-            "SEKISHO_SMTP_PORT": str(smtp.port),
-            "SEKISHO_SMTP_SECURITY": "none",
-            "SEKISHO_MAIL_POLL_SECONDS": "0.1",
-        }
+    environment = sekisho_environment(
+        web.settings.database_url,
+        SEKISHO_MAIL_BACKEND="smtp",
+        SEKISHO_SMTP_HOST="127.0.0.1",
+        SEKISHO_SMTP_PORT=str(smtp.port),
+        SEKISHO_SMTP_SECURITY="none",
+        SEKISHO_MAIL_POLL_SECONDS="0.1",
     )
     worker = subprocess.Popen([sys.executable, "-m", "sekisho", "mail", "worker"], env=environment)
     try:
@@ -136,7 +111,7 @@ def test_db_purge_removes_what_ended_and_keeps_the_audit(
                 text(f"UPDATE {table} SET {column} = :old"),
                 {"old": datetime(2020, 1, 1, tzinfo=UTC)},
             )
-    result = _run(server.settings.database_url, "db", "purge", "--older-than-days", "30")
+    result = run_sekisho(server.settings.database_url, "db", "purge", "--older-than-days", "30")
     assert result.returncode == 0, result.stderr
     counts = dict(line.split("\t") for line in result.stdout.splitlines())
     assert counts["flows"] == "1"
@@ -146,21 +121,6 @@ def test_db_purge_removes_what_ended_and_keeps_the_audit(
     with server.database.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM audit_events")).scalar_one() > 0
         assert connection.execute(text("SELECT count(*) FROM flows")).scalar_one() == 0
-
-
-def _run_in(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """``sekisho`` run in ``folder`` with no SEKISHO_* variable but ``env``: the defaults."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
-    environment.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "sekisho", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=folder,
-        timeout=60,
-        check=False,
-    )
 
 
 COMMANDS_ON_THE_DATABASE = [
@@ -175,30 +135,32 @@ COMMANDS_ON_THE_DATABASE = [
 ]
 
 
-def test_commands_on_a_fresh_clone_say_what_to_run(tmp_path: Path) -> None:
+def test_commands_on_a_fresh_clone_say_what_torun_sekisho(tmp_path: Path) -> None:
     (tmp_path / "users.csv").write_text("id,email\n1,ann@example.com\n")
     for command in COMMANDS_ON_THE_DATABASE:
-        result = _run_in(tmp_path, *command)
+        result = run_sekisho(None, *command, cwd=tmp_path)
         assert result.returncode == 1, (command, result.stderr)
         assert result.stderr.strip().splitlines() == [
             "sekisho: there is no database at ./var/sekisho.db: create it with `sekisho db upgrade`"
         ], command
     assert not (tmp_path / "var").exists()
-    assert _run_in(tmp_path, "db", "upgrade").returncode == 0
+    assert run_sekisho(None, "db", "upgrade", cwd=tmp_path).returncode == 0
     assert (tmp_path / "var" / "sekisho.db").is_file()
-    imported = _run_in(tmp_path, "users", "import", "users.csv")
+    imported = run_sekisho(None, "users", "import", "users.csv", cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr
     assert "created 1" in imported.stdout
 
 
-def test_commands_on_a_database_not_migrated_say_what_to_run(backend: str, tmp_path: Path) -> None:
+def test_commands_on_a_database_not_migrated_say_what_torun_sekisho(
+    backend: str, tmp_path: Path
+) -> None:
     (tmp_path / "users.csv").write_text("id,email\n1,ann@example.com\n")
     with fresh_database(backend, tmp_path) as url:
         engine = make_engine(url)
         with engine.begin() as connection:
             connection.execute(text("CREATE TABLE unrelated (id INTEGER)"))
         for command in (("users", "import", "users.csv"), ("mail", "worker"), ("users", "list")):
-            result = _run_in(tmp_path, *command, SEKISHO_DATABASE_URL=url)
+            result = run_sekisho(None, *command, SEKISHO_DATABASE_URL=url, cwd=tmp_path)
             assert result.returncode == 1, (command, result.stderr)
             lines = result.stderr.strip().splitlines()
             assert len(lines) == 1, (command, result.stderr)
@@ -206,18 +168,20 @@ def test_commands_on_a_database_not_migrated_say_what_to_run(backend: str, tmp_p
                 "has no Sekisho tables yet: create them with `sekisho db upgrade`"
             )
         upgrade(engine, "0003_passwords")
-        behind = _run_in(tmp_path, "users", "list", SEKISHO_DATABASE_URL=url)
+        behind = run_sekisho(None, "users", "list", SEKISHO_DATABASE_URL=url, cwd=tmp_path)
         assert behind.returncode == 1
         assert "is at revision 0003_passwords" in behind.stderr
         assert behind.stderr.strip().endswith("run `sekisho db upgrade`")
-        refused = _run_in(tmp_path, "serve", SEKISHO_DATABASE_URL=url, SEKISHO_AUTO_MIGRATE="false")
+        refused = run_sekisho(
+            None, "serve", SEKISHO_DATABASE_URL=url, SEKISHO_AUTO_MIGRATE="false", cwd=tmp_path
+        )
         assert refused.returncode == 1
         assert "Traceback" not in refused.stderr
         assert refused.stderr.strip().endswith("run `sekisho db upgrade`")
         with engine.begin() as connection:
             connection.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
         for command in (("users", "list"), ("serve", "--port", str(free_port()))):
-            newer = _run_in(tmp_path, *command, SEKISHO_DATABASE_URL=url)
+            newer = run_sekisho(None, *command, SEKISHO_DATABASE_URL=url, cwd=tmp_path)
             assert newer.returncode == 1, newer.stderr
             assert newer.stderr.strip().endswith(
                 "was migrated by a newer version of Sekisho (9999_future): run that version"
@@ -229,7 +193,7 @@ def test_commands_on_a_database_not_migrated_say_what_to_run(backend: str, tmp_p
 def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
     url = "postgresql://postgres@127.0.0.1:5432/sekisho_no_such_database"
     for command in (("db", "upgrade"), ("users", "list")):
-        result = _run_in(tmp_path, *command, SEKISHO_DATABASE_URL=url)
+        result = run_sekisho(None, *command, SEKISHO_DATABASE_URL=url, cwd=tmp_path)
         assert result.returncode == 1
         assert result.stderr.startswith(
             "sekisho: cannot open the database at "
@@ -242,30 +206,8 @@ def test_serve_shows_one_address(tmp_path: Path) -> None:
     """The console a newcomer reads names the public origin, never uvicorn's
     http://127.0.0.1:PORT; and an unset origin follows --port."""
     port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "sekisho", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-
-    def read() -> None:
-        for line in server.stdout or ():
-            lines.put(line)
-
-    threading.Thread(target=read, daemon=True).start()
-    shown: list[str] = []
-    try:
-        while not any("/signin" in line for line in shown):
-            shown.append(lines.get(timeout=30))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-    output = "".join(shown)
+    with serving(tmp_path, port) as console:
+        output = console.wait_for("/signin")
     assert (
         f"Sekisho development mode: open http://localhost:{port}/signin "
         f"(mail it sends: http://localhost:{port}/dev/mailbox)" in output

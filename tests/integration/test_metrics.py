@@ -3,11 +3,6 @@ port of their own; they count real sign-ins, refusals and the mail queue."""
 
 from __future__ import annotations
 
-import os
-import queue
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import httpx
@@ -15,6 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ServerFactory
+from tests.support.cli import serving
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, free_port, link_and_code
 
@@ -100,34 +96,11 @@ def test_metrics_are_off_by_default(server: LiveServer) -> None:
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_metrics_on_a_port_of_their_own(backend: str, tmp_path: Path) -> None:
     port, metrics_port = free_port(), free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
-    environment["SEKISHO_METRICS_PORT"] = str(metrics_port)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "sekisho", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-
-    def read() -> None:
-        for line in server.stdout or ():
-            lines.put(line)
-
-    threading.Thread(target=read, daemon=True).start()
-    shown: list[str] = []
-    try:
-        while not any("/signin" in line for line in shown):
-            shown.append(lines.get(timeout=60))
+    with serving(tmp_path, port, SEKISHO_METRICS_PORT=str(metrics_port)):
         origin = {"Host": f"localhost:{port}"}
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", headers=origin).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{port}/metrics", headers=origin).status_code == 404
         scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert scraped.status_code == 200
     assert (
         _value(

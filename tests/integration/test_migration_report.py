@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -16,6 +13,7 @@ from sekisho.store.reporting import migration_report
 from sekisho.store.tables import users
 from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator
+from tests.support.cli import run_sekisho
 from tests.support.passkeys import email_sign_in, register
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
@@ -63,16 +61,7 @@ def test_report_counts_states_and_sign_ins(make_server: ServerFactory, smtp: Smt
             ).status_code
             == 200
         )
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
-    environment["SEKISHO_DATABASE_URL"] = server.settings.database_url
-    result = subprocess.run(
-        [sys.executable, "-m", "sekisho", "migration", "status", "--format", "json"],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=60,
-        check=False,
-    )
+    result = run_sekisho(server.settings.database_url, "migration", "status", "--format", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["users"] == 5
@@ -141,3 +130,21 @@ def test_cohorts_follow_each_import_day_to_passwordless(
     assert old.moved_by_day == [None, None, 0, 1, 1, 1]
     assert json.loads(report.as_json())["cohorts"][0]["moved_by_day"][-1] == 1
     assert f"{earlier.date().isoformat()},1,1,,,0,1,1,1" in report.as_csv()
+    text = _status_text(server)
+    assert "import cohorts" in text
+    rows = [line.split() for line in text.splitlines()]
+    assert [now.date().isoformat(), "2", "1", "50%"] in rows
+    assert [earlier.date().isoformat(), "1", "1", "100%"] in rows
+
+
+def test_status_text_says_when_nothing_was_imported(make_server: ServerFactory) -> None:
+    server = make_server()
+    server.add_user("new@example.com")
+    assert "import cohorts: none" in _status_text(server)
+
+
+def _status_text(server: LiveServer) -> str:
+    """``sekisho migration status`` as an operator runs it, in its text form."""
+    result = run_sekisho(server.settings.database_url, "migration", "status")
+    assert result.returncode == 0, result.stderr
+    return result.stdout

@@ -4,11 +4,6 @@ JSON access log of a real ``sekisho serve`` process."""
 from __future__ import annotations
 
 import json
-import os
-import queue
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import httpx
@@ -16,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import ServerFactory
+from tests.support.cli import serving
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, free_port, link_and_code
 
@@ -76,43 +72,21 @@ def test_a_trusted_proxys_well_formed_id_is_kept(
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_json_access_log_carries_the_request_id(backend: str, tmp_path: Path) -> None:
     port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
-    environment |= {"SEKISHO_LOG_FORMAT": "json", "SEKISHO_ACCEPT_REQUEST_ID": "true"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "sekisho", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-
-    def read() -> None:
-        for line in server.stdout or ():
-            lines.put(line)
-
-    threading.Thread(target=read, daemon=True).start()
-    shown: list[str] = []
-    try:
-        while not any("/signin" in line for line in shown):
-            shown.append(lines.get(timeout=60))
+    with serving(
+        tmp_path, port, SEKISHO_LOG_FORMAT="json", SEKISHO_ACCEPT_REQUEST_ID="true"
+    ) as console:
         answered = httpx.get(
             f"http://127.0.0.1:{port}/healthz?token=secret-token",
             headers={"X-Request-ID": OFFERED, "Host": f"localhost:{port}"},
         )
         assert answered.headers["X-Request-ID"] == OFFERED
-        while not any('"sekisho.access"' in line for line in shown):
-            shown.append(lines.get(timeout=30))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-    records = [json.loads(line) for line in shown]
+        console.wait_for('"sekisho.access"')
+    records = [json.loads(line) for line in console.lines]
     access = next(record for record in records if record["logger"] == "sekisho.access")
     assert access["request_id"] == OFFERED
     assert access["method"] == "GET"
     assert access["path"] == "/healthz"
     assert access["status"] == answered.status_code
     assert isinstance(access["duration_ms"], float)
-    assert "secret-token" not in "".join(shown)
+    assert "secret-token" not in "".join(console.lines)
     assert all({"time", "level", "logger", "message"} <= set(record) for record in records)

@@ -148,7 +148,7 @@ def test_signin_email_in_japanese() -> None:
     assert "https://sekisho.example.jp/signin/email/link?token=abc123" in text
     assert "203.0.113.7" in text
     assert "Safari on iOS" in text
-    assert "2025/04/01" in text
+    assert "2025年4月1日 18:30（日本時間）" in text  # noqa: RUF001
     assert "Sign in to Sekisho" not in text
     assert "Your code" not in text
 
@@ -157,6 +157,7 @@ def test_signin_email_in_english_is_untouched() -> None:
     text = _render_signin_text("en")
     assert "Sign in to Sekisho" in text
     assert "expire in 15 minutes" in text
+    assert "April 1, 2025, 9:30\u202fAM UTC" in text
     assert "確認コード" not in text
 
 

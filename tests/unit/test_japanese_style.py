@@ -1,6 +1,7 @@
 """House style of the Japanese text, checked over the whole catalogue and the rendered
 mail: nothing follows a full-width colon but its value, no ASCII punctuation right after
-Japanese, and emails say 「無視してください」, never 「破棄してください」."""
+Japanese, emails say 「無視してください」, never 「破棄してください」, and one word names one thing
+(端末, never デバイス)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,17 @@ def test_no_space_after_a_full_width_colon_or_ascii_punctuation_after_japanese()
         if SPACE_AFTER_COLON.search(msgstr) or ASCII_AFTER_JAPANESE.search(msgstr)
     ]
     assert not problems, "\n".join(problems)
+
+
+# The catalogue's word for each thing, and the variants that must not creep in beside it.
+ONE_WORD = {"端末": "デバイス", "ブラウザ": "ブラウザー", "サインイン": "ログイン"}
+
+
+@pytest.mark.parametrize(("word", "variant"), ONE_WORD.items())
+def test_one_word_for_each_thing(word: str, variant: str) -> None:
+    texts = [msgstr for _msgid, msgstr in _translations()]
+    assert any(word in text for text in texts)
+    assert not [text for text in texts if variant in text]
 
 
 def test_emails_are_ignored_not_discarded() -> None:

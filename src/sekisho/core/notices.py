@@ -33,7 +33,7 @@ def queue_notice(
         "params": params,
         "requested_at": now.isoformat(),
         "ip": client.ip,
-        "device": client.describe(),
+        "device": client.describe(locale),
     }
     repos.outbox.enqueue(
         kind="notice", sealed_payload=keys.seal(json.dumps(payload).encode()), now=now

@@ -7,6 +7,7 @@ else gets the same 404 as a missing page.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -107,6 +108,7 @@ def migration(request: Request, format: str = "html") -> Response:
         request,
         "admin_migration.html",
         report=report,
+        generated_at=datetime.fromisoformat(report.generated_at),
         methods=METHODS,
         sign_ins=sign_ins,
         bars=_bars(report, sign_ins),

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 WIDTH = 640
 HEIGHT = 260
-LEFT = 44
-RIGHT = 12
+LEFT = 56  # room for "100%" at phone font size
+RIGHT = 28  # room for the last date label, centred on today, at phone font size
 TOP = 12
 BOTTOM = 36
 PLOT_WIDTH = WIDTH - LEFT - RIGHT

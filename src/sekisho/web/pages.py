@@ -307,7 +307,9 @@ def link_page(request: Request, token: str = "") -> Response:
 def _link(
     request: Request, token: str, *, error: str | None = None, status_code: int = 200
 ) -> Response:
-    view = context.service(request).inspect_link(token=token, binding=context.binding(request))
+    view = context.service(request).inspect_link(
+        token=token, binding=context.binding(request), locale=context.locale(request)
+    )
     return page(
         request,
         "link.html",

@@ -5,14 +5,12 @@ and ``sekisho audit verify`` runs as the operator runs it, in a process of its o
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from subprocess import CompletedProcess
 from typing import Any
 
 import httpx
@@ -23,26 +21,16 @@ from sekisho.core.records import AuditEvent
 from sekisho.store.audit_chain import verify_chain
 from sekisho.store.database import Database, make_engine
 from sekisho.store.migrate import upgrade
+from tests.support.cli import run_sekisho
 from tests.support.server import SECRET_KEY, LiveServer, fresh_database
 from tests.support.smtp import SmtpCapture, link_and_code
 
-SECRET = SECRET_KEY
-
 
 def _run(
-    server_or_url: LiveServer | str, *args: str, **env: str
-) -> subprocess.CompletedProcess[str]:
+    server_or_url: LiveServer | str, *args: str, key: str = SECRET_KEY
+) -> CompletedProcess[str]:
     url = server_or_url if isinstance(server_or_url, str) else server_or_url.settings.database_url
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKISHO_")}
-    environment.update({"SEKISHO_DATABASE_URL": url, "SEKISHO_SECRET_KEY": SECRET, **env})
-    return subprocess.run(
-        [sys.executable, "-m", "sekisho", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=120,
-        check=False,
-    )
+    return run_sekisho(url, *args, secret_key=key)
 
 
 def _sign_in(server: LiveServer, smtp: SmtpCapture, address: str, count: int = 1) -> None:
@@ -239,16 +227,13 @@ def test_after_a_key_adoption_the_new_segment_is_checked(backend: str, tmp_path:
         assert _run(url, "users", "disable", "ops@example.com").returncode == 0
         _intact_url = _run(url, "audit", "verify")
         assert _intact_url.returncode == 0, _intact_url.stderr
-        refused = _run(url, "audit", "verify", SEKISHO_SECRET_KEY=other)
+        refused = _run(url, "audit", "verify", key=other)
         assert refused.returncode == 1
         assert "sekisho key adopt" in refused.stderr
-        adopted = _run(url, "key", "adopt", "--yes", SEKISHO_SECRET_KEY=other)
+        adopted = _run(url, "key", "adopt", "--yes", key=other)
         assert adopted.returncode == 0, adopted.stderr
-        assert (
-            _run(url, "users", "enable", "ops@example.com", SEKISHO_SECRET_KEY=other).returncode
-            == 0
-        )
-        after = _run(url, "audit", "verify", SEKISHO_SECRET_KEY=other)
+        assert _run(url, "users", "enable", "ops@example.com", key=other).returncode == 0
+        after = _run(url, "audit", "verify", key=other)
         assert after.returncode == 0, after.stderr
         assert "2 events checked" in after.stdout
         assert "2 events before the last `sekisho key adopt`" in after.stdout
@@ -261,7 +246,7 @@ def test_concurrent_transactions_append_to_one_chain(backend: str, tmp_path: Pat
     with fresh_database(backend, tmp_path) as url:
         engine = make_engine(url)
         upgrade(engine)
-        database = Database(engine, Keyring(SECRET))
+        database = Database(engine, Keyring(SECRET_KEY))
 
         def write(thread: int) -> None:
             for n in range(10):

@@ -31,7 +31,7 @@ from sekisho.core.policy import AMR_EMAIL, FailurePolicy, aal_for_email
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Flow, FlowState
 from sekisho.errors import ErrorCode, SekishoError
-from sekisho.i18n import minutes_left
+from sekisho.i18n import DEFAULT_LOCALE, minutes_left
 
 FLOW_KIND = "email_signin"
 FAILURE_METHOD = "email_code"
@@ -159,7 +159,7 @@ class EmailSignIn:
             "code": code,
             "requested_at": now.isoformat(),
             "ip": client.ip,
-            "device": client.describe(),
+            "device": client.describe(locale),
             "expires_minutes": minutes_left(self._config.link_ttl),
         }
         repos.outbox.enqueue(
@@ -254,16 +254,25 @@ class EmailSignIn:
     # -- the link ------------------------------------------------------------------
 
     def inspect_link(
-        self, repos: Repositories, *, token: str, binding: str | None, now: datetime
+        self,
+        repos: Repositories,
+        *,
+        token: str,
+        binding: str | None,
+        now: datetime,
+        locale: str = DEFAULT_LOCALE,
     ) -> LinkView:
-        """Look at a link without spending anything (GET/HEAD, mail scanners: case 1)."""
+        """Look at a link without spending anything (GET/HEAD, mail scanners: case 1);
+        the requesting device is described in ``locale``."""
         flow = self._flow_of_link(repos, token, now)
         return LinkView(
             flow_id=flow.id,
             email=flow.email,
             same_browser=self._same_browser(flow, binding),
             requested_ip=flow.requested_ip,
-            requested_device=ClientInfo.of(flow.requested_ip, flow.requested_user_agent).describe(),
+            requested_device=ClientInfo.of(flow.requested_ip, flow.requested_user_agent).describe(
+                locale
+            ),
             requested_at=flow.created_at,
         )
 
