@@ -53,18 +53,36 @@ class OutboxWorker:
         self.wakeup = asyncio.Event()
 
     async def run(self) -> None:
-        """Deliver until cancelled. A failing database or SMTP server never stops it."""
-        while True:
-            try:
-                while await self.deliver_one():
-                    pass
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox worker cycle failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), timeout=self._settings.mail_poll_seconds)
-            self.wakeup.clear()
+        """Deliver until cancelled. A failing database or SMTP server never stops it.
+
+        A commit in this process that queues mail wakes it at once (the event is set on
+        this loop, from the committing thread); the poll is the safety net for mail
+        queued by other processes and for retries. The wake-up is never lost: the event
+        is cleared before the queue is read again, so a message committed after that
+        read sets it anew.
+        """
+        loop = asyncio.get_running_loop()
+        stop_listening = self._database.on_enqueue(
+            lambda: loop.call_soon_threadsafe(self.wakeup.set)
+        )
+        try:
+            while True:
+                try:
+                    while await self.deliver_one():
+                        pass
+                    await self._sender.idle()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("outbox worker cycle failed; retrying")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self.wakeup.wait(), timeout=self._settings.mail_poll_seconds
+                    )
+                self.wakeup.clear()
+        finally:
+            stop_listening()
+            await self._sender.idle()
 
     async def deliver_one(self) -> bool:
         """Claim and handle one due message; False when none is due."""

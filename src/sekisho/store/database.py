@@ -8,7 +8,7 @@ re-checks its WHERE clause after waiting for a concurrent writer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -54,16 +54,25 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._enqueue_listeners: list[Callable[[], None]] = []
+
+    def on_enqueue(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` after each commit that queued mail (from the committing
+        thread; it must be thread-safe and quick). Returns the function that removes it."""
+        self._enqueue_listeners.append(listener)
+        return lambda: self._enqueue_listeners.remove(listener)
 
     @contextmanager
     def transaction(self) -> Iterator[SqlRepositories]:
         with self.engine.connect() as connection:
             transaction = connection.begin()
+            repos = SqlRepositories(connection)
             try:
-                yield SqlRepositories(connection)
+                yield repos
             except SekishoError as error:
                 if error.persist:
                     transaction.commit()
+                    self._committed(repos)
                 else:
                     transaction.rollback()
                 raise
@@ -72,6 +81,12 @@ class Database:
                 raise
             else:
                 transaction.commit()
+                self._committed(repos)
+
+    def _committed(self, repos: SqlRepositories) -> None:
+        if repos.outbox.enqueued:
+            for listener in tuple(self._enqueue_listeners):
+                listener()
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

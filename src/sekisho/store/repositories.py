@@ -504,8 +504,11 @@ class SqlAudit:
 class SqlOutbox:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
+        #: A message was queued in this transaction (the mail worker is woken after commit).
+        self.enqueued = False
 
     def enqueue(self, *, kind: str, sealed_payload: str, now: datetime) -> None:
+        self.enqueued = True
         self._c.execute(
             insert(outbox_table).values(
                 kind=kind,
