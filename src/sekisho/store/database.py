@@ -54,9 +54,9 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._enqueue_listeners: list[Callable[[], None]] = []
+        self._enqueue_listeners: list[Callable[[], object]] = []
 
-    def on_enqueue(self, listener: Callable[[], None]) -> Callable[[], None]:
+    def on_enqueue(self, listener: Callable[[], object]) -> Callable[[], None]:
         """Call ``listener`` after each commit that queued mail (from the committing
         thread; it must be thread-safe and quick). Returns the function that removes it."""
         self._enqueue_listeners.append(listener)
