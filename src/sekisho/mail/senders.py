@@ -102,7 +102,7 @@ class DevMailboxSender:
         """Nothing is kept open."""
 
     def _keep(self, message: EmailMessage) -> None:
-        with self._database.engine.begin() as connection:
+        with self._database.begin() as connection:
             connection.execute(
                 insert(dev_mailbox).values(
                     received_at=datetime.now(UTC),

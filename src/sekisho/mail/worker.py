@@ -120,7 +120,7 @@ class OutboxWorker:
     def _decide(self, payload: dict[str, Any]) -> tuple[EmailMessage | None, str]:
         """The message to send, or None and why not. A sign-in email whose flow has
         ended (expired, superseded, completed) is not sent: its link and code are dead."""
-        with self._database.transaction() as repos:
+        with self._database.reading() as repos:
             user = repos.users.by_email(payload["to"])
             flow = repos.flows.get(payload["flow_id"])
         if flow is None or flow.effective_state(self._clock()) != FlowState.PENDING:
@@ -138,7 +138,7 @@ class OutboxWorker:
 
     def _decide_notice(self, payload: dict[str, Any]) -> tuple[EmailMessage | None, str]:
         """A security notice goes to the account's address while the account exists."""
-        with self._database.transaction() as repos:
+        with self._database.reading() as repos:
             user = repos.users.by_email(payload["to"])
         if user is None:
             return None, "no_account"

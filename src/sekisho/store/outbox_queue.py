@@ -45,7 +45,13 @@ class OutboxQueue:
             .limit(1)
             .with_for_update(skip_locked=True)
         )
-        with self._database.engine.begin() as connection:
+        if self._database.is_sqlite:
+            # The idle poll looks without the writer lock; only a due message takes it.
+            with self._database.reading() as repos:
+                found = repos.connection.execute(due).scalar_one_or_none()
+            if found is None:
+                return None
+        with self._database.begin() as connection:
             message_id = connection.execute(due).scalar_one_or_none()
             if message_id is None:
                 return None
@@ -63,7 +69,7 @@ class OutboxQueue:
         self, message_id: int, *, status: str, now: datetime, error: str | None = None
     ) -> None:
         """Finish a message for good (``sent``, ``dropped`` or ``failed``) and erase its payload."""
-        with self._database.engine.begin() as connection:
+        with self._database.begin() as connection:
             connection.execute(
                 update(outbox)
                 .where(outbox.c.id == message_id)
@@ -79,7 +85,7 @@ class OutboxQueue:
     def release(self, message_id: int) -> None:
         """Give a claimed message back as if it had never been claimed: no lease, and
         the claim's attempt not counted."""
-        with self._database.engine.begin() as connection:
+        with self._database.begin() as connection:
             connection.execute(
                 update(outbox)
                 .where(outbox.c.id == message_id, outbox.c.status == "pending")
@@ -87,7 +93,7 @@ class OutboxQueue:
             )
 
     def retry_later(self, message_id: int, *, at: datetime, error: str) -> None:
-        with self._database.engine.begin() as connection:
+        with self._database.begin() as connection:
             connection.execute(
                 update(outbox)
                 .where(outbox.c.id == message_id)
@@ -95,8 +101,8 @@ class OutboxQueue:
             )
 
     def counts(self) -> dict[str, int]:
-        with self._database.engine.connect() as connection:
-            rows = connection.execute(select(outbox.c.status, outbox.c.id)).all()
+        with self._database.reading() as repos:
+            rows = repos.connection.execute(select(outbox.c.status, outbox.c.id)).all()
         result: dict[str, int] = {}
         for status, _ in rows:
             result[status] = result.get(status, 0) + 1
