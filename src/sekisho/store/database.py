@@ -108,7 +108,8 @@ class Database:
                     yield SqlRepositories(connection)
             finally:
                 # On the driver's connection (autocommit): no transaction is begun for it.
-                connection.connection.driver_connection.execute("PRAGMA query_only=OFF")
+                driver: Any = connection.connection.driver_connection
+                driver.execute("PRAGMA query_only=OFF")
 
     @contextmanager
     def transaction(self) -> Iterator[SqlRepositories]:
