@@ -192,14 +192,16 @@ class OutboxWorker:
         error: str | None,
     ) -> None:
         now = self._clock()
-        self._queue.settle(claimed.id, status=status, now=now, error=error)
-        with self._database.transaction() as repos:
-            repos.audit.append(
-                AuditEvent(
-                    event=f"mail.{status}",
-                    outcome="failure" if status == "failed" else "success",
-                    at=now,
-                    email=payload.get("to"),
-                    detail={"kind": claimed.kind, "reason": what, "attempts": claimed.attempts},
-                )
-            )
+        self._queue.settle(
+            claimed.id,
+            status=status,
+            now=now,
+            error=error,
+            audit=AuditEvent(
+                event=f"mail.{status}",
+                outcome="failure" if status == "failed" else "success",
+                at=now,
+                email=payload.get("to"),
+                detail={"kind": claimed.kind, "reason": what, "attempts": claimed.attempts},
+            ),
+        )

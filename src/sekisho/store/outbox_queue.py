@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, true, update
 
+from sekisho.core.records import AuditEvent
 from sekisho.store.database import Database
 from sekisho.store.tables import outbox
 
@@ -66,11 +67,18 @@ class OutboxQueue:
         return ClaimedMessage(id=row[0], kind=row[1], sealed_payload=row[2], attempts=row[3])
 
     def settle(
-        self, message_id: int, *, status: str, now: datetime, error: str | None = None
+        self,
+        message_id: int,
+        *,
+        status: str,
+        now: datetime,
+        error: str | None = None,
+        audit: AuditEvent | None = None,
     ) -> None:
-        """Finish a message for good (``sent``, ``dropped`` or ``failed``) and erase its payload."""
-        with self._database.begin() as connection:
-            connection.execute(
+        """Finish a message for good (``sent``, ``dropped`` or ``failed``) and erase its
+        payload, with the audit event that says so in the same transaction."""
+        with self._database.transaction() as repos:
+            repos.connection.execute(
                 update(outbox)
                 .where(outbox.c.id == message_id)
                 .values(
@@ -81,6 +89,8 @@ class OutboxQueue:
                     last_error=error[:500] if error else None,
                 )
             )
+            if audit is not None:
+                repos.audit.append(audit)
 
     def release(self, message_id: int) -> None:
         """Give a claimed message back as if it had never been claimed: no lease, and
