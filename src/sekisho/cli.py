@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 import uvicorn
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from sqlalchemy.exc import OperationalError
 
+from sekisho.asgi import LOG_FORMAT
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
@@ -41,7 +43,6 @@ from sekisho.store.migrate import upgrade
 from sekisho.store.outbox_queue import OutboxQueue
 from sekisho.store.reporting import METHODS, migration_report
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 app = typer.Typer(help="Sekisho: a passwordless authentication server.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
@@ -125,9 +126,22 @@ def _address(raw: str) -> str:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        help="Worker processes, each with its own connections and mail worker. More than "
+        "one needs SEKISHO_REDIS_URL: rate limits kept in memory would count per process.",
+    ),
 ) -> None:
     """Run the server (migrating the database first when auto_migrate is on)."""
     settings = _public_origin_for_port(_settings(), port)
+    if workers > 1 and not settings.redis_url:
+        typer.echo(
+            "sekisho serve: --workers above 1 needs SEKISHO_REDIS_URL, so that every "
+            "process counts against the same rate limits",
+            err=True,
+        )
+        raise typer.Exit(2)
     from sekisho.app import create_app
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
@@ -145,22 +159,27 @@ def serve(
         _refuse(error)
     finally:
         engine.dispose()
-    config = uvicorn.Config(
-        create_app(settings),
-        host=host,
-        port=port,
-        access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        log_level="info",
-    )
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "log_level": "info",
+    }
     ready = f"Sekisho {settings.mode} mode: open {settings.public_origin}/signin"
     if settings.development and settings.mail_backend == "devmailbox":
         ready += f" (mail it sends: {settings.public_origin}/dev/mailbox)"
     elif not settings.development:
         ready += f" (this process listens on {host} port {port})"
     logging.getLogger("uvicorn.error").addFilter(_OneAddress(ready))
-    server = uvicorn.Server(config)
+    if workers > 1:
+        # Each worker builds its application from the environment (sekisho.asgi), with
+        # the origin chosen above.
+        os.environ["SEKISHO_PUBLIC_ORIGIN"] = settings.public_origin
+        uvicorn.run("sekisho.asgi:create", factory=True, workers=workers, **common)
+        return
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), **common))
     server.run()
     if not server.started:
         raise typer.Exit(3)
