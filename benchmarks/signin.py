@@ -12,6 +12,10 @@ milliseconds per operation (utime + stime from /proc/<pid>/stat, before and afte
 window) and that CPU as a ratio to the reference app measured in the same run. Statuses
 other than the expected ones (a 500 above all) are counted and printed.
 
+``--mail-worker separate`` runs Sekisho's delivery in its own ``sekisho mail worker``
+process (pinned with the server), as the deployment guide advises; the server's CPU
+then excludes delivery, and the worker's CPU per operation is printed apart.
+
 Scenarios, in this order by default: ``code`` (request, wait for the mail at the SMTP
 sink, POST the code: one whole code sign-in), ``passkey`` (options, then verify with the
 software authenticator of tests/support), ``email`` (POST the sign-in request; last,
@@ -58,18 +62,26 @@ class Server:
     process: subprocess.Popen[bytes]
     paths: dict[str, str]
     database_url: str
+    #: ``sekisho mail worker`` when delivery runs in its own process.
+    mailer: subprocess.Popen[bytes] | None = None
 
     @property
     def origin(self) -> str:
         return f"http://localhost:{self.port}"
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _cpu_seconds(self.process)
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=15)
+        for process in (self.process, self.mailer):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=15)
+
+
+def _cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -87,6 +99,9 @@ class Result:
     unexpected: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     cpu: float = 0.0
+    #: CPU of a separate mail worker process (None: delivery is in the server).
+    mailer_cpu: float | None = None
+    delivered: int = 0
 
     def percentile(self, fraction: float) -> float:
         if not self.latencies:
@@ -162,16 +177,22 @@ def start_sekisho(args: argparse.Namespace, folder: str, smtp_port: int, pin: li
         SEKISHO_LIMIT_VERIFY_GLOBAL=many,
         SEKISHO_LIMIT_CEREMONIES_PER_IP=many,
     )
+    if args.mail_worker == "separate":
+        env["SEKISHO_MAIL_WORKER"] = "false"
     command = [*pin, str(VENV_BIN / "sekisho"), "serve", "--port", str(port)]
     process = _spawn(command, env, Path(folder) / "sekisho.log")
     _wait_ready(process, port)
+    mailer = None
+    if args.mail_worker == "separate":
+        command = [*pin, str(VENV_BIN / "sekisho"), "mail", "worker"]
+        mailer = _spawn(command, env, Path(folder) / "sekisho-mail.log")
     paths = {
         "email": "/api/v1/signin/email",
         "code": "/api/v1/signin/email/flows/{flow_id}/code",
         "options": "/api/v1/signin/passkey/options",
         "verify": "/api/v1/signin/passkey/verify",
     }
-    return Server("sekisho", port, process, paths, url)
+    return Server("sekisho", port, process, paths, url, mailer)
 
 
 def start_reference(
@@ -287,12 +308,17 @@ async def run_window(
     await asyncio.sleep(warmup)
     result.unexpected.clear()
     cpu_before = server.cpu_seconds()
+    mailer_before = _cpu_seconds(server.mailer) if server.mailer else 0.0
+    delivered_before = sink.delivered
     started = time.perf_counter()
     measuring = True
     await asyncio.sleep(seconds)
     measuring = False
     result.seconds = time.perf_counter() - started
     result.cpu = server.cpu_seconds() - cpu_before
+    result.delivered = sink.delivered - delivered_before
+    if server.mailer:
+        result.mailer_cpu = _cpu_seconds(server.mailer) - mailer_before
     stop = True
     await asyncio.gather(*tasks)
     await _drained(sink)
@@ -409,6 +435,7 @@ async def measure(args: argparse.Namespace, folder: str) -> None:
             print("| server | ops/s | p50 ms | p95 ms | p99 ms | CPU ms/op | CPU ratio | errors |")
             print("|---|---|---|---|---|---|---|---|")
             reference_cpu: float | None = None
+            mail_rows: list[str] = []
             for server in servers:
                 result = await run_window(
                     server,
@@ -419,8 +446,17 @@ async def measure(args: argparse.Namespace, folder: str) -> None:
                     args.seconds,
                 )
                 print(_row(server.name, result, reference_cpu), flush=True)
+                if server.mailer is not None and result.mailer_cpu is not None:
+                    per = result.mailer_cpu * 1000 / max(1, result.operations)
+                    mail_rows.append(
+                        f"separate mail worker: {per:.2f} ms CPU per operation;"
+                        f" {result.delivered} messages reached the sink in the window (a"
+                        " message whose flow a newer request superseded is dropped unsent)"
+                    )
                 if reference_cpu is None:
                     reference_cpu = result.cpu * 1000 / max(1, result.operations)
+            for row in mail_rows:
+                print(f"\n{row}")
     finally:
         for server in servers:
             server.stop()
@@ -435,6 +471,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--scenario", action="append", choices=sorted(OPERATIONS))
+    parser.add_argument(
+        "--mail-worker",
+        choices=["in-process", "separate"],
+        default="in-process",
+        help="Sekisho delivers mail in the web process, or in `sekisho mail worker` (its CPU"
+        " is then reported apart, the web process's without it)",
+    )
     args: Any = parser.parse_args(argv)
     if not 1 <= args.users <= MAX_USERS or not 0 < args.seconds <= MAX_SECONDS:
         parser.error(f"--users 1..{MAX_USERS}, --seconds up to {MAX_SECONDS:g}")
