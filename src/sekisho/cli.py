@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 import uvicorn
@@ -138,9 +139,29 @@ def _address(raw: str) -> str:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        help="Worker processes, each with its own connections and mail worker. More than "
+        "one needs SEKISHO_REDIS_URL: rate limits kept in memory would count per process.",
+    ),
 ) -> None:
     """Run the server (migrating the database first when auto_migrate is on)."""
     settings = _public_origin_for_port(_settings(), port)
+    if workers > 1 and not settings.redis_url:
+        typer.echo(
+            "sekisho serve: --workers above 1 needs SEKISHO_REDIS_URL, so that every "
+            "process counts against the same rate limits",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if workers > 1 and settings.metrics_port is not None:
+        typer.echo(
+            "sekisho serve: metrics_port serves one process's metrics; with --workers "
+            "above 1 use metrics_token and /metrics on each instance",
+            err=True,
+        )
+        raise typer.Exit(2)
     from sekisho.app import create_app
 
     logs.configure(settings.log_format)
@@ -158,6 +179,27 @@ def serve(
         _refuse(error)
     finally:
         engine.dispose()
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "log_config": None,  # uvicorn's lines go through logs.configure too
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "log_level": "info",
+    }
+    ready = f"Sekisho {settings.mode} mode: open {settings.public_origin}/signin"
+    if settings.development and settings.mail_backend == "devmailbox":
+        ready += f" (mail it sends: {settings.public_origin}/dev/mailbox)"
+    elif not settings.development:
+        ready += f" (this process listens on {host} port {port})"
+    logging.getLogger("uvicorn.error").addFilter(_OneAddress(ready))
+    if workers > 1:
+        # Each worker builds its application from the environment (sekisho.asgi), with
+        # the origin chosen above.
+        os.environ["SEKISHO_PUBLIC_ORIGIN"] = settings.public_origin
+        uvicorn.run("sekisho.asgi:create", factory=True, workers=workers, **common)
+        return
     web_app = create_app(settings)
     if settings.metrics_port is not None:
         try:
@@ -173,23 +215,7 @@ def serve(
                 err=True,
             )
             raise typer.Exit(1) from error
-    config = uvicorn.Config(
-        web_app,
-        host=host,
-        port=port,
-        access_log=False,
-        log_config=None,  # uvicorn's lines go through logs.configure too
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        log_level="info",
-    )
-    ready = f"Sekisho {settings.mode} mode: open {settings.public_origin}/signin"
-    if settings.development and settings.mail_backend == "devmailbox":
-        ready += f" (mail it sends: {settings.public_origin}/dev/mailbox)"
-    elif not settings.development:
-        ready += f" (this process listens on {host} port {port})"
-    logging.getLogger("uvicorn.error").addFilter(_OneAddress(ready))
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(web_app, **common))
     server.run()
     if not server.started:
         raise typer.Exit(3)

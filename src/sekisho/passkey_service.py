@@ -174,7 +174,7 @@ class PasskeyService:
             return registered.passkey
 
     def passkeys_of(self, session: Session) -> list[Passkey]:
-        with self._database.transaction() as repos:
+        with self._database.reading() as repos:
             return repos.passkeys.for_user(session.user_id)
 
     def rename(self, session: Session, passkey_id: str, name: str, client: ClientInfo) -> None:

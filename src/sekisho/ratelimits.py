@@ -5,6 +5,12 @@ reached the limits either fall back to this instance's memory or refuse the requ
 (503), as ``rate_limit_fallback`` says; they never let the request through unchecked.
 After a Redis failure the fallback is used for a short while before Redis is tried
 again, so an outage does not add a connection timeout to every request.
+
+The in-memory storage of ``limits`` (5.8) is not safe for concurrent threads: two hits
+that both find its expiry timer stopped can start the same timer twice, and the second
+raises ``RuntimeError`` (a 500 under load; fixed upstream in alisaifee/limits#352, not
+released yet). Every call into it therefore holds one lock; the handlers run on many
+threads.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ from __future__ import annotations
 import collections
 import logging
 import math
+import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse_many
@@ -42,6 +50,7 @@ class RateLimits:
     def __init__(self, settings: Settings) -> None:
         self._fallback_mode = settings.rate_limit_fallback
         self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._memory_lock = threading.Lock()
         self._shared: MovingWindowRateLimiter | None = None
         self._shared_down_until = 0.0
         self.refusals: collections.Counter[str] = collections.Counter()  # by limit name
@@ -70,19 +79,25 @@ class RateLimits:
         for item in limit.items:
             limiter = self._limiter()
             try:
-                allowed = limiter.hit(item, limit.name, key)
+                with self._guard(limiter):
+                    allowed = limiter.hit(item, limit.name, key)
             except Exception as error:
                 if limiter is self._memory:
                     raise
                 limiter = self._on_shared_failure(error)
-                allowed = limiter.hit(item, limit.name, key)
+                with self._guard(limiter):
+                    allowed = limiter.hit(item, limit.name, key)
             if not allowed:
                 shown = key if limit.name.endswith("ip") else "-"
                 log.warning("rate limit %s (%s) reached for %s", limit.name, item, shown)
                 self.refusals[limit.name] += 1
-                reset_at, _remaining = limiter.get_window_stats(item, limit.name, key)
+                with self._guard(limiter):
+                    reset_at, _remaining = limiter.get_window_stats(item, limit.name, key)
                 retry_after = max(1, math.ceil(reset_at - time.time()))
                 raise SekishoError(ErrorCode.rate_limited, retry_after=retry_after)
+
+    def _guard(self, limiter: MovingWindowRateLimiter) -> AbstractContextManager[object]:
+        return self._memory_lock if limiter is self._memory else nullcontext()
 
     def _limiter(self) -> MovingWindowRateLimiter:
         if self._shared is None:

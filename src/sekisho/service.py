@@ -161,17 +161,17 @@ class Sekisho:
             self.email.deny(repos, token=token, client=client, now=self.clock())
 
     def flow_status(self, *, flow_id: str, binding: str | None) -> tuple[str, int]:
-        with self.database.transaction() as repos:
+        with self.database.reading() as repos:
             return self.email.status(repos, flow_id=flow_id, binding=binding, now=self.clock())
 
     def wait_view(self, *, flow_id: str, binding: str | None) -> WaitView:
-        with self.database.transaction() as repos:
+        with self.database.reading() as repos:
             return self.email.wait_view(repos, flow_id=flow_id, binding=binding, now=self.clock())
 
     def inspect_link(
         self, *, token: str, binding: str | None, locale: str = DEFAULT_LOCALE
     ) -> LinkView:
-        with self.database.transaction() as repos:
+        with self.database.reading() as repos:
             return self.email.inspect_link(
                 repos, token=token, binding=binding, now=self.clock(), locale=locale
             )
@@ -277,7 +277,7 @@ class Sekisho:
             )
 
     def user_of(self, session: Session) -> User:
-        with self.database.transaction() as repos:
+        with self.database.reading() as repos:
             return self._user(repos, session)
 
     @staticmethod
@@ -288,7 +288,7 @@ class Sekisho:
         return user
 
     def account(self, session: Session) -> AccountView:
-        with self.database.transaction() as repos:
+        with self.database.reading() as repos:
             user = self._user(repos, session)
             return AccountView(
                 user=user,

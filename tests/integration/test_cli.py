@@ -214,3 +214,49 @@ def test_serve_shows_one_address(tmp_path: Path) -> None:
     )
     assert "127.0.0.1" not in output
     assert "Uvicorn running" not in output
+
+
+def test_serve_with_workers_needs_shared_rate_limits(tmp_path: Path) -> None:
+    """Limits kept in memory would count per process: N workers would allow N times them."""
+    url = f"sqlite:///{tmp_path}/sekisho.db"
+    result = run_sekisho(url, "serve", "--workers", "2", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--workers above 1 needs SEKISHO_REDIS_URL" in result.stderr
+
+
+def test_serve_with_two_workers_runs_two_processes_that_answer(tmp_path: Path) -> None:
+    port = free_port()
+    environment = sekisho_environment(
+        f"sqlite:///{tmp_path}/sekisho.db", SEKISHO_REDIS_URL="redis://127.0.0.1:6379/0"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sekisho", "serve", "--port", str(port), "--workers", "2"],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        workers: set[str] = set()
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline:
+            children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+            workers = {
+                pid
+                for pid in children
+                if "spawn_main"
+                in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            }
+            time.sleep(0.2)
+        assert len(workers) == 2
+        answered = None
+        while answered is None and time.monotonic() < deadline:
+            try:
+                answered = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert answered is not None
+        assert answered.status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -32,6 +32,7 @@ class _Handler:
         assert isinstance(message, EmailMessage)
         with self.inbox.lock:
             self.inbox.messages.append((list(envelope.rcpt_tos), message))
+            self.inbox.peers.append(session.peer)
         return "250 OK"
 
 
@@ -39,6 +40,8 @@ class SmtpCapture:
     def __init__(self) -> None:
         self.port = free_port()
         self.messages: list[tuple[list[str], EmailMessage]] = []
+        #: The client's (address, port) of each message: one per SMTP connection.
+        self.peers: list[Any] = []
         self.lock = threading.Lock()
         self._controller: Controller | None = None
 

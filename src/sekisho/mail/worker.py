@@ -53,18 +53,36 @@ class OutboxWorker:
         self.wakeup = asyncio.Event()
 
     async def run(self) -> None:
-        """Deliver until cancelled. A failing database or SMTP server never stops it."""
-        while True:
-            try:
-                while await self.deliver_one():
-                    pass
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox worker cycle failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), timeout=self._settings.mail_poll_seconds)
-            self.wakeup.clear()
+        """Deliver until cancelled. A failing database or SMTP server never stops it.
+
+        A commit in this process that queues mail wakes it at once (the event is set on
+        this loop, from the committing thread); the poll is the safety net for mail
+        queued by other processes and for retries. The wake-up is never lost: the event
+        is cleared before the queue is read again, so a message committed after that
+        read sets it anew.
+        """
+        loop = asyncio.get_running_loop()
+        stop_listening = self._database.on_enqueue(
+            lambda: loop.call_soon_threadsafe(self.wakeup.set)
+        )
+        try:
+            while True:
+                try:
+                    while await self.deliver_one():
+                        pass
+                    await self._sender.idle()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("outbox worker cycle failed; retrying")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self.wakeup.wait(), timeout=self._settings.mail_poll_seconds
+                    )
+                self.wakeup.clear()
+        finally:
+            stop_listening()
+            await self._sender.idle()
 
     async def deliver_one(self) -> bool:
         """Claim and handle one due message; False when none is due."""
@@ -102,7 +120,7 @@ class OutboxWorker:
     def _decide(self, payload: dict[str, Any]) -> tuple[EmailMessage | None, str]:
         """The message to send, or None and why not. A sign-in email whose flow has
         ended (expired, superseded, completed) is not sent: its link and code are dead."""
-        with self._database.transaction() as repos:
+        with self._database.reading() as repos:
             user = repos.users.by_email(payload["to"])
             flow = repos.flows.get(payload["flow_id"])
         if flow is None or flow.effective_state(self._clock()) != FlowState.PENDING:
@@ -120,7 +138,7 @@ class OutboxWorker:
 
     def _decide_notice(self, payload: dict[str, Any]) -> tuple[EmailMessage | None, str]:
         """A security notice goes to the account's address while the account exists."""
-        with self._database.transaction() as repos:
+        with self._database.reading() as repos:
             user = repos.users.by_email(payload["to"])
         if user is None:
             return None, "no_account"
@@ -174,14 +192,16 @@ class OutboxWorker:
         error: str | None,
     ) -> None:
         now = self._clock()
-        self._queue.settle(claimed.id, status=status, now=now, error=error)
-        with self._database.transaction() as repos:
-            repos.audit.append(
-                AuditEvent(
-                    event=f"mail.{status}",
-                    outcome="failure" if status == "failed" else "success",
-                    at=now,
-                    email=payload.get("to"),
-                    detail={"kind": claimed.kind, "reason": what, "attempts": claimed.attempts},
-                )
-            )
+        self._queue.settle(
+            claimed.id,
+            status=status,
+            now=now,
+            error=error,
+            audit=AuditEvent(
+                event=f"mail.{status}",
+                outcome="failure" if status == "failed" else "success",
+                at=now,
+                email=payload.get("to"),
+                detail={"kind": claimed.kind, "reason": what, "attempts": claimed.attempts},
+            ),
+        )

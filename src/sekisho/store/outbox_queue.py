@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, true, update
 
+from sekisho.core.records import AuditEvent
 from sekisho.store.database import Database
 from sekisho.store.tables import outbox
 
@@ -45,7 +46,13 @@ class OutboxQueue:
             .limit(1)
             .with_for_update(skip_locked=True)
         )
-        with self._database.engine.begin() as connection:
+        if self._database.is_sqlite:
+            # The idle poll looks without the writer lock; only a due message takes it.
+            with self._database.reading() as repos:
+                found = repos.connection.execute(due).scalar_one_or_none()
+            if found is None:
+                return None
+        with self._database.begin() as connection:
             message_id = connection.execute(due).scalar_one_or_none()
             if message_id is None:
                 return None
@@ -60,11 +67,18 @@ class OutboxQueue:
         return ClaimedMessage(id=row[0], kind=row[1], sealed_payload=row[2], attempts=row[3])
 
     def settle(
-        self, message_id: int, *, status: str, now: datetime, error: str | None = None
+        self,
+        message_id: int,
+        *,
+        status: str,
+        now: datetime,
+        error: str | None = None,
+        audit: AuditEvent | None = None,
     ) -> None:
-        """Finish a message for good (``sent``, ``dropped`` or ``failed``) and erase its payload."""
-        with self._database.engine.begin() as connection:
-            connection.execute(
+        """Finish a message for good (``sent``, ``dropped`` or ``failed``) and erase its
+        payload, with the audit event that says so in the same transaction."""
+        with self._database.transaction() as repos:
+            repos.connection.execute(
                 update(outbox)
                 .where(outbox.c.id == message_id)
                 .values(
@@ -75,11 +89,13 @@ class OutboxQueue:
                     last_error=error[:500] if error else None,
                 )
             )
+            if audit is not None:
+                repos.audit.append(audit)
 
     def release(self, message_id: int) -> None:
         """Give a claimed message back as if it had never been claimed: no lease, and
         the claim's attempt not counted."""
-        with self._database.engine.begin() as connection:
+        with self._database.begin() as connection:
             connection.execute(
                 update(outbox)
                 .where(outbox.c.id == message_id, outbox.c.status == "pending")
@@ -87,7 +103,7 @@ class OutboxQueue:
             )
 
     def retry_later(self, message_id: int, *, at: datetime, error: str) -> None:
-        with self._database.engine.begin() as connection:
+        with self._database.begin() as connection:
             connection.execute(
                 update(outbox)
                 .where(outbox.c.id == message_id)
@@ -95,8 +111,8 @@ class OutboxQueue:
             )
 
     def counts(self) -> dict[str, int]:
-        with self._database.engine.connect() as connection:
-            rows = connection.execute(select(outbox.c.status, outbox.c.id)).all()
+        with self._database.reading() as repos:
+            rows = repos.connection.execute(select(outbox.c.status, outbox.c.id)).all()
         result: dict[str, int] = {}
         for status, _ in rows:
             result[status] = result.get(status, 0) + 1

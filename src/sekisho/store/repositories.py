@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, text, update
+from sqlalchemy import bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -43,6 +43,116 @@ from sekisho.store.tables import (
 )
 from sekisho.store.tables import (
     outbox as outbox_table,
+)
+
+# Statements of the sign-in paths, built once (building one costs more than running it on
+# SQLite); values travel as bound parameters. ``p_``-names keep them apart from the
+# columns an UPDATE sets.
+_USER_BY_EMAIL = select(users).where(users.c.email == bindparam("p_email"))
+_USER_BY_ID = select(users).where(users.c.id == bindparam("p_id"))
+_USER_INSERT = insert(users)
+_USER_SIGNED_IN = (
+    update(users).where(users.c.id == bindparam("p_id")).values(last_sign_in_at=bindparam("p_now"))
+)
+_USER_EMAIL_PROVEN = (
+    update(users)
+    .where(users.c.id == bindparam("p_id"), users.c.email_verified_at.is_(None))
+    .values(email_verified_at=bindparam("p_now"))
+)
+_FLOW_INSERT = insert(flows)
+_FLOW_GET = select(flows).where(flows.c.id == bindparam("p_id"))
+_FLOW_SUPERSEDE = (
+    update(flows)
+    .where(
+        flows.c.email == bindparam("p_email"),
+        flows.c.kind == bindparam("p_kind"),
+        flows.c.state.in_([FlowState.PENDING, FlowState.APPROVED]),
+    )
+    .values(state=FlowState.SUPERSEDED, finished_at=bindparam("p_now"))
+    .returning(flows.c.id)
+)
+_FLOW_TRANSITION = (
+    update(flows)
+    .where(
+        flows.c.id == bindparam("p_id"),
+        flows.c.state == bindparam("p_from"),
+        flows.c.expires_at > bindparam("p_now"),
+    )
+    .values(state=bindparam("p_to"), finished_at=bindparam("p_now"))
+    .returning(flows.c.id)
+)
+_SECRET_INSERT = insert(onetime_secrets)
+_SECRET_LIVE = (
+    onetime_secrets.c.digest == bindparam("p_digest"),
+    onetime_secrets.c.purpose == bindparam("p_purpose"),
+    onetime_secrets.c.kind == bindparam("p_kind"),
+    onetime_secrets.c.spent_at.is_(None),
+    onetime_secrets.c.expires_at > bindparam("p_now"),
+)
+_SECRET_FIND_LIVE = select(onetime_secrets.c.flow_id).where(*_SECRET_LIVE)
+_SECRET_CONSUME_LIVE = (
+    update(onetime_secrets)
+    .where(*_SECRET_LIVE)
+    .values(
+        spent_at=bindparam("p_now"),
+        spent_reason="used",
+        attempts=onetime_secrets.c.attempts + 1,
+    )
+    .returning(onetime_secrets.c.flow_id)
+)
+_SECRET_TAKE_CODE_ATTEMPT = (
+    update(onetime_secrets)
+    .where(
+        onetime_secrets.c.flow_id == bindparam("p_flow_id"),
+        onetime_secrets.c.purpose == bindparam("p_purpose"),
+        onetime_secrets.c.kind == "code",
+        onetime_secrets.c.spent_at.is_(None),
+        onetime_secrets.c.expires_at > bindparam("p_now"),
+        onetime_secrets.c.attempts < onetime_secrets.c.max_attempts,
+    )
+    .values(attempts=onetime_secrets.c.attempts + 1)
+    .returning(
+        onetime_secrets.c.id,
+        onetime_secrets.c.digest,
+        onetime_secrets.c.attempts,
+        onetime_secrets.c.max_attempts,
+    )
+)
+_SECRET_CONSUME = (
+    update(onetime_secrets)
+    .where(onetime_secrets.c.id == bindparam("p_id"), onetime_secrets.c.spent_at.is_(None))
+    .values(spent_at=bindparam("p_now"), spent_reason=bindparam("p_reason"))
+    .returning(onetime_secrets.c.id)
+)
+_SECRET_SPEND_FLOW = (
+    update(onetime_secrets)
+    .where(
+        onetime_secrets.c.flow_id == bindparam("p_flow_id"), onetime_secrets.c.spent_at.is_(None)
+    )
+    .values(spent_at=bindparam("p_now"), spent_reason=bindparam("p_reason"))
+)
+_SESSION_INSERT = insert(sessions)
+_SESSION_BY_TOKEN = (
+    select(sessions)
+    .join(users, users.c.id == sessions.c.user_id)
+    .where(
+        sessions.c.token_digest == bindparam("p_digest"),
+        sessions.c.revoked_at.is_(None),
+        users.c.status == "active",
+    )
+)
+_OUTBOX_INSERT = insert(outbox_table)
+_PASSKEY_BY_CREDENTIAL = select(passkeys).where(
+    passkeys.c.credential_id == bindparam("p_credential_id")
+)
+_PASSKEY_RECORD_USE = (
+    update(passkeys)
+    .where(passkeys.c.id == bindparam("p_id"))
+    .values(
+        sign_count=bindparam("p_sign_count"),
+        backup_state=bindparam("p_backup_state"),
+        last_used_at=bindparam("p_now"),
+    )
 )
 
 
@@ -83,11 +193,11 @@ class SqlUsers:
         self._c = connection
 
     def by_email(self, email: str) -> User | None:
-        row = self._c.execute(select(users).where(users.c.email == email)).mappings().first()
+        row = self._c.execute(_USER_BY_EMAIL, {"p_email": email}).mappings().first()
         return _user(row) if row else None
 
     def by_id(self, user_id: str) -> User | None:
-        row = self._c.execute(select(users).where(users.c.id == user_id)).mappings().first()
+        row = self._c.execute(_USER_BY_ID, {"p_id": user_id}).mappings().first()
         return _user(row) if row else None
 
     def create(
@@ -102,25 +212,22 @@ class SqlUsers:
             display_name=display_name,
         )
         self._c.execute(
-            insert(users).values(
-                id=user.id,
-                email=user.email,
-                status=user.status,
-                display_name=display_name,
-                created_at=now,
-                email_verified_at=user.email_verified_at,
-            )
+            _USER_INSERT,
+            {
+                "id": user.id,
+                "email": user.email,
+                "status": user.status,
+                "display_name": display_name,
+                "created_at": now,
+                "email_verified_at": user.email_verified_at,
+            },
         )
         return user
 
     def mark_signed_in(self, user_id: str, *, now: datetime, email_proven: bool) -> None:
-        self._c.execute(update(users).where(users.c.id == user_id).values(last_sign_in_at=now))
+        self._c.execute(_USER_SIGNED_IN, {"p_id": user_id, "p_now": now})
         if email_proven:
-            self._c.execute(
-                update(users)
-                .where(users.c.id == user_id, users.c.email_verified_at.is_(None))
-                .values(email_verified_at=now)
-            )
+            self._c.execute(_USER_EMAIL_PROVEN, {"p_id": user_id, "p_now": now})
 
     def set_status(self, email: str, status: str, *, now: datetime) -> bool:
         row = self._c.execute(
@@ -207,23 +314,24 @@ class SqlFlows:
 
     def create(self, flow: Flow) -> None:
         self._c.execute(
-            insert(flows).values(
-                id=flow.id,
-                kind=flow.kind,
-                state=flow.state,
-                email=flow.email,
-                binding_digest=flow.binding_digest,
-                approval_number=flow.approval_number,
-                requested_ip=flow.requested_ip,
-                requested_user_agent=flow.requested_user_agent,
-                locale=flow.locale,
-                created_at=flow.created_at,
-                expires_at=flow.expires_at,
-            )
+            _FLOW_INSERT,
+            {
+                "id": flow.id,
+                "kind": flow.kind,
+                "state": flow.state,
+                "email": flow.email,
+                "binding_digest": flow.binding_digest,
+                "approval_number": flow.approval_number,
+                "requested_ip": flow.requested_ip,
+                "requested_user_agent": flow.requested_user_agent,
+                "locale": flow.locale,
+                "created_at": flow.created_at,
+                "expires_at": flow.expires_at,
+            },
         )
 
     def get(self, flow_id: str) -> Flow | None:
-        row = self._c.execute(select(flows).where(flows.c.id == flow_id)).mappings().first()
+        row = self._c.execute(_FLOW_GET, {"p_id": flow_id}).mappings().first()
         if row is None:
             return None
         return Flow(
@@ -241,24 +349,13 @@ class SqlFlows:
         )
 
     def supersede_pending(self, email: str, kind: str, *, now: datetime) -> list[str]:
-        result = self._c.execute(
-            update(flows)
-            .where(
-                flows.c.email == email,
-                flows.c.kind == kind,
-                flows.c.state.in_([FlowState.PENDING, FlowState.APPROVED]),
-            )
-            .values(state=FlowState.SUPERSEDED, finished_at=now)
-            .returning(flows.c.id)
-        )
+        result = self._c.execute(_FLOW_SUPERSEDE, {"p_email": email, "p_kind": kind, "p_now": now})
         return [row[0] for row in result]
 
     def transition(self, flow_id: str, *, from_state: str, to_state: str, now: datetime) -> bool:
         result = self._c.execute(
-            update(flows)
-            .where(flows.c.id == flow_id, flows.c.state == from_state, flows.c.expires_at > now)
-            .values(state=to_state, finished_at=now)
-            .returning(flows.c.id)
+            _FLOW_TRANSITION,
+            {"p_id": flow_id, "p_from": from_state, "p_to": to_state, "p_now": now},
         )
         return result.first() is not None
 
@@ -278,57 +375,31 @@ class SqlSecrets:
         expires_at: datetime,
     ) -> None:
         self._c.execute(
-            insert(onetime_secrets).values(
-                flow_id=flow_id,
-                purpose=purpose,
-                kind=kind,
-                digest=digest,
-                attempts=0,
-                max_attempts=max_attempts,
-                expires_at=expires_at,
-            )
-        )
-
-    @staticmethod
-    def _live(purpose: str, kind: str, digest: str, now: datetime) -> Any:
-        t = onetime_secrets
-        return (
-            t.c.digest == digest,
-            t.c.purpose == purpose,
-            t.c.kind == kind,
-            t.c.spent_at.is_(None),
-            t.c.expires_at > now,
+            _SECRET_INSERT,
+            {
+                "flow_id": flow_id,
+                "purpose": purpose,
+                "kind": kind,
+                "digest": digest,
+                "attempts": 0,
+                "max_attempts": max_attempts,
+                "expires_at": expires_at,
+            },
         )
 
     def find_live(self, *, purpose: str, kind: str, digest: str, now: datetime) -> str | None:
-        row = self._c.execute(
-            select(onetime_secrets.c.flow_id).where(*self._live(purpose, kind, digest, now))
-        ).first()
+        live = {"p_digest": digest, "p_purpose": purpose, "p_kind": kind, "p_now": now}
+        row = self._c.execute(_SECRET_FIND_LIVE, live).first()
         return str(row[0]) if row else None
 
     def consume_live(self, *, purpose: str, kind: str, digest: str, now: datetime) -> str | None:
-        row = self._c.execute(
-            update(onetime_secrets)
-            .where(*self._live(purpose, kind, digest, now))
-            .values(spent_at=now, spent_reason="used", attempts=onetime_secrets.c.attempts + 1)
-            .returning(onetime_secrets.c.flow_id)
-        ).first()
+        live = {"p_digest": digest, "p_purpose": purpose, "p_kind": kind, "p_now": now}
+        row = self._c.execute(_SECRET_CONSUME_LIVE, live).first()
         return str(row[0]) if row else None
 
     def take_code_attempt(self, *, flow_id: str, purpose: str, now: datetime) -> CodeAttempt | None:
-        t = onetime_secrets
         row = self._c.execute(
-            update(t)
-            .where(
-                t.c.flow_id == flow_id,
-                t.c.purpose == purpose,
-                t.c.kind == "code",
-                t.c.spent_at.is_(None),
-                t.c.expires_at > now,
-                t.c.attempts < t.c.max_attempts,
-            )
-            .values(attempts=t.c.attempts + 1)
-            .returning(t.c.id, t.c.digest, t.c.attempts, t.c.max_attempts)
+            _SECRET_TAKE_CODE_ATTEMPT, {"p_flow_id": flow_id, "p_purpose": purpose, "p_now": now}
         ).first()
         if row is None:
             return None
@@ -336,18 +407,13 @@ class SqlSecrets:
 
     def consume(self, secret_id: int, *, reason: str, now: datetime) -> bool:
         row = self._c.execute(
-            update(onetime_secrets)
-            .where(onetime_secrets.c.id == secret_id, onetime_secrets.c.spent_at.is_(None))
-            .values(spent_at=now, spent_reason=reason)
-            .returning(onetime_secrets.c.id)
+            _SECRET_CONSUME, {"p_id": secret_id, "p_now": now, "p_reason": reason}
         ).first()
         return row is not None
 
     def spend_flow(self, flow_id: str, *, reason: str, now: datetime) -> None:
         self._c.execute(
-            update(onetime_secrets)
-            .where(onetime_secrets.c.flow_id == flow_id, onetime_secrets.c.spent_at.is_(None))
-            .values(spent_at=now, spent_reason=reason)
+            _SECRET_SPEND_FLOW, {"p_flow_id": flow_id, "p_now": now, "p_reason": reason}
         )
 
 
@@ -387,35 +453,24 @@ class SqlSessions:
 
     def create(self, session: Session, *, token_digest: str) -> None:
         self._c.execute(
-            insert(sessions).values(
-                id=session.id,
-                token_digest=token_digest,
-                user_id=session.user_id,
-                created_at=session.created_at,
-                last_seen_at=session.last_seen_at,
-                auth_time=session.auth_time,
-                expires_at=session.expires_at,
-                ip=session.ip,
-                user_agent=session.user_agent,
-                amr=" ".join(session.amr),
-                aal=session.aal,
-            )
+            _SESSION_INSERT,
+            {
+                "id": session.id,
+                "token_digest": token_digest,
+                "user_id": session.user_id,
+                "created_at": session.created_at,
+                "last_seen_at": session.last_seen_at,
+                "auth_time": session.auth_time,
+                "expires_at": session.expires_at,
+                "ip": session.ip,
+                "user_agent": session.user_agent,
+                "amr": " ".join(session.amr),
+                "aal": session.aal,
+            },
         )
 
     def by_token(self, token_digest: str) -> Session | None:
-        row = (
-            self._c.execute(
-                select(sessions)
-                .join(users, users.c.id == sessions.c.user_id)
-                .where(
-                    sessions.c.token_digest == token_digest,
-                    sessions.c.revoked_at.is_(None),
-                    users.c.status == "active",
-                )
-            )
-            .mappings()
-            .first()
-        )
+        row = self._c.execute(_SESSION_BY_TOKEN, {"p_digest": token_digest}).mappings().first()
         return _session(row) if row else None
 
     def touch(self, session_id: str, *, now: datetime) -> None:
@@ -528,17 +583,21 @@ class SqlAudit:
 class SqlOutbox:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
+        #: A message was queued in this transaction (the mail worker is woken after commit).
+        self.enqueued = False
 
     def enqueue(self, *, kind: str, sealed_payload: str, now: datetime) -> None:
+        self.enqueued = True
         self._c.execute(
-            insert(outbox_table).values(
-                kind=kind,
-                sealed_payload=sealed_payload,
-                status="pending",
-                attempts=0,
-                created_at=now,
-                next_attempt_at=now,
-            )
+            _OUTBOX_INSERT,
+            {
+                "kind": kind,
+                "sealed_payload": sealed_payload,
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": now,
+            },
         )
 
 
@@ -591,9 +650,7 @@ class SqlPasskeys:
 
     def by_credential_id(self, credential_id: bytes) -> Passkey | None:
         row = (
-            self._c.execute(
-                select(passkeys).where(passkeys.c.credential_id == base64url(credential_id))
-            )
+            self._c.execute(_PASSKEY_BY_CREDENTIAL, {"p_credential_id": base64url(credential_id)})
             .mappings()
             .first()
         )
@@ -609,9 +666,13 @@ class SqlPasskeys:
         self, passkey_id: str, *, sign_count: int, backup_state: bool, now: datetime
     ) -> None:
         self._c.execute(
-            update(passkeys)
-            .where(passkeys.c.id == passkey_id)
-            .values(sign_count=sign_count, backup_state=backup_state, last_used_at=now)
+            _PASSKEY_RECORD_USE,
+            {
+                "p_id": passkey_id,
+                "p_sign_count": sign_count,
+                "p_backup_state": backup_state,
+                "p_now": now,
+            },
         )
 
     def rename(self, user_id: str, passkey_id: str, name: str) -> bool:

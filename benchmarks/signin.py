@@ -1,0 +1,490 @@
+"""Sign-in throughput, latency and server CPU: Sekisho against the minimal reference app.
+
+Run:  .venv/bin/python -m benchmarks.signin [--users 32] [--seconds 10] [--backend sqlite]
+      [--scenario email --scenario code --scenario passkey]
+
+Both servers run as separate uvicorn processes (one worker), pinned with ``taskset`` to
+core 1 when the machine has two or more; the load generator pins itself to core 0 and
+runs ``--users`` closed-loop virtual users over keep-alive HTTP/1.1 on 127.0.0.1, each
+with its own address, binding cookie and passkey. Per scenario and server it prints
+operations per second, p50/p95/p99 latency of one operation, the server process's CPU
+milliseconds per operation (utime + stime from /proc/<pid>/stat, before and after the
+window) and that CPU as a ratio to the reference app measured in the same run. Statuses
+other than the expected ones (a 500 above all) are counted and printed.
+
+``--mail-worker separate`` runs Sekisho's delivery in its own ``sekisho mail worker``
+process (pinned with the server), as the deployment guide advises; the server's CPU
+then excludes delivery, and the worker's CPU per operation is printed apart.
+
+Scenarios, in this order by default: ``code`` (request, wait for the mail at the SMTP
+sink, POST the code: one whole code sign-in), ``passkey`` (options, then verify with the
+software authenticator of tests/support), ``email`` (POST the sign-in request; last,
+since it queues more mail than a worker delivers in the window, and the next window
+would pay for that backlog). Nothing here is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from tests.support.authenticator import SoftAuthenticator, b64url, b64url_decode
+from tests.support.server import POSTGRES_ADMIN
+from tests.support.smtp import free_port
+
+from benchmarks.mailsink import MailSink
+from benchmarks.wire import Client
+
+MAX_USERS = 256
+MAX_SECONDS = 120.0
+SECRET = "benchmark-secret-key-0123456789abcdef0123456789"  # noqa: S105 (throwaway servers)
+VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    paths: dict[str, str]
+    database_url: str
+    #: ``sekisho mail worker`` when delivery runs in its own process.
+    mailer: subprocess.Popen[bytes] | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        return _cpu_seconds(self.process)
+
+    def stop(self) -> None:
+        for process in (self.process, self.mailer):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=15)
+
+
+def _cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class VirtualUser:
+    index: int
+    client: Client
+    email: str
+    authenticator: SoftAuthenticator = field(default_factory=SoftAuthenticator)
+
+
+@dataclass
+class Result:
+    operations: int = 0
+    latencies: list[float] = field(default_factory=list)
+    unexpected: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    cpu: float = 0.0
+    #: CPU of a separate mail worker process (None: delivery is in the server).
+    mailer_cpu: float | None = None
+    delivered: int = 0
+
+    def percentile(self, fraction: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+class Unexpected(Exception):
+    pass
+
+
+def _pin() -> list[str]:
+    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(0, {0})
+        return ["taskset", "-c", "1"]
+    return []
+
+
+def _database(backend: str, folder: str, name: str) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{folder}/{name}.db"
+    database = f"bench_{name}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+
+
+def _drop(url: str) -> None:
+    if url.startswith("postgresql"):
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """The server's output goes to a file (its access log is part of its work)."""
+    with log.open("wb") as output:
+        return subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+
+
+def _wait_ready(process: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+def start_sekisho(args: argparse.Namespace, folder: str, smtp_port: int, pin: list[str]) -> Server:
+    port = free_port()
+    url = _database(args.backend, folder, "sekisho")
+    many = "1000000/hour"
+    env = dict(
+        os.environ,
+        SEKISHO_MODE="development",
+        SEKISHO_PUBLIC_ORIGIN=f"http://localhost:{port}",
+        SEKISHO_SECRET_KEY=SECRET,
+        SEKISHO_DATABASE_URL=url,
+        SEKISHO_MAIL_BACKEND="smtp",
+        SEKISHO_SMTP_HOST="127.0.0.1",
+        SEKISHO_SMTP_PORT=str(smtp_port),
+        SEKISHO_SMTP_SECURITY="none",
+        SEKISHO_MAIL_FROM="sekisho@example.com",
+        SEKISHO_LIMIT_SENDS_PER_ADDRESS=many,
+        SEKISHO_LIMIT_SENDS_PER_IP=many,
+        SEKISHO_LIMIT_SENDS_GLOBAL=many,
+        SEKISHO_LIMIT_VERIFY_PER_IP=many,
+        SEKISHO_LIMIT_VERIFY_GLOBAL=many,
+        SEKISHO_LIMIT_CEREMONIES_PER_IP=many,
+    )
+    if args.mail_worker == "separate":
+        env["SEKISHO_MAIL_WORKER"] = "false"
+    command = [*pin, str(VENV_BIN / "sekisho"), "serve", "--port", str(port)]
+    process = _spawn(command, env, Path(folder) / "sekisho.log")
+    _wait_ready(process, port)
+    mailer = None
+    if args.mail_worker == "separate":
+        command = [*pin, str(VENV_BIN / "sekisho"), "mail", "worker"]
+        mailer = _spawn(command, env, Path(folder) / "sekisho-mail.log")
+    paths = {
+        "email": "/api/v1/signin/email",
+        "code": "/api/v1/signin/email/flows/{flow_id}/code",
+        "options": "/api/v1/signin/passkey/options",
+        "verify": "/api/v1/signin/passkey/verify",
+    }
+    return Server("sekisho", port, process, paths, url, mailer)
+
+
+def start_reference(
+    args: argparse.Namespace, folder: str, smtp_port: int, pin: list[str]
+) -> Server:
+    port = free_port()
+    url = _database(args.backend, folder, "reference")
+    env = dict(
+        os.environ,
+        REFERENCE_SECRET=SECRET,
+        REFERENCE_ORIGIN=f"http://localhost:{port}",
+        REFERENCE_RP_ID="localhost",
+        REFERENCE_SMTP_PORT=str(smtp_port),
+        REFERENCE_DATABASE_URL=url,
+    )
+    command = [
+        *pin,
+        str(VENV_BIN / "uvicorn"),
+        "--factory",
+        "benchmarks.reference_app:create_app",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    process = _spawn(command, env, Path(folder) / "reference.log")
+    _wait_ready(process, port)
+    paths = {
+        "email": "/email",
+        "code": "/email/{flow_id}/code",
+        "options": "/passkey/options",
+        "verify": "/passkey/verify",
+    }
+    return Server("reference", port, process, paths, url)
+
+
+def _expect(response_status: int, expected: int, what: str, result: Result) -> None:
+    if response_status != expected:
+        result.unexpected[f"{what} {response_status}"] += 1
+        raise Unexpected(what)
+
+
+async def op_email(server: Server, user: VirtualUser, sink: MailSink, result: Result) -> None:
+    user.client.cookies.clear()
+    response = await user.client.post(server.paths["email"], {"email": _requester(user.email)})
+    _expect(response.status, 202, "email", result)
+
+
+async def op_code(server: Server, user: VirtualUser, sink: MailSink, result: Result) -> None:
+    user.client.cookies.clear()
+    code = sink.expect(user.email)
+    response = await user.client.post(server.paths["email"], {"email": user.email})
+    if response.status != 202:
+        sink.forget(user.email, code)
+    _expect(response.status, 202, "email", result)
+    flow_id = response.json()["flow_id"]
+    try:
+        value = await asyncio.wait_for(code, timeout=30)
+    except TimeoutError:
+        sink.forget(user.email, code)
+        result.unexpected["mail timeout"] += 1
+        raise Unexpected("mail") from None
+    response = await user.client.post(server.paths["code"].format(flow_id=flow_id), {"code": value})
+    _expect(response.status, 200, "code", result)
+
+
+async def op_passkey(server: Server, user: VirtualUser, sink: MailSink, result: Result) -> None:
+    user.client.cookies.clear()
+    response = await user.client.post(server.paths["options"], {})
+    _expect(response.status, 200, "options", result)
+    options = response.json()
+    credential = user.authenticator.assert_(  # noqa: PT009 (the authenticator, not a test)
+        rp_id=options["publicKey"]["rpId"],
+        origin=server.origin,
+        challenge=b64url_decode(options["publicKey"]["challenge"]),
+    )
+    response = await user.client.post(
+        server.paths["verify"], {"flow_id": options["flow_id"], "credential": credential}
+    )
+    _expect(response.status, 200, "verify", result)
+
+
+Operation = Callable[[Server, VirtualUser, MailSink, Result], Awaitable[None]]
+OPERATIONS: dict[str, Operation] = {"email": op_email, "code": op_code, "passkey": op_passkey}
+
+
+async def run_window(
+    server: Server,
+    users: list[VirtualUser],
+    sink: MailSink,
+    operation: Operation,
+    warmup: float,
+    seconds: float,
+) -> Result:
+    result = Result()
+    measuring = False
+    stop = False
+
+    async def loop(user: VirtualUser) -> None:
+        while not stop:
+            started = time.perf_counter()
+            try:
+                await operation(server, user, sink, result)
+            except Unexpected:
+                await user.client.close()
+                continue
+            if measuring:
+                result.operations += 1
+                result.latencies.append((time.perf_counter() - started) * 1000)
+
+    tasks = [asyncio.create_task(loop(user)) for user in users]
+    await asyncio.sleep(warmup)
+    result.unexpected.clear()
+    cpu_before = server.cpu_seconds()
+    mailer_before = _cpu_seconds(server.mailer) if server.mailer else 0.0
+    delivered_before = sink.delivered
+    started = time.perf_counter()
+    measuring = True
+    await asyncio.sleep(seconds)
+    measuring = False
+    result.seconds = time.perf_counter() - started
+    result.cpu = server.cpu_seconds() - cpu_before
+    result.delivered = sink.delivered - delivered_before
+    if server.mailer:
+        result.mailer_cpu = _cpu_seconds(server.mailer) - mailer_before
+    stop = True
+    await asyncio.gather(*tasks)
+    await _drained(sink)
+    return result
+
+
+async def _drained(sink: MailSink) -> None:
+    """Wait until mail queued during the window has been delivered (at most three
+    minutes), so that the next window does not pay for this one's backlog."""
+    deadline = time.monotonic() + 180
+    seen = -1
+    while sink.delivered != seen and time.monotonic() < deadline:
+        seen = sink.delivered
+        await asyncio.sleep(2.0)
+
+
+def _requester(email: str) -> str:
+    """The address the email-request scenario uses: a known account whose messages no
+    user waits for, so that they never reach the code scenario's users."""
+    return f"request-{email}"
+
+
+def _add_sekisho_user(server: Server, email: str) -> None:
+    from datetime import UTC, datetime
+
+    from sekisho.core.keys import Keyring
+    from sekisho.store.database import Database, make_engine
+
+    database = Database(make_engine(server.database_url), Keyring(SECRET))
+    try:
+        with database.transaction() as repos:
+            repos.users.create(email, now=datetime.now(UTC), verified=True)
+    finally:
+        database.dispose()
+
+
+async def setup_sekisho(server: Server, users: list[VirtualUser], sink: MailSink) -> None:
+    """Each user: an account, signed in by email code, then a passkey registered."""
+    for user in users:
+        _add_sekisho_user(server, user.email)
+        _add_sekisho_user(server, _requester(user.email))
+    for user in users:
+        await op_code(server, user, sink, Result())
+        options = (await user.client.post("/api/v1/passkeys/registration/options", {})).json()
+        public_key = options["publicKey"]
+        credential = user.authenticator.register(
+            rp_id=public_key["rp"]["id"],
+            origin=server.origin,
+            challenge=b64url_decode(public_key["challenge"]),
+            user_handle=b64url_decode(public_key["user"]["id"]),
+        )
+        response = await user.client.post(
+            "/api/v1/passkeys/registration/verify",
+            {"flow_id": options["flow_id"], "credential": credential},
+        )
+        if response.status != 201:
+            raise RuntimeError(f"registration failed: {response.body[:300]!r}")
+
+
+async def setup_reference(server: Server, users: list[VirtualUser]) -> None:
+    """The same accounts; each holds the public key of the user's Sekisho passkey."""
+    for user in users:
+        stored = next(iter(user.authenticator.credentials.values()))
+        response = await user.client.post(
+            "/setup/user",
+            {
+                "email": user.email,
+                "handle": b64url(stored.user_handle),
+                "credential_id": stored.credential_id.hex(),
+                "public_key": stored.public_key_cose.hex(),
+            },
+        )
+        if response.status != 200:
+            raise RuntimeError("reference set-up failed")
+
+
+def _row(name: str, result: Result, reference_cpu: float | None) -> str:
+    rate = result.operations / result.seconds
+    cpu = result.cpu * 1000 / max(1, result.operations)
+    ratio = f"{cpu / reference_cpu:.1f}x" if reference_cpu else "1.0x"
+    errors = ", ".join(f"{k}: {v}" for k, v in sorted(result.unexpected.items())) or "-"
+    return (
+        f"| {name} | {rate:.0f} | {result.percentile(0.5):.1f} | {result.percentile(0.95):.1f}"
+        f" | {result.percentile(0.99):.1f} | {cpu:.2f} | {ratio} | {errors} |"
+    )
+
+
+async def measure(args: argparse.Namespace, folder: str) -> None:
+    pin = _pin()
+    sink = MailSink()
+    sink.start()
+    servers = [
+        start_reference(args, folder, sink.port, pin),
+        start_sekisho(args, folder, sink.port, pin),
+    ]
+    try:
+        crowd: dict[str, list[VirtualUser]] = {}
+        for server in servers:
+            crowd[server.name] = [
+                VirtualUser(
+                    i, Client(server.port, f"localhost:{server.port}"), f"vu{i}@example.com"
+                )
+                for i in range(args.users)
+            ]
+        await setup_sekisho(servers[1], crowd["sekisho"], sink)
+        for ref_user, user in zip(crowd["reference"], crowd["sekisho"], strict=True):
+            ref_user.authenticator = user.authenticator
+        await setup_reference(servers[0], crowd["reference"])
+        print(
+            f"{args.users} users, {args.seconds:g} s windows after {args.warmup:g} s warm-up,"
+            f" {args.backend}, servers pinned: {bool(pin)}"
+        )
+        for scenario in args.scenario or ["code", "passkey", "email"]:
+            print(f"\n{scenario}\n")
+            print("| server | ops/s | p50 ms | p95 ms | p99 ms | CPU ms/op | CPU ratio | errors |")
+            print("|---|---|---|---|---|---|---|---|")
+            reference_cpu: float | None = None
+            mail_rows: list[str] = []
+            for server in servers:
+                result = await run_window(
+                    server,
+                    crowd[server.name],
+                    sink,
+                    OPERATIONS[scenario],
+                    args.warmup,
+                    args.seconds,
+                )
+                print(_row(server.name, result, reference_cpu), flush=True)
+                if server.mailer is not None and result.mailer_cpu is not None:
+                    per = result.mailer_cpu * 1000 / max(1, result.operations)
+                    mail_rows.append(
+                        f"separate mail worker: {per:.2f} ms CPU per operation;"
+                        f" {result.delivered} messages reached the sink in the window (a"
+                        " message whose flow a newer request superseded is dropped unsent)"
+                    )
+                if reference_cpu is None:
+                    reference_cpu = result.cpu * 1000 / max(1, result.operations)
+            for row in mail_rows:
+                print(f"\n{row}")
+    finally:
+        for server in servers:
+            server.stop()
+            _drop(server.database_url)
+        sink.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--users", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--scenario", action="append", choices=sorted(OPERATIONS))
+    parser.add_argument(
+        "--mail-worker",
+        choices=["in-process", "separate"],
+        default="in-process",
+        help="Sekisho delivers mail in the web process, or in `sekisho mail worker` (its CPU"
+        " is then reported apart, the web process's without it)",
+    )
+    args: Any = parser.parse_args(argv)
+    if not 1 <= args.users <= MAX_USERS or not 0 < args.seconds <= MAX_SECONDS:
+        parser.error(f"--users 1..{MAX_USERS}, --seconds up to {MAX_SECONDS:g}")
+    with tempfile.TemporaryDirectory() as folder:
+        asyncio.run(measure(args, folder))
+
+
+if __name__ == "__main__":
+    main()
