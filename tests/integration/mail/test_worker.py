@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from sekisho.core.keys import Keyring
 from sekisho.mail.senders import SmtpSender
 from sekisho.mail.worker import OutboxWorker
 from sekisho.service import utc_now
 from tests.conftest import ServerFactory
+from tests.support.loop import run_async
 from tests.support.smtp import SmtpCapture, link_and_code
 
 
@@ -54,7 +53,7 @@ def test_queued_messages_share_one_smtp_connection(
         return delivered
 
     try:
-        assert asyncio.run(deliver_all()) == 3
+        assert run_async(deliver_all()) == 3
     finally:
         database.dispose()
     for address in addresses:

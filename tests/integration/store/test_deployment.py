@@ -4,7 +4,6 @@ Real processes, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from sekisho.store.deployment import NotReady, check_key
 from sekisho.store.migrate import upgrade
 from tests.conftest import ServerFactory
 from tests.support.cli import run_sekisho
+from tests.support.loop import run_async
 from tests.support.server import LiveServer, fresh_database
 from tests.support.smtp import SmtpCapture, free_port, link_and_code
 
@@ -119,10 +119,7 @@ def test_case56_a_worker_with_another_key_leaves_the_message_for_the_right_one(
     async def twice() -> tuple[bool, bool]:
         return await wrong.deliver_one(), await wrong.deliver_one()
 
-    # In a thread of its own: the browser tests' Playwright keeps an event loop running
-    # on this one for the whole session.
-    with ThreadPoolExecutor(1) as thread:
-        assert thread.submit(asyncio.run, twice()).result() == (True, False)
+    assert run_async(twice()) == (True, False)
     database.dispose()
     assert _outbox(first) == ("pending", 0, None)
     assert _audited(first, "mail.skipped") == 1
