@@ -45,14 +45,16 @@ STATIC = Path(__file__).resolve().parent / "web" / "static"
 
 
 class AccessLog:
-    """One line per request: method, path *without* the query string, status, time.
+    """One line per request: method, path *without* the query string, status, time; and
+    the same status and time handed to ``observe`` (the request metrics).
 
     Tokens travel in query strings (emailed links), so the query is never logged (case 9).
     The path is logged percent-encoded, so a CR or LF in a URL cannot forge a line.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, observe: Callable[[Scope, int, float], None]) -> None:
         self.app = app
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,7 +73,9 @@ class AccessLog:
             await self.app(scope, receive, capture)
         finally:
             client = scope.get("client") or ("-", 0)
-            duration = (time.perf_counter() - started) * 1000
+            seconds = time.perf_counter() - started
+            self.observe(scope, status, seconds)
+            duration = seconds * 1000
             path = quote(scope["path"], safe="/!$&'()*+,;=:@-._~")
             access_log.info(
                 '%s "%s %s" %d %.1fms',
@@ -159,8 +163,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.add_middleware(BodyReadTimeout, seconds=settings.body_read_timeout_seconds)
     app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
-    app.add_middleware(AccessLog)
-    metrics.install(app, settings, database, limits)
+    request_metrics = metrics.install(app, settings, database, limits)
+    app.add_middleware(AccessLog, observe=request_metrics.observe_request)
     tracing.install(app, settings)
     app.add_middleware(RequestIds, accept_header=settings.accept_request_id)
     return app

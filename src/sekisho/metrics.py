@@ -10,7 +10,6 @@ raw paths), method names, limit names, event names; never an address, IP or id.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from sekisho.ratelimits import RateLimits
 from sekisho.store.database import Database
@@ -71,6 +70,15 @@ class Metrics:
         )
         self.registry.register(_ScrapeTime(database, limits))
         database.audit_listeners.append(self.count_audit_events)
+
+    def observe_request(self, scope: Scope, status: int, seconds: float) -> None:
+        """Time and count one answered request, labelled by the route template the router
+        matched (``unmatched`` when none did). Called by the access log, which already
+        times every request."""
+        route = str(getattr(scope.get("route"), "path", "unmatched"))
+        method = str(scope["method"])
+        self.latency.labels(route, method).observe(seconds)
+        self.responses.labels(route, method, str(status)).inc()
 
     def count_audit_events(self, events: Iterable[Mapping[str, Any]]) -> None:
         for event in events:
@@ -140,33 +148,3 @@ def _mail(database: Database) -> Iterator[Metric]:
         "Age of the oldest pending message (0 when none is pending).",
         value=max(0.0, age),
     )
-
-
-class RequestMetrics:
-    """Times every HTTP request and counts its response, labelled by the route template
-    the router matched (``unmatched`` when none did)."""
-
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, capture)
-        finally:
-            route = str(getattr(scope.get("route"), "path", "unmatched"))
-            method = str(scope["method"])
-            self.metrics.latency.labels(route, method).observe(time.perf_counter() - started)
-            self.metrics.responses.labels(route, method, str(status)).inc()

@@ -15,13 +15,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sekisho.errors import ErrorCode, SekishoError
-from sekisho.metrics import Metrics, RequestMetrics
+from sekisho.metrics import Metrics
 from sekisho.ratelimits import RateLimits
 from sekisho.settings import Settings
 from sekisho.store.database import Database
 
 
-def install(app: FastAPI, settings: Settings, database: Database, limits: RateLimits) -> None:
+def install(app: FastAPI, settings: Settings, database: Database, limits: RateLimits) -> Metrics:
+    """The ``/metrics`` route; returns the registry's owner, whose ``observe_request``
+    the access log feeds."""
     metrics = Metrics(database, limits)
     app.state.metrics = metrics
     token = settings.metrics_token.get_secret_value().encode() if settings.metrics_token else None
@@ -36,4 +38,4 @@ def install(app: FastAPI, settings: Settings, database: Database, limits: RateLi
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     app.add_api_route("/metrics", scrape, methods=["GET"], include_in_schema=False)
-    app.add_middleware(RequestMetrics, metrics=metrics)
+    return metrics
