@@ -47,7 +47,8 @@ def factory_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        assert thread.is_alive(), "server did not start"
+        assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{port}"
