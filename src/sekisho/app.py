@@ -24,6 +24,7 @@ from sekisho.service import Sekisho, utc_now
 from sekisho.settings import Settings
 from sekisho.store.database import Database, make_engine
 from sekisho.store.deployment import prepare
+from sekisho.store.mail_health import MailHealth
 from sekisho.web import (
     admin,
     api,
@@ -148,6 +149,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     )
     app.state.sekisho = sekisho
     app.state.cookies = Cookies.for_settings(settings)
+    app.state.mail_health = MailHealth(database)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(pages.router)

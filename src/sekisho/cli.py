@@ -163,6 +163,7 @@ def serve(
         )
         raise typer.Exit(2)
     from sekisho.app import create_app
+    from sekisho.web.proxies import behind_proxies
 
     logs.configure(settings.log_format)
     engine = make_engine(settings.database_url)
@@ -184,8 +185,7 @@ def serve(
         "port": port,
         "access_log": False,
         "log_config": None,  # uvicorn's lines go through logs.configure too
-        "proxy_headers": True,
-        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "proxy_headers": False,  # the app applies forwarded_allow_ips (web/proxies.py)
         "log_level": "info",
     }
     ready = f"Sekisho {settings.mode} mode: open {settings.public_origin}/signin"
@@ -215,7 +215,7 @@ def serve(
                 err=True,
             )
             raise typer.Exit(1) from error
-    server = uvicorn.Server(uvicorn.Config(web_app, **common))
+    server = uvicorn.Server(uvicorn.Config(behind_proxies(web_app, settings), **common))
     server.run()
     if not server.started:
         raise typer.Exit(3)

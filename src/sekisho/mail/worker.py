@@ -107,7 +107,8 @@ class OutboxWorker:
         decide = self._decide_notice if claimed.kind == "notice" else self._decide
         message, reason = await asyncio.to_thread(decide, payload)
         if message is None:
-            await asyncio.to_thread(self._settle, claimed, payload, "dropped", reason, None)
+            error = _undelivered(claimed, reason)
+            await asyncio.to_thread(self._settle, claimed, payload, "dropped", reason, error)
             return True
         try:
             await self._sender.send(message)
@@ -205,3 +206,19 @@ class OutboxWorker:
                 detail={"kind": claimed.kind, "reason": what, "attempts": claimed.attempts},
             ),
         )
+
+
+def _undelivered(claimed: ClaimedMessage, reason: str) -> str | None:
+    """A message dropped after failed attempts (typically: SMTP was down for longer than
+    the link's lifetime) was never delivered. That is logged as a warning and kept in
+    the message's ``last_error``, besides its ``mail.dropped`` audit event, so that it is
+    never lost silently; the waiting page has told the person (``store/mail_health.py``)."""
+    if claimed.attempts <= 1:
+        return None
+    log.warning(
+        "outbox message %d dropped undelivered after %d failed attempts (%s)",
+        claimed.id,
+        claimed.attempts - 1,
+        reason,
+    )
+    return f"undelivered: dropped ({reason}) after {claimed.attempts - 1} failed attempts"

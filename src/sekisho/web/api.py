@@ -69,6 +69,11 @@ class FlowCreated(BaseModel):
 class FlowStatus(BaseModel):
     flow_id: str
     state: str
+    email_delivery: Literal["normal", "delayed"] = Field(
+        description="`delayed` while the mail server is refusing or not answering, for "
+        "every sign-in alike (it says nothing about this address): the email is retried "
+        "until the flow expires, and the person should be told so."
+    )
 
 
 class LinkInfo(BaseModel):
@@ -183,7 +188,8 @@ def flow_status(request: Request, flow_id: FlowId) -> FlowStatus:
     state, _number = context.service(request).flow_status(
         flow_id=flow_id, binding=context.binding(request)
     )
-    return FlowStatus(flow_id=flow_id, state=state)
+    delivery = "delayed" if context.mail_delayed(request) else "normal"
+    return FlowStatus(flow_id=flow_id, state=state, email_delivery=delivery)
 
 
 @router.post(

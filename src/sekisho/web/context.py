@@ -24,6 +24,7 @@ from sekisho.core.records import Session
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import negotiate
 from sekisho.service import Sekisho
+from sekisho.store.mail_health import MailHealth
 from sekisho.web.cookies import BINDING_MAX_AGE, Cookies
 
 CSRF_PURPOSE = "csrf"
@@ -34,6 +35,13 @@ MAX_FIELD_LENGTH = 4096
 def service(request: Request) -> Sekisho:
     app_service: Sekisho = request.app.state.sekisho
     return app_service
+
+
+def mail_delayed(request: Request) -> bool:
+    """Whether sign-in email is delayed right now, for every address alike
+    (``store/mail_health.py``)."""
+    health: MailHealth = request.app.state.mail_health
+    return health.delayed()
 
 
 def cookies(request: Request) -> Cookies:

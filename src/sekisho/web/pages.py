@@ -239,6 +239,7 @@ def _wait(
         expires_minutes=minutes_left(view.expires_at - now),
         resend_in=sekisho.email.resend_wait(view, now),
         resent=resent,
+        mail_delayed=context.mail_delayed(request),
         error=error,
         attempts_left=attempts_left,
     )

@@ -2,7 +2,7 @@
 // cooldown, and waits for the flow to finish elsewhere. Approved from another device
 // (number matching): completes the sign-in here through the CSRF-protected form.
 // Completed in another tab of this browser (so this browser is signed in): goes to
-// the account page.
+// the account page. Shows or hides the notice that sign-in email is delayed.
 (function () {
   "use strict";
 
@@ -41,6 +41,7 @@
   const status = document.getElementById("flow-status");
   if (!status) { return; }
   const flow = status.dataset.flow;
+  const delayed = document.getElementById("mail-delayed");
   const finished = {
     completed: status.dataset.completed,
     expired: status.dataset.expired,
@@ -64,6 +65,7 @@
       });
       if (response.ok) {
         const body = await response.json();
+        if (delayed) { delayed.hidden = body.email_delivery !== "delayed"; }
         if (body.state === "approved") {
           document.getElementById("complete-form").submit();
           return;
