@@ -282,6 +282,11 @@ async def passkey_verify(request: Request) -> JSONResponse:
     return response
 
 
+async def healthz(request: Request) -> JSONResponse:
+    """The HTTP floor: routing and a JSON answer, no work."""
+    return JSONResponse({"status": "ok"})
+
+
 async def add_user(request: Request) -> JSONResponse:
     """Benchmark set-up only: an account, and optionally its passkey's public key."""
     ref: Reference = request.app.state.ref
@@ -315,6 +320,7 @@ def create_app() -> Starlette:
             Route("/passkey/options", passkey_options, methods=["POST"]),
             Route("/passkey/verify", passkey_verify, methods=["POST"]),
             Route("/setup/user", add_user, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -20,7 +20,8 @@ Scenarios, in this order by default: ``code`` (request, wait for the mail at the
 sink, POST the code: one whole code sign-in), ``passkey`` (options, then verify with the
 software authenticator of tests/support), ``email`` (POST the sign-in request; last,
 since it queues more mail than a worker delivers in the window, and the next window
-would pay for that backlog). Nothing here is asserted.
+would pay for that backlog). ``floor`` (not run by default) is ``GET /healthz``: the
+HTTP floor of each server, routing and middleware with no work. Nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -316,8 +317,18 @@ async def op_passkey(server: Server, user: VirtualUser, sink: MailSink, result: 
     _expect(response.status, 200, "verify", result)
 
 
+async def op_floor(server: Server, user: VirtualUser, sink: MailSink, result: Result) -> None:
+    response = await user.client.get("/healthz")
+    _expect(response.status, 200, "healthz", result)
+
+
 Operation = Callable[[Server, VirtualUser, MailSink, Result], Awaitable[None]]
-OPERATIONS: dict[str, Operation] = {"email": op_email, "code": op_code, "passkey": op_passkey}
+OPERATIONS: dict[str, Operation] = {
+    "email": op_email,
+    "code": op_code,
+    "passkey": op_passkey,
+    "floor": op_floor,
+}
 
 
 async def run_window(
