@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote
 
 from fastapi import Depends, FastAPI
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sekisho import __version__, tracing
 from sekisho.core.keys import Keyring
@@ -38,61 +34,9 @@ from sekisho.web import (
 )
 from sekisho.web.cookies import Cookies
 from sekisho.web.dev_origin import DevelopmentOrigin
-from sekisho.web.middleware import BodyLimit, BodyReadTimeout, HeadAsGet, SecurityHeaders
-from sekisho.web.request_ids import RequestIds
+from sekisho.web.middleware import Edge
 
-access_log = logging.getLogger("sekisho.access")
 STATIC = Path(__file__).resolve().parent / "web" / "static"
-
-
-class AccessLog:
-    """One line per request: method, path *without* the query string, status, time; and
-    the same status and time handed to ``observe`` (the request metrics).
-
-    Tokens travel in query strings (emailed links), so the query is never logged (case 9).
-    The path is logged percent-encoded, so a CR or LF in a URL cannot forge a line.
-    """
-
-    def __init__(self, app: ASGIApp, *, observe: Callable[[Scope, int, float], None]) -> None:
-        self.app = app
-        self.observe = observe
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(str(message["status"]))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, capture)
-        finally:
-            client = scope.get("client") or ("-", 0)
-            seconds = time.perf_counter() - started
-            self.observe(scope, status, seconds)
-            duration = seconds * 1000
-            path = quote(scope["path"], safe="/!$&'()*+,;=:@-._~")
-            access_log.info(
-                '%s "%s %s" %d %.1fms',
-                client[0],
-                scope["method"],
-                path,
-                status,
-                duration,
-                extra={
-                    "client": client[0],
-                    "method": scope["method"],
-                    "path": path,
-                    "status": status,
-                    "duration_ms": round(duration, 1),
-                },
-            )
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> FastAPI:
@@ -161,12 +105,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if settings.development:
         app.add_middleware(DevelopmentOrigin, public_origin=settings.public_origin)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(BodyReadTimeout, seconds=settings.body_read_timeout_seconds)
-    app.add_middleware(HeadAsGet)
-    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     request_metrics = metrics.install(app, settings, database, limits)
-    app.add_middleware(AccessLog, observe=request_metrics.observe_request)
     tracing.install(app, settings)
-    app.add_middleware(RequestIds, accept_header=settings.accept_request_id)
+    app.add_middleware(
+        Edge,
+        accept_request_id=settings.accept_request_id,
+        observe=request_metrics.observe_request,
+        hsts=settings.secure_cookies,
+        max_body_bytes=settings.max_body_bytes,
+        body_read_seconds=settings.body_read_timeout_seconds,
+    )
     return app

@@ -100,7 +100,7 @@ async def _validation_error(request: Request, error: Exception) -> Response:
 async def _http_error(request: Request, error: Exception) -> Response:
     """Starlette's and FastAPI's refusals; a 405 names every method the path has
     (RFC 9110 §15.5.6), HEAD included wherever GET is (see
-    :class:`sekisho.web.middleware.HeadAsGet`)."""
+    :class:`sekisho.web.middleware.Edge`)."""
     assert isinstance(error, HTTPException)
     code = _HTTP_CODES.get(error.status_code, ErrorCode.invalid_request)
     headers = dict(error.headers or {})
