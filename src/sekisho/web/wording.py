@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sekisho.core.policy import AAL2, AMR_EMAIL, AMR_PASSWORD
 from sekisho.i18n import N_, gettext
+from sekisho.policy.assurance import AAL2, AMR_EMAIL, AMR_PASSWORD
 
 PASSKEY_AMR = frozenset({"hwk", "swk"})
 PASSKEY = N_("Passkey")

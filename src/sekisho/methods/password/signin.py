@@ -20,7 +20,7 @@ from datetime import datetime
 
 from sekisho.core.clients import ClientInfo
 from sekisho.core.migration import MigrationPolicy
-from sekisho.core.policy import AAL1, AMR_PASSWORD, FailurePolicy
+from sekisho.core.policy import FailurePolicy
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, User
 from sekisho.errors import ErrorCode, SekishoError
@@ -31,6 +31,7 @@ from sekisho.methods.password.hashes import (
     needs_rehash,
     verify_password,
 )
+from sekisho.policy.assurance import PASSWORD
 
 FAILURE_METHOD = "password"
 
@@ -40,8 +41,9 @@ class PasswordProof:
     email: str
     flow_id: str = ""
     via: str = "password"
-    amr: tuple[str, ...] = (AMR_PASSWORD,)
-    aal: int = AAL1
+    amr: tuple[str, ...] = PASSWORD.amr
+    aal: int = PASSWORD.aal
+    passkey_id: str | None = None
 
 
 class PasswordSignIn:
@@ -130,8 +132,8 @@ class PasswordSignIn:
                 user_agent=client.user_agent,
                 user_id=user.id if user else None,
                 email=email,
-                amr=(AMR_PASSWORD,) if outcome == "success" else (),
-                aal=AAL1 if outcome == "success" else None,
+                amr=PASSWORD.amr if outcome == "success" else (),
+                aal=PASSWORD.aal if outcome == "success" else None,
                 detail=dict(detail),
             )
         )
