@@ -210,7 +210,7 @@ def test_restricted_session_enrols_a_passkey_then_signs_in_fully(
         assert "Add a passkey to continue" in page.text
         assert 'id="add-passkey"' in page.text
         japanese = client.get("/account", headers={"accept-language": "ja"})
-        assert "パスキー" in japanese.text
+        assert "続けるにはパスキーを追加してください" in japanese.text
         assert register(tiered, client, authenticator).status_code == 201
         assert client.get("/api/v1/session").json()["restriction"] == "enrol_passkey"
         assert client.get("/api/v1/sessions").status_code == 403

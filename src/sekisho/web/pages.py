@@ -487,7 +487,14 @@ def confirm_remove_passkey(request: Request, passkey_id: str) -> Response:
         raise SekishoError(ErrorCode.not_found)
     if not passkeys.freshness(session, registered).may_remove:
         raise SekishoError(ErrorCode.reauthentication_required)
-    return page(request, "account_remove.html", passkey=passkey_item(passkey))
+    sekisho = context.service(request)
+    tier = sekisho.completion.policy.tier_for(sekisho.user_of(session))
+    return page(
+        request,
+        "account_remove.html",
+        passkey=passkey_item(passkey),
+        email_signin=tier.email_signin,
+    )
 
 
 @router.post("/account/passkeys/{passkey_id}/rename")
