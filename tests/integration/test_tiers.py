@@ -205,6 +205,8 @@ def test_restricted_session_enrols_a_passkey_then_signs_in_fully(
         ):
             assert refused.status_code == 403, refused.text
             assert refused.json()["error"] == "restricted_session"
+        remove_page = client.get("/account/passkeys/anything/remove")
+        assert remove_page.status_code == 403
         page = client.get("/account", headers={"accept-language": "en"})
         assert page.status_code == 200
         assert "Add a passkey to continue" in page.text
