@@ -5,6 +5,8 @@ account moved into a stricter tier, which enrols a passkey and then signs in wit
 
 from __future__ import annotations
 
+import json
+import uuid
 from pathlib import Path
 
 import httpx
@@ -12,7 +14,7 @@ import pytest
 
 from sekisho.core.records import AuditEvent
 from tests.conftest import ServerFactory
-from tests.support.authenticator import SoftAuthenticator
+from tests.support.authenticator import AttestationCA, SoftAuthenticator
 from tests.support.cli import run_sekisho
 from tests.support.passkeys import register, sign_in
 from tests.support.server import LiveServer
@@ -255,3 +257,87 @@ def test_broken_policy_file_refuses_to_start_with_line_and_reason(
     accepted = run_sekisho(None, "policy", "check", str(example))
     assert accepted.returncode == 0, accepted.stderr
     assert "Tier high_value" in accepted.stdout
+
+
+CORPORATE = """\
+default_tier = "standard"
+
+[tiers.standard]
+methods = ["passkey", "email"]
+
+[tiers.corporate]
+methods = ["passkey"]
+signin_aal = 3
+synced_passkeys = false
+attestation = "required"
+email_recovery = false
+"""
+
+
+def test_case55_corporate_tier_needs_an_attested_device_bound_key_for_aal3(
+    make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
+) -> None:
+    trusted = AttestationCA()
+    root = tmp_path / "attestation-root.pem"
+    root.write_bytes(trusted.root_pem)
+    allowed = uuid.uuid4()
+    policy_file = tmp_path / "corporate.toml"
+    policy_file.write_text(CORPORATE, encoding="utf-8")
+    server = make_server(
+        policy_file=policy_file,
+        passkey_attestation="direct",
+        passkey_trust_roots=[root],
+        passkey_aaguid_allowlist=[str(allowed)],
+    )
+    synced = SoftAuthenticator(
+        aaguid=allowed.bytes,
+        attestation="packed-x5c",
+        attestation_ca=trusted,
+        backup_eligible=True,
+        backup_state=True,
+    )
+    hardware = SoftAuthenticator(
+        aaguid=allowed.bytes, attestation="packed-x5c", attestation_ca=trusted
+    )
+    server.add_user("nao@example.com")
+    with server.client() as client:
+        assert email_code(smtp, client, "nao@example.com").status_code == 200
+        assert register(server, client, synced).status_code == 201
+    done = run_sekisho(
+        server.settings.database_url,
+        "users",
+        "set-tier",
+        "nao@example.com",
+        "corporate",
+        SEKISHO_POLICY_FILE=str(policy_file),
+        SEKISHO_PASSKEY_ATTESTATION="direct",
+        SEKISHO_PASSKEY_TRUST_ROOTS=json.dumps([str(root)]),
+        SEKISHO_PASSKEY_AAGUID_ALLOWLIST=json.dumps([str(allowed)]),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "the next sign-in by passkey gets a session that can only add a passkey" in done.stdout
+    with server.client() as client:
+        assert email_code(smtp, client, "nao@example.com").status_code == 403
+    with server.client() as client:
+        bridged = sign_in(server, client, synced, email="nao@example.com")
+        assert bridged.status_code == 200, bridged.text
+        assert (bridged.json()["aal"], bridged.json()["restriction"]) == (2, "enrol_passkey")
+        assert bridged.json()["amr"] == ["swk", "pin", "mfa"]
+        another_synced = SoftAuthenticator(
+            aaguid=allowed.bytes,
+            attestation="packed-x5c",
+            attestation_ca=trusted,
+            backup_eligible=True,
+            backup_state=False,
+        )
+        refused = register(server, client, another_synced)
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "passkey_not_allowed"
+        assert register(server, client, hardware).status_code == 201
+        full = sign_in(server, client, hardware, email="nao@example.com")
+        assert full.status_code == 200, full.text
+        assert (full.json()["aal"], full.json()["restriction"]) == (3, None)
+    with server.client() as client:
+        again = sign_in(server, client, synced, email="nao@example.com")
+        assert again.status_code == 403
+        assert again.json()["error"] == "signin_method_not_allowed"
