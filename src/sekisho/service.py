@@ -95,18 +95,23 @@ class Sekisho:
             max_delay=settings.account_max_delay,
             lockout=settings.account_lockout,
         )
+        policy = policy_for(
+            settings.policy_file, attested_keys=settings.passkey_attestation == "direct"
+        )
         self.completion = Completion(
             transactions=database,
             clock=clock,
             sessions=self.sessions,
             self_signup=settings.self_signup,
             migration=self.migration,
-            policy=policy_for(
-                settings.policy_file, attested_keys=settings.passkey_attestation == "direct"
-            ),
+            policy=policy,
             attestation=Attestation(frozenset(settings.passkey_aaguid_allowlist)),
         )
-        self.password = PasswordSignIn(failures=failures, migration=self.migration)
+        self.password = PasswordSignIn(
+            failures=failures,
+            migration=self.migration,
+            tier_allows=lambda user: "password" in policy.tier_for(user).methods,
+        )
         self.password_presence = PasswordPresence(database)
         self.passkeys = PasskeyService(
             settings=settings,

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from sekisho.core.records import AuditEvent
+from sekisho.methods.password.hashes import hash_password
 from tests.conftest import ServerFactory
 from tests.support.authenticator import AttestationCA, SoftAuthenticator
 from tests.support.cli import run_sekisho
@@ -20,6 +23,7 @@ from tests.support.passkeys import register, sign_in
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, link_and_code
 
+START = datetime(2026, 11, 27, tzinfo=UTC)
 POLICY = """\
 default_tier = "standard"
 
@@ -341,3 +345,50 @@ def test_case55_corporate_tier_needs_an_attested_device_bound_key_for_aal3(
         again = sign_in(server, client, synced, email="nao@example.com")
         assert again.status_code == 403
         assert again.json()["error"] == "signin_method_not_allowed"
+
+
+def test_case50_neither_the_email_link_nor_the_password_signs_a_high_value_account_in(
+    tiered: LiveServer, smtp: SmtpCapture, policy_file: Path
+) -> None:
+    with_passkey(tiered, smtp, "ren@example.com")
+    database = tiered.database
+    try:
+        with database.transaction() as repos:
+            user = repos.users.by_email("ren@example.com")
+            assert user is not None
+            repos.passwords.put(
+                user.id, hash=hash_password("correct horse battery"), scheme="argon2id", now=START
+            )
+    finally:
+        database.dispose()
+    assert (
+        sekisho(tiered, policy_file, "users", "set-tier", "ren@example.com", "high_value")[0] == 0
+    )
+    with tiered.client() as client:
+        wrong = client.post(
+            "/api/v1/signin/password", json={"email": "ren@example.com", "password": "wrong one"}
+        )
+        right = client.post(
+            "/api/v1/signin/password",
+            json={"email": "ren@example.com", "password": "correct horse battery"},
+        )
+        assert wrong.status_code == right.status_code == 400
+        assert wrong.json() == right.json()
+        assert client.get("/api/v1/session").status_code == 401
+    with tiered.client() as client:
+        earlier = len(smtp.to("ren@example.com"))
+        assert (
+            client.post("/api/v1/signin/email", json={"email": "ren@example.com"}).status_code
+            == 202
+        )
+        link, _code = link_and_code(smtp.wait_for("ren@example.com", earlier + 1))
+        token = parse_qs(urlsplit(link).query)["token"][0]
+        refused = client.post("/api/v1/signin/email/link/confirm", json={"token": token})
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "signin_method_not_allowed"
+        assert client.get("/api/v1/session").status_code == 401
+    events = audit_of(tiered, "ren@example.com")
+    rejected = [e.detail.get("via") for e in events if e.event == "signin.rejected"]
+    assert rejected == ["link"]
+    password = [e.detail.get("reason") for e in events if e.event == "signin.password.failed"]
+    assert password == ["tier_forbids_method", "tier_forbids_method"]

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,9 +48,20 @@ class PasswordProof:
 
 
 class PasswordSignIn:
-    def __init__(self, *, failures: FailurePolicy, migration: MigrationPolicy) -> None:
+    def __init__(
+        self,
+        *,
+        failures: FailurePolicy,
+        migration: MigrationPolicy,
+        tier_allows: Callable[[User], bool] = lambda _user: True,
+    ) -> None:
+        """``tier_allows`` says whether the account's tier lets a password sign it in: an
+        account whose tier forbids it is treated like one without a password (the same
+        answer, time and failure count), so a right password is never revealed by the
+        failure counter being reset (SECURITY.md case 50)."""
         self._failures = failures
         self.migration = migration
+        self._tier_allows = tier_allows
 
     def verify(
         self, repos: Repositories, *, email: str, password: str, client: ClientInfo, now: datetime
@@ -74,6 +86,9 @@ class PasswordSignIn:
         if not usable or stored is None or user is None:
             burn_time(password)
             self._fail(repos, email, user, client, now, reason="not_available")
+        elif not self._tier_allows(user):
+            burn_time(password)
+            self._fail(repos, email, user, client, now, reason="tier_forbids_method")
         elif not verify_password(stored.hash, password):
             self._fail(repos, email, user, client, now, reason="wrong_password")
         else:
