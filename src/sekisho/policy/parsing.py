@@ -223,6 +223,12 @@ class _Reader:
             raise self.fail(
                 (*path, "methods"), "passkey rules are set but methods does not allow passkeys"
             )
+        if email_recovery and not methods & {"email", "passkey"}:
+            raise self.fail(
+                (*path, "email_recovery"),
+                "email_recovery leads to a session that can only add a passkey, "
+                "but methods allows neither passkeys nor email",
+            )
         idle = self._duration(table, (*path, "idle_timeout"))
         absolute = self._duration(table, (*path, "absolute_timeout"))
         if absolute is not None and absolute > MAX_ABSOLUTE:

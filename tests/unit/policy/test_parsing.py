@@ -141,6 +141,11 @@ BROKEN = [
     ),
     (MINIMAL + '\n[[rules]]\nwhen = "kind == gold"\ntier = "standard"\n', 11, "use a number"),
     ('tiers = "none"\ndefault_tier = "x"\n', 1, "tiers must hold"),
+    (
+        MINIMAL + '\n[tiers.legacy]\nmethods = ["password"]\nemail_recovery = true\n',
+        12,
+        "allows neither passkeys nor email",
+    ),
 ]
 
 
