@@ -185,15 +185,18 @@ class Completion:
         return IssuedSession(token=token, session=session, user=user)
 
     def _admit(self, repos: Repositories, user: User, tier: Tier, proof: Proof) -> Admission:
-        passkeys = tuple(repos.passkeys.for_user(user.id))
+        passkeys = tuple(repos.passkeys.for_user(user.id)) if proof.passkey_id else None
+
+        def standing() -> Standing:
+            held = passkeys if passkeys is not None else tuple(repos.passkeys.for_user(user.id))
+            return Standing(passkeys=held, has_password=repos.passwords.get(user.id) is not None)
+
         return admit(
             tier,
             via=method_of(proof.amr),
             aal=proof.aal,
-            passkey=next((p for p in passkeys if p.id == proof.passkey_id), None),
-            standing=Standing(
-                passkeys=passkeys, has_password=repos.passwords.get(user.id) is not None
-            ),
+            passkey=next((p for p in passkeys or () if p.id == proof.passkey_id), None),
+            standing=standing,
             attestation=self._attestation,
         )
 

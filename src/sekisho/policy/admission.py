@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -87,17 +87,20 @@ def admit(
     via: str,
     aal: int,
     passkey: Passkey | None,
-    standing: Standing,
+    standing: Callable[[], Standing],
     attestation: Attestation,
 ) -> Admission:
-    """Full, restricted or refused, for one proof by ``via`` at ``aal``."""
+    """Full, restricted or refused, for one proof by ``via`` at ``aal``. ``standing`` is
+    read only when the proof is not allowed outright (the common sign-in costs no
+    extra query)."""
     if via == "passkey" and passkey is not None:
         allowed = accepts_passkey(tier, passkey, attestation, aal=aal)
     else:
         allowed = via in tier.methods and aal >= tier.signin_aal
     if allowed:
         return Admission.FULL
-    if not ways_in(tier, standing, attestation) and via in bridges(tier, standing):
+    held = standing()
+    if not ways_in(tier, held, attestation) and via in bridges(tier, held):
         return Admission.RESTRICTED
     return Admission.REFUSED
 

@@ -38,7 +38,12 @@ def test_standard_admits_every_method() -> None:
     held = standing(password=True)
     for via in ("email", "password"):
         found = admit(
-            tier("standard"), via=via, aal=1, passkey=None, standing=held, attestation=ALLOWED
+            tier("standard"),
+            via=via,
+            aal=1,
+            passkey=None,
+            standing=lambda: held,
+            attestation=ALLOWED,
         )
         assert found is Admission.FULL
     assert ways_in(tier("standard"), held, ALLOWED) == ["email", "password"]
@@ -48,7 +53,12 @@ def test_high_value_refuses_email_and_password_even_with_a_passkey() -> None:
     held = standing(passkey(synced=True), password=True)
     for via in ("email", "password"):
         found = admit(
-            tier("high_value"), via=via, aal=1, passkey=None, standing=held, attestation=ALLOWED
+            tier("high_value"),
+            via=via,
+            aal=1,
+            passkey=None,
+            standing=lambda: held,
+            attestation=ALLOWED,
         )
         assert found is Admission.REFUSED
     key = held.passkeys[0]
@@ -58,7 +68,7 @@ def test_high_value_refuses_email_and_password_even_with_a_passkey() -> None:
             via="passkey",
             aal=2,
             passkey=key,
-            standing=held,
+            standing=lambda: held,
             attestation=ALLOWED,
         )
         is Admission.FULL
@@ -69,7 +79,7 @@ def test_high_value_refuses_email_and_password_even_with_a_passkey() -> None:
             via="passkey",
             aal=1,
             passkey=key,
-            standing=held,
+            standing=lambda: held,
             attestation=ALLOWED,
         )
         is Admission.REFUSED
@@ -81,7 +91,12 @@ def test_corporate_refuses_a_synced_passkey_but_admits_it_to_enrol() -> None:
     held = standing(synced)
     assert ways_in(tier("corporate"), held, ALLOWED) == []
     found = admit(
-        tier("corporate"), via="passkey", aal=2, passkey=synced, standing=held, attestation=ALLOWED
+        tier("corporate"),
+        via="passkey",
+        aal=2,
+        passkey=synced,
+        standing=lambda: held,
+        attestation=ALLOWED,
     )
     assert found is Admission.RESTRICTED
     assert lockout_reason(tier("corporate"), held, ALLOWED) is None
@@ -89,7 +104,12 @@ def test_corporate_refuses_a_synced_passkey_but_admits_it_to_enrol() -> None:
     both = standing(synced, hardware)
     assert ways_in(tier("corporate"), both, ALLOWED) == ["passkey:P"]
     found = admit(
-        tier("corporate"), via="passkey", aal=2, passkey=synced, standing=both, attestation=ALLOWED
+        tier("corporate"),
+        via="passkey",
+        aal=2,
+        passkey=synced,
+        standing=lambda: both,
+        attestation=ALLOWED,
     )
     assert found is Admission.REFUSED
     found = admit(
@@ -97,7 +117,7 @@ def test_corporate_refuses_a_synced_passkey_but_admits_it_to_enrol() -> None:
         via="passkey",
         aal=3,
         passkey=hardware,
-        standing=both,
+        standing=lambda: both,
         attestation=ALLOWED,
     )
     assert found is Admission.FULL
@@ -114,7 +134,7 @@ def test_email_recovery_tier_restricts_an_email_sign_in_until_a_passkey_exists()
     passkey_only = replace(tier("high_value"), email_recovery=True)
     assert lockout_reason(passkey_only, standing(), ALLOWED) is None
     found = admit(
-        passkey_only, via="email", aal=1, passkey=None, standing=standing(), attestation=ALLOWED
+        passkey_only, via="email", aal=1, passkey=None, standing=standing, attestation=ALLOWED
     )
     assert found is Admission.RESTRICTED
     found = admit(
@@ -122,7 +142,7 @@ def test_email_recovery_tier_restricts_an_email_sign_in_until_a_passkey_exists()
         via="email",
         aal=1,
         passkey=None,
-        standing=standing(passkey()),
+        standing=lambda: standing(passkey()),
         attestation=ALLOWED,
     )
     assert found is Admission.REFUSED
