@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,11 @@ from sekisho.importer import import_users
 from sekisho.legacy_hashes import wrap_legacy_hashes
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
+from sekisho.policy.assurance import Attestation
+from sekisho.policy.deployment import policy_for
+from sekisho.policy.explain import explain
+from sekisho.policy.parsing import PolicyError, load_policy
+from sekisho.policy.tiers import Policy
 from sekisho.service import utc_now
 from sekisho.settings import Settings
 from sekisho.store import audit_chain
@@ -44,6 +50,7 @@ from sekisho.store.maintenance import purge
 from sekisho.store.migrate import upgrade
 from sekisho.store.outbox_queue import OutboxQueue
 from sekisho.store.reporting import METHODS, migration_report
+from sekisho.tier_service import TierChange, TierRefused, TierService
 
 app = typer.Typer(help="Sekisho: a passwordless authentication server.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -51,6 +58,7 @@ users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 mail_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
 migration_app = typer.Typer(help="The move off passwords.", no_args_is_help=True)
 key_app = typer.Typer(help="The deployment's secret key.", no_args_is_help=True)
+policy_app = typer.Typer(help="The assurance policy: tiers.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
@@ -58,11 +66,16 @@ app.add_typer(mail_app, name="mail")
 app.add_typer(migration_app, name="migration")
 app.add_typer(key_app, name="key")
 app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
 
 
 def _settings() -> Settings:
+    """The settings, and the policy file they name checked with them: a broken file
+    stops every command, with its line and the reason."""
     try:
-        return Settings()
+        settings = Settings()
+        _policy(settings)
+        return settings
     except ValidationError as error:
         for problem in error.errors():
             where = ".".join(str(part) for part in problem["loc"])
@@ -70,6 +83,16 @@ def _settings() -> Settings:
         raise typer.Exit(2) from error
     except SettingsError as error:
         typer.echo(f"configuration error: {error} (list settings are JSON arrays)", err=True)
+        raise typer.Exit(2) from error
+
+
+def _policy(settings: Settings) -> Policy:
+    try:
+        return policy_for(
+            settings.policy_file, attested_keys=settings.passkey_attestation == "direct"
+        )
+    except PolicyError as error:
+        typer.echo(f"policy error: {error}", err=True)
         raise typer.Exit(2) from error
 
 
@@ -338,6 +361,99 @@ def _set_status(email: str, status: str) -> None:
             )
         )
     typer.echo(f"{address} is {status}")
+
+
+def _tiers(process: str) -> TierService:
+    settings = _settings()
+    keys = Keyring(settings.secret_key.get_secret_value())
+    return TierService(
+        transactions=_database(settings, keys=keys, process=process),
+        policy=_policy(settings),
+        attestation=Attestation(frozenset(settings.passkey_aaguid_allowlist)),
+        clock=utc_now,
+    )
+
+
+def _report_change(change: TierChange) -> None:
+    moved = (
+        f"{change.email} moves from tier {change.before} to {change.after}"
+        if change.before != change.after
+        else f"{change.email} stays in tier {change.after}"
+    )
+    typer.echo(moved)
+    if change.ways_in:
+        typer.echo(f"ways in: {', '.join(change.ways_in)}")
+    else:
+        typer.echo(
+            f"no way in the tier allows yet: the next sign-in by {' or '.join(change.bridges)} "
+            "gets a session that can only add a passkey the tier accepts"
+        )
+
+
+@users_app.command("set-tier")
+def users_set_tier(
+    email: str,
+    tier: str = typer.Argument(None, help="A tier the policy declares."),
+    rules: bool = typer.Option(False, "--rules", help="Forget the set tier: rules decide."),
+) -> None:
+    """Put an account in a tier (audited); refused if it would lock the account out."""
+    if (tier is None) == (not rules):
+        typer.echo("give a TIER, or --rules to let the policy's rules decide", err=True)
+        raise typer.Exit(2)
+    address = _address(email)
+    try:
+        change = _tiers("users set-tier").set_tier(address, None if rules else tier)
+    except TierRefused as error:
+        typer.echo(f"refused: {error}", err=True)
+        raise typer.Exit(1) from error
+    _report_change(change)
+
+
+def _attribute_value(raw: str) -> int | float | bool | str:
+    if raw in ("true", "false"):
+        return raw == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            continue
+    return raw
+
+
+@users_app.command("set-attribute")
+def users_set_attribute(
+    email: str,
+    name: str,
+    value: str = typer.Argument(None, help="A number, true, false or text."),
+    remove: bool = typer.Option(False, "--remove", help="Remove the attribute."),
+) -> None:
+    """Set an attribute the policy's tier rules read (audited; the derived tier follows)."""
+    if (value is None) == (not remove):
+        typer.echo("give a VALUE, or --remove", err=True)
+        raise typer.Exit(2)
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
+        typer.echo("attribute names are lower-case letters, digits and _", err=True)
+        raise typer.Exit(2)
+    address = _address(email)
+    parsed = None if remove else _attribute_value(value)
+    try:
+        change = _tiers("users set-attribute").set_attribute(address, name, parsed)
+    except TierRefused as error:
+        typer.echo(f"refused: {error}", err=True)
+        raise typer.Exit(1) from error
+    _report_change(change)
+
+
+@policy_app.command("check")
+def policy_check(path: Path) -> None:
+    """Validate a tiers file and explain it in words (exit 2, with the line, if broken)."""
+    try:
+        policy = load_policy(path)
+    except PolicyError as error:
+        typer.echo(f"policy error: {error}", err=True)
+        raise typer.Exit(2) from error
+    for line in explain(policy):
+        typer.echo(line)
 
 
 @users_app.command("disable")

@@ -69,6 +69,18 @@ class ErrorCode(Enum):
     method_not_allowed = ErrorSpec(405, "This method is not allowed here.")
     service_unavailable = ErrorSpec(503, "The service is unavailable right now. Try again shortly.")
     internal_error = ErrorSpec(500, "Something went wrong on our side. Try again shortly.")
+    signin_method_not_allowed = ErrorSpec(
+        403,
+        "This account does not accept this way of signing in. Use a passkey or security key it accepts.",
+    )
+    restricted_session = ErrorSpec(
+        403,
+        "Your account now needs a passkey. Add one first: until then this session can do nothing else.",
+    )
+    last_way_in = ErrorSpec(
+        409,
+        "This is the last way to sign in that your account allows. Add another passkey before removing this one.",
+    )
     code_attempts_exhausted = ErrorSpec(
         400,
         "Too many wrong codes: this code no longer works. The link in the same email still signs you in on the device where you asked for it; or ask for a new email.",

@@ -15,7 +15,7 @@ from sekisho.core.completion import Completion, IssuedSession
 from sekisho.core.keys import Keyring
 from sekisho.core.migration import MigrationPolicy
 from sekisho.core.notices import PASSKEY_ADDED, PASSKEY_REMOVED, queue_notice
-from sekisho.core.policy import AAL1, AMR_PASSWORD, highest_aal, recently_authenticated
+from sekisho.core.policy import recently_authenticated
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Passkey, Session, User
 from sekisho.errors import ErrorCode, SekishoError
@@ -23,6 +23,19 @@ from sekisho.methods.passkey.authentication import PasskeySignIn
 from sekisho.methods.passkey.ceremony import StartedCeremony
 from sekisho.methods.passkey.registration import PasskeyRegistration, clean_name
 from sekisho.methods.passkey.relying_party import RelyingParty
+from sekisho.policy.admission import (
+    Standing,
+    accepts_passkey,
+    qualifying_passkeys,
+    removal_reason,
+)
+from sekisho.policy.assurance import (
+    AAL1,
+    AMR_PASSWORD,
+    Attestation,
+    highest_aal,
+    stored_passkey_aal,
+)
 from sekisho.ratelimits import RateLimits
 from sekisho.settings import Settings
 from sekisho.store.database import Database
@@ -71,6 +84,7 @@ class PasskeyService:
     ) -> None:
         self._migration = migration
         self.relying_party = relying_party_from(settings)
+        self.attestation = Attestation(self.relying_party.aaguid_allowlist)
         self._settings = settings
         self._database = database
         self._keys = keys
@@ -148,8 +162,15 @@ class PasskeyService:
         with self._database.transaction() as repos:
             now = self._clock()
             user = self._fresh_user(repos, session, now, Change.ADD)
+            tier = self._completion.policy.tier_for(user)
             registered = self._registration.finish(
                 repos,
+                accept=lambda passkey: accepts_passkey(
+                    tier,
+                    passkey,
+                    self.attestation,
+                    aal=stored_passkey_aal(passkey, self.attestation),
+                ),
                 user=user,
                 flow_id=flow_id,
                 credential=credential,
@@ -173,6 +194,18 @@ class PasskeyService:
             )
             return registered.passkey
 
+    def enrolled(self, session: Session) -> bool:
+        """The account holds a passkey its tier accepts (a restricted session's
+        enrolment is done; signing in with that passkey issues the full session)."""
+        with self._database.reading() as repos:
+            user = repos.users.by_id(session.user_id)
+            if user is None:
+                return False
+            tier = self._completion.policy.tier_for(user)
+            return bool(
+                qualifying_passkeys(tier, repos.passkeys.for_user(user.id), self.attestation)
+            )
+
     def passkeys_of(self, session: Session) -> list[Passkey]:
         with self._database.reading() as repos:
             return repos.passkeys.for_user(session.user_id)
@@ -189,12 +222,32 @@ class PasskeyService:
     def remove(
         self, session: Session, passkey_id: str, *, locale: str, client: ClientInfo
     ) -> Passkey:
-        """Delete a passkey after a fresh sign-in. Email sign-in always remains, so this
-        never removes the account's last way in (per-account tiers that turn email off
-        will have to refuse the last passkey here)."""
+        """Delete a passkey after a fresh sign-in, unless it is the last way in the
+        account's tier allows (SECURITY.md case 51: refused, and audited)."""
         with self._database.transaction() as repos:
             now = self._clock()
             user = self._fresh_user(repos, session, now, Change.REMOVE)
+            registered = repos.passkeys.for_user(user.id)
+            target = next((p for p in registered if p.id == passkey_id), None)
+            if target is None:
+                raise SekishoError(ErrorCode.not_found)
+            tier = self._completion.policy.tier_for(user)
+            standing = Standing(
+                passkeys=tuple(registered), has_password=repos.passwords.get(user.id) is not None
+            )
+            reason = removal_reason(tier, standing, target, self.attestation)
+            if reason is not None:
+                self._audit(
+                    repos,
+                    "passkey.removal_refused",
+                    session,
+                    client,
+                    outcome="failure",
+                    passkey=target.id,
+                    reason="last_way_in",
+                    tier=tier.name,
+                )
+                raise SekishoError(ErrorCode.last_way_in, persist=True)
             removed = repos.passkeys.remove(user.id, passkey_id)
             if removed is None:
                 raise SekishoError(ErrorCode.not_found)
@@ -228,12 +281,20 @@ class PasskeyService:
         with at all: email sign-in is still a way in, so someone holding only the mailbox
         gains nothing from it, while the owner can evict a passkey an intruder added.
         A session made by the legacy password can do neither: a leaked old password
-        must not become a lasting passkey, nor strip the owner's."""
+        must not become a lasting passkey, nor strip the owner's. A restricted session
+        (its tier wants a passkey the account lacks) may only add one, while it lasts."""
         if AMR_PASSWORD in session.amr:
             return False
+        if session.restricted:
+            return change is Change.ADD and recently_authenticated(
+                session,
+                required_aal=session.aal,
+                window=self._settings.reauthentication_window,
+                now=now,
+            )
         required = AAL1
         if change is Change.ADD:
-            required = highest_aal(registered)
+            required = highest_aal(registered, self.attestation)
         return recently_authenticated(
             session, required_aal=required, window=self._settings.reauthentication_window, now=now
         )
@@ -249,12 +310,19 @@ class PasskeyService:
         return user
 
     def _audit(
-        self, repos: Repositories, event: str, session: Session, client: ClientInfo, **detail: str
+        self,
+        repos: Repositories,
+        event: str,
+        session: Session,
+        client: ClientInfo,
+        *,
+        outcome: str = "success",
+        **detail: str,
     ) -> None:
         repos.audit.append(
             AuditEvent(
                 event=event,
-                outcome="success",
+                outcome=outcome,
                 at=self._clock(),
                 ip=client.ip,
                 user_agent=client.user_agent,

@@ -31,6 +31,8 @@ from sekisho.methods.email.signin import (
 )
 from sekisho.methods.password.signin import PasswordSignIn
 from sekisho.passkey_service import PasskeyService
+from sekisho.policy.assurance import Attestation
+from sekisho.policy.deployment import policy_for
 from sekisho.ratelimits import RateLimits
 from sekisho.settings import Settings
 from sekisho.store.database import Database
@@ -79,6 +81,8 @@ class Sekisho:
                 absolute_aal1=settings.session_absolute_timeout,
                 idle_aal2=settings.session_aal2_idle_timeout,
                 absolute_aal2=settings.session_aal2_absolute_timeout,
+                idle_aal3=settings.session_aal3_idle_timeout,
+                absolute_aal3=settings.session_aal3_absolute_timeout,
             ),
         )
         self.admin_emails = frozenset(_addresses(settings.admin_emails))
@@ -91,14 +95,23 @@ class Sekisho:
             max_delay=settings.account_max_delay,
             lockout=settings.account_lockout,
         )
+        policy = policy_for(
+            settings.policy_file, attested_keys=settings.passkey_attestation == "direct"
+        )
         self.completion = Completion(
             transactions=database,
             clock=clock,
             sessions=self.sessions,
             self_signup=settings.self_signup,
             migration=self.migration,
+            policy=policy,
+            attestation=Attestation(frozenset(settings.passkey_aaguid_allowlist)),
         )
-        self.password = PasswordSignIn(failures=failures, migration=self.migration)
+        self.password = PasswordSignIn(
+            failures=failures,
+            migration=self.migration,
+            tier_allows=lambda user: "password" in policy.tier_for(user).methods,
+        )
         self.password_presence = PasswordPresence(database)
         self.passkeys = PasskeyService(
             settings=settings,

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     session_absolute_timeout: timedelta = timedelta(days=7)
     session_aal2_idle_timeout: timedelta = timedelta(hours=1)
     session_aal2_absolute_timeout: timedelta = timedelta(hours=24)
+    session_aal3_idle_timeout: timedelta = timedelta(minutes=15)
+    session_aal3_absolute_timeout: timedelta = timedelta(hours=12)
+    policy_file: Path | None = None
 
     limit_sends_per_address: str = "5/hour"
     limit_sends_per_ip: str = "30/hour"
@@ -156,6 +159,8 @@ class Settings(BaseSettings):
         "session_absolute_timeout",
         "session_aal2_idle_timeout",
         "session_aal2_absolute_timeout",
+        "session_aal3_idle_timeout",
+        "session_aal3_absolute_timeout",
         "account_max_delay",
         "account_lockout",
         "passkey_challenge_ttl",
@@ -178,13 +183,18 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _session_limits_within_nist(self) -> Settings:
         """NIST SP 800-63B-4: AAL1 reauthentication at most every 30 days; AAL2 at most
-        1 hour idle and 24 hours overall."""
+        1 hour idle and 24 hours overall; AAL3 at most 15 minutes idle and 12 hours
+        overall (§2.1.3, §2.2.3, §2.3.3)."""
         if self.session_absolute_timeout > timedelta(days=30):
             raise ValueError("session_absolute_timeout may be at most 30 days (AAL1)")
         if self.session_aal2_idle_timeout > timedelta(hours=1):
             raise ValueError("session_aal2_idle_timeout may be at most 1 hour")
         if self.session_aal2_absolute_timeout > timedelta(hours=24):
             raise ValueError("session_aal2_absolute_timeout may be at most 24 hours")
+        if self.session_aal3_idle_timeout > timedelta(minutes=15):
+            raise ValueError("session_aal3_idle_timeout may be at most 15 minutes")
+        if self.session_aal3_absolute_timeout > timedelta(hours=12):
+            raise ValueError("session_aal3_absolute_timeout may be at most 12 hours")
         return self
 
     @field_validator("email_link_ttl")

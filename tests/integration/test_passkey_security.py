@@ -1261,4 +1261,6 @@ def test_attestation_policy_direct(
     assert stored["attestation_format"] == "packed"
     assert stored["aaguid"] == str(allowed)
     body = assert_signed_in(sign_in(server, clients(server), good))
-    assert body["aal"] == 2
+    # Device-bound, attested to a trust root, allow-listed, user verified: AAL3 (case 55).
+    assert body["aal"] == 3
+    assert body["amr"] == ["hwk", "pin", "mfa"]

@@ -2,26 +2,32 @@
 sessions).
 
 It resolves the account the proof speaks for (creating it only when self sign-up is
-on), asks the policy whether the account may sign in, retires the pre-sign-in session
-(a new token at every sign-in: SECURITY.md case 27), issues the session with the AAL
-of the proof, and writes the audit event, all inside the caller's transaction.
+on), asks the policy whether the account's tier admits this proof (fully, restricted to
+enrolling a passkey, or not at all: :mod:`sekisho.policy.admission`, SECURITY.md case
+50), retires the pre-sign-in session (a new token at every sign-in: case 27), issues
+the session with the AAL of the proof and the limits of its AAL and tier, and writes
+the audit event, all inside the caller's transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sekisho.core import onetime
 from sekisho.core.clients import ClientInfo
 from sekisho.core.migration import MigrationPolicy
-from sekisho.core.policy import AMR_EMAIL
 from sekisho.core.ports import Clock, Repositories, Transactions
 from sekisho.core.records import AuditEvent, Session, User
 from sekisho.core.sessions import SessionManager
 from sekisho.errors import ErrorCode, SekishoError
+from sekisho.policy.admission import ENROL_PASSKEY, Admission, Standing, admit
+from sekisho.policy.assurance import AMR_EMAIL, Attestation, method_of
+from sekisho.policy.tiers import Policy, Tier
+
+RESTRICTED_LIFETIME = timedelta(minutes=15)
 
 
 class Proof(Protocol):
@@ -37,6 +43,8 @@ class Proof(Protocol):
     def amr(self) -> tuple[str, ...]: ...
     @property
     def aal(self) -> int: ...
+    @property
+    def passkey_id(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +63,16 @@ class Completion:
         sessions: SessionManager,
         self_signup: bool,
         migration: MigrationPolicy,
+        policy: Policy,
+        attestation: Attestation,
     ) -> None:
         self._transactions = transactions
         self._clock = clock
         self._sessions = sessions
         self._self_signup = self_signup
         self._migration = migration
+        self.policy = policy
+        self._attestation = attestation
 
     def sign_in(
         self,
@@ -95,6 +107,28 @@ class Completion:
                 repos, "signin.rejected", "failure", proof, client, now, user=user, reason=reason
             )
             raise SekishoError(ErrorCode.invalid_or_expired, persist=True)
+        tier = self.policy.tier_for(user)
+        admission = self._admit(repos, user, tier, proof)
+        if admission is Admission.REFUSED:
+            self._audit(
+                repos,
+                "signin.rejected",
+                "failure",
+                proof,
+                client,
+                now,
+                user=user,
+                reason="tier_forbids_method",
+                tier=tier.name,
+            )
+            # A password proof gets the same answer as a wrong password: the refusal must
+            # not tell a holder of a leaked password that it was right (case 50).
+            code = (
+                ErrorCode.invalid_credentials
+                if method_of(proof.amr) == "password"
+                else ErrorCode.signin_method_not_allowed
+            )
+            raise SekishoError(code, persist=True)
         if previous_token:
             stale = repos.sessions.by_token(self._sessions.token_digest(previous_token))
             if stale is not None and repos.sessions.revoke(
@@ -111,28 +145,60 @@ class Completion:
                     replaced_session=stale.id,
                 )
         token = onetime.new_session_token()
+        restricted = admission is Admission.RESTRICTED
+        lifetime = self._sessions.timeouts.absolute(proof.aal)
+        if tier.absolute_timeout is not None:
+            lifetime = min(lifetime, tier.absolute_timeout)
+        if restricted:
+            lifetime = min(lifetime, RESTRICTED_LIFETIME)
         session = Session(
             id=onetime.new_flow_id(),
             user_id=user.id,
             created_at=now,
             last_seen_at=now,
             auth_time=now,
-            expires_at=now + self._sessions.timeouts.absolute(proof.aal),
+            expires_at=now + lifetime,
             ip=client.ip,
             user_agent=client.user_agent,
             amr=proof.amr,
             aal=proof.aal,
+            restriction=ENROL_PASSKEY if restricted else None,
+            idle_limit=tier.idle_timeout,
         )
         repos.sessions.create(session, token_digest=self._sessions.token_digest(token))
         repos.users.mark_signed_in(user.id, now=now, email_proven=AMR_EMAIL in proof.amr)
-        if proof.via != "password":
+        if proof.via != "password" and not restricted:
             self._migration.retire_if_phasing_out(
                 repos, user, because=f"signin:{proof.via}", client=client, now=now
             )
         self._audit(
-            repos, "signin.succeeded", "success", proof, client, now, user=user, session=session
+            repos,
+            "signin.restricted" if restricted else "signin.succeeded",
+            "success",
+            proof,
+            client,
+            now,
+            user=user,
+            session=session,
+            tier=tier.name,
         )
         return IssuedSession(token=token, session=session, user=user)
+
+    def _admit(self, repos: Repositories, user: User, tier: Tier, proof: Proof) -> Admission:
+        passkeys = tuple(repos.passkeys.for_user(user.id)) if proof.passkey_id else None
+
+        def standing() -> Standing:
+            held = passkeys if passkeys is not None else tuple(repos.passkeys.for_user(user.id))
+            return Standing(passkeys=held, has_password=repos.passwords.get(user.id) is not None)
+
+        return admit(
+            tier,
+            via=method_of(proof.amr),
+            aal=proof.aal,
+            passkey=next((p for p in passkeys or () if p.id == proof.passkey_id), None),
+            standing=standing,
+            attestation=self._attestation,
+        )
 
     @staticmethod
     def _audit(

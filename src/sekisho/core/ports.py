@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sekisho.core.records import (
     AuditEvent,
@@ -51,6 +51,11 @@ class Users(Protocol):
         ...
 
     def retire_password(self, user_id: str, *, now: datetime) -> None: ...
+    def set_tier(self, user_id: str, tier: str | None) -> None:
+        """Store the operator's tier choice (None: the policy's rules decide)."""
+
+    def set_attributes(self, user_id: str, attributes: dict[str, Any]) -> None:
+        """Replace the attributes the policy's rules read."""
 
 
 class Passwords(Protocol):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sekisho.core.request_ids import current_request_id
@@ -23,6 +23,7 @@ class User:
     migration_mode: str | None = None
     imported_at: datetime | None = None
     password_retired_at: datetime | None = None
+    tier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,13 @@ class Session:
     user_agent: str
     amr: tuple[str, ...]
     aal: int
+    restriction: str | None = None
+    idle_limit: timedelta | None = None
+
+    @property
+    def restricted(self) -> bool:
+        """A restricted session may only enrol what the account's tier requires."""
+        return self.restriction is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +129,7 @@ class Passkey:
     name: str
     created_at: datetime
     last_used_at: datetime | None = None
+    attestation_trusted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

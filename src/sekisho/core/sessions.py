@@ -24,19 +24,28 @@ TOUCH_GRANULARITY = timedelta(seconds=30)
 
 @dataclass(frozen=True, slots=True)
 class SessionTimeouts:
-    """Idle and absolute limits by assurance level (NIST SP 800-63B-4 §2.2.3 / §2.3.3:
-    AAL2 at most 1 hour idle and 24 hours overall)."""
+    """Idle and absolute limits by assurance level (NIST SP 800-63B-4 §2.1.3 / §2.2.3 /
+    §2.3.3: AAL1 at most 30 days overall; AAL2 at most 1 hour idle and 24 hours overall;
+    AAL3 at most 15 minutes idle and 12 hours overall). A tier may set tighter limits;
+    a session keeps the idle limit it was issued with."""
 
     idle_aal1: timedelta
     absolute_aal1: timedelta
     idle_aal2: timedelta
     absolute_aal2: timedelta
+    idle_aal3: timedelta
+    absolute_aal3: timedelta
 
     def idle(self, aal: int) -> timedelta:
-        return self.idle_aal2 if aal >= 2 else self.idle_aal1
+        return (self.idle_aal1, self.idle_aal2, self.idle_aal3)[min(max(aal, 1), 3) - 1]
 
     def absolute(self, aal: int) -> timedelta:
-        return self.absolute_aal2 if aal >= 2 else self.absolute_aal1
+        return (self.absolute_aal1, self.absolute_aal2, self.absolute_aal3)[min(max(aal, 1), 3) - 1]
+
+    def idle_of(self, session: Session) -> timedelta:
+        """The session's own idle limit when it was issued with one, else its AAL's."""
+        by_level = self.idle(session.aal)
+        return min(by_level, session.idle_limit) if session.idle_limit else by_level
 
 
 class SessionManager:
@@ -54,8 +63,8 @@ class SessionManager:
         session = repos.sessions.by_token(self.token_digest(token))
         if session is None:
             return None
-        if now >= session.expires_at or now - session.last_seen_at >= self.timeouts.idle(
-            session.aal
+        if now >= session.expires_at or now - session.last_seen_at >= self.timeouts.idle_of(
+            session
         ):
             if repos.sessions.revoke(session.id, reason="timeout", now=now):
                 _audit(repos, "session.timed_out", session, ClientInfo.of(None, None), now)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, or_, select, text, update
@@ -170,6 +170,7 @@ def _user(row: RowMapping) -> User:
         migration_mode=row["migration_mode"],
         imported_at=row["imported_at"],
         password_retired_at=row["password_retired_at"],
+        tier=row["tier"],
     )
 
 
@@ -185,6 +186,10 @@ def _session(row: RowMapping) -> Session:
         user_agent=row["user_agent"],
         amr=tuple(row["amr"].split()),
         aal=row["aal"],
+        restriction=row["restriction"],
+        idle_limit=(
+            timedelta(seconds=row["idle_seconds"]) if row["idle_seconds"] is not None else None
+        ),
     )
 
 
@@ -297,6 +302,16 @@ class SqlUsers:
             update(users)
             .where(users.c.id == user_id, users.c.password_retired_at.is_(None))
             .values(password_retired_at=now)
+        )
+
+    def set_tier(self, user_id: str, tier: str | None) -> None:
+        self._c.execute(update(users).where(users.c.id == user_id).values(tier=tier))
+
+    def set_attributes(self, user_id: str, attributes: dict[str, Any]) -> None:
+        self._c.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(attributes=json.dumps(attributes, sort_keys=True))
         )
 
     def by_webauthn_handle(self, handle: str) -> User | None:
@@ -466,6 +481,10 @@ class SqlSessions:
                 "user_agent": session.user_agent,
                 "amr": " ".join(session.amr),
                 "aal": session.aal,
+                "restriction": session.restriction,
+                "idle_seconds": (
+                    int(session.idle_limit.total_seconds()) if session.idle_limit else None
+                ),
             },
         )
 
@@ -617,6 +636,7 @@ def _passkey(row: RowMapping) -> Passkey:
         name=row["name"],
         created_at=row["created_at"],
         last_used_at=row["last_used_at"],
+        attestation_trusted=bool(row["attestation_trusted"]),
     )
 
 
@@ -642,6 +662,7 @@ class SqlPasskeys:
                 attestation_format=passkey.attestation_format,
                 name=passkey.name,
                 created_at=passkey.created_at,
+                attestation_trusted=passkey.attestation_trusted,
             )
             .on_conflict_do_nothing(index_elements=[passkeys.c.credential_id])
             .returning(passkeys.c.id)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 
 metadata = MetaData(
@@ -71,6 +72,7 @@ users = Table(
     Column("migration_mode", String(16)),
     _when("imported_at", nullable=True),
     _when("password_retired_at", nullable=True),
+    Column("tier", String(32)),
 )
 
 passwords = Table(
@@ -100,6 +102,7 @@ passkeys = Table(
     Column("name", String(100), nullable=False),
     _when("created_at"),
     _when("last_used_at", nullable=True),
+    Column("attestation_trusted", Boolean, nullable=False, server_default=false()),
     Index("ix_passkeys_user", "user_id"),
 )
 
@@ -163,6 +166,8 @@ sessions = Table(
     Column("aal", Integer, nullable=False),
     _when("revoked_at", nullable=True),
     Column("revoked_reason", String(32)),
+    Column("restriction", String(32)),
+    Column("idle_seconds", Integer),
     Index("ix_sessions_user", "user_id", "revoked_at"),
 )
 

@@ -29,6 +29,8 @@ def _require_admin(request: Request) -> None:
     session = context.current_session(request)
     if session is None or sekisho.user_of(session).email not in sekisho.admin_emails:
         raise SekishoError(ErrorCode.not_found)
+    if session.restricted:
+        raise SekishoError(ErrorCode.restricted_session)
 
 
 def _bars(report: MigrationReport, frame: Frame) -> list[dict[str, object]]:

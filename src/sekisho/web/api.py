@@ -90,6 +90,7 @@ class SessionInfo(BaseModel):
     aal: int
     auth_time: datetime
     expires_at: datetime
+    restriction: str | None = None
 
 
 class SessionItem(BaseModel):
@@ -122,6 +123,7 @@ def session_info(session: Session) -> SessionInfo:
         aal=session.aal,
         auth_time=session.auth_time,
         expires_at=session.expires_at,
+        restriction=session.restriction,
     )
 
 
@@ -294,13 +296,13 @@ def approve(request: Request, body: ApproveBody) -> Response:
 
 @router.get("/session", response_model=SessionInfo, responses=refusals(*ANY, *SIGNED_IN))
 def current_session(request: Request) -> SessionInfo:
-    return session_info(context.require_session(request))
+    return session_info(context.require_session(request, allow_restricted=True))
 
 
 @router.delete("/session", status_code=204, responses=refusals(*ANY, *CROSS_SITE, *SIGNED_IN))
 def sign_out(request: Request) -> Response:
     context.check_origin(request)
-    session = context.require_session(request)
+    session = context.require_session(request, allow_restricted=True)
     context.service(request).sign_out(session, context.client(request))
     response = Response(status_code=204)
     jar = context.cookies(request)

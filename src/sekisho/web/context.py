@@ -69,10 +69,15 @@ def current_session(request: Request) -> Session | None:
     return service(request).current_session(session_token(request))
 
 
-def require_session(request: Request) -> Session:
+def require_session(request: Request, *, allow_restricted: bool = False) -> Session:
+    """The live session, or 401. A restricted session (its tier wants a passkey the
+    account lacks) is refused with 403 ``restricted_session`` everywhere except the few
+    routes that enrol a passkey or end the session, which pass ``allow_restricted``."""
     session = current_session(request)
     if session is None:
         raise SekishoError(ErrorCode.not_authenticated)
+    if session.restricted and not allow_restricted:
+        raise SekishoError(ErrorCode.restricted_session)
     return session
 
 

@@ -17,6 +17,7 @@ from sekisho.core.addresses import mask_email
 from sekisho.core.clients import ClientInfo
 from sekisho.core.completion import IssuedSession
 from sekisho.core.encoding import base64url
+from sekisho.core.records import Session
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import LOCALES, N_, gettext, minutes_left
 from sekisho.web import context, pacing, wording
@@ -409,8 +410,10 @@ def account(request: Request, added: str = "", removed: str = "") -> Response:
     session = context.current_session(request)
     if session is None:
         return _see_other("/signin")
-    language = context.locale(request)
     sekisho = context.service(request)
+    if session.restricted:
+        return _restricted(request, session)
+    language = context.locale(request)
     passkeys = sekisho.passkeys.passkeys_of(session)
     nudge = (
         sekisho.settings.passkey_nudge
@@ -441,6 +444,21 @@ def account(request: Request, added: str = "", removed: str = "") -> Response:
     )
 
 
+def _restricted(request: Request, session: Session) -> Response:
+    """The only page a restricted session sees: its tier now needs a passkey the account
+    lacks. It adds one, then signs in with it (passkey.js), which issues the full
+    session; until then every other page and API answers ``restricted_session``."""
+    sekisho = context.service(request)
+    user = sekisho.user_of(session)
+    return page(
+        request,
+        "account_restricted.html",
+        email=user.email,
+        tier=sekisho.completion.policy.tier_for(user),
+        enrolled=sekisho.passkeys.enrolled(session),
+    )
+
+
 def _distinct_names(named: list[tuple[str, str]]) -> dict[str, str]:
     """Names for row actions, distinct as accessible names must be: passkeys sharing a
     name (both named after their model, say) become "Passkey (1)", "Passkey (2)" in
@@ -461,6 +479,8 @@ def confirm_remove_passkey(request: Request, passkey_id: str) -> Response:
     session = context.current_session(request)
     if session is None:
         return _see_other("/signin")
+    if session.restricted:
+        raise SekishoError(ErrorCode.restricted_session)
     passkeys = context.service(request).passkeys
     registered = passkeys.passkeys_of(session)
     passkey = next((item for item in registered if item.id == passkey_id[:64]), None)
@@ -468,7 +488,14 @@ def confirm_remove_passkey(request: Request, passkey_id: str) -> Response:
         raise SekishoError(ErrorCode.not_found)
     if not passkeys.freshness(session, registered).may_remove:
         raise SekishoError(ErrorCode.reauthentication_required)
-    return page(request, "account_remove.html", passkey=passkey_item(passkey))
+    sekisho = context.service(request)
+    tier = sekisho.completion.policy.tier_for(sekisho.user_of(session))
+    return page(
+        request,
+        "account_remove.html",
+        passkey=passkey_item(passkey),
+        email_signin=tier.email_signin,
+    )
 
 
 @router.post("/account/passkeys/{passkey_id}/rename")

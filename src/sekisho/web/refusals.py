@@ -31,7 +31,7 @@ JSON_BODY = (
 )
 #: A malformed id in the path.
 PATH_ID = (ErrorCode.invalid_field,)
-SIGNED_IN = (ErrorCode.not_authenticated,)
+SIGNED_IN = (ErrorCode.not_authenticated, ErrorCode.restricted_session)
 
 #: The ``detail`` keys some refusals add to the body.
 _DETAIL: dict[str, dict[str, Any]] = {

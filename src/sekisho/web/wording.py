@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sekisho.core.policy import AAL2, AMR_EMAIL, AMR_PASSWORD
 from sekisho.i18n import N_, gettext
+from sekisho.policy.assurance import AAL2, AAL3, AMR_EMAIL, AMR_PASSWORD
 
 PASSKEY_AMR = frozenset({"hwk", "swk"})
 PASSKEY = N_("Passkey")
@@ -15,6 +15,7 @@ PASSWORD = N_("Password")
 UNKNOWN = N_("Other")
 STANDARD = N_("standard protection: one step")
 STRONG = N_("strong protection: two factors, cannot be phished")
+STRONGEST = N_("strongest protection: a security key that never leaves its device")
 # Translators: how someone signed in, then what that protects, e.g.
 # "Passkey (strong protection: two factors, cannot be phished)".
 METHOD_AND_LEVEL = N_("%(method)s (%(level)s)")
@@ -33,6 +34,8 @@ def method_label(locale: str, amr: Sequence[str]) -> str:
 
 def level_label(locale: str, aal: int | None) -> str:
     """What an authenticator assurance level means to the person (NIST SP 800-63B-4)."""
+    if aal is not None and aal >= AAL3:
+        return gettext(locale, STRONGEST)
     return gettext(locale, STRONG if aal is not None and aal >= AAL2 else STANDARD)
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sekisho.core.policy import FailurePolicy, aal_for_email
+from sekisho.core.policy import FailurePolicy
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = FailurePolicy(
@@ -28,17 +28,3 @@ def test_delay_runs_out() -> None:
 def test_cap_holds_for_the_lockout_and_is_not_permanent() -> None:
     assert POLICY.wait(100, NOW, NOW + timedelta(hours=23)) == 3600
     assert POLICY.wait(100, NOW, NOW + timedelta(hours=24)) == 0
-
-
-def test_email_is_aal1() -> None:
-    assert aal_for_email() == 1
-
-
-def test_passkey_amr_and_aal_follow_the_flags() -> None:
-    from sekisho.core.policy import aal_for_passkey, amr_for_passkey
-
-    assert amr_for_passkey(backup_eligible=False, user_verified=True) == ("hwk", "pin", "mfa")
-    assert amr_for_passkey(backup_eligible=True, user_verified=True) == ("swk", "pin", "mfa")
-    assert amr_for_passkey(backup_eligible=False, user_verified=False) == ("hwk", "user")
-    assert aal_for_passkey(user_verified=True) == 2
-    assert aal_for_passkey(user_verified=False) == 1

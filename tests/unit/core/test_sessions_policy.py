@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sekisho.core.policy import highest_aal, recently_authenticated
-from sekisho.core.records import Passkey, Session
+from sekisho.core.policy import recently_authenticated
+from sekisho.core.records import Session
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -22,30 +22,6 @@ def _session(aal: int, minutes_ago: int) -> Session:
         amr=("email",),
         aal=aal,
     )
-
-
-def _passkey(user_verified: bool) -> Passkey:
-    return Passkey(
-        id="p",
-        user_id="u",
-        credential_id=b"c",
-        public_key=b"k",
-        sign_count=0,
-        transports=(),
-        aaguid="00000000-0000-0000-0000-000000000000",
-        backup_eligible=False,
-        backup_state=False,
-        user_verified=user_verified,
-        attestation_format="none",
-        name="P",
-        created_at=NOW,
-    )
-
-
-def test_highest_aal_needs_a_user_verifying_passkey() -> None:
-    assert highest_aal([]) == 1
-    assert highest_aal([_passkey(False)]) == 1
-    assert highest_aal([_passkey(False), _passkey(True)]) == 2
 
 
 def test_recent_authentication_needs_the_level_and_the_time() -> None:

@@ -30,3 +30,10 @@ def test_levels_say_what_they_protect() -> None:
     assert signed_in_with("en", ("email",), 1) == "Email (standard protection: one step)"
     assert signed_in_with("ja", ("email",), 1) == "メール（標準の保護：1段階の確認）"  # noqa: RUF001
     assert "AAL" not in signed_in_with("en", ("swk", "user"), 1)
+
+
+def test_aal3_says_it_is_a_device_bound_security_key() -> None:
+    assert signed_in_with("en", ("hwk", "pin", "mfa"), 3) == (
+        "Passkey (strongest protection: a security key that never leaves its device)"
+    )
+    assert "最も強力な保護" in signed_in_with("ja", ("hwk", "pin", "mfa"), 3)

@@ -27,11 +27,12 @@ from urllib.parse import urlencode
 from sekisho.core import onetime
 from sekisho.core.clients import ClientInfo
 from sekisho.core.keys import Keyring
-from sekisho.core.policy import AMR_EMAIL, FailurePolicy, aal_for_email
+from sekisho.core.policy import FailurePolicy
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Flow, FlowState
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import DEFAULT_LOCALE, minutes_left
+from sekisho.policy.assurance import EMAIL
 
 FLOW_KIND = "email_signin"
 FAILURE_METHOD = "email_code"
@@ -49,8 +50,9 @@ class EmailProof:
     email: str
     flow_id: str
     via: str
-    amr: tuple[str, ...] = (AMR_EMAIL,)
-    aal: int = aal_for_email()
+    amr: tuple[str, ...] = EMAIL.amr
+    aal: int = EMAIL.aal
+    passkey_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,6 @@ from webauthn.helpers.structs import (
 from sekisho.core.clients import ClientInfo
 from sekisho.core.encoding import base64url
 from sekisho.core.keys import Keyring
-from sekisho.core.policy import aal_for_passkey, amr_for_passkey
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Passkey
 from sekisho.errors import ErrorCode, SekishoError
@@ -52,6 +51,7 @@ from sekisho.methods.passkey.ceremony import (
     verifier_said,
 )
 from sekisho.methods.passkey.relying_party import RelyingParty
+from sekisho.policy.assurance import Attestation, passkey_assurance
 
 PURPOSE = "passkey-signin"
 FLOW_KIND = "passkey_signin"
@@ -61,11 +61,11 @@ DECOY_LENGTHS = (16, 20, 32, 64)
 
 @dataclass(frozen=True, slots=True)
 class PasskeyProof:
-    """What a passkey sign-in proved (see :func:`sekisho.core.policy.amr_for_passkey`)."""
+    """What a passkey sign-in proved (see :func:`sekisho.policy.assurance.passkey_assurance`)."""
 
     email: str
     flow_id: str
-    passkey_id: str
+    passkey_id: str | None
     amr: tuple[str, ...]
     aal: int
     via: str = "passkey"
@@ -210,12 +210,18 @@ class PasskeySignIn:
             backup_state=flags.bs,
             now=now,
         )
+        assurance = passkey_assurance(
+            passkey,
+            user_verified=flags.uv,
+            backup_eligible=flags.be,
+            attestation=Attestation(self._rp.aaguid_allowlist),
+        )
         return PasskeyProof(
             email=user.email,
             flow_id=flow.id,
             passkey_id=passkey.id,
-            amr=amr_for_passkey(backup_eligible=flags.be, user_verified=flags.uv),
-            aal=aal_for_passkey(user_verified=flags.uv),
+            amr=assurance.amr,
+            aal=assurance.aal,
         )
 
     @staticmethod

@@ -15,6 +15,7 @@ and stores nothing until every check has passed (§7.1 step 27).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -137,7 +138,10 @@ class PasskeyRegistration:
         binding: str | None,
         client: ClientInfo,
         now: datetime,
+        accept: Callable[[Passkey], bool] = lambda _passkey: True,
     ) -> RegisteredPasskey:
+        """Verify and store a new passkey; ``accept`` is the account's tier saying whether
+        it would let this passkey sign in (a key it refuses is not stored)."""
         client_data = parse_client_data(credential)
         flow = self._ceremonies.spend(
             repos, flow_id=flow_id, client_data=client_data, binding=binding, client=client, now=now
@@ -216,7 +220,10 @@ class PasskeyRegistration:
             attestation_format=str(AttestationFormat(verified.fmt).value),
             name=clean_name(name) or model or "Passkey",
             created_at=now,
+            attestation_trusted=self._rp.attestation == "direct",
         )
+        if not accept(passkey):
+            raise refused("tier_refuses_passkey", ErrorCode.passkey_not_allowed)
         if not repos.passkeys.add(passkey):
             raise refused("credential_already_registered", ErrorCode.passkey_already_registered)
         repos.audit.append(

@@ -15,12 +15,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sekisho.core.clients import ClientInfo
 from sekisho.core.migration import MigrationPolicy
-from sekisho.core.policy import AAL1, AMR_PASSWORD, FailurePolicy
+from sekisho.core.policy import FailurePolicy
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, User
 from sekisho.errors import ErrorCode, SekishoError
@@ -31,6 +32,7 @@ from sekisho.methods.password.hashes import (
     needs_rehash,
     verify_password,
 )
+from sekisho.policy.assurance import PASSWORD
 
 FAILURE_METHOD = "password"
 
@@ -40,14 +42,26 @@ class PasswordProof:
     email: str
     flow_id: str = ""
     via: str = "password"
-    amr: tuple[str, ...] = (AMR_PASSWORD,)
-    aal: int = AAL1
+    amr: tuple[str, ...] = PASSWORD.amr
+    aal: int = PASSWORD.aal
+    passkey_id: str | None = None
 
 
 class PasswordSignIn:
-    def __init__(self, *, failures: FailurePolicy, migration: MigrationPolicy) -> None:
+    def __init__(
+        self,
+        *,
+        failures: FailurePolicy,
+        migration: MigrationPolicy,
+        tier_allows: Callable[[User], bool] = lambda _user: True,
+    ) -> None:
+        """``tier_allows`` says whether the account's tier lets a password sign it in: an
+        account whose tier forbids it is treated like one without a password (the same
+        answer, time and failure count), so a right password is never revealed by the
+        failure counter being reset (SECURITY.md case 50)."""
         self._failures = failures
         self.migration = migration
+        self._tier_allows = tier_allows
 
     def verify(
         self, repos: Repositories, *, email: str, password: str, client: ClientInfo, now: datetime
@@ -72,6 +86,9 @@ class PasswordSignIn:
         if not usable or stored is None or user is None:
             burn_time(password)
             self._fail(repos, email, user, client, now, reason="not_available")
+        elif not self._tier_allows(user):
+            burn_time(password)
+            self._fail(repos, email, user, client, now, reason="tier_forbids_method")
         elif not verify_password(stored.hash, password):
             self._fail(repos, email, user, client, now, reason="wrong_password")
         else:
@@ -130,8 +147,8 @@ class PasswordSignIn:
                 user_agent=client.user_agent,
                 user_id=user.id if user else None,
                 email=email,
-                amr=(AMR_PASSWORD,) if outcome == "success" else (),
-                aal=AAL1 if outcome == "success" else None,
+                amr=PASSWORD.amr if outcome == "success" else (),
+                aal=PASSWORD.aal if outcome == "success" else None,
                 detail=dict(detail),
             )
         )

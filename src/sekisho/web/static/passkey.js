@@ -178,7 +178,7 @@
 
   // -- account page ------------------------------------------------------------------
 
-  async function addPasskey(error) {
+  async function addPasskey(error, thenSignIn) {
     const start = await post("/api/v1/passkeys/registration/options", {});
     if (!start.ok) {
       const failure = new Error(start.body.error || "options");
@@ -195,6 +195,8 @@
       failure.code = finish.body.error;
       throw failure;
     }
+    // A restricted session signs in with the new passkey next (the caller does it).
+    if (thenSignIn) { return; }
     // Back to the account page, which confirms the new passkey and asks for its name
     // (the server already named it after the authenticator's model).
     window.location.assign("/account?added=" + encodeURIComponent(finish.body.id) + "#passkey-added");
@@ -233,7 +235,48 @@
     });
   }
 
+  // -- restricted session: enrol what the tier requires, then sign in with it ---------
+
+  function setUpEnrolment(section) {
+    const error = document.getElementById("add-passkey-error");
+    const email = section.dataset.email;
+    function failed(failure) {
+      if (failure && failure.name === "NotAllowedError") { return; }
+      if (failure && failure.name === "InvalidStateError") { show(error, error.dataset.exists); return; }
+      const messages = {
+        reauthentication_required: error.dataset.reauth,
+        not_authenticated: error.dataset.reauth,
+        passkey_already_registered: error.dataset.exists,
+        passkey_not_allowed: error.dataset.notAllowed,
+      };
+      show(error, messages[failure && failure.code] || error.dataset.failed);
+    }
+    const add = document.getElementById("add-passkey");
+    if (add) {
+      add.addEventListener("click", () => {
+        error.hidden = true;
+        // Added: sign in with it at once; if that is cancelled, the page offers it again.
+        addPasskey(error, true).then(
+          () => signIn({ email: email }).catch(() => window.location.assign("/account")),
+          failed,
+        );
+      });
+    }
+    const again = document.getElementById("enrol-signin");
+    if (again) {
+      again.addEventListener("click", () => {
+        error.hidden = true;
+        signIn({ email: email }).catch((failure) => {
+          if (failure && failure.name === "NotAllowedError") { return; }
+          show(error, error.dataset.signin);
+        });
+      });
+    }
+  }
+
   const signInSection = document.getElementById("passkey-signin");
+  const enrolSection = document.getElementById("enrol");
+  if (enrolSection) { setUpEnrolment(enrolSection); }
   if (signInSection) { setUpSignIn(signInSection); }
   const table = document.getElementById("passkeys");
   if (table) { setUpAccount(table); }

@@ -1,0 +1,140 @@
+"""Moving accounts between tiers (issue 10): by an operator's choice, or by the policy's
+rules when an attribute changes. One implementation behind the CLI (and, later, the
+admin API).
+
+Invariant: a change that would leave the account with no way in at all (no method the
+tier allows and no bridge to a restricted enrolment session) is refused with the
+reason, and every change that is made writes one audit event (SECURITY.md case 51).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sekisho.core.addresses import normalize_email
+from sekisho.core.ports import Repositories, Transactions
+from sekisho.core.records import AuditEvent, User
+from sekisho.policy.admission import Standing, bridges, lockout_reason, ways_in
+from sekisho.policy.assurance import Attestation
+from sekisho.policy.tiers import Policy
+
+ACTOR_DETAIL = {"by": "operator"}
+
+
+class TierRefused(ValueError):
+    """The change is not made; the message says why in words."""
+
+
+@dataclass(frozen=True, slots=True)
+class TierChange:
+    email: str
+    before: str
+    after: str
+    ways_in: tuple[str, ...]
+    bridges: tuple[str, ...]
+
+    @property
+    def restricted_next(self) -> bool:
+        """The next sign-in will be restricted to enrolling a passkey."""
+        return not self.ways_in
+
+
+class TierService:
+    def __init__(
+        self,
+        *,
+        transactions: Transactions,
+        policy: Policy,
+        attestation: Attestation,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._transactions = transactions
+        self._policy = policy
+        self._attestation = attestation
+        self._clock = clock
+
+    def set_tier(self, raw_email: str, tier: str | None) -> TierChange:
+        """Store an operator's tier for the account (None: the rules decide again)."""
+        if tier is not None and self._policy.tier(tier) is None:
+            raise TierRefused(
+                f"no tier {tier!r} in the policy (tiers: {', '.join(self._policy.names())})"
+            )
+        with self._transactions.transaction() as repos:
+            user = self._user(repos, raw_email)
+            after = replace(user, tier=tier)
+            change = self._change(repos, user, after)
+            repos.users.set_tier(user.id, tier)
+            self._audit(repos, "account.tier_set", user, change, stored=tier or "(rules)")
+            return change
+
+    def set_attribute(self, raw_email: str, name: str, value: Any) -> TierChange:
+        """Set (or with None, remove) one attribute the rules read."""
+        with self._transactions.transaction() as repos:
+            user = self._user(repos, raw_email)
+            attributes = dict(user.attributes)
+            if value is None:
+                attributes.pop(name, None)
+            else:
+                attributes[name] = value
+            after = replace(user, attributes=attributes)
+            change = self._change(repos, user, after)
+            repos.users.set_attributes(user.id, attributes)
+            self._audit(
+                repos, "account.attribute_set", user, change, attribute=name, value=repr(value)
+            )
+            return change
+
+    def _user(self, repos: Repositories, raw_email: str) -> User:
+        user = repos.users.by_email(normalize_email(raw_email))
+        if user is None:
+            raise TierRefused(f"no account for {raw_email}")
+        return user
+
+    def _change(self, repos: Repositories, before: User, after: User) -> TierChange:
+        old, new = self._policy.tier_for(before), self._policy.tier_for(after)
+        standing = Standing(
+            passkeys=tuple(repos.passkeys.for_user(before.id)),
+            has_password=repos.passwords.get(before.id) is not None,
+        )
+        if old.name != new.name:
+            reason = lockout_reason(new, standing, self._attestation)
+            if reason is not None:
+                raise TierRefused(f"{before.email} stays in tier {old.name}: {reason}")
+        return TierChange(
+            email=before.email,
+            before=old.name,
+            after=new.name,
+            ways_in=tuple(ways_in(new, standing, self._attestation)),
+            bridges=tuple(bridges(new, standing)),
+        )
+
+    def _audit(
+        self, repos: Repositories, event: str, user: User, change: TierChange, **detail: str
+    ) -> None:
+        now = self._clock()
+        repos.audit.append(
+            AuditEvent(
+                event=event,
+                outcome="success",
+                at=now,
+                ip="cli",
+                user_id=user.id,
+                email=user.email,
+                detail={**ACTOR_DETAIL, "from": change.before, "to": change.after, **detail},
+            )
+        )
+        if change.before != change.after:
+            repos.audit.append(
+                AuditEvent(
+                    event="account.tier_changed",
+                    outcome="success",
+                    at=now,
+                    ip="cli",
+                    user_id=user.id,
+                    email=user.email,
+                    detail={"from": change.before, "to": change.after},
+                )
+            )
