@@ -26,6 +26,7 @@ from sekisho.importer import import_users
 from sekisho.legacy_hashes import wrap_legacy_hashes
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
+from sekisho.oidc import commands as oidc_commands
 from sekisho.service import utc_now
 from sekisho.settings import Settings
 from sekisho.store import audit_chain
@@ -100,6 +101,15 @@ def _database(
     except NotReady as error:
         _refuse(error)
     return database
+
+
+def _oidc_database() -> tuple[Database, Keyring]:
+    settings = _settings()
+    keys = Keyring(settings.secret_key.get_secret_value())
+    return _database(settings, keys=keys), keys
+
+
+oidc_commands.install(app, _oidc_database)
 
 
 def _public_origin_for_port(settings: Settings, port: int) -> Settings:

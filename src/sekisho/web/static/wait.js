@@ -1,8 +1,8 @@
 // The wait page: submits the code once six digits are in, counts down the resend
 // cooldown, and waits for the flow to finish elsewhere. Approved from another device
 // (number matching): completes the sign-in here through the CSRF-protected form.
-// Completed in another tab of this browser (so this browser is signed in): goes to
-// the account page.
+// Completed in another tab of this browser (so this browser is signed in): goes on
+// to the account page, or back to the application this sign-in is for.
 (function () {
   "use strict";
 
@@ -69,7 +69,7 @@
           return;
         }
         if (body.state === "completed" && await signedInHere()) {
-          window.location.assign("/account");
+          window.location.assign(document.body.dataset.afterSignIn || "/account");
           return;
         }
         if (body.state in finished) {
