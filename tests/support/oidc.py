@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 from authlib.integrations.requests_client import OAuth2Session
@@ -134,3 +134,53 @@ def verify_id_token(server: LiveServer, id_token: str, *, client_id: str) -> dic
 
 def challenge(verifier: str = VERIFIER) -> str:
     return str(create_s256_code_challenge(verifier))
+
+
+def authorize_url(client_id: str, **overrides: str | None) -> str:
+    params: dict[str, str | None] = {
+        "client_id": client_id,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": "openid email",
+        "state": "st-1",
+        "nonce": "no-1",
+        "code_challenge": challenge(),
+        "code_challenge_method": "S256",
+        **overrides,
+    }
+    return "/authorize?" + urlencode({k: v for k, v in params.items() if v is not None})
+
+
+def signed_in_browser(server: LiveServer, smtp: SmtpCapture, email: str) -> FormBrowser:
+    """A new account and a browser signed in to it by the email code."""
+    server.add_user(email)
+    browser = FormBrowser(server.url)
+    sign_in_by_code(browser, smtp, email)
+    return browser
+
+
+def code_for(browser: FormBrowser, client_id: str, **overrides: str | None) -> str:
+    answer = browser.http.get(authorize_url(client_id, **overrides))
+    assert answer.status_code == 303, answer.text
+    return query_of(answer.headers["location"])["code"]
+
+
+def exchange(
+    server: LiveServer, registered: Registered, code: str, **overrides: str
+) -> httpx.Response:
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": VERIFIER,
+        **overrides,
+    }
+    with server.client() as http:
+        return http.post("/token", data=data, auth=(registered.client_id, registered.secret or ""))
+
+
+def userinfo_status(server: LiveServer, access_token: str) -> int:
+    with server.client() as http:
+        return http.get(
+            "/userinfo", headers={"Authorization": f"Bearer {access_token}"}
+        ).status_code
