@@ -40,9 +40,10 @@ def new_key(keys: Keyring, *, now: datetime, signs_from: datetime) -> SigningKey
 
 
 def ensure_signing_key(store: SqlOidc, keys: Keyring, *, now: datetime) -> SigningKey | None:
-    """On a deployment without keys, the first one, signing at once (nobody can have
-    cached a JWKS yet). Returns the key made, if any."""
-    if store.signing_keys():
+    """On a deployment without a key that signs now or will, the first one, signing at
+    once (no relying party can depend on a key that never signed). Returns the key made,
+    if any."""
+    if any(key.retired_at is None for key in store.signing_keys()):
         return None
     key = new_key(keys, now=now, signs_from=now)
     store.add_key(key)
@@ -60,9 +61,12 @@ def rotate(
     store: SqlOidc, keys: Keyring, *, now: datetime, delay: timedelta, token_lifetime: timedelta
 ) -> Rotation:
     """Publish a new key that signs from ``now + delay``; the keys signing now stop then,
-    and stay published for ``token_lifetime`` more (the longest any client's tokens live)."""
-    switch = now + delay
-    current = [key for key in store.signing_keys() if key.retired_at is None]
+    and stay published for ``token_lifetime`` more (the longest any client's tokens live).
+    With no key in use yet, the new key signs at once."""
+    current = [
+        key for key in store.signing_keys() if key.retired_at is None or key.retired_at > now
+    ]
+    switch = now + delay if current else now
     key = new_key(keys, now=now, signs_from=switch)
     store.add_key(key)
     until = switch + token_lifetime

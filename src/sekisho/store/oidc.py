@@ -13,7 +13,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -199,9 +199,13 @@ class SqlOidc:
         return [_key(row) for row in rows]
 
     def retire_key(self, kid: str, *, at: datetime, published_until: datetime) -> bool:
+        """Stop a key signing at ``at`` (sooner, for one already due to retire later)."""
         row = self._c.execute(
             update(oidc_signing_keys)
-            .where(oidc_signing_keys.c.kid == kid, oidc_signing_keys.c.retired_at.is_(None))
+            .where(
+                oidc_signing_keys.c.kid == kid,
+                or_(oidc_signing_keys.c.retired_at.is_(None), oidc_signing_keys.c.retired_at > at),
+            )
             .values(retired_at=at, published_until=published_until)
             .returning(oidc_signing_keys.c.kid)
         ).first()
