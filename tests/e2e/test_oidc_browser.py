@@ -6,12 +6,15 @@ browser go back to the application (issue 9)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import Device
+from tests.e2e.test_accessibility import LINUX_CHROME, LOCALES, PHONE, Findings, check
 from tests.e2e.test_email_signin_browser import emailed, open_link_elsewhere, request_email
+from tests.e2e.test_passkeys_browser import NO_CONDITIONAL_MEDIATION
 from tests.support.oidc import Registered, challenge, exchange, register_client, verify_id_token
 from tests.support.relying_party import Callback
 from tests.support.server import LiveServer
@@ -28,8 +31,6 @@ def callback() -> Iterator[Callback]:
 
 
 def _authorize(page: Page, registered: Registered, callback: Callback, **extra: str) -> None:
-    from urllib.parse import urlencode
-
     params = {
         "client_id": registered.client_id,
         "redirect_uri": callback.redirect_uri,
@@ -98,3 +99,36 @@ def test_query_response_after_approval_on_another_device(
     expect(laptop.locator("#rp")).to_be_visible()
     assert laptop.url.startswith(callback.redirect_uri + "?code=")
     _check_tokens(server, registered, callback, values["code"])
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_oidc_pages_are_accessible_and_fit_a_phone(
+    server: LiveServer, smtp: SmtpCapture, device: Device, callback: Callback, language: str
+) -> None:
+    findings = Findings()
+    server.add_user("sae@example.com")
+    registered = register_client(
+        server, redirect_uris=(callback.redirect_uri,), first_party=False, name="Kabu Notes"
+    )
+    page = device(locale=LOCALES[language], viewport=PHONE, user_agent=LINUX_CHROME)
+    page.context.add_init_script(NO_CONDITIONAL_MEDIATION)
+    _authorize(page, registered, callback)
+    request_email(page, "sae@example.com")
+    _link, code = emailed(smtp, server, "sae@example.com")
+    page.locator("#code-form #code").fill(code)
+    expect(page.locator("#consent-form")).to_be_visible()
+    check(page, "consent", findings)
+    page.goto("/authorize?client_id=nobody")
+    expect(page.locator("#message[data-error]")).to_be_visible()
+    check(page, "authorization error", findings)
+    # form_post.js held back, as if it failed to load: the page's own button remains.
+    no_script = device(locale=LOCALES[language], viewport=PHONE, user_agent=LINUX_CHROME)
+    no_script.route("**/static/form_post.js", lambda route: route.abort())
+    no_script.context.add_cookies(page.context.cookies())
+    _authorize(no_script, registered, callback, response_mode="form_post", prompt="consent")
+    no_script.locator("#allow").click()
+    expect(no_script.locator("#form-post button")).to_be_visible()
+    check(no_script, "form_post without JavaScript", findings)
+    no_script.locator("#form-post button").click()
+    assert callback.wait()[0] == "POST"
+    findings.assert_none()
