@@ -124,7 +124,12 @@ def test_oidc_pages_are_accessible_and_fit_a_phone(
     # form_post.js held back, as if it failed to load: the page's own button remains.
     no_script = device(locale=LOCALES[language], viewport=PHONE, user_agent=LINUX_CHROME)
     no_script.route("**/static/form_post.js", lambda route: route.abort())
-    no_script.context.add_cookies(page.context.cookies())
+    no_script.context.add_cookies(
+        [
+            {"name": cookie["name"], "value": cookie["value"], "url": server.url}
+            for cookie in page.context.cookies()
+        ]
+    )
     _authorize(no_script, registered, callback, response_mode="form_post", prompt="consent")
     no_script.locator("#allow").click()
     expect(no_script.locator("#form-post button")).to_be_visible()
