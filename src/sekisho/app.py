@@ -15,6 +15,8 @@ from sekisho import __version__, tracing
 from sekisho.core.keys import Keyring
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
+from sekisho.oidc import authorize, discovery, token, userinfo
+from sekisho.oidc.provider import Provider
 from sekisho.ratelimits import RateLimits
 from sekisho.service import Sekisho, utc_now
 from sekisho.settings import Settings
@@ -45,6 +47,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     )
     limits = RateLimits(settings)
     sekisho = Sekisho(settings=settings, database=database, limits=limits, clock=clock)
+    oidc = Provider(sekisho, database)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +60,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             process="serve",
             now=clock(),
         )
+        await asyncio.to_thread(oidc.ensure_keys)
         worker_task: asyncio.Task[None] | None = None
         if settings.mail_worker:
             worker = OutboxWorker(
@@ -92,6 +96,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         dependencies=[Depends(params.refuse_nul)],
     )
     app.state.sekisho = sekisho
+    app.state.oidc = oidc
     app.state.cookies = Cookies.for_settings(settings)
     app.state.mail_health = MailHealth(database)
     errors.install(app)
@@ -100,6 +105,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.include_router(api.router)
     app.include_router(passkeys_api.router)
     app.include_router(admin.router)
+    for oidc_router in (discovery.router, authorize.router, token.router, userinfo.router):
+        app.include_router(oidc_router)
     if settings.development:
         app.include_router(devmailbox.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

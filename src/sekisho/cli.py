@@ -32,6 +32,7 @@ from sekisho.policy.deployment import policy_for
 from sekisho.policy.explain import explain
 from sekisho.policy.parsing import PolicyError, load_policy
 from sekisho.policy.tiers import Policy
+from sekisho.oidc import commands as oidc_commands
 from sekisho.service import utc_now
 from sekisho.settings import Settings
 from sekisho.store import audit_chain
@@ -123,6 +124,15 @@ def _database(
     except NotReady as error:
         _refuse(error)
     return database
+
+
+def _oidc_database() -> tuple[Database, Keyring]:
+    settings = _settings()
+    keys = Keyring(settings.secret_key.get_secret_value())
+    return _database(settings, keys=keys), keys
+
+
+oidc_commands.install(app, _oidc_database)
 
 
 def _public_origin_for_port(settings: Settings, port: int) -> Settings:

@@ -81,6 +81,14 @@ def require_session(request: Request, *, allow_restricted: bool = False) -> Sess
     return session
 
 
+def after_sign_in(request: Request) -> str:
+    """Where a completed sign-in goes: back to the authorization request this browser
+    signs in for (an application waiting on Sekisho), else the account page."""
+    if request.cookies.get(cookies(request).authorization):
+        return "/authorize/resume"
+    return "/account"
+
+
 def binding(request: Request) -> str | None:
     return request.cookies.get(cookies(request).binding)
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from sekisho.settings import Settings
 
 BINDING_MAX_AGE = 24 * 3600
+AUTHORIZATION_MAX_AGE = 30 * 60
 LANGUAGE_MAX_AGE = 365 * 24 * 3600
 
 
@@ -43,6 +44,12 @@ class Cookies:
     @property
     def language(self) -> str:
         return self._name("lang")
+
+    @property
+    def authorization(self) -> str:
+        """Names the OpenID Connect authorization request this browser is signing in
+        for, so that the sign-in pages go back to it (sekisho.oidc.authorize)."""
+        return self._name("authorization")
 
     @property
     def passkey_nudge(self) -> str:

@@ -65,7 +65,7 @@ def _see_other(url: str) -> RedirectResponse:
 
 
 def _signed_in(request: Request, issued: IssuedSession) -> Response:
-    response = _see_other("/account")
+    response = _see_other(context.after_sign_in(request))
     jar = context.cookies(request)
     jar.set(response, jar.session, issued.token)
     return response
@@ -92,8 +92,9 @@ def choose_language(request: Request, set: str = "en", next: str = "/") -> Respo
 
 
 @router.api_route("/signin", methods=["GET", "HEAD"])
-def signin_page(request: Request) -> Response:
-    return _signin(request, signed_in_as=_signed_in_email(request))
+def signin_page(request: Request, login_hint: str = "") -> Response:
+    """``login_hint`` (an application's hint, OIDC Core §3.1.2.1) only fills the field."""
+    return _signin(request, signed_in_as=_signed_in_email(request), email=login_hint[:254] or None)
 
 
 def _signin(

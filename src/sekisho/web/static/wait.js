@@ -1,8 +1,9 @@
 // The wait page: submits the code once six digits are in, counts down the resend
 // cooldown, and waits for the flow to finish elsewhere. Approved from another device
 // (number matching): completes the sign-in here through the CSRF-protected form.
-// Completed in another tab of this browser (so this browser is signed in): goes to
-// the account page. Shows or hides the notice that sign-in email is delayed.
+// Completed in another tab of this browser (so this browser is signed in): goes on
+// to the account page, or back to the application this sign-in is for. Shows or
+// hides the notice that sign-in email is delayed.
 (function () {
   "use strict";
 
@@ -71,7 +72,7 @@
           return;
         }
         if (body.state === "completed" && await signedInHere()) {
-          window.location.assign("/account");
+          window.location.assign(document.body.dataset.afterSignIn || "/account");
           return;
         }
         if (body.state in finished) {
