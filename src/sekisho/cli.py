@@ -27,12 +27,12 @@ from sekisho.importer import import_users
 from sekisho.legacy_hashes import wrap_legacy_hashes
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
+from sekisho.oidc import commands as oidc_commands
 from sekisho.policy.assurance import Attestation
 from sekisho.policy.deployment import policy_for
 from sekisho.policy.explain import explain
 from sekisho.policy.parsing import PolicyError, load_policy
 from sekisho.policy.tiers import Policy
-from sekisho.oidc import commands as oidc_commands
 from sekisho.service import utc_now
 from sekisho.settings import Settings
 from sekisho.store import audit_chain
