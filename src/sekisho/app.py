@@ -34,9 +34,11 @@ from sekisho.web import (
     pages,
     params,
     passkeys_api,
+    recovery_pages,
 )
 from sekisho.web.cookies import Cookies
 from sekisho.web.dev_origin import DevelopmentOrigin
+from sekisho.web.devices import DeviceCookie
 from sekisho.web.middleware import BodyLimit, BodyReadTimeout, HeadAsGet, SecurityHeaders
 from sekisho.web.request_ids import RequestIds
 
@@ -154,6 +156,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.include_router(api.router)
     app.include_router(passkeys_api.router)
     app.include_router(admin.router)
+    app.include_router(recovery_pages.router)
     if settings.development:
         app.include_router(devmailbox.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -162,6 +165,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyReadTimeout, seconds=settings.body_read_timeout_seconds)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(DeviceCookie, cookies=app.state.cookies)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     request_metrics = metrics.install(app, settings, database, limits)
     app.add_middleware(AccessLog, observe=request_metrics.observe_request)

@@ -18,6 +18,7 @@ from sekisho.core.notices import PASSKEY_ADDED, PASSKEY_REMOVED, queue_notice
 from sekisho.core.policy import AAL1, AMR_PASSWORD, highest_aal, recently_authenticated
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Passkey, Session, User
+from sekisho.core.recovery import RecoveryRules, is_recovery
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.methods.passkey.authentication import PasskeySignIn
 from sekisho.methods.passkey.ceremony import StartedCeremony
@@ -67,9 +68,11 @@ class PasskeyService:
         limits: RateLimits,
         completion: Completion,
         migration: MigrationPolicy,
+        recovery: RecoveryRules,
         clock: Callable[[], datetime],
     ) -> None:
         self._migration = migration
+        self._recovery = recovery
         self.relying_party = relying_party_from(settings)
         self._settings = settings
         self._database = database
@@ -158,16 +161,21 @@ class PasskeyService:
                 client=client,
                 now=now,
             )
-            queue_notice(
-                repos,
-                self._keys,
-                user=user,
-                notice=PASSKEY_ADDED,
-                locale=locale,
-                client=client,
-                now=now,
-                name=registered.passkey.name,
-            )
+            if is_recovery(session):
+                self._recovery.complete(
+                    repos, session, user, registered.passkey, locale=locale, client=client, now=now
+                )
+            else:
+                queue_notice(
+                    repos,
+                    self._keys,
+                    user=user,
+                    notice=PASSKEY_ADDED,
+                    locale=locale,
+                    client=client,
+                    now=now,
+                    name=registered.passkey.name,
+                )
             self._migration.retire_if_phasing_out(
                 repos, user, because="passkey_added", client=client, now=now
             )
@@ -189,12 +197,14 @@ class PasskeyService:
     def remove(
         self, session: Session, passkey_id: str, *, locale: str, client: ClientInfo
     ) -> Passkey:
-        """Delete a passkey after a fresh sign-in. Email sign-in always remains, so this
-        never removes the account's last way in (per-account tiers that turn email off
-        will have to refuse the last passkey here)."""
+        """Delete a passkey after a fresh sign-in, unless a recent recovery holds such
+        changes. Email sign-in always remains, so this never removes the account's last
+        way in (per-account tiers that turn email off will have to refuse the last
+        passkey here)."""
         with self._database.transaction() as repos:
             now = self._clock()
             user = self._fresh_user(repos, session, now, Change.REMOVE)
+            self._recovery.ensure_no_hold(repos, user.id, now=now)
             removed = repos.passkeys.remove(user.id, passkey_id)
             if removed is None:
                 raise SekishoError(ErrorCode.not_found)
@@ -241,9 +251,15 @@ class PasskeyService:
     def _fresh_user(
         self, repos: Repositories, session: Session, now: datetime, change: Change
     ) -> User:
+        """The session's user, if the session may make ``change`` now. A recovery
+        session may only add the one passkey that completes its recovery."""
         user = repos.users.by_id(session.user_id)
         if user is None:
             raise SekishoError(ErrorCode.not_authenticated)
+        if session.restriction is not None:
+            if change is Change.ADD and self._recovery.may_enrol(repos, session, now=now):
+                return user
+            raise SekishoError(ErrorCode.session_restricted)
         if not self._is_fresh(session, repos.passkeys.for_user(user.id), now, change):
             raise SekishoError(ErrorCode.reauthentication_required)
         return user

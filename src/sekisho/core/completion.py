@@ -4,22 +4,26 @@ sessions).
 It resolves the account the proof speaks for (creating it only when self sign-up is
 on), asks the policy whether the account may sign in, retires the pre-sign-in session
 (a new token at every sign-in: SECURITY.md case 27), issues the session with the AAL
-of the proof, and writes the audit event, all inside the caller's transaction.
+of the proof (restricted when the proof was a recovery code: ``core/recovery.py``),
+notes the browser it came from (``core/devices.py``), and writes the audit event, all
+inside the caller's transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sekisho.core import onetime
 from sekisho.core.clients import ClientInfo
+from sekisho.core.devices import NewBrowserNotices
 from sekisho.core.migration import MigrationPolicy
 from sekisho.core.policy import AMR_EMAIL
 from sekisho.core.ports import Clock, Repositories, Transactions
 from sekisho.core.records import AuditEvent, Session, User
+from sekisho.core.recovery import restriction_for
 from sekisho.core.sessions import SessionManager
 from sekisho.errors import ErrorCode, SekishoError
 
@@ -55,12 +59,16 @@ class Completion:
         sessions: SessionManager,
         self_signup: bool,
         migration: MigrationPolicy,
+        browsers: NewBrowserNotices,
+        restricted_lifetime: timedelta,
     ) -> None:
         self._transactions = transactions
         self._clock = clock
         self._sessions = sessions
         self._self_signup = self_signup
         self._migration = migration
+        self._browsers = browsers
+        self._restricted_lifetime = restricted_lifetime
 
     def sign_in(
         self,
@@ -111,19 +119,25 @@ class Completion:
                     replaced_session=stale.id,
                 )
         token = onetime.new_session_token()
+        restriction = restriction_for(proof.via)
+        lifetime = self._sessions.timeouts.absolute(proof.aal)
+        if restriction is not None:
+            lifetime = min(lifetime, self._restricted_lifetime)
         session = Session(
             id=onetime.new_flow_id(),
             user_id=user.id,
             created_at=now,
             last_seen_at=now,
             auth_time=now,
-            expires_at=now + self._sessions.timeouts.absolute(proof.aal),
+            expires_at=now + lifetime,
             ip=client.ip,
             user_agent=client.user_agent,
             amr=proof.amr,
             aal=proof.aal,
+            restriction=restriction,
         )
         repos.sessions.create(session, token_digest=self._sessions.token_digest(token))
+        self._browsers.observe(repos, user, session, client, now)
         repos.users.mark_signed_in(user.id, now=now, email_proven=AMR_EMAIL in proof.amr)
         if proof.via != "password":
             self._migration.retire_if_phasing_out(

@@ -19,6 +19,9 @@ AAL1 = 1
 AAL2 = 2
 AMR_EMAIL = "email"
 AMR_PASSWORD = "pwd"  # noqa: S105 (an RFC 8176 amr value)
+#: A saved recovery code (a look-up secret). RFC 8176 has no value of its own for it;
+#: ``otp`` is the nearest. Recovery sessions are restricted and never reach a client.
+AMR_RECOVERY_CODE = "otp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,12 @@ def aal_for_passkey(*, user_verified: bool) -> int:
     """A passkey with user verification is multi-factor cryptographic and phishing
     resistant: AAL2. Presence only is single-factor: AAL1 (NIST SP 800-63B-4 §3.1.7)."""
     return AAL2 if user_verified else AAL1
+
+
+def phishing_resistant(session: Session) -> bool:
+    """A passkey with user verification (AAL2 and more): what operators need (issue 10).
+    Email, a password or a recovery code never is, whatever else the session holds."""
+    return session.aal >= AAL2 and bool({"hwk", "swk"}.intersection(session.amr))
 
 
 def highest_aal(passkeys: Sequence[Passkey]) -> int:

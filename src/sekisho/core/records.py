@@ -101,6 +101,30 @@ class Session:
     user_agent: str
     amr: tuple[str, ...]
     aal: int
+    #: What the session may do besides signing out, when it may not do everything
+    #: (``sekisho.core.recovery.RESTRICTION_RECOVERY``); None for a full session.
+    restriction: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryCodeSet:
+    """What the account page may know of a user's recovery codes (never the codes)."""
+
+    generated_at: datetime | None
+    remaining: int
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """An account recovery: started by a recovery code, completed by a new passkey, then
+    holding sensitive changes until ``hold_until``."""
+
+    session_id: str
+    user_id: str
+    started_at: datetime
+    completed_at: datetime | None = None
+    hold_until: datetime | None = None
+    passkey_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,8 @@ from sekisho.core.records import (
     User,
 )
 from sekisho.store import audit_chain
+from sekisho.store.devices import SqlKnownDevices
+from sekisho.store.recovery import SqlRecoveries, SqlRecoveryCodes
 from sekisho.store.tables import (
     audit_events,
     failure_counters,
@@ -185,6 +187,7 @@ def _session(row: RowMapping) -> Session:
         user_agent=row["user_agent"],
         amr=tuple(row["amr"].split()),
         aal=row["aal"],
+        restriction=row["restriction"],
     )
 
 
@@ -466,6 +469,7 @@ class SqlSessions:
                 "user_agent": session.user_agent,
                 "amr": " ".join(session.amr),
                 "aal": session.aal,
+                "restriction": session.restriction,
             },
         )
 
@@ -768,3 +772,6 @@ class SqlRepositories:
         self.outbox = SqlOutbox(connection)
         self.passkeys = SqlPasskeys(connection)
         self.passwords = SqlPasswords(connection)
+        self.recovery_codes = SqlRecoveryCodes(connection)
+        self.recoveries = SqlRecoveries(connection)
+        self.devices = SqlKnownDevices(connection)

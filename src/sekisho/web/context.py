@@ -27,6 +27,8 @@ from sekisho.service import Sekisho
 from sekisho.web.cookies import BINDING_MAX_AGE, Cookies
 
 CSRF_PURPOSE = "csrf"
+NEW_DEVICE = "new_device"
+DEVICE_MAX_LENGTH = 64
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELD_LENGTH = 4096
 
@@ -43,7 +45,25 @@ def cookies(request: Request) -> Cookies:
 
 def client(request: Request) -> ClientInfo:
     host = request.client.host if request.client else None
-    return ClientInfo.of(host, request.headers.get("user-agent"))
+    return ClientInfo.of(
+        host,
+        request.headers.get("user-agent"),
+        device=device(request),
+        locale=locale(request),
+    )
+
+
+def device(request: Request) -> str:
+    """This browser's device cookie value, or a new one that
+    :class:`sekisho.web.devices.DeviceCookie` sets on the response."""
+    value = request.cookies.get(cookies(request).device)
+    if value and len(value) <= DEVICE_MAX_LENGTH:
+        return value
+    new: str | None = getattr(request.state, NEW_DEVICE, None)
+    if new is None:
+        new = secrets.token_urlsafe(32)
+        setattr(request.state, NEW_DEVICE, new)
+    return new
 
 
 def locale(request: Request) -> str:
@@ -56,13 +76,32 @@ def session_token(request: Request) -> str | None:
     return request.cookies.get(cookies(request).session)
 
 
-def current_session(request: Request) -> Session | None:
-    """The live session named by the session cookie, if any."""
+def any_session(request: Request) -> Session | None:
+    """The live session named by the session cookie, restricted or not: only for the
+    few places a restricted session may reach (its account page, adding the passkey
+    that completes a recovery, new recovery codes after that, signing out)."""
     return service(request).current_session(session_token(request))
+
+
+def current_session(request: Request) -> Session | None:
+    """The live, unrestricted session named by the session cookie, if any; a
+    restricted session is refused (403 ``session_restricted``), never taken for a full one."""
+    session = any_session(request)
+    if session is not None and session.restriction is not None:
+        raise SekishoError(ErrorCode.session_restricted)
+    return session
 
 
 def require_session(request: Request) -> Session:
     session = current_session(request)
+    if session is None:
+        raise SekishoError(ErrorCode.not_authenticated)
+    return session
+
+
+def require_any_session(request: Request) -> Session:
+    """A live session, restricted or not (see :func:`any_session`)."""
+    session = any_session(request)
     if session is None:
         raise SekishoError(ErrorCode.not_authenticated)
     return session

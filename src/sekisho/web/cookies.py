@@ -14,6 +14,7 @@ from starlette.responses import Response
 from sekisho.settings import Settings
 
 BINDING_MAX_AGE = 24 * 3600
+DEVICE_MAX_AGE = 365 * 24 * 3600
 LANGUAGE_MAX_AGE = 365 * 24 * 3600
 
 
@@ -43,6 +44,11 @@ class Cookies:
     @property
     def language(self) -> str:
         return self._name("lang")
+
+    @property
+    def device(self) -> str:
+        """A random value naming this browser, to tell a sign-in from a new browser."""
+        return self._name("device")
 
     @property
     def passkey_nudge(self) -> str:

@@ -19,7 +19,7 @@ from sekisho.core.completion import IssuedSession
 from sekisho.core.encoding import base64url
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import LOCALES, N_, gettext, minutes_left
-from sekisho.web import context, pacing, wording
+from sekisho.web import context, pacing, recovery_pages, wording
 from sekisho.web.context import CheckedForm
 from sekisho.web.cookies import LANGUAGE_MAX_AGE
 from sekisho.web.passkeys_api import passkey_item
@@ -56,6 +56,11 @@ EVENT_LABELS = {
     "signin.password.verified": N_("Password checked"),
     "signin.password.failed": N_("Password sign-in failed"),
     "password.retired": N_("Password deleted: you now sign in without it"),
+    "recovery.code.used": N_("Signed in with a recovery code"),
+    "recovery.code.failed": N_("Recovery code refused"),
+    "recovery.codes.generated": N_("New recovery codes made"),
+    "recovery.completed": N_("Account recovered with a new passkey"),
+    "signin.new_browser": N_("Signed in from a new browser"),
 }
 
 
@@ -78,7 +83,7 @@ def _local_path(candidate: str | None) -> str:
 
 @router.api_route("/", methods=["GET", "HEAD"])
 def home(request: Request) -> Response:
-    return _see_other("/account" if context.current_session(request) else "/signin")
+    return _see_other("/account" if context.any_session(request) else "/signin")
 
 
 @router.api_route("/lang", methods=["GET", "HEAD"])
@@ -121,7 +126,7 @@ def _signin(
 
 def _signed_in_email(request: Request) -> str | None:
     """The address of this browser's live session, if any (only read, never made)."""
-    session = context.current_session(request)
+    session = context.any_session(request)
     return context.service(request).user_of(session).email if session else None
 
 
@@ -404,10 +409,13 @@ def approve(request: Request, form: CheckedForm) -> Response:
 def account(request: Request, added: str = "", removed: str = "") -> Response:
     """The account page. ``added`` names a passkey just registered (passkey.js comes
     back here with its id), which is confirmed and offered a name; ``removed`` confirms
-    a removal. Remove buttons follow the same freshness rule the service enforces."""
-    session = context.current_session(request)
+    a removal. Remove buttons follow the same freshness rule the service enforces; a
+    recovery session gets its own page (``web/recovery_pages.py``)."""
+    session = context.any_session(request)
     if session is None:
         return _see_other("/signin")
+    if session.restriction is not None:
+        return recovery_pages.recovery_account(request, session, added=added[:64])
     language = context.locale(request)
     sekisho = context.service(request)
     passkeys = sekisho.passkeys.passkeys_of(session)
@@ -431,6 +439,7 @@ def account(request: Request, added: str = "", removed: str = "") -> Response:
         credential_ids=[base64url(passkey.credential_id) for passkey in passkeys],
         rp_id=sekisho.passkeys.relying_party.rp_id,
         freshness=sekisho.passkeys.freshness(session, passkeys),
+        recovery=sekisho.recovery.status(session),
         nudge=nudge,
         password_session="pwd" in session.amr,
         describe=lambda item: ClientInfo.of(item.ip, item.user_agent).describe(language),
@@ -502,7 +511,7 @@ def dismiss_nudge(request: Request, _form: CheckedForm) -> Response:
 
 @router.post("/signout")
 def sign_out(request: Request, _form: CheckedForm) -> Response:
-    session = context.current_session(request)
+    session = context.any_session(request)
     if session is not None:
         context.service(request).sign_out(session, context.client(request))
     response = _see_other("/signin")
