@@ -294,7 +294,7 @@ def current_session(request: Request) -> SessionInfo:
 @router.delete("/session", status_code=204, responses=refusals(*ANY, *CROSS_SITE, *SIGNED_IN))
 def sign_out(request: Request) -> Response:
     context.check_origin(request)
-    session = context.require_session(request)
+    session = context.require_any_session(request)
     context.service(request).sign_out(session, context.client(request))
     response = Response(status_code=204)
     jar = context.cookies(request)
