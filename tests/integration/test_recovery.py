@@ -309,3 +309,27 @@ def test_a_sign_in_from_a_new_browser_is_notified(
     titles = subjects(smtp, "ivy@example.com")
     assert titles.count(subject("new_browser", "ja")) == 1
     assert subject("new_browser", "en") not in titles
+
+
+def test_operator_pages_refuse_an_email_session_in_both_languages(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    server = make_server(admin_emails=["op@example.com"])
+    server.add_user("op@example.com")
+    key = SoftAuthenticator()
+    with httpx.Client(base_url=server.url) as operator:
+        email_sign_in(server, smtp, operator, "op@example.com")
+        for language in ("en", "ja"):
+            refused = operator.get("/admin/migration", headers={"Accept-Language": language})
+            assert refused.status_code == 403
+            assert 'data-error="operator_passkey_required"' in refused.text
+            heading = gettext(language, "Sign in with a passkey")
+            assert f"<h1>{heading}</h1>" in refused.text
+        assert "パスキーでのサインインが必要です" in refused.text
+        assert operator.get("/admin/migration?format=json").status_code == 403
+        assert register(server, operator, key).status_code == 201
+        assert operator.get("/admin/migration").status_code == 403
+    with httpx.Client(base_url=server.url) as operator:
+        assert sign_in(server, operator, key).status_code == 200
+        assert operator.get("/admin/migration").status_code == 200
+        assert operator.get("/admin/migration?format=json").status_code == 200
