@@ -3,8 +3,9 @@ look-up secrets: at least 64 bits from a CSPRNG; SECURITY.md case 32).
 
 - Ten codes per set, each 16 characters of Crockford base32 (80 bits), shown in four
   groups of four: ``K7QM-3XVD-9RTA-HW2P``. The alphabet leaves out I, L, O and U, and
-  reading a code back forgives case, spaces, hyphens and the look-alikes (O for 0, I
-  and L for 1), so a code copied by hand still works.
+  reading a code back forgives case, spaces, hyphens, full-width characters (typed with
+  a Japanese input method) and the look-alikes (O for 0, I and L for 1), so a code
+  copied by hand still works.
 - Only a keyed hash is stored, of the code bound to its account (a code of one account
   never matches another's), under its own purpose key.
 """
@@ -12,6 +13,7 @@ look-up secrets: at least 64 bits from a CSPRNG; SECURITY.md case 32).
 from __future__ import annotations
 
 import secrets
+import unicodedata
 
 from sekisho.core.keys import Keyring
 
@@ -38,7 +40,8 @@ def new_set() -> list[str]:
 def canonical(typed: str) -> str | None:
     """The code as stored (16 characters, no separators), or None when ``typed`` cannot
     be a code at all."""
-    value = typed.upper().translate(_SEPARATORS).translate(_LOOK_ALIKES)
+    value = unicodedata.normalize("NFKC", typed).upper()
+    value = value.translate(_SEPARATORS).translate(_LOOK_ALIKES)
     if len(value) != CODE_LENGTH or not value.isascii() or any(c not in ALPHABET for c in value):
         return None
     return value

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 from sekisho.core.keys import Keyring
 from sekisho.core.policy import phishing_resistant
+from sekisho.core.records import Passkey, Recovery, Session
 from sekisho.core.recovery import (
     RESTRICTION_RECOVERY,
     VIA_RECOVERY_CODE,
     RecoveryRules,
     restriction_for,
 )
-from sekisho.core.records import Passkey, Recovery, Session
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 RULES = RecoveryRules(

@@ -24,10 +24,18 @@ def test_typed_codes_are_forgiven_case_separators_and_look_alikes() -> None:
     assert recovery_codes.canonical("k7qm-3xvd-9rta-hw2p") == "K7QM3XVD9RTAHW2P"
     assert recovery_codes.canonical(" K7QM 3XVD\t9RTA HW2P ") == "K7QM3XVD9RTAHW2P"
     assert recovery_codes.canonical("OIL0-0000-0000-0000") == "0110000000000000"
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in "k7qm-3xvd-9rta-hw2p")
+    assert recovery_codes.canonical(full_width) == "K7QM3XVD9RTAHW2P"
 
 
 def test_what_cannot_be_a_code_is_refused() -> None:
-    for typed in ("", "K7QM-3XVD-9RTA", "K7QM-3XVD-9RTA-HW2PX", "K7QM-3XVD-9RTA-HW2U", "１２３４"):
+    for typed in (
+        "",
+        "K7QM-3XVD-9RTA",
+        "K7QM-3XVD-9RTA-HW2PX",
+        "K7QM-3XVD-9RTA-HW2U",
+        "K7QM-3XVD-9RTA-HW2\u00e9",
+    ):
         assert recovery_codes.canonical(typed) is None
 
 
