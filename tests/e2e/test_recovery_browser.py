@@ -19,7 +19,8 @@ from tests.e2e.test_passkeys_browser import (
     VirtualAuthenticator,
     add_passkey,
     expect_passkey_account,
-    server,  # noqa: F401 (the fixture: a server reached as localhost)
+    open_device,  # noqa: F401 (a fixture: a browser context per device)
+    server,  # noqa: F401 (a fixture: the server reached as localhost)
     sign_in_by_email,
 )
 from tests.support.recovery import wait_for_subject
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.browser
 def test_a_lost_passkey_is_replaced_with_a_recovery_code(
     server: LiveServer,  # noqa: F811
     smtp: SmtpCapture,
-    open_device: Opener,
+    open_device: Opener,  # noqa: F811
 ) -> None:
     address = "rita@example.com"
     server.add_user(address)
