@@ -34,6 +34,7 @@ from sekisho.web import (
     pages,
     params,
     passkeys_api,
+    recovery_api,
     recovery_pages,
 )
 from sekisho.web.cookies import Cookies
@@ -157,6 +158,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.include_router(passkeys_api.router)
     app.include_router(admin.router)
     app.include_router(recovery_pages.router)
+    app.include_router(recovery_api.router)
     if settings.development:
         app.include_router(devmailbox.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -333,3 +333,46 @@ def test_operator_pages_refuse_an_email_session_in_both_languages(
         assert sign_in(server, operator, key).status_code == 200
         assert operator.get("/admin/migration").status_code == 200
         assert operator.get("/admin/migration?format=json").status_code == 200
+
+
+def test_the_json_api_recovers_the_same_way(
+    server: LiveServer, smtp: SmtpCapture, browsers: Browsers
+) -> None:
+    server.add_user("jo@example.com")
+    with httpx.Client(base_url=server.url) as owner:
+        email_sign_in(server, smtp, owner, "jo@example.com")
+        status = owner.get("/api/v1/recovery-codes").json()
+        assert status["remaining"] == 0
+        assert status["may_generate"] is True
+        made = owner.post("/api/v1/recovery-codes", json={})
+        assert made.status_code == 201, made.text
+        codes = made.json()["codes"]
+        assert len(codes) == 10
+        assert owner.get("/api/v1/recovery-codes").json()["remaining"] == 10
+    with httpx.Client(base_url=server.url) as rescuer:
+        body = {"email": "jo@example.com", "recovery_code": codes[0]}
+        recovered = rescuer.post("/api/v1/signin/recovery", json=body)
+        assert recovered.status_code == 200, recovered.text
+        session = recovered.json()
+        assert (session["aal"], session["amr"], session["restriction"]) == (1, ["otp"], "recovery")
+        early = rescuer.post("/api/v1/recovery-codes", json={})
+        assert early.status_code == 403
+        assert early.json()["error"] == "session_restricted"
+        assert register(server, rescuer, SoftAuthenticator()).status_code == 201
+        assert rescuer.post("/api/v1/recovery-codes", json={}).status_code == 201
+        held = rescuer.get("/api/v1/recovery-codes").json()
+        assert held["hold_until"] is not None
+        assert rescuer.delete("/api/v1/session").status_code == 204
+    with httpx.Client(base_url=server.url) as stranger:
+        replay = stranger.post("/api/v1/signin/recovery", json=body)
+        unknown = stranger.post(
+            "/api/v1/signin/recovery", json={"email": "no@example.com", "recovery_code": codes[1]}
+        )
+        assert replay.status_code == unknown.status_code == 400
+        assert replay.json() == unknown.json()
+        assert replay.json()["error"] == "recovery_failed"
+        malformed = stranger.post(
+            "/api/v1/signin/recovery", json={"email": "jo@example.com", "recovery_code": "x"}
+        )
+        assert malformed.status_code == 422
+        assert malformed.json()["error"] == "recovery_code_format"

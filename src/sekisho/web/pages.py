@@ -476,6 +476,8 @@ def confirm_remove_passkey(request: Request, passkey_id: str) -> Response:
         raise SekishoError(ErrorCode.not_found)
     if not passkeys.freshness(session, registered).may_remove:
         raise SekishoError(ErrorCode.reauthentication_required)
+    if context.service(request).recovery.status(session).hold_until is not None:
+        raise SekishoError(ErrorCode.recovery_hold)
     return page(request, "account_remove.html", passkey=passkey_item(passkey))
 
 

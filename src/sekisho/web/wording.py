@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sekisho.core.policy import AAL2, AMR_EMAIL, AMR_PASSWORD
+from sekisho.core.policy import AAL2, AMR_EMAIL, AMR_PASSWORD, AMR_RECOVERY_CODE
 from sekisho.i18n import N_, gettext
 
 PASSKEY_AMR = frozenset({"hwk", "swk"})
 PASSKEY = N_("Passkey")
 EMAIL = N_("Email")
 PASSWORD = N_("Password")
+RECOVERY_CODE = N_("Recovery code")
 UNKNOWN = N_("Other")
 STANDARD = N_("standard protection: one step")
 STRONG = N_("strong protection: two factors, cannot be phished")
@@ -26,6 +27,8 @@ def method_label(locale: str, amr: Sequence[str]) -> str:
         return gettext(locale, PASSWORD)
     if AMR_EMAIL in amr:
         return gettext(locale, EMAIL)
+    if AMR_RECOVERY_CODE in amr:
+        return gettext(locale, RECOVERY_CODE)
     if PASSKEY_AMR.intersection(amr):
         return gettext(locale, PASSKEY)
     return gettext(locale, UNKNOWN)
