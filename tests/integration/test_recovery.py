@@ -375,4 +375,8 @@ def test_the_json_api_recovers_the_same_way(
             "/api/v1/signin/recovery", json={"email": "jo@example.com", "recovery_code": "x"}
         )
         assert malformed.status_code == 422
-        assert malformed.json()["error"] == "recovery_code_format"
+        assert malformed.json() == {
+            "error": "invalid_field",
+            "message": "A field is missing, repeated or malformed.",
+            "field": "recovery_code",
+        }

@@ -18,6 +18,9 @@ from sekisho.web.params import Email
 from sekisho.web.refusals import ANY, JSON_BODY, SIGNED_IN, refusals
 
 router = APIRouter(prefix="/api/v1", tags=["recovery"])
+#: What :func:`sekisho.core.recovery_codes.canonical` accepts, in ASCII (the pages also
+#: read full-width characters; an app normalises them, NFKC, before sending).
+RECOVERY_CODE = r"^[ \t-]*(?:[0-9A-TV-Za-tv-z][ \t-]*){16}$"
 JsonOnly = Depends(context.require_json)
 
 
@@ -30,10 +33,10 @@ class RecoveryBody(_Strict):
     recovery_code: Annotated[
         str,
         Field(
-            min_length=1,
+            pattern=RECOVERY_CODE,
             max_length=64,
-            description="A recovery code such as K7QM-3XVD-9RTA-HW2P (case, spaces and "
-            "hyphens do not matter).",
+            description="A recovery code such as K7QM-3XVD-9RTA-HW2P: 16 ASCII letters and "
+            "digits (no U), case, spaces and hyphens aside; I, L and O are read as 1, 1 and 0.",
         ),
     ]
 
@@ -69,7 +72,6 @@ class RecoveryCodesStatus(BaseModel):
     responses=refusals(
         *JSON_BODY,
         ErrorCode.invalid_email,
-        ErrorCode.recovery_code_format,
         ErrorCode.recovery_failed,
         ErrorCode.rate_limited,
     ),
