@@ -7,17 +7,20 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from sekisho.core import recovery_codes
 from sekisho.i18n import gettext
 from sekisho.mail.compose import NOTICES
+from sekisho.store.tables import account_recoveries
 from sekisho.store.tables import recovery_codes as recovery_codes_table
 from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
+from tests.support.cli import run_sekisho
 from tests.support.passkeys import email_sign_in, register, sign_in
 from tests.support.recovery import generate_codes, recover, subjects, wait_for_subject
 from tests.support.server import LiveServer
@@ -380,3 +383,27 @@ def test_the_json_api_recovers_the_same_way(
             "message": "A field is missing, repeated or malformed.",
             "field": "recovery_code",
         }
+
+
+def test_purge_removes_recoveries_long_over(
+    server: LiveServer, smtp: SmtpCapture, browsers: Browsers
+) -> None:
+    codes = with_codes(server, smtp, browsers, "kim@example.com")
+    assert recover(browsers(), "kim@example.com", codes[0]) == 303
+    rescuer = browsers()
+    assert recover(rescuer, "kim@example.com", codes[1]) == 303
+    assert register(server, rescuer.http, SoftAuthenticator()).status_code == 201
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    with server.database.engine.begin() as connection:
+        connection.execute(
+            update(account_recoveries).values(started_at=long_ago, hold_until=long_ago)
+        )
+        connection.execute(
+            update(account_recoveries)
+            .where(account_recoveries.c.completed_at.is_(None))
+            .values(hold_until=None)
+        )
+    result = run_sekisho(server.settings.database_url, "db", "purge", "--older-than-days", "30")
+    assert result.returncode == 0, result.stderr
+    counts = dict(line.split("\t") for line in result.stdout.splitlines())
+    assert counts["account_recoveries"] == "2"
