@@ -97,8 +97,8 @@ class RecoveryService:
             replaced = repos.recovery_codes.replace(
                 user.id,
                 [
-                    recovery_codes.digest(self._keys, user.id, str(recovery_codes.canonical(c)))
-                    for c in codes
+                    recovery_codes.digest(self._keys, user.id, recovery_codes.ungrouped(code))
+                    for code in codes
                 ],
                 now=now,
             )

@@ -37,6 +37,11 @@ def new_set() -> list[str]:
     return [new_code() for _ in range(CODE_COUNT)]
 
 
+def ungrouped(code: str) -> str:
+    """A code as :func:`new_code` shows it, in the form that is hashed."""
+    return code.replace("-", "")
+
+
 def canonical(typed: str) -> str | None:
     """The code as stored (16 characters, no separators), or None when ``typed`` cannot
     be a code at all."""

@@ -15,6 +15,7 @@ def test_a_set_is_ten_distinct_codes_of_at_least_64_bits() -> None:
     assert len(codes) == 10
     assert len(set(codes)) == 10
     assert all(GROUPED.match(code) for code in codes)
+    assert all(recovery_codes.canonical(code) == recovery_codes.ungrouped(code) for code in codes)
     assert len(recovery_codes.ALPHABET) == 32
     assert recovery_codes.ENTROPY_BITS >= 64
     assert not set("ILOU").intersection(recovery_codes.ALPHABET)
