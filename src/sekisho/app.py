@@ -33,9 +33,12 @@ from sekisho.web import (
     pages,
     params,
     passkeys_api,
+    recovery_api,
+    recovery_pages,
 )
 from sekisho.web.cookies import Cookies
 from sekisho.web.dev_origin import DevelopmentOrigin
+from sekisho.web.devices import DeviceCookie
 from sekisho.web.middleware import Edge
 
 STATIC = Path(__file__).resolve().parent / "web" / "static"
@@ -107,11 +110,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.include_router(admin.router)
     for oidc_router in (discovery.router, authorize.router, token.router, userinfo.router):
         app.include_router(oidc_router)
+    app.include_router(recovery_pages.router)
+    app.include_router(recovery_api.router)
     if settings.development:
         app.include_router(devmailbox.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if settings.development:
         app.add_middleware(DevelopmentOrigin, public_origin=settings.public_origin)
+    app.add_middleware(DeviceCookie, cookies=app.state.cookies)
     request_metrics = metrics.install(app, settings, database, limits)
     tracing.install(app, settings)
     app.add_middleware(

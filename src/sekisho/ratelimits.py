@@ -67,6 +67,9 @@ class RateLimits:
         self.verify_per_ip = Limit.of("verify-ip", settings.limit_verify_per_ip)
         self.verify_global = Limit.of("verify-global", settings.limit_verify_global)
         self.ceremonies_per_ip = Limit.of("ceremony-ip", settings.limit_ceremonies_per_ip)
+        self.recovery_per_address = Limit.of(
+            "recovery-address", settings.limit_recovery_per_address
+        )
 
     def hit_verification(self, ip: str) -> None:
         """Count one check of a secret (code, approval, passkey, password): per IP and overall."""

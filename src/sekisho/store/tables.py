@@ -171,6 +171,40 @@ sessions = Table(
     Index("ix_sessions_user", "user_id", "revoked_at"),
 )
 
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    _when("created_at"),
+    _when("used_at", nullable=True),
+    Index("ix_recovery_codes_digest", "digest", unique=True),
+    Index("ix_recovery_codes_user", "user_id"),
+)
+
+account_recoveries = Table(
+    "account_recoveries",
+    metadata,
+    Column("session_id", String(32), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    _when("started_at"),
+    _when("completed_at", nullable=True),
+    _when("hold_until", nullable=True),
+    Column("passkey_id", String(32)),
+    Index("ix_account_recoveries_user", "user_id", "hold_until"),
+)
+
+known_devices = Table(
+    "known_devices",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    _when("first_seen_at"),
+    _when("last_seen_at"),
+    Index("ix_known_devices_user", "user_id"),
+)
+
 audit_events = Table(
     "audit_events",
     metadata,

@@ -296,13 +296,13 @@ def approve(request: Request, body: ApproveBody) -> Response:
 
 @router.get("/session", response_model=SessionInfo, responses=refusals(*ANY, *SIGNED_IN))
 def current_session(request: Request) -> SessionInfo:
-    return session_info(context.require_session(request, allow_restricted=True))
+    return session_info(context.require_any_session(request))
 
 
 @router.delete("/session", status_code=204, responses=refusals(*ANY, *CROSS_SITE, *SIGNED_IN))
 def sign_out(request: Request) -> Response:
     context.check_origin(request)
-    session = context.require_session(request, allow_restricted=True)
+    session = context.require_any_session(request)
     context.service(request).sign_out(session, context.client(request))
     response = Response(status_code=204)
     jar = context.cookies(request)

@@ -15,6 +15,7 @@ from sekisho.settings import Settings
 
 BINDING_MAX_AGE = 24 * 3600
 AUTHORIZATION_MAX_AGE = 30 * 60
+DEVICE_MAX_AGE = 365 * 24 * 3600
 LANGUAGE_MAX_AGE = 365 * 24 * 3600
 
 
@@ -50,6 +51,11 @@ class Cookies:
         """Names the OpenID Connect authorization request this browser is signing in
         for, so that the sign-in pages go back to it (sekisho.oidc.authorize)."""
         return self._name("authorization")
+
+    @property
+    def device(self) -> str:
+        """A random value naming this browser, to tell a sign-in from a new browser."""
+        return self._name("device")
 
     @property
     def passkey_nudge(self) -> str:

@@ -36,6 +36,9 @@ HEADINGS = {
     ErrorCode.other_browser: N_("Started in another browser"),
     ErrorCode.approval_refused: N_("The number did not match"),
     ErrorCode.not_authenticated: N_("You are not signed in"),
+    ErrorCode.operator_passkey_required: N_("Sign in with a passkey"),
+    ErrorCode.session_restricted: N_("Add a passkey first"),
+    ErrorCode.recovery_hold: N_("On hold after a recovery"),
 }
 
 _HTTP_CODES = {
