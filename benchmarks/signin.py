@@ -135,6 +135,8 @@ class Result:
     delivered: int = 0
     #: Share of the machine's CPU time (all cores) left idle during the window.
     idle: float = 0.0
+    #: ``code``: ms from the sign-in request's answer to the mail at the sink.
+    mail_waits: list[float] = field(default_factory=list)
 
     def percentile(self, fraction: float) -> float:
         if not self.latencies:
@@ -291,12 +293,14 @@ async def op_code(server: Server, user: VirtualUser, sink: MailSink, result: Res
         sink.forget(user.email, code)
     _expect(response.status, 202, "email", result)
     flow_id = response.json()["flow_id"]
+    answered = time.perf_counter()
     try:
         value = await asyncio.wait_for(code, timeout=30)
     except TimeoutError:
         sink.forget(user.email, code)
         result.unexpected["mail timeout"] += 1
         raise Unexpected("mail") from None
+    result.mail_waits.append((time.perf_counter() - answered) * 1000)
     response = await user.client.post(server.paths["code"].format(flow_id=flow_id), {"code": value})
     _expect(response.status, 200, "code", result)
 
@@ -358,6 +362,7 @@ async def run_window(
     tasks = [asyncio.create_task(loop(user)) for user in users]
     await asyncio.sleep(warmup)
     result.unexpected.clear()
+    waits_before = len(result.mail_waits)
     cpu_before = server.cpu_seconds()
     mailer_before = _cpu_seconds(server.mailer) if server.mailer else 0.0
     delivered_before = sink.delivered
@@ -374,6 +379,7 @@ async def run_window(
     if server.mailer:
         result.mailer_cpu = _cpu_seconds(server.mailer) - mailer_before
     stop = True
+    result.mail_waits = result.mail_waits[waits_before:]
     await asyncio.gather(*tasks)
     await _drained(sink)
     return result
@@ -505,6 +511,12 @@ async def measure(args: argparse.Namespace, folder: str) -> None:
                     args.seconds,
                 )
                 print(_row(server.name, result, reference_cpu), flush=True)
+                if result.mail_waits:
+                    waits = sorted(result.mail_waits)
+                    mail_rows.append(
+                        f"{server.name}: mail at the sink {waits[len(waits) // 2]:.1f} ms (p50),"
+                        f" {waits[int(0.95 * len(waits))]:.1f} ms (p95) after the request's answer"
+                    )
                 if server.mailer is not None and result.mailer_cpu is not None:
                     per = result.mailer_cpu * 1000 / max(1, result.operations)
                     mail_rows.append(

@@ -29,6 +29,8 @@ from sekisho.store.outbox_queue import ClaimedMessage, OutboxQueue, Retry, Settl
 
 log = logging.getLogger("sekisho.mail")
 BATCH = 32  # messages claimed, decided and settled together
+#: A claimed message, its payload, and the message to send (None: not sent, and why).
+_Prepared = tuple[ClaimedMessage, dict[str, Any], EmailMessage | None, str]
 REQUIRED_FIELDS = {
     "signin": frozenset({"flow_id", "to", "locale", "link", "code", "requested_at"}),
     "notice": frozenset({"to", "locale", "notice", "params", "requested_at", "ip", "device"}),
@@ -99,33 +101,13 @@ class OutboxWorker:
         rest of the batch is given back unattempted, so a broken SMTP server costs one
         timeout per batch, not one per message, and no lease outlives its batch.
         """
-        claimed = await asyncio.to_thread(
-            self._queue.claim, self._clock(), skip=tuple(self._other_key), limit=limit
-        )
+        claimed, prepared, settled = await asyncio.to_thread(self._prepare, limit)
         if not claimed:
             return 0
-        readable: list[tuple[ClaimedMessage, dict[str, Any]]] = []
-        settled: list[Settlement] = []
-        for message in claimed:
-            try:
-                sealed = self._keys.unseal(message.sealed_payload)
-            except InvalidToken:
-                await asyncio.to_thread(self._leave_for_another_key, message)
-                continue
-            try:
-                payload: dict[str, Any] = json.loads(sealed)
-                if not payload.keys() >= REQUIRED_FIELDS.get(message.kind, {""}):
-                    raise ValueError("payload lacks required fields")
-            except (ValueError, AttributeError):
-                log.error("outbox message %d is malformed", message.id)
-                settled.append(self._settlement(message, {}, "failed", "malformed", "malformed"))
-                continue
-            readable.append((message, payload))
-        decisions = await asyncio.to_thread(self._decide_all, readable) if readable else []
         retries: list[Retry] = []
         released: list[int] = []
         send_failed = False
-        for (message, payload), (email, reason) in zip(readable, decisions, strict=True):
+        for message, payload, email, reason in prepared:
             if email is None:
                 settled.append(
                     self._settlement(
@@ -153,7 +135,37 @@ class OutboxWorker:
             retries=retries,
             released=released,
         )
-        return len(claimed)
+        return claimed
+
+    def _prepare(self, limit: int) -> tuple[int, list[_Prepared], list[Settlement]]:
+        """On a worker thread, in one go: claim a batch, unseal and check each payload,
+        and decide for the readable ones (one hop to the thread pool, not three).
+        Returns how many were claimed, the readable messages with their decision, and
+        the malformed ones settled as failed."""
+        claimed = self._queue.claim(self._clock(), skip=tuple(self._other_key), limit=limit)
+        readable: list[tuple[ClaimedMessage, dict[str, Any]]] = []
+        settled: list[Settlement] = []
+        for message in claimed:
+            try:
+                sealed = self._keys.unseal(message.sealed_payload)
+            except InvalidToken:
+                self._leave_for_another_key(message)
+                continue
+            try:
+                payload: dict[str, Any] = json.loads(sealed)
+                if not payload.keys() >= REQUIRED_FIELDS.get(message.kind, {""}):
+                    raise ValueError("payload lacks required fields")
+            except (ValueError, AttributeError):
+                log.error("outbox message %d is malformed", message.id)
+                settled.append(self._settlement(message, {}, "failed", "malformed", "malformed"))
+                continue
+            readable.append((message, payload))
+        decisions = self._decide_all(readable) if readable else []
+        prepared = [
+            (message, payload, email, reason)
+            for (message, payload), (email, reason) in zip(readable, decisions, strict=True)
+        ]
+        return len(claimed), prepared, settled
 
     def _decide_all(
         self, batch: list[tuple[ClaimedMessage, dict[str, Any]]]
