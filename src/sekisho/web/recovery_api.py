@@ -45,13 +45,6 @@ class EmptyBody(_Strict):
     pass
 
 
-class RecoverySession(SessionInfo):
-    """A session made by a recovery code: ``restriction`` is ``recovery``, and the only
-    thing it may do is add a passkey (then make new recovery codes, and sign out)."""
-
-    restriction: str | None
-
-
 class RecoveryCodes(BaseModel):
     """A new set, shown this once."""
 
@@ -67,7 +60,7 @@ class RecoveryCodesStatus(BaseModel):
 
 @router.post(
     "/signin/recovery",
-    response_model=RecoverySession,
+    response_model=SessionInfo,
     dependencies=[JsonOnly],
     responses=refusals(
         *JSON_BODY,
@@ -85,10 +78,9 @@ def sign_in_with_recovery_code(request: Request, body: RecoveryBody) -> Response
         client=context.client(request),
         previous=context.session_token(request),
     )
-    info = RecoverySession(
-        **session_info(issued.session).model_dump(), restriction=issued.session.restriction
-    )
-    response = JSONResponse(info.model_dump(mode="json"))
+    # The session's restriction is ``recovery``: it may only add a passkey (then make
+    # new recovery codes, and sign out).
+    response = JSONResponse(session_info(issued.session).model_dump(mode="json"))
     jar = context.cookies(request)
     jar.set(response, jar.session, issued.token)
     return response
