@@ -5,6 +5,7 @@ tokens the first redemption issued; prompt=none answers without pages."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -203,3 +204,19 @@ def test_tokens_end_with_the_session(server: LiveServer, smtp: SmtpCapture) -> N
         browser.close()
     assert userinfo_status(server, tokens["access_token"]) == 401
     assert exchange(server, registered, unused).json()["error"] == "invalid_grant"
+
+
+def test_a_code_redeemed_twenty_times_at_once_gives_one_token(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    registered = register_client(server)
+    browser = signed_in_browser(server, smtp, "sho@example.com")
+    try:
+        code = code_for(browser, registered.client_id)
+    finally:
+        browser.close()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _: exchange(server, registered, code), range(20)))
+    assert sorted(answer.status_code for answer in answers) == [200] + [400] * 19
+    granted = next(answer for answer in answers if answer.status_code == 200)
+    assert userinfo_status(server, granted.json()["access_token"]) == 401  # replays revoked it
