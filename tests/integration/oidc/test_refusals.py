@@ -5,10 +5,12 @@ tokens the first redemption issued; prompt=none answers without pages."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from tests.support.oidc import (
     REDIRECT_URI,
@@ -62,6 +64,12 @@ def test_unknown_client_and_repeated_parameters_get_a_page(server: LiveServer) -
     assert "location" not in unknown.headers
     assert "location" not in repeated.headers
     assert "登録されていません" in japanese.text
+    with server.database.engine.connect() as connection:
+        refused = connection.execute(
+            text("SELECT detail FROM audit_events WHERE event = 'oidc.authorization.refused'")
+        ).scalars()
+        reasons = [json.loads(detail)["error"] for detail in refused]
+    assert reasons == ["unknown_client", "repeated_parameter", "unknown_client"]
 
 
 @pytest.mark.parametrize(
