@@ -46,9 +46,10 @@ def register_client(
     application_type: str = "web",
     scopes: tuple[str, ...] = ("openid", "email", "profile"),
     name: str = "Brokerage",
+    secret_key: str = SECRET_KEY,
 ) -> Registered:
     made = clients.register(
-        Keyring(SECRET_KEY),
+        Keyring(secret_key),
         name=name,
         redirect_uris=list(redirect_uris),
         post_logout_redirect_uris=[],

@@ -181,7 +181,9 @@ def resume(request: Request) -> Response:
             client_info=context.client(request),
         )
     except AuthorizationPageError as error:
-        return _error_page(request, error)
+        response = _error_page(request, error)
+        context.cookies(request).clear(response, context.cookies(request).authorization)
+        return response
     return _outcome(request, outcome, direct=False)
 
 

@@ -165,8 +165,13 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+def _bound(client_id: str, secret: str) -> str:
+    """The secret bound to its client, unambiguously (the id's length first)."""
+    return f"{len(client_id)}:{client_id}:{secret}"
+
+
 def secret_digest(keys: Keyring, client_id: str, secret: str) -> str:
-    return keys.digest(SECRET_PURPOSE, f"{client_id}:{secret}")
+    return keys.digest(SECRET_PURPOSE, _bound(client_id, secret))
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +214,7 @@ def authenticate(keys: Keyring, client: Client | None, credentials: Credentials)
         credentials.secret is None
         or client.secret_digest is None
         or not keys.matches(
-            SECRET_PURPOSE, f"{client.id}:{credentials.secret}", client.secret_digest
+            SECRET_PURPOSE, _bound(client.id, credentials.secret), client.secret_digest
         )
     ):
         raise OAuthError("invalid_client", "Client authentication failed.", status=401)

@@ -9,6 +9,7 @@ client.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,11 +17,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from cryptography.fernet import InvalidToken
 
 from sekisho.core.clients import ClientInfo
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent, Session
-from sekisho.oidc import assurance, requests, signing_keys, tokens
+from sekisho.oidc import assurance, clients, requests, signing_keys, tokens
 from sekisho.oidc.clients import authenticate, presented_credentials
 from sekisho.oidc.errors import AuthorizationPageError, OAuthError
 from sekisho.oidc.records import AuthorizationRequest, Client, Grant
@@ -29,6 +31,7 @@ from sekisho.store.database import Database
 from sekisho.store.oidc import SqlOidc
 from sekisho.store.repositories import SqlRepositories
 
+log = logging.getLogger("sekisho.oidc")
 PENDING_PURPOSE = "oidc-pending-request"
 CODE_PURPOSE = "oidc-authorization-code"
 PENDING_LIFETIME = timedelta(minutes=30)
@@ -85,8 +88,30 @@ class Provider:
     # -- keys ------------------------------------------------------------------------
 
     def ensure_keys(self) -> None:
+        """At start: a key to sign with, readable under this server key. After a
+        deliberate change of server key (``sekisho key adopt``) the sealed key cannot be
+        opened: a new key signs at once, the old public key stays published until the
+        tokens it signed have expired."""
         with self.database.transaction() as repos:
-            signing_keys.ensure_signing_key(SqlOidc(repos.connection), self.keys, now=self.clock())
+            store = SqlOidc(repos.connection)
+            now = self.clock()
+            signing_keys.ensure_signing_key(store, self.keys, now=now)
+            current = signing_keys.signing_key(store.signing_keys(), now)
+            if current is None:
+                return
+            try:
+                self.private_keys.open(current)
+            except InvalidToken:
+                log.warning(
+                    "signing key %s is sealed under another server key: rotating", current.kid
+                )
+                signing_keys.rotate(
+                    store,
+                    self.keys,
+                    now=now,
+                    delay=timedelta(0),
+                    token_lifetime=clients.MAX_TOKEN_LIFETIME,
+                )
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         with self.database.reading() as repos:
@@ -102,16 +127,40 @@ class Provider:
         client_info: ClientInfo,
     ) -> Outcome:
         """A fresh authorization request from the client (GET /authorize)."""
+        refused: AuthorizationPageError | None = None
         with self.database.transaction() as repos:
             store = SqlOidc(repos.connection)
             now = self.clock()
-            client, target = requests.trusted_target(params, store.client)
             try:
-                request = requests.validate(params, client, target)
-            except OAuthError as error:
-                self._audit_refusal(repos, client, None, error.error, client_info, now)
-                return self._error(target.redirect_uri, target.response_mode, target.state, error)
-            return self._decide(repos, store, client, request, session, client_info, now)
+                client, target = requests.trusted_target(params, store.client)
+            except AuthorizationPageError as error:
+                client_ids = params("client_id")
+                repos.audit.append(
+                    AuditEvent(
+                        event="oidc.authorization.refused",
+                        outcome="failure",
+                        at=now,
+                        ip=client_info.ip,
+                        user_agent=client_info.user_agent,
+                        user_id=session.user_id if session else None,
+                        session_id=session.id if session else None,
+                        detail={
+                            "error": error.reason,
+                            "client_id": client_ids[0][:64] if client_ids else "",
+                        },
+                    )
+                )
+                refused = error
+            else:
+                try:
+                    request = requests.validate(params, client, target)
+                except OAuthError as error:
+                    self._audit_refusal(repos, client, session, error.error, client_info, now)
+                    return self._error(
+                        target.redirect_uri, target.response_mode, target.state, error
+                    )
+                return self._decide(repos, store, client, request, session, client_info, now)
+        raise refused
 
     def resume(
         self, pending: str | None, *, session: Session | None, client_info: ClientInfo
@@ -380,11 +429,7 @@ class Provider:
         grant = store.grant(redeemed.grant_id)
         if reason is None and (grant is None or grant.revoked_at is not None):
             reason = "grant_revoked"
-        if (
-            reason is None
-            and grant is not None
-            and not store.session_live(grant.session_id, now=now)
-        ):
+        if reason is None and grant is not None and not self._session_live(store, grant, now):
             reason = "session_ended"
         if reason is not None or grant is None:
             store.revoke_grant(redeemed.grant_id, reason=reason or "invalid", now=now)
@@ -454,6 +499,15 @@ class Provider:
             None,
         )
 
+    def _session_live(self, store: SqlOidc, grant: Grant, now: datetime) -> bool:
+        """The grant's Sekisho session stands: not revoked, not past its absolute end,
+        and not idle past its level's limit (the same timeouts the pages apply)."""
+        seen = store.session_activity(grant.session_id, now=now)
+        if seen is None:
+            return False
+        last_seen_at, aal = seen
+        return now - last_seen_at < self.sekisho.sessions.timeouts.idle(aal)
+
     # -- UserInfo --------------------------------------------------------------------
 
     def userinfo(self, bearer: str) -> dict[str, Any]:
@@ -468,7 +522,7 @@ class Provider:
             ]
             jti = tokens.read_access_token(bearer, issuer=self.issuer, published=live, now=now)
             grant = store.grant_of_access_token(jti, now=now) if jti else None
-            if grant is None or not store.session_live(grant.session_id, now=now):
+            if grant is None or not self._session_live(store, grant, now):
                 raise invalid
             user = repos.users.by_id(grant.user_id)
             if user is None or user.status != "active":

@@ -81,7 +81,7 @@ _TOKEN_GRANT = (
         oidc_grants.c.revoked_at.is_(None),
     )
 )
-_SESSION_LIVE = select(sessions.c.id).where(
+_SESSION_LIVE = select(sessions.c.last_seen_at, sessions.c.aal).where(
     sessions.c.id == bindparam("p_id"),
     sessions.c.revoked_at.is_(None),
     sessions.c.expires_at > bindparam("p_now"),
@@ -386,10 +386,13 @@ class SqlOidc:
         row = self._c.execute(_TOKEN_GRANT, {"p_jti": jti, "p_now": now}).mappings().first()
         return _grant(row) if row else None
 
-    def session_live(self, session_id: str, *, now: datetime) -> bool:
-        """Whether the Sekisho session a grant came from still stands."""
+    def session_activity(self, session_id: str, *, now: datetime) -> tuple[datetime, int] | None:
+        """When an unrevoked, unexpired Sekisho session was last seen, and its AAL."""
         row = self._c.execute(_SESSION_LIVE, {"p_id": session_id, "p_now": now}).first()
-        return row is not None
+        if row is None:
+            return None
+        last_seen_at: datetime = row.last_seen_at
+        return last_seen_at, int(row.aal)
 
     # -- consent ---------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import text
 
+from tests.conftest import ServerFactory
 from tests.support.cli import run_sekisho
 from tests.support.oidc import Registered, code_for, exchange, register_client, signed_in_browser
 from tests.support.server import LiveServer
@@ -85,6 +86,11 @@ def _kid_of_new_token(server: LiveServer, smtp: SmtpCapture, email: str) -> str:
     return str(token.header["kid"])
 
 
+def _jwks(server: LiveServer) -> KeySet:
+    with server.client() as http:
+        return KeySet.import_key_set(http.get("/.well-known/jwks.json").json())
+
+
 def _published(server: LiveServer) -> list[str]:
     with server.client() as http:
         return [key["kid"] for key in http.get("/.well-known/jwks.json").json()["keys"]]
@@ -110,3 +116,28 @@ def test_keys_rotate_publishes_before_signing_and_keeps_the_old_key(
     assert _kid_of_new_token(server, smtp, "mai@example.com") == third
     assert _published(server) == [first, second, third]
     assert f"{first}  ES256  retired" in listing
+
+
+def test_a_new_server_key_rotates_the_unreadable_signing_key(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    first = make_server()
+    [old] = _published(first)
+    first.stop()
+    url = first.settings.database_url
+    new_secret = "another-secret-key-0123456789abcdef0123456789"
+    adopted = run_sekisho(url, "key", "adopt", "--yes", secret_key=new_secret)
+    assert adopted.returncode == 0, adopted.stderr
+    second = make_server(secret_key=new_secret)
+    published = _published(second)
+    assert published[0] == old
+    assert len(published) == 2
+    registered = register_client(second, secret_key=new_secret)
+    browser = signed_in_browser(second, smtp, "ken@example.com")
+    try:
+        answer = exchange(second, registered, code_for(browser, registered.client_id))
+    finally:
+        browser.close()
+    assert answer.status_code == 200, answer.text
+    token = jwt.decode(answer.json()["id_token"], _jwks(second))
+    assert token.header["kid"] == published[1]

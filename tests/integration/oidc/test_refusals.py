@@ -5,9 +5,12 @@ tokens the first redemption issued; prompt=none answers without pages."""
 
 from __future__ import annotations
 
+import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from tests.support.oidc import (
     REDIRECT_URI,
@@ -61,6 +64,12 @@ def test_unknown_client_and_repeated_parameters_get_a_page(server: LiveServer) -
     assert "location" not in unknown.headers
     assert "location" not in repeated.headers
     assert "登録されていません" in japanese.text
+    with server.database.engine.connect() as connection:
+        refused = connection.execute(
+            text("SELECT detail FROM audit_events WHERE event = 'oidc.authorization.refused'")
+        ).scalars()
+        reasons = [json.loads(detail)["error"] for detail in refused]
+    assert reasons == ["unknown_client", "repeated_parameter", "unknown_client"]
 
 
 @pytest.mark.parametrize(
@@ -203,3 +212,19 @@ def test_tokens_end_with_the_session(server: LiveServer, smtp: SmtpCapture) -> N
         browser.close()
     assert userinfo_status(server, tokens["access_token"]) == 401
     assert exchange(server, registered, unused).json()["error"] == "invalid_grant"
+
+
+def test_a_code_redeemed_twenty_times_at_once_gives_one_token(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    registered = register_client(server)
+    browser = signed_in_browser(server, smtp, "sho@example.com")
+    try:
+        code = code_for(browser, registered.client_id)
+    finally:
+        browser.close()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _: exchange(server, registered, code), range(20)))
+    assert sorted(answer.status_code for answer in answers) == [200] + [400] * 19
+    granted = next(answer for answer in answers if answer.status_code == 200)
+    assert userinfo_status(server, granted.json()["access_token"]) == 401  # replays revoked it
