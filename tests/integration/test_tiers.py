@@ -392,3 +392,22 @@ def test_case50_neither_the_email_link_nor_the_password_signs_a_high_value_accou
     assert rejected == ["link"]
     password = [e.detail.get("reason") for e in events if e.event == "signin.password.failed"]
     assert password == ["tier_forbids_method", "tier_forbids_method"]
+
+
+def test_serve_refuses_a_policy_that_dropped_a_tier_in_use(
+    tiered: LiveServer, smtp: SmtpCapture, policy_file: Path, tmp_path: Path
+) -> None:
+    with_passkey(tiered, smtp, "yui@example.com")
+    assert (
+        sekisho(tiered, policy_file, "users", "set-tier", "yui@example.com", "high_value")[0] == 0
+    )
+    shrunk = tmp_path / "shrunk.toml"
+    shrunk.write_text(
+        'default_tier = "standard"\n\n[tiers.standard]\nmethods = ["passkey", "email"]\n',
+        encoding="utf-8",
+    )
+    done = run_sekisho(
+        tiered.settings.database_url, "serve", "--port", "1", SEKISHO_POLICY_FILE=str(shrunk)
+    )
+    assert done.returncode == 2, done.stderr
+    assert "accounts are in tiers it does not declare: high_value (1 account)" in done.stderr
