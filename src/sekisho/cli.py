@@ -481,6 +481,25 @@ def policy_check(path: Path) -> None:
         raise typer.Exit(2) from error
     for line in explain(policy):
         typer.echo(line)
+    deployment = _settings_if_any()
+    if deployment is None:
+        typer.echo("(not checked against this deployment's settings: they do not load here)")
+        return
+    try:
+        policy_for(path, attested_keys=deployment.passkey_attestation == "direct")
+    except PolicyError as error:
+        typer.echo(
+            f"warning: with this deployment's settings, serve would refuse: {error}", err=True
+        )
+
+
+def _settings_if_any() -> Settings | None:
+    """This deployment's settings when they load, else None (``policy check`` also runs
+    where no secret key is set)."""
+    try:
+        return Settings()
+    except (ValidationError, SettingsError):
+        return None
 
 
 @users_app.command("disable")

@@ -258,9 +258,20 @@ def test_broken_policy_file_refuses_to_start_with_line_and_reason(
     assert checked.returncode == 2
     assert ":8: unknown method 'sms'" in checked.stderr
     example = Path(__file__).resolve().parents[2] / "examples" / "policy.toml"
-    accepted = run_sekisho(None, "policy", "check", str(example))
+    accepted = run_sekisho(url, "policy", "check", str(example))
     assert accepted.returncode == 0, accepted.stderr
     assert "Tier high_value" in accepted.stdout
+    # The example's corporate tier needs attested keys: a deployment without
+    # passkey_attestation = direct could never sign its accounts in, and serve says so.
+    assert 'requires attestation, but passkey_attestation is not "direct"' in accepted.stderr
+    alone = run_sekisho(
+        None, "policy", "check", str(example), secret_key=None, SEKISHO_MODE="production"
+    )
+    assert alone.returncode == 0, alone.stderr
+    assert "not checked against this deployment's settings" in alone.stdout
+    refused = run_sekisho(url, "check-config", SEKISHO_POLICY_FILE=str(example))
+    assert refused.returncode == 2
+    assert f"policy error: {example}:40: tier corporate requires attestation" in refused.stderr
 
 
 CORPORATE = """\
