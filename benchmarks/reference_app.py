@@ -15,11 +15,16 @@ Essential work, the same as Sekisho's for each operation:
 Run by the benchmark as ``uvicorn --factory benchmarks.reference_app:create_app``;
 settings from ``REFERENCE_*`` environment variables. One connection, used on the event
 loop: statements are microseconds, and one connection is SQLite's single writer.
+With several worker processes (``--workers``, PostgreSQL), each has its own connection;
+the Fernet key is derived from the shared secret and each delivery claims its messages
+with one ``UPDATE ... RETURNING``, so a message queued by one worker is sent once by
+whichever worker claims it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -97,7 +102,9 @@ class Store:
 class Reference:
     def __init__(self) -> None:
         self.key = os.environ["REFERENCE_SECRET"].encode()
-        self.fernet = Fernet(Fernet.generate_key())
+        self.fernet = Fernet(
+            base64.urlsafe_b64encode(hashlib.sha256(self.key + b"fernet").digest())
+        )
         self.origin = os.environ["REFERENCE_ORIGIN"]
         self.rp_id = os.environ["REFERENCE_RP_ID"]
         self.smtp_port = int(os.environ["REFERENCE_SMTP_PORT"])
@@ -125,7 +132,9 @@ class Reference:
         while True:
             await self.wakeup.wait()
             self.wakeup.clear()
-            rows = self.store.run("SELECT id, sealed FROM outbox WHERE status = 'pending'")
+            rows = self.store.run(
+                "UPDATE outbox SET status = 'sending' WHERE status = 'pending' RETURNING id, sealed"
+            )
             self.store.commit()
             for message_id, sealed in rows:
                 payload = json.loads(self.fernet.decrypt(sealed.encode()))
@@ -273,6 +282,11 @@ async def passkey_verify(request: Request) -> JSONResponse:
     return response
 
 
+async def healthz(request: Request) -> JSONResponse:
+    """The HTTP floor: routing and a JSON answer, no work."""
+    return JSONResponse({"status": "ok"})
+
+
 async def add_user(request: Request) -> JSONResponse:
     """Benchmark set-up only: an account, and optionally its passkey's public key."""
     ref: Reference = request.app.state.ref
@@ -306,6 +320,7 @@ def create_app() -> Starlette:
             Route("/passkey/options", passkey_options, methods=["POST"]),
             Route("/passkey/verify", passkey_verify, methods=["POST"]),
             Route("/setup/user", add_user, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

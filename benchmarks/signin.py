@@ -20,7 +20,8 @@ Scenarios, in this order by default: ``code`` (request, wait for the mail at the
 sink, POST the code: one whole code sign-in), ``passkey`` (options, then verify with the
 software authenticator of tests/support), ``email`` (POST the sign-in request; last,
 since it queues more mail than a worker delivers in the window, and the next window
-would pay for that backlog). Nothing here is asserted.
+would pay for that backlog). ``floor`` (not run by default) is ``GET /healthz``: the
+HTTP floor of each server, routing and middleware with no work. Nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -47,12 +48,14 @@ from tests.support.server import POSTGRES_ADMIN
 from tests.support.smtp import free_port
 
 from benchmarks.mailsink import MailSink
+from benchmarks.reference_app import Store
 from benchmarks.wire import Client
 
 MAX_USERS = 256
 MAX_SECONDS = 120.0
 SECRET = "benchmark-secret-key-0123456789abcdef0123456789"  # noqa: S105 (throwaway servers)
 VENV_BIN = Path(sys.executable).parent
+REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
 @dataclass
@@ -70,7 +73,9 @@ class Server:
         return f"http://localhost:{self.port}"
 
     def cpu_seconds(self) -> float:
-        return _cpu_seconds(self.process)
+        """The server's CPU: its process and every descendant (``--workers`` above 1
+        runs the workers as children of uvicorn's manager)."""
+        return sum(_pid_cpu_seconds(pid) for pid in _tree(self.process.pid))
 
     def stop(self) -> None:
         for process in (self.process, self.mailer):
@@ -80,8 +85,34 @@ class Server:
 
 
 def _cpu_seconds(process: subprocess.Popen[bytes]) -> float:
-    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return _pid_cpu_seconds(process.pid)
+
+
+def _pid_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (from /proc/PID/task/*/children)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue
+        for child in children:
+            found.extend(_tree(int(child)))
+    return found
+
+
+def _idle_ticks() -> tuple[int, int]:
+    """(idle + iowait, total) jiffies of the whole machine, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return values[3] + values[4], sum(values[:8])
 
 
 @dataclass
@@ -102,6 +133,10 @@ class Result:
     #: CPU of a separate mail worker process (None: delivery is in the server).
     mailer_cpu: float | None = None
     delivered: int = 0
+    #: Share of the machine's CPU time (all cores) left idle during the window.
+    idle: float = 0.0
+    #: ``code``: ms from the sign-in request's answer to the mail at the sink.
+    mail_waits: list[float] = field(default_factory=list)
 
     def percentile(self, fraction: float) -> float:
         if not self.latencies:
@@ -114,8 +149,10 @@ class Unexpected(Exception):
     pass
 
 
-def _pin() -> list[str]:
-    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+def _pin(workers: int) -> list[str]:
+    """One worker: the servers on core 1, the load generator on core 0. Several workers
+    are not pinned: they, the database and the load generator share every core."""
+    if workers == 1 and shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
         os.sched_setaffinity(0, {0})
         return ["taskset", "-c", "1"]
     return []
@@ -179,7 +216,10 @@ def start_sekisho(args: argparse.Namespace, folder: str, smtp_port: int, pin: li
     )
     if args.mail_worker == "separate":
         env["SEKISHO_MAIL_WORKER"] = "false"
+    if args.workers > 1:
+        env["SEKISHO_REDIS_URL"] = REDIS_URL
     command = [*pin, str(VENV_BIN / "sekisho"), "serve", "--port", str(port)]
+    command += ["--workers", str(args.workers)]
     process = _spawn(command, env, Path(folder) / "sekisho.log")
     _wait_ready(process, port)
     mailer = None
@@ -200,6 +240,7 @@ def start_reference(
 ) -> Server:
     port = free_port()
     url = _database(args.backend, folder, "reference")
+    Store(url).connection.close()  # the schema, before several workers race to create it
     env = dict(
         os.environ,
         REFERENCE_SECRET=SECRET,
@@ -218,6 +259,8 @@ def start_reference(
         "--log-level",
         "warning",
         "--no-access-log",
+        "--workers",
+        str(args.workers),
     ]
     process = _spawn(command, env, Path(folder) / "reference.log")
     _wait_ready(process, port)
@@ -250,12 +293,14 @@ async def op_code(server: Server, user: VirtualUser, sink: MailSink, result: Res
         sink.forget(user.email, code)
     _expect(response.status, 202, "email", result)
     flow_id = response.json()["flow_id"]
+    answered = time.perf_counter()
     try:
         value = await asyncio.wait_for(code, timeout=30)
     except TimeoutError:
         sink.forget(user.email, code)
         result.unexpected["mail timeout"] += 1
         raise Unexpected("mail") from None
+    result.mail_waits.append((time.perf_counter() - answered) * 1000)
     response = await user.client.post(server.paths["code"].format(flow_id=flow_id), {"code": value})
     _expect(response.status, 200, "code", result)
 
@@ -276,8 +321,18 @@ async def op_passkey(server: Server, user: VirtualUser, sink: MailSink, result: 
     _expect(response.status, 200, "verify", result)
 
 
+async def op_floor(server: Server, user: VirtualUser, sink: MailSink, result: Result) -> None:
+    response = await user.client.get("/healthz")
+    _expect(response.status, 200, "healthz", result)
+
+
 Operation = Callable[[Server, VirtualUser, MailSink, Result], Awaitable[None]]
-OPERATIONS: dict[str, Operation] = {"email": op_email, "code": op_code, "passkey": op_passkey}
+OPERATIONS: dict[str, Operation] = {
+    "email": op_email,
+    "code": op_code,
+    "passkey": op_passkey,
+    "floor": op_floor,
+}
 
 
 async def run_window(
@@ -307,9 +362,11 @@ async def run_window(
     tasks = [asyncio.create_task(loop(user)) for user in users]
     await asyncio.sleep(warmup)
     result.unexpected.clear()
+    waits_before = len(result.mail_waits)
     cpu_before = server.cpu_seconds()
     mailer_before = _cpu_seconds(server.mailer) if server.mailer else 0.0
     delivered_before = sink.delivered
+    idle_before = _idle_ticks()
     started = time.perf_counter()
     measuring = True
     await asyncio.sleep(seconds)
@@ -317,9 +374,12 @@ async def run_window(
     result.seconds = time.perf_counter() - started
     result.cpu = server.cpu_seconds() - cpu_before
     result.delivered = sink.delivered - delivered_before
+    idle_after = _idle_ticks()
+    result.idle = (idle_after[0] - idle_before[0]) / max(1, idle_after[1] - idle_before[1])
     if server.mailer:
         result.mailer_cpu = _cpu_seconds(server.mailer) - mailer_before
     stop = True
+    result.mail_waits = result.mail_waits[waits_before:]
     await asyncio.gather(*tasks)
     await _drained(sink)
     return result
@@ -402,12 +462,13 @@ def _row(name: str, result: Result, reference_cpu: float | None) -> str:
     errors = ", ".join(f"{k}: {v}" for k, v in sorted(result.unexpected.items())) or "-"
     return (
         f"| {name} | {rate:.0f} | {result.percentile(0.5):.1f} | {result.percentile(0.95):.1f}"
-        f" | {result.percentile(0.99):.1f} | {cpu:.2f} | {ratio} | {errors} |"
+        f" | {result.percentile(0.99):.1f} | {cpu:.2f} | {ratio} | {100 * result.idle:.0f} %"
+        f" | {errors} |"
     )
 
 
 async def measure(args: argparse.Namespace, folder: str) -> None:
-    pin = _pin()
+    pin = _pin(args.workers)
     sink = MailSink()
     sink.start()
     servers = [
@@ -429,12 +490,15 @@ async def measure(args: argparse.Namespace, folder: str) -> None:
         await setup_reference(servers[0], crowd["reference"])
         print(
             f"{args.users} users, {args.seconds:g} s windows after {args.warmup:g} s warm-up,"
-            f" {args.backend}, servers pinned: {bool(pin)}"
+            f" {args.backend}, {args.workers} worker(s) each, servers pinned: {bool(pin)}"
         )
         for scenario in args.scenario or ["code", "passkey", "email"]:
             print(f"\n{scenario}\n")
-            print("| server | ops/s | p50 ms | p95 ms | p99 ms | CPU ms/op | CPU ratio | errors |")
-            print("|---|---|---|---|---|---|---|---|")
+            print(
+                "| server | ops/s | p50 ms | p95 ms | p99 ms | CPU ms/op | CPU ratio"
+                " | machine idle | errors |"
+            )
+            print("|---|---|---|---|---|---|---|---|---|")
             reference_cpu: float | None = None
             mail_rows: list[str] = []
             for server in servers:
@@ -447,6 +511,12 @@ async def measure(args: argparse.Namespace, folder: str) -> None:
                     args.seconds,
                 )
                 print(_row(server.name, result, reference_cpu), flush=True)
+                if result.mail_waits:
+                    waits = sorted(result.mail_waits)
+                    mail_rows.append(
+                        f"{server.name}: mail at the sink {waits[len(waits) // 2]:.1f} ms (p50),"
+                        f" {waits[int(0.95 * len(waits))]:.1f} ms (p95) after the request's answer"
+                    )
                 if server.mailer is not None and result.mailer_cpu is not None:
                     per = result.mailer_cpu * 1000 / max(1, result.operations)
                     mail_rows.append(
@@ -471,6 +541,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes per server (above 1: PostgreSQL, and Sekisho's rate"
+        " limits in Redis; nothing pinned)",
+    )
     parser.add_argument("--scenario", action="append", choices=sorted(OPERATIONS))
     parser.add_argument(
         "--mail-worker",
@@ -482,6 +559,8 @@ def main(argv: list[str] | None = None) -> None:
     args: Any = parser.parse_args(argv)
     if not 1 <= args.users <= MAX_USERS or not 0 < args.seconds <= MAX_SECONDS:
         parser.error(f"--users 1..{MAX_USERS}, --seconds up to {MAX_SECONDS:g}")
+    if args.workers > 1 and args.backend != "postgresql":
+        parser.error("--workers above 1 needs --backend postgresql")
     with tempfile.TemporaryDirectory() as folder:
         asyncio.run(measure(args, folder))
 

@@ -33,31 +33,33 @@ class Client:
     _writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: Any) -> Response:
+        return await self.request("POST", path, json.dumps(body).encode())
+
+    async def get(self, path: str) -> Response:
+        return await self.request("GET", path, None)
+
+    async def request(self, method: str, path: str, payload: bytes | None) -> Response:
         reused = self._writer is not None and not self._writer.is_closing()
         try:
-            return await self._post(path, body)
+            return await self._send(method, path, payload)
         except (asyncio.IncompleteReadError, ConnectionError) as error:
             # The server closes idle keep-alive connections; only then is a retry safe
             # (nothing of the request was answered).
             if not reused or (isinstance(error, asyncio.IncompleteReadError) and error.partial):
                 raise
             await self.close()
-            return await self._post(path, body)
+            return await self._send(method, path, payload)
 
-    async def _post(self, path: str, body: Any) -> Response:
+    async def _send(self, method: str, path: str, payload: bytes | None) -> Response:
         if self._writer is None or self._writer.is_closing():
             self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self.port)
         assert self._reader is not None
-        payload = json.dumps(body).encode()
-        head = [
-            f"POST {path} HTTP/1.1",
-            f"Host: {self.host_header}",
-            "Content-Type: application/json",
-            f"Content-Length: {len(payload)}",
-        ]
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host_header}"]
+        if payload is not None:
+            head += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
         if self.cookies:
             head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
-        self._writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+        self._writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + (payload or b""))
         raw = await self._reader.readuntil(b"\r\n\r\n")
         lines = raw.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])

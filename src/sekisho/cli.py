@@ -27,6 +27,7 @@ from sekisho.importer import import_users
 from sekisho.legacy_hashes import wrap_legacy_hashes
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
+from sekisho.oidc import commands as oidc_commands
 from sekisho.policy.assurance import Attestation
 from sekisho.policy.deployment import policy_for
 from sekisho.policy.explain import explain
@@ -151,6 +152,15 @@ def _database(
     return database
 
 
+def _oidc_database() -> tuple[Database, Keyring]:
+    settings = _settings()
+    keys = Keyring(settings.secret_key.get_secret_value())
+    return _database(settings, keys=keys), keys
+
+
+oidc_commands.install(app, _oidc_database)
+
+
 def _public_origin_for_port(settings: Settings, port: int) -> Settings:
     """In development, an unset public origin follows ``--port``: the default
     http://localhost:8000 would send every link and redirect to another port."""
@@ -212,6 +222,7 @@ def serve(
         )
         raise typer.Exit(2)
     from sekisho.app import create_app
+    from sekisho.web.proxies import behind_proxies
 
     logs.configure(settings.log_format)
     engine = make_engine(settings.database_url)
@@ -234,8 +245,7 @@ def serve(
         "port": port,
         "access_log": False,
         "log_config": None,  # uvicorn's lines go through logs.configure too
-        "proxy_headers": True,
-        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "proxy_headers": False,  # the app applies forwarded_allow_ips (web/proxies.py)
         "log_level": "info",
     }
     ready = f"Sekisho {settings.mode} mode: open {settings.public_origin}/signin"
@@ -265,7 +275,7 @@ def serve(
                 err=True,
             )
             raise typer.Exit(1) from error
-    server = uvicorn.Server(uvicorn.Config(web_app, **common))
+    server = uvicorn.Server(uvicorn.Config(behind_proxies(web_app, settings), **common))
     server.run()
     if not server.started:
         raise typer.Exit(3)

@@ -85,6 +85,25 @@ class ErrorCode(Enum):
         400,
         "Too many wrong codes: this code no longer works. The link in the same email still signs you in on the device where you asked for it; or ask for a new email.",
     )
+    recovery_failed = ErrorSpec(
+        400,
+        "That email address and recovery code do not match a recovery code that can be used. Check both and try again.",
+    )
+    recovery_code_format = ErrorSpec(
+        422, "Enter a recovery code: 16 letters and digits, such as K7QM-3XVD-9RTA-HW2P."
+    )
+    session_restricted = ErrorSpec(
+        403,
+        "You signed in with a recovery code: add a new passkey first. Until then this session can do nothing else.",
+    )
+    recovery_hold = ErrorSpec(
+        403,
+        "Your account was recovered recently, so this change is on hold for a while to protect you. Try again after the time shown on your account page.",
+    )
+    operator_passkey_required = ErrorSpec(
+        403,
+        "Operator pages need a sign-in with a passkey. Sign out, then sign in with your passkey to open this page.",
+    )
 
     @property
     def status(self) -> int:

@@ -18,6 +18,7 @@ from sekisho.core.notices import PASSKEY_ADDED, PASSKEY_REMOVED, queue_notice
 from sekisho.core.policy import recently_authenticated
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Passkey, Session, User
+from sekisho.core.recovery import RecoveryRules, is_recovery
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.methods.passkey.authentication import PasskeySignIn
 from sekisho.methods.passkey.ceremony import StartedCeremony
@@ -80,9 +81,11 @@ class PasskeyService:
         limits: RateLimits,
         completion: Completion,
         migration: MigrationPolicy,
+        recovery: RecoveryRules,
         clock: Callable[[], datetime],
     ) -> None:
         self._migration = migration
+        self._recovery = recovery
         self.relying_party = relying_party_from(settings)
         self.attestation = Attestation(self.relying_party.aaguid_allowlist)
         self._settings = settings
@@ -179,16 +182,21 @@ class PasskeyService:
                 client=client,
                 now=now,
             )
-            queue_notice(
-                repos,
-                self._keys,
-                user=user,
-                notice=PASSKEY_ADDED,
-                locale=locale,
-                client=client,
-                now=now,
-                name=registered.passkey.name,
-            )
+            if is_recovery(session):
+                self._recovery.complete(
+                    repos, session, user, registered.passkey, locale=locale, client=client, now=now
+                )
+            else:
+                queue_notice(
+                    repos,
+                    self._keys,
+                    user=user,
+                    notice=PASSKEY_ADDED,
+                    locale=locale,
+                    client=client,
+                    now=now,
+                    name=registered.passkey.name,
+                )
             self._migration.retire_if_phasing_out(
                 repos, user, because="passkey_added", client=client, now=now
             )
@@ -222,11 +230,13 @@ class PasskeyService:
     def remove(
         self, session: Session, passkey_id: str, *, locale: str, client: ClientInfo
     ) -> Passkey:
-        """Delete a passkey after a fresh sign-in, unless it is the last way in the
-        account's tier allows (SECURITY.md case 51: refused, and audited)."""
+        """Delete a passkey after a fresh sign-in, unless a recent recovery holds such
+        changes or it is the last way in the account's tier allows (SECURITY.md case
+        51: refused, and audited)."""
         with self._database.transaction() as repos:
             now = self._clock()
             user = self._fresh_user(repos, session, now, Change.REMOVE)
+            self._recovery.ensure_no_hold(repos, user.id, now=now)
             registered = repos.passkeys.for_user(user.id)
             target = next((p for p in registered if p.id == passkey_id), None)
             if target is None:
@@ -302,9 +312,15 @@ class PasskeyService:
     def _fresh_user(
         self, repos: Repositories, session: Session, now: datetime, change: Change
     ) -> User:
+        """The session's user, if the session may make ``change`` now. A recovery
+        session may only add the one passkey that completes its recovery."""
         user = repos.users.by_id(session.user_id)
         if user is None:
             raise SekishoError(ErrorCode.not_authenticated)
+        if is_recovery(session):
+            if change is Change.ADD and self._recovery.may_enrol(repos, session, now=now):
+                return user
+            raise SekishoError(ErrorCode.session_restricted)
         if not self._is_fresh(session, repos.passkeys.for_user(user.id), now, change):
             raise SekishoError(ErrorCode.reauthentication_required)
         return user

@@ -67,6 +67,9 @@ class RateLimits:
         self.verify_per_ip = Limit.of("verify-ip", settings.limit_verify_per_ip)
         self.verify_global = Limit.of("verify-global", settings.limit_verify_global)
         self.ceremonies_per_ip = Limit.of("ceremony-ip", settings.limit_ceremonies_per_ip)
+        self.recovery_per_address = Limit.of(
+            "recovery-address", settings.limit_recovery_per_address
+        )
 
     def hit_verification(self, ip: str) -> None:
         """Count one check of a secret (code, approval, passkey, password): per IP and overall."""
@@ -91,10 +94,24 @@ class RateLimits:
                 shown = key if limit.name.endswith("ip") else "-"
                 log.warning("rate limit %s (%s) reached for %s", limit.name, item, shown)
                 self.refusals[limit.name] += 1
-                with self._guard(limiter):
-                    reset_at, _remaining = limiter.get_window_stats(item, limit.name, key)
-                retry_after = max(1, math.ceil(reset_at - time.time()))
+                retry_after = self._retry_after(limiter, item, limit.name, key)
                 raise SekishoError(ErrorCode.rate_limited, retry_after=retry_after)
+
+    def _retry_after(
+        self, limiter: MovingWindowRateLimiter, item: RateLimitItem, name: str, key: str
+    ) -> int:
+        """Seconds until the window admits one more. Should Redis fail between the hit
+        that refused and this question, the refusal stands with the whole window as its
+        Retry-After (never a 500), and the fallback takes over as after any failure."""
+        try:
+            with self._guard(limiter):
+                reset_at, _remaining = limiter.get_window_stats(item, name, key)
+        except Exception as error:
+            if limiter is self._memory:
+                raise
+            self._shared_failed(error)
+            return item.get_expiry()
+        return max(1, math.ceil(reset_at - time.time()))
 
     def _guard(self, limiter: MovingWindowRateLimiter) -> AbstractContextManager[object]:
         return self._memory_lock if limiter is self._memory else nullcontext()
@@ -107,9 +124,12 @@ class RateLimits:
         return self._shared
 
     def _on_shared_failure(self, error: Exception) -> MovingWindowRateLimiter:
+        self._shared_failed(error)
+        return self._fallback()
+
+    def _shared_failed(self, error: Exception) -> None:
         self._shared_down_until = time.monotonic() + RETRY_SHARED_AFTER_SECONDS
         log.error("rate limit storage unreachable (%s)", type(error).__name__)
-        return self._fallback()
 
     def _fallback(self) -> MovingWindowRateLimiter:
         if self._fallback_mode == "fail_closed":

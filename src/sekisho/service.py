@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.clients import ClientInfo
 from sekisho.core.completion import Completion, IssuedSession
+from sekisho.core.devices import NewBrowserNotices
 from sekisho.core.keys import Keyring
 from sekisho.core.migration import MigrationPolicy
 from sekisho.core.password_presence import PasswordPresence
 from sekisho.core.policy import FailurePolicy
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Session, User
+from sekisho.core.recovery import RecoveryRules
 from sekisho.core.sessions import SessionManager, SessionTimeouts
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import DEFAULT_LOCALE
@@ -34,6 +36,7 @@ from sekisho.passkey_service import PasskeyService
 from sekisho.policy.assurance import Attestation
 from sekisho.policy.deployment import policy_for
 from sekisho.ratelimits import RateLimits
+from sekisho.recovery_service import RecoveryService
 from sekisho.settings import Settings
 from sekisho.store.database import Database
 
@@ -106,6 +109,23 @@ class Sekisho:
             migration=self.migration,
             policy=policy,
             attestation=Attestation(frozenset(settings.passkey_aaguid_allowlist)),
+            browsers=NewBrowserNotices(keys=self.keys),
+            restricted_lifetime=settings.recovery_session_lifetime,
+        )
+        recovery_rules = RecoveryRules(
+            keys=self.keys,
+            hold=settings.recovery_hold,
+            enrolment_window=settings.recovery_session_lifetime,
+            regeneration_window=settings.recovery_codes_reauthentication_window,
+        )
+        self.recovery = RecoveryService(
+            database=database,
+            keys=self.keys,
+            limits=limits,
+            completion=self.completion,
+            rules=recovery_rules,
+            failures=failures,
+            clock=clock,
         )
         self.password = PasswordSignIn(
             failures=failures,
@@ -120,6 +140,7 @@ class Sekisho:
             limits=limits,
             completion=self.completion,
             migration=self.migration,
+            recovery=recovery_rules,
             clock=clock,
         )
         self.email = EmailSignIn(

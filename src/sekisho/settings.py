@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     passkey_challenge_ttl: timedelta = timedelta(minutes=5)
     passkey_nudge: bool = True
     reauthentication_window: timedelta = timedelta(minutes=10)
+    recovery_hold: timedelta = timedelta(hours=24)
+    recovery_session_lifetime: timedelta = timedelta(minutes=15)
+    recovery_codes_reauthentication_window: timedelta = timedelta(minutes=5)
+    limit_recovery_per_address: str = "10/hour;20/day"
 
     max_body_bytes: int = 64 * 1024
     body_read_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -166,6 +170,9 @@ class Settings(BaseSettings):
         "passkey_challenge_ttl",
         "reauthentication_window",
         "password_attempt_floor",
+        "recovery_hold",
+        "recovery_session_lifetime",
+        "recovery_codes_reauthentication_window",
     )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
@@ -211,6 +218,7 @@ class Settings(BaseSettings):
         "limit_verify_per_ip",
         "limit_verify_global",
         "limit_ceremonies_per_ip",
+        "limit_recovery_per_address",
     )
     @classmethod
     def _rate_limit_syntax(cls, value: str) -> str:

@@ -64,8 +64,8 @@ def install(app: FastAPI, settings: Settings) -> None:
 
 
 class SpanRequestId:
-    """Puts the request id on the request's server span (inside ``RequestIds``, which
-    sets it, and inside the OpenTelemetry middleware, which opens the span)."""
+    """Puts the request id on the request's server span (inside ``web.middleware.Edge``,
+    which sets it, and inside the OpenTelemetry middleware, which opens the span)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -7,8 +7,10 @@ One test per language and backend walks through the real flows to reach each pag
 (sign-in with the password link offered, password, wait with the resend countdown and a
 wrong code, the link on another device, an error page, the signed-in notice, the account
 page with a passkey and two sessions, the remove confirmation, the wait page after a
-resend and after too many wrong codes, the "This wasn't me" result, the migration
-report and the development mailbox) and checks each page in all four looks.
+resend and after too many wrong codes, the "This wasn't me" result, the operator refused
+with an email session, the migration report and the development mailbox, new recovery
+codes, the recovery sign-in with and without an error, the recovery session before and
+after its passkey) and checks each page in all four looks.
 """
 
 from __future__ import annotations
@@ -213,6 +215,18 @@ def import_users(server: LiveServer) -> None:
         database.dispose()
 
 
+def sign_in_as_operator(page: Page, server: LiveServer, smtp: SmtpCapture) -> None:
+    """Operator pages need a passkey session: sign in by email, add a passkey, then sign
+    in with it (``page`` gets a virtual authenticator)."""
+    VirtualAuthenticator(page)
+    sign_in_by_email(page, server, smtp, ADMIN)
+    add_passkey(page)
+    page.goto("/signin")
+    page.locator("#passkey-button").click()
+    expect(page).to_have_url(server.url + "/account")
+    expect(page.locator("#session-amr")).to_have_attribute("data-aal", "2")
+
+
 def keep_in_dev_mailbox(server: LiveServer, smtp: SmtpCapture, address: str) -> None:
     """Store a message the server really sent, as the development sender would."""
     message = smtp.to(address)[-1]
@@ -324,9 +338,15 @@ def test_every_page_is_accessible_and_fits_a_phone(
     expect(phone.locator("#message")).to_be_visible()
     check(phone, "this wasn't me", findings)
 
-    # The operator: the migration report and the development mailbox.
+    # The operator: refused with an email session, then the migration report and the
+    # development mailbox with a passkey session.
+    refused = open_page(device, language)
+    sign_in_by_email(refused, server, smtp, ADMIN)
+    refused.goto("/admin/migration")
+    expect(refused.locator('#message[data-error="operator_passkey_required"]')).to_be_visible()
+    check(refused, "operator refused an email session", findings)
     admin = open_page(device, language)
-    sign_in_by_email(admin, server, smtp, ADMIN)
+    sign_in_as_operator(admin, server, smtp)
     keep_in_dev_mailbox(server, smtp, ADMIN)
     admin.goto("/admin/migration")
     expect(admin.locator("#sign-in-chart")).to_be_visible()
@@ -336,5 +356,32 @@ def test_every_page_is_accessible_and_fits_a_phone(
     admin.locator("#mailbox a").first.click()
     expect(admin.locator("#mail-html")).to_be_visible()
     check(admin, "development mailbox message", findings)
+
+    # Recovery: the operator makes recovery codes, then someone recovers the account
+    # with one (a wrong code first) and adds a new passkey.
+    admin.goto("/account")
+    admin.locator("#generate-form button[type=submit]").click()
+    expect(admin.locator("#recovery-codes li")).to_have_count(10)
+    check(admin, "new recovery codes", findings)
+    code = admin.locator("#recovery-codes code").first.inner_text()
+    rescuer = open_page(device, language)
+    VirtualAuthenticator(rescuer)
+    rescuer.goto("/signin")
+    rescuer.locator("#recovery-link a").click()
+    settle(rescuer, "#recovery-form")
+    check(rescuer, "recovery sign-in", findings)
+    rescuer.locator("#email").fill(ADMIN)
+    rescuer.locator("#code").fill("ABCD-EFGH-JKMN-PQRS")
+    rescuer.locator("#recovery-form button[type=submit]").click()
+    expect(rescuer.locator("#error")).to_be_visible()
+    expect_tied_to_error(rescuer, "#email")
+    check(rescuer, "recovery sign-in with an error", findings)
+    rescuer.locator("#code").fill(code)
+    rescuer.locator("#recovery-form button[type=submit]").click()
+    settle(rescuer, "#recovery-intro")
+    check(rescuer, "recovery session", findings)
+    rescuer.locator("#add-passkey").click()
+    settle(rescuer, "#recovery-complete")
+    check(rescuer, "recovery complete", findings)
 
     findings.assert_none()

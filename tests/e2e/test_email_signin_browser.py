@@ -205,6 +205,24 @@ def test_wait_page_says_when_another_device_finished(
     expect(status).to_have_text(completed)
 
 
+def test_wait_page_says_while_email_is_delayed(
+    server: LiveServer, smtp: SmtpCapture, device: Device
+) -> None:
+    """SMTP down: the notice shows (from the page, or from wait.js's polling); once the
+    mail server is back and the email delivered, wait.js hides it again."""
+    address = "gus@example.com"
+    server.add_user(address)
+    smtp.stop()
+    waiting = device()
+    request_email(waiting, address)
+    notice = waiting.locator("#mail-delayed")
+    expect(notice).to_be_visible()
+    expect(notice).to_have_text(re.compile("^Sign-in emails are delayed right now"))
+    smtp.start()
+    emailed(smtp, server, address)
+    expect(notice).to_be_hidden()
+
+
 def test_japanese_browser_sees_japanese_signin_page(server: LiveServer, device: Device) -> None:
     page = device(locale="ja-JP")
     page.goto("/signin")

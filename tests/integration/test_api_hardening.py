@@ -226,3 +226,31 @@ def test_stalled_body_gets_408_and_the_connection_is_closed(make_server: ServerF
     answer = _raw(server, request)
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
     assert b'"error":"request_timeout"' in answer.replace(b" ", b"")
+
+
+def test_every_answer_of_the_edge_carries_its_headers(make_server: ServerFactory) -> None:
+    """The edge middleware's own refusal (a declared body over the cap, answered before
+    the app runs), a HEAD answer and a static file all get the request id and the
+    security headers; only static files may be cached."""
+    server = make_server(max_body_bytes=1024)
+    with server.client() as client:
+        refused = client.post(
+            "/api/v1/signin/email",
+            content=b"x" * 2048,
+            headers={"Content-Type": "application/json"},
+        )
+        head = client.head("/signin")
+        static = client.get("/static/sekisho.css")
+    _error(refused, 413, "payload_too_large")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert static.status_code == 200
+    for answer in (refused, head, static):
+        assert len(answer.headers["x-request-id"]) == 32
+        assert answer.headers["content-security-policy"].startswith("default-src 'self'")
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert answer.headers["referrer-policy"] == "no-referrer"
+    assert refused.headers["cache-control"] == "no-store"
+    assert head.headers["cache-control"] == "no-store"
+    assert static.headers.get("cache-control") != "no-store"
+    assert len({answer.headers["x-request-id"] for answer in (refused, head, static)}) == 3

@@ -14,7 +14,7 @@ from sekisho.store.tables import users
 from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.cli import run_sekisho
-from tests.support.passkeys import email_sign_in, register
+from tests.support.passkeys import email_sign_in, register, sign_in
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
 
@@ -79,6 +79,12 @@ def test_report_counts_states_and_sign_ins(make_server: ServerFactory, smtp: Smt
     with httpx.Client(base_url=server.url) as admin:
         assert admin.get("/admin/migration").status_code == 404
         email_sign_in(server, smtp, admin, "boss@example.com")
+        refused = admin.get("/admin/migration")
+        assert refused.status_code == 403
+        assert 'data-error="operator_passkey_required"' in refused.text
+        operator_key = SoftAuthenticator()
+        assert register(server, admin, operator_key).status_code == 201
+        assert sign_in(server, admin, operator_key).status_code == 200
         page = admin.get("/admin/migration")
         assert page.status_code == 200
         assert 'id="sign-in-chart"' in page.text

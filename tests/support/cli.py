@@ -69,11 +69,11 @@ class ServeOutput:
 
 
 @contextmanager
-def serving(cwd: Path, port: int, **env: str) -> Iterator[ServeOutput]:
-    """``sekisho serve --port PORT`` in ``cwd`` (its default database is ./var there),
-    ready once it has printed where to open it; stopped at the end."""
+def running(cwd: Path, *args: str, ready: str, **env: str) -> Iterator[ServeOutput]:
+    """``sekisho ARGS`` as a long-running process in ``cwd``, once it has printed a line
+    holding ``ready``; stopped (SIGTERM) at the end."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "sekisho", "serve", "--port", str(port)],
+        [sys.executable, "-m", "sekisho", *args],
         cwd=cwd,
         env=sekisho_environment(**env),
         stdout=subprocess.PIPE,
@@ -82,8 +82,16 @@ def serving(cwd: Path, port: int, **env: str) -> Iterator[ServeOutput]:
     )
     try:
         output = ServeOutput(process)
-        output.wait_for("/signin")
+        output.wait_for(ready)
         yield output
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextmanager
+def serving(cwd: Path, port: int, **env: str) -> Iterator[ServeOutput]:
+    """``sekisho serve --port PORT`` in ``cwd`` (its default database is ./var there),
+    ready once it has printed where to open it; stopped at the end."""
+    with running(cwd, "serve", "--port", str(port), ready="/signin", **env) as output:
+        yield output

@@ -16,12 +16,29 @@ BROWSER_ON_SYSTEM = N_("%(browser)s on %(system)s")
 
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
+    """``device`` is the browser's device cookie (a random value), ``locale`` the
+    language its pages are shown in (security notices to the account are written in it)."""
+
     ip: str
     user_agent: str
+    device: str | None = None
+    locale: str = DEFAULT_LOCALE
 
     @classmethod
-    def of(cls, ip: str | None, user_agent: str | None) -> ClientInfo:
-        return cls(ip=ip or "unknown", user_agent=(user_agent or "")[:MAX_USER_AGENT])
+    def of(
+        cls,
+        ip: str | None,
+        user_agent: str | None,
+        *,
+        device: str | None = None,
+        locale: str = DEFAULT_LOCALE,
+    ) -> ClientInfo:
+        return cls(
+            ip=ip or "unknown",
+            user_agent=(user_agent or "")[:MAX_USER_AGENT],
+            device=device,
+            locale=locale,
+        )
 
     def describe(self, locale: str = DEFAULT_LOCALE) -> str:
         """'Chrome on Windows' style description in ``locale`` ('Windows 上の Chrome'):

@@ -5,8 +5,10 @@ It resolves the account the proof speaks for (creating it only when self sign-up
 on), asks the policy whether the account's tier admits this proof (fully, restricted to
 enrolling a passkey, or not at all: :mod:`sekisho.policy.admission`, SECURITY.md case
 50), retires the pre-sign-in session (a new token at every sign-in: case 27), issues
-the session with the AAL of the proof and the limits of its AAL and tier, and writes
-the audit event, all inside the caller's transaction.
+the session with the AAL of the proof and the limits of its AAL and tier (restricted
+when the proof was a recovery code: ``core/recovery.py``, case 54), notes the browser
+it came from (``core/devices.py``), and writes the audit event, all inside the
+caller's transaction.
 """
 
 from __future__ import annotations
@@ -18,16 +20,16 @@ from typing import Protocol
 
 from sekisho.core import onetime
 from sekisho.core.clients import ClientInfo
+from sekisho.core.devices import NewBrowserNotices
 from sekisho.core.migration import MigrationPolicy
 from sekisho.core.ports import Clock, Repositories, Transactions
 from sekisho.core.records import AuditEvent, Session, User
+from sekisho.core.recovery import restriction_for
 from sekisho.core.sessions import SessionManager
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.policy.admission import ENROL_PASSKEY, Admission, Standing, admit
 from sekisho.policy.assurance import AMR_EMAIL, Attestation, method_of
 from sekisho.policy.tiers import Policy, Tier
-
-RESTRICTED_LIFETIME = timedelta(minutes=15)
 
 
 class Proof(Protocol):
@@ -65,6 +67,8 @@ class Completion:
         migration: MigrationPolicy,
         policy: Policy,
         attestation: Attestation,
+        browsers: NewBrowserNotices,
+        restricted_lifetime: timedelta,
     ) -> None:
         self._transactions = transactions
         self._clock = clock
@@ -73,6 +77,8 @@ class Completion:
         self._migration = migration
         self.policy = policy
         self._attestation = attestation
+        self._browsers = browsers
+        self._restricted_lifetime = restricted_lifetime
 
     def sign_in(
         self,
@@ -108,7 +114,12 @@ class Completion:
             )
             raise SekishoError(ErrorCode.invalid_or_expired, persist=True)
         tier = self.policy.tier_for(user)
-        admission = self._admit(repos, user, tier, proof)
+        # A recovery code never meets the tier's sign-in rules: it always leads to a
+        # session that can only enrol a passkey the tier accepts (case 54).
+        restriction = restriction_for(proof.via)
+        admission = Admission.RESTRICTED if restriction else self._admit(repos, user, tier, proof)
+        if admission is Admission.RESTRICTED and restriction is None:
+            restriction = ENROL_PASSKEY
         if admission is Admission.REFUSED:
             self._audit(
                 repos,
@@ -145,12 +156,11 @@ class Completion:
                     replaced_session=stale.id,
                 )
         token = onetime.new_session_token()
-        restricted = admission is Admission.RESTRICTED
         lifetime = self._sessions.timeouts.absolute(proof.aal)
         if tier.absolute_timeout is not None:
             lifetime = min(lifetime, tier.absolute_timeout)
-        if restricted:
-            lifetime = min(lifetime, RESTRICTED_LIFETIME)
+        if restriction is not None:
+            lifetime = min(lifetime, self._restricted_lifetime)
         session = Session(
             id=onetime.new_flow_id(),
             user_id=user.id,
@@ -162,18 +172,19 @@ class Completion:
             user_agent=client.user_agent,
             amr=proof.amr,
             aal=proof.aal,
-            restriction=ENROL_PASSKEY if restricted else None,
+            restriction=restriction,
             idle_limit=tier.idle_timeout,
         )
         repos.sessions.create(session, token_digest=self._sessions.token_digest(token))
+        self._browsers.observe(repos, user, session, client, now)
         repos.users.mark_signed_in(user.id, now=now, email_proven=AMR_EMAIL in proof.amr)
-        if proof.via != "password" and not restricted:
+        if proof.via != "password" and restriction is None:
             self._migration.retire_if_phasing_out(
                 repos, user, because=f"signin:{proof.via}", client=client, now=now
             )
         self._audit(
             repos,
-            "signin.restricted" if restricted else "signin.succeeded",
+            "signin.restricted" if restriction == ENROL_PASSKEY else "signin.succeeded",
             "success",
             proof,
             client,

@@ -28,7 +28,7 @@ class Keyring:
     def __init__(self, secret: str) -> None:
         self._secret = secret.encode()
         self._cache: dict[str, bytes] = {}
-        self._fernet = Fernet(base64.urlsafe_b64encode(_derive(self._secret, "outbox-encryption")))
+        self._fernets: dict[str, Fernet] = {}
 
     def _key(self, purpose: str) -> bytes:
         key = self._cache.get(purpose)
@@ -52,9 +52,17 @@ class Keyring:
         hash of it), so it may rest in the database and appear in messages."""
         return self.digest("deployment-key-fingerprint", "sekisho deployment key")
 
-    def seal(self, plaintext: bytes) -> str:
-        """Encrypt and authenticate (Fernet) data that must rest in the database."""
-        return self._fernet.encrypt(plaintext).decode()
+    def _fernet(self, purpose: str) -> Fernet:
+        fernet = self._fernets.get(purpose)
+        if fernet is None:
+            fernet = Fernet(base64.urlsafe_b64encode(_derive(self._secret, purpose)))
+            self._fernets[purpose] = fernet
+        return fernet
 
-    def unseal(self, token: str) -> bytes:
-        return self._fernet.decrypt(token.encode())
+    def seal(self, plaintext: bytes, *, purpose: str = "outbox-encryption") -> str:
+        """Encrypt and authenticate (Fernet) data that must rest in the database, under a
+        key derived for ``purpose`` alone (mail in the outbox, OIDC signing keys)."""
+        return self._fernet(purpose).encrypt(plaintext).decode()
+
+    def unseal(self, token: str, *, purpose: str = "outbox-encryption") -> bytes:
+        return self._fernet(purpose).decrypt(token.encode())

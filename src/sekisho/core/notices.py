@@ -1,5 +1,7 @@
 """Security notifications by email (NIST SP 800-63B-4 §4.6: bindings and removals of
-authenticators are notified), queued in the same transaction as the change."""
+authenticators, recoveries and sign-ins from a new browser are notified), queued in the
+same transaction as the change. Links in them are built by the mail worker from the
+configured public origin, never from the request."""
 
 from __future__ import annotations
 
@@ -13,6 +15,10 @@ from sekisho.core.records import User
 
 PASSKEY_ADDED = "passkey_added"
 PASSKEY_REMOVED = "passkey_removed"
+NEW_BROWSER = "new_browser"
+RECOVERY_CODE_USED = "recovery_code_used"
+RECOVERY_COMPLETED = "recovery_completed"
+RECOVERY_CODES_GENERATED = "recovery_codes_generated"
 
 
 def queue_notice(

@@ -18,6 +18,8 @@ from sekisho.core.records import (
     FailureCount,
     Flow,
     Passkey,
+    Recovery,
+    RecoveryCodeSet,
     Session,
     StoredPassword,
     User,
@@ -144,6 +146,41 @@ class Sessions(Protocol):
     def active_for(self, user_id: str) -> list[Session]: ...
 
 
+class RecoveryCodes(Protocol):
+    def replace(self, user_id: str, digests: list[str], *, now: datetime) -> int:
+        """Delete every code of the user and store these; the number deleted."""
+        ...
+
+    def consume(self, user_id: str, digest: str, *, now: datetime) -> bool:
+        """Atomically spend an unused code (``UPDATE ... WHERE used_at IS NULL
+        RETURNING``); True for the one winner."""
+        ...
+
+    def status(self, user_id: str) -> RecoveryCodeSet: ...
+
+
+class Recoveries(Protocol):
+    def start(self, recovery: Recovery) -> None: ...
+    def for_session(self, session_id: str) -> Recovery | None: ...
+    def complete(
+        self, session_id: str, *, passkey_id: str, hold_until: datetime, now: datetime
+    ) -> bool:
+        """Atomically mark an uncompleted recovery completed; True for the one winner."""
+        ...
+
+    def hold_until(self, user_id: str, *, now: datetime) -> datetime | None:
+        """The end of the latest hold still running for the user, if any."""
+        ...
+
+
+class KnownDevices(Protocol):
+    def seen(self, user_id: str, digest: str, *, now: datetime) -> bool:
+        """Record a sign-in from this browser; True when it was already known."""
+        ...
+
+    def any_for(self, user_id: str) -> bool: ...
+
+
 class Audit(Protocol):
     def append(self, event: AuditEvent) -> None: ...
     def recent(self, user_id: str, email: str, limit: int) -> list[AuditEvent]:
@@ -186,6 +223,12 @@ class Repositories(Protocol):
     def passkeys(self) -> Passkeys: ...
     @property
     def passwords(self) -> Passwords: ...
+    @property
+    def recovery_codes(self) -> RecoveryCodes: ...
+    @property
+    def recoveries(self) -> Recoveries: ...
+    @property
+    def devices(self) -> KnownDevices: ...
 
 
 class Transactions(Protocol):

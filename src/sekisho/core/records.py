@@ -107,8 +107,30 @@ class Session:
 
     @property
     def restricted(self) -> bool:
-        """A restricted session may only enrol what the account's tier requires."""
+        """A restricted session may only enrol a passkey: ``enrol_passkey`` (the account
+        moved into a stricter tier) or ``recovery`` (signed in with a recovery code)."""
         return self.restriction is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryCodeSet:
+    """What the account page may know of a user's recovery codes (never the codes)."""
+
+    generated_at: datetime | None
+    remaining: int
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """An account recovery: started by a recovery code, completed by a new passkey, then
+    holding sensitive changes until ``hold_until``."""
+
+    session_id: str
+    user_id: str
+    started_at: datetime
+    completed_at: datetime | None = None
+    hold_until: datetime | None = None
+    passkey_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,14 +19,18 @@ from typing import Any
 from cryptography.fernet import InvalidToken
 
 from sekisho.core.keys import Keyring
+from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, FlowState
 from sekisho.mail.compose import no_account_message, notice_message, signin_message
 from sekisho.mail.senders import Sender
 from sekisho.settings import Settings
 from sekisho.store.database import Database
-from sekisho.store.outbox_queue import ClaimedMessage, OutboxQueue
+from sekisho.store.outbox_queue import ClaimedMessage, OutboxQueue, Retry, Settlement
 
 log = logging.getLogger("sekisho.mail")
+BATCH = 32  # messages claimed, decided and settled together
+#: A claimed message, its payload, and the message to send (None: not sent, and why).
+_Prepared = tuple[ClaimedMessage, dict[str, Any], EmailMessage | None, str]
 REQUIRED_FIELDS = {
     "signin": frozenset({"flow_id", "to", "locale", "link", "code", "requested_at"}),
     "notice": frozenset({"to", "locale", "notice", "params", "requested_at", "ip", "device"}),
@@ -68,7 +72,7 @@ class OutboxWorker:
         try:
             while True:
                 try:
-                    while await self.deliver_one():
+                    while await self.deliver_due():
                         pass
                     await self._sender.idle()
                 except asyncio.CancelledError:
@@ -86,43 +90,103 @@ class OutboxWorker:
 
     async def deliver_one(self) -> bool:
         """Claim and handle one due message; False when none is due."""
-        claimed = await asyncio.to_thread(
-            self._queue.claim, self._clock(), skip=tuple(self._other_key)
-        )
-        if claimed is None:
-            return False
-        try:
-            sealed = self._keys.unseal(claimed.sealed_payload)
-        except InvalidToken:
-            await asyncio.to_thread(self._leave_for_another_key, claimed)
-            return True
-        try:
-            payload: dict[str, Any] = json.loads(sealed)
-            if not payload.keys() >= REQUIRED_FIELDS.get(claimed.kind, {""}):
-                raise ValueError("payload lacks required fields")
-        except (ValueError, AttributeError):
-            log.error("outbox message %d is malformed", claimed.id)
-            await asyncio.to_thread(self._settle, claimed, {}, "failed", "malformed", "malformed")
-            return True
-        decide = self._decide_notice if claimed.kind == "notice" else self._decide
-        message, reason = await asyncio.to_thread(decide, payload)
-        if message is None:
-            await asyncio.to_thread(self._settle, claimed, payload, "dropped", reason, None)
-            return True
-        try:
-            await self._sender.send(message)
-        except Exception as error:
-            await asyncio.to_thread(self._failed_attempt, claimed, payload, error)
-            return True
-        await asyncio.to_thread(self._settle, claimed, payload, "sent", reason, None)
-        return True
+        return await self.deliver_due(limit=1) > 0
 
-    def _decide(self, payload: dict[str, Any]) -> tuple[EmailMessage | None, str]:
+    async def deliver_due(self, limit: int = BATCH) -> int:
+        """Claim up to ``limit`` due messages and handle them; how many were claimed.
+
+        One transaction claims the batch, one read-only transaction decides for all of
+        it, the messages go out one after the other over the kept connection, and one
+        transaction settles the batch with its audit events. After a failed send the
+        rest of the batch is given back unattempted, so a broken SMTP server costs one
+        timeout per batch, not one per message, and no lease outlives its batch.
+        """
+        claimed, prepared, settled = await asyncio.to_thread(self._prepare, limit)
+        if not claimed:
+            return 0
+        retries: list[Retry] = []
+        released: list[int] = []
+        send_failed = False
+        for message, payload, email, reason in prepared:
+            if email is None:
+                settled.append(
+                    self._settlement(
+                        message, payload, "dropped", reason, _undelivered(message, reason)
+                    )
+                )
+            elif send_failed:
+                released.append(message.id)
+            else:
+                try:
+                    await self._sender.send(email)
+                except Exception as error:
+                    send_failed = True
+                    failure = self._failed_attempt(message, payload, error)
+                    if isinstance(failure, Retry):
+                        retries.append(failure)
+                    else:
+                        settled.append(failure)
+                else:
+                    settled.append(self._settlement(message, payload, "sent", reason, None))
+        await asyncio.to_thread(
+            self._queue.finish,
+            now=self._clock(),
+            settled=settled,
+            retries=retries,
+            released=released,
+        )
+        return claimed
+
+    def _prepare(self, limit: int) -> tuple[int, list[_Prepared], list[Settlement]]:
+        """On a worker thread, in one go: claim a batch, unseal and check each payload,
+        and decide for the readable ones (one hop to the thread pool, not three).
+        Returns how many were claimed, the readable messages with their decision, and
+        the malformed ones settled as failed."""
+        claimed = self._queue.claim(self._clock(), skip=tuple(self._other_key), limit=limit)
+        readable: list[tuple[ClaimedMessage, dict[str, Any]]] = []
+        settled: list[Settlement] = []
+        for message in claimed:
+            try:
+                sealed = self._keys.unseal(message.sealed_payload)
+            except InvalidToken:
+                self._leave_for_another_key(message)
+                continue
+            try:
+                payload: dict[str, Any] = json.loads(sealed)
+                if not payload.keys() >= REQUIRED_FIELDS.get(message.kind, {""}):
+                    raise ValueError("payload lacks required fields")
+            except (ValueError, AttributeError):
+                log.error("outbox message %d is malformed", message.id)
+                settled.append(self._settlement(message, {}, "failed", "malformed", "malformed"))
+                continue
+            readable.append((message, payload))
+        decisions = self._decide_all(readable) if readable else []
+        prepared = [
+            (message, payload, email, reason)
+            for (message, payload), (email, reason) in zip(readable, decisions, strict=True)
+        ]
+        return len(claimed), prepared, settled
+
+    def _decide_all(
+        self, batch: list[tuple[ClaimedMessage, dict[str, Any]]]
+    ) -> list[tuple[EmailMessage | None, str]]:
+        """For each message of a batch, in one read-only transaction: the message to
+        send, or None and why not."""
+        with self._database.reading() as repos:
+            return [
+                self._decide_notice(repos, payload)
+                if message.kind == "notice"
+                else self._decide(repos, payload)
+                for message, payload in batch
+            ]
+
+    def _decide(
+        self, repos: Repositories, payload: dict[str, Any]
+    ) -> tuple[EmailMessage | None, str]:
         """The message to send, or None and why not. A sign-in email whose flow has
         ended (expired, superseded, completed) is not sent: its link and code are dead."""
-        with self._database.reading() as repos:
-            user = repos.users.by_email(payload["to"])
-            flow = repos.flows.get(payload["flow_id"])
+        user = repos.users.by_email(payload["to"])
+        flow = repos.flows.get(payload["flow_id"])
         if flow is None or flow.effective_state(self._clock()) != FlowState.PENDING:
             return None, "flow_ended"
         if user is not None and user.status != "active":
@@ -136,10 +200,11 @@ class OutboxWorker:
             return notice, "no_account_notice"
         return None, "no_account"
 
-    def _decide_notice(self, payload: dict[str, Any]) -> tuple[EmailMessage | None, str]:
+    def _decide_notice(
+        self, repos: Repositories, payload: dict[str, Any]
+    ) -> tuple[EmailMessage | None, str]:
         """A security notice goes to the account's address while the account exists."""
-        with self._database.reading() as repos:
-            user = repos.users.by_email(payload["to"])
+        user = repos.users.by_email(payload["to"])
         if user is None:
             return None, "no_account"
         return notice_message(
@@ -169,39 +234,52 @@ class OutboxWorker:
 
     def _failed_attempt(
         self, claimed: ClaimedMessage, payload: dict[str, Any], error: Exception
-    ) -> None:
+    ) -> Retry | Settlement:
+        """A failed send: tried again later with backoff, or failed for good after
+        ``mail_max_attempts``."""
         reason = f"{type(error).__name__}: {error}"
         log.warning("mail delivery attempt %d failed: %s", claimed.attempts, reason)
         if claimed.attempts >= self._settings.mail_max_attempts:
-            self._settle(claimed, payload, "failed", "gave_up", reason)
-            return
+            return self._settlement(claimed, payload, "failed", "gave_up", reason)
         delay = min(
             self._settings.mail_retry_base_seconds * 2 ** (claimed.attempts - 1),
             self._settings.mail_retry_max_seconds,
         )
-        self._queue.retry_later(
-            claimed.id, at=self._clock() + timedelta(seconds=delay), error=reason
-        )
+        return Retry(claimed.id, self._clock() + timedelta(seconds=delay), reason)
 
-    def _settle(
+    def _settlement(
         self,
         claimed: ClaimedMessage,
         payload: dict[str, Any],
         status: str,
         what: str,
         error: str | None,
-    ) -> None:
-        now = self._clock()
-        self._queue.settle(
-            claimed.id,
+    ) -> Settlement:
+        return Settlement(
+            message_id=claimed.id,
             status=status,
-            now=now,
             error=error,
             audit=AuditEvent(
                 event=f"mail.{status}",
                 outcome="failure" if status == "failed" else "success",
-                at=now,
+                at=self._clock(),
                 email=payload.get("to"),
                 detail={"kind": claimed.kind, "reason": what, "attempts": claimed.attempts},
             ),
         )
+
+
+def _undelivered(claimed: ClaimedMessage, reason: str) -> str | None:
+    """A message dropped after failed attempts (typically: SMTP was down for longer than
+    the link's lifetime) was never delivered. That is logged as a warning and kept in
+    the message's ``last_error``, besides its ``mail.dropped`` audit event, so that it is
+    never lost silently; the waiting page has told the person (``store/mail_health.py``)."""
+    if claimed.attempts <= 1:
+        return None
+    log.warning(
+        "outbox message %d dropped undelivered after %d failed attempts (%s)",
+        claimed.id,
+        claimed.attempts - 1,
+        reason,
+    )
+    return f"undelivered: dropped ({reason}) after {claimed.attempts - 1} failed attempts"

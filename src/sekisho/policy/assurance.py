@@ -32,6 +32,9 @@ AMR_EMAIL = "email"
 AMR_PASSWORD = "pwd"  # noqa: S105 (an RFC 8176 amr value)
 AMR_HARDWARE_KEY = "hwk"
 AMR_SOFTWARE_KEY = "swk"
+#: A saved recovery code (a look-up secret, NIST SP 800-63B-4 §3.1.2). RFC 8176 has no
+#: value of its own for it; ``otp`` is the nearest. Its sessions are restricted.
+AMR_RECOVERY_CODE = "otp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,7 @@ class Assurance:
 
 EMAIL = Assurance(aal=AAL1, amr=(AMR_EMAIL,), phishing_resistant=False)
 PASSWORD = Assurance(aal=AAL1, amr=(AMR_PASSWORD,), phishing_resistant=False)
+RECOVERY_CODE = Assurance(aal=AAL1, amr=(AMR_RECOVERY_CODE,), phishing_resistant=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +107,21 @@ def phishing_resistant(amr: Collection[str]) -> bool:
     return AMR_HARDWARE_KEY in amr or AMR_SOFTWARE_KEY in amr
 
 
+def verified_passkey(amr: Collection[str], aal: int) -> bool:
+    """A passkey that verified the user (AAL2 or more): what operators need (issue 10).
+    Email, a password or a recovery code never is, whatever else the session holds."""
+    return aal >= AAL2 and phishing_resistant(amr)
+
+
 def method_of(amr: Collection[str]) -> str:
-    """The sign-in method a proof's ``amr`` names: passkey, email or password."""
+    """The sign-in method a proof's ``amr`` names: passkey, email, password or
+    recovery_code."""
     if phishing_resistant(amr):
         return "passkey"
     if AMR_EMAIL in amr:
         return "email"
     if AMR_PASSWORD in amr:
         return "password"
+    if AMR_RECOVERY_CODE in amr:
+        return "recovery_code"
     return "other"

@@ -25,17 +25,30 @@ ROW = 1
 CREATE_LOCK = 0x5E_C15_A  # serialises the first sealing of the chain on PostgreSQL
 BATCH = 1000
 
+# Built once: every write transaction that audits runs these (docs/architecture.md).
+_HEAD = select(audit_chain.c.seq, audit_chain.c.hash, audit_chain.c.mac).where(
+    audit_chain.c.id == ROW
+)
+_LOCKED_HEAD = _HEAD.with_for_update()
+_MOVE_HEAD = (
+    update(audit_chain)
+    .where(audit_chain.c.id == ROW)
+    .values(seq=bindparam("p_seq"), hash=bindparam("p_hash"), mac=bindparam("p_mac"))
+)
+_INSERT_EVENT = insert(audit_events)
+
 
 def append(connection: Connection, seal: AuditSeal, events: Sequence[Mapping[str, Any]]) -> None:
-    """Seal ``events`` (stored column values) onto the chain, in order."""
+    """Seal ``events`` (stored column values) onto the chain, in order (one statement
+    for all of them; rows are inserted, and so get their ids, in list order)."""
     head = _locked_head(connection, seal)
     seq, last = head.seq, head.hash
+    rows: list[dict[str, Any]] = []
     for values in events:
         seq += 1
         last = seal.seal(values, seq=seq, key_id=seal.key_id, prev=last)
-        connection.execute(
-            insert(audit_events).values(**values, seq=seq, key_id=seal.key_id, hash=last)
-        )
+        rows.append({**values, "seq": seq, "key_id": seal.key_id, "hash": last})
+    connection.execute(_INSERT_EVENT, rows)
     _move_head(connection, seal, seq, last)
 
 
@@ -83,17 +96,12 @@ def _seal_backlog(connection: Connection, seal: AuditSeal) -> tuple[int, str]:
 
 def _move_head(connection: Connection, seal: AuditSeal, seq: int, last: str) -> None:
     connection.execute(
-        update(audit_chain)
-        .where(audit_chain.c.id == ROW)
-        .values(seq=seq, hash=last, mac=seal.head_mac(seq, last))
+        _MOVE_HEAD, {"p_seq": seq, "p_hash": last, "p_mac": seal.head_mac(seq, last)}
     )
 
 
 def _read_head(connection: Connection, *, lock: bool) -> Head | None:
-    statement = select(audit_chain.c.seq, audit_chain.c.hash, audit_chain.c.mac).where(
-        audit_chain.c.id == ROW
-    )
-    row = connection.execute(statement.with_for_update() if lock else statement).first()
+    row = connection.execute(_LOCKED_HEAD if lock else _HEAD).first()
     return None if row is None else Head(seq=int(row.seq), hash=row.hash, mac=row.mac)
 
 

@@ -1,6 +1,7 @@
 """Removing rows that no longer protect anything: flows that expired (every flow expires
 minutes after it starts, so an expired flow is over whatever its state) with their
-secrets, ended sessions, settled mail, stale failure counters and old dev mail.
+secrets, ended sessions, settled mail, stale failure counters, recoveries whose hold
+(or, unfinished, whose session) ended long ago, and old dev mail.
 
 The audit log is never purged here: it is the record of what happened.
 """
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import and_, delete, or_, select
 
 from sekisho.store.database import Database
 from sekisho.store.tables import (
+    account_recoveries,
     dev_mailbox,
     failure_counters,
     flows,
@@ -37,6 +39,15 @@ def purge(database: Database, *, before: datetime, failures_before: datetime) ->
         "outbox": delete(outbox).where(outbox.c.status != "pending", outbox.c.finished_at < before),
         "failure_counters": delete(failure_counters).where(
             failure_counters.c.last_failure_at < failures_before
+        ),
+        "account_recoveries": delete(account_recoveries).where(
+            or_(
+                account_recoveries.c.hold_until < before,
+                and_(
+                    account_recoveries.c.completed_at.is_(None),
+                    account_recoveries.c.started_at < before,
+                ),
+            )
         ),
         "dev_mailbox": delete(dev_mailbox).where(dev_mailbox.c.received_at < before),
     }

@@ -31,6 +31,8 @@ from sekisho.core.records import (
     User,
 )
 from sekisho.store import audit_chain
+from sekisho.store.devices import SqlKnownDevices
+from sekisho.store.recovery import SqlRecoveries, SqlRecoveryCodes
 from sekisho.store.tables import (
     audit_events,
     failure_counters,
@@ -797,3 +799,6 @@ class SqlRepositories:
         self.outbox = SqlOutbox(connection)
         self.passkeys = SqlPasskeys(connection)
         self.passwords = SqlPasswords(connection)
+        self.recovery_codes = SqlRecoveryCodes(connection)
+        self.recoveries = SqlRecoveries(connection)
+        self.devices = SqlKnownDevices(connection)

@@ -171,6 +171,40 @@ sessions = Table(
     Index("ix_sessions_user", "user_id", "revoked_at"),
 )
 
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    _when("created_at"),
+    _when("used_at", nullable=True),
+    Index("ix_recovery_codes_digest", "digest", unique=True),
+    Index("ix_recovery_codes_user", "user_id"),
+)
+
+account_recoveries = Table(
+    "account_recoveries",
+    metadata,
+    Column("session_id", String(32), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    _when("started_at"),
+    _when("completed_at", nullable=True),
+    _when("hold_until", nullable=True),
+    Column("passkey_id", String(32)),
+    Index("ix_account_recoveries_user", "user_id", "hold_until"),
+)
+
+known_devices = Table(
+    "known_devices",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    _when("first_seen_at"),
+    _when("last_seen_at"),
+    Index("ix_known_devices_user", "user_id"),
+)
+
 audit_events = Table(
     "audit_events",
     metadata,
@@ -238,4 +272,106 @@ deployment_key = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("fingerprint", String(64), nullable=False),
     _when("recorded_at"),
+)
+
+# -- OpenID Connect provider (sekisho.oidc; revision 0006_oidc) ----------------------------
+
+oidc_signing_keys = Table(
+    "oidc_signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("public_jwk", Text, nullable=False),
+    Column("sealed_private_jwk", Text, nullable=False),
+    _when("created_at"),
+    _when("signs_from"),
+    _when("retired_at", nullable=True),
+    _when("published_until", nullable=True),
+)
+
+oidc_clients = Table(
+    "oidc_clients",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("secret_digest", String(64)),
+    Column("auth_method", String(32), nullable=False),
+    Column("application_type", String(16), nullable=False),
+    Column("redirect_uris", Text, nullable=False),
+    Column("post_logout_redirect_uris", Text, nullable=False),
+    Column("first_party", Boolean, nullable=False),
+    Column("scopes", String(500), nullable=False),
+    Column("id_token_lifetime", Integer, nullable=False),
+    Column("access_token_lifetime", Integer, nullable=False),
+    _when("created_at"),
+    _when("secret_rotated_at", nullable=True),
+)
+
+oidc_pending_requests = Table(
+    "oidc_pending_requests",
+    metadata,
+    Column("id_digest", String(64), primary_key=True),
+    Column(
+        "client_id", String(64), ForeignKey("oidc_clients.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("parameters", Text, nullable=False),
+    _when("created_at"),
+    _when("expires_at"),
+    _when("finished_at", nullable=True),
+)
+
+oidc_grants = Table(
+    "oidc_grants",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "client_id", String(64), ForeignKey("oidc_clients.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("session_id", String(32), nullable=False),
+    Column("scope", String(500), nullable=False),
+    Column("nonce", String(512)),
+    Column("auth_time", UTCDateTime(), nullable=False),
+    Column("amr", String(200), nullable=False),
+    Column("acr", String(64), nullable=False),
+    _when("created_at"),
+    _when("revoked_at", nullable=True),
+    Column("revoked_reason", String(32)),
+    Index("ix_oidc_grants_session", "session_id"),
+)
+
+oidc_codes = Table(
+    "oidc_codes",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column(
+        "grant_id", String(32), ForeignKey("oidc_grants.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("client_id", String(64), nullable=False),
+    Column("redirect_uri", String(2000), nullable=False),
+    Column("code_challenge", String(128), nullable=False),
+    _when("expires_at"),
+    _when("redeemed_at", nullable=True),
+)
+
+oidc_access_tokens = Table(
+    "oidc_access_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column(
+        "grant_id", String(32), ForeignKey("oidc_grants.id", ondelete="CASCADE"), nullable=False
+    ),
+    _when("expires_at"),
+    Index("ix_oidc_access_tokens_grant", "grant_id"),
+)
+
+oidc_consents = Table(
+    "oidc_consents",
+    metadata,
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "client_id", String(64), ForeignKey("oidc_clients.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("scopes", String(500), nullable=False),
+    _when("granted_at"),
 )

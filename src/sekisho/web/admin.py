@@ -1,7 +1,10 @@
 """Operator pages: the migration report, with charts, tables and CSV/JSON export.
 
 Only signed-in accounts whose address is in ``admin_emails`` may see them; everyone
-else gets the same 404 as a missing page.
+else gets the same 404 as a missing page. An operator's session must be phishing
+resistant (a passkey with user verification, AAL2: issue 10): an operator signed in by
+email, password or recovery code is refused with a page saying to sign in with a passkey
+(403 ``operator_passkey_required``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sekisho.errors import ErrorCode, SekishoError
+from sekisho.policy.assurance import verified_passkey
 from sekisho.store.reporting import METHODS, Cohort, MigrationReport, migration_report
 from sekisho.web import charts, context
 from sekisho.web.charts import Frame, nice_top
@@ -26,11 +30,13 @@ BAR_SHARE = 0.7
 
 def _require_admin(request: Request) -> None:
     sekisho = context.service(request)
-    session = context.current_session(request)
+    session = context.any_session(request)
     if session is None or sekisho.user_of(session).email not in sekisho.admin_emails:
         raise SekishoError(ErrorCode.not_found)
     if session.restricted:
         raise SekishoError(ErrorCode.restricted_session)
+    if not verified_passkey(session.amr, session.aal):
+        raise SekishoError(ErrorCode.operator_passkey_required)
 
 
 def _bars(report: MigrationReport, frame: Frame) -> list[dict[str, object]]:

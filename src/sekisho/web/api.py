@@ -69,6 +69,11 @@ class FlowCreated(BaseModel):
 class FlowStatus(BaseModel):
     flow_id: str
     state: str
+    email_delivery: Literal["normal", "delayed"] = Field(
+        description="`delayed` while the mail server is refusing or not answering, for "
+        "every sign-in alike (it says nothing about this address): the email is retried "
+        "until the flow expires, and the person should be told so."
+    )
 
 
 class LinkInfo(BaseModel):
@@ -185,7 +190,8 @@ def flow_status(request: Request, flow_id: FlowId) -> FlowStatus:
     state, _number = context.service(request).flow_status(
         flow_id=flow_id, binding=context.binding(request)
     )
-    return FlowStatus(flow_id=flow_id, state=state)
+    delivery = "delayed" if context.mail_delayed(request) else "normal"
+    return FlowStatus(flow_id=flow_id, state=state, email_delivery=delivery)
 
 
 @router.post(
@@ -290,13 +296,13 @@ def approve(request: Request, body: ApproveBody) -> Response:
 
 @router.get("/session", response_model=SessionInfo, responses=refusals(*ANY, *SIGNED_IN))
 def current_session(request: Request) -> SessionInfo:
-    return session_info(context.require_session(request, allow_restricted=True))
+    return session_info(context.require_any_session(request))
 
 
 @router.delete("/session", status_code=204, responses=refusals(*ANY, *CROSS_SITE, *SIGNED_IN))
 def sign_out(request: Request) -> Response:
     context.check_origin(request)
-    session = context.require_session(request, allow_restricted=True)
+    session = context.require_any_session(request)
     context.service(request).sign_out(session, context.client(request))
     response = Response(status_code=204)
     jar = context.cookies(request)

@@ -21,12 +21,16 @@ from starlette.responses import Response
 from sekisho.core import onetime
 from sekisho.core.clients import ClientInfo
 from sekisho.core.records import Session
+from sekisho.core.recovery import RESTRICTION_RECOVERY
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import negotiate
 from sekisho.service import Sekisho
+from sekisho.store.mail_health import MailHealth
 from sekisho.web.cookies import BINDING_MAX_AGE, Cookies
 
 CSRF_PURPOSE = "csrf"
+NEW_DEVICE = "new_device"
+DEVICE_MAX_LENGTH = 64
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELD_LENGTH = 4096
 
@@ -36,6 +40,13 @@ def service(request: Request) -> Sekisho:
     return app_service
 
 
+def mail_delayed(request: Request) -> bool:
+    """Whether sign-in email is delayed right now, for every address alike
+    (``store/mail_health.py``)."""
+    health: MailHealth = request.app.state.mail_health
+    return health.delayed()
+
+
 def cookies(request: Request) -> Cookies:
     jar: Cookies = request.app.state.cookies
     return jar
@@ -43,7 +54,25 @@ def cookies(request: Request) -> Cookies:
 
 def client(request: Request) -> ClientInfo:
     host = request.client.host if request.client else None
-    return ClientInfo.of(host, request.headers.get("user-agent"))
+    return ClientInfo.of(
+        host,
+        request.headers.get("user-agent"),
+        device=device(request),
+        locale=locale(request),
+    )
+
+
+def device(request: Request) -> str:
+    """This browser's device cookie value, or a new one that
+    :class:`sekisho.web.devices.DeviceCookie` sets on the response."""
+    value = request.cookies.get(cookies(request).device)
+    if value and len(value) <= DEVICE_MAX_LENGTH:
+        return value
+    new: str | None = getattr(request.state, NEW_DEVICE, None)
+    if new is None:
+        new = secrets.token_urlsafe(32)
+        setattr(request.state, NEW_DEVICE, new)
+    return new
 
 
 def locale(request: Request) -> str:
@@ -56,21 +85,48 @@ def session_token(request: Request) -> str | None:
     return request.cookies.get(cookies(request).session)
 
 
-def current_session(request: Request) -> Session | None:
-    """The live session named by the session cookie, if any."""
+def any_session(request: Request) -> Session | None:
+    """The live session named by the session cookie, restricted or not: only for the
+    few places a restricted session may reach (its account page, adding the passkey its
+    tier requires or that completes a recovery, new recovery codes after that, signing
+    out)."""
     return service(request).current_session(session_token(request))
 
 
-def require_session(request: Request, *, allow_restricted: bool = False) -> Session:
-    """The live session, or 401. A restricted session (its tier wants a passkey the
-    account lacks) is refused with 403 ``restricted_session`` everywhere except the few
-    routes that enrol a passkey or end the session, which pass ``allow_restricted``."""
+def current_session(request: Request) -> Session | None:
+    """The live, unrestricted session named by the session cookie, if any; a
+    restricted session is refused, never taken for a full one: 403
+    ``session_restricted`` after a recovery code, ``restricted_session`` when the
+    account's tier wants a passkey it lacks."""
+    session = any_session(request)
+    if session is not None and session.restricted:
+        if session.restriction == RESTRICTION_RECOVERY:
+            raise SekishoError(ErrorCode.session_restricted)
+        raise SekishoError(ErrorCode.restricted_session)
+    return session
+
+
+def require_session(request: Request) -> Session:
     session = current_session(request)
     if session is None:
         raise SekishoError(ErrorCode.not_authenticated)
-    if session.restricted and not allow_restricted:
-        raise SekishoError(ErrorCode.restricted_session)
     return session
+
+
+def require_any_session(request: Request) -> Session:
+    """A live session, restricted or not (see :func:`any_session`)."""
+    session = any_session(request)
+    if session is None:
+        raise SekishoError(ErrorCode.not_authenticated)
+    return session
+
+
+def after_sign_in(request: Request) -> str:
+    """Where a completed sign-in goes: back to the authorization request this browser
+    signs in for (an application waiting on Sekisho), else the account page."""
+    if request.cookies.get(cookies(request).authorization):
+        return "/authorize/resume"
+    return "/account"
 
 
 def binding(request: Request) -> str | None:
@@ -150,11 +206,12 @@ def field(form: FormData, name: str, *, max_length: int = MAX_FIELD_LENGTH) -> s
     return values[0]
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """API guard: never from another site's page, and JSON bodies only.
 
     The origin is checked first, so a cross-site request is always 403 ``csrf_failed``,
-    whatever content type it sends (case 33)."""
+    whatever content type it sends (case 33). ``async`` though it awaits nothing, so
+    FastAPI does not hop to the thread pool for it."""
     check_origin(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":

@@ -14,6 +14,8 @@ from starlette.responses import Response
 from sekisho.settings import Settings
 
 BINDING_MAX_AGE = 24 * 3600
+AUTHORIZATION_MAX_AGE = 30 * 60
+DEVICE_MAX_AGE = 365 * 24 * 3600
 LANGUAGE_MAX_AGE = 365 * 24 * 3600
 
 
@@ -43,6 +45,17 @@ class Cookies:
     @property
     def language(self) -> str:
         return self._name("lang")
+
+    @property
+    def authorization(self) -> str:
+        """Names the OpenID Connect authorization request this browser is signing in
+        for, so that the sign-in pages go back to it (sekisho.oidc.authorize)."""
+        return self._name("authorization")
+
+    @property
+    def device(self) -> str:
+        """A random value naming this browser, to tell a sign-in from a new browser."""
+        return self._name("device")
 
     @property
     def passkey_nudge(self) -> str:

@@ -36,6 +36,9 @@ HEADINGS = {
     ErrorCode.other_browser: N_("Started in another browser"),
     ErrorCode.approval_refused: N_("The number did not match"),
     ErrorCode.not_authenticated: N_("You are not signed in"),
+    ErrorCode.operator_passkey_required: N_("Sign in with a passkey"),
+    ErrorCode.session_restricted: N_("Add a passkey first"),
+    ErrorCode.recovery_hold: N_("On hold after a recovery"),
 }
 
 _HTTP_CODES = {
@@ -100,7 +103,7 @@ async def _validation_error(request: Request, error: Exception) -> Response:
 async def _http_error(request: Request, error: Exception) -> Response:
     """Starlette's and FastAPI's refusals; a 405 names every method the path has
     (RFC 9110 §15.5.6), HEAD included wherever GET is (see
-    :class:`sekisho.web.middleware.HeadAsGet`)."""
+    :class:`sekisho.web.middleware.Edge`)."""
     assert isinstance(error, HTTPException)
     code = _HTTP_CODES.get(error.status_code, ErrorCode.invalid_request)
     headers = dict(error.headers or {})

@@ -1,138 +1,121 @@
-"""Pure ASGI middleware: security headers on every response, a body size cap, a body
-read timeout, and HEAD answered wherever GET is (RFC 9110 §9.3.2)."""
+"""The edge of every HTTP request, as one pure ASGI middleware (:class:`Edge`).
+
+What it does, outermost first, for each request:
+
+- gives the request its id (``X-Request-ID`` on the response, in its log lines and audit
+  events; an incoming id only from a trusted proxy, see :mod:`sekisho.web.request_ids`);
+- writes the access log line and feeds the request metrics: method, path *without* the
+  query string (tokens travel in emailed links' query strings, SECURITY.md case 9),
+  percent-encoded so a CR or LF cannot forge a line, status and time;
+- security headers on every response: CSP with frame-ancestors 'none', no referrer, no
+  caching of anything but static files, HSTS behind TLS;
+- answers HEAD wherever GET is, without the body (RFC 9110 §9.3.2): FastAPI routes list
+  only the methods they declare, so a HEAD on a GET route would be 405;
+- a body read timeout: each wait for the next piece of a request body is bounded, then
+  408 and the connection closed (uvicorn has none, so a client that declares a body
+  and stalls would hold a connection and a worker thread for ever);
+- a body size cap: 413 for a body declared or streamed over ``max_body_bytes``.
+
+These were six middlewares, one inside the other; each added a coroutine frame per
+request and a wrapper per message sent or received. One layer does the same with one
+``send`` wrapper and one ``receive`` wrapper (docs/architecture.md).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from urllib.parse import quote
 
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sekisho.core.request_ids import enter_request, leave_request
+from sekisho.web.request_ids import HEADER, request_id_for
+
+access_log = logging.getLogger("sekisho.access")
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
     "object-src 'none'"
 )
+_CSP = (b"content-security-policy", CONTENT_SECURITY_POLICY.encode())
+_ALWAYS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"interest-cohort=()"),
+)
+_NO_STORE = (b"cache-control", b"no-store")
+_HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
 
 
-class SecurityHeaders:
-    """CSP with frame-ancestors 'none', no referrer, no caching of anything but static files."""
+class Edge:
+    """Request id, access log and metrics, security headers, HEAD as GET, body read
+    timeout and body size cap, in that order from the outside in."""
 
-    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        accept_request_id: bool,
+        observe: Callable[[Scope, int, float], None],
+        hsts: bool,
+        max_body_bytes: int,
+        body_read_seconds: float,
+    ) -> None:
         self.app = app
-        self.hsts = hsts
+        self.accept_request_id = accept_request_id
+        self.observe = observe
+        self.max_bytes = max_body_bytes
+        self.seconds = body_read_seconds
+        self._headers = (*_ALWAYS, _HSTS) if hsts else _ALWAYS
+        self._replaced = frozenset(name for name, _ in (*self._headers, _NO_STORE))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        static = str(scope.get("path", "")).startswith("/static/")
+        started = time.perf_counter()
+        declared: bytes | None = None
+        too_large = chunked = False
+        offered: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+                too_large = too_large or _over(value, self.max_bytes)
+            elif name == b"transfer-encoding":
+                chunked = True
+            elif name == HEADER and offered is None:
+                offered = value
+        request_id = request_id_for(offered if self.accept_request_id else None)
+        status = 500
+        head = scope["method"] == "HEAD"
+        static = scope["path"].startswith("/static/")
+        id_header = (HEADER, request_id.encode())
 
-        async def send_with_headers(message: Message) -> None:
+        async def edge_send(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "no-referrer"
-                headers["X-Frame-Options"] = "DENY"
-                headers["Cross-Origin-Opener-Policy"] = "same-origin"
-                headers["Permissions-Policy"] = "interest-cohort=()"
-                if not static:
-                    headers["Cache-Control"] = "no-store"
-                if self.hsts:
-                    headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+                status = int(message["status"])
+                message["headers"] = self._secured(message.get("headers", ()), static, id_header)
+            elif head and message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b""}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
-
-
-class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, declared or streamed.
-
-    A streamed (chunked) body is cut off while the app reads it: the error raised there
-    is an ``HTTPException``, which FastAPI's body parsing passes on as it is (any other
-    exception would become its generic 400), and it closes the connection."""
-
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = self.max_bytes + 1
-                if declared > self.max_bytes:
-                    await self._refuse(send)
-                    return
+        pending = chunked or (declared is not None and declared != b"0")
         received = 0
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, counting_receive, send)
-        except _TooLarge:
-            await self._refuse(send)
-
-    @staticmethod
-    async def _refuse(send: Send) -> None:
-        body = json.dumps(
-            {"error": "payload_too_large", "message": "The request is too large."}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(HTTPException):
-    def __init__(self) -> None:
-        super().__init__(413, headers={"Connection": "close"})
-
-
-class BodyReadTimeout:
-    """Answer 408 and close the connection when the client stops sending its body.
-
-    uvicorn has no body read timeout: a client that declares a body and stalls would
-    hold the connection (and a worker thread) for ever. Each wait for the next piece of
-    the body is bounded by ``seconds``; once the body is complete (or when there is
-    none), ``receive`` is the server's own, so waiting for a disconnect is not cut."""
-
-    def __init__(self, app: ASGIApp, *, seconds: float) -> None:
-        self.app = app
-        self.seconds = seconds
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers", []))
-        pending = b"transfer-encoding" in headers or headers.get(b"content-length", b"0") != b"0"
-
-        async def bounded_receive() -> Message:
-            nonlocal pending
+        async def edge_receive() -> Message:
+            nonlocal pending, received
             if not pending:
                 return await receive()
             try:
@@ -141,35 +124,100 @@ class BodyReadTimeout:
                 raise _Stalled from None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 pending = False
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
             return message
 
-        await self.app(scope, bounded_receive, send)
+        token = enter_request(request_id)
+        try:
+            if too_large:
+                await _refuse(edge_send)
+                return
+            inner = {**scope, "method": "GET"} if head else scope
+            try:
+                await self.app(inner, edge_receive, edge_send)
+            except _TooLarge:
+                await _refuse(edge_send)
+        finally:
+            seconds = time.perf_counter() - started
+            self._log(scope, status, seconds)
+            leave_request(token)
+
+    def _secured(
+        self, headers: Iterable[tuple[bytes, bytes]], static: bool, id_header: tuple[bytes, bytes]
+    ) -> list[tuple[bytes, bytes]]:
+        """The response's headers with the security headers set (replacing the app's,
+        except a page's own Content-Security-Policy) and the request id."""
+        replaced = self._replaced if not static else self._replaced - {_NO_STORE[0]}
+        kept = [
+            (name, value)
+            for name, value in headers
+            if name.lower() not in replaced and name.lower() != HEADER
+        ]
+        if not any(name.lower() == _CSP[0] for name, _ in kept):
+            kept.append(_CSP)
+        kept.extend(self._headers)
+        if not static:
+            kept.append(_NO_STORE)
+        kept.append(id_header)
+        return kept
+
+    def _log(self, scope: Scope, status: int, seconds: float) -> None:
+        self.observe(scope, status, seconds)
+        client = scope.get("client") or ("-", 0)
+        duration = seconds * 1000
+        path = quote(scope["path"], safe=_PATH_SAFE)
+        access_log.info(
+            '%s "%s %s" %d %.1fms',
+            client[0],
+            scope["method"],
+            path,
+            status,
+            duration,
+            extra={
+                "client": client[0],
+                "method": scope["method"],
+                "path": path,
+                "status": status,
+                "duration_ms": round(duration, 1),
+            },
+        )
+
+
+def _over(declared: bytes, max_bytes: int) -> bool:
+    try:
+        return int(declared) > max_bytes
+    except ValueError:
+        return True
+
+
+async def _refuse(send: Send) -> None:
+    body = json.dumps({"error": "payload_too_large", "message": "The request is too large."})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body.encode()})
+
+
+class _TooLarge(HTTPException):
+    """Raised while the app reads a streamed body over the cap: an ``HTTPException``,
+    which FastAPI's body parsing passes on as it is (any other exception would become
+    its generic 400), and it closes the connection."""
+
+    def __init__(self) -> None:
+        super().__init__(413, headers={"Connection": "close"})
 
 
 class _Stalled(HTTPException):
     def __init__(self) -> None:
         super().__init__(408, headers={"Connection": "close"})
-
-
-class HeadAsGet:
-    """Serve HEAD as GET without the body, so every GET route answers HEAD too.
-
-    FastAPI routes list only the methods they declare; a HEAD on a GET route would be
-    405. The content headers (type, length) are those GET would send."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_without_body(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                if message.get("more_body", False):
-                    return
-                message = {"type": "http.response.body", "body": b""}
-            await send(message)
-
-        await self.app({**scope, "method": "GET"}, receive, send_without_body)

@@ -18,9 +18,10 @@ from sekisho.core.clients import ClientInfo
 from sekisho.core.completion import IssuedSession
 from sekisho.core.encoding import base64url
 from sekisho.core.records import Session
+from sekisho.core.recovery import RESTRICTION_RECOVERY
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import LOCALES, N_, gettext, minutes_left
-from sekisho.web import context, pacing, wording
+from sekisho.web import context, pacing, recovery_pages, wording
 from sekisho.web.context import CheckedForm
 from sekisho.web.cookies import LANGUAGE_MAX_AGE
 from sekisho.web.passkeys_api import passkey_item
@@ -57,6 +58,11 @@ EVENT_LABELS = {
     "signin.password.verified": N_("Password checked"),
     "signin.password.failed": N_("Password sign-in failed"),
     "password.retired": N_("Password deleted: you now sign in without it"),
+    "recovery.code.used": N_("Signed in with a recovery code"),
+    "recovery.code.failed": N_("Recovery code refused"),
+    "recovery.codes.generated": N_("New recovery codes made"),
+    "recovery.completed": N_("Account recovered with a new passkey"),
+    "signin.new_browser": N_("Signed in from a new browser"),
 }
 
 
@@ -65,7 +71,7 @@ def _see_other(url: str) -> RedirectResponse:
 
 
 def _signed_in(request: Request, issued: IssuedSession) -> Response:
-    response = _see_other("/account")
+    response = _see_other(context.after_sign_in(request))
     jar = context.cookies(request)
     jar.set(response, jar.session, issued.token)
     return response
@@ -79,7 +85,7 @@ def _local_path(candidate: str | None) -> str:
 
 @router.api_route("/", methods=["GET", "HEAD"])
 def home(request: Request) -> Response:
-    return _see_other("/account" if context.current_session(request) else "/signin")
+    return _see_other("/account" if context.any_session(request) else "/signin")
 
 
 @router.api_route("/lang", methods=["GET", "HEAD"])
@@ -92,8 +98,9 @@ def choose_language(request: Request, set: str = "en", next: str = "/") -> Respo
 
 
 @router.api_route("/signin", methods=["GET", "HEAD"])
-def signin_page(request: Request) -> Response:
-    return _signin(request, signed_in_as=_signed_in_email(request))
+def signin_page(request: Request, login_hint: str = "") -> Response:
+    """``login_hint`` (an application's hint, OIDC Core §3.1.2.1) only fills the field."""
+    return _signin(request, signed_in_as=_signed_in_email(request), email=login_hint[:254] or None)
 
 
 def _signin(
@@ -122,7 +129,7 @@ def _signin(
 
 def _signed_in_email(request: Request) -> str | None:
     """The address of this browser's live session, if any (only read, never made)."""
-    session = context.current_session(request)
+    session = context.any_session(request)
     return context.service(request).user_of(session).email if session else None
 
 
@@ -240,6 +247,7 @@ def _wait(
         expires_minutes=minutes_left(view.expires_at - now),
         resend_in=sekisho.email.resend_wait(view, now),
         resent=resent,
+        mail_delayed=context.mail_delayed(request),
         error=error,
         attempts_left=attempts_left,
     )
@@ -405,10 +413,13 @@ def approve(request: Request, form: CheckedForm) -> Response:
 def account(request: Request, added: str = "", removed: str = "") -> Response:
     """The account page. ``added`` names a passkey just registered (passkey.js comes
     back here with its id), which is confirmed and offered a name; ``removed`` confirms
-    a removal. Remove buttons follow the same freshness rule the service enforces."""
-    session = context.current_session(request)
+    a removal. Remove buttons follow the same freshness rule the service enforces; a
+    recovery session gets its own page (``web/recovery_pages.py``)."""
+    session = context.any_session(request)
     if session is None:
         return _see_other("/signin")
+    if session.restriction == RESTRICTION_RECOVERY:
+        return recovery_pages.recovery_account(request, session, added=added[:64])
     sekisho = context.service(request)
     if session.restricted:
         return _restricted(request, session)
@@ -434,6 +445,7 @@ def account(request: Request, added: str = "", removed: str = "") -> Response:
         credential_ids=[base64url(passkey.credential_id) for passkey in passkeys],
         rp_id=sekisho.passkeys.relying_party.rp_id,
         freshness=sekisho.passkeys.freshness(session, passkeys),
+        recovery=sekisho.recovery.status(session),
         nudge=nudge,
         password_session="pwd" in session.amr,
         describe=lambda item: ClientInfo.of(item.ip, item.user_agent).describe(language),
@@ -478,8 +490,6 @@ def confirm_remove_passkey(request: Request, passkey_id: str) -> Response:
     session = context.current_session(request)
     if session is None:
         return _see_other("/signin")
-    if session.restricted:
-        raise SekishoError(ErrorCode.restricted_session)
     passkeys = context.service(request).passkeys
     registered = passkeys.passkeys_of(session)
     passkey = next((item for item in registered if item.id == passkey_id[:64]), None)
@@ -488,6 +498,8 @@ def confirm_remove_passkey(request: Request, passkey_id: str) -> Response:
     if not passkeys.freshness(session, registered).may_remove:
         raise SekishoError(ErrorCode.reauthentication_required)
     sekisho = context.service(request)
+    if sekisho.recovery.status(session).hold_until is not None:
+        raise SekishoError(ErrorCode.recovery_hold)
     tier = sekisho.completion.policy.tier_for(sekisho.user_of(session))
     return page(
         request,
@@ -529,7 +541,7 @@ def dismiss_nudge(request: Request, _form: CheckedForm) -> Response:
 
 @router.post("/signout")
 def sign_out(request: Request, _form: CheckedForm) -> Response:
-    session = context.current_session(request)
+    session = context.any_session(request)
     if session is not None:
         context.service(request).sign_out(session, context.client(request))
     response = _see_other("/signin")

@@ -149,9 +149,7 @@ def registration_options(request: Request, body: EmptyBody) -> Response:
     (403 ``reauthentication_required`` otherwise)."""
     binding = context.binding_for_request(request)
     started = context.service(request).passkeys.begin_registration(
-        context.require_session(request, allow_restricted=True),
-        binding=binding,
-        client=context.client(request),
+        context.require_any_session(request), binding=binding, client=context.client(request)
     )
     response = _options(started)
     context.set_binding(request, response, binding)
@@ -174,7 +172,7 @@ def registration_options(request: Request, body: EmptyBody) -> Response:
 )
 def registration_verify(request: Request, body: RegistrationBody) -> Response:
     passkey = context.service(request).passkeys.finish_registration(
-        context.require_session(request, allow_restricted=True),
+        context.require_any_session(request),
         flow_id=body.flow_id,
         credential=body.credential,
         name=body.name,
@@ -215,6 +213,7 @@ def rename_passkey(request: Request, passkey_id: PasskeyId, body: RenameBody) ->
         *SIGNED_IN,
         *PATH_ID,
         ErrorCode.reauthentication_required,
+        ErrorCode.recovery_hold,
         ErrorCode.not_found,
         ErrorCode.last_way_in,
     ),

@@ -31,7 +31,11 @@ JSON_BODY = (
 )
 #: A malformed id in the path.
 PATH_ID = (ErrorCode.invalid_field,)
-SIGNED_IN = (ErrorCode.not_authenticated, ErrorCode.restricted_session)
+SIGNED_IN = (
+    ErrorCode.not_authenticated,
+    ErrorCode.restricted_session,
+    ErrorCode.session_restricted,
+)
 
 #: The ``detail`` keys some refusals add to the body.
 _DETAIL: dict[str, dict[str, Any]] = {
@@ -39,6 +43,7 @@ _DETAIL: dict[str, dict[str, Any]] = {
     "reason": {"type": "string", "description": "A stable token saying what was wrong."},
     "credential_id": {"type": "string", "description": "The credential id concerned."},
     "attempts_remaining": {"type": "integer", "minimum": 0},
+    "until": {"type": "string", "description": "When a hold ends (ISO 8601)."},
 }
 
 

@@ -19,6 +19,7 @@ def page(request: Request, template: str, status_code: int = 200, **values: Any)
         csrf_token=context.csrf_token(request),
         locales=LOCALES,
         development=context.service(request).settings.development,
+        after_sign_in=context.after_sign_in(request),
         **values,
     )
     response = HTMLResponse(body, status_code=status_code)

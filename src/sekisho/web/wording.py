@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sekisho.i18n import N_, gettext
-from sekisho.policy.assurance import AAL2, AAL3, AMR_EMAIL, AMR_PASSWORD
+from sekisho.policy.assurance import AAL2, AAL3, AMR_EMAIL, AMR_PASSWORD, AMR_RECOVERY_CODE
 
 PASSKEY_AMR = frozenset({"hwk", "swk"})
 PASSKEY = N_("Passkey")
 EMAIL = N_("Email")
 PASSWORD = N_("Password")
+RECOVERY_CODE = N_("Recovery code")
 UNKNOWN = N_("Other")
 STANDARD = N_("standard protection: one step")
 STRONG = N_("strong protection: two factors, cannot be phished")
@@ -27,6 +28,8 @@ def method_label(locale: str, amr: Sequence[str]) -> str:
         return gettext(locale, PASSWORD)
     if AMR_EMAIL in amr:
         return gettext(locale, EMAIL)
+    if AMR_RECOVERY_CODE in amr:
+        return gettext(locale, RECOVERY_CODE)
     if PASSKEY_AMR.intersection(amr):
         return gettext(locale, PASSKEY)
     return gettext(locale, UNKNOWN)

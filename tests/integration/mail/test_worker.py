@@ -1,13 +1,18 @@
-"""The outbox worker: woken by the commit that queues mail, one SMTP connection per burst."""
+"""The outbox worker: woken by the commit that queues mail, one SMTP connection per burst,
+a burst claimed and settled as one batch."""
 
 from __future__ import annotations
+
+from sqlalchemy import text
 
 from sekisho.core.keys import Keyring
 from sekisho.mail.senders import SmtpSender
 from sekisho.mail.worker import OutboxWorker
 from sekisho.service import utc_now
+from sekisho.store.database import Database
 from tests.conftest import ServerFactory
 from tests.support.loop import run_async
+from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, link_and_code
 
 
@@ -60,3 +65,91 @@ def test_queued_messages_share_one_smtp_connection(
         link_and_code(smtp.wait_for(address))
     assert len(smtp.peers) == 3
     assert len(set(smtp.peers)) == 1
+
+
+def _worker(server: LiveServer, database: Database) -> tuple[OutboxWorker, SmtpSender]:
+    sender = SmtpSender(server.settings)
+    worker = OutboxWorker(
+        settings=server.settings,
+        database=database,
+        keys=Keyring(server.settings.secret_key.get_secret_value()),
+        sender=sender,
+        clock=utc_now,
+    )
+    return worker, sender
+
+
+def _queue(server: LiveServer, addresses: list[str]) -> None:
+    with server.client() as client:
+        for address in addresses:
+            server.add_user(address)
+            assert client.post("/api/v1/signin/email", json={"email": address}).status_code == 202
+
+
+def _outbox(database: Database) -> list[tuple[str, int, bool, bool]]:
+    """(status, attempts, has an error, still holds its payload) of each message, in order."""
+    with database.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT status, attempts, last_error, sealed_payload FROM outbox ORDER BY id")
+        ).all()
+    return [(row[0], row[1], row[2] is not None, row[3] is not None) for row in rows]
+
+
+def test_a_burst_is_claimed_sent_and_settled_as_one_batch(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    server = make_server(mail_worker=False)
+    addresses = [f"batch{i}@example.com" for i in range(3)]
+    _queue(server, addresses)
+    database = server.database
+    worker, sender = _worker(server, database)
+
+    async def one_batch() -> int:
+        handled = await worker.deliver_due(limit=10)
+        await sender.idle()
+        return handled
+
+    try:
+        assert run_async(one_batch()) == 3
+        for address in addresses:
+            link_and_code(smtp.wait_for(address))
+        assert _outbox(database) == [("sent", 1, False, False)] * 3
+        with database.engine.connect() as connection:
+            sent = connection.execute(
+                text("SELECT email FROM audit_events WHERE event = 'mail.sent' ORDER BY seq")
+            ).scalars()
+            assert list(sent) == addresses
+    finally:
+        database.dispose()
+
+
+def test_after_a_failed_send_the_rest_of_the_batch_is_given_back_unattempted(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    """SMTP down: one attempt is counted and scheduled for a retry; the others of the
+    batch are not tried against the dead server, nor counted, and keep their payload."""
+    smtp.stop()
+    server = make_server(mail_worker=False)
+    _queue(server, [f"down{i}@example.com" for i in range(3)])
+    database = server.database
+    worker, sender = _worker(server, database)
+
+    async def one_batch() -> int:
+        handled = await worker.deliver_due(limit=10)
+        await sender.idle()
+        return handled
+
+    try:
+        assert run_async(one_batch()) == 3
+        assert _outbox(database) == [
+            ("pending", 1, True, True),
+            ("pending", 0, False, True),
+            ("pending", 0, False, True),
+        ]
+        with database.engine.connect() as connection:
+            settled = connection.execute(
+                text("SELECT count(*) FROM audit_events WHERE event LIKE 'mail.%'")
+            ).scalar_one()
+        assert settled == 0
+    finally:
+        database.dispose()

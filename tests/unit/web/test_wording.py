@@ -14,7 +14,8 @@ from sekisho.web.wording import method_label, signed_in_with
         (("swk", "user"), "Passkey", "パスキー"),
         (("email",), "Email", "メール"),
         (("pwd",), "Password", "パスワード"),
-        (("otp",), "Other", "その他"),
+        (("otp",), "Recovery code", "復旧コード"),
+        (("kba",), "Other", "その他"),
     ],
 )
 def test_methods_are_words(amr: tuple[str, ...], en: str, ja: str) -> None:

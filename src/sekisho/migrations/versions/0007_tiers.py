@@ -2,7 +2,7 @@
 idle limit, and whether a passkey's attestation chained to a configured trust root.
 
 Revision ID: 0007_tiers
-Revises: 0005_audit_chain
+Revises: 0006_oidc
 Create Date: 2026-11-27 11:10:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_tiers"
-down_revision: str | None = "0005_audit_chain"
+down_revision: str | None = "0006_oidc"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

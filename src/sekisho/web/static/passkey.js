@@ -103,7 +103,7 @@
       credential: credentialJSON(credential),
     });
     if (finish.ok) {
-      window.location.assign("/account");
+      window.location.assign(document.body.dataset.afterSignIn || "/account");
       return;
     }
     if (finish.body.error === "passkey_unknown" && PublicKeyCredential.signalUnknownCredential) {

@@ -1,8 +1,9 @@
 // The wait page: submits the code once six digits are in, counts down the resend
 // cooldown, and waits for the flow to finish elsewhere. Approved from another device
 // (number matching): completes the sign-in here through the CSRF-protected form.
-// Completed in another tab of this browser (so this browser is signed in): goes to
-// the account page.
+// Completed in another tab of this browser (so this browser is signed in): goes on
+// to the account page, or back to the application this sign-in is for. Shows or
+// hides the notice that sign-in email is delayed.
 (function () {
   "use strict";
 
@@ -41,6 +42,7 @@
   const status = document.getElementById("flow-status");
   if (!status) { return; }
   const flow = status.dataset.flow;
+  const delayed = document.getElementById("mail-delayed");
   const finished = {
     completed: status.dataset.completed,
     expired: status.dataset.expired,
@@ -64,12 +66,13 @@
       });
       if (response.ok) {
         const body = await response.json();
+        if (delayed) { delayed.hidden = body.email_delivery !== "delayed"; }
         if (body.state === "approved") {
           document.getElementById("complete-form").submit();
           return;
         }
         if (body.state === "completed" && await signedInHere()) {
-          window.location.assign("/account");
+          window.location.assign(document.body.dataset.afterSignIn || "/account");
           return;
         }
         if (body.state in finished) {

@@ -1,0 +1,216 @@
+"""Client registration and client authentication (RFC 6749 §2 and §2.3.1; OIDC
+Dynamic Client Registration §2 names; RFC 8252 §7.3 and §8.3 for native apps).
+
+Invariants: secrets are generated here, shown once and stored only as a keyed hash
+(HMAC under the server key, bound to the client id), so checking one costs a hash, not
+argon2; redirect URIs are compared exactly, and only a native client's loopback URI may
+differ in its port (RFC 8252 §7.3).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
+
+from sekisho.core.keys import Keyring
+from sekisho.oidc.errors import OAuthError
+from sekisho.oidc.records import Client
+
+SECRET_PURPOSE = "oidc-client-secret"  # noqa: S105 (a key label, not a secret)
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+APPLICATION_TYPES = ("web", "native")
+SUPPORTED_SCOPES = ("openid", "email", "profile")
+DEFAULT_ID_TOKEN_LIFETIME = timedelta(minutes=10)
+DEFAULT_ACCESS_TOKEN_LIFETIME = timedelta(minutes=5)
+MAX_TOKEN_LIFETIME = timedelta(hours=1)
+LOOPBACK_HOSTS = ("127.0.0.1", "::1")
+
+
+class RegistrationError(ValueError):
+    """A client setting that cannot be accepted, said plainly for the operator."""
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_redirect_uri(uri: str, *, application_type: str) -> str:
+    """A registrable redirect URI: absolute, no fragment (RFC 6749 §3.1.2), no userinfo;
+    https, or http on a loopback host; or, for native apps, a private-use scheme with a
+    dot (RFC 8252 §7.1)."""
+    if len(uri) > 2000 or any(char in uri for char in " \"'<>\\") or not uri.isprintable():
+        raise RegistrationError(f"{uri!r}: not a plain URI")
+    parts = urlsplit(uri)
+    if parts.fragment or "#" in uri:
+        raise RegistrationError(f"{uri}: a redirect URI has no fragment")
+    if parts.username is not None or parts.password is not None:
+        raise RegistrationError(f"{uri}: a redirect URI has no user information")
+    if parts.scheme == "https" and parts.hostname:
+        return uri
+    if parts.scheme == "http" and _is_loopback(parts.hostname):
+        return uri
+    if application_type == "native" and "." in parts.scheme and parts.path:
+        return uri
+    raise RegistrationError(
+        f"{uri}: use https (http only on a loopback address; private-use schemes for native apps)"
+    )
+
+
+def redirect_uri_matches(client: Client, candidate: str) -> bool:
+    """Exact string comparison with a registered URI (RFC 9700 §4.1.3; ASVS 10.4.1).
+    The one exception: a native client's loopback IP literal URI matches with any port
+    (RFC 8252 §7.3); scheme, host, path and query must still be identical."""
+    if candidate in client.redirect_uris:
+        return True
+    if client.application_type != "native":
+        return False
+    asked = urlsplit(candidate)
+    if asked.scheme != "http" or asked.hostname not in LOOPBACK_HOSTS or asked.fragment:
+        return False
+    if asked.username is not None or asked.password is not None:
+        return False
+    try:
+        asked.port  # noqa: B018 (a malformed port raises)
+    except ValueError:
+        return False
+    for registered in client.redirect_uris:
+        known = urlsplit(registered)
+        if (
+            known.scheme == "http"
+            and known.hostname == asked.hostname
+            and known.path == asked.path
+            and known.query == asked.query
+        ):
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class NewClient:
+    client: Client
+    secret: str | None
+
+
+def register(
+    keys: Keyring,
+    *,
+    name: str,
+    redirect_uris: list[str],
+    post_logout_redirect_uris: list[str],
+    auth_method: str,
+    application_type: str,
+    first_party: bool,
+    scopes: list[str],
+    id_token_lifetime: timedelta,
+    access_token_lifetime: timedelta,
+    now: datetime,
+    client_id: str | None = None,
+) -> NewClient:
+    """A new client and, unless it is public, its secret (returned once)."""
+    if auth_method not in AUTH_METHODS:
+        raise RegistrationError(f"auth method must be one of {', '.join(AUTH_METHODS)}")
+    if application_type not in APPLICATION_TYPES:
+        raise RegistrationError("application type must be web or native")
+    if not redirect_uris:
+        raise RegistrationError("at least one redirect URI is needed")
+    unknown = sorted(set(scopes) - set(SUPPORTED_SCOPES))
+    if unknown or "openid" not in scopes:
+        raise RegistrationError(
+            f"scopes must include openid and come from {', '.join(SUPPORTED_SCOPES)}"
+        )
+    for lifetime in (id_token_lifetime, access_token_lifetime):
+        if not timedelta(seconds=30) <= lifetime <= MAX_TOKEN_LIFETIME:
+            raise RegistrationError("token lifetimes are between 30 seconds and 1 hour")
+    identifier = client_id or secrets.token_urlsafe(18)
+    if not (0 < len(identifier) <= 64 and identifier.isascii() and identifier.isprintable()):
+        raise RegistrationError("a client id is 1 to 64 printable ASCII characters")
+    if " " in identifier or ":" in identifier:
+        raise RegistrationError("a client id holds no space or colon")
+    secret = None if auth_method == "none" else secrets.token_urlsafe(32)
+    client = Client(
+        id=identifier,
+        name=name,
+        auth_method=auth_method,
+        application_type=application_type,
+        redirect_uris=tuple(
+            check_redirect_uri(uri, application_type=application_type) for uri in redirect_uris
+        ),
+        post_logout_redirect_uris=tuple(
+            check_redirect_uri(uri, application_type=application_type)
+            for uri in post_logout_redirect_uris
+        ),
+        first_party=first_party,
+        scopes=tuple(dict.fromkeys(scopes)),
+        id_token_lifetime=id_token_lifetime,
+        access_token_lifetime=access_token_lifetime,
+        created_at=now,
+        secret_digest=secret_digest(keys, identifier, secret) if secret else None,
+    )
+    return NewClient(client=client, secret=secret)
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def secret_digest(keys: Keyring, client_id: str, secret: str) -> str:
+    return keys.digest(SECRET_PURPOSE, f"{client_id}:{secret}")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a token request presented to identify its client (RFC 6749 §2.3.1)."""
+
+    client_id: str
+    secret: str | None
+    method: str
+
+
+def presented_credentials(
+    headers: dict[str, str], form: dict[str, str], *, basic: bool
+) -> Credentials:
+    """Exactly one way of authenticating (RFC 6749 §2.3: a client MUST NOT use more
+    than one method in a request)."""
+    posted_secret = form.get("client_secret")
+    if basic:
+        client_id, secret = extract_basic_authorization(headers)
+        if not client_id or secret is None or posted_secret is not None:
+            raise OAuthError("invalid_client", "Client authentication failed.", status=401)
+        if form.get("client_id") not in (None, client_id):
+            raise OAuthError("invalid_client", "Client authentication failed.", status=401)
+        return Credentials(str(client_id), str(secret), "client_secret_basic")
+    client_id = form.get("client_id")
+    if not client_id:
+        raise OAuthError("invalid_client", "Client authentication failed.", status=401)
+    if posted_secret is not None:
+        return Credentials(client_id, posted_secret, "client_secret_post")
+    return Credentials(client_id, None, "none")
+
+
+def authenticate(keys: Keyring, client: Client | None, credentials: Credentials) -> Client:
+    """The registered client if it used its registered method with its current secret."""
+    if client is None or credentials.method != client.auth_method:
+        raise OAuthError("invalid_client", "Client authentication failed.", status=401)
+    if client.auth_method == "none":
+        return client
+    if (
+        credentials.secret is None
+        or client.secret_digest is None
+        or not keys.matches(
+            SECRET_PURPOSE, f"{client.id}:{credentials.secret}", client.secret_digest
+        )
+    ):
+        raise OAuthError("invalid_client", "Client authentication failed.", status=401)
+    return client

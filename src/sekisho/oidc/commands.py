@@ -1,0 +1,200 @@
+"""``sekisho keys ...`` (signing keys) and ``sekisho clients ...`` (relying parties).
+
+A client secret is printed once, when it is made; only its keyed hash is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from sekisho.core.keys import Keyring
+from sekisho.oidc import clients, signing_keys
+from sekisho.oidc.records import Client
+from sekisho.store.database import Database
+from sekisho.store.oidc import SqlOidc
+
+OpenDatabase = Callable[[], tuple[Database, Keyring]]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _describe(client: Client) -> dict[str, object]:
+    return {
+        "client_id": client.id,
+        "name": client.name,
+        "token_endpoint_auth_method": client.auth_method,
+        "application_type": client.application_type,
+        "redirect_uris": list(client.redirect_uris),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "first_party": client.first_party,
+        "scopes": list(client.scopes),
+        "id_token_lifetime_seconds": int(client.id_token_lifetime.total_seconds()),
+        "access_token_lifetime_seconds": int(client.access_token_lifetime.total_seconds()),
+        "created_at": client.created_at.isoformat(),
+        "secret_rotated_at": (
+            client.secret_rotated_at.isoformat() if client.secret_rotated_at else None
+        ),
+    }
+
+
+def install(app: typer.Typer, open_database: OpenDatabase) -> None:
+    keys_app = typer.Typer(help="OpenID Connect signing keys.", no_args_is_help=True)
+    clients_app = typer.Typer(
+        help="OpenID Connect clients (relying parties).", no_args_is_help=True
+    )
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(clients_app, name="clients")
+
+    @keys_app.command("list")
+    def keys_list() -> None:
+        """Every signing key: kid, algorithm, state (published, signing, retired) and times."""
+        database, _keyring = open_database()
+        now = _now()
+        with database.reading() as repos:
+            found = SqlOidc(repos.connection).signing_keys()
+        for key in found:
+            until = key.published_until.isoformat() if key.published_until else "-"
+            typer.echo(
+                f"{key.kid}  {key.alg}  {key.state(now):9}  signs from {key.signs_from.isoformat()}"
+                f"  published until {until}"
+            )
+
+    @keys_app.command("rotate")
+    def keys_rotate(
+        delay: int = typer.Option(
+            3600,
+            help="Seconds the new key is published before it signs (relying parties' JWKS caches).",
+            min=0,
+        ),
+    ) -> None:
+        """Publish a new key now; it signs after DELAY, when the current key retires. The
+        retired key stays in the JWKS until the longest-lived token it signed expires."""
+        database, keyring = open_database()
+        now = _now()
+        with database.transaction() as repos:
+            store = SqlOidc(repos.connection)
+            longest = max(
+                (
+                    max(client.id_token_lifetime, client.access_token_lifetime)
+                    for client in store.clients()
+                ),
+                default=clients.MAX_TOKEN_LIFETIME,
+            )
+            store.drop_unpublished_keys(now=now)
+            rotation = signing_keys.rotate(
+                store, keyring, now=now, delay=timedelta(seconds=delay), token_lifetime=longest
+            )
+        typer.echo(
+            f"new key {rotation.new.kid} published; signs from {rotation.new.signs_from.isoformat()}"
+        )
+        for kid in rotation.retired:
+            typer.echo(
+                f"key {kid} retires then; published until {rotation.published_until.isoformat()}"
+            )
+
+    @clients_app.command("add")
+    def clients_add(
+        name: Annotated[
+            str, typer.Option(help="The application's name, shown on the consent page.")
+        ],
+        redirect_uri: Annotated[list[str], typer.Option(help="A redirect URI (repeat for more).")],
+        post_logout_redirect_uri: Annotated[
+            list[str] | None, typer.Option(help="A post-logout redirect URI.")
+        ] = None,
+        auth_method: str = typer.Option(
+            "client_secret_basic",
+            help="client_secret_basic, client_secret_post, or none (public client, PKCE).",
+        ),
+        application_type: str = typer.Option("web", help="web or native."),
+        first_party: bool = typer.Option(False, help="Skip the consent page (your own apps)."),
+        scope: Annotated[
+            list[str] | None, typer.Option(help="An allowed scope (default: openid, email).")
+        ] = None,
+        id_token_lifetime: int = typer.Option(600, help="ID token lifetime in seconds."),
+        access_token_lifetime: int = typer.Option(300, help="Access token lifetime in seconds."),
+        client_id: str = typer.Option(None, help="A client id of your choice (default: random)."),
+    ) -> None:
+        """Register a client. Its secret is printed once: store it in the application."""
+        database, keyring = open_database()
+        try:
+            made = clients.register(
+                keyring,
+                name=name,
+                redirect_uris=redirect_uri,
+                post_logout_redirect_uris=post_logout_redirect_uri or [],
+                auth_method=auth_method,
+                application_type=application_type,
+                first_party=first_party,
+                scopes=scope or ["openid", "email"],
+                id_token_lifetime=timedelta(seconds=id_token_lifetime),
+                access_token_lifetime=timedelta(seconds=access_token_lifetime),
+                now=_now(),
+                client_id=client_id,
+            )
+        except clients.RegistrationError as error:
+            typer.echo(f"refused: {error}", err=True)
+            raise typer.Exit(2) from error
+        with database.transaction() as repos:
+            store = SqlOidc(repos.connection)
+            if store.client(made.client.id) is not None:
+                typer.echo(f"client {made.client.id} already exists", err=True)
+                raise typer.Exit(1)
+            store.add_client(made.client)
+        typer.echo(f"client_id: {made.client.id}")
+        if made.secret is not None:
+            typer.echo(f"client_secret: {made.secret}")
+            typer.echo("The secret is shown only now; Sekisho keeps only a keyed hash of it.")
+
+    @clients_app.command("list")
+    def clients_list() -> None:
+        """Every client: id, auth method, first-party flag, name."""
+        database, _keyring = open_database()
+        with database.reading() as repos:
+            found = SqlOidc(repos.connection).clients()
+        for client in found:
+            party = "first-party" if client.first_party else "third-party"
+            typer.echo(f"{client.id}  {client.auth_method}  {party}  {client.name}")
+
+    @clients_app.command("show")
+    def clients_show(client_id: str) -> None:
+        """One client's settings as JSON (never its secret)."""
+        database, _keyring = open_database()
+        with database.reading() as repos:
+            client = SqlOidc(repos.connection).client(client_id)
+        if client is None:
+            typer.echo(f"no client {client_id}", err=True)
+            raise typer.Exit(1)
+        typer.echo(json.dumps(_describe(client), indent=2, ensure_ascii=False))
+
+    @clients_app.command("rotate-secret")
+    def clients_rotate_secret(client_id: str) -> None:
+        """A new secret for a confidential client; the old one stops working at once."""
+        database, keyring = open_database()
+        secret = clients.new_secret()
+        with database.transaction() as repos:
+            changed = SqlOidc(repos.connection).set_client_secret(
+                client_id, clients.secret_digest(keyring, client_id, secret), now=_now()
+            )
+        if not changed:
+            typer.echo(f"no confidential client {client_id}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"client_secret: {secret}")
+        typer.echo("The secret is shown only now; Sekisho keeps only a keyed hash of it.")
+
+    @clients_app.command("remove")
+    def clients_remove(client_id: str) -> None:
+        """Remove a client; every token it holds stops working at once."""
+        database, _keyring = open_database()
+        with database.transaction() as repos:
+            removed = SqlOidc(repos.connection).remove_client(client_id, now=_now())
+        if not removed:
+            typer.echo(f"no client {client_id}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"removed {client_id}")

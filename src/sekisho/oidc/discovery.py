@@ -1,0 +1,81 @@
+"""Provider metadata (OpenID Connect Discovery 1.0 §3, RFC 8414 §2) and the JWKS
+(RFC 7517). The issuer is the configured public origin, never a request header."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from sekisho.i18n import LOCALES
+from sekisho.oidc import assurance
+from sekisho.oidc.clients import AUTH_METHODS, SUPPORTED_SCOPES
+from sekisho.oidc.provider import Provider
+from sekisho.oidc.requests import PROMPTS, RESPONSE_MODES
+from sekisho.oidc.signing_keys import ALGORITHM
+
+router = APIRouter(include_in_schema=False)
+
+
+def provider(request: Request) -> Provider:
+    found: Provider = request.app.state.oidc
+    return found
+
+
+def metadata(issuer: str) -> dict[str, Any]:
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "scopes_supported": list(SUPPORTED_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": list(RESPONSE_MODES),
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [ALGORITHM],
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": [
+            "iss",
+            "sub",
+            "aud",
+            "azp",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "acr",
+            "amr",
+            "sid",
+            "at_hash",
+            "email",
+            "email_verified",
+            "name",
+        ],
+        "acr_values_supported": list(assurance.SUPPORTED),
+        "prompt_values_supported": list(PROMPTS),
+        "ui_locales_supported": list(LOCALES),
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+    }
+
+
+@router.api_route("/.well-known/openid-configuration", methods=["GET", "HEAD"])
+def openid_configuration(request: Request) -> JSONResponse:
+    return JSONResponse(metadata(provider(request).issuer))
+
+
+@router.api_route("/.well-known/oauth-authorization-server", methods=["GET", "HEAD"])
+def authorization_server_metadata(request: Request) -> JSONResponse:
+    return JSONResponse(metadata(provider(request).issuer))
+
+
+@router.api_route("/.well-known/jwks.json", methods=["GET", "HEAD"])
+def jwks(request: Request) -> JSONResponse:
+    return JSONResponse(provider(request).jwks(), media_type="application/jwk-set+json")

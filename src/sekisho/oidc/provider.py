@@ -1,0 +1,552 @@
+"""The provider's operations, each one transaction: authorize, resume after sign-in,
+consent, exchange a code, answer UserInfo. The web modules only translate HTTP.
+
+The session's facts come from :class:`sekisho.core.records.Session` as the pages'
+session core returns it; a grant freezes them (``auth_time``, ``amr``, ``acr``, ``sid``)
+for the tokens it issues, and every token ends with its grant, its session and its
+client.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from sekisho.core.clients import ClientInfo
+from sekisho.core.keys import Keyring
+from sekisho.core.records import AuditEvent, Session
+from sekisho.oidc import assurance, requests, signing_keys, tokens
+from sekisho.oidc.clients import authenticate, presented_credentials
+from sekisho.oidc.errors import AuthorizationPageError, OAuthError
+from sekisho.oidc.records import AuthorizationRequest, Client, Grant
+from sekisho.service import Sekisho
+from sekisho.store.database import Database
+from sekisho.store.oidc import SqlOidc
+from sekisho.store.repositories import SqlRepositories
+
+PENDING_PURPOSE = "oidc-pending-request"
+CODE_PURPOSE = "oidc-authorization-code"
+PENDING_LIFETIME = timedelta(minutes=30)
+CODE_LIFETIME = timedelta(seconds=60)
+VERIFIER_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+@dataclass(frozen=True, slots=True)
+class Respond:
+    """Answer the client at its redirect URI (RFC 6749 §4.1.2 / §4.1.2.1, RFC 9207)."""
+
+    redirect_uri: str
+    response_mode: str
+    parameters: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """The person must sign in (again) first; the request waits under ``pending``."""
+
+    pending: str
+    login_hint: str | None
+    ui_locales: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AskConsent:
+    pending: str
+    client: Client
+    scope: tuple[str, ...]
+    ui_locales: tuple[str, ...]
+
+
+Outcome = Respond | SignIn | AskConsent
+
+
+@dataclass(frozen=True, slots=True)
+class _TokenOutcome:
+    body: dict[str, Any] | None
+    error: OAuthError | None
+
+
+class Provider:
+    def __init__(self, sekisho: Sekisho, database: Database) -> None:
+        self.sekisho = sekisho
+        self.database = database
+        self.keys: Keyring = sekisho.keys
+        self.issuer = sekisho.settings.public_origin
+        self.private_keys = signing_keys.PrivateKeys(self.keys)
+
+    def clock(self) -> datetime:
+        return self.sekisho.clock()
+
+    # -- keys ------------------------------------------------------------------------
+
+    def ensure_keys(self) -> None:
+        with self.database.transaction() as repos:
+            signing_keys.ensure_signing_key(SqlOidc(repos.connection), self.keys, now=self.clock())
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        with self.database.reading() as repos:
+            return signing_keys.published(SqlOidc(repos.connection).signing_keys(), self.clock())
+
+    # -- authorization ---------------------------------------------------------------
+
+    def authorize(
+        self,
+        params: Callable[[str], list[str]],
+        *,
+        session: Session | None,
+        client_info: ClientInfo,
+    ) -> Outcome:
+        """A fresh authorization request from the client (GET /authorize)."""
+        with self.database.transaction() as repos:
+            store = SqlOidc(repos.connection)
+            now = self.clock()
+            client, target = requests.trusted_target(params, store.client)
+            try:
+                request = requests.validate(params, client, target)
+            except OAuthError as error:
+                self._audit_refusal(repos, client, None, error.error, client_info, now)
+                return self._error(target.redirect_uri, target.response_mode, target.state, error)
+            return self._decide(repos, store, client, request, session, client_info, now)
+
+    def resume(
+        self, pending: str | None, *, session: Session | None, client_info: ClientInfo
+    ) -> Outcome:
+        """Back from Sekisho's sign-in pages with the pending request's id."""
+        with self.database.transaction() as repos:
+            store = SqlOidc(repos.connection)
+            now = self.clock()
+            waiting = store.pending(self._digest(pending), now=now) if pending else None
+            if waiting is None:
+                raise AuthorizationPageError("request_expired")
+            client = store.client(waiting.request.client_id)
+            if client is None:
+                raise AuthorizationPageError("unknown_client")
+            return self._decide(
+                repos,
+                store,
+                client,
+                waiting.request,
+                session,
+                client_info,
+                now,
+                pending=pending,
+                waiting_since=waiting.created_at,
+            )
+
+    def consent(
+        self,
+        pending: str | None,
+        *,
+        session: Session | None,
+        approved: bool,
+        client_info: ClientInfo,
+    ) -> Outcome:
+        """The consent page's answer (OIDC Core §3.1.2.4)."""
+        with self.database.transaction() as repos:
+            store = SqlOidc(repos.connection)
+            now = self.clock()
+            waiting = store.pending(self._digest(pending), now=now) if pending else None
+            if waiting is None or pending is None:
+                raise AuthorizationPageError("request_expired")
+            request = waiting.request
+            client = store.client(request.client_id)
+            if client is None:
+                raise AuthorizationPageError("unknown_client")
+            if session is None or self._needs_sign_in(request, session, waiting.created_at, now):
+                return self._decide(
+                    repos,
+                    store,
+                    client,
+                    request,
+                    session,
+                    client_info,
+                    now,
+                    pending=pending,
+                    waiting_since=waiting.created_at,
+                )
+            if not store.finish_pending(self._digest(pending), now=now):
+                raise AuthorizationPageError("request_expired")
+            if not approved:
+                error = OAuthError("access_denied", "The person declined.")
+                self._audit_refusal(repos, client, session, error.error, client_info, now)
+                return self._error(
+                    request.redirect_uri, request.response_mode, request.state, error
+                )
+            store.remember_consent(session.user_id, client.id, frozenset(request.scope), now=now)
+            self._audit(
+                repos,
+                "oidc.consent.granted",
+                "success",
+                client,
+                session,
+                client_info,
+                now,
+                scope=" ".join(request.scope),
+            )
+            return self._issue_code(repos, store, client, request, session, client_info, now)
+
+    def _needs_sign_in(
+        self,
+        request: AuthorizationRequest,
+        session: Session,
+        waiting_since: datetime | None,
+        now: datetime,
+    ) -> bool:
+        """``prompt=login`` and ``max_age`` need a proof newer than the request, unless
+        the session's proof is recent enough (OIDC Core §3.1.2.1)."""
+        fresh = waiting_since is not None and session.auth_time >= waiting_since
+        if "login" in request.prompt and not fresh:
+            return True
+        if request.max_age is not None and not fresh:
+            return now - session.auth_time > timedelta(seconds=request.max_age)
+        return False
+
+    def _decide(
+        self,
+        repos: SqlRepositories,
+        store: SqlOidc,
+        client: Client,
+        request: AuthorizationRequest,
+        session: Session | None,
+        client_info: ClientInfo,
+        now: datetime,
+        *,
+        pending: str | None = None,
+        waiting_since: datetime | None = None,
+    ) -> Outcome:
+        if session is None or self._needs_sign_in(request, session, waiting_since, now):
+            if "none" in request.prompt:
+                error = OAuthError("login_required", "The person must sign in.")
+                self._audit_refusal(repos, client, session, error.error, client_info, now)
+                return self._error(
+                    request.redirect_uri, request.response_mode, request.state, error
+                )
+            pending = pending or self._wait(store, request, now)
+            return SignIn(
+                pending=pending, login_hint=request.login_hint, ui_locales=request.ui_locales
+            )
+        consented = store.consented_scopes(session.user_id, client.id)
+        asked_again = "consent" in request.prompt
+        if not client.first_party and (asked_again or not set(request.scope) <= consented):
+            if "none" in request.prompt:
+                error = OAuthError("consent_required", "The person must consent.")
+                self._audit_refusal(repos, client, session, error.error, client_info, now)
+                return self._error(
+                    request.redirect_uri, request.response_mode, request.state, error
+                )
+            pending = pending or self._wait(store, request, now)
+            return AskConsent(
+                pending=pending, client=client, scope=request.scope, ui_locales=request.ui_locales
+            )
+        if pending is not None and not store.finish_pending(self._digest(pending), now=now):
+            raise AuthorizationPageError("request_expired")
+        return self._issue_code(repos, store, client, request, session, client_info, now)
+
+    def _wait(self, store: SqlOidc, request: AuthorizationRequest, now: datetime) -> str:
+        pending = secrets.token_urlsafe(32)
+        store.add_pending(
+            self._digest(pending), request, now=now, expires_at=now + PENDING_LIFETIME
+        )
+        return pending
+
+    def _digest(self, pending: str) -> str:
+        return self.keys.digest(PENDING_PURPOSE, pending)
+
+    def _issue_code(
+        self,
+        repos: SqlRepositories,
+        store: SqlOidc,
+        client: Client,
+        request: AuthorizationRequest,
+        session: Session,
+        client_info: ClientInfo,
+        now: datetime,
+    ) -> Respond:
+        grant = Grant(
+            id=secrets.token_urlsafe(16),
+            client_id=client.id,
+            user_id=session.user_id,
+            session_id=session.id,
+            scope=request.scope,
+            nonce=request.nonce,
+            auth_time=session.auth_time,
+            amr=session.amr,
+            acr=assurance.acr_for(amr=session.amr, aal=session.aal),
+            created_at=now,
+        )
+        store.add_grant(grant)
+        code = secrets.token_urlsafe(32)
+        store.add_code(
+            self.keys.digest(CODE_PURPOSE, code),
+            grant_id=grant.id,
+            client_id=client.id,
+            redirect_uri=request.redirect_uri,
+            code_challenge=request.code_challenge,
+            expires_at=now + CODE_LIFETIME,
+        )
+        self._audit(
+            repos,
+            "oidc.authorization.granted",
+            "success",
+            client,
+            session,
+            client_info,
+            now,
+            grant=grant.id,
+            acr=grant.acr,
+            scope=" ".join(grant.scope),
+        )
+        parameters = {"code": code, "iss": self.issuer}
+        if request.state is not None:
+            parameters["state"] = request.state
+        return Respond(request.redirect_uri, request.response_mode, parameters)
+
+    def _error(
+        self, redirect_uri: str, response_mode: str, state: str | None, error: OAuthError
+    ) -> Respond:
+        parameters = {**error.body(), "iss": self.issuer}
+        if state is not None:
+            parameters["state"] = state
+        return Respond(redirect_uri, response_mode, parameters)
+
+    # -- token endpoint --------------------------------------------------------------
+
+    def token(
+        self, headers: dict[str, str], form: dict[str, str], *, basic: bool, client_info: ClientInfo
+    ) -> dict[str, Any]:
+        """RFC 6749 §4.1.3 with RFC 7636 §4.6 and OIDC Core §3.1.3. Refusals are raised
+        after the transaction commits, so a burned code and a revoked grant stay so."""
+        if form.get("grant_type") != "authorization_code":
+            raise OAuthError("unsupported_grant_type", "Only authorization_code is supported.")
+        credentials = presented_credentials(headers, form, basic=basic)
+        code = form.get("code")
+        redirect_uri = form.get("redirect_uri")
+        verifier = form.get("code_verifier")
+        if not code or not redirect_uri or verifier is None:
+            raise OAuthError(
+                "invalid_request", "code, redirect_uri and code_verifier are required."
+            )
+        if not (43 <= len(verifier) <= 128 and set(verifier) <= VERIFIER_ALPHABET):
+            raise OAuthError("invalid_grant", "The code_verifier is malformed.")
+        with self.database.transaction() as repos:
+            store = SqlOidc(repos.connection)
+            now = self.clock()
+            client = authenticate(self.keys, store.client(credentials.client_id), credentials)
+            outcome = self._redeem(
+                repos, store, client, code, redirect_uri, verifier, client_info, now
+            )
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.body is not None
+        return outcome.body
+
+    def _redeem(
+        self,
+        repos: SqlRepositories,
+        store: SqlOidc,
+        client: Client,
+        code: str,
+        redirect_uri: str,
+        verifier: str,
+        client_info: ClientInfo,
+        now: datetime,
+    ) -> _TokenOutcome:
+        digest = self.keys.digest(CODE_PURPOSE, code[:256])
+        redeemed = store.redeem_code(digest, now=now)
+        if redeemed is None:
+            replayed = store.redeemed_code_grant(digest)
+            refusal = "unknown_or_expired"
+            if replayed is not None:
+                refusal = "replayed"
+                store.revoke_grant(replayed, reason="code_replayed", now=now)
+            self._audit_token_refusal(repos, client, replayed, refusal, client_info, now)
+            return _TokenOutcome(
+                None, OAuthError("invalid_grant", "The code is invalid or expired.")
+            )
+        reason: str | None = None
+        if redeemed.client_id != client.id:
+            reason = "other_client"
+        elif redeemed.redirect_uri != redirect_uri:
+            reason = "redirect_uri_mismatch"
+        elif not secrets.compare_digest(
+            create_s256_code_challenge(verifier), redeemed.code_challenge
+        ):
+            reason = "pkce_mismatch"
+        grant = store.grant(redeemed.grant_id)
+        if reason is None and (grant is None or grant.revoked_at is not None):
+            reason = "grant_revoked"
+        if (
+            reason is None
+            and grant is not None
+            and not store.session_live(grant.session_id, now=now)
+        ):
+            reason = "session_ended"
+        if reason is not None or grant is None:
+            store.revoke_grant(redeemed.grant_id, reason=reason or "invalid", now=now)
+            self._audit_token_refusal(
+                repos, client, redeemed.grant_id, reason or "invalid", client_info, now
+            )
+            return _TokenOutcome(
+                None, OAuthError("invalid_grant", "The code is invalid or expired.")
+            )
+        user = repos.users.by_id(grant.user_id)
+        if user is None or user.status != "active":
+            store.revoke_grant(grant.id, reason="account_inactive", now=now)
+            self._audit_token_refusal(repos, client, grant.id, "account_inactive", client_info, now)
+            return _TokenOutcome(
+                None, OAuthError("invalid_grant", "The code is invalid or expired.")
+            )
+        all_keys = store.signing_keys()
+        key = signing_keys.signing_key(all_keys, now)
+        if key is None:
+            raise RuntimeError("no signing key: the provider was not started")
+        private = self.private_keys.open(key)
+        access = tokens.access_token(
+            issuer=self.issuer, client=client, grant=grant, key=key, private=private, now=now
+        )
+        store.add_access_token(access.jti, grant_id=grant.id, expires_at=access.expires_at)
+        facts = tokens.UserFacts(
+            email=user.email,
+            email_verified=user.email_verified_at is not None,
+            name=user.display_name,
+        )
+        id_token = tokens.id_token(
+            issuer=self.issuer,
+            client=client,
+            grant=grant,
+            user=facts,
+            access_token=access.value,
+            key=key,
+            private=private,
+            now=now,
+        )
+        repos.audit.append(
+            AuditEvent(
+                event="oidc.token.issued",
+                outcome="success",
+                at=now,
+                ip=client_info.ip,
+                user_agent=client_info.user_agent,
+                user_id=grant.user_id,
+                session_id=grant.session_id,
+                amr=grant.amr,
+                detail={
+                    "client_id": client.id,
+                    "grant": grant.id,
+                    "acr": grant.acr,
+                    "kid": key.kid,
+                },
+            )
+        )
+        return _TokenOutcome(
+            {
+                "access_token": access.value,
+                "token_type": "Bearer",
+                "expires_in": int(client.access_token_lifetime.total_seconds()),
+                "id_token": id_token,
+                "scope": " ".join(grant.scope),
+            },
+            None,
+        )
+
+    # -- UserInfo --------------------------------------------------------------------
+
+    def userinfo(self, bearer: str) -> dict[str, Any]:
+        """OIDC Core §5.3 for a live access token (RFC 6750 §3.1 errors otherwise)."""
+        invalid = OAuthError("invalid_token", "The access token is invalid or expired.", status=401)
+        with self.database.reading() as repos:
+            store = SqlOidc(repos.connection)
+            now = self.clock()
+            all_keys = store.signing_keys()
+            live = [
+                key for key in all_keys if key.published_until is None or key.published_until > now
+            ]
+            jti = tokens.read_access_token(bearer, issuer=self.issuer, published=live, now=now)
+            grant = store.grant_of_access_token(jti, now=now) if jti else None
+            if grant is None or not store.session_live(grant.session_id, now=now):
+                raise invalid
+            user = repos.users.by_id(grant.user_id)
+            if user is None or user.status != "active":
+                raise invalid
+            facts = tokens.UserFacts(
+                email=user.email,
+                email_verified=user.email_verified_at is not None,
+                name=user.display_name,
+            )
+            return {"sub": user.id, **tokens.scoped_claims(grant.scope, facts)}
+
+    # -- audit -----------------------------------------------------------------------
+
+    @staticmethod
+    def _audit(
+        repos: SqlRepositories,
+        event: str,
+        outcome: str,
+        client: Client,
+        session: Session | None,
+        client_info: ClientInfo,
+        now: datetime,
+        **detail: str,
+    ) -> None:
+        repos.audit.append(
+            AuditEvent(
+                event=event,
+                outcome=outcome,
+                at=now,
+                ip=client_info.ip,
+                user_agent=client_info.user_agent,
+                user_id=session.user_id if session else None,
+                session_id=session.id if session else None,
+                amr=session.amr if session else (),
+                aal=session.aal if session else None,
+                detail={"client_id": client.id, **detail},
+            )
+        )
+
+    def _audit_refusal(
+        self,
+        repos: SqlRepositories,
+        client: Client,
+        session: Session | None,
+        error: str,
+        client_info: ClientInfo,
+        now: datetime,
+    ) -> None:
+        self._audit(
+            repos,
+            "oidc.authorization.refused",
+            "failure",
+            client,
+            session,
+            client_info,
+            now,
+            error=error,
+        )
+
+    @staticmethod
+    def _audit_token_refusal(
+        repos: SqlRepositories,
+        client: Client,
+        grant_id: str | None,
+        reason: str,
+        client_info: ClientInfo,
+        now: datetime,
+    ) -> None:
+        detail = {"client_id": client.id, "reason": reason}
+        if grant_id is not None:
+            detail["grant"] = grant_id
+        repos.audit.append(
+            AuditEvent(
+                event="oidc.code.replayed" if reason == "replayed" else "oidc.token.refused",
+                outcome="failure",
+                at=now,
+                ip=client_info.ip,
+                user_agent=client_info.user_agent,
+                detail=detail,
+            )
+        )

@@ -1,0 +1,111 @@
+"""The provider's stored objects, as plain immutable records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A registered relying party (RFC 7591 §2 metadata names where they exist)."""
+
+    id: str
+    name: str
+    auth_method: str
+    """``client_secret_basic``, ``client_secret_post`` or ``none`` (public, PKCE only)."""
+    application_type: str
+    """``web`` or ``native``; only native clients get RFC 8252's loopback port rule."""
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    first_party: bool
+    scopes: tuple[str, ...]
+    id_token_lifetime: timedelta
+    access_token_lifetime: timedelta
+    created_at: datetime
+    secret_digest: str | None = None
+    secret_rotated_at: datetime | None = None
+
+    @property
+    def public(self) -> bool:
+        return self.auth_method == "none"
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """One signing key pair. Published in the JWKS from creation; signs from
+    ``signs_from``; after ``retired_at`` it signs no more but stays published until
+    ``published_until``, when every token it signed has expired."""
+
+    kid: str
+    alg: str
+    public_jwk: dict[str, str]
+    sealed_private_jwk: str
+    created_at: datetime
+    signs_from: datetime
+    retired_at: datetime | None = None
+    published_until: datetime | None = None
+
+    def state(self, now: datetime) -> str:
+        if self.retired_at is not None and self.retired_at <= now:
+            return "retired"
+        if self.signs_from > now:
+            return "published"
+        return "signing"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    """A validated authorization request (OIDC Core §3.1.2.1), everything after it
+    refers to: the client and redirect URI are known good, PKCE is S256."""
+
+    client_id: str
+    redirect_uri: str
+    scope: tuple[str, ...]
+    state: str | None
+    nonce: str | None
+    code_challenge: str
+    response_mode: str
+    prompt: tuple[str, ...]
+    max_age: int | None
+    login_hint: str | None
+    ui_locales: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRequest:
+    """An authorization request waiting for sign-in or consent, stored server-side and
+    named by a random id that only the browser's cookie carries."""
+
+    request: AuthorizationRequest
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What one authorization produced: the session facts frozen at that moment, the
+    tokens it issued hang off it and end with it."""
+
+    id: str
+    client_id: str
+    user_id: str
+    session_id: str
+    scope: tuple[str, ...]
+    nonce: str | None
+    auth_time: datetime
+    amr: tuple[str, ...]
+    acr: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemedCode:
+    """A code won by exactly one redemption, with what it was bound to."""
+
+    grant_id: str
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    expires_at: datetime

@@ -1,0 +1,417 @@
+"""The OpenID Connect provider's storage: signing keys, clients, pending authorization
+requests, grants, codes, access tokens and consent, over the caller's connection (one
+transaction, shared with the session and audit repositories).
+
+Invariant: a code is redeemed, and a pending request finished, by one
+``UPDATE ... WHERE ... IS NULL ... RETURNING`` statement, so exactly one of any number
+of concurrent callers wins (RFC 6749 §4.1.2: a code is used at most once).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, RowMapping
+
+from sekisho.oidc.records import (
+    AuthorizationRequest,
+    Client,
+    Grant,
+    PendingRequest,
+    RedeemedCode,
+    SigningKey,
+)
+from sekisho.store.tables import (
+    oidc_access_tokens,
+    oidc_clients,
+    oidc_codes,
+    oidc_consents,
+    oidc_grants,
+    oidc_pending_requests,
+    oidc_signing_keys,
+    sessions,
+)
+
+_CODE_REDEEM = (
+    update(oidc_codes)
+    .where(
+        oidc_codes.c.digest == bindparam("p_digest"),
+        oidc_codes.c.redeemed_at.is_(None),
+        oidc_codes.c.expires_at > bindparam("p_now"),
+    )
+    .values(redeemed_at=bindparam("p_now"))
+    .returning(
+        oidc_codes.c.grant_id,
+        oidc_codes.c.client_id,
+        oidc_codes.c.redirect_uri,
+        oidc_codes.c.code_challenge,
+        oidc_codes.c.expires_at,
+    )
+)
+_CODE_SPENT = select(oidc_codes.c.grant_id, oidc_codes.c.redeemed_at).where(
+    oidc_codes.c.digest == bindparam("p_digest")
+)
+_PENDING_GET = select(oidc_pending_requests).where(
+    oidc_pending_requests.c.id_digest == bindparam("p_digest"),
+    oidc_pending_requests.c.finished_at.is_(None),
+    oidc_pending_requests.c.expires_at > bindparam("p_now"),
+)
+_PENDING_FINISH = (
+    update(oidc_pending_requests)
+    .where(
+        oidc_pending_requests.c.id_digest == bindparam("p_digest"),
+        oidc_pending_requests.c.finished_at.is_(None),
+        oidc_pending_requests.c.expires_at > bindparam("p_now"),
+    )
+    .values(finished_at=bindparam("p_now"))
+    .returning(oidc_pending_requests.c.id_digest)
+)
+_CLIENT_GET = select(oidc_clients).where(oidc_clients.c.id == bindparam("p_id"))
+_GRANT_GET = select(oidc_grants).where(oidc_grants.c.id == bindparam("p_id"))
+_TOKEN_GRANT = (
+    select(oidc_grants)
+    .join(oidc_access_tokens, oidc_access_tokens.c.grant_id == oidc_grants.c.id)
+    .where(
+        oidc_access_tokens.c.jti == bindparam("p_jti"),
+        oidc_access_tokens.c.expires_at > bindparam("p_now"),
+        oidc_grants.c.revoked_at.is_(None),
+    )
+)
+_SESSION_LIVE = select(sessions.c.id).where(
+    sessions.c.id == bindparam("p_id"),
+    sessions.c.revoked_at.is_(None),
+    sessions.c.expires_at > bindparam("p_now"),
+)
+
+
+def _client(row: RowMapping) -> Client:
+    return Client(
+        id=row["id"],
+        name=row["name"],
+        auth_method=row["auth_method"],
+        application_type=row["application_type"],
+        redirect_uris=tuple(json.loads(row["redirect_uris"])),
+        post_logout_redirect_uris=tuple(json.loads(row["post_logout_redirect_uris"])),
+        first_party=bool(row["first_party"]),
+        scopes=tuple(row["scopes"].split()),
+        id_token_lifetime=timedelta(seconds=row["id_token_lifetime"]),
+        access_token_lifetime=timedelta(seconds=row["access_token_lifetime"]),
+        created_at=row["created_at"],
+        secret_digest=row["secret_digest"],
+        secret_rotated_at=row["secret_rotated_at"],
+    )
+
+
+def _key(row: RowMapping) -> SigningKey:
+    return SigningKey(
+        kid=row["kid"],
+        alg=row["alg"],
+        public_jwk=json.loads(row["public_jwk"]),
+        sealed_private_jwk=row["sealed_private_jwk"],
+        created_at=row["created_at"],
+        signs_from=row["signs_from"],
+        retired_at=row["retired_at"],
+        published_until=row["published_until"],
+    )
+
+
+def _grant(row: RowMapping) -> Grant:
+    return Grant(
+        id=row["id"],
+        client_id=row["client_id"],
+        user_id=row["user_id"],
+        session_id=row["session_id"],
+        scope=tuple(row["scope"].split()),
+        nonce=row["nonce"],
+        auth_time=row["auth_time"],
+        amr=tuple(row["amr"].split()),
+        acr=row["acr"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+def _request_values(request: AuthorizationRequest) -> dict[str, Any]:
+    return {
+        "client_id": request.client_id,
+        "redirect_uri": request.redirect_uri,
+        "scope": list(request.scope),
+        "state": request.state,
+        "nonce": request.nonce,
+        "code_challenge": request.code_challenge,
+        "response_mode": request.response_mode,
+        "prompt": list(request.prompt),
+        "max_age": request.max_age,
+        "login_hint": request.login_hint,
+        "ui_locales": list(request.ui_locales),
+    }
+
+
+def _request(values: dict[str, Any]) -> AuthorizationRequest:
+    return AuthorizationRequest(
+        client_id=values["client_id"],
+        redirect_uri=values["redirect_uri"],
+        scope=tuple(values["scope"]),
+        state=values["state"],
+        nonce=values["nonce"],
+        code_challenge=values["code_challenge"],
+        response_mode=values["response_mode"],
+        prompt=tuple(values["prompt"]),
+        max_age=values["max_age"],
+        login_hint=values["login_hint"],
+        ui_locales=tuple(values["ui_locales"]),
+    )
+
+
+class SqlOidc:
+    """Every provider artefact one transaction can touch."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    # -- signing keys ----------------------------------------------------------------
+
+    def add_key(self, key: SigningKey) -> None:
+        self._c.execute(
+            insert(oidc_signing_keys).values(
+                kid=key.kid,
+                alg=key.alg,
+                public_jwk=json.dumps(key.public_jwk, sort_keys=True),
+                sealed_private_jwk=key.sealed_private_jwk,
+                created_at=key.created_at,
+                signs_from=key.signs_from,
+                retired_at=key.retired_at,
+                published_until=key.published_until,
+            )
+        )
+
+    def signing_keys(self) -> list[SigningKey]:
+        """Every key, oldest first."""
+        rows = self._c.execute(
+            select(oidc_signing_keys).order_by(
+                oidc_signing_keys.c.created_at, oidc_signing_keys.c.kid
+            )
+        ).mappings()
+        return [_key(row) for row in rows]
+
+    def retire_key(self, kid: str, *, at: datetime, published_until: datetime) -> bool:
+        """Stop a key signing at ``at`` (sooner, for one already due to retire later)."""
+        row = self._c.execute(
+            update(oidc_signing_keys)
+            .where(
+                oidc_signing_keys.c.kid == kid,
+                or_(oidc_signing_keys.c.retired_at.is_(None), oidc_signing_keys.c.retired_at > at),
+            )
+            .values(retired_at=at, published_until=published_until)
+            .returning(oidc_signing_keys.c.kid)
+        ).first()
+        return row is not None
+
+    def drop_unpublished_keys(self, *, now: datetime) -> int:
+        """Delete retired keys whose tokens have all expired (no longer in the JWKS)."""
+        result = self._c.execute(
+            delete(oidc_signing_keys)
+            .where(
+                oidc_signing_keys.c.published_until.is_not(None),
+                oidc_signing_keys.c.published_until <= now,
+            )
+            .returning(oidc_signing_keys.c.kid)
+        )
+        return len(result.all())
+
+    # -- clients ---------------------------------------------------------------------
+
+    def add_client(self, client: Client) -> None:
+        self._c.execute(
+            insert(oidc_clients).values(
+                id=client.id,
+                name=client.name,
+                secret_digest=client.secret_digest,
+                auth_method=client.auth_method,
+                application_type=client.application_type,
+                redirect_uris=json.dumps(list(client.redirect_uris)),
+                post_logout_redirect_uris=json.dumps(list(client.post_logout_redirect_uris)),
+                first_party=client.first_party,
+                scopes=" ".join(client.scopes),
+                id_token_lifetime=int(client.id_token_lifetime.total_seconds()),
+                access_token_lifetime=int(client.access_token_lifetime.total_seconds()),
+                created_at=client.created_at,
+                secret_rotated_at=client.secret_rotated_at,
+            )
+        )
+
+    def client(self, client_id: str) -> Client | None:
+        row = self._c.execute(_CLIENT_GET, {"p_id": client_id}).mappings().first()
+        return _client(row) if row else None
+
+    def clients(self) -> list[Client]:
+        rows = self._c.execute(select(oidc_clients).order_by(oidc_clients.c.created_at))
+        return [_client(row) for row in rows.mappings()]
+
+    def set_client_secret(self, client_id: str, digest: str, *, now: datetime) -> bool:
+        row = self._c.execute(
+            update(oidc_clients)
+            .where(oidc_clients.c.id == client_id, oidc_clients.c.secret_digest.is_not(None))
+            .values(secret_digest=digest, secret_rotated_at=now)
+            .returning(oidc_clients.c.id)
+        ).first()
+        return row is not None
+
+    def remove_client(self, client_id: str, *, now: datetime) -> bool:
+        """Delete a client; its grants end first (tokens refused from now on)."""
+        self._c.execute(
+            update(oidc_grants)
+            .where(oidc_grants.c.client_id == client_id, oidc_grants.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason="client_removed")
+        )
+        row = self._c.execute(
+            delete(oidc_clients).where(oidc_clients.c.id == client_id).returning(oidc_clients.c.id)
+        ).first()
+        return row is not None
+
+    # -- pending authorization requests ----------------------------------------------
+
+    def add_pending(
+        self, id_digest: str, request: AuthorizationRequest, *, now: datetime, expires_at: datetime
+    ) -> None:
+        self._c.execute(
+            insert(oidc_pending_requests).values(
+                id_digest=id_digest,
+                client_id=request.client_id,
+                parameters=json.dumps(_request_values(request), sort_keys=True),
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
+
+    def pending(self, id_digest: str, *, now: datetime) -> PendingRequest | None:
+        row = (
+            self._c.execute(_PENDING_GET, {"p_digest": id_digest, "p_now": now}).mappings().first()
+        )
+        if row is None:
+            return None
+        return PendingRequest(
+            request=_request(json.loads(row["parameters"])),
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+        )
+
+    def finish_pending(self, id_digest: str, *, now: datetime) -> bool:
+        row = self._c.execute(_PENDING_FINISH, {"p_digest": id_digest, "p_now": now}).first()
+        return row is not None
+
+    # -- grants, codes and tokens ----------------------------------------------------
+
+    def add_grant(self, grant: Grant) -> None:
+        self._c.execute(
+            insert(oidc_grants).values(
+                id=grant.id,
+                client_id=grant.client_id,
+                user_id=grant.user_id,
+                session_id=grant.session_id,
+                scope=" ".join(grant.scope),
+                nonce=grant.nonce,
+                auth_time=grant.auth_time,
+                amr=" ".join(grant.amr),
+                acr=grant.acr,
+                created_at=grant.created_at,
+            )
+        )
+
+    def grant(self, grant_id: str) -> Grant | None:
+        row = self._c.execute(_GRANT_GET, {"p_id": grant_id}).mappings().first()
+        return _grant(row) if row else None
+
+    def revoke_grant(self, grant_id: str, *, reason: str, now: datetime) -> bool:
+        row = self._c.execute(
+            update(oidc_grants)
+            .where(oidc_grants.c.id == grant_id, oidc_grants.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+            .returning(oidc_grants.c.id)
+        ).first()
+        return row is not None
+
+    def add_code(
+        self,
+        digest: str,
+        *,
+        grant_id: str,
+        client_id: str,
+        redirect_uri: str,
+        code_challenge: str,
+        expires_at: datetime,
+    ) -> None:
+        self._c.execute(
+            insert(oidc_codes).values(
+                digest=digest,
+                grant_id=grant_id,
+                client_id=client_id,
+                redirect_uri=redirect_uri,
+                code_challenge=code_challenge,
+                expires_at=expires_at,
+            )
+        )
+
+    def redeem_code(self, digest: str, *, now: datetime) -> RedeemedCode | None:
+        """Spend a live code: its bindings for the one winner, else None."""
+        row = self._c.execute(_CODE_REDEEM, {"p_digest": digest, "p_now": now}).mappings().first()
+        if row is None:
+            return None
+        return RedeemedCode(
+            grant_id=row["grant_id"],
+            client_id=row["client_id"],
+            redirect_uri=row["redirect_uri"],
+            code_challenge=row["code_challenge"],
+            expires_at=row["expires_at"],
+        )
+
+    def redeemed_code_grant(self, digest: str) -> str | None:
+        """The grant of a code that was already redeemed (a replay), else None."""
+        row = self._c.execute(_CODE_SPENT, {"p_digest": digest}).first()
+        if row is None or row.redeemed_at is None:
+            return None
+        return str(row.grant_id)
+
+    def add_access_token(self, jti: str, *, grant_id: str, expires_at: datetime) -> None:
+        self._c.execute(
+            insert(oidc_access_tokens).values(jti=jti, grant_id=grant_id, expires_at=expires_at)
+        )
+
+    def grant_of_access_token(self, jti: str, *, now: datetime) -> Grant | None:
+        """The live grant of an unexpired access token, else None."""
+        row = self._c.execute(_TOKEN_GRANT, {"p_jti": jti, "p_now": now}).mappings().first()
+        return _grant(row) if row else None
+
+    def session_live(self, session_id: str, *, now: datetime) -> bool:
+        """Whether the Sekisho session a grant came from still stands."""
+        row = self._c.execute(_SESSION_LIVE, {"p_id": session_id, "p_now": now}).first()
+        return row is not None
+
+    # -- consent ---------------------------------------------------------------------
+
+    def consented_scopes(self, user_id: str, client_id: str) -> frozenset[str]:
+        row = self._c.execute(
+            select(oidc_consents.c.scopes).where(
+                oidc_consents.c.user_id == user_id, oidc_consents.c.client_id == client_id
+            )
+        ).first()
+        return frozenset(row.scopes.split()) if row else frozenset()
+
+    def remember_consent(
+        self, user_id: str, client_id: str, scopes: frozenset[str], *, now: datetime
+    ) -> None:
+        dialect = postgresql if self._c.dialect.name == "postgresql" else sqlite
+        value = " ".join(sorted(scopes))
+        statement = dialect.insert(oidc_consents).values(
+            user_id=user_id, client_id=client_id, scopes=value, granted_at=now
+        )
+        self._c.execute(
+            statement.on_conflict_do_update(
+                index_elements=[oidc_consents.c.user_id, oidc_consents.c.client_id],
+                set_={"scopes": value, "granted_at": now},
+            )
+        )

@@ -1,0 +1,186 @@
+"""Relying-party helpers for the OpenID Connect tests: clients registered in the live
+server's database, Sekisho's sign-in pages driven like a browser, Authlib's OAuth 2.0
+client for the protocol, and joserfc (not the server's code) to check ID tokens."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from sekisho.core.keys import Keyring
+from sekisho.oidc import clients
+from sekisho.store.oidc import SqlOidc
+from tests.support.browser import FormBrowser
+from tests.support.server import SECRET_KEY, LiveServer
+from tests.support.smtp import SmtpCapture, link_and_code
+
+REDIRECT_URI = "https://rp.example/callback"
+CONTINUE = re.compile(r'<a href="([^"]+)" id="continue">')
+FIELD = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
+FORM_ACTION = re.compile(r'<form method="post" action="([^"]+)" id="form-post">')
+VERIFIER = "v" * 20 + "-._~" + "0123456789abcdefghijklmn"
+
+
+@dataclass(frozen=True)
+class Registered:
+    client_id: str
+    secret: str | None
+
+
+def register_client(
+    server: LiveServer,
+    *,
+    auth_method: str = "client_secret_basic",
+    first_party: bool = True,
+    redirect_uris: tuple[str, ...] = (REDIRECT_URI,),
+    application_type: str = "web",
+    scopes: tuple[str, ...] = ("openid", "email", "profile"),
+    name: str = "Brokerage",
+) -> Registered:
+    made = clients.register(
+        Keyring(SECRET_KEY),
+        name=name,
+        redirect_uris=list(redirect_uris),
+        post_logout_redirect_uris=[],
+        auth_method=auth_method,
+        application_type=application_type,
+        first_party=first_party,
+        scopes=list(scopes),
+        id_token_lifetime=timedelta(minutes=10),
+        access_token_lifetime=timedelta(minutes=5),
+        now=datetime.now(UTC),
+    )
+    database = server.database
+    try:
+        with database.transaction() as repos:
+            SqlOidc(repos.connection).add_client(made.client)
+    finally:
+        database.dispose()
+    return Registered(made.client.id, made.secret)
+
+
+def rp_client(server: LiveServer, registered: Registered, **kwargs: Any) -> OAuth2Session:
+    """Authlib's client as a relying party configures it (PKCE S256 on)."""
+    default_method = "none" if registered.secret is None else "client_secret_basic"
+    return OAuth2Session(
+        client_id=registered.client_id,
+        client_secret=registered.secret,
+        token_endpoint_auth_method=kwargs.pop("token_endpoint_auth_method", default_method),
+        scope=kwargs.pop("scope", "openid email profile"),
+        redirect_uri=kwargs.pop("redirect_uri", REDIRECT_URI),
+        code_challenge_method="S256",
+        **kwargs,
+    )
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
+
+
+def sign_in_by_code(browser: FormBrowser, smtp: SmtpCapture, email: str) -> httpx.Response:
+    """Sekisho's email sign-in with the code, as a person does it: the answer is the
+    303 that follows the code form."""
+    flow = browser.request_email(email)
+    _link, code = link_and_code(smtp.wait_for(email, len(smtp.to(email)) + 1))
+    answer = browser.post("/signin/email/code", {"flow": flow, "code": code})
+    assert answer.status_code == 303, answer.text
+    return answer
+
+
+def response_of(page: httpx.Response) -> str:
+    """The client callback URL a ``query`` answer page moves on to."""
+    assert page.status_code == 200, page.text
+    match = CONTINUE.search(page.text)
+    assert match is not None, page.text
+    return html.unescape(match.group(1))
+
+
+def form_post_of(page: httpx.Response) -> tuple[str, dict[str, str]]:
+    """The action and fields of a ``form_post`` answer page."""
+    assert page.status_code == 200, page.text
+    action = FORM_ACTION.search(page.text)
+    assert action is not None, page.text
+    fields = {name: html.unescape(value) for name, value in FIELD.findall(page.text)}
+    fields.pop("csrf_token", None)
+    return html.unescape(action.group(1)), fields
+
+
+def verify_id_token(server: LiveServer, id_token: str, *, client_id: str) -> dict[str, Any]:
+    """Check an ID token against the published JWKS with joserfc, as a relying party
+    would (OIDC Core §3.1.3.7), and return its claims."""
+    with httpx.Client(timeout=30) as http:
+        metadata = http.get(server.url + "/.well-known/openid-configuration").json()
+        key_set = KeySet.import_key_set(http.get(metadata["jwks_uri"]).json())
+    token = jwt.decode(id_token, key_set, algorithms=["ES256"])
+    jwt.JWTClaimsRegistry(
+        iss={"essential": True, "value": metadata["issuer"]},
+        aud={"essential": True, "value": client_id},
+        exp={"essential": True},
+        iat={"essential": True},
+        sub={"essential": True},
+    ).validate(token.claims)
+    return dict(token.claims)
+
+
+def challenge(verifier: str = VERIFIER) -> str:
+    return str(create_s256_code_challenge(verifier))
+
+
+def authorize_url(client_id: str, **overrides: str | None) -> str:
+    params: dict[str, str | None] = {
+        "client_id": client_id,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": "openid email",
+        "state": "st-1",
+        "nonce": "no-1",
+        "code_challenge": challenge(),
+        "code_challenge_method": "S256",
+        **overrides,
+    }
+    return "/authorize?" + urlencode({k: v for k, v in params.items() if v is not None})
+
+
+def signed_in_browser(server: LiveServer, smtp: SmtpCapture, email: str) -> FormBrowser:
+    """A new account and a browser signed in to it by the email code."""
+    server.add_user(email)
+    browser = FormBrowser(server.url)
+    sign_in_by_code(browser, smtp, email)
+    return browser
+
+
+def code_for(browser: FormBrowser, client_id: str, **overrides: str | None) -> str:
+    answer = browser.http.get(authorize_url(client_id, **overrides))
+    assert answer.status_code == 303, answer.text
+    return query_of(answer.headers["location"])["code"]
+
+
+def exchange(
+    server: LiveServer, registered: Registered, code: str, **overrides: str
+) -> httpx.Response:
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": VERIFIER,
+        **overrides,
+    }
+    with server.client() as http:
+        return http.post("/token", data=data, auth=(registered.client_id, registered.secret or ""))
+
+
+def userinfo_status(server: LiveServer, access_token: str) -> int:
+    with server.client() as http:
+        return http.get(
+            "/userinfo", headers={"Authorization": f"Bearer {access_token}"}
+        ).status_code
