@@ -97,6 +97,32 @@ def _policy(settings: Settings) -> Policy:
         raise typer.Exit(2) from error
 
 
+def _refuse_undeclared_tiers(settings: Settings) -> None:
+    """A policy that no longer declares a tier some accounts are in is refused at start:
+    those accounts would otherwise get the strictest tier by surprise."""
+    policy = _policy(settings)
+    database = Database(
+        make_engine(settings.database_url), Keyring(settings.secret_key.get_secret_value())
+    )
+    try:
+        with database.reading() as repos:
+            counts = repos.users.tier_counts()
+    finally:
+        database.dispose()
+    missing = {tier: count for tier, count in counts.items() if policy.tier(tier) is None}
+    if missing:
+        listed = ", ".join(
+            f"{tier} ({count} account{'s' if count != 1 else ''})"
+            for tier, count in sorted(missing.items())
+        )
+        typer.echo(
+            f"policy error: {policy.source}: accounts are in tiers it does not declare: "
+            f"{listed}. Declare them, or move the accounts with `sekisho users set-tier`.",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
 def _refuse(error: NotReady) -> NoReturn:
     typer.echo(f"sekisho: {error}", err=True)
     raise typer.Exit(1) from error
@@ -213,6 +239,7 @@ def serve(
         _refuse(error)
     finally:
         engine.dispose()
+    _refuse_undeclared_tiers(settings)
     common: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -464,6 +491,25 @@ def policy_check(path: Path) -> None:
         raise typer.Exit(2) from error
     for line in explain(policy):
         typer.echo(line)
+    deployment = _settings_if_any()
+    if deployment is None:
+        typer.echo("(not checked against this deployment's settings: they do not load here)")
+        return
+    try:
+        policy_for(path, attested_keys=deployment.passkey_attestation == "direct")
+    except PolicyError as error:
+        typer.echo(
+            f"warning: with this deployment's settings, serve would refuse: {error}", err=True
+        )
+
+
+def _settings_if_any() -> Settings | None:
+    """This deployment's settings when they load, else None (``policy check`` also runs
+    where no secret key is set)."""
+    try:
+        return Settings()
+    except (ValidationError, SettingsError):
+        return None
 
 
 @users_app.command("disable")

@@ -258,9 +258,20 @@ def test_broken_policy_file_refuses_to_start_with_line_and_reason(
     assert checked.returncode == 2
     assert ":8: unknown method 'sms'" in checked.stderr
     example = Path(__file__).resolve().parents[2] / "examples" / "policy.toml"
-    accepted = run_sekisho(None, "policy", "check", str(example))
+    accepted = run_sekisho(url, "policy", "check", str(example))
     assert accepted.returncode == 0, accepted.stderr
     assert "Tier high_value" in accepted.stdout
+    # The example's corporate tier needs attested keys: a deployment without
+    # passkey_attestation = direct could never sign its accounts in, and serve says so.
+    assert 'requires attestation, but passkey_attestation is not "direct"' in accepted.stderr
+    alone = run_sekisho(
+        None, "policy", "check", str(example), secret_key=None, SEKISHO_MODE="production"
+    )
+    assert alone.returncode == 0, alone.stderr
+    assert "not checked against this deployment's settings" in alone.stdout
+    refused = run_sekisho(url, "check-config", SEKISHO_POLICY_FILE=str(example))
+    assert refused.returncode == 2
+    assert f"policy error: {example}:40: tier corporate requires attestation" in refused.stderr
 
 
 CORPORATE = """\
@@ -392,3 +403,22 @@ def test_case50_neither_the_email_link_nor_the_password_signs_a_high_value_accou
     assert rejected == ["link"]
     password = [e.detail.get("reason") for e in events if e.event == "signin.password.failed"]
     assert password == ["tier_forbids_method", "tier_forbids_method"]
+
+
+def test_serve_refuses_a_policy_that_dropped_a_tier_in_use(
+    tiered: LiveServer, smtp: SmtpCapture, policy_file: Path, tmp_path: Path
+) -> None:
+    with_passkey(tiered, smtp, "yui@example.com")
+    assert (
+        sekisho(tiered, policy_file, "users", "set-tier", "yui@example.com", "high_value")[0] == 0
+    )
+    shrunk = tmp_path / "shrunk.toml"
+    shrunk.write_text(
+        'default_tier = "standard"\n\n[tiers.standard]\nmethods = ["passkey", "email"]\n',
+        encoding="utf-8",
+    )
+    done = run_sekisho(
+        tiered.settings.database_url, "serve", "--port", "1", SEKISHO_POLICY_FILE=str(shrunk)
+    )
+    assert done.returncode == 2, done.stderr
+    assert "accounts are in tiers it does not declare: high_value (1 account)" in done.stderr

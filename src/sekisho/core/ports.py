@@ -56,6 +56,9 @@ class Users(Protocol):
     def set_tier(self, user_id: str, tier: str | None) -> None:
         """Store the operator's tier choice (None: the policy's rules decide)."""
 
+    def tier_counts(self) -> dict[str, int]:
+        """How many accounts an operator put in each tier."""
+
     def set_attributes(self, user_id: str, attributes: dict[str, Any]) -> None:
         """Replace the attributes the policy's rules read."""
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, or_, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -308,6 +308,14 @@ class SqlUsers:
 
     def set_tier(self, user_id: str, tier: str | None) -> None:
         self._c.execute(update(users).where(users.c.id == user_id).values(tier=tier))
+
+    def tier_counts(self) -> dict[str, int]:
+        rows = self._c.execute(
+            select(users.c.tier, func.count())
+            .where(users.c.tier.is_not(None))
+            .group_by(users.c.tier)
+        )
+        return {str(tier): int(count) for tier, count in rows}
 
     def set_attributes(self, user_id: str, attributes: dict[str, Any]) -> None:
         self._c.execute(
