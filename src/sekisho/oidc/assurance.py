@@ -1,21 +1,24 @@
 """``acr`` from what the session really proved (OIDC Core §2; OpenID EAP ACR Values 1.0;
-NIST SP 800-63B-4).
+NIST SP 800-63B-4), read from the one AAL mapping in :mod:`sekisho.policy.assurance`.
 
-An email link or code, a password, or a passkey without user verification is AAL1 and
-is said so; only a passkey with user verification (AAL2, phishing-resistant) earns the
-EAP value ``phr``. ``phrh`` (hardware-protected) is never claimed: nothing proves a key's
-hardware without attestation.
+An email link or code, a password, a recovery code, or a passkey without user
+verification is AAL1 and is said so. A passkey with user verification (AAL2,
+phishing-resistant) earns the EAP value ``phr``; ``phrh`` (phishing-resistant and
+hardware-protected) only an AAL3 session: a device-bound key whose attestation chained
+to a configured trust root and whose AAGUID is allow-listed.
 """
 
 from __future__ import annotations
 
+from sekisho.policy.assurance import AAL3, verified_passkey
+
 ACR_AAL1 = "urn:sekisho:acr:aal1"
 ACR_PHISHING_RESISTANT = "phr"
-SUPPORTED = (ACR_AAL1, ACR_PHISHING_RESISTANT)
-PASSKEY_AMR = frozenset({"hwk", "swk"})
+ACR_PHISHING_RESISTANT_HARDWARE = "phrh"
+SUPPORTED = (ACR_AAL1, ACR_PHISHING_RESISTANT, ACR_PHISHING_RESISTANT_HARDWARE)
 
 
 def acr_for(*, amr: tuple[str, ...], aal: int) -> str:
-    if aal >= 2 and PASSKEY_AMR.intersection(amr):
-        return ACR_PHISHING_RESISTANT
-    return ACR_AAL1
+    if not verified_passkey(amr, aal):
+        return ACR_AAL1
+    return ACR_PHISHING_RESISTANT_HARDWARE if aal >= AAL3 else ACR_PHISHING_RESISTANT
