@@ -17,8 +17,9 @@ from sekisho.core.migration import MigrationPolicy
 from sekisho.core.notices import PASSKEY_ADDED, PASSKEY_REMOVED, queue_notice
 from sekisho.core.policy import recently_authenticated
 from sekisho.core.ports import Repositories
-from sekisho.core.records import AuditEvent, Passkey, Session, User
+from sekisho.core.records import Passkey, Session, User
 from sekisho.core.recovery import RecoveryRules, is_recovery
+from sekisho.core.sessions import session_event
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.methods.passkey.authentication import PasskeySignIn
 from sekisho.methods.passkey.ceremony import StartedCeremony
@@ -336,16 +337,5 @@ class PasskeyService:
         **detail: str,
     ) -> None:
         repos.audit.append(
-            AuditEvent(
-                event=event,
-                outcome=outcome,
-                at=self._clock(),
-                ip=client.ip,
-                user_agent=client.user_agent,
-                user_id=session.user_id,
-                session_id=session.id,
-                amr=session.amr,
-                aal=session.aal,
-                detail=dict(detail),
-            )
+            session_event(event, session, client, self._clock(), outcome=outcome, detail=detail)
         )

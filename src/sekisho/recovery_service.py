@@ -16,8 +16,9 @@ from sekisho.core.keys import Keyring
 from sekisho.core.notices import RECOVERY_CODES_GENERATED, queue_notice
 from sekisho.core.policy import FailurePolicy
 from sekisho.core.ports import Repositories
-from sekisho.core.records import AuditEvent, Recovery, RecoveryCodeSet, Session, User
+from sekisho.core.records import Recovery, RecoveryCodeSet, Session, User
 from sekisho.core.recovery import RecoveryRules, is_recovery
+from sekisho.core.sessions import session_event
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.methods.recovery.signin import RecoveryCodeSignIn
 from sekisho.ratelimits import RateLimits
@@ -103,16 +104,11 @@ class RecoveryService:
                 now=now,
             )
             repos.audit.append(
-                AuditEvent(
-                    event="recovery.codes.generated",
-                    outcome="success",
-                    at=now,
-                    ip=client.ip,
-                    user_agent=client.user_agent,
-                    user_id=user.id,
-                    session_id=session.id,
-                    amr=session.amr,
-                    aal=session.aal,
+                session_event(
+                    "recovery.codes.generated",
+                    session,
+                    client,
+                    now,
                     detail={"count": len(codes), "replaced": replaced},
                 )
             )

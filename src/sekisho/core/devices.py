@@ -17,7 +17,8 @@ from sekisho.core.clients import ClientInfo
 from sekisho.core.keys import Keyring
 from sekisho.core.notices import NEW_BROWSER, queue_notice
 from sekisho.core.ports import Repositories
-from sekisho.core.records import AuditEvent, Session, User
+from sekisho.core.records import Session, User
+from sekisho.core.sessions import session_event
 
 PURPOSE = "device"
 
@@ -43,19 +44,7 @@ class NewBrowserNotices:
             return
         if session.restriction is not None:
             return
-        repos.audit.append(
-            AuditEvent(
-                event="signin.new_browser",
-                outcome="success",
-                at=now,
-                ip=client.ip,
-                user_agent=client.user_agent,
-                user_id=user.id,
-                session_id=session.id,
-                amr=session.amr,
-                aal=session.aal,
-            )
-        )
+        repos.audit.append(session_event("signin.new_browser", session, client, now))
         queue_notice(
             repos,
             self._keys,

@@ -23,7 +23,8 @@ from sekisho.core.clients import ClientInfo
 from sekisho.core.keys import Keyring
 from sekisho.core.notices import RECOVERY_COMPLETED, queue_notice
 from sekisho.core.ports import Repositories
-from sekisho.core.records import AuditEvent, Passkey, Recovery, Session, User
+from sekisho.core.records import Passkey, Recovery, Session, User
+from sekisho.core.sessions import session_event
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.policy.assurance import AAL2, AMR_PASSWORD
 
@@ -98,16 +99,11 @@ class RecoveryRules:
             raise SekishoError(ErrorCode.session_restricted)
         ended = repos.sessions.revoke_others(user.id, keep=session.id, now=now)
         repos.audit.append(
-            AuditEvent(
-                event="recovery.completed",
-                outcome="success",
-                at=now,
-                ip=client.ip,
-                user_agent=client.user_agent,
-                user_id=user.id,
-                session_id=session.id,
-                amr=session.amr,
-                aal=session.aal,
+            session_event(
+                "recovery.completed",
+                session,
+                client,
+                now,
                 detail={
                     "passkey": passkey.id,
                     "sessions_ended": ended,

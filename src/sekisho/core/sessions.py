@@ -10,6 +10,7 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -104,6 +105,30 @@ class SessionManager:
         return True
 
 
+def session_event(
+    event: str,
+    session: Session,
+    client: ClientInfo,
+    now: datetime,
+    *,
+    outcome: str = "success",
+    detail: Mapping[str, object] | None = None,
+) -> AuditEvent:
+    """An audit event done by ``session``: its user, id, amr and AAL, from ``client``."""
+    return AuditEvent(
+        event=event,
+        outcome=outcome,
+        at=now,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        user_id=session.user_id,
+        session_id=session.id,
+        amr=session.amr,
+        aal=session.aal,
+        detail=dict(detail or {}),
+    )
+
+
 def _audit(
     repos: Repositories,
     event: str,
@@ -112,17 +137,4 @@ def _audit(
     now: datetime,
     **detail: object,
 ) -> None:
-    repos.audit.append(
-        AuditEvent(
-            event=event,
-            outcome="success",
-            at=now,
-            ip=client.ip,
-            user_agent=client.user_agent,
-            user_id=session.user_id,
-            session_id=session.id,
-            amr=session.amr,
-            aal=session.aal,
-            detail=dict(detail),
-        )
-    )
+    repos.audit.append(session_event(event, session, client, now, detail=detail))
