@@ -85,6 +85,18 @@ class ErrorCode(Enum):
         400,
         "Too many wrong codes: this code no longer works. The link in the same email still signs you in on the device where you asked for it; or ask for a new email.",
     )
+    api_key_invalid = ErrorSpec(
+        401, "This request needs a valid API key: send Authorization: Bearer followed by the key."
+    )
+    insufficient_scope = ErrorSpec(403, "This API key does not have the scope this request needs.")
+    invalid_client_metadata = ErrorSpec(
+        400, "These client settings cannot be accepted; the explanation says why."
+    )
+    client_exists = ErrorSpec(409, "A client with this id already exists.")
+    tier_refused = ErrorSpec(
+        409,
+        "This change is refused: it names a tier the policy does not declare, or would leave the account with no way to sign in. The explanation says which.",
+    )
 
     @property
     def status(self) -> int:

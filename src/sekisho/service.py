@@ -36,6 +36,7 @@ from sekisho.policy.deployment import policy_for
 from sekisho.ratelimits import RateLimits
 from sekisho.settings import Settings
 from sekisho.store.database import Database
+from sekisho.tier_service import TierService
 
 
 def utc_now() -> datetime:
@@ -106,6 +107,12 @@ class Sekisho:
             migration=self.migration,
             policy=policy,
             attestation=Attestation(frozenset(settings.passkey_aaguid_allowlist)),
+        )
+        self.tiers = TierService(
+            transactions=database,
+            policy=policy,
+            attestation=Attestation(frozenset(settings.passkey_aaguid_allowlist)),
+            clock=clock,
         )
         self.password = PasswordSignIn(
             failures=failures,
