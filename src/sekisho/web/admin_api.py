@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -29,7 +29,7 @@ from sekisho.oidc.client_admin import ClientAdmin, ClientExists, ClientSettings,
 from sekisho.oidc.clients import RegistrationError
 from sekisho.tier_service import NoAccount, TierChange, TierRefused
 from sekisho.web import context
-from sekisho.web.params import Email
+from sekisho.web.params import Email, whole_number
 from sekisho.web.refusals import ANY, JSON_BODY, PATH_ID, refusals
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -42,6 +42,9 @@ JsonOnly = Depends(context.require_json)
 KEY = (ErrorCode.api_key_invalid, ErrorCode.insufficient_scope)
 ClientId = Annotated[
     str, Path(pattern=r"^[A-Za-z0-9._~-]{1,64}$", description="A client id (see /clients).")
+]
+Lifetime = Annotated[
+    int, Field(ge=30, le=3600, description="Seconds."), BeforeValidator(whole_number)
 ]
 AttributeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 AttributeValue = Annotated[
@@ -124,8 +127,8 @@ class ClientBody(_Strict):
     scopes: Annotated[
         list[Literal["openid", "email", "profile"]], Field(min_length=1, max_length=3)
     ] = ["openid", "email"]
-    id_token_lifetime_seconds: Annotated[int, Field(ge=30, le=3600)] = 600
-    access_token_lifetime_seconds: Annotated[int, Field(ge=30, le=3600)] = 300
+    id_token_lifetime_seconds: Lifetime = 600
+    access_token_lifetime_seconds: Lifetime = 300
     client_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._~-]{1,64}$")] | None = None
 
 
