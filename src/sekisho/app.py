@@ -12,10 +12,12 @@ from fastapi import Depends, FastAPI
 from starlette.staticfiles import StaticFiles
 
 from sekisho import __version__, tracing
+from sekisho.admin.api_keys import ApiKeyService
 from sekisho.core.keys import Keyring
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
 from sekisho.oidc import authorize, discovery, token, userinfo
+from sekisho.oidc.client_admin import ClientAdmin
 from sekisho.oidc.provider import Provider
 from sekisho.ratelimits import RateLimits
 from sekisho.service import Sekisho, utc_now
@@ -25,6 +27,7 @@ from sekisho.store.deployment import prepare
 from sekisho.store.mail_health import MailHealth
 from sekisho.web import (
     admin,
+    admin_api,
     api,
     devmailbox,
     errors,
@@ -100,6 +103,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     )
     app.state.sekisho = sekisho
     app.state.oidc = oidc
+    app.state.api_keys = ApiKeyService(database=database, keys=sekisho.keys, clock=clock)
+    app.state.client_admin = ClientAdmin(database, sekisho.keys)
     app.state.cookies = Cookies.for_settings(settings)
     app.state.mail_health = MailHealth(database)
     errors.install(app)
@@ -108,6 +113,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.include_router(api.router)
     app.include_router(passkeys_api.router)
     app.include_router(admin.router)
+    app.include_router(admin_api.router)
     for oidc_router in (discovery.router, authorize.router, token.router, userinfo.router):
         app.include_router(oidc_router)
     app.include_router(recovery_pages.router)

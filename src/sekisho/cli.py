@@ -20,6 +20,7 @@ from pydantic_settings import SettingsError
 from sqlalchemy.exc import OperationalError
 
 from sekisho import logs
+from sekisho.admin import commands as api_key_commands
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
@@ -159,6 +160,7 @@ def _oidc_database() -> tuple[Database, Keyring]:
 
 
 oidc_commands.install(app, _oidc_database)
+api_key_commands.install(app, _oidc_database)
 
 
 def _public_origin_for_port(settings: Settings, port: int) -> Settings:

@@ -104,6 +104,18 @@ class ErrorCode(Enum):
         403,
         "Operator pages need a sign-in with a passkey. Sign out, then sign in with your passkey to open this page.",
     )
+    api_key_invalid = ErrorSpec(
+        401, "This request needs a valid API key: send Authorization: Bearer followed by the key."
+    )
+    insufficient_scope = ErrorSpec(403, "This API key does not have the scope this request needs.")
+    invalid_client_metadata = ErrorSpec(
+        400, "These client settings cannot be accepted; the explanation says why."
+    )
+    client_exists = ErrorSpec(409, "A client with this id already exists.")
+    tier_refused = ErrorSpec(
+        409,
+        "This change is refused: it names a tier the policy does not declare, or would leave the account with no way to sign in. The explanation says which.",
+    )
 
     @property
     def status(self) -> int:

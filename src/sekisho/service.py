@@ -39,6 +39,7 @@ from sekisho.ratelimits import RateLimits
 from sekisho.recovery_service import RecoveryService
 from sekisho.settings import Settings
 from sekisho.store.database import Database
+from sekisho.tier_service import TierService
 
 
 def utc_now() -> datetime:
@@ -125,6 +126,12 @@ class Sekisho:
             completion=self.completion,
             rules=recovery_rules,
             failures=failures,
+            clock=clock,
+        )
+        self.tiers = TierService(
+            transactions=database,
+            policy=policy,
+            attestation=Attestation(frozenset(settings.passkey_aaguid_allowlist)),
             clock=clock,
         )
         self.password = PasswordSignIn(

@@ -1,6 +1,6 @@
 """Moving accounts between tiers (issue 10): by an operator's choice, or by the policy's
-rules when an attribute changes. One implementation behind the CLI (and, later, the
-admin API).
+rules when an attribute changes. One implementation behind the CLI and the admin API
+(``/api/v1/admin/users``).
 
 Invariant: a change that would leave the account with no way in at all (no method the
 tier allows and no bridge to a restricted enrolment session) is refused with the
@@ -28,6 +28,10 @@ class TierRefused(ValueError):
     """The change is not made; the message says why in words."""
 
 
+class NoAccount(TierRefused):
+    """No account has that address."""
+
+
 @dataclass(frozen=True, slots=True)
 class TierChange:
     email: str
@@ -40,6 +44,14 @@ class TierChange:
     def restricted_next(self) -> bool:
         """The next sign-in will be restricted to enrolling a passkey."""
         return not self.ways_in
+
+
+@dataclass(frozen=True, slots=True)
+class UserTier:
+    email: str
+    tier: str
+    set_tier: str | None
+    attributes: dict[str, Any]
 
 
 class TierService:
@@ -56,7 +68,18 @@ class TierService:
         self._attestation = attestation
         self._clock = clock
 
-    def set_tier(self, raw_email: str, tier: str | None) -> TierChange:
+    def show(self, raw_email: str) -> UserTier:
+        """An account's tier (derived or set), the operator's choice and its attributes."""
+        with self._transactions.transaction() as repos:
+            user = self._user(repos, raw_email)
+        return UserTier(
+            email=user.email,
+            tier=self._policy.tier_for(user).name,
+            set_tier=user.tier,
+            attributes=dict(user.attributes),
+        )
+
+    def set_tier(self, raw_email: str, tier: str | None, *, actor: str = "cli") -> TierChange:
         """Store an operator's tier for the account (None: the rules decide again)."""
         if tier is not None and self._policy.tier(tier) is None:
             raise TierRefused(
@@ -67,10 +90,12 @@ class TierService:
             after = replace(user, tier=tier)
             change = self._change(repos, user, after)
             repos.users.set_tier(user.id, tier)
-            self._audit(repos, "account.tier_set", user, change, stored=tier or "(rules)")
+            self._audit(repos, "account.tier_set", user, change, actor, stored=tier or "(rules)")
             return change
 
-    def set_attribute(self, raw_email: str, name: str, value: Any) -> TierChange:
+    def set_attribute(
+        self, raw_email: str, name: str, value: Any, *, actor: str = "cli"
+    ) -> TierChange:
         """Set (or with None, remove) one attribute the rules read."""
         with self._transactions.transaction() as repos:
             user = self._user(repos, raw_email)
@@ -83,14 +108,20 @@ class TierService:
             change = self._change(repos, user, after)
             repos.users.set_attributes(user.id, attributes)
             self._audit(
-                repos, "account.attribute_set", user, change, attribute=name, value=repr(value)
+                repos,
+                "account.attribute_set",
+                user,
+                change,
+                actor,
+                attribute=name,
+                value=repr(value),
             )
             return change
 
     def _user(self, repos: Repositories, raw_email: str) -> User:
         user = repos.users.by_email(normalize_email(raw_email))
         if user is None:
-            raise TierRefused(f"no account for {raw_email}")
+            raise NoAccount(f"no account for {raw_email}")
         return user
 
     def _change(self, repos: Repositories, before: User, after: User) -> TierChange:
@@ -112,7 +143,13 @@ class TierService:
         )
 
     def _audit(
-        self, repos: Repositories, event: str, user: User, change: TierChange, **detail: str
+        self,
+        repos: Repositories,
+        event: str,
+        user: User,
+        change: TierChange,
+        actor: str,
+        **detail: str,
     ) -> None:
         now = self._clock()
         repos.audit.append(
@@ -120,7 +157,7 @@ class TierService:
                 event=event,
                 outcome="success",
                 at=now,
-                ip="cli",
+                ip=actor,
                 user_id=user.id,
                 email=user.email,
                 detail={**ACTOR_DETAIL, "from": change.before, "to": change.after, **detail},
@@ -132,7 +169,7 @@ class TierService:
                     event="account.tier_changed",
                     outcome="success",
                     at=now,
-                    ip="cli",
+                    ip=actor,
                     user_id=user.id,
                     email=user.email,
                     detail={"from": change.before, "to": change.after},

@@ -7,6 +7,10 @@ document, any valid request refused with 422 and any invalid one accepted. Its s
 are in tests/integration/schemathesis.toml (why 400 answers valid data in Sekisho).
 The number of examples is bounded so that a run takes well under a minute.
 
+The admin run uses an API key with every scope (the admin API accepts nothing else),
+limited to the operations tagged ``admin``; the other runs see those operations refuse
+with 401, which the ``ignored_auth`` check also asserts.
+
 The signed-in run starts with an account that has a passkey, and leaves out only the
 sign-out (DELETE /api/v1/session): run early, it would sign the rest out. The signed-out
 run covers it, and test_email_api.py signs out for real.
@@ -18,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sekisho.core.api_keys import SCOPES
+from tests.integration.admin.support import create_key
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.passkeys import email_sign_in, register
 from tests.support.server import LiveServer
@@ -72,6 +78,12 @@ def test_every_operation_signed_in(server: LiveServer, smtp: SmtpCapture, tmp_pa
         "--exclude-operation-id",
         "sign_out_api_v1_session_delete",
     )
+
+
+def test_every_admin_operation_with_a_key(server: LiveServer, tmp_path: Path) -> None:
+    server.add_user("fuzz@example.com")
+    _key_id, key = create_key(server, *SCOPES)
+    _run(server, tmp_path, "--header", f"Authorization: Bearer {key}", "--include-tag", "admin")
 
 
 def test_every_operation_documents_its_refusals(server: LiveServer) -> None:

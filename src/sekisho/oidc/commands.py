@@ -14,7 +14,7 @@ import typer
 
 from sekisho.core.keys import Keyring
 from sekisho.oidc import clients, signing_keys
-from sekisho.oidc.records import Client
+from sekisho.oidc.client_admin import ClientAdmin, ClientExists, ClientSettings, describe
 from sekisho.store.database import Database
 from sekisho.store.oidc import SqlOidc
 
@@ -23,25 +23,6 @@ OpenDatabase = Callable[[], tuple[Database, Keyring]]
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _describe(client: Client) -> dict[str, object]:
-    return {
-        "client_id": client.id,
-        "name": client.name,
-        "token_endpoint_auth_method": client.auth_method,
-        "application_type": client.application_type,
-        "redirect_uris": list(client.redirect_uris),
-        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
-        "first_party": client.first_party,
-        "scopes": list(client.scopes),
-        "id_token_lifetime_seconds": int(client.id_token_lifetime.total_seconds()),
-        "access_token_lifetime_seconds": int(client.access_token_lifetime.total_seconds()),
-        "created_at": client.created_at.isoformat(),
-        "secret_rotated_at": (
-            client.secret_rotated_at.isoformat() if client.secret_rotated_at else None
-        ),
-    }
 
 
 def install(app: typer.Typer, open_database: OpenDatabase) -> None:
@@ -123,30 +104,26 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
     ) -> None:
         """Register a client. Its secret is printed once: store it in the application."""
         database, keyring = open_database()
+        settings = ClientSettings(
+            name=name,
+            redirect_uris=redirect_uri,
+            post_logout_redirect_uris=post_logout_redirect_uri or [],
+            auth_method=auth_method,
+            application_type=application_type,
+            first_party=first_party,
+            scopes=tuple(scope or ["openid", "email"]),
+            id_token_lifetime=timedelta(seconds=id_token_lifetime),
+            access_token_lifetime=timedelta(seconds=access_token_lifetime),
+            client_id=client_id,
+        )
         try:
-            made = clients.register(
-                keyring,
-                name=name,
-                redirect_uris=redirect_uri,
-                post_logout_redirect_uris=post_logout_redirect_uri or [],
-                auth_method=auth_method,
-                application_type=application_type,
-                first_party=first_party,
-                scopes=scope or ["openid", "email"],
-                id_token_lifetime=timedelta(seconds=id_token_lifetime),
-                access_token_lifetime=timedelta(seconds=access_token_lifetime),
-                now=_now(),
-                client_id=client_id,
-            )
+            made = ClientAdmin(database, keyring).add(settings, now=_now(), actor="cli")
+        except ClientExists as error:
+            typer.echo(str(error), err=True)
+            raise typer.Exit(1) from error
         except clients.RegistrationError as error:
             typer.echo(f"refused: {error}", err=True)
             raise typer.Exit(2) from error
-        with database.transaction() as repos:
-            store = SqlOidc(repos.connection)
-            if store.client(made.client.id) is not None:
-                typer.echo(f"client {made.client.id} already exists", err=True)
-                raise typer.Exit(1)
-            store.add_client(made.client)
         typer.echo(f"client_id: {made.client.id}")
         if made.secret is not None:
             typer.echo(f"client_secret: {made.secret}")
@@ -155,34 +132,27 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
     @clients_app.command("list")
     def clients_list() -> None:
         """Every client: id, auth method, first-party flag, name."""
-        database, _keyring = open_database()
-        with database.reading() as repos:
-            found = SqlOidc(repos.connection).clients()
-        for client in found:
+        database, keyring = open_database()
+        for client in ClientAdmin(database, keyring).all():
             party = "first-party" if client.first_party else "third-party"
             typer.echo(f"{client.id}  {client.auth_method}  {party}  {client.name}")
 
     @clients_app.command("show")
     def clients_show(client_id: str) -> None:
         """One client's settings as JSON (never its secret)."""
-        database, _keyring = open_database()
-        with database.reading() as repos:
-            client = SqlOidc(repos.connection).client(client_id)
+        database, keyring = open_database()
+        client = ClientAdmin(database, keyring).one(client_id)
         if client is None:
             typer.echo(f"no client {client_id}", err=True)
             raise typer.Exit(1)
-        typer.echo(json.dumps(_describe(client), indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(describe(client), indent=2, ensure_ascii=False))
 
     @clients_app.command("rotate-secret")
     def clients_rotate_secret(client_id: str) -> None:
         """A new secret for a confidential client; the old one stops working at once."""
         database, keyring = open_database()
-        secret = clients.new_secret()
-        with database.transaction() as repos:
-            changed = SqlOidc(repos.connection).set_client_secret(
-                client_id, clients.secret_digest(keyring, client_id, secret), now=_now()
-            )
-        if not changed:
+        secret = ClientAdmin(database, keyring).rotate_secret(client_id, now=_now(), actor="cli")
+        if secret is None:
             typer.echo(f"no confidential client {client_id}", err=True)
             raise typer.Exit(1)
         typer.echo(f"client_secret: {secret}")
@@ -191,10 +161,8 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
     @clients_app.command("remove")
     def clients_remove(client_id: str) -> None:
         """Remove a client; every token it holds stops working at once."""
-        database, _keyring = open_database()
-        with database.transaction() as repos:
-            removed = SqlOidc(repos.connection).remove_client(client_id, now=_now())
-        if not removed:
+        database, keyring = open_database()
+        if not ClientAdmin(database, keyring).remove(client_id, now=_now(), actor="cli"):
             typer.echo(f"no client {client_id}", err=True)
             raise typer.Exit(1)
         typer.echo(f"removed {client_id}")

@@ -375,3 +375,15 @@ oidc_consents = Table(
     Column("scopes", String(500), nullable=False),
     _when("granted_at"),
 )
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("scopes", String(200), nullable=False),
+    Column("digest", String(64), nullable=False),
+    _when("created_at"),
+    _when("last_used_at", nullable=True),
+    _when("revoked_at", nullable=True),
+)

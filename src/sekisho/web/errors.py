@@ -86,9 +86,32 @@ def _respond(
     return response
 
 
+#: RFC 6750 §3 challenges for the admin API's bearer refusals.
+_BEARER_ERRORS = {
+    ErrorCode.api_key_invalid: "invalid_token",
+    ErrorCode.insufficient_scope: "insufficient_scope",
+}
+
+
+def _bearer_challenge(code: ErrorCode, detail: dict[str, int | str]) -> dict[str, str]:
+    bearer_error = _BEARER_ERRORS.get(code)
+    if bearer_error is None:
+        return {}
+    challenge = f'Bearer realm="sekisho", error="{bearer_error}"'
+    if "scope" in detail:
+        challenge += f', scope="{detail["scope"]}"'
+    return {"WWW-Authenticate": challenge}
+
+
 async def _sekisho_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, SekishoError)
-    return _respond(request, error.code, retry_after=error.retry_after, detail=error.detail)
+    return _respond(
+        request,
+        error.code,
+        retry_after=error.retry_after,
+        detail=error.detail,
+        headers=_bearer_challenge(error.code, error.detail),
+    )
 
 
 async def _validation_error(request: Request, error: Exception) -> Response:

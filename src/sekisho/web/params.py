@@ -47,7 +47,7 @@ Token = Annotated[
 Code = Annotated[str, Field(pattern=CODE, description="The 6-digit code from the email.")]
 
 
-def _whole(value: object) -> object:
+def whole_number(value: object) -> object:
     """JSON Schema's ``integer`` includes ``32.0``; strict models would refuse it."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -55,7 +55,7 @@ def _whole(value: object) -> object:
 
 
 #: The two-digit number of number matching.
-ApprovalNumber = Annotated[int, Field(ge=10, le=99), BeforeValidator(_whole)]
+ApprovalNumber = Annotated[int, Field(ge=10, le=99), BeforeValidator(whole_number)]
 
 
 def _any_case(word: str) -> str:

@@ -44,6 +44,8 @@ _DETAIL: dict[str, dict[str, Any]] = {
     "credential_id": {"type": "string", "description": "The credential id concerned."},
     "attempts_remaining": {"type": "integer", "minimum": 0},
     "until": {"type": "string", "description": "When a hold ends (ISO 8601)."},
+    "scope": {"type": "string", "description": "The API key scopes the operation needs."},
+    "explanation": {"type": "string", "description": "Why, in words, for the operator."},
 }
 
 
@@ -73,6 +75,11 @@ def refusals(*codes: ErrorCode) -> dict[int | str, dict[str, Any]]:
             headers["Retry-After"] = {
                 "description": "Seconds to wait before trying again.",
                 "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            }
+        if ErrorCode.api_key_invalid in listed or ErrorCode.insufficient_scope in listed:
+            headers["WWW-Authenticate"] = {
+                "description": "The RFC 6750 bearer challenge.",
+                "schema": {"type": "string", "pattern": "^Bearer "},
             }
         responses[status] = {
             "description": "; ".join(f"`{code.name}`: {code.message}" for code in listed),

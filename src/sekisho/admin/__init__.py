@@ -1,0 +1,1 @@
+"""Operators' tools that are not pages: API keys and the admin API behind them."""

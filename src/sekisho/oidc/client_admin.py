@@ -1,0 +1,125 @@
+"""Managing relying parties (issue 9 "Clients"): the one implementation behind
+``sekisho clients ...`` and the admin API's ``/api/v1/admin/clients``.
+
+Invariant: a client secret is returned once, by ``add`` or ``rotate_secret``, and
+stored only as its keyed hash (oidc/clients.py); every change writes one audit event,
+naming who made it (``cli`` or the API key), in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sekisho.core.keys import Keyring
+from sekisho.core.records import AuditEvent
+from sekisho.oidc import clients
+from sekisho.oidc.clients import NewClient, RegistrationError
+from sekisho.oidc.records import Client
+from sekisho.store.database import Database
+from sekisho.store.oidc import SqlOidc
+
+
+class ClientExists(RegistrationError):
+    """The id asked for is taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """What an operator chooses when registering a client."""
+
+    name: str
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    auth_method: str = "client_secret_basic"
+    application_type: str = "web"
+    first_party: bool = False
+    scopes: tuple[str, ...] = ("openid", "email")
+    id_token_lifetime: timedelta = clients.DEFAULT_ID_TOKEN_LIFETIME
+    access_token_lifetime: timedelta = clients.DEFAULT_ACCESS_TOKEN_LIFETIME
+    client_id: str | None = None
+
+
+def describe(client: Client) -> dict[str, object]:
+    """A client's settings as JSON values (never its secret)."""
+    return {
+        "client_id": client.id,
+        "name": client.name,
+        "token_endpoint_auth_method": client.auth_method,
+        "application_type": client.application_type,
+        "redirect_uris": list(client.redirect_uris),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "first_party": client.first_party,
+        "scopes": list(client.scopes),
+        "id_token_lifetime_seconds": int(client.id_token_lifetime.total_seconds()),
+        "access_token_lifetime_seconds": int(client.access_token_lifetime.total_seconds()),
+        "created_at": client.created_at.isoformat(),
+        "secret_rotated_at": (
+            client.secret_rotated_at.isoformat() if client.secret_rotated_at else None
+        ),
+    }
+
+
+class ClientAdmin:
+    def __init__(self, database: Database, keys: Keyring) -> None:
+        self._database = database
+        self._keys = keys
+
+    def all(self) -> list[Client]:
+        with self._database.reading() as repos:
+            return SqlOidc(repos.connection).clients()
+
+    def one(self, client_id: str) -> Client | None:
+        with self._database.reading() as repos:
+            return SqlOidc(repos.connection).client(client_id)
+
+    def add(self, settings: ClientSettings, *, now: datetime, actor: str) -> NewClient:
+        """Register a client (raises :class:`RegistrationError` or :class:`ClientExists`)."""
+        made = clients.register(
+            self._keys,
+            name=settings.name,
+            redirect_uris=settings.redirect_uris,
+            post_logout_redirect_uris=settings.post_logout_redirect_uris,
+            auth_method=settings.auth_method,
+            application_type=settings.application_type,
+            first_party=settings.first_party,
+            scopes=list(settings.scopes),
+            id_token_lifetime=settings.id_token_lifetime,
+            access_token_lifetime=settings.access_token_lifetime,
+            now=now,
+            client_id=settings.client_id,
+        )
+        with self._database.transaction() as repos:
+            store = SqlOidc(repos.connection)
+            if store.client(made.client.id) is not None:
+                raise ClientExists(f"client {made.client.id} already exists")
+            store.add_client(made.client)
+            repos.audit.append(_event("oidc.client_added", made.client.id, now, actor))
+        return made
+
+    def rotate_secret(self, client_id: str, *, now: datetime, actor: str) -> str | None:
+        """A new secret for a confidential client (the old one stops working at once);
+        None when there is no such confidential client."""
+        secret = clients.new_secret()
+        with self._database.transaction() as repos:
+            changed = SqlOidc(repos.connection).set_client_secret(
+                client_id, clients.secret_digest(self._keys, client_id, secret), now=now
+            )
+            if not changed:
+                return None
+            repos.audit.append(_event("oidc.client_secret_rotated", client_id, now, actor))
+        return secret
+
+    def remove(self, client_id: str, *, now: datetime, actor: str) -> bool:
+        """Remove a client; every token it holds stops working at once."""
+        with self._database.transaction() as repos:
+            if not SqlOidc(repos.connection).remove_client(client_id, now=now):
+                return False
+            repos.audit.append(_event("oidc.client_removed", client_id, now, actor))
+        return True
+
+
+def _event(event: str, client_id: str, now: datetime, actor: str) -> AuditEvent:
+    return AuditEvent(
+        event=event, outcome="success", at=now, ip=actor, detail={"client_id": client_id}
+    )
