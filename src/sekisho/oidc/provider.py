@@ -26,6 +26,7 @@ from sekisho.oidc import assurance, clients, requests, signing_keys, tokens
 from sekisho.oidc.clients import authenticate, presented_credentials
 from sekisho.oidc.errors import AuthorizationPageError, OAuthError
 from sekisho.oidc.records import AuthorizationRequest, Client, Grant
+from sekisho.policy.assurance import Attestation, highest_aal
 from sekisho.service import Sekisho
 from sekisho.store.database import Database
 from sekisho.store.oidc import SqlOidc
@@ -206,7 +207,13 @@ class Provider:
             client = store.client(request.client_id)
             if client is None:
                 raise AuthorizationPageError("unknown_client")
-            if session is None or self._needs_sign_in(request, session, waiting.created_at, now):
+            if (
+                session is None
+                or self._needs_sign_in(request, session, waiting.created_at, now)
+                or not assurance.satisfies(
+                    assurance.acr_for(amr=session.amr, aal=session.aal), request.acr_values
+                )
+            ):
                 return self._decide(
                     repos,
                     store,
@@ -279,6 +286,12 @@ class Provider:
             return SignIn(
                 pending=pending, login_hint=request.login_hint, ui_locales=request.ui_locales
             )
+        if not assurance.satisfies(
+            assurance.acr_for(amr=session.amr, aal=session.aal), request.acr_values
+        ):
+            return self._step_up(
+                repos, store, client, request, session, client_info, now, pending, waiting_since
+            )
         consented = store.consented_scopes(session.user_id, client.id)
         asked_again = "consent" in request.prompt
         if not client.first_party and (asked_again or not set(request.scope) <= consented):
@@ -295,6 +308,56 @@ class Provider:
         if pending is not None and not store.finish_pending(self._digest(pending), now=now):
             raise AuthorizationPageError("request_expired")
         return self._issue_code(repos, store, client, request, session, client_info, now)
+
+    def _step_up(
+        self,
+        repos: SqlRepositories,
+        store: SqlOidc,
+        client: Client,
+        request: AuthorizationRequest,
+        session: Session,
+        client_info: ClientInfo,
+        now: datetime,
+        pending: str | None,
+        waiting_since: datetime | None,
+    ) -> Outcome:
+        """The session proved less than ``acr_values`` asks (OpenID EAP ACR Values 1.0
+        §3; RFC 9470): a new sign-in, as ``prompt=login``, when one of the account's
+        passkeys reaches the level (``phr``: user verification; ``phrh``: AAL3, see
+        :mod:`sekisho.policy.assurance`); otherwise, or when the sign-in
+        made for this request still proved too little, ``unmet_authentication_requirements``
+        (OIDC Core §3.1.2.6) rather than a weaker login."""
+        attestation = Attestation(frozenset(self.sekisho.settings.passkey_aaguid_allowlist))
+        strongest = highest_aal(repos.passkeys.for_user(session.user_id), attestation)
+        reachable = assurance.satisfies(assurance.acr_of_level(strongest), request.acr_values)
+        fresh = waiting_since is not None and session.auth_time >= waiting_since
+        if not reachable or fresh:
+            error = OAuthError(
+                "unmet_authentication_requirements",
+                "The account cannot prove the requested authentication context.",
+            )
+        elif "none" in request.prompt:
+            error = OAuthError("login_required", "The person must sign in with a passkey.")
+        else:
+            if pending is None:
+                pending = self._wait(store, request, now)
+                self._audit(
+                    repos,
+                    "oidc.authorization.step_up",
+                    "success",
+                    client,
+                    session,
+                    client_info,
+                    now,
+                    acr_values=" ".join(request.acr_values),
+                )
+            return SignIn(
+                pending=pending, login_hint=request.login_hint, ui_locales=request.ui_locales
+            )
+        if pending is not None:
+            store.finish_pending(self._digest(pending), now=now)
+        self._audit_refusal(repos, client, session, error.error, client_info, now)
+        return self._error(request.redirect_uri, request.response_mode, request.state, error)
 
     def _wait(self, store: SqlOidc, request: AuthorizationRequest, now: datetime) -> str:
         pending = secrets.token_urlsafe(32)

@@ -70,6 +70,8 @@ class AuthorizationRequest:
     max_age: int | None
     login_hint: str | None
     ui_locales: tuple[str, ...]
+    acr_values: tuple[str, ...] = ()
+    """The supported values of ``acr_values`` (OIDC Core §3.1.2.1), in the client's order."""
 
 
 @dataclass(frozen=True, slots=True)

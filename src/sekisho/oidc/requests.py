@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sekisho.i18n import LOCALES
+from sekisho.oidc import assurance
 from sekisho.oidc.clients import redirect_uri_matches
 from sekisho.oidc.errors import AuthorizationPageError, OAuthError
 from sekisho.oidc.records import AuthorizationRequest, Client
@@ -39,7 +40,9 @@ SINGLE = (
     "max_age",
     "login_hint",
     "ui_locales",
+    "acr_values",
 )
+MAX_ACR_VALUES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,13 @@ def validate(
             if tag.split("-")[0].lower() in LOCALES
         )
     )
+    acr_values = tuple(
+        dict.fromkeys(
+            value
+            for value in (_values(params, "acr_values") or "").split()[:MAX_ACR_VALUES]
+            if value in assurance.SUPPORTED
+        )
+    )
     return AuthorizationRequest(
         client_id=client.id,
         redirect_uri=target.redirect_uri,
@@ -149,4 +159,5 @@ def validate(
         max_age=max_age,
         login_hint=hint,
         ui_locales=locales,
+        acr_values=acr_values,
     )

@@ -148,6 +148,7 @@ def _request_values(request: AuthorizationRequest) -> dict[str, Any]:
         "max_age": request.max_age,
         "login_hint": request.login_hint,
         "ui_locales": list(request.ui_locales),
+        "acr_values": list(request.acr_values),
     }
 
 
@@ -164,6 +165,7 @@ def _request(values: dict[str, Any]) -> AuthorizationRequest:
         max_age=values["max_age"],
         login_hint=values["login_hint"],
         ui_locales=tuple(values["ui_locales"]),
+        acr_values=tuple(values.get("acr_values", ())),
     )
 
 
