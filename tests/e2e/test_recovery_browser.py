@@ -62,7 +62,9 @@ def test_a_lost_passkey_is_replaced_with_a_recovery_code(
     rescuer.locator("#code").fill(codes[0].lower())
     rescuer.locator("#recovery-form button[type=submit]").click()
     settle(rescuer, "#recovery-intro")
-    restricted = rescuer.context.request.get(server.url + "/api/v1/session")
+    session = rescuer.context.request.get(server.url + "/api/v1/session")
+    assert session.json()["restriction"] == "recovery"
+    restricted = rescuer.context.request.get(server.url + "/api/v1/sessions")
     assert restricted.status == 403
     assert restricted.json()["error"] == "session_restricted"
     rescuer.locator("#add-passkey").click()
