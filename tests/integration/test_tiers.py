@@ -19,6 +19,7 @@ from sekisho.methods.password.hashes import hash_password
 from tests.conftest import ServerFactory
 from tests.support.authenticator import AttestationCA, SoftAuthenticator
 from tests.support.cli import run_sekisho
+from tests.support.oidc import authorize_url, register_client
 from tests.support.passkeys import register, sign_in
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, link_and_code
@@ -422,3 +423,24 @@ def test_serve_refuses_a_policy_that_dropped_a_tier_in_use(
     )
     assert done.returncode == 2, done.stderr
     assert "accounts are in tiers it does not declare: high_value (1 account)" in done.stderr
+
+
+def test_a_restricted_session_gets_no_authorization_code(
+    tiered: LiveServer, smtp: SmtpCapture, policy_file: Path
+) -> None:
+    """Issue 10: the restriction is visible to OIDC clients. A session that may only
+    enrol a passkey is refused at the authorization endpoint: no code, so no tokens,
+    until the enrolment has issued a full session."""
+    tiered.add_user("ren@example.com")
+    status, _out, err = sekisho(
+        tiered, policy_file, "users", "set-tier", "ren@example.com", "moving"
+    )
+    assert status == 0, err
+    registered = register_client(tiered)
+    with tiered.client() as client:
+        restricted = email_code(smtp, client, "ren@example.com")
+        assert restricted.json()["restriction"] == "enrol_passkey"
+        answer = client.get(authorize_url(registered.client_id))
+        assert answer.status_code == 403, answer.text
+        assert "location" not in answer.headers
+        assert 'data-error="restricted_session"' in answer.text
