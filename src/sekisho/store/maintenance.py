@@ -1,7 +1,10 @@
 """Removing rows that no longer protect anything: flows that expired (every flow expires
 minutes after it starts, so an expired flow is over whatever its state) with their
 secrets, ended sessions, settled mail, stale failure counters, recoveries whose hold
-(or, unfinished, whose session) ended long ago, and old dev mail.
+(or, unfinished, whose session) ended long ago, old dev mail, and the OpenID Connect
+artefacts that can no longer be used: expired authorization requests, codes and access
+token records, and grants whose session has ended (tokens end with their session, so
+such a grant backs nothing) or that were revoked long ago.
 
 The audit log is never purged here: it is the record of what happened.
 """
@@ -18,6 +21,10 @@ from sekisho.store.tables import (
     dev_mailbox,
     failure_counters,
     flows,
+    oidc_access_tokens,
+    oidc_codes,
+    oidc_grants,
+    oidc_pending_requests,
     onetime_secrets,
     outbox,
     sessions,
@@ -28,6 +35,12 @@ def purge(database: Database, *, before: datetime, failures_before: datetime) ->
     """Delete what ended before ``before`` (failure counters: before ``failures_before``,
     which callers keep outside any lockout still running); return the count per table."""
     expired_flows = select(flows.c.id).where(flows.c.expires_at < before)
+    # Evaluated after the sessions are purged (statements run in order, in one transaction).
+    grant_ended = or_(
+        oidc_grants.c.revoked_at < before,
+        oidc_grants.c.session_id.not_in(select(sessions.c.id)),
+    )
+    ended_grants = select(oidc_grants.c.id).where(grant_ended)
     statements = {
         "onetime_secrets": delete(onetime_secrets).where(
             onetime_secrets.c.flow_id.in_(expired_flows)
@@ -36,6 +49,19 @@ def purge(database: Database, *, before: datetime, failures_before: datetime) ->
         "sessions": delete(sessions).where(
             or_(sessions.c.revoked_at < before, sessions.c.expires_at < before)
         ),
+        "oidc_pending_requests": delete(oidc_pending_requests).where(
+            oidc_pending_requests.c.expires_at < before
+        ),
+        "oidc_codes": delete(oidc_codes).where(
+            or_(oidc_codes.c.expires_at < before, oidc_codes.c.grant_id.in_(ended_grants))
+        ),
+        "oidc_access_tokens": delete(oidc_access_tokens).where(
+            or_(
+                oidc_access_tokens.c.expires_at < before,
+                oidc_access_tokens.c.grant_id.in_(ended_grants),
+            )
+        ),
+        "oidc_grants": delete(oidc_grants).where(grant_ended),
         "outbox": delete(outbox).where(outbox.c.status != "pending", outbox.c.finished_at < before),
         "failure_counters": delete(failure_counters).where(
             failure_counters.c.last_failure_at < failures_before
