@@ -127,7 +127,8 @@ def session_info(session: Session) -> SessionInfo:
     )
 
 
-def _signed_in(request: Request, issued: IssuedSession) -> JSONResponse:
+def signed_in(request: Request, issued: IssuedSession) -> JSONResponse:
+    """The JSON answer to a completed sign-in, with the new session cookie."""
     response = JSONResponse(session_info(issued.session).model_dump(mode="json"))
     jar = context.cookies(request)
     jar.set(response, jar.session, issued.token)
@@ -178,7 +179,7 @@ async def sign_in_with_password(request: Request, body: PasswordBody) -> Respons
     amr ``pwd``). The answer is the same, in the same time, for unknown addresses,
     accounts without a password and wrong passwords: 400 ``invalid_credentials``."""
     issued = await pacing.password_attempt(request, raw_email=body.email, password=body.password)
-    return _signed_in(request, issued)
+    return signed_in(request, issued)
 
 
 @router.get(
@@ -208,7 +209,7 @@ def submit_code(request: Request, flow_id: FlowId, body: CodeBody) -> Response:
         client=context.client(request),
         previous=context.session_token(request),
     )
-    return _signed_in(request, issued)
+    return signed_in(request, issued)
 
 
 @router.post(
@@ -224,7 +225,7 @@ def complete_approved(request: Request, flow_id: FlowId, body: EmptyBody) -> Res
         client=context.client(request),
         previous=context.session_token(request),
     )
-    return _signed_in(request, issued)
+    return signed_in(request, issued)
 
 
 @router.post(
@@ -257,7 +258,7 @@ def confirm_link(request: Request, body: TokenBody) -> Response:
         client=context.client(request),
         previous=context.session_token(request),
     )
-    return _signed_in(request, issued)
+    return signed_in(request, issued)
 
 
 @router.post(
@@ -273,7 +274,7 @@ def link_code(request: Request, body: TokenCodeBody) -> Response:
         client=context.client(request),
         previous=context.session_token(request),
     )
-    return _signed_in(request, issued)
+    return signed_in(request, issued)
 
 
 @router.post(

@@ -16,7 +16,7 @@ from sekisho.errors import ErrorCode
 from sekisho.methods.passkey.aaguids import model_name
 from sekisho.methods.passkey.ceremony import StartedCeremony
 from sekisho.web import context
-from sekisho.web.api import SessionInfo, session_info
+from sekisho.web.api import SessionInfo, signed_in
 from sekisho.web.params import BodyFlowId, Email, PasskeyId
 from sekisho.web.refusals import ANY, CROSS_SITE, JSON_BODY, PATH_ID, SIGNED_IN, refusals
 
@@ -130,10 +130,7 @@ def sign_in_verify(request: Request, body: CeremonyBody) -> Response:
         client=context.client(request),
         previous=context.session_token(request),
     )
-    response = JSONResponse(session_info(issued.session).model_dump(mode="json"))
-    jar = context.cookies(request)
-    jar.set(response, jar.session, issued.token)
-    return response
+    return signed_in(request, issued)
 
 
 @router.post(

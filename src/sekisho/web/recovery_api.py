@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from sekisho.errors import ErrorCode
 from sekisho.web import context
-from sekisho.web.api import SessionInfo, session_info
+from sekisho.web.api import SessionInfo, signed_in
 from sekisho.web.params import Email
 from sekisho.web.refusals import ANY, JSON_BODY, SIGNED_IN, refusals
 
@@ -80,10 +80,7 @@ def sign_in_with_recovery_code(request: Request, body: RecoveryBody) -> Response
     )
     # The session's restriction is ``recovery``: it may only add a passkey (then make
     # new recovery codes, and sign out).
-    response = JSONResponse(session_info(issued.session).model_dump(mode="json"))
-    jar = context.cookies(request)
-    jar.set(response, jar.session, issued.token)
-    return response
+    return signed_in(request, issued)
 
 
 @router.get(
