@@ -449,6 +449,7 @@ class Provider:
             store = SqlOidc(repos.connection)
             now = self.clock()
             client = authenticate(self.keys, store.client(credentials.client_id), credentials)
+            self.sekisho.limits.hit(self.sekisho.limits.token_per_client, client.id)
             outcome = self._redeem(
                 repos, store, client, code, redirect_uri, verifier, client_info, now
             )
