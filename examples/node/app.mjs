@@ -104,7 +104,10 @@ async function callback(request, response, url) {
   try {
     tokens = await client.authorizationCodeGrant(config, url, checks);
   } catch (error) {
-    const code = error instanceof client.AuthorizationResponseError ? error.error : error.code || "failed";
+    // Sekisho's own code when it sent one (an error= answer, or an error body such as
+    // 429 rate_limited from the token endpoint); else openid-client's (a failed check).
+    const sekisho = error instanceof client.AuthorizationResponseError || error instanceof client.ResponseBodyError;
+    const code = sekisho ? error.error : error.code || "failed";
     html(response, 400, `<h1>Sign-in stopped</h1><p>Error code: <code id="error">${escape(code)}</code></p>`);
     return;
   }

@@ -12,6 +12,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
+from tests.conftest import ServerFactory
 from tests.support.browser import FormBrowser
 from tests.support.node_rp import node_relying_party
 from tests.support.oidc import query_of, register_client, response_of, sign_in_by_code
@@ -126,5 +127,37 @@ def test_openid_client_refusals(server: LiveServer, smtp: SmtpCapture) -> None:
             assert stopped.status_code == 400
             assert 'id="error">unmet_authentication_requirements<' in stopped.text
             assert _me(browser, origin).json()["claims"]["acr"] == "urn:sekisho:acr:aal1"
+        finally:
+            browser.close()
+
+
+def test_openid_client_reads_the_token_endpoints_rate_limit(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    """Over ``limit_token_per_client``, openid-client raises Sekisho's 429 body as a
+    ``ResponseBodyError`` whose ``error`` is ``rate_limited``."""
+    server = make_server(limit_token_per_client="1/minute")
+    server.add_user("sou@example.com")
+    port = free_port()
+    registered = register_client(server, redirect_uris=(f"http://127.0.0.1:{port}/callback",))
+    assert registered.secret is not None
+    with node_relying_party(
+        issuer=server.settings.public_origin,
+        client_id=registered.client_id,
+        client_secret=registered.secret,
+        port=port,
+    ) as origin:
+        browser = FormBrowser(server.url)
+        try:
+            browser.http.get(_to_sekisho(browser, origin, "/login"))
+            sign_in_by_code(browser, smtp, "sou@example.com")
+            assert (
+                browser.http.get(response_of(browser.http.get("/authorize/resume"))).status_code
+                == 303
+            )
+            again = browser.http.get(_to_sekisho(browser, origin, "/login"))
+            limited = browser.http.get(again.headers["location"])
+            assert limited.status_code == 400
+            assert 'id="error">rate_limited<' in limited.text
         finally:
             browser.close()
