@@ -28,6 +28,8 @@ MAX_VALUE = 4096
 
 
 def _rate_limited(error: SekishoError) -> Response:
+    """429 for ``rate_limited``; any other refusal of the limits (503
+    ``service_unavailable`` when they fail closed) goes on to the app's handler."""
     if error.code is not ErrorCode.rate_limited:
         raise error
     headers = dict(NO_STORE)
