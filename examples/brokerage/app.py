@@ -6,8 +6,9 @@ Its withdrawal API answers ``401`` with ``WWW-Authenticate: Bearer
 error="insufficient_user_authentication", acr_values="phr", max_age=N`` (RFC 9470 §3)
 when the ID token's ``acr`` or ``auth_time`` do not meet the rule; the page that uses it
 reads the challenge and sends the person back to Sekisho's ``/authorize`` with those
-values (RFC 9470 §4, OIDC Core §3.1.2.1). The ledger is kept in memory: this is an
-example, not a bank.
+values (RFC 9470 §4, OIDC Core §3.1.2.1). Its pages are in English and Japanese, as the
+browser asks, and it passes that language to Sekisho as ``ui_locales``. The ledger is
+kept in memory: this is an example, not a bank.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
+
+from examples.brokerage.language import colon, language_of, translator
 
 PHISHING_RESISTANT = "phr"
 CHALLENGE_PARAMETER = re.compile(r'([a-z_]+)=(?:"([^"]*)"|([0-9]+))')
@@ -125,6 +128,17 @@ def create_app(settings: BrokerageSettings) -> FastAPI:
     sekisho: Any = oauth.create_client("sekisho")
     accounts: dict[str, Account] = {}
 
+    def render(
+        request: Request, name: str, context: dict[str, Any], status_code: int = 200
+    ) -> Response:
+        language = language_of(request.headers.get("accept-language", ""))
+        return TEMPLATES.TemplateResponse(
+            request,
+            name,
+            {**context, "lang": language, "t": translator(language), "colon": colon(language)},
+            status_code=status_code,
+        )
+
     def signed_in(request: Request) -> dict[str, Any] | None:
         claims: dict[str, Any] | None = request.session.get("claims")
         return claims
@@ -158,9 +172,9 @@ def create_app(settings: BrokerageSettings) -> FastAPI:
     async def home(request: Request) -> Response:
         claims = signed_in(request)
         if claims is None:
-            return TEMPLATES.TemplateResponse(request, "signed_out.html", {})
+            return render(request, "signed_out.html", {})
         account = accounts.setdefault(claims["sub"], Account())
-        return TEMPLATES.TemplateResponse(
+        return render(
             request,
             "account.html",
             {
@@ -177,7 +191,7 @@ def create_app(settings: BrokerageSettings) -> FastAPI:
     async def login(request: Request) -> Response:
         """Start the code flow; a step-up passes the challenge's ``acr_values`` and
         ``max_age`` on (only the values this app itself asks for)."""
-        extra: dict[str, str] = {}
+        extra = {"ui_locales": language_of(request.headers.get("accept-language", ""))}
         if request.query_params.get("acr_values") == PHISHING_RESISTANT:
             extra["acr_values"] = PHISHING_RESISTANT
         max_age = request.query_params.get("max_age", "")
@@ -192,16 +206,12 @@ def create_app(settings: BrokerageSettings) -> FastAPI:
     async def callback(request: Request) -> Response:
         metadata = await sekisho.load_server_metadata()
         if request.query_params.get("iss") != metadata["issuer"]:  # RFC 9207 §2.4
-            return TEMPLATES.TemplateResponse(
-                request, "error.html", {"error": "issuer_mismatch"}, status_code=400
-            )
+            return render(request, "error.html", {"error": "issuer_mismatch"}, status_code=400)
         try:
             token = await sekisho.authorize_access_token(request)
         except OAuthError as error:
             status = 200 if error.error == "unmet_authentication_requirements" else 400
-            return TEMPLATES.TemplateResponse(
-                request, "error.html", {"error": error.error}, status_code=status
-            )
+            return render(request, "error.html", {"error": error.error}, status_code=status)
         claims = dict(token["userinfo"])
         if request.session.pop("stepping_up", False):
             request.session["notice"] = "stepped_up"

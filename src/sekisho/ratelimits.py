@@ -70,6 +70,8 @@ class RateLimits:
         self.recovery_per_address = Limit.of(
             "recovery-address", settings.limit_recovery_per_address
         )
+        self.token_per_ip = Limit.of("token-ip", settings.limit_token_per_ip)
+        self.token_per_client = Limit.of("token-client", settings.limit_token_per_client)
 
     def hit_verification(self, ip: str) -> None:
         """Count one check of a secret (code, approval, passkey, password): per IP and overall."""

@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     recovery_session_lifetime: timedelta = timedelta(minutes=15)
     recovery_codes_reauthentication_window: timedelta = timedelta(minutes=5)
     limit_recovery_per_address: str = "10/hour;20/day"
+    # The token endpoint's rates (ruff takes "token" in the names for a secret's).
+    limit_token_per_ip: str = "600/minute"  # noqa: S105
+    limit_token_per_client: str = "3000/minute"  # noqa: S105
 
     max_body_bytes: int = 64 * 1024
     body_read_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -219,6 +222,8 @@ class Settings(BaseSettings):
         "limit_verify_global",
         "limit_ceremonies_per_ip",
         "limit_recovery_per_address",
+        "limit_token_per_ip",
+        "limit_token_per_client",
     )
     @classmethod
     def _rate_limit_syntax(cls, value: str) -> str:

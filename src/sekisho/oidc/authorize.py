@@ -150,8 +150,10 @@ def _authorize(request: Request, params: dict[str, list[str]]) -> Response:
     return _outcome(request, outcome, direct=True)
 
 
-@router.api_route("/authorize", methods=["GET", "HEAD"])
+@router.get("/authorize")
 def authorize(request: Request) -> Response:
+    """GET only: HEAD is refused at the edge (``HEAD_REFUSED``), since this GET may
+    store a pending request or mint a code."""
     params: dict[str, list[str]] = {}
     for name, value in request.query_params.multi_items():
         params.setdefault(name, []).append(value)
@@ -172,7 +174,7 @@ async def authorize_post(request: Request) -> Response:
     return await run_in_threadpool(_authorize, request, params)
 
 
-@router.api_route("/authorize/resume", methods=["GET", "HEAD"])
+@router.get("/authorize/resume")
 def resume(request: Request) -> Response:
     try:
         outcome = provider(request).resume(

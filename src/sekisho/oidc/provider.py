@@ -188,6 +188,18 @@ class Provider:
                 waiting_since=waiting.created_at,
             )
 
+    def asks_for_passkey(self, pending: str | None) -> bool:
+        """Whether the request this browser is signing in for has ``acr_values`` that no
+        sign-in but a passkey meets (an email link or code only ever proves AAL1): the
+        sign-in page then says so and offers the passkey first. Only reads."""
+        if not pending:
+            return False
+        with self.database.reading() as repos:
+            waiting = SqlOidc(repos.connection).pending(self._digest(pending), now=self.clock())
+        if waiting is None:
+            return False
+        return not assurance.satisfies(assurance.ACR_AAL1, waiting.request.acr_values)
+
     def consent(
         self,
         pending: str | None,
@@ -449,6 +461,7 @@ class Provider:
             store = SqlOidc(repos.connection)
             now = self.clock()
             client = authenticate(self.keys, store.client(credentials.client_id), credentials)
+            self.sekisho.limits.hit(self.sekisho.limits.token_per_client, client.id)
             outcome = self._redeem(
                 repos, store, client, code, redirect_uri, verifier, client_info, now
             )

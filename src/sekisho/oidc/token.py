@@ -1,5 +1,13 @@
 """The token endpoint (RFC 6749 §3.2 and §5; OIDC Core §3.1.3): form-encoded POST,
-every parameter at most once, answers never cached (§5.1)."""
+every parameter at most once, answers never cached (§5.1).
+
+Rate limited per client IP (``limit_token_per_ip``, before anything else) and per
+authenticated client (``limit_token_per_client``, in :meth:`Provider.token`). A refusal
+is ``429`` with ``Retry-After`` and the RFC 6749 §5.2 body shape holding Sekisho's own
+stable code: ``{"error": "rate_limited", "error_description": ...}``. Not ``slow_down``:
+that code belongs to the device flow's polling (RFC 8628 §3.5), and RFC 6749 registers
+none for this.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +17,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sekisho.core.clients import ClientInfo
+from sekisho.errors import ErrorCode, SekishoError
 from sekisho.oidc.discovery import provider
 from sekisho.oidc.errors import OAuthError
+from sekisho.web import context
 
 router = APIRouter(include_in_schema=False)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_VALUE = 4096
+
+
+def _rate_limited(error: SekishoError) -> Response:
+    """429 for ``rate_limited``; any other refusal of the limits (503
+    ``service_unavailable`` when they fail closed) goes on to the app's handler."""
+    if error.code is not ErrorCode.rate_limited:
+        raise error
+    headers = dict(NO_STORE)
+    if error.retry_after:
+        headers["Retry-After"] = str(error.retry_after)
+    body = {"error": error.code.name, "error_description": error.code.message}
+    return JSONResponse(body, status_code=error.code.status, headers=headers)
 
 
 def _refusal(error: OAuthError, *, basic: bool) -> Response:
@@ -28,6 +50,13 @@ def _refusal(error: OAuthError, *, basic: bool) -> Response:
 async def token(request: Request) -> Response:
     """Reads the form on the loop, then does the work in the thread pool."""
     basic = "authorization" in request.headers
+    host = request.client.host if request.client else None
+    client_info = ClientInfo.of(host, request.headers.get("user-agent"))
+    limits = context.service(request).limits
+    try:
+        await run_in_threadpool(limits.hit, limits.token_per_ip, client_info.ip)
+    except SekishoError as error:
+        return _rate_limited(error)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         return _refusal(
@@ -40,8 +69,6 @@ async def token(request: Request) -> Response:
         if len(values) != 1 or not isinstance(values[0], str) or len(values[0]) > MAX_VALUE:
             return _refusal(OAuthError("invalid_request", f"{name} is repeated."), basic=basic)
         fields[name] = values[0]
-    host = request.client.host if request.client else None
-    client_info = ClientInfo.of(host, request.headers.get("user-agent"))
     headers = {"Authorization": request.headers.get("authorization", "")}
     try:
         body = await run_in_threadpool(
@@ -49,4 +76,6 @@ async def token(request: Request) -> Response:
         )
     except OAuthError as error:
         return _refusal(error, basic=basic)
+    except SekishoError as error:
+        return _rate_limited(error)
     return JSONResponse(body, headers=NO_STORE)

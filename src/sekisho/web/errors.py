@@ -22,6 +22,7 @@ from starlette.routing import Match
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import N_, gettext
 from sekisho.web import context
+from sekisho.web.middleware import HEAD_REFUSED
 from sekisho.web.rendering import page
 
 log = logging.getLogger("sekisho.web")
@@ -125,8 +126,8 @@ async def _validation_error(request: Request, error: Exception) -> Response:
 
 async def _http_error(request: Request, error: Exception) -> Response:
     """Starlette's and FastAPI's refusals; a 405 names every method the path has
-    (RFC 9110 §15.5.6), HEAD included wherever GET is (see
-    :class:`sekisho.web.middleware.Edge`)."""
+    (RFC 9110 §15.5.6), HEAD included wherever GET is, except where the edge refuses
+    it (see :class:`sekisho.web.middleware.Edge`)."""
     assert isinstance(error, HTTPException)
     code = _HTTP_CODES.get(error.status_code, ErrorCode.invalid_request)
     headers = dict(error.headers or {})
@@ -146,7 +147,7 @@ def _allowed_methods(request: Request) -> str:
             for route in request.app.router.routes
         )
     ]
-    if "GET" in methods:
+    if "GET" in methods and request.url.path not in HEAD_REFUSED:
         methods.insert(methods.index("GET") + 1, "HEAD")
     return ", ".join(methods)
 

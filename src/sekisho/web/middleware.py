@@ -7,10 +7,14 @@ What it does, outermost first, for each request:
 - writes the access log line and feeds the request metrics: method, path *without* the
   query string (tokens travel in emailed links' query strings, SECURITY.md case 9),
   percent-encoded so a CR or LF cannot forge a line, status and time;
-- security headers on every response: CSP with frame-ancestors 'none', no referrer, no
-  caching of anything but static files, HSTS behind TLS;
+- security headers on every response: CSP with frame-ancestors 'none', no referrer, HSTS
+  behind TLS, and ``Cache-Control: no-store`` on everything except static files and the
+  explicit allow-list :data:`PUBLIC_CACHE` (provider metadata and keys, the same for
+  everyone, RFC 9111 §5.2.2.9), which only a successful answer gets;
 - answers HEAD wherever GET is, without the body (RFC 9110 §9.3.2): FastAPI routes list
-  only the methods they declare, so a HEAD on a GET route would be 405;
+  only the methods they declare, so a HEAD on a GET route would be 405. Except on
+  :data:`HEAD_REFUSED`, whose GET changes state: there HEAD reaches the router as it is
+  and gets its 405, so a link checker's HEAD never runs a GET whose answer it drops;
 - a body read timeout: each wait for the next piece of a request body is bounded, then
   408 and the connection closed (uvicorn has none, so a client that declares a body
   and stalls would hold a connection and a worker thread for ever);
@@ -52,6 +56,21 @@ _ALWAYS = (
     (b"permissions-policy", b"interest-cohort=()"),
 )
 _NO_STORE = (b"cache-control", b"no-store")
+_CACHE_CONTROL = _NO_STORE[0]
+PUBLIC_CACHE: dict[str, bytes] = {
+    path: b"public, max-age=300"
+    for path in (
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/jwks.json",
+    )
+}
+"""The only dynamic answers shared caches may keep, and for how long. The JWKS's five
+minutes are shorter than the delay of ``sekisho keys rotate`` (an hour by default): a
+relying party's cached copy holds a new key before it signs."""
+HEAD_REFUSED = frozenset({"/authorize", "/authorize/resume"})
+"""Paths whose GET mints an authorization code or stores, finishes or spends an
+authorization request: HEAD gets 405 there (``Allow`` without HEAD)."""
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 
@@ -97,14 +116,19 @@ class Edge:
         request_id = request_id_for(offered if self.accept_request_id else None)
         status = 500
         head = scope["method"] == "HEAD"
-        static = scope["path"].startswith("/static/")
+        path = scope["path"]
+        static = path.startswith("/static/")
+        public = PUBLIC_CACHE.get(path)
         id_header = (HEADER, request_id.encode())
 
         async def edge_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                message["headers"] = self._secured(message.get("headers", ()), static, id_header)
+                caching = None if static else _NO_STORE
+                if public is not None and status == 200:
+                    caching = (_CACHE_CONTROL, public)
+                message["headers"] = self._secured(message.get("headers", ()), caching, id_header)
             elif head and message["type"] == "http.response.body":
                 if message.get("more_body", False):
                     return
@@ -135,7 +159,7 @@ class Edge:
             if too_large:
                 await _refuse(edge_send)
                 return
-            inner = {**scope, "method": "GET"} if head else scope
+            inner = {**scope, "method": "GET"} if head and path not in HEAD_REFUSED else scope
             try:
                 await self.app(inner, edge_receive, edge_send)
             except _TooLarge:
@@ -146,11 +170,15 @@ class Edge:
             leave_request(token)
 
     def _secured(
-        self, headers: Iterable[tuple[bytes, bytes]], static: bool, id_header: tuple[bytes, bytes]
+        self,
+        headers: Iterable[tuple[bytes, bytes]],
+        caching: tuple[bytes, bytes] | None,
+        id_header: tuple[bytes, bytes],
     ) -> list[tuple[bytes, bytes]]:
-        """The response's headers with the security headers set (replacing the app's,
-        except a page's own Content-Security-Policy) and the request id."""
-        replaced = self._replaced if not static else self._replaced - {_NO_STORE[0]}
+        """The response's headers with the security headers and ``caching`` set
+        (replacing the app's, except a page's own Content-Security-Policy; ``None`` keeps
+        a static file's own) and the request id."""
+        replaced = self._replaced if caching else self._replaced - {_CACHE_CONTROL}
         kept = [
             (name, value)
             for name, value in headers
@@ -159,8 +187,8 @@ class Edge:
         if not any(name.lower() == _CSP[0] for name, _ in kept):
             kept.append(_CSP)
         kept.extend(self._headers)
-        if not static:
-            kept.append(_NO_STORE)
+        if caching:
+            kept.append(caching)
         kept.append(id_header)
         return kept
 

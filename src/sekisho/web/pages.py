@@ -21,6 +21,7 @@ from sekisho.core.records import Session
 from sekisho.core.recovery import RESTRICTION_RECOVERY
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import LOCALES, N_, gettext, minutes_left
+from sekisho.oidc.discovery import provider as oidc_provider
 from sekisho.web import context, pacing, recovery_pages, wording
 from sekisho.web.context import CheckedForm
 from sekisho.web.cookies import LANGUAGE_MAX_AGE
@@ -119,6 +120,9 @@ def _signin(
         email=email,
         signed_in_as=signed_in_as,
         offers_passwords=context.service(request).offers_passwords(),
+        passkey_first=oidc_provider(request).asks_for_passkey(
+            request.cookies.get(context.cookies(request).authorization)
+        ),
     )
     # The page's passkey autofill request and its email form both bind what they start
     # to this cookie: it must exist before either is sent, or the two would each draw a

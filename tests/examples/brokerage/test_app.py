@@ -30,8 +30,11 @@ THRESHOLD = 100_000
 
 
 @contextlib.contextmanager
-def running_example(server: LiveServer, port: int, client_id: str, secret: str) -> Iterator[str]:
-    origin = f"http://127.0.0.1:{port}"
+def running_example(
+    server: LiveServer, port: int, client_id: str, secret: str, *, host_name: str = "127.0.0.1"
+) -> Iterator[str]:
+    """The example on 127.0.0.1:PORT, reached as ``host_name``; yields its origin."""
+    origin = f"http://{host_name}:{port}"
     settings = BrokerageSettings(
         issuer=server.settings.public_origin,
         client_id=client_id,

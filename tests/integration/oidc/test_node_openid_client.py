@@ -1,0 +1,163 @@
+"""Sekisho with a relying party nobody here wrote: panva's openid-client 6 in the plain
+Node.js app of examples/node, as docs/integrations/node.md configures it, over real
+HTTP and SMTP. openid-client reads discovery, sends the code request with PKCE S256,
+checks the answer's ``state`` and ``iss`` (RFC 9207), redeems the code with
+``client_secret_basic``, validates the ID token against the JWKS (signature, ``iss``,
+``aud``, ``exp``, ``iat``, ``nonce``, ``auth_time`` against ``max_age``, with panva's
+``jose``) and calls UserInfo."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+
+from tests.conftest import ServerFactory
+from tests.support.browser import FormBrowser
+from tests.support.node_rp import node_relying_party
+from tests.support.oidc import query_of, register_client, response_of, sign_in_by_code
+from tests.support.server import LiveServer
+from tests.support.smtp import SmtpCapture, free_port
+
+
+def _to_sekisho(browser: FormBrowser, origin: str, path: str) -> str:
+    """The Node app's redirect to Sekisho's /authorize, as a path and query."""
+    answer = browser.http.get(origin + path)
+    assert answer.status_code == 303, answer.text
+    location = urlsplit(answer.headers["location"])
+    return f"{location.path}?{location.query}"
+
+
+def _me(browser: FormBrowser, origin: str) -> httpx.Response:
+    return browser.http.get(origin + "/me")
+
+
+def test_openid_client_signs_in_by_email_code(server: LiveServer, smtp: SmtpCapture) -> None:
+    user_id = server.add_user("haru@example.com")
+    port = free_port()
+    registered = register_client(server, redirect_uris=(f"http://127.0.0.1:{port}/callback",))
+    assert registered.secret is not None
+    with node_relying_party(
+        issuer=server.settings.public_origin,
+        client_id=registered.client_id,
+        client_secret=registered.secret,
+        port=port,
+    ) as origin:
+        browser = FormBrowser(server.url)
+        try:
+            authorize = _to_sekisho(browser, origin, "/login")
+            request = query_of(authorize)
+            assert authorize.startswith("/authorize?")
+            assert request["code_challenge_method"] == "S256"
+            assert len(request["code_challenge"]) == 43
+            assert request["redirect_uri"] == origin + "/callback"
+            assert {"state", "nonce"} <= set(request)
+            assert browser.http.get(authorize).headers["location"] == "/signin"
+            sign_in_by_code(browser, smtp, "haru@example.com")
+            callback = response_of(browser.http.get("/authorize/resume"))
+            assert query_of(callback)["iss"] == server.settings.public_origin
+            finished = browser.http.get(callback)
+            assert finished.status_code == 303, finished.text
+            me = _me(browser, origin)
+            assert me.status_code == 200, me.text
+            claims = me.json()["claims"]
+            assert claims["iss"] == server.settings.public_origin
+            assert claims["sub"] == user_id
+            assert claims["aud"] == registered.client_id
+            assert claims["nonce"] == request["nonce"]
+            assert claims["amr"] == ["email"]
+            assert claims["acr"] == "urn:sekisho:acr:aal1"
+            assert me.json()["userinfo"] == {
+                "sub": user_id,
+                "email": "haru@example.com",
+                "email_verified": True,
+            }
+            page = browser.http.get(origin + "/").text
+            assert 'id="amr">email<' in page
+
+            # Signed in at Sekisho now: a second round needs no page, and max_age=0
+            # forces a new proof, whose auth_time openid-client checks.
+            again = _to_sekisho(browser, origin, "/login?max_age=0")
+            assert browser.http.get(again).headers["location"] == "/signin"
+            sign_in_by_code(browser, smtp, "haru@example.com")
+            callback = response_of(browser.http.get("/authorize/resume"))
+            assert browser.http.get(callback).status_code == 303
+            assert _me(browser, origin).json()["claims"]["auth_time"] >= claims["auth_time"]
+        finally:
+            browser.close()
+
+
+def test_openid_client_refusals(server: LiveServer, smtp: SmtpCapture) -> None:
+    """A forged ``iss`` in the answer is refused by openid-client (RFC 9207 §2.4); an
+    ``acr_values`` the account cannot reach comes back as the OIDC error, which
+    openid-client raises as such."""
+    server.add_user("rin@example.com")
+    port = free_port()
+    registered = register_client(server, redirect_uris=(f"http://127.0.0.1:{port}/callback",))
+    assert registered.secret is not None
+    with node_relying_party(
+        issuer=server.settings.public_origin,
+        client_id=registered.client_id,
+        client_secret=registered.secret,
+        port=port,
+    ) as origin:
+        browser = FormBrowser(server.url)
+        try:
+            authorize = _to_sekisho(browser, origin, "/login")
+            browser.http.get(authorize)
+            sign_in_by_code(browser, smtp, "rin@example.com")
+            callback = response_of(browser.http.get("/authorize/resume"))
+            answer = query_of(callback)
+            forged = origin + "/callback?" + urlencode({**answer, "iss": "https://evil.example"})
+            refused = browser.http.get(forged)
+            assert refused.status_code == 400
+            assert 'id="error">OAUTH_INVALID_RESPONSE<' in refused.text
+            assert _me(browser, origin).status_code == 401
+            # the refusal was openid-client's own: a new request, answered with
+            # Sekisho's iss, goes through (signed in now: Sekisho answers at once)
+            authorize = _to_sekisho(browser, origin, "/login")
+            callback = browser.http.get(authorize).headers["location"]
+            assert browser.http.get(callback).status_code == 303
+            assert _me(browser, origin).status_code == 200
+
+            stepping_up = _to_sekisho(browser, origin, "/login?acr_values=phr&max_age=300")
+            unmet = browser.http.get(stepping_up)
+            assert unmet.status_code == 303
+            stopped = browser.http.get(unmet.headers["location"])
+            assert stopped.status_code == 400
+            assert 'id="error">unmet_authentication_requirements<' in stopped.text
+            assert _me(browser, origin).json()["claims"]["acr"] == "urn:sekisho:acr:aal1"
+        finally:
+            browser.close()
+
+
+def test_openid_client_reads_the_token_endpoints_rate_limit(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    """Over ``limit_token_per_client``, openid-client raises Sekisho's 429 body as a
+    ``ResponseBodyError`` whose ``error`` is ``rate_limited``."""
+    server = make_server(limit_token_per_client="1/minute")
+    server.add_user("sou@example.com")
+    port = free_port()
+    registered = register_client(server, redirect_uris=(f"http://127.0.0.1:{port}/callback",))
+    assert registered.secret is not None
+    with node_relying_party(
+        issuer=server.settings.public_origin,
+        client_id=registered.client_id,
+        client_secret=registered.secret,
+        port=port,
+    ) as origin:
+        browser = FormBrowser(server.url)
+        try:
+            browser.http.get(_to_sekisho(browser, origin, "/login"))
+            sign_in_by_code(browser, smtp, "sou@example.com")
+            assert (
+                browser.http.get(response_of(browser.http.get("/authorize/resume"))).status_code
+                == 303
+            )
+            again = browser.http.get(_to_sekisho(browser, origin, "/login"))
+            limited = browser.http.get(again.headers["location"])
+            assert limited.status_code == 400
+            assert 'id="error">rate_limited<' in limited.text
+        finally:
+            browser.close()
