@@ -78,6 +78,7 @@ _TOKEN_GRANT = (
     .where(
         oidc_access_tokens.c.jti == bindparam("p_jti"),
         oidc_access_tokens.c.expires_at > bindparam("p_now"),
+        oidc_access_tokens.c.revoked_at.is_(None),
         oidc_grants.c.revoked_at.is_(None),
     )
 )
@@ -384,7 +385,7 @@ class SqlOidc:
         )
 
     def grant_of_access_token(self, jti: str, *, now: datetime) -> Grant | None:
-        """The live grant of an unexpired access token, else None."""
+        """The live grant of an unexpired, unrevoked access token, else None."""
         row = self._c.execute(_TOKEN_GRANT, {"p_jti": jti, "p_now": now}).mappings().first()
         return _grant(row) if row else None
 
