@@ -1,5 +1,6 @@
 """The token endpoint (RFC 6749 §3.2 and §5; OIDC Core §3.1.3): form-encoded POST,
-every parameter at most once, answers never cached (§5.1)."""
+every parameter at most once, answers never cached (§5.1). Revocation (RFC 7009) and
+introspection (RFC 7662) read their forms and answer their refusals the same way."""
 
 from __future__ import annotations
 
@@ -17,36 +18,48 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_VALUE = 4096
 
 
-def _refusal(error: OAuthError, *, basic: bool) -> Response:
+def refusal(error: OAuthError, *, basic: bool) -> Response:
     headers = dict(NO_STORE)
     if error.status == 401 and basic:
         headers["WWW-Authenticate"] = 'Basic realm="sekisho"'
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
-@router.post("/token")
-async def token(request: Request) -> Response:
-    """Reads the form on the loop, then does the work in the thread pool."""
-    basic = "authorization" in request.headers
+async def read_form(request: Request) -> dict[str, str]:
+    """The form's fields, each present once (RFC 6749 §3.1 and §3.2: parameters MUST
+    NOT be included more than once) and of bounded length."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        return _refusal(
-            OAuthError("invalid_request", "Send application/x-www-form-urlencoded."), basic=basic
-        )
+        raise OAuthError("invalid_request", "Send application/x-www-form-urlencoded.")
     form = await request.form()
     fields: dict[str, str] = {}
     for name in set(form.keys()):
         values = form.getlist(name)
         if len(values) != 1 or not isinstance(values[0], str) or len(values[0]) > MAX_VALUE:
-            return _refusal(OAuthError("invalid_request", f"{name} is repeated."), basic=basic)
+            raise OAuthError("invalid_request", f"{name} is repeated.")
         fields[name] = values[0]
+    return fields
+
+
+def client_info_of(request: Request) -> ClientInfo:
     host = request.client.host if request.client else None
-    client_info = ClientInfo.of(host, request.headers.get("user-agent"))
+    return ClientInfo.of(host, request.headers.get("user-agent"))
+
+
+@router.post("/token")
+async def token(request: Request) -> Response:
+    """Reads the form on the loop, then does the work in the thread pool."""
+    basic = "authorization" in request.headers
     headers = {"Authorization": request.headers.get("authorization", "")}
     try:
+        fields = await read_form(request)
         body = await run_in_threadpool(
-            provider(request).token, headers, fields, basic=basic, client_info=client_info
+            provider(request).token,
+            headers,
+            fields,
+            basic=basic,
+            client_info=client_info_of(request),
         )
     except OAuthError as error:
-        return _refusal(error, basic=basic)
+        return refusal(error, basic=basic)
     return JSONResponse(body, headers=NO_STORE)
