@@ -6,6 +6,7 @@ success, bound to their client, ended with the session, the account and the clie
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,7 @@ from tests.support.oidc import (
     authorize_url,
     code_for,
     exchange,
+    post_as,
     refresh_with,
     register_client,
     rp_client,
@@ -31,6 +33,7 @@ from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
 
 OFFLINE = "openid email offline_access"
+REQUEST_TAG = re.compile(r'name="request" value="([^"]+)"')
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 
 
@@ -277,3 +280,56 @@ def test_the_refresh_token_lives_no_longer_than_its_session(
             )
         ).one()
     assert row.token_end == row.session_end
+
+
+def test_a_third_party_client_asks_consent_for_offline_access(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    """OIDC Core §11: offline access is consented to; the page says it in both languages."""
+    registered = register_client(server, scopes=OFFLINE_SCOPES, first_party=False)
+    browser = signed_in_browser(server, smtp, "nori@example.com")
+    try:
+        assert browser.http.get(authorize_url(registered.client_id)).status_code == 303
+        english = browser.http.get("/authorize/resume")
+        tag = REQUEST_TAG.search(english.text)
+        assert tag is not None
+        browser.post("/authorize/consent", {"request": tag.group(1), "decision": "allow"})
+        asked = browser.http.get(authorize_url(registered.client_id, scope=OFFLINE))
+        assert asked.headers["location"] == "/authorize/resume"  # a new scope: asked again
+        japanese = browser.http.get("/authorize/resume", headers={"Accept-Language": "ja"})
+        english_offline = browser.http.get("/authorize/resume")
+    finally:
+        browser.close()
+    assert "Stay connected while you are signed in to Sekisho" not in english.text
+    assert "Stay connected while you are signed in to Sekisho" in english_offline.text
+    assert "Sekisho にサインインしている間、接続を維持する" in japanese.text
+
+
+def test_a_public_client_refreshes_with_rotation(server: LiveServer, smtp: SmtpCapture) -> None:
+    """RFC 9700 §4.14.2: a public client's refresh tokens are rotated (it has no secret)."""
+    callback = "http://127.0.0.1:50123/callback"
+    public = register_client(
+        server,
+        auth_method="none",
+        application_type="native",
+        redirect_uris=("http://127.0.0.1/callback",),
+        scopes=OFFLINE_SCOPES,
+    )
+    browser = signed_in_browser(server, smtp, "tae@example.com")
+    try:
+        code = code_for(browser, public.client_id, scope=OFFLINE, redirect_uri=callback)
+    finally:
+        browser.close()
+    first = post_as(
+        server,
+        public,
+        "/token",
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=callback,
+        code_verifier=VERIFIER,
+    ).json()
+    second = refresh_with(server, public, first["refresh_token"])
+    assert second.status_code == 200, second.text
+    assert refresh_with(server, public, first["refresh_token"]).json()["error"] == "invalid_grant"
+    assert refresh_with(server, public, second.json()["refresh_token"]).status_code == 400
