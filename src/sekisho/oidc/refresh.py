@@ -144,9 +144,11 @@ class Refresher:
         scope = grant.scope
         if asked is not None:
             scope = tuple(dict.fromkeys(asked.split()))
-            if not scope or not set(scope) <= set(grant.scope):
+            if "openid" not in scope or not set(scope) <= set(grant.scope):
                 # Raised inside the transaction: it rolls back and the token stays unspent.
-                raise OAuthError("invalid_scope", "The scope exceeds what was granted.")
+                raise OAuthError(
+                    "invalid_scope", "The scope must hold openid and nothing beyond the grant."
+                )
         issued = dataclasses.replace(grant, scope=scope, nonce=None)
         body = self._provider.issue_tokens(
             repos,

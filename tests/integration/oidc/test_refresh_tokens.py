@@ -166,9 +166,10 @@ def test_a_refresh_token_is_bound_to_its_client(server: LiveServer, smtp: SmtpCa
 def test_scope_may_narrow_but_never_widen(server: LiveServer, smtp: SmtpCapture) -> None:
     registered, first = _first_tokens(server, smtp, "yu@example.com")
 
-    wider = refresh_with(server, registered, first["refresh_token"], scope=OFFLINE + " profile")
-    assert wider.status_code == 400
-    assert wider.json()["error"] == "invalid_scope"
+    for refused in (OFFLINE + " profile", "email", ""):
+        wider = refresh_with(server, registered, first["refresh_token"], scope=refused)
+        assert wider.status_code == 400, refused
+        assert wider.json()["error"] == "invalid_scope"
     # refused before anything was written: the token is still unspent
     narrower = refresh_with(server, registered, first["refresh_token"], scope="openid")
 
