@@ -334,3 +334,23 @@ def test_a_public_client_refreshes_with_rotation(server: LiveServer, smtp: SmtpC
     assert second.status_code == 200, second.text
     assert refresh_with(server, public, first["refresh_token"]).json()["error"] == "invalid_grant"
     assert refresh_with(server, public, second.json()["refresh_token"]).status_code == 400
+
+
+def test_a_replayed_code_ends_the_refresh_tokens_it_issued(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    """SECURITY.md case 36 with refresh tokens: the replay revokes the grant, the family."""
+    registered = register_client(server, scopes=OFFLINE_SCOPES)
+    browser = signed_in_browser(server, smtp, "ren@example.com")
+    try:
+        code = code_for(browser, registered.client_id, scope=OFFLINE)
+    finally:
+        browser.close()
+    first = exchange(server, registered, code).json()
+    rotated = refresh_with(server, registered, first["refresh_token"]).json()
+
+    assert exchange(server, registered, code).json()["error"] == "invalid_grant"
+
+    answer = refresh_with(server, registered, rotated["refresh_token"])
+    assert answer.json()["error"] == "invalid_grant"
+    assert _audit(server, "oidc.token.refused")[-1]["detail"]["reason"] == "grant_revoked"
