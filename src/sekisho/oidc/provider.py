@@ -594,12 +594,16 @@ class Provider:
 
     def session_live(self, store: SqlOidc, grant: Grant, now: datetime) -> bool:
         """The grant's Sekisho session stands: not revoked, not past its absolute end,
-        and not idle past its level's limit (the same timeouts the pages apply)."""
+        and not idle past its limit: its level's, or the tighter one its tier issued it
+        with (the same rule as ``SessionTimeouts.idle_of`` on the pages)."""
         seen = store.session_activity(grant.session_id, now=now)
         if seen is None:
             return False
-        last_seen_at, aal = seen
-        return now - last_seen_at < self.sekisho.sessions.timeouts.idle(aal)
+        last_seen_at, aal, own_limit = seen
+        limit = self.sekisho.sessions.timeouts.idle(aal)
+        if own_limit is not None:
+            limit = min(limit, own_limit)
+        return now - last_seen_at < limit
 
     @staticmethod
     def published_keys(store: SqlOidc, now: datetime) -> list[SigningKey]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -209,7 +209,8 @@ def test_no_refresh_token_without_offline_access(server: LiveServer, smtp: SmtpC
 
 
 @pytest.mark.parametrize(
-    "ending", ["sign_out", "idle_timeout", "disabled", "status_only", "expired"]
+    "ending",
+    ["sign_out", "idle_timeout", "tier_idle_timeout", "disabled", "status_only", "expired"],
 )
 def test_refresh_is_refused_once_the_session_or_account_ends(
     server: LiveServer, smtp: SmtpCapture, ending: str
@@ -230,6 +231,12 @@ def test_refresh_is_refused_once_the_session_or_account_ends(
     elif ending == "status_only":  # the account's status alone, its session untouched
         with server.database.engine.begin() as connection:
             connection.execute(text("UPDATE users SET status = 'disabled'"))
+    elif ending == "tier_idle_timeout":  # idle 5 minutes, past a tier's 60 s, within AAL1's
+        with server.database.engine.begin() as connection:
+            connection.execute(
+                text("UPDATE sessions SET idle_seconds = 60, last_seen_at = :seen"),
+                {"seen": datetime.now(UTC) - timedelta(minutes=5)},
+            )
     elif ending == "idle_timeout":
         with server.database.engine.begin() as connection:
             connection.execute(text("UPDATE sessions SET last_seen_at = :old"), {"old": LONG_AGO})
@@ -247,6 +254,7 @@ def test_refresh_is_refused_once_the_session_or_account_ends(
     expected = {
         "sign_out": "session_ended",
         "idle_timeout": "session_ended",
+        "tier_idle_timeout": "session_ended",
         "disabled": "session_ended",  # disabling ends the account's sessions
         "status_only": "account_inactive",
         "expired": "expired",
