@@ -185,3 +185,28 @@ def userinfo_status(server: LiveServer, access_token: str) -> int:
         return http.get(
             "/userinfo", headers={"Authorization": f"Bearer {access_token}"}
         ).status_code
+
+
+OFFLINE_SCOPES = ("openid", "email", "profile", "offline_access")
+
+
+def post_as(server: LiveServer, registered: Registered, path: str, **data: str) -> httpx.Response:
+    """A form POST to ``path`` (``/token``, ``/revoke``, ``/introspect``) with the
+    client's secret by HTTP Basic, or its bare id for a public client."""
+    with server.client() as http:
+        if registered.secret is None:
+            return http.post(path, data={"client_id": registered.client_id, **data})
+        return http.post(path, data=data, auth=(registered.client_id, registered.secret))
+
+
+def refresh_with(
+    server: LiveServer, registered: Registered, refresh_token: str, **overrides: str
+) -> httpx.Response:
+    return post_as(
+        server,
+        registered,
+        "/token",
+        grant_type="refresh_token",
+        refresh_token=refresh_token,
+        **overrides,
+    )

@@ -49,6 +49,7 @@ SCOPE_LABELS = {
     "openid": N_("Know who you are (a stable identifier for your account)"),
     "email": N_("See your email address"),
     "profile": N_("See your name"),
+    "offline_access": N_("Stay connected while you are signed in to Sekisho"),
 }
 
 

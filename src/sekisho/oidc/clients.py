@@ -24,7 +24,7 @@ from sekisho.oidc.records import Client
 SECRET_PURPOSE = "oidc-client-secret"  # noqa: S105 (a key label, not a secret)
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 APPLICATION_TYPES = ("web", "native")
-SUPPORTED_SCOPES = ("openid", "email", "profile")
+SUPPORTED_SCOPES = ("openid", "email", "profile", "offline_access")
 DEFAULT_ID_TOKEN_LIFETIME = timedelta(minutes=10)
 DEFAULT_ACCESS_TOKEN_LIFETIME = timedelta(minutes=5)
 MAX_TOKEN_LIFETIME = timedelta(hours=1)

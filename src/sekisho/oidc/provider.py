@@ -21,15 +21,16 @@ from cryptography.fernet import InvalidToken
 
 from sekisho.core.clients import ClientInfo
 from sekisho.core.keys import Keyring
-from sekisho.core.records import AuditEvent, Session
-from sekisho.oidc import assurance, clients, requests, signing_keys, tokens
-from sekisho.oidc.clients import authenticate, presented_credentials
+from sekisho.core.records import AuditEvent, Session, User
+from sekisho.oidc import assurance, clients, refresh, requests, signing_keys, tokens
+from sekisho.oidc.clients import Credentials, authenticate, presented_credentials
 from sekisho.oidc.errors import AuthorizationPageError, OAuthError
-from sekisho.oidc.records import AuthorizationRequest, Client, Grant
+from sekisho.oidc.records import AuthorizationRequest, Client, Grant, SigningKey
 from sekisho.policy.assurance import Attestation, highest_aal
 from sekisho.service import Sekisho
 from sekisho.store.database import Database
 from sekisho.store.oidc import SqlOidc
+from sekisho.store.oidc_tokens import SqlOidcTokens
 from sekisho.store.repositories import SqlRepositories
 
 log = logging.getLogger("sekisho.oidc")
@@ -82,6 +83,7 @@ class Provider:
         self.keys: Keyring = sekisho.keys
         self.issuer = sekisho.settings.public_origin
         self.private_keys = signing_keys.PrivateKeys(self.keys)
+        self.refresher = refresh.Refresher(self)
 
     def clock(self) -> datetime:
         return self.sekisho.clock()
@@ -443,10 +445,16 @@ class Provider:
     def token(
         self, headers: dict[str, str], form: dict[str, str], *, basic: bool, client_info: ClientInfo
     ) -> dict[str, Any]:
-        """RFC 6749 §4.1.3 with RFC 7636 §4.6 and OIDC Core §3.1.3. Refusals are raised
-        after the transaction commits, so a burned code and a revoked grant stay so."""
-        if form.get("grant_type") != "authorization_code":
-            raise OAuthError("unsupported_grant_type", "Only authorization_code is supported.")
+        """RFC 6749 §4.1.3 with RFC 7636 §4.6 and OIDC Core §3.1.3; ``refresh_token``
+        (RFC 6749 §6) is :mod:`sekisho.oidc.refresh`'s. Refusals are raised after the
+        transaction commits, so a burned code and a revoked grant stay so."""
+        grant_type = form.get("grant_type")
+        if grant_type == "refresh_token":
+            return self.refresher.refresh(headers, form, basic=basic, client_info=client_info)
+        if grant_type != "authorization_code":
+            raise OAuthError(
+                "unsupported_grant_type", "Only authorization_code and refresh_token are supported."
+            )
         credentials = presented_credentials(headers, form, basic=basic)
         code = form.get("code")
         redirect_uri = form.get("redirect_uri")
@@ -460,8 +468,7 @@ class Provider:
         with self.database.transaction() as repos:
             store = SqlOidc(repos.connection)
             now = self.clock()
-            client = authenticate(self.keys, store.client(credentials.client_id), credentials)
-            self.sekisho.limits.hit(self.sekisho.limits.token_per_client, client.id)
+            client = self.authenticated(store, credentials)
             outcome = self._redeem(
                 repos, store, client, code, redirect_uri, verifier, client_info, now
             )
@@ -469,6 +476,14 @@ class Provider:
             raise outcome.error
         assert outcome.body is not None
         return outcome.body
+
+    def authenticated(self, store: SqlOidc, credentials: Credentials) -> Client:
+        """The client that presented ``credentials``, counted against
+        ``limit_token_per_client`` only once it has proven who it is, so a stranger
+        naming a client cannot spend its allowance."""
+        client = authenticate(self.keys, store.client(credentials.client_id), credentials)
+        self.sekisho.limits.hit(self.sekisho.limits.token_per_client, client.id)
+        return client
 
     def _redeem(
         self,
@@ -505,7 +520,7 @@ class Provider:
         grant = store.grant(redeemed.grant_id)
         if reason is None and (grant is None or grant.revoked_at is not None):
             reason = "grant_revoked"
-        if reason is None and grant is not None and not self._session_live(store, grant, now):
+        if reason is None and grant is not None and not self.session_live(store, grant, now):
             reason = "session_ended"
         if reason is not None or grant is None:
             store.revoke_grant(redeemed.grant_id, reason=reason or "invalid", now=now)
@@ -522,6 +537,31 @@ class Provider:
             return _TokenOutcome(
                 None, OAuthError("invalid_grant", "The code is invalid or expired.")
             )
+        body = self.issue_tokens(
+            repos, store, client, grant, user, client_info=client_info, now=now
+        )
+        if refresh.OFFLINE_ACCESS in grant.scope:
+            body["refresh_token"] = self.refresher.issue(
+                SqlOidcTokens(repos.connection), grant, now=now
+            )
+        return _TokenOutcome(body, None)
+
+    def issue_tokens(
+        self,
+        repos: SqlRepositories,
+        store: SqlOidc,
+        client: Client,
+        grant: Grant,
+        user: User,
+        *,
+        client_info: ClientInfo,
+        now: datetime,
+        event: str = "oidc.token.issued",
+    ) -> dict[str, Any]:
+        """A signed access token (recorded by ``jti``) and ID token for a live grant, and
+        the audit event ``event``: the token response of RFC 6749 §5.1 without a refresh
+        token. The grant's frozen facts (``auth_time``, ``amr``, ``acr``, ``sid``) go
+        into both tokens; its ``scope`` and ``nonce`` as the caller passes them."""
         all_keys = store.signing_keys()
         key = signing_keys.signing_key(all_keys, now)
         if key is None:
@@ -548,7 +588,7 @@ class Provider:
         )
         repos.audit.append(
             AuditEvent(
-                event="oidc.token.issued",
+                event=event,
                 outcome="success",
                 at=now,
                 ip=client_info.ip,
@@ -564,25 +604,35 @@ class Provider:
                 },
             )
         )
-        return _TokenOutcome(
-            {
-                "access_token": access.value,
-                "token_type": "Bearer",
-                "expires_in": int(client.access_token_lifetime.total_seconds()),
-                "id_token": id_token,
-                "scope": " ".join(grant.scope),
-            },
-            None,
-        )
+        return {
+            "access_token": access.value,
+            "token_type": "Bearer",
+            "expires_in": int(client.access_token_lifetime.total_seconds()),
+            "id_token": id_token,
+            "scope": " ".join(grant.scope),
+        }
 
-    def _session_live(self, store: SqlOidc, grant: Grant, now: datetime) -> bool:
+    def session_live(self, store: SqlOidc, grant: Grant, now: datetime) -> bool:
         """The grant's Sekisho session stands: not revoked, not past its absolute end,
-        and not idle past its level's limit (the same timeouts the pages apply)."""
+        and not idle past its limit: its level's, or the tighter one its tier issued it
+        with (the same rule as ``SessionTimeouts.idle_of`` on the pages)."""
         seen = store.session_activity(grant.session_id, now=now)
         if seen is None:
             return False
-        last_seen_at, aal = seen
-        return now - last_seen_at < self.sekisho.sessions.timeouts.idle(aal)
+        last_seen_at, aal, own_limit = seen
+        limit = self.sekisho.sessions.timeouts.idle(aal)
+        if own_limit is not None:
+            limit = min(limit, own_limit)
+        return now - last_seen_at < limit
+
+    @staticmethod
+    def published_keys(store: SqlOidc, now: datetime) -> list[SigningKey]:
+        """The keys in the JWKS now: the only ones a token of ours may be signed with."""
+        return [
+            key
+            for key in store.signing_keys()
+            if key.published_until is None or key.published_until > now
+        ]
 
     # -- UserInfo --------------------------------------------------------------------
 
@@ -592,13 +642,11 @@ class Provider:
         with self.database.reading() as repos:
             store = SqlOidc(repos.connection)
             now = self.clock()
-            all_keys = store.signing_keys()
-            live = [
-                key for key in all_keys if key.published_until is None or key.published_until > now
-            ]
-            jti = tokens.read_access_token(bearer, issuer=self.issuer, published=live, now=now)
-            grant = store.grant_of_access_token(jti, now=now) if jti else None
-            if grant is None or not self._session_live(store, grant, now):
+            claims = tokens.access_token_claims(
+                bearer, issuer=self.issuer, published=self.published_keys(store, now), now=now
+            )
+            grant = store.grant_of_access_token(claims["jti"], now=now) if claims else None
+            if claims is None or grant is None or not self.session_live(store, grant, now):
                 raise invalid
             user = repos.users.by_id(grant.user_id)
             if user is None or user.status != "active":
@@ -608,7 +656,9 @@ class Provider:
                 email_verified=user.email_verified_at is not None,
                 name=user.display_name,
             )
-            return {"sub": user.id, **tokens.scoped_claims(grant.scope, facts)}
+            # A refreshed token may carry less than the grant (RFC 6749 §6 ``scope``).
+            scope = tuple(name for name in claims.get("scope", "").split() if name in grant.scope)
+            return {"sub": user.id, **tokens.scoped_claims(scope, facts)}
 
     # -- audit -----------------------------------------------------------------------
 

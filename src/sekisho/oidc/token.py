@@ -1,12 +1,14 @@
 """The token endpoint (RFC 6749 §3.2 and §5; OIDC Core §3.1.3): form-encoded POST,
-every parameter at most once, answers never cached (§5.1).
+every parameter at most once, answers never cached (§5.1). Revocation (RFC 7009) and
+introspection (RFC 7662) read their forms and answer their refusals the same way.
 
-Rate limited per client IP (``limit_token_per_ip``, before anything else) and per
-authenticated client (``limit_token_per_client``, in :meth:`Provider.token`). A refusal
-is ``429`` with ``Retry-After`` and the RFC 6749 §5.2 body shape holding Sekisho's own
-stable code: ``{"error": "rate_limited", "error_description": ...}``. Not ``slow_down``:
-that code belongs to the device flow's polling (RFC 8628 §3.5), and RFC 6749 registers
-none for this.
+All three are rate limited per client IP (``limit_token_per_ip``, before the form is
+read) and per authenticated client (``limit_token_per_client``, in
+:meth:`Provider.authenticated`). A refusal is ``429`` with ``Retry-After`` and the
+RFC 6749 §5.2 body shape holding Sekisho's own stable code:
+``{"error": "rate_limited", "error_description": ...}``. Not ``slow_down``: that code
+belongs to the device flow's polling (RFC 8628 §3.5), and RFC 6749 registers none for
+this.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_VALUE = 4096
 
 
-def _rate_limited(error: SekishoError) -> Response:
+def rate_limited(error: SekishoError) -> Response:
     """429 for ``rate_limited``; any other refusal of the limits (503
     ``service_unavailable`` when they fail closed) goes on to the app's handler."""
     if error.code is not ErrorCode.rate_limited:
@@ -39,43 +41,57 @@ def _rate_limited(error: SekishoError) -> Response:
     return JSONResponse(body, status_code=error.code.status, headers=headers)
 
 
-def _refusal(error: OAuthError, *, basic: bool) -> Response:
+def refusal(error: OAuthError, *, basic: bool) -> Response:
     headers = dict(NO_STORE)
     if error.status == 401 and basic:
         headers["WWW-Authenticate"] = 'Basic realm="sekisho"'
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
-@router.post("/token")
-async def token(request: Request) -> Response:
-    """Reads the form on the loop, then does the work in the thread pool."""
-    basic = "authorization" in request.headers
-    host = request.client.host if request.client else None
-    client_info = ClientInfo.of(host, request.headers.get("user-agent"))
+async def limit_by_ip(request: Request) -> None:
+    """Counts the request against ``limit_token_per_ip``; raises ``rate_limited``."""
     limits = context.service(request).limits
-    try:
-        await run_in_threadpool(limits.hit, limits.token_per_ip, client_info.ip)
-    except SekishoError as error:
-        return _rate_limited(error)
+    await run_in_threadpool(limits.hit, limits.token_per_ip, client_info_of(request).ip)
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The form's fields, each present once (RFC 6749 §3.1 and §3.2: parameters MUST
+    NOT be included more than once) and of bounded length."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        return _refusal(
-            OAuthError("invalid_request", "Send application/x-www-form-urlencoded."), basic=basic
-        )
+        raise OAuthError("invalid_request", "Send application/x-www-form-urlencoded.")
     form = await request.form()
     fields: dict[str, str] = {}
     for name in set(form.keys()):
         values = form.getlist(name)
         if len(values) != 1 or not isinstance(values[0], str) or len(values[0]) > MAX_VALUE:
-            return _refusal(OAuthError("invalid_request", f"{name} is repeated."), basic=basic)
+            raise OAuthError("invalid_request", f"{name} is repeated.")
         fields[name] = values[0]
+    return fields
+
+
+def client_info_of(request: Request) -> ClientInfo:
+    host = request.client.host if request.client else None
+    return ClientInfo.of(host, request.headers.get("user-agent"))
+
+
+@router.post("/token")
+async def token(request: Request) -> Response:
+    """Reads the form on the loop, then does the work in the thread pool."""
+    basic = "authorization" in request.headers
     headers = {"Authorization": request.headers.get("authorization", "")}
     try:
+        await limit_by_ip(request)
+        fields = await read_form(request)
         body = await run_in_threadpool(
-            provider(request).token, headers, fields, basic=basic, client_info=client_info
+            provider(request).token,
+            headers,
+            fields,
+            basic=basic,
+            client_info=client_info_of(request),
         )
     except OAuthError as error:
-        return _refusal(error, basic=basic)
+        return refusal(error, basic=basic)
     except SekishoError as error:
-        return _rate_limited(error)
+        return rate_limited(error)
     return JSONResponse(body, headers=NO_STORE)

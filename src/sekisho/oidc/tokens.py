@@ -120,11 +120,12 @@ def access_token(
     return AccessToken(value=value, jti=jti, expires_at=expires_at)
 
 
-def read_access_token(
+def access_token_claims(
     value: str, *, issuer: str, published: list[SigningKey], now: datetime
-) -> str | None:
-    """The ``jti`` of an access token this provider signed, for this audience, unexpired
-    (RFC 9068 §4); None for anything else."""
+) -> dict[str, Any] | None:
+    """The claims of an access token this provider signed, for this audience, unexpired
+    and with a ``jti`` (RFC 9068 §4); None for anything else. Whether it was revoked is
+    the caller's question (the token record)."""
     key_set = KeySet([ECKey.import_key(dict(key.public_jwk)) for key in published])
     try:
         token = jwt.decode(value, key_set, algorithms=[ALGORITHM])
@@ -145,5 +146,6 @@ def read_access_token(
         registry.validate(claims)
     except JoseError:
         return None
-    jti = claims.get("jti")
-    return jti if isinstance(jti, str) else None
+    if not isinstance(claims.get("jti"), str) or not isinstance(claims.get("scope", ""), str):
+        return None
+    return dict(claims)

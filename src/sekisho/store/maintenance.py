@@ -2,9 +2,11 @@
 minutes after it starts, so an expired flow is over whatever its state) with their
 secrets, ended sessions, settled mail, stale failure counters, recoveries whose hold
 (or, unfinished, whose session) ended long ago, old dev mail, and the OpenID Connect
-artefacts that can no longer be used: expired authorization requests, codes and access
-token records, and grants whose session has ended (tokens end with their session, so
-such a grant backs nothing) or that were revoked long ago.
+artefacts that can no longer be used: expired authorization requests, codes, access
+token records and refresh tokens, and grants whose session has ended (tokens end with
+their session, so such a grant backs nothing) or that were revoked long ago, with their
+refresh tokens. A spent refresh token of a family still alive stays: it is what
+recognises a replay of it (reuse revokes the family).
 
 The audit log is never purged here: it is the record of what happened.
 """
@@ -25,6 +27,7 @@ from sekisho.store.tables import (
     oidc_codes,
     oidc_grants,
     oidc_pending_requests,
+    oidc_refresh_tokens,
     onetime_secrets,
     outbox,
     sessions,
@@ -59,6 +62,12 @@ def purge(database: Database, *, before: datetime, failures_before: datetime) ->
             or_(
                 oidc_access_tokens.c.expires_at < before,
                 oidc_access_tokens.c.grant_id.in_(ended_grants),
+            )
+        ),
+        "oidc_refresh_tokens": delete(oidc_refresh_tokens).where(
+            or_(
+                oidc_refresh_tokens.c.expires_at < before,
+                oidc_refresh_tokens.c.grant_id.in_(ended_grants),
             )
         ),
         "oidc_grants": delete(oidc_grants).where(grant_ended),

@@ -78,10 +78,11 @@ _TOKEN_GRANT = (
     .where(
         oidc_access_tokens.c.jti == bindparam("p_jti"),
         oidc_access_tokens.c.expires_at > bindparam("p_now"),
+        oidc_access_tokens.c.revoked_at.is_(None),
         oidc_grants.c.revoked_at.is_(None),
     )
 )
-_SESSION_LIVE = select(sessions.c.last_seen_at, sessions.c.aal).where(
+_SESSION_LIVE = select(sessions.c.last_seen_at, sessions.c.aal, sessions.c.idle_seconds).where(
     sessions.c.id == bindparam("p_id"),
     sessions.c.revoked_at.is_(None),
     sessions.c.expires_at > bindparam("p_now"),
@@ -384,17 +385,21 @@ class SqlOidc:
         )
 
     def grant_of_access_token(self, jti: str, *, now: datetime) -> Grant | None:
-        """The live grant of an unexpired access token, else None."""
+        """The live grant of an unexpired, unrevoked access token, else None."""
         row = self._c.execute(_TOKEN_GRANT, {"p_jti": jti, "p_now": now}).mappings().first()
         return _grant(row) if row else None
 
-    def session_activity(self, session_id: str, *, now: datetime) -> tuple[datetime, int] | None:
-        """When an unrevoked, unexpired Sekisho session was last seen, and its AAL."""
+    def session_activity(
+        self, session_id: str, *, now: datetime
+    ) -> tuple[datetime, int, timedelta | None] | None:
+        """When an unrevoked, unexpired Sekisho session was last seen, its AAL, and the
+        idle limit it was issued with (a tier's), if any."""
         row = self._c.execute(_SESSION_LIVE, {"p_id": session_id, "p_now": now}).first()
         if row is None:
             return None
         last_seen_at: datetime = row.last_seen_at
-        return last_seen_at, int(row.aal)
+        own = timedelta(seconds=row.idle_seconds) if row.idle_seconds is not None else None
+        return last_seen_at, int(row.aal), own
 
     # -- consent ---------------------------------------------------------------------
 

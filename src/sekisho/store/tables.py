@@ -362,7 +362,24 @@ oidc_access_tokens = Table(
         "grant_id", String(32), ForeignKey("oidc_grants.id", ondelete="CASCADE"), nullable=False
     ),
     _when("expires_at"),
+    _when("revoked_at", nullable=True),
     Index("ix_oidc_access_tokens_grant", "grant_id"),
+)
+
+# Refresh tokens (revision 0010_refresh_tokens): one family per grant, each token a keyed
+# hash spent once (``used_at``); a spent token presented again revokes its grant.
+oidc_refresh_tokens = Table(
+    "oidc_refresh_tokens",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column(
+        "grant_id", String(32), ForeignKey("oidc_grants.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("client_id", String(64), nullable=False),
+    _when("created_at"),
+    _when("expires_at"),
+    _when("used_at", nullable=True),
+    Index("ix_oidc_refresh_tokens_grant", "grant_id"),
 )
 
 oidc_consents = Table(

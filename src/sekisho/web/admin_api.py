@@ -126,7 +126,8 @@ class ClientBody(_Strict):
     application_type: Literal["web", "native"] = "web"
     first_party: bool = False
     scopes: Annotated[
-        list[Literal["openid", "email", "profile"]], Field(min_length=1, max_length=3)
+        list[Literal["openid", "email", "profile", "offline_access"]],
+        Field(min_length=1, max_length=4),
     ] = ["openid", "email"]
     id_token_lifetime_seconds: Lifetime = 600
     access_token_lifetime_seconds: Lifetime = 300

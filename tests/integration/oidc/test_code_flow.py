@@ -44,7 +44,11 @@ def test_discovery_names_the_configured_issuer(server: LiveServer) -> None:
         assert metadata["authorization_endpoint"] == server.url + "/authorize"
         assert metadata["code_challenge_methods_supported"] == ["S256"]
         assert metadata["response_types_supported"] == ["code"]
-        assert metadata["grant_types_supported"] == ["authorization_code"]
+        assert metadata["grant_types_supported"] == ["authorization_code", "refresh_token"]
+        assert metadata["revocation_endpoint"] == server.url + "/revoke"
+        assert metadata["introspection_endpoint"] == server.url + "/introspect"
+        assert "none" not in metadata["introspection_endpoint_auth_methods_supported"]
+        assert "offline_access" in metadata["scopes_supported"]
         assert metadata["authorization_response_iss_parameter_supported"] is True
         assert "phr" in metadata["acr_values_supported"]
         assert http.get("/.well-known/oauth-authorization-server").json() == metadata

@@ -9,9 +9,11 @@ from sqlalchemy import text
 
 from tests.support.cli import run_sekisho
 from tests.support.oidc import (
+    OFFLINE_SCOPES,
     authorize_url,
     code_for,
     exchange,
+    refresh_with,
     register_client,
     signed_in_browser,
 )
@@ -58,3 +60,47 @@ def test_purge_removes_spent_oidc_rows_and_keeps_a_live_sessions_grant(
     assert (counts["oidc_grants"], counts["oidc_access_tokens"]) == ("1", "1")
     assert _count(server, "oidc_grants") == 1
     assert _count(server, "oidc_access_tokens") == 1
+
+
+def test_purge_removes_refresh_tokens_of_ended_families_and_keeps_live_ones(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    """A spent token of a live family stays: it is what recognises its reuse."""
+    registered = register_client(server, scopes=OFFLINE_SCOPES)
+    tokens = {}
+    for email in ("ended@example.com", "live@example.com", "lapsed@example.com"):
+        browser = signed_in_browser(server, smtp, email)
+        try:
+            code = code_for(browser, registered.client_id, scope="openid offline_access")
+            tokens[email] = exchange(server, registered, code).json()
+            if email == "ended@example.com":
+                refresh_with(server, registered, tokens[email]["refresh_token"])
+                browser.post("/signout", {})
+        finally:
+            browser.close()
+    live = refresh_with(server, registered, tokens["live@example.com"]["refresh_token"])
+    assert live.status_code == 200, live.text
+    assert _count(server, "oidc_refresh_tokens") == 5
+    with server.database.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE sessions SET revoked_at = :old WHERE revoked_at IS NOT NULL"),
+            {"old": LONG_AGO},
+        )
+        connection.execute(
+            text(
+                "UPDATE oidc_refresh_tokens SET expires_at = :old WHERE grant_id IN"
+                " (SELECT g.id FROM oidc_grants g JOIN users u ON u.id = g.user_id"
+                " WHERE u.email = 'lapsed@example.com')"
+            ),
+            {"old": LONG_AGO},
+        )
+
+    result = run_sekisho(server.settings.database_url, "db", "purge", "--older-than-days", "30")
+
+    assert result.returncode == 0, result.stderr
+    counts = dict(line.split("\t") for line in result.stdout.splitlines())
+    assert counts["oidc_refresh_tokens"] == "3"  # two of the ended family, one lapsed
+    assert _count(server, "oidc_refresh_tokens") == 2  # the live family: spent and current
+    reused = refresh_with(server, registered, tokens["live@example.com"]["refresh_token"])
+    assert reused.json()["error"] == "invalid_grant"
+    assert refresh_with(server, registered, live.json()["refresh_token"]).status_code == 400

@@ -9,8 +9,8 @@ holds the parts no other test covered.
 - 36: test_refusals.test_a_replayed_code_revokes_the_tokens_it_issued and
   test_a_code_redeemed_twenty_times_at_once_gives_one_token.
 - 37: another client: test_refusals (bound to its client); expired: below.
-- 38: refresh tokens, built beside this file by the refresh-token work (issue 9);
-  their rotation and reuse tests belong with them.
+- 38: test_refresh_tokens.test_a_reused_refresh_token_revokes_the_whole_family and
+  test_refresh_tokens.test_concurrent_refreshes_give_at_most_one_success.
 - 39: test_code_flow.test_email_code_sign_in_resumes_the_authorization (nonce, amr, acr
   of an email sign-in), test_acr_values.test_a_weaker_session_steps_up_with_a_passkey
   (``phr`` from a passkey); ``auth_time`` when ``max_age`` was sent: below.
