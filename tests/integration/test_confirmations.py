@@ -17,6 +17,7 @@ from sqlalchemy import text, update
 from sekisho.store.tables import oidc_grants
 from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator, b64url_decode
+from tests.support.cli import run_sekisho
 from tests.support.confirmations import (
     ACTIONS,
     WITHDRAWAL,
@@ -336,3 +337,26 @@ def test_the_assertion_is_bound_to_its_own_confirmation_person_and_user_verifica
         twice = options(browser, second)
         assert (twice.status_code, twice.json()["error"]) == (409, "confirmation_used")
     assert collect(server, registered, first).json()["status"] == "pending"
+
+
+def test_db_purge_removes_expired_confirmations_only(
+    confirming: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = confirming
+    registered = register_client(server)
+    with server.client() as browser:
+        _person(server, smtp, browser, "rin@example.com")
+        token = access_token(server, registered, browser)
+        old, live = _asked(server, token)["id"], _asked(server, token)["id"]
+    _execute(
+        server,
+        "UPDATE transaction_confirmations SET expires_at = :old WHERE id = :id",
+        old=datetime(2020, 1, 1, tzinfo=UTC),
+        id=old,
+    )
+    result = run_sekisho(server.settings.database_url, "db", "purge", "--older-than-days", "30")
+    assert result.returncode == 0, result.stderr
+    counts = dict(line.split("\t") for line in result.stdout.splitlines())
+    assert counts["transaction_confirmations"] == "1"
+    assert collect(server, registered, live).json()["status"] == "pending"
+    assert collect(server, registered, old).status_code == 404

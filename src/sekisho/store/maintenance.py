@@ -4,7 +4,8 @@ secrets, ended sessions, settled mail, stale failure counters, recoveries whose 
 (or, unfinished, whose session) ended long ago, old dev mail, and the OpenID Connect
 artefacts that can no longer be used: expired authorization requests, codes and access
 token records, and grants whose session has ended (tokens end with their session, so
-such a grant backs nothing) or that were revoked long ago.
+such a grant backs nothing) or that were revoked long ago; and transaction
+confirmations past their expiry (pending, confirmed or redeemed, none can be used).
 
 The audit log is never purged here: it is the record of what happened.
 """
@@ -28,6 +29,7 @@ from sekisho.store.tables import (
     onetime_secrets,
     outbox,
     sessions,
+    transaction_confirmations,
 )
 
 
@@ -74,6 +76,9 @@ def purge(database: Database, *, before: datetime, failures_before: datetime) ->
                     account_recoveries.c.started_at < before,
                 ),
             )
+        ),
+        "transaction_confirmations": delete(transaction_confirmations).where(
+            transaction_confirmations.c.expires_at < before
         ),
         "dev_mailbox": delete(dev_mailbox).where(dev_mailbox.c.received_at < before),
     }
