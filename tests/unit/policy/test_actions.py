@@ -47,7 +47,8 @@ def test_actions_are_parsed_and_explained() -> None:
     tier = policy.tier("standard")
     assert tier is not None
     step = tier.step_up_for("withdrawal")
-    assert step is not None and step.aal == 2
+    assert step is not None
+    assert step.aal == 2
     text = "\n".join(explain(policy))
     assert "withdrawal (Withdrawal / 出金), details:" in text
     assert "amount: a decimal amount in the currency of currency" in text

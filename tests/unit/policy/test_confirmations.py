@@ -36,7 +36,8 @@ def test_the_challenge_carries_the_binding_after_a_fresh_nonce() -> None:
     )
     first, second = transaction.challenge(), transaction.challenge()
     assert first[:NONCE_BYTES] != second[:NONCE_BYTES]
-    assert transaction.bound_in(first) and transaction.bound_in(second)
+    assert transaction.bound_in(first)
+    assert transaction.bound_in(second)
     for changed in (
         Transaction(jti="k", audience="app", subject="u", action="withdrawal", details_hash="h"),
         Transaction(jti="j", audience="other", subject="u", action="withdrawal", details_hash="h"),
