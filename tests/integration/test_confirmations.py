@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import insert, text, update
 
-from sekisho.store.tables import oidc_grants
+from sekisho.store.tables import account_recoveries, oidc_grants
 from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator, b64url_decode
 from tests.support.cli import run_sekisho
@@ -360,3 +360,60 @@ def test_db_purge_removes_expired_confirmations_only(
     assert counts["transaction_confirmations"] == "1"
     assert collect(server, registered, live).json()["status"] == "pending"
     assert collect(server, registered, old).status_code == 404
+
+
+def test_an_account_on_hold_after_a_recovery_cannot_ask(
+    confirming: LiveServer, smtp: SmtpCapture
+) -> None:
+    """SECURITY.md case 54: money movement waits for the hold after a recovery."""
+    server = confirming
+    registered = register_client(server)
+    with server.client() as browser:
+        _person(server, smtp, browser, "haru@example.com")
+        token = access_token(server, registered, browser)
+    now = datetime.now(UTC)
+    with server.database.engine.begin() as connection:
+        user_id = connection.execute(
+            text("SELECT id FROM users WHERE email = 'haru@example.com'")
+        ).scalar_one()
+        connection.execute(
+            insert(account_recoveries).values(
+                session_id="recovered-session-000000",
+                user_id=user_id,
+                started_at=now - timedelta(hours=1),
+                completed_at=now - timedelta(minutes=50),
+                hold_until=now + timedelta(hours=23),
+            )
+        )
+    held = ask(server, token)
+    assert (held.status_code, held.json()["error"]) == (403, "recovery_hold")
+    assert _audited(server, "confirmation.refused")[-1]["reason"] == "recovery_hold"
+
+
+def test_without_a_passkey_that_verifies_the_user_the_page_says_so(
+    confirming: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = confirming
+    registered = register_client(server)
+    server.add_user("nao@example.com")
+    with server.client() as browser:
+        email_sign_in(server, smtp, browser, "nao@example.com")
+        created = _asked(
+            server,
+            access_token(server, registered, browser),
+            action="close_account",
+            details={"account": "MUFG 0123-4567890"},
+        )
+        page = browser.get(f"/confirm/{created['id']}")
+        assert page.status_code == 200
+        assert 'id="confirm-unavailable"' in page.text
+        assert 'id="confirm-button"' not in page.text
+        refused = options(browser, created["id"])
+        assert (refused.status_code, refused.json()["error"]) == (
+            403,
+            "confirmation_passkey_required",
+        )
+    with server.client() as anonymous:
+        signed_out = anonymous.get(f"/confirm/{created['id']}")
+        assert signed_out.status_code == 401
+        assert "MUFG" not in signed_out.text
