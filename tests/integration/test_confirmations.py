@@ -17,6 +17,7 @@ from sqlalchemy import insert, text, update
 from sekisho.store.tables import account_recoveries, oidc_grants
 from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator, b64url_decode
+from tests.support.browser import FormBrowser
 from tests.support.cli import run_sekisho
 from tests.support.confirmations import (
     ACTIONS,
@@ -31,7 +32,7 @@ from tests.support.confirmations import (
     redeem,
     verify_confirmation,
 )
-from tests.support.oidc import REDIRECT_URI, Registered, register_client
+from tests.support.oidc import REDIRECT_URI, Registered, register_client, sign_in_by_code
 from tests.support.passkeys import email_sign_in, register, sign_in
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
@@ -413,7 +414,18 @@ def test_without_a_passkey_that_verifies_the_user_the_page_says_so(
             403,
             "confirmation_passkey_required",
         )
-    with server.client() as anonymous:
-        signed_out = anonymous.get(f"/confirm/{created['id']}")
-        assert signed_out.status_code == 401
+    # Signed out: to the sign-in page, and back to this page after signing in.
+    later = FormBrowser(server.url)
+    try:
+        signed_out = later.http.get(f"/confirm/{created['id']}")
+        assert (signed_out.status_code, signed_out.headers["location"]) == (303, "/signin")
         assert "MUFG" not in signed_out.text
+        answer = sign_in_by_code(later, smtp, "nao@example.com")
+        assert answer.headers["location"] == f"/confirm/{created['id']}"
+        back = later.http.get(answer.headers["location"])
+        assert back.status_code == 200
+        assert "MUFG 0123-4567890" in back.text
+        assert later.http.get("/").headers["location"] == "/account"
+        assert 'data-after-sign-in="/account"' in later.http.get("/signin").text
+    finally:
+        later.close()

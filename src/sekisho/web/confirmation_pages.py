@@ -1,7 +1,8 @@
 """The confirmation page (``/confirm/{id}``): the details an application asked the
 person to confirm, in their language (amounts formatted for it), and the passkey
 button (``static/confirm.js``). Shown only to the signed-in person it is for; anyone
-else sees the same page as for an unknown id.
+else sees the same page as for an unknown id; a signed-out browser signs in first and
+comes back.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from decimal import Decimal
 from babel.numbers import format_currency, format_decimal, get_currency_name
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from sekisho.errors import ErrorCode, SekishoError
-from sekisho.i18n import gettext
 from sekisho.policy.actions import Action
 from sekisho.web import context
 from sekisho.web.confirmations_api import return_url, service
+from sekisho.web.cookies import CONFIRMATION_MAX_AGE
 from sekisho.web.params import IDENTIFIER
 from sekisho.web.rendering import page
 
@@ -46,24 +47,17 @@ def rows(action: Action, details: dict[str, str | int], language: str) -> list[t
 
 @router.api_route("/confirm/{confirmation_id}", methods=["GET", "HEAD"])
 def confirmation_page(request: Request, confirmation_id: str) -> Response:
-    language = context.locale(request)
-    session = context.current_session(request)
-    if session is None:
-        return page(
-            request,
-            "message.html",
-            status_code=401,
-            heading=gettext(language, "Sign in to confirm"),
-            text=gettext(
-                language,
-                "Sign in to Sekisho in this browser, then go back to the app and start again.",
-            ),
-            error_code=ErrorCode.not_authenticated.name,
-            link="/signin",
-            link_text=gettext(language, "Sign in"),
-        )
+    """Signed out: to the sign-in page, which comes back here (a cookie names only the
+    id, so the way back never leaves this page's path)."""
     if not re.match(IDENTIFIER, confirmation_id):
         raise SekishoError(ErrorCode.confirmation_unknown)
+    jar = context.cookies(request)
+    session = context.current_session(request)
+    if session is None:
+        response: Response = RedirectResponse("/signin", status_code=303)
+        jar.set(response, jar.confirmation, confirmation_id, max_age=CONFIRMATION_MAX_AGE)
+        return response
+    language = context.locale(request)
     view = service(request).page(confirmation_id, session)
     title = view.action.title[language]
     cancel = return_url(view.confirmation)
@@ -79,4 +73,6 @@ def confirmation_page(request: Request, confirmation_id: str) -> Response:
         cancel_url=cancel,
     )
     context.set_binding(request, response, context.binding_for_request(request))
+    if jar.confirmation in request.cookies:
+        jar.clear(response, jar.confirmation)
     return response
