@@ -1,29 +1,40 @@
 """An example relying party: a securities account that signs people in through Sekisho
 (OpenID Connect code flow with PKCE S256, configured by discovery, with Authlib's
-Starlette client) and asks for a passkey before large withdrawals, the RFC 9470 way.
+Starlette client) and has large withdrawals confirmed on Sekisho, bound to the amount
+and the destination (docs/flows/step-up.md).
 
-Its withdrawal API answers ``401`` with ``WWW-Authenticate: Bearer
-error="insufficient_user_authentication", acr_values="phr", max_age=N`` (RFC 9470 §3)
-when the ID token's ``acr`` or ``auth_time`` do not meet the rule; the page that uses it
-reads the challenge and sends the person back to Sekisho's ``/authorize`` with those
-values (RFC 9470 §4, OIDC Core §3.1.2.1). Its pages are in English and Japanese, as the
+A withdrawal above the threshold asks Sekisho for a confirmation with the person's
+access token. When Sekisho answers RFC 9470's ``insufficient_user_authentication``
+challenge (the session is too weak or too old for the policy's ``step_up``), the app
+answers its own callers with the same challenge and its page sends the person back to
+Sekisho's ``/authorize`` with those values (RFC 9470 §4, OIDC Core §3.1.2.1). Otherwise
+the person confirms on Sekisho's page with a passkey and comes back; the app fetches
+the signed confirmation, verifies it against Sekisho's JWKS (type, issuer, audience,
+expiry, action and the RFC 8785 hash of the details it is about to execute), redeems it
+once, and only then moves the money. Its pages are in English and Japanese, as the
 browser asks, and it passes that language to Sekisho as ``ui_locales``. The ledger is
 kept in memory: this is an example, not a bank.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 import secrets
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+import rfc8785
 from authlib.integrations.starlette_client import OAuth, OAuthError
 from fastapi import FastAPI
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -32,6 +43,7 @@ from starlette.templating import Jinja2Templates
 from examples.brokerage.language import colon, language_of, translator
 
 PHISHING_RESISTANT = "phr"
+CONFIRMATION_TYPE = "txn-confirmation+jwt"
 CHALLENGE_PARAMETER = re.compile(r'([a-z_]+)=(?:"([^"]*)"|([0-9]+))')
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -46,9 +58,7 @@ class BrokerageSettings:
     origin: str
     session_key: str
     threshold: int = 100_000
-    """Withdrawals above this many yen need a passkey proof (``acr`` = ``phr``)."""
-    step_up_max_age: int = 300
-    """...made at most this many seconds ago (``auth_time``)."""
+    """Withdrawals above this many yen are confirmed on Sekisho with a passkey."""
 
     @classmethod
     def from_environment(cls) -> BrokerageSettings:
@@ -59,13 +69,13 @@ class BrokerageSettings:
             origin=os.environ["BROKERAGE_ORIGIN"],
             session_key=os.environ["BROKERAGE_SESSION_KEY"],
             threshold=int(os.environ.get("BROKERAGE_THRESHOLD", "100000")),
-            step_up_max_age=int(os.environ.get("BROKERAGE_STEP_UP_MAX_AGE", "300")),
         )
 
 
 @dataclass
 class Account:
     balance: int = 1_250_000
+    bank_account: str = "MUFG 0123-4567890"
     history: list[tuple[str, str, int]] = field(
         default_factory=lambda: [("2026-11-02", "Dividend, 7203 Toyota Motor", 18_400)]
     )
@@ -95,17 +105,37 @@ class Challenge:
         return cls(acr_values=values.get("acr_values", ""), max_age=int(values.get("max_age", "0")))
 
 
-def required_challenge(
-    settings: BrokerageSettings, claims: dict[str, Any], amount: int, now: float
-) -> Challenge | None:
-    """The step-up rule: above the threshold, a passkey (``acr`` ``phr``) proved within
-    ``step_up_max_age`` seconds; below it, any sign-in."""
-    if amount <= settings.threshold:
+def withdrawal_details(amount: int, account: Account) -> dict[str, str]:
+    """The details Sekisho shows and binds (the policy's ``[actions.withdrawal]``)."""
+    return {"amount": str(amount), "currency": "JPY", "destination": account.bank_account}
+
+
+def details_hash(details: dict[str, str]) -> str:
+    """base64url(SHA-256(RFC 8785 canonical JSON)), as Sekisho computes it."""
+    digest = hashlib.sha256(rfc8785.dumps(details)).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def check_confirmation(
+    token: str, *, jwks: Any, issuer: str, client_id: str, expected: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The confirmation's claims if Sekisho signed it for this app, unexpired, for a
+    withdrawal with exactly these details; None otherwise."""
+    try:
+        decoded = jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["ES256"])
+        if decoded.header.get("typ") != CONFIRMATION_TYPE:
+            return None
+        jwt.JWTClaimsRegistry(
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "value": client_id},
+            exp={"essential": True},
+            jti={"essential": True},
+            action={"essential": True, "value": "withdrawal"},
+            details_hash={"essential": True, "value": details_hash(expected)},
+        ).validate(decoded.claims)
+    except (JoseError, ValueError):
         return None
-    recent = now - float(claims.get("auth_time", 0)) <= settings.step_up_max_age
-    if claims.get("acr") == PHISHING_RESISTANT and recent:
-        return None
-    return Challenge(acr_values=PHISHING_RESISTANT, max_age=settings.step_up_max_age)
+    return dict(decoded.claims)
 
 
 def create_app(settings: BrokerageSettings) -> FastAPI:
@@ -127,6 +157,8 @@ def create_app(settings: BrokerageSettings) -> FastAPI:
     )
     sekisho: Any = oauth.create_client("sekisho")
     accounts: dict[str, Account] = {}
+    confirmed_uri = f"{settings.origin}/withdrawals/confirmed"
+    basic = httpx.BasicAuth(settings.client_id, settings.client_secret)
 
     def render(
         request: Request, name: str, context: dict[str, Any], status_code: int = 200
@@ -150,23 +182,50 @@ def create_app(settings: BrokerageSettings) -> FastAPI:
             request.session["csrf"] = token
         return token
 
-    def withdraw(claims: dict[str, Any], amount: int) -> JSONResponse:
-        """The withdrawal API's decision, shared by the JSON endpoint and the form."""
-        if amount <= 0:
-            return JSONResponse({"error": "invalid_amount"}, status_code=400)
-        challenge = required_challenge(settings, claims, amount, time.time())
-        if challenge is not None:
-            return JSONResponse(
-                {"error": "insufficient_user_authentication"},
-                status_code=401,
-                headers={"WWW-Authenticate": challenge.header()},
-            )
+    def execute(claims: dict[str, Any], amount: int) -> JSONResponse:
         account = accounts.setdefault(claims["sub"], Account())
         if amount > account.balance:
             return JSONResponse({"error": "insufficient_funds"}, status_code=409)
         account.balance -= amount
         account.history.insert(0, (datetime.now(UTC).date().isoformat(), "Withdrawal", -amount))
         return JSONResponse({"balance": account.balance}, status_code=201)
+
+    async def withdraw(request: Request, claims: dict[str, Any], amount: int) -> JSONResponse:
+        """The withdrawal API's decision, shared by the JSON endpoint and the form: small
+        amounts at once; large ones only after Sekisho's confirmation (202, ``confirm``
+        the page to send the person to), or Sekisho's RFC 9470 challenge passed on."""
+        if amount <= 0:
+            return JSONResponse({"error": "invalid_amount"}, status_code=400)
+        if amount <= settings.threshold:
+            return execute(claims, amount)
+        account = accounts.setdefault(claims["sub"], Account())
+        if amount > account.balance:
+            return JSONResponse({"error": "insufficient_funds"}, status_code=409)
+        details = withdrawal_details(amount, account)
+        async with httpx.AsyncClient(base_url=settings.issuer, timeout=10) as http:
+            asked = await http.post(
+                "/api/v1/confirmations",
+                json={"action": "withdrawal", "details": details, "return_uri": confirmed_uri},
+                headers={"Authorization": f"Bearer {request.session.get('access_token', '')}"},
+            )
+        if asked.status_code == 401:
+            challenge = Challenge.parse(asked.headers.get("www-authenticate", ""))
+            header = challenge.header() if challenge else 'Bearer error="invalid_token"'
+            return JSONResponse(
+                {"error": "insufficient_user_authentication" if challenge else "invalid_token"},
+                status_code=401,
+                headers={"WWW-Authenticate": header},
+            )
+        if asked.status_code != 201:
+            return JSONResponse({"error": "refused_by_sekisho"}, status_code=409)
+        created = asked.json()
+        request.session["pending"] = {
+            "id": created["id"],
+            "url": created["url"],
+            "amount": amount,
+            "details": details,
+        }
+        return JSONResponse({"confirm": created["url"]}, status_code=202)
 
     @app.get("/")
     async def home(request: Request) -> Response:
@@ -213,6 +272,7 @@ def create_app(settings: BrokerageSettings) -> FastAPI:
             status = 200 if error.error == "unmet_authentication_requirements" else 400
             return render(request, "error.html", {"error": error.error}, status_code=status)
         claims = dict(token["userinfo"])
+        request.session["access_token"] = token["access_token"]
         if request.session.pop("stepping_up", False):
             request.session["notice"] = "stepped_up"
         request.session["claims"] = {
@@ -246,23 +306,68 @@ def create_app(settings: BrokerageSettings) -> FastAPI:
         amount = body.get("amount") if isinstance(body, dict) else None
         if not isinstance(amount, int) or isinstance(amount, bool):
             return JSONResponse({"error": "invalid_amount"}, status_code=400)
-        return withdraw(claims, amount)
+        return await withdraw(request, claims, amount)
 
     @app.post("/withdraw")
     async def withdraw_form(request: Request) -> Response:
         """The page's form: on an RFC 9470 challenge, retry the authorization with the
-        challenge's values; the person submits again once back."""
+        challenge's values (an expired access token: a plain new one); the person
+        submits again once back. A large amount goes to Sekisho's confirmation page."""
         claims = signed_in(request)
         form = await request.form()
         if claims is None or form.get("csrf") != request.session.get("csrf"):
             return RedirectResponse("/", status_code=303)
         raw = str(form.get("amount", ""))
-        answer = withdraw(claims, int(raw) if raw.isdigit() and len(raw) <= 12 else 0)
-        challenge = Challenge.parse(answer.headers.get("www-authenticate", ""))
-        if challenge is not None:
+        answer = await withdraw(
+            request, claims, int(raw) if raw.isdigit() and len(raw) <= 12 else 0
+        )
+        if answer.status_code == 401:
             request.session["stepping_up"] = True
+            challenge = Challenge.parse(answer.headers.get("www-authenticate", ""))
+            if challenge is None:
+                return RedirectResponse("/login", status_code=303)
             query = f"acr_values={challenge.acr_values}&max_age={challenge.max_age}"
             return RedirectResponse(f"/login?{query}", status_code=303)
+        if answer.status_code == 202:
+            return RedirectResponse(str(request.session["pending"]["url"]), status_code=303)
+        request.session["notice"] = "withdrawn" if answer.status_code == 201 else "refused"
+        return RedirectResponse("/", status_code=303)
+
+    @app.get("/withdrawals/confirmed")
+    async def confirmed(request: Request) -> Response:
+        """Back from Sekisho's confirmation page: fetch the signed confirmation, verify
+        it, redeem it once, and only then move the money."""
+        claims = signed_in(request)
+        pending: dict[str, Any] | None = request.session.pop("pending", None)
+        if claims is None or pending is None:
+            return RedirectResponse("/", status_code=303)
+        if request.query_params.get("confirmation") != pending["id"]:
+            request.session["notice"] = "refused"
+            return RedirectResponse("/", status_code=303)
+        metadata = await sekisho.load_server_metadata()
+        async with httpx.AsyncClient(base_url=settings.issuer, timeout=10) as http:
+            collected = (
+                await http.get(f"/api/v1/confirmations/{pending['id']}", auth=basic)
+            ).json()
+            jwks = (await http.get(metadata["jwks_uri"])).json()
+            verified = check_confirmation(
+                str(collected.get("confirmation") or ""),
+                jwks=jwks,
+                issuer=metadata["issuer"],
+                client_id=settings.client_id,
+                expected=pending["details"],
+            )
+            redeemed = None
+            if verified is not None and verified["sub"] == claims["sub"]:
+                redeemed = await http.post(
+                    f"/api/v1/confirmations/{pending['id']}/redeem",
+                    json={"action": "withdrawal", "details": pending["details"]},
+                    auth=basic,
+                )
+        if redeemed is None or redeemed.status_code != 200:
+            request.session["notice"] = "refused"
+            return RedirectResponse("/", status_code=303)
+        answer = execute(claims, int(pending["amount"]))
         request.session["notice"] = "withdrawn" if answer.status_code == 201 else "refused"
         return RedirectResponse("/", status_code=303)
 

@@ -30,15 +30,18 @@ def sekisho(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
-def client_secret(env: dict[str, str], redirect_uri: str) -> str:
-    """Register the example once; on later starts, rotate its secret to learn one."""
+def client_secret(env: dict[str, str], origin: str) -> str:
+    """Register the example once; on later starts, rotate its secret to learn one. Its
+    second redirect URI is where Sekisho's confirmation page sends the person back."""
     made = sekisho(
         "clients",
         "add",
         "--name",
         "Brokerage (example)",
         "--redirect-uri",
-        redirect_uri,
+        f"{origin}/callback",
+        "--redirect-uri",
+        f"{origin}/withdrawals/confirmed",
         "--first-party",
         "--scope",
         "openid",
@@ -72,11 +75,12 @@ def main() -> None:
         "SEKISHO_MAIL_BACKEND": "devmailbox",
         "SEKISHO_PUBLIC_ORIGIN": issuer,
         "SEKISHO_DATABASE_URL": f"sqlite:///{root / 'var' / 'brokerage.db'}",
+        "SEKISHO_POLICY_FILE": str(Path(__file__).with_name("policy.toml")),
     }
     upgraded = sekisho("db", "upgrade", env=env)
     if upgraded.returncode != 0:
         raise SystemExit(upgraded.stdout + upgraded.stderr)
-    secret = client_secret(env, f"{origin}/callback")
+    secret = client_secret(env, origin)
     server = subprocess.Popen(  # Sekisho runs beside the example until Ctrl-C
         [sys.executable, "-m", "sekisho", "serve", "--port", str(sekisho_port)], env=env
     )

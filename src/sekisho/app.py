@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from sekisho import __version__, tracing
 from sekisho.admin.api_keys import ApiKeyService
+from sekisho.confirmation_service import ConfirmationService
 from sekisho.core.keys import Keyring
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
@@ -29,6 +30,8 @@ from sekisho.web import (
     admin,
     admin_api,
     api,
+    confirmation_pages,
+    confirmations_api,
     devmailbox,
     errors,
     health,
@@ -105,6 +108,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.state.oidc = oidc
     app.state.api_keys = ApiKeyService(database=database, keys=sekisho.keys, clock=clock)
     app.state.client_admin = ClientAdmin(database, sekisho.keys)
+    app.state.confirmations = ConfirmationService(oidc)
     app.state.cookies = Cookies.for_settings(settings)
     app.state.mail_health = MailHealth(database)
     errors.install(app)
@@ -125,6 +129,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         app.include_router(oidc_router)
     app.include_router(recovery_pages.router)
     app.include_router(recovery_api.router)
+    app.include_router(confirmations_api.router)
+    app.include_router(confirmation_pages.router)
     if settings.development:
         app.include_router(devmailbox.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -116,6 +116,33 @@ class ErrorCode(Enum):
         409,
         "This change is refused: it names a tier the policy does not declare, or would leave the account with no way to sign in. The explanation says which.",
     )
+    access_token_invalid = ErrorSpec(
+        401, "This request needs a valid access token: send Authorization: Bearer and the token."
+    )
+    insufficient_user_authentication = ErrorSpec(
+        401,
+        "The person must sign in again, more strongly or more recently, before this action. WWW-Authenticate says how (RFC 9470).",
+    )
+    client_authentication_failed = ErrorSpec(
+        401, "Client authentication failed: send the client id and secret with HTTP Basic."
+    )
+    unknown_action = ErrorSpec(422, "The policy declares no such action.")
+    invalid_details = ErrorSpec(422, "The details do not match the action's declared fields.")
+    invalid_return_uri = ErrorSpec(
+        422, "The return URI must be one of the client's registered redirect URIs."
+    )
+    confirmation_unknown = ErrorSpec(404, "There is no such confirmation.")
+    confirmation_pending = ErrorSpec(409, "This confirmation has not been confirmed yet.")
+    confirmation_used = ErrorSpec(409, "This confirmation has already been used.")
+    confirmation_expired = ErrorSpec(410, "This confirmation has expired. Ask again.")
+    confirmation_mismatch = ErrorSpec(
+        409,
+        "This confirmation was given for another action or other details. It can no longer be used.",
+    )
+    confirmation_passkey_required = ErrorSpec(
+        403,
+        "Confirming this needs a passkey that verifies you (with a PIN or biometrics). Add one on your account page first.",
+    )
 
     @property
     def status(self) -> int:

@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     recovery_hold: timedelta = timedelta(hours=24)
     recovery_session_lifetime: timedelta = timedelta(minutes=15)
     recovery_codes_reauthentication_window: timedelta = timedelta(minutes=5)
+    confirmation_request_lifetime: timedelta = timedelta(minutes=10)
+    confirmation_lifetime: timedelta = timedelta(minutes=5)
     limit_recovery_per_address: str = "10/hour;20/day"
     # The token endpoint's rates (ruff takes "token" in the names for a secret's).
     limit_token_per_ip: str = "600/minute"  # noqa: S105
@@ -176,6 +178,8 @@ class Settings(BaseSettings):
         "recovery_hold",
         "recovery_session_lifetime",
         "recovery_codes_reauthentication_window",
+        "confirmation_request_lifetime",
+        "confirmation_lifetime",
     )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:

@@ -3,7 +3,8 @@ Sekisho, in English and Japanese on a 375 px phone, with every page of the walk 
 by axe-core (and for overflow, broken words and faint controls) on both sides: sign in
 by email code, a large withdrawal refused for want of a passkey, a passkey added on
 Sekisho's account page (Chromium's virtual authenticator), the RFC 9470 step-up on a
-sign-in page that offers the passkey first, and the withdrawal done (issue 9)."""
+sign-in page that offers the passkey first, the withdrawal confirmed on Sekisho's page
+bound to its amount and destination, and done (issues 9 and 10)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from tests.e2e.test_passkeys_browser import (
     VirtualAuthenticator,
     add_passkey,
 )
-from tests.examples.brokerage.test_app import running_example
+from tests.examples.brokerage.test_app import POLICY, running_example
 from tests.support.oidc import register_client
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, free_port, link_and_code
@@ -35,6 +36,7 @@ EXPECTED = {
         "passkey_needed": "A passkey is needed",
         "stepped_up": "Submit the withdrawal once more",
         "done": "The withdrawal is done.",
+        "confirm_amount": "¥500,000",
         "sekisho_signin": "Email address",
         "passkey_first": "asks you to sign in with a passkey",
     },
@@ -43,6 +45,7 @@ EXPECTED = {
         "passkey_needed": "パスキーが必要です",
         "stepped_up": "出金をもう一度送信してください",
         "done": "出金が完了しました。",
+        "confirm_amount": "500,000",
         "sekisho_signin": "メールアドレス",
         "passkey_first": "パスキーでのサインインを求めています",
     },
@@ -51,8 +54,9 @@ EXPECTED = {
 
 @pytest.fixture
 def server(make_server: ServerFactory) -> LiveServer:
-    """Sekisho reached as localhost: WebAuthn needs a domain for its RP ID."""
-    return make_server(host_name="localhost")
+    """Sekisho reached as localhost (WebAuthn needs a domain for its RP ID), with the
+    example's own policy file, which declares the withdrawal action."""
+    return make_server(host_name="localhost", policy_file=POLICY)
 
 
 @pytest.fixture
@@ -131,6 +135,13 @@ def test_sign_in_step_up_and_withdraw_on_a_phone(
     check(page, "brokerage after the step-up", findings)
 
     _withdraw(page, 500_000)
+    expect(page).to_have_url(re.compile(re.escape(server.url + "/confirm/")))
+    expect(page.locator("html")).to_have_attribute("lang", language)
+    expect(page.locator("#confirmation-details")).to_contain_text(words["confirm_amount"])
+    expect(page.locator("#confirmation-details")).to_contain_text("MUFG 0123-4567890")
+    check(page, "Sekisho confirmation of the withdrawal", findings)
+    page.locator("#confirm-button").click()
+    expect(page).to_have_url(example + "/")
     expect(page.locator("#notice")).to_have_text(words["done"])
     expect(page.locator("#balance")).to_have_text("¥750,000")
     check(page, "brokerage after the withdrawal", findings)

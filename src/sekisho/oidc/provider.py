@@ -634,6 +634,20 @@ class Provider:
             if key.published_until is None or key.published_until > now
         ]
 
+    def bearer_grant(
+        self, store: SqlOidc, bearer: str, now: datetime
+    ) -> tuple[Grant, dict[str, Any]] | None:
+        """The live grant behind an access token this provider signed, unexpired and
+        unrevoked (RFC 9068 §4), whose Sekisho session still stands, with the token's
+        claims; None for anything else."""
+        claims = tokens.access_token_claims(
+            bearer, issuer=self.issuer, published=self.published_keys(store, now), now=now
+        )
+        grant = store.grant_of_access_token(claims["jti"], now=now) if claims else None
+        if claims is None or grant is None or not self.session_live(store, grant, now):
+            return None
+        return grant, claims
+
     # -- UserInfo --------------------------------------------------------------------
 
     def userinfo(self, bearer: str) -> dict[str, Any]:
@@ -642,12 +656,10 @@ class Provider:
         with self.database.reading() as repos:
             store = SqlOidc(repos.connection)
             now = self.clock()
-            claims = tokens.access_token_claims(
-                bearer, issuer=self.issuer, published=self.published_keys(store, now), now=now
-            )
-            grant = store.grant_of_access_token(claims["jti"], now=now) if claims else None
-            if claims is None or grant is None or not self.session_live(store, grant, now):
+            bearing = self.bearer_grant(store, bearer, now)
+            if bearing is None:
                 raise invalid
+            grant, claims = bearing
             user = repos.users.by_id(grant.user_id)
             if user is None or user.status != "active":
                 raise invalid

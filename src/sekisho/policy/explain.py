@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sekisho.policy.actions import Action, DetailField
 from sekisho.policy.tiers import Policy, Tier
 
 _METHOD_WORDS = {"passkey": "a passkey", "email": "an email link or code", "password": "a password"}
@@ -20,7 +21,52 @@ def explain(policy: Policy) -> list[str]:
         lines.extend(f"  - when {rule} -> {rule.tier}" for rule in policy.rules)
     else:
         lines.append("No rules: accounts are in the default tier unless an operator sets one.")
+    lines.extend(explain_actions(policy))
     return lines
+
+
+_FIELD_WORDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "currency": "an ISO 4217 currency code",
+}
+
+
+def explain_actions(policy: Policy) -> list[str]:
+    if not policy.actions:
+        return ["No actions: applications cannot ask for transaction confirmations."]
+    lines = [
+        "Actions applications may ask a person to confirm on Sekisho's page, each time "
+        "with a passkey that verifies the user (the details are bound into its challenge):"
+    ]
+    for action in policy.actions:
+        lines.append(f"  - {action.name} ({action.title['en']} / {action.title['ja']}), details:")
+        lines.extend(f"      {_field_words(field)}" for field in action.fields)
+        lines.append(f"      {_demands(policy, action)}")
+    return lines
+
+
+def _field_words(field: DetailField) -> str:
+    kind = (
+        f"a decimal amount in the currency of {field.currency}"
+        if field.type == "amount"
+        else _FIELD_WORDS[field.type]
+    )
+    return f"{field.name}: {kind} (shown as {field.label['en']!r} / {field.label['ja']!r})"
+
+
+def _demands(policy: Policy, action: Action) -> str:
+    parts = []
+    for tier in policy.tiers:
+        step = tier.step_up_for(action.name)
+        if step is None:
+            parts.append(f"{tier.name}: any full session")
+        else:
+            parts.append(
+                f"{tier.name}: a session at AAL{step.aal} signed in within "
+                f"{_words(step.max_age)}, and a confirming passkey at AAL{max(step.aal, 2)}"
+            )
+    return "before asking, the app's access token must come from " + "; ".join(parts) + "."
 
 
 def explain_tier(tier: Tier, *, default: bool) -> list[str]:

@@ -15,10 +15,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sekisho.policy.actions import FIELD_TYPES, LANGUAGES, Action, DetailField
 from sekisho.policy.assurance import AAL1, AAL3, LEVELS
 from sekisho.policy.tiers import METHODS, OPERATORS, Policy, Rule, StepUp, Tier
 
-TOP_KEYS = ("default_tier", "tiers", "rules")
+TOP_KEYS = ("default_tier", "tiers", "rules", "actions")
+ACTION_KEYS = ("title", "details")
+FIELD_KEYS = ("type", "label", "currency")
 TIER_KEYS = (
     "description",
     "methods",
@@ -181,12 +184,89 @@ class _Reader:
         rules = document.get("rules", [])
         if not isinstance(rules, list):
             raise self.fail(("rules",), "rules must be an array of [[rules]] tables")
+        raw_actions = document.get("actions", {})
+        if not isinstance(raw_actions, dict):
+            raise self.fail(("actions",), "actions must be a table of [actions.NAME] tables")
+        actions = tuple(self.action(name, raw) for name, raw in raw_actions.items())
+        declared = {action.name for action in actions}
+        for tier in tiers:
+            for step in tier.step_up:
+                if step.action not in declared:
+                    raise self.fail(
+                        ("tiers", tier.name, "step_up", step.action),
+                        f"step_up.{step.action} names an action that is not declared: "
+                        f"add an [actions.{step.action}] table with its details",
+                    )
         return Policy(
             tiers=tiers,
             default_tier=default,
             rules=tuple(self.rule(index, raw, names) for index, raw in enumerate(rules)),
             source=self._source,
+            actions=actions,
         )
+
+    def action(self, name: str, raw: object) -> Action:
+        path: Path_ = ("actions", name)
+        if not _NAME.match(name):
+            raise self.fail(path, f"action name {name!r}: use lower-case letters, digits and _")
+        table = self._table(raw, path, ACTION_KEYS)
+        title = self._words(table, (*path, "title"))
+        raw_fields = table.get("details")
+        if not isinstance(raw_fields, dict) or not raw_fields:
+            raise self.fail(
+                (*path, "details"),
+                f"actions.{name} needs details: a table of fields, like "
+                'amount = { type = "amount", currency = "currency", label = { en = "Amount", '
+                'ja = "金額" } }',
+            )
+        fields = tuple(
+            self.detail_field(field, spec, (*path, "details", field))
+            for field, spec in raw_fields.items()
+        )
+        by_name = {field.name: field for field in fields}
+        for field in fields:
+            if field.type != "amount":
+                continue
+            currency = by_name.get(field.currency or "")
+            if currency is None or currency.type != "currency":
+                raise self.fail(
+                    (*path, "details", field.name),
+                    f"amount {field.name} needs currency = the name of a field of type "
+                    '"currency" in the same action',
+                )
+        return Action(name=name, title=title, fields=fields)
+
+    def detail_field(self, name: str, raw: object, path: Path_) -> DetailField:
+        if not _NAME.match(name):
+            raise self.fail(path, f"field name {name!r}: use lower-case letters, digits and _")
+        table = self._table(raw, path, FIELD_KEYS)
+        kind = table.get("type")
+        if kind not in FIELD_TYPES:
+            raise self.fail((*path, "type"), f"type must be one of {', '.join(FIELD_TYPES)}")
+        currency = table.get("currency")
+        if (currency is not None) != (kind == "amount"):
+            raise self.fail(
+                (*path, "currency"), "currency is set on amount fields, and only on them"
+            )
+        if currency is not None and not isinstance(currency, str):
+            raise self.fail((*path, "currency"), "currency must name a field")
+        return DetailField(
+            name=name,
+            type=str(kind),
+            label=self._words(table, (*path, "label")),
+            currency=currency,
+        )
+
+    def _words(self, table: Mapping[str, Any], path: Path_) -> dict[str, str]:
+        """Text the confirmation page shows, in every language it speaks."""
+        raw = table.get(str(path[-1]))
+        wanted = " and ".join(LANGUAGES)
+        if not isinstance(raw, dict) or set(raw) != set(LANGUAGES):
+            raise self.fail(path, f'{path[-1]} needs exactly {wanted}: {{ en = "…", ja = "…" }}')
+        for value in raw.values():
+            if not isinstance(value, str) or not value.strip() or len(value) > 100:
+                raise self.fail(path, f"{path[-1]} texts must be 1 to 100 characters")
+        return dict(raw)
 
     def tier(self, name: str, raw: object) -> Tier:
         path: Path_ = ("tiers", name)

@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from sekisho.core.records import User
+from sekisho.policy.actions import Action
 
 METHODS = ("passkey", "email", "password")
 DEFAULT_TIER = "standard"
@@ -59,6 +60,9 @@ class Tier:
     def email_signin(self) -> bool:
         return "email" in self.methods
 
+    def step_up_for(self, action: str) -> StepUp | None:
+        return next((step for step in self.step_up if step.action == action), None)
+
 
 @dataclass(frozen=True, slots=True)
 class Rule:
@@ -100,10 +104,15 @@ class Policy:
     default_tier: str
     rules: tuple[Rule, ...] = ()
     source: str = "built-in"
+    actions: tuple[Action, ...] = ()
     _by_name: dict[str, Tier] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {tier.name: tier for tier in self.tiers})
+
+    def action(self, name: str) -> Action | None:
+        """A declared ``[actions.NAME]`` (what an application may ask to confirm)."""
+        return next((action for action in self.actions if action.name == name), None)
 
     def names(self) -> tuple[str, ...]:
         return tuple(tier.name for tier in self.tiers)

@@ -6,7 +6,8 @@ artefacts that can no longer be used: expired authorization requests, codes, acc
 token records and refresh tokens, and grants whose session has ended (tokens end with
 their session, so such a grant backs nothing) or that were revoked long ago, with their
 refresh tokens. A spent refresh token of a family still alive stays: it is what
-recognises a replay of it (reuse revokes the family).
+recognises a replay of it (reuse revokes the family). Transaction confirmations past
+their expiry go too (pending, confirmed or redeemed, none can be used).
 
 The audit log is never purged here: it is the record of what happened.
 """
@@ -31,6 +32,7 @@ from sekisho.store.tables import (
     onetime_secrets,
     outbox,
     sessions,
+    transaction_confirmations,
 )
 
 
@@ -83,6 +85,9 @@ def purge(database: Database, *, before: datetime, failures_before: datetime) ->
                     account_recoveries.c.started_at < before,
                 ),
             )
+        ),
+        "transaction_confirmations": delete(transaction_confirmations).where(
+            transaction_confirmations.c.expires_at < before
         ),
         "dev_mailbox": delete(dev_mailbox).where(dev_mailbox.c.received_at < before),
     }

@@ -404,3 +404,27 @@ api_keys = Table(
     _when("last_used_at", nullable=True),
     _when("revoked_at", nullable=True),
 )
+
+transaction_confirmations = Table(
+    "transaction_confirmations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column(
+        "client_id", String(64), ForeignKey("oidc_clients.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("session_id", String(32), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("details", Text, nullable=False),
+    Column("details_hash", String(64), nullable=False),
+    Column("return_uri", Text),
+    _when("created_at"),
+    _when("expires_at"),
+    _when("confirmed_at", nullable=True),
+    Column("passkey_id", String(64)),
+    Column("acr", String(32)),
+    Column("amr", String(100)),
+    Column("token", Text),
+    _when("redeemed_at", nullable=True),
+    Index("ix_transaction_confirmations_expires", "expires_at"),
+)

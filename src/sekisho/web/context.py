@@ -10,6 +10,7 @@ a cross-site page cannot send without a CORS preflight that Sekisho never grants
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Annotated
 
@@ -123,9 +124,13 @@ def require_any_session(request: Request) -> Session:
 
 def after_sign_in(request: Request) -> str:
     """Where a completed sign-in goes: back to the authorization request this browser
-    signs in for (an application waiting on Sekisho), else the account page."""
+    signs in for (an application waiting on Sekisho), or to the transaction
+    confirmation it was asked for, else the account page."""
     if request.cookies.get(cookies(request).authorization):
         return "/authorize/resume"
+    confirmation = request.cookies.get(cookies(request).confirmation, "")
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", confirmation):
+        return f"/confirm/{confirmation}"
     return "/account"
 
 

@@ -15,6 +15,7 @@ from sekisho.settings import Settings
 
 BINDING_MAX_AGE = 24 * 3600
 AUTHORIZATION_MAX_AGE = 30 * 60
+CONFIRMATION_MAX_AGE = 15 * 60
 DEVICE_MAX_AGE = 365 * 24 * 3600
 LANGUAGE_MAX_AGE = 365 * 24 * 3600
 
@@ -51,6 +52,12 @@ class Cookies:
         """Names the OpenID Connect authorization request this browser is signing in
         for, so that the sign-in pages go back to it (sekisho.oidc.authorize)."""
         return self._name("authorization")
+
+    @property
+    def confirmation(self) -> str:
+        """Names the transaction confirmation this browser signs in for, so that the
+        sign-in pages go back to its page (sekisho.web.confirmation_pages)."""
+        return self._name("confirmation")
 
     @property
     def device(self) -> str:

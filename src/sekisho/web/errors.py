@@ -91,16 +91,25 @@ def _respond(
 _BEARER_ERRORS = {
     ErrorCode.api_key_invalid: "invalid_token",
     ErrorCode.insufficient_scope: "insufficient_scope",
+    ErrorCode.access_token_invalid: "invalid_token",
+    ErrorCode.insufficient_user_authentication: "insufficient_user_authentication",
 }
 
 
 def _bearer_challenge(code: ErrorCode, detail: dict[str, int | str]) -> dict[str, str]:
+    """RFC 6750 §3, with RFC 9470 §3's ``acr_values`` and ``max_age`` for a step-up."""
+    if code is ErrorCode.client_authentication_failed:
+        return {"WWW-Authenticate": 'Basic realm="sekisho"'}
     bearer_error = _BEARER_ERRORS.get(code)
     if bearer_error is None:
         return {}
     challenge = f'Bearer realm="sekisho", error="{bearer_error}"'
     if "scope" in detail:
         challenge += f', scope="{detail["scope"]}"'
+    if "acr_values" in detail:
+        challenge += f', acr_values="{detail["acr_values"]}"'
+    if "max_age" in detail:
+        challenge += f", max_age={int(detail['max_age'])}"
     return {"WWW-Authenticate": challenge}
 
 

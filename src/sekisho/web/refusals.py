@@ -37,6 +37,13 @@ SIGNED_IN = (
     ErrorCode.session_restricted,
 )
 
+_BEARER = (
+    ErrorCode.api_key_invalid,
+    ErrorCode.insufficient_scope,
+    ErrorCode.access_token_invalid,
+    ErrorCode.insufficient_user_authentication,
+)
+
 #: The ``detail`` keys some refusals add to the body.
 _DETAIL: dict[str, dict[str, Any]] = {
     "field": {"type": "string", "description": "The field(s) that were refused, comma-separated."},
@@ -46,6 +53,13 @@ _DETAIL: dict[str, dict[str, Any]] = {
     "until": {"type": "string", "description": "When a hold ends (ISO 8601)."},
     "scope": {"type": "string", "description": "The API key scopes the operation needs."},
     "explanation": {"type": "string", "description": "Why, in words, for the operator."},
+    "action": {"type": "string", "description": "The action concerned."},
+    "acr_values": {"type": "string", "description": "RFC 9470: the acr the sign-in must reach."},
+    "max_age": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "RFC 9470: the most seconds since the person signed in.",
+    },
 }
 
 
@@ -76,10 +90,15 @@ def refusals(*codes: ErrorCode) -> dict[int | str, dict[str, Any]]:
                 "description": "Seconds to wait before trying again.",
                 "schema": {"type": "string", "pattern": "^[0-9]+$"},
             }
-        if ErrorCode.api_key_invalid in listed or ErrorCode.insufficient_scope in listed:
+        if any(code in _BEARER for code in listed):
             headers["WWW-Authenticate"] = {
-                "description": "The RFC 6750 bearer challenge.",
+                "description": "The RFC 6750 bearer challenge (RFC 9470 for a step-up).",
                 "schema": {"type": "string", "pattern": "^Bearer "},
+            }
+        if ErrorCode.client_authentication_failed in listed:
+            headers["WWW-Authenticate"] = {
+                "description": "The HTTP Basic challenge for client authentication.",
+                "schema": {"type": "string", "pattern": "^Basic "},
             }
         responses[status] = {
             "description": "; ".join(f"`{code.name}`: {code.message}" for code in listed),

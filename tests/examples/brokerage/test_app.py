@@ -1,8 +1,10 @@
 """The brokerage example against a live Sekisho over real HTTP and SMTP: sign-in by
 email code through Authlib's client (discovery, code + PKCE), the account page with
-the session's amr/acr, and a large withdrawal that gets the RFC 9470 challenge, whose
-retry reaches Sekisho with ``acr_values=phr`` and ends, for an account without a
-passkey, in ``unmet_authentication_requirements``; with a passkey, in the withdrawal."""
+the session's amr/acr, and a large withdrawal that Sekisho answers with the RFC 9470
+challenge (the example's policy file), whose retry reaches Sekisho with
+``acr_values=phr`` and ends, for an account without a passkey, in
+``unmet_authentication_requirements``; with a passkey, on Sekisho's confirmation page,
+whose signed confirmation the example verifies and redeems once before moving money."""
 
 from __future__ import annotations
 
@@ -12,14 +14,28 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
+from joserfc import jwt
+from joserfc.jwk import ECKey
 
-from examples.brokerage.app import BrokerageSettings, Challenge, create_app, required_challenge
+from examples.brokerage.app import (
+    Account,
+    BrokerageSettings,
+    Challenge,
+    check_confirmation,
+    create_app,
+    details_hash,
+    withdrawal_details,
+)
+from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
+from tests.support.confirmations import confirm
+from tests.support.confirmations import details_hash as independent_hash
 from tests.support.oidc import query_of, register_client, response_of, sign_in_by_code
 from tests.support.passkeys import register, sign_in
 from tests.support.server import LiveServer
@@ -27,6 +43,13 @@ from tests.support.smtp import SmtpCapture, free_port
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 THRESHOLD = 100_000
+POLICY = Path(__file__).resolve().parents[3] / "examples" / "brokerage" / "policy.toml"
+
+
+@pytest.fixture
+def server(make_server: ServerFactory) -> LiveServer:
+    """Sekisho with the example's own policy file (serve.py starts it so)."""
+    return make_server(policy_file=POLICY)
 
 
 @contextlib.contextmanager
@@ -42,7 +65,6 @@ def running_example(
         origin=origin,
         session_key="example-session-key-for-tests-only-0123456789",
         threshold=THRESHOLD,
-        step_up_max_age=300,
     )
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False
@@ -91,7 +113,13 @@ def test_sign_in_view_the_account_and_step_up_for_a_large_withdrawal(
 ) -> None:
     server.add_user("kenji@example.com")
     port = free_port()
-    registered = register_client(server, redirect_uris=(f"http://127.0.0.1:{port}/callback",))
+    registered = register_client(
+        server,
+        redirect_uris=(
+            f"http://127.0.0.1:{port}/callback",
+            f"http://127.0.0.1:{port}/withdrawals/confirmed",
+        ),
+    )
     assert registered.secret is not None
     with running_example(server, port, registered.client_id, registered.secret) as origin:
         browser = FormBrowser(server.url)
@@ -140,31 +168,70 @@ def test_sign_in_view_the_account_and_step_up_for_a_large_withdrawal(
             )
             assert 'id="acr">phr<' in page
             assert "Submit the withdrawal once more" in page
-            assert _withdraw(browser, origin, page, 500_000) == "/"
+            to_confirm = _withdraw(browser, origin, page, 500_000)
+            assert to_confirm.startswith(server.settings.public_origin + "/confirm/")
+            shown = browser.http.get(to_confirm)
+            assert "¥500,000" in shown.text
+            assert "MUFG 0123-4567890" in shown.text
+            assert 'id="balance">¥1,200,000<' in browser.http.get(origin + "/").text
+            confirmation_id = to_confirm.rsplit("/", 1)[1]
+            verified = confirm(server, browser.http, authenticator, confirmation_id)
+            assert verified.status_code == 200, verified.text
+            back = verified.json()["redirect_to"]
+            assert back == f"{origin}/withdrawals/confirmed?confirmation={confirmation_id}"
+            assert browser.http.get(back).headers["location"] == "/"
             page = browser.http.get(origin + "/").text
             assert 'id="balance">¥700,000<' in page
             assert "The withdrawal is done." in page
+            # The same return again moves nothing: nothing is pending, and Sekisho
+            # would refuse a second redemption anyway.
+            assert browser.http.get(back).headers["location"] == "/"
+            assert 'id="balance">¥700,000<' in browser.http.get(origin + "/").text
         finally:
             browser.close()
 
 
+KEY = ECKey.generate_key("P-256", parameters={"kid": "k1"})
+
+
+def _signed(typ: str = "txn-confirmation+jwt", **claims: object) -> str:
+    now = int(time.time())
+    values: dict[str, object] = {
+        "iss": "https://id.example",
+        "aud": "brokerage",
+        "sub": "u1",
+        "jti": "j1",
+        "iat": now,
+        "exp": now + 300,
+        "action": "withdrawal",
+        "details_hash": details_hash(withdrawal_details(500_000, Account())),
+        **claims,
+    }
+    return jwt.encode({"alg": "ES256", "kid": "k1", "typ": typ}, values, KEY)
+
+
 @pytest.mark.parametrize(
-    ("acr", "age", "amount", "challenged"),
+    ("token", "accepted"),
     [
-        ("urn:sekisho:acr:aal1", 0, THRESHOLD, False),
-        ("urn:sekisho:acr:aal1", 0, THRESHOLD + 1, True),
-        ("phr", 10, THRESHOLD + 1, False),
-        ("phr", 301, THRESHOLD + 1, True),
+        (_signed(), True),
+        (_signed(typ="JWT"), False),
+        (_signed(aud="other-app"), False),
+        (_signed(iss="https://evil.example"), False),
+        (_signed(action="close_account"), False),
+        (_signed(details_hash=details_hash(withdrawal_details(500_001, Account()))), False),
+        (_signed(exp=int(time.time()) - 1), False),
+        ("not-a-jwt", False),
     ],
 )
-def test_the_step_up_rule(acr: str, age: int, amount: int, challenged: bool) -> None:
-    settings = BrokerageSettings(
+def test_the_example_checks_every_claim_of_the_confirmation(token: str, accepted: bool) -> None:
+    details = withdrawal_details(500_000, Account())
+    assert details == {"amount": "500000", "currency": "JPY", "destination": "MUFG 0123-4567890"}
+    assert details_hash(details) == independent_hash(details)
+    found = check_confirmation(
+        token,
+        jwks={"keys": [KEY.as_dict(private=False)]},
         issuer="https://id.example",
-        client_id="c",
-        client_secret="s",
-        origin="https://broker.example",
-        session_key="k" * 32,
+        client_id="brokerage",
+        expected=details,
     )
-    now = 1_800_000_000.0
-    found = required_challenge(settings, {"acr": acr, "auth_time": now - age}, amount, now)
-    assert (found is not None) == challenged
+    assert (found is not None) == accepted

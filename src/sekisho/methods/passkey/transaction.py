@@ -1,0 +1,189 @@
+"""Confirming one transaction with a passkey (WebAuthn L3 §7.2, the challenge built as
+:mod:`sekisho.policy.confirmations` says, SECURITY.md case 52).
+
+The same relying-party checks as signing in (:mod:`.authentication`), for a person
+already known: the credential must be one of the passkeys offered for this account
+(``allowCredentials``), user verification is always required whatever the
+deployment's sign-in setting, and the challenge must carry this transaction's binding.
+The challenge is spent before anything is verified, so a response is checked once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from webauthn import generate_authentication_options, verify_authentication_response
+from webauthn.helpers import (
+    options_to_json_dict,
+    parse_authentication_credential_json,
+    parse_authenticator_data,
+)
+from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
+
+from sekisho.core.clients import ClientInfo
+from sekisho.core.encoding import base64url
+from sekisho.core.keys import Keyring
+from sekisho.core.ports import Repositories
+from sekisho.core.records import AuditEvent, Passkey, User
+from sekisho.errors import ErrorCode, SekishoError
+from sekisho.methods.passkey.ceremony import (
+    Ceremonies,
+    StartedCeremony,
+    parse_client_data,
+    refuse,
+    verifier_said,
+)
+from sekisho.methods.passkey.relying_party import RelyingParty
+from sekisho.policy.assurance import Assurance, Attestation, passkey_assurance
+from sekisho.policy.confirmations import Transaction
+
+PURPOSE = "passkey-confirm"
+FLOW_KIND = "passkey_confirm"
+FAILURE_EVENT = "confirmation.passkey.failed"
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionProof:
+    passkey: Passkey
+    assurance: Assurance
+
+
+class PasskeyConfirmation:
+    def __init__(self, *, keys: Keyring, relying_party: RelyingParty) -> None:
+        self._rp = relying_party
+        self._ceremonies = Ceremonies(
+            keys=keys,
+            relying_party=relying_party,
+            purpose=PURPOSE,
+            flow_kind=FLOW_KIND,
+            failure_event=FAILURE_EVENT,
+        )
+
+    def begin(
+        self,
+        repos: Repositories,
+        *,
+        user: User,
+        passkeys: Sequence[Passkey],
+        transaction: Transaction,
+        binding: str,
+        client: ClientInfo,
+        now: datetime,
+    ) -> StartedCeremony:
+        """Request options naming the account's passkeys that may confirm, with the
+        transaction bound into the challenge and user verification required."""
+        challenge = transaction.challenge()
+        options = generate_authentication_options(
+            rp_id=self._rp.rp_id,
+            challenge=challenge,
+            timeout=int(self._rp.challenge_ttl.total_seconds() * 1000),
+            allow_credentials=[PublicKeyCredentialDescriptor(id=p.credential_id) for p in passkeys],
+            user_verification=UserVerificationRequirement.REQUIRED,
+        )
+        flow_id = self._ceremonies.open(
+            repos, challenge=challenge, email=user.email, binding=binding, client=client, now=now
+        )
+        return StartedCeremony(flow_id=flow_id, options=dict(options_to_json_dict(options)))
+
+    def finish(
+        self,
+        repos: Repositories,
+        *,
+        user: User,
+        allowed: Collection[str],
+        transaction: Transaction,
+        flow_id: str,
+        credential: dict[str, Any],
+        binding: str | None,
+        client: ClientInfo,
+        now: datetime,
+    ) -> TransactionProof:
+        """The passkey (one of ``allowed`` ids) that confirmed exactly ``transaction``."""
+        client_data = parse_client_data(credential)
+        flow = self._ceremonies.spend(
+            repos, flow_id=flow_id, client_data=client_data, binding=binding, client=client, now=now
+        )
+
+        def refused(
+            reason: str,
+            code: ErrorCode = ErrorCode.passkey_rejected,
+            verifier: str | None = None,
+        ) -> SekishoError:
+            return refuse(
+                repos,
+                event=FAILURE_EVENT,
+                reason=reason,
+                client=client,
+                now=now,
+                user_id=user.id,
+                email=user.email,
+                flow_id=flow.id,
+                code=code,
+                audit_detail={"confirmation": transaction.jti}
+                | ({"verifier": verifier} if verifier else {}),
+            )
+
+        if flow.email != user.email or not transaction.bound_in(client_data.challenge):
+            raise refused("challenge_of_another_transaction", ErrorCode.invalid_or_expired)
+        try:
+            parsed = parse_authentication_credential_json(credential)
+        except Exception as error:
+            raise refused("malformed", ErrorCode.passkey_invalid) from error
+        passkey = repos.passkeys.by_credential_id(parsed.raw_id)
+        if passkey is None or passkey.user_id != user.id or passkey.id not in allowed:
+            raise refused("credential_not_allowed")
+        handle = parsed.response.user_handle
+        if handle is not None and base64url(handle) != user.webauthn_handle:
+            raise refused("user_handle_mismatch")
+        self._ceremonies.check_not_framed(repos, client_data, client, now, flow)
+        try:
+            verified = verify_authentication_response(
+                credential=parsed,
+                expected_challenge=client_data.challenge,
+                expected_rp_id=self._rp.rp_id,
+                expected_origin=list(self._rp.origins),
+                credential_public_key=passkey.public_key,
+                credential_current_sign_count=0,
+                require_user_verification=True,
+            )
+            flags = parse_authenticator_data(parsed.response.authenticator_data).flags
+        except Exception as error:
+            raise refused("verification_failed", verifier=verifier_said(error)) from error
+        if flags.be != passkey.backup_eligible:
+            raise refused("backup_eligibility_changed")
+        new_count = verified.new_sign_count
+        if (new_count > 0 or passkey.sign_count > 0) and new_count <= passkey.sign_count:
+            repos.audit.append(
+                AuditEvent(
+                    event="passkey.clone_suspected",
+                    outcome="failure",
+                    at=now,
+                    ip=client.ip,
+                    user_agent=client.user_agent,
+                    user_id=user.id,
+                    email=user.email,
+                    detail={
+                        "passkey": passkey.id,
+                        "stored": passkey.sign_count,
+                        "received": new_count,
+                    },
+                )
+            )
+            if self._rp.sign_count_policy == "reject":
+                raise refused("sign_count_not_increased")
+        repos.passkeys.record_use(
+            passkey.id,
+            sign_count=max(new_count, passkey.sign_count),
+            backup_state=flags.bs,
+            now=now,
+        )
+        assurance = passkey_assurance(
+            passkey,
+            user_verified=flags.uv,
+            backup_eligible=flags.be,
+            attestation=Attestation(self._rp.aaguid_allowlist),
+        )
+        return TransactionProof(passkey=passkey, assurance=assurance)

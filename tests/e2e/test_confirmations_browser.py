@@ -1,0 +1,150 @@
+"""A withdrawal confirmed in a real browser (Debian's Chromium, a CDP virtual
+authenticator), in English and Japanese at phone size (issue 10, SECURITY.md cases 52
+and 53): the application's first request meets RFC 9470's step-up challenge, the person
+steps up with a passkey through the authorization endpoint, then sees the amount and
+the destination on Sekisho's page, confirms with the passkey and comes back to the
+application, which verifies and redeems the signed confirmation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import ServerFactory
+from tests.e2e.conftest import Device
+from tests.e2e.test_accessibility import Findings, check, open_page
+from tests.e2e.test_passkeys_browser import VirtualAuthenticator, add_passkey, sign_in_by_email
+from tests.support.confirmations import (
+    ACTIONS,
+    WITHDRAWAL,
+    ask,
+    collect,
+    details_hash,
+    redeem,
+    verify_confirmation,
+)
+from tests.support.oidc import challenge, exchange, register_client
+from tests.support.relying_party import Callback
+from tests.support.server import LiveServer
+from tests.support.smtp import SmtpCapture
+
+pytestmark = pytest.mark.browser
+
+POLICY = (
+    """\
+default_tier = "standard"
+
+[tiers.standard]
+methods = ["passkey", "email"]
+
+[tiers.standard.step_up.withdrawal]
+aal = 2
+max_age = "5m"
+"""
+    + ACTIONS
+)
+SHOWN = {
+    "en": ("Confirm: Withdrawal", "¥1,250,000", "To account", "Confirm with my passkey"),
+    "ja": ("出金の承認", "￥1,250,000", "出金先口座", "パスキーで承認する"),
+}
+
+
+@pytest.fixture
+def server(make_server: ServerFactory, tmp_path: Path) -> LiveServer:
+    path = tmp_path / "policy.toml"
+    path.write_text(POLICY, encoding="utf-8")
+    return make_server(host_name="localhost", policy_file=path)
+
+
+@pytest.fixture
+def callback() -> Iterator[Callback]:
+    receiver = Callback().start()
+    yield receiver
+    receiver.stop()
+
+
+def _received(callback: Callback, count: int) -> dict[str, str]:
+    deadline = time.monotonic() + 15
+    while len(callback.received) < count:
+        assert time.monotonic() < deadline, callback.received
+        time.sleep(0.05)
+    return callback.received[count - 1][1]
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_a_withdrawal_is_stepped_up_shown_confirmed_and_redeemed(
+    server: LiveServer,
+    smtp: SmtpCapture,
+    device: Device,
+    callback: Callback,
+    language: str,
+) -> None:
+    address = f"{language}-saver@example.com"
+    server.add_user(address)
+    registered = register_client(server, redirect_uris=(callback.redirect_uri,))
+    page = open_page(device, language)
+    VirtualAuthenticator(page)
+    sign_in_by_email(page, server, smtp, address)
+    add_passkey(page)
+
+    def authorize(**extra: str) -> str:
+        params = {
+            "client_id": registered.client_id,
+            "redirect_uri": callback.redirect_uri,
+            "response_type": "code",
+            "scope": "openid email",
+            "state": "s",
+            "code_challenge": challenge(),
+            "code_challenge_method": "S256",
+            **extra,
+        }
+        before = len(callback.received)
+        page.goto("/authorize?" + urlencode(params))
+        if extra:
+            page.locator("#passkey-button").click()
+        received = _received(callback, before + 1)
+        assert "code" in received, received
+        answer = exchange(server, registered, received["code"], redirect_uri=callback.redirect_uri)
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["access_token"])
+
+    weak = ask(server, authorize(), return_uri=callback.redirect_uri)
+    assert weak.status_code == 401
+    challenge_header = weak.headers["www-authenticate"]
+    assert 'acr_values="phr"' in challenge_header
+    assert "max_age=300" in challenge_header
+    token = authorize(acr_values="phr", max_age="300")
+    asked = ask(server, token, return_uri=callback.redirect_uri)
+    assert asked.status_code == 201, asked.text
+    confirmation_id = asked.json()["id"]
+
+    page.goto(asked.json()["url"])
+    heading, amount, label, button = SHOWN[language]
+    expect(page.locator("h1")).to_have_text(heading)
+    expect(page.locator("#confirmation-details")).to_contain_text(amount)
+    expect(page.locator("#confirmation-details")).to_contain_text(label)
+    expect(page.locator("#confirmation-details")).to_contain_text(WITHDRAWAL["destination"])
+    expect(page.locator("#confirm-button")).to_have_text(button)
+    findings = Findings()
+    check(page, f"confirmation ({language})", findings)
+    findings.assert_none()
+
+    before = len(callback.received)
+    page.locator("#confirm-button").click()
+    assert _received(callback, before + 1) == {"confirmation": confirmation_id}
+    collected = collect(server, registered, confirmation_id).json()
+    claims = verify_confirmation(server, collected["confirmation"], client_id=registered.client_id)
+    assert claims["details"] == WITHDRAWAL
+    assert claims["details_hash"] == details_hash(WITHDRAWAL)
+    assert claims["acr"] == "phr"
+    assert redeem(server, registered, confirmation_id).status_code == 200
+    assert redeem(server, registered, confirmation_id).json()["error"] == "confirmation_used"
+
+    page.goto(asked.json()["url"])
+    expect(page.locator("#confirm-done")).to_be_visible()
+    expect(page.locator("#confirm-button")).to_have_count(0)
