@@ -64,7 +64,10 @@ def example(server: LiveServer) -> Iterator[str]:
     port = free_port()
     registered = register_client(
         server,
-        redirect_uris=(f"http://localhost:{port}/callback",),
+        redirect_uris=(
+            f"http://localhost:{port}/callback",
+            f"http://localhost:{port}/withdrawals/confirmed",
+        ),
         name="Brokerage",
     )
     assert registered.secret is not None
