@@ -24,6 +24,7 @@ from sekisho.admin import commands as api_key_commands
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
+from sekisho.i18n import DEFAULT_LOCALE, LOCALES
 from sekisho.importer import import_users
 from sekisho.legacy_hashes import wrap_legacy_hashes
 from sekisho.mail.senders import make_sender
@@ -410,6 +411,7 @@ def _tiers(process: str) -> TierService:
         transactions=_database(settings, keys=keys, process=process),
         policy=_policy(settings),
         attestation=Attestation(frozenset(settings.passkey_aaguid_allowlist)),
+        keys=keys,
         clock=utc_now,
     )
 
@@ -435,6 +437,9 @@ def users_set_tier(
     email: str,
     tier: str = typer.Argument(None, help="A tier the policy declares."),
     rules: bool = typer.Option(False, "--rules", help="Forget the set tier: rules decide."),
+    locale: str = typer.Option(
+        DEFAULT_LOCALE, "--locale", help="Language of the notice: en or ja."
+    ),
 ) -> None:
     """Put an account in a tier (audited); refused if it would lock the account out."""
     if (tier is None) == (not rules):
@@ -442,11 +447,21 @@ def users_set_tier(
         raise typer.Exit(2)
     address = _address(email)
     try:
-        change = _tiers("users set-tier").set_tier(address, None if rules else tier)
+        change = _tiers("users set-tier").set_tier(
+            address, None if rules else tier, locale=_locale(locale)
+        )
     except TierRefused as error:
         typer.echo(f"refused: {error}", err=True)
         raise typer.Exit(1) from error
     _report_change(change)
+
+
+def _locale(raw: str) -> str:
+    """The language of a notice the account holder gets for an operator's change."""
+    if raw not in LOCALES:
+        typer.echo(f"--locale must be one of {', '.join(LOCALES)}", err=True)
+        raise typer.Exit(2)
+    return raw
 
 
 def _attribute_value(raw: str) -> int | float | bool | str:
@@ -466,6 +481,9 @@ def users_set_attribute(
     name: str,
     value: str = typer.Argument(None, help="A number, true, false or text."),
     remove: bool = typer.Option(False, "--remove", help="Remove the attribute."),
+    locale: str = typer.Option(
+        DEFAULT_LOCALE, "--locale", help="Language of the notice: en or ja."
+    ),
 ) -> None:
     """Set an attribute the policy's tier rules read (audited; the derived tier follows)."""
     if (value is None) == (not remove):
@@ -477,7 +495,9 @@ def users_set_attribute(
     address = _address(email)
     parsed = None if remove else _attribute_value(value)
     try:
-        change = _tiers("users set-attribute").set_attribute(address, name, parsed)
+        change = _tiers("users set-attribute").set_attribute(
+            address, name, parsed, locale=_locale(locale)
+        )
     except TierRefused as error:
         typer.echo(f"refused: {error}", err=True)
         raise typer.Exit(1) from error

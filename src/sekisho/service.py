@@ -132,6 +132,7 @@ class Sekisho:
             transactions=database,
             policy=policy,
             attestation=Attestation(frozenset(settings.passkey_aaguid_allowlist)),
+            keys=self.keys,
             clock=clock,
         )
         self.password = PasswordSignIn(
