@@ -28,6 +28,7 @@ from sekisho.store.mail_health import MailHealth
 from sekisho.web import (
     admin,
     admin_api,
+    admin_recoveries_api,
     api,
     devmailbox,
     errors,
@@ -114,6 +115,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.include_router(passkeys_api.router)
     app.include_router(admin.router)
     app.include_router(admin_api.router)
+    app.include_router(admin_recoveries_api.router)
     for oidc_router in (discovery.router, authorize.router, token.router, userinfo.router):
         app.include_router(oidc_router)
     app.include_router(recovery_pages.router)

@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     recovery_session_lifetime: timedelta = timedelta(minutes=15)
     recovery_codes_reauthentication_window: timedelta = timedelta(minutes=5)
     limit_recovery_per_address: str = "10/hour;20/day"
+    operator_recovery_approval_window: timedelta = timedelta(hours=24)
+    operator_recovery_code_lifetime: timedelta = timedelta(minutes=30)
 
     max_body_bytes: int = 64 * 1024
     body_read_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -173,6 +175,8 @@ class Settings(BaseSettings):
         "recovery_hold",
         "recovery_session_lifetime",
         "recovery_codes_reauthentication_window",
+        "operator_recovery_approval_window",
+        "operator_recovery_code_lifetime",
     )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:

@@ -37,15 +37,33 @@ def _see_other(url: str) -> RedirectResponse:
 
 @router.api_route("/signin/recovery", methods=["GET", "HEAD"])
 def recovery_page(request: Request) -> Response:
-    return page(request, "recovery_signin.html", error=None, email=None)
+    return page(request, "recovery_signin.html", error=None, email=None, operator=False)
+
+
+@router.api_route("/signin/recovery/operator", methods=["GET", "HEAD"])
+def operator_recovery_page(request: Request) -> Response:
+    """The form for the one-time code operators hand over (``operator_recovery_service``)."""
+    return page(request, "recovery_signin.html", error=None, email=None, operator=True)
 
 
 @router.post("/signin/recovery")
 def recovery_sign_in(request: Request, form: CheckedForm) -> Response:
     """The same page and status for an unknown address and a wrong or used code."""
+    return _recovery_form(request, form, operator=False)
+
+
+@router.post("/signin/recovery/operator")
+def operator_recovery_sign_in(request: Request, form: CheckedForm) -> Response:
+    """As :func:`recovery_sign_in`, for an operator's one-time code."""
+    return _recovery_form(request, form, operator=True)
+
+
+def _recovery_form(request: Request, form: CheckedForm, *, operator: bool) -> Response:
     email = context.field(form, "email", max_length=1024)
+    sekisho = context.service(request)
+    sign_in = sekisho.operator_code.sign_in if operator else sekisho.recovery.sign_in
     try:
-        issued = context.service(request).recovery.sign_in(
+        issued = sign_in(
             raw_email=email,
             code=context.field(form, "code", max_length=64),
             client=context.client(request),
@@ -60,6 +78,7 @@ def recovery_sign_in(request: Request, form: CheckedForm) -> Response:
             status_code=error.code.status,
             error=gettext(context.locale(request), error.code.message),
             email=email[:254],
+            operator=operator,
         )
     response = _see_other("/account")
     jar = context.cookies(request)
