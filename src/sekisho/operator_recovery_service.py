@@ -180,6 +180,12 @@ class OperatorRecoveryService:
     def now(self) -> datetime:
         return self._clock()
 
+    def made_session(self, session_id: str) -> bool:
+        """Whether an operator's one-time code made this session (the recovery pages
+        then speak of that code, not of a recovery code)."""
+        with self._database.reading() as repos:
+            return repos.operator_recoveries.for_session(session_id) is not None
+
 
 class OperatorCodeService:
     """The holder's side: the one-time code in, a recovery session out."""

@@ -74,6 +74,7 @@ def test_a_code_from_two_operators_recovers_the_account_on_a_phone(
     page.locator("#code").fill(code.lower())
     page.locator("#recovery-form button[type=submit]").click()
     settle(page, "#recovery-intro")
+    expect(page.locator("#recovery-intro")).to_contain_text("担当者から受け取った1回限りのコード")
     session = page.context.request.get(server.url + "/api/v1/session")
     assert session.json()["restriction"] == "recovery"
     page.locator("#add-passkey").click()

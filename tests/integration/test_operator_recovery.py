@@ -126,6 +126,9 @@ def test_two_operators_recover_a_passkey_only_account(
             == 303
         )
         assert holder.http.get("/api/v1/session").json()["restriction"] == "recovery"
+        intro = holder.http.get("/account").text
+        assert "one-time code from our staff" in intro
+        assert "signed in with a recovery code" not in intro
         assert holder.http.get("/api/v1/passkeys").json()["error"] == "session_restricted"
         refused = holder.post("/account/sessions/revoke-others", {})
         assert refused.status_code == 403
@@ -150,8 +153,9 @@ def test_two_operators_recover_a_passkey_only_account(
         assert held.json()["error"] == "recovery_hold"
     other.close()
 
-    for step in ("operator_recovery_used", "recovery_completed"):
-        wait_for_subject(smtp, address, subject(step))
+    wait_for_subject(smtp, address, subject("operator_recovery_used"))
+    completed = wait_for_subject(smtp, address, subject("recovery_completed"))
+    assert "was added to recover your account" in text_of(completed)
     with tiered.client(headers=bearer(approver)) as bob:
         listed = bob.get("/api/v1/admin/recoveries").json()
     assert [(c["id"], c["state"], c["reason"]) for c in listed] == [(case["id"], "used", REASON)]

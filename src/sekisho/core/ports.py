@@ -181,6 +181,10 @@ class OperatorRecoveries(Protocol):
         """The user's case that is neither used nor expired, if any."""
         ...
 
+    def for_session(self, session_id: str) -> OperatorRecovery | None:
+        """The case whose code made this (recovery) session."""
+        ...
+
     def recent(self, *, limit: int) -> list[OperatorRecovery]: ...
     def approve(
         self, case_id: str, *, by: str, code_digest: str, expires_at: datetime, now: datetime

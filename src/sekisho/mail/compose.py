@@ -97,7 +97,7 @@ NOTICES = {
     "recovery_completed": (
         N_("Your account was recovered"),
         N_(
-            "The passkey “%(name)s” was added after signing in with a recovery code, and every other session was signed out. Removing passkeys and making new recovery codes are on hold until %(until)s."
+            "The passkey “%(name)s” was added to recover your account, and every other session was signed out. Removing passkeys and making new recovery codes are on hold until %(until)s."
         ),
     ),
     "recovery_codes_generated": (

@@ -99,6 +99,10 @@ class SqlOperatorRecoveries:
         )
         return _case(row) if row is not None else None
 
+    def for_session(self, session_id: str) -> OperatorRecovery | None:
+        row = self._c.execute(_SELECT.where(_t.c.session_id == session_id)).mappings().first()
+        return _case(row) if row is not None else None
+
     def recent(self, *, limit: int) -> list[OperatorRecovery]:
         rows = self._c.execute(_SELECT.order_by(_t.c.opened_at.desc()).limit(limit)).mappings()
         return [_case(row) for row in rows]

@@ -103,6 +103,7 @@ def recovery_account(request: Request, session: Session, *, added: str) -> Respo
         just_added=bool(added) and new_passkey is not None and added == new_passkey.id,
         credential_ids=[base64url(passkey.credential_id) for passkey in passkeys],
         rp_id=sekisho.passkeys.relying_party.rp_id,
+        by_operator=sekisho.operator_recovery.made_session(session.id),
     )
 
 
