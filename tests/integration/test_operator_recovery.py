@@ -69,9 +69,19 @@ def test_two_operators_recover_a_passkey_only_account(
     lost = high_value_holder(tiered, smtp, policy_file, address)
     other = httpx.Client(base_url=tiered.url)
     assert sign_in(tiered, other, lost).status_code == 200
-    opener_id, opener = create_key(tiered, "recovery:open", "recovery:approve", name="alice")
+    _blind_id, blind = create_key(tiered, "recovery:open", name="no read")
+    opener_id, opener = create_key(
+        tiered, "recovery:open", "recovery:approve", "users:read", name="alice"
+    )
     approver_id, approver = create_key(tiered, "recovery:approve", "recovery:read", name="bob")
 
+    with tiered.client(headers=bearer(blind)) as probe:
+        answers = [
+            probe.post("/api/v1/admin/recoveries", json={"email": known, "reason": REASON})
+            for known in (address, "nobody@example.com")
+        ]
+        assert [answer.status_code for answer in answers] == [403, 403]
+        assert answers[0].json() == answers[1].json()
     with tiered.client(headers=bearer(opener)) as alice:
         short = alice.post("/api/v1/admin/recoveries", json={"email": address, "reason": "x"})
         assert short.status_code == 409

@@ -119,12 +119,13 @@ def list_recoveries(
 def open_recovery(
     request: Request,
     body: OpenBody,
-    key: Annotated[ApiKey, Depends(_scopes("recovery:open"))],
+    key: Annotated[ApiKey, Depends(_scopes("recovery:open", "users:read"))],
 ) -> RecoveryCaseOut:
     """Open a recovery for an account that lost every passkey and recovery code, with
     the reason; a second operator (another key) approves it. The holder is emailed.
     Refused with 409 `recovery_case_refused` (and why) when the account already has
-    one under way. Scope `recovery:open`."""
+    one under way. Scopes `recovery:open` and `users:read` (the answer shows whether
+    the account exists)."""
     service = _service(request)
     try:
         case = service.open(body.email, body.reason, actor=_actor(key), locale=body.locale)
