@@ -307,8 +307,8 @@ def db_purge(
     older_than_days: int = typer.Option(30, min=1, help="Keep anything that ended more recently."),
 ) -> None:
     """Delete expired flows and their secrets, ended sessions, settled mail, stale
-    failure counters and spent OpenID Connect requests, codes, tokens and grants (never
-    the audit log)."""
+    failure counters, expired operator recovery cases and spent OpenID Connect
+    requests, codes, tokens and grants (never the audit log)."""
     settings = _settings()
     now = datetime.now(UTC)
     before = now - timedelta(days=older_than_days)
