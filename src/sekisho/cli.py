@@ -582,6 +582,26 @@ def recovery_approve(
     )
 
 
+@recovery_app.command("cancel")
+def recovery_cancel(
+    case_id: str,
+    reason: str = typer.Option(..., "--reason", help="Why, for example: the holder never asked."),
+    operator: str = typer.Option(..., "--operator", help="You: recorded as who cancelled it."),
+    locale: str = typer.Option(
+        DEFAULT_LOCALE, "--locale", help="Language of the holder's notice: en or ja."
+    ),
+) -> None:
+    """Cancel a recovery not used yet: no approval, and its code stops working."""
+    try:
+        case = _operator_recovery("recovery cancel").cancel(
+            case_id, reason, actor=_operator(operator), locale=_locale(locale)
+        )
+    except OperatorCaseRefused as error:
+        typer.echo(f"refused: {error}", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(f"cancelled recovery {case.id} for {case.email}")
+
+
 @recovery_app.command("list")
 def recovery_list() -> None:
     """The newest recovery cases and their state (never a code)."""
@@ -592,6 +612,8 @@ def recovery_list() -> None:
         typer.echo("no recovery cases")
     for case in cases:
         approved = f" approved by {case.approved_by}" if case.approved_by else ""
+        if case.cancelled_by:
+            approved += f" cancelled by {case.cancelled_by}"
         typer.echo(
             f"{case.id}  {case.email}  {case.state(now)}  opened by {case.opened_by}"
             f"{approved}  until {case.expires_at.isoformat()}  reason: {case.reason}"

@@ -5,7 +5,8 @@ admin API (``/api/v1/admin/recoveries``). docs/flows/recovery.md draws it.
 
 Invariants:
 - two people: the operator who approves a case is never the one who opened it (checked
-  in the approving ``UPDATE`` itself), and the opener records a reason;
+  in the approving ``UPDATE`` itself), and the opener records a reason; any operator
+  may cancel a case not used yet, with a reason (for a holder who never asked);
 - the approval makes one code, shown once to the approving operator and stored only as
   a keyed hash, valid once and for ``code_lifetime``; it is handed over out of band
   after the operator confirmed who the holder is, never emailed, so a mailbox alone
@@ -32,6 +33,7 @@ from sekisho.core.keys import Keyring
 from sekisho.core.notices import (
     BY_OPERATOR,
     OPERATOR_RECOVERY_APPROVED,
+    OPERATOR_RECOVERY_CANCELLED,
     OPERATOR_RECOVERY_OPENED,
     queue_notice,
 )
@@ -172,6 +174,41 @@ class OperatorRecoveryService:
             _audit(repos, "recovery.operator.approve_refused", "failure", user, actor, now, case)
         raise CaseRefused(f"recovery {case_id} cannot be approved: {refusal}")
 
+    def cancel(
+        self, case_id: str, reason: str, *, actor: str, locale: str = DEFAULT_LOCALE
+    ) -> OperatorRecovery:
+        """End a case that is not used yet (any operator, for example when the holder
+        says they never asked): it can no longer be approved, and its code no longer
+        works."""
+        reason = " ".join(reason.split())
+        if not REASON_MIN <= len(reason) <= REASON_MAX:
+            raise CaseRefused(f"give the reason in {REASON_MIN} to {REASON_MAX} characters")
+        with self._database.transaction() as repos:
+            now = self._clock()
+            case = repos.operator_recoveries.get(case_id)
+            user = repos.users.by_id(case.user_id) if case is not None else None
+            if case is None or user is None:
+                raise CaseRefused(f"no recovery {case_id}")
+            if not repos.operator_recoveries.cancel(case.id, by=actor, now=now):
+                raise CaseRefused(
+                    f"recovery {case_id} cannot be cancelled: it is {case.state(now)}"
+                )
+            cancelled = replace(case, cancelled_by=actor, cancelled_at=now)
+            _audit(
+                repos, "recovery.operator.cancelled", "success", user, actor, now, cancelled, reason
+            )
+            queue_notice(
+                repos,
+                self._keys,
+                user=user,
+                notice=OPERATOR_RECOVERY_CANCELLED,
+                locale=locale,
+                client=ClientInfo.of(actor, None, locale=locale),
+                now=now,
+                by=BY_OPERATOR,
+            )
+            return cancelled
+
     def recent(self) -> list[OperatorRecovery]:
         """The newest cases, open or not (never a code: none is kept)."""
         with self._database.reading() as repos:
@@ -263,6 +300,8 @@ def _audit(
     detail = {"by": "operator", "case": case.id, "opened_by": case.opened_by}
     if case.approved_by:
         detail["approved_by"] = case.approved_by
+    if case.cancelled_by:
+        detail["cancelled_by"] = case.cancelled_by
     if reason is not None:
         detail["reason"] = reason
     repos.audit.append(

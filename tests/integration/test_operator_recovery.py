@@ -313,3 +313,57 @@ def test_expired_cases_and_codes_do_not_work_and_are_purged(
     assert result.returncode == 0, result.stderr
     counts = dict(line.split("\t") for line in result.stdout.splitlines())
     assert counts["operator_recoveries"] == "2"
+
+
+def test_a_cancelled_case_cannot_be_approved_and_its_code_stops_working(
+    tiered: LiveServer, smtp: SmtpCapture, policy_file: Path
+) -> None:
+    address = "yui@example.com"
+    high_value_holder(tiered, smtp, policy_file, address)
+    _opener_id, opener = create_key(tiered, "recovery:open", "users:read", name="alice")
+    _approver_id, approver = create_key(tiered, "recovery:approve", name="bob")
+    never = "The holder called back: she never asked for this"
+    with (
+        tiered.client(headers=bearer(opener)) as alice,
+        tiered.client(headers=bearer(approver)) as bob,
+    ):
+        first = alice.post("/api/v1/admin/recoveries", json={"email": address, "reason": REASON})
+        cancelled = alice.post(
+            f"/api/v1/admin/recoveries/{first.json()['id']}/cancel", json={"reason": never}
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["state"] == "cancelled"
+        late = bob.post(f"/api/v1/admin/recoveries/{first.json()['id']}/approve", json={})
+        assert late.status_code == 409
+        assert "it is cancelled" in late.json()["explanation"]
+
+        second = alice.post("/api/v1/admin/recoveries", json={"email": address, "reason": REASON})
+        assert second.status_code == 201, second.text
+        code = bob.post(f"/api/v1/admin/recoveries/{second.json()['id']}/approve", json={})
+        assert code.status_code == 200
+        assert (
+            alice.post(
+                f"/api/v1/admin/recoveries/{second.json()['id']}/cancel", json={"reason": never}
+            ).status_code
+            == 200
+        )
+        again = alice.post(
+            f"/api/v1/admin/recoveries/{second.json()['id']}/cancel", json={"reason": never}
+        )
+        assert again.status_code == 409
+        assert "it is cancelled" in again.json()["explanation"]
+    with httpx.Client(base_url=tiered.url) as holder:
+        refused = holder.post(
+            "/api/v1/signin/recovery/operator",
+            json={"email": address, "code": code.json()["code"]},
+        )
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "recovery_failed"
+    cancelled_subject = subject("operator_recovery_cancelled")
+    wait_for_subject(smtp, address, cancelled_subject)
+    deadline = time.monotonic() + 10
+    while subjects(smtp, address).count(cancelled_subject) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert subjects(smtp, address).count(cancelled_subject) == 2
+    cancels = [d for e, _o, _ip, d in audit_events(tiered, "recovery.") if "cancelled" in e]
+    assert [d["reason"] for d in cancels] == [never, never]

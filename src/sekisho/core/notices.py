@@ -23,6 +23,7 @@ TIER_CHANGED = "tier_changed"
 OPERATOR_RECOVERY_OPENED = "operator_recovery_opened"
 OPERATOR_RECOVERY_APPROVED = "operator_recovery_approved"
 OPERATOR_RECOVERY_USED = "operator_recovery_used"
+OPERATOR_RECOVERY_CANCELLED = "operator_recovery_cancelled"
 #: Changes an operator (or the app, through the admin API) made: there is no browser
 #: of the account holder to name, so the notice says who made it instead.
 BY_OPERATOR = "operator"

@@ -199,6 +199,10 @@ class OperatorRecoveries(Protocol):
         ...
 
     def attach_session(self, case_id: str, session_id: str) -> None: ...
+    def cancel(self, case_id: str, *, by: str, now: datetime) -> bool:
+        """Atomically end an unused, uncancelled, unexpired case (its code with it);
+        True for the one winner."""
+        ...
 
 
 class KnownDevices(Protocol):

@@ -150,11 +150,16 @@ class OperatorRecovery:
     approved_at: datetime | None = None
     used_at: datetime | None = None
     session_id: str | None = None
+    cancelled_by: str | None = None
+    cancelled_at: datetime | None = None
 
     def state(self, now: datetime) -> str:
-        """``used``, ``expired``, ``approved`` (its code waits) or ``open``."""
+        """``used``, ``cancelled``, ``expired``, ``approved`` (its code waits) or
+        ``open``."""
         if self.used_at is not None:
             return "used"
+        if self.cancelled_at is not None:
+            return "cancelled"
         if self.expires_at <= now:
             return "expired"
         return "approved" if self.approved_at is not None else "open"

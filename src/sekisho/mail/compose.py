@@ -124,6 +124,12 @@ NOTICES = {
             "A second operator approved recovering your account. After confirming who you are, the operators give you a one-time recovery code in person or by phone; it works once, until %(until)s. This code is never sent by email."
         ),
     ),
+    "operator_recovery_cancelled": (
+        N_("The recovery of your account was cancelled"),
+        N_(
+            "An operator cancelled the request to recover your account: its one-time code, if one was made, no longer works. Your passkeys and recovery codes are unchanged."
+        ),
+    ),
     "operator_recovery_used": (
         N_("The one-time recovery code for your account was used"),
         N_(

@@ -4,7 +4,8 @@ Invariants (issue 10 "Recovery that keeps the tier"): only the keyed hash of a c
 one-time code is stored; approving is one ``UPDATE ... WHERE approved_at IS NULL AND
 opened_by <> :by ... RETURNING``, so the opener can never approve and two approvals
 never both win; the code is spent by one ``UPDATE ... WHERE used_at IS NULL ...
-RETURNING``, so it works once, even when raced, on SQLite and PostgreSQL alike.
+RETURNING``, so it works once, even when raced, on SQLite and PostgreSQL alike; a
+cancelled case can be neither approved nor spent.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _APPROVE = (
         _t.c.id == bindparam("p_id"),
         _t.c.approved_at.is_(None),
         _t.c.used_at.is_(None),
+        _t.c.cancelled_at.is_(None),
         _t.c.expires_at > bindparam("p_now"),
         _t.c.opened_by != bindparam("p_by"),
     )
@@ -43,9 +45,21 @@ _CONSUME = (
         _t.c.code_digest == bindparam("p_digest"),
         _t.c.approved_at.is_not(None),
         _t.c.used_at.is_(None),
+        _t.c.cancelled_at.is_(None),
         _t.c.expires_at > bindparam("p_now"),
     )
     .values(used_at=bindparam("p_now"))
+    .returning(_t.c.id)
+)
+_CANCEL = (
+    update(_t)
+    .where(
+        _t.c.id == bindparam("p_id"),
+        _t.c.used_at.is_(None),
+        _t.c.cancelled_at.is_(None),
+        _t.c.expires_at > bindparam("p_now"),
+    )
+    .values(cancelled_by=bindparam("p_by"), cancelled_at=bindparam("p_now"))
     .returning(_t.c.id)
 )
 _SELECT = select(_t, users.c.email).join(users, users.c.id == _t.c.user_id)
@@ -64,6 +78,8 @@ def _case(row: Any) -> OperatorRecovery:
         approved_at=row["approved_at"],
         used_at=row["used_at"],
         session_id=row["session_id"],
+        cancelled_by=row["cancelled_by"],
+        cancelled_at=row["cancelled_at"],
     )
 
 
@@ -91,7 +107,10 @@ class SqlOperatorRecoveries:
         row = (
             self._c.execute(
                 _SELECT.where(
-                    _t.c.user_id == user_id, _t.c.used_at.is_(None), _t.c.expires_at > now
+                    _t.c.user_id == user_id,
+                    _t.c.used_at.is_(None),
+                    _t.c.cancelled_at.is_(None),
+                    _t.c.expires_at > now,
                 ).limit(1)
             )
             .mappings()
@@ -127,6 +146,10 @@ class SqlOperatorRecoveries:
             _CONSUME, {"p_user_id": user_id, "p_digest": code_digest, "p_now": now}
         ).first()
         return str(row[0]) if row is not None else None
+
+    def cancel(self, case_id: str, *, by: str, now: datetime) -> bool:
+        row = self._c.execute(_CANCEL, {"p_id": case_id, "p_by": by, "p_now": now}).first()
+        return row is not None
 
     def attach_session(self, case_id: str, session_id: str) -> None:
         self._c.execute(update(_t).where(_t.c.id == case_id).values(session_id=session_id))

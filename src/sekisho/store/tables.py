@@ -209,6 +209,8 @@ operator_recoveries = Table(
     Column("code_digest", String(64)),
     _when("used_at", nullable=True),
     Column("session_id", String(32)),
+    Column("cancelled_by", String(120)),
+    _when("cancelled_at", nullable=True),
     Index("ix_operator_recoveries_user", "user_id", "expires_at"),
     Index("ix_operator_recoveries_code", "code_digest", unique=True),
 )

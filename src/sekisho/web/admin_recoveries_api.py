@@ -1,5 +1,5 @@
 """Operator-assisted recovery in the admin API (issue 10 "Recovery that keeps the tier"
-and "Operators"): open a case, approve it with another key, list cases. The same
+and "Operators"): open a case, approve it with another key, cancel it, list cases. The same
 service as ``sekisho recovery open|approve|list``; docs/flows/recovery.md.
 
 Authenticated by API key only (``web/admin_api.py``): the key's id is the operator. The
@@ -47,16 +47,25 @@ class ApproveBody(_Strict):
     locale: Locale = Field("en", description="The language of the holder's notice.")
 
 
+class CancelBody(_Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=REASON_MAX)] = Field(
+        description="Why (10 to 500 characters; audited)."
+    )
+    locale: Locale = Field("en", description="The language of the holder's notice.")
+
+
 class RecoveryCaseOut(BaseModel):
     id: str
     email: str
-    state: Literal["open", "approved", "used", "expired"]
+    state: Literal["open", "approved", "used", "cancelled", "expired"]
     reason: str
     opened_by: str
     opened_at: datetime
     approved_by: str | None
     approved_at: datetime | None
     used_at: datetime | None
+    cancelled_by: str | None
+    cancelled_at: datetime | None
     expires_at: datetime = Field(
         description="Open: approve before this. Approved: the code works until this."
     )
@@ -84,6 +93,8 @@ def _out(case: OperatorRecovery, now: datetime) -> dict[str, object]:
         "approved_by": case.approved_by,
         "approved_at": case.approved_at,
         "used_at": case.used_at,
+        "cancelled_by": case.cancelled_by,
+        "cancelled_at": case.cancelled_at,
         "expires_at": case.expires_at,
     }
 
@@ -159,3 +170,26 @@ def approve_recovery(
         {**_out(approved.case, service.now()), "code": approved.code}
     )
     return JSONResponse(shown.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/recoveries/{case_id}/cancel",
+    dependencies=[JsonOnly],
+    responses=refusals(*JSON_BODY, *KEY, *PATH_ID, ErrorCode.recovery_case_refused),
+)
+def cancel_recovery(
+    request: Request,
+    case_id: CaseId,
+    body: CancelBody,
+    key: Annotated[ApiKey, Depends(_scopes("recovery:open"))],
+) -> RecoveryCaseOut:
+    """End a case not used yet (for example when the holder never asked): it can no
+    longer be approved and its code no longer works; the holder is emailed. Refused
+    with 409 `recovery_case_refused` for a used, cancelled, expired or unknown case.
+    Scope `recovery:open`."""
+    service = _service(request)
+    try:
+        case = service.cancel(case_id, body.reason, actor=_actor(key), locale=body.locale)
+    except CaseRefused as error:
+        raise _refused(error) from error
+    return RecoveryCaseOut.model_validate(_out(case, service.now()))

@@ -1,6 +1,6 @@
 """Operator-assisted recovery (issue 10 "Recovery that keeps the tier"): a case one
-operator opens with a reason and another approves, and the keyed hash of the one-time
-code the approval makes.
+operator opens with a reason and another approves (any operator may cancel it), and the
+keyed hash of the one-time code the approval makes.
 
 Revision ID: 0014_operator_recovery
 Revises: 0009_api_keys
@@ -32,6 +32,8 @@ def upgrade() -> None:
         sa.Column("code_digest", sa.String(length=64), nullable=True),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("session_id", sa.String(length=32), nullable=True),
+        sa.Column("cancelled_by", sa.String(length=120), nullable=True),
+        sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
