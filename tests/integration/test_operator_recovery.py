@@ -129,6 +129,8 @@ def test_two_operators_recover_a_passkey_only_account(
         )
         assert wrong.status_code == elsewhere.status_code == 400
         assert 'id="error"' in wrong.text
+        for refused_page in (wrong, elsewhere):  # the same answer, known address or not
+            assert "do not match a one-time code" in refused_page.text
         assert not stranger.signed_in()
 
         assert (

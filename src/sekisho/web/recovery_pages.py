@@ -14,7 +14,7 @@ from sekisho.core import recovery_codes
 from sekisho.core.encoding import base64url
 from sekisho.core.records import Session
 from sekisho.errors import ErrorCode, SekishoError
-from sekisho.i18n import gettext
+from sekisho.i18n import N_, gettext
 from sekisho.web import context
 from sekisho.web.context import CheckedForm
 from sekisho.web.passkeys_api import passkey_item
@@ -29,6 +29,12 @@ _FORM_REFUSALS = (
     ErrorCode.invalid_email,
 )
 DOWNLOAD_NAME = "sekisho-recovery-codes.txt"
+#: ``recovery_failed`` on the operator's code form, which has no recovery code in it.
+_OPERATOR_CODE_FAILED = N_(
+    "That email address and code do not match a one-time code that can be used. Check "
+    "both; a code works once and for a short time, so our staff may need to give you a "
+    "new one."
+)
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -72,11 +78,16 @@ def _recovery_form(request: Request, form: CheckedForm, *, operator: bool) -> Re
     except SekishoError as error:
         if error.code not in _FORM_REFUSALS:
             raise
+        language = context.locale(request)
         return page(
             request,
             "recovery_signin.html",
             status_code=error.code.status,
-            error=gettext(context.locale(request), error.code.message),
+            error=(
+                gettext(language, _OPERATOR_CODE_FAILED)
+                if operator and error.code is ErrorCode.recovery_failed
+                else gettext(language, error.code.message)
+            ),
             email=email[:254],
             operator=operator,
         )
