@@ -29,6 +29,7 @@ from sekisho.store.mail_health import MailHealth
 from sekisho.web import (
     admin,
     admin_api,
+    admin_recoveries_api,
     api,
     confirmation_pages,
     confirmations_api,
@@ -118,6 +119,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.include_router(passkeys_api.router)
     app.include_router(admin.router)
     app.include_router(admin_api.router)
+    app.include_router(admin_recoveries_api.router)
     for oidc_router in (
         discovery.router,
         authorize.router,

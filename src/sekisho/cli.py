@@ -24,11 +24,14 @@ from sekisho.admin import commands as api_key_commands
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
+from sekisho.i18n import DEFAULT_LOCALE, LOCALES
 from sekisho.importer import import_users
 from sekisho.legacy_hashes import wrap_legacy_hashes
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
 from sekisho.oidc import commands as oidc_commands
+from sekisho.operator_recovery_service import CaseRefused as OperatorCaseRefused
+from sekisho.operator_recovery_service import OperatorRecoveryService
 from sekisho.policy.assurance import Attestation
 from sekisho.policy.deployment import policy_for
 from sekisho.policy.explain import explain
@@ -62,6 +65,10 @@ migration_app = typer.Typer(help="The move off passwords.", no_args_is_help=True
 key_app = typer.Typer(help="The deployment's secret key.", no_args_is_help=True)
 policy_app = typer.Typer(help="The assurance policy: tiers.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+recovery_app = typer.Typer(
+    help="Operator-assisted recovery: one operator opens, another approves.",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(mail_app, name="mail")
@@ -69,6 +76,7 @@ app.add_typer(migration_app, name="migration")
 app.add_typer(key_app, name="key")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
+app.add_typer(recovery_app, name="recovery")
 
 
 def _settings() -> Settings:
@@ -299,8 +307,8 @@ def db_purge(
     older_than_days: int = typer.Option(30, min=1, help="Keep anything that ended more recently."),
 ) -> None:
     """Delete expired flows and their secrets, ended sessions, settled mail, stale
-    failure counters and spent OpenID Connect requests, codes, tokens and grants (never
-    the audit log)."""
+    failure counters, expired operator recovery cases and spent OpenID Connect
+    requests, codes, tokens and grants (never the audit log)."""
     settings = _settings()
     now = datetime.now(UTC)
     before = now - timedelta(days=older_than_days)
@@ -410,6 +418,7 @@ def _tiers(process: str) -> TierService:
         transactions=_database(settings, keys=keys, process=process),
         policy=_policy(settings),
         attestation=Attestation(frozenset(settings.passkey_aaguid_allowlist)),
+        keys=keys,
         clock=utc_now,
     )
 
@@ -435,6 +444,9 @@ def users_set_tier(
     email: str,
     tier: str = typer.Argument(None, help="A tier the policy declares."),
     rules: bool = typer.Option(False, "--rules", help="Forget the set tier: rules decide."),
+    locale: str = typer.Option(
+        DEFAULT_LOCALE, "--locale", help="Language of the notice: en or ja."
+    ),
 ) -> None:
     """Put an account in a tier (audited); refused if it would lock the account out."""
     if (tier is None) == (not rules):
@@ -442,11 +454,21 @@ def users_set_tier(
         raise typer.Exit(2)
     address = _address(email)
     try:
-        change = _tiers("users set-tier").set_tier(address, None if rules else tier)
+        change = _tiers("users set-tier").set_tier(
+            address, None if rules else tier, locale=_locale(locale)
+        )
     except TierRefused as error:
         typer.echo(f"refused: {error}", err=True)
         raise typer.Exit(1) from error
     _report_change(change)
+
+
+def _locale(raw: str) -> str:
+    """The language of a notice the account holder gets for an operator's change."""
+    if raw not in LOCALES:
+        typer.echo(f"--locale must be one of {', '.join(LOCALES)}", err=True)
+        raise typer.Exit(2)
+    return raw
 
 
 def _attribute_value(raw: str) -> int | float | bool | str:
@@ -466,6 +488,9 @@ def users_set_attribute(
     name: str,
     value: str = typer.Argument(None, help="A number, true, false or text."),
     remove: bool = typer.Option(False, "--remove", help="Remove the attribute."),
+    locale: str = typer.Option(
+        DEFAULT_LOCALE, "--locale", help="Language of the notice: en or ja."
+    ),
 ) -> None:
     """Set an attribute the policy's tier rules read (audited; the derived tier follows)."""
     if (value is None) == (not remove):
@@ -477,11 +502,122 @@ def users_set_attribute(
     address = _address(email)
     parsed = None if remove else _attribute_value(value)
     try:
-        change = _tiers("users set-attribute").set_attribute(address, name, parsed)
+        change = _tiers("users set-attribute").set_attribute(
+            address, name, parsed, locale=_locale(locale)
+        )
     except TierRefused as error:
         typer.echo(f"refused: {error}", err=True)
         raise typer.Exit(1) from error
     _report_change(change)
+
+
+def _operator_recovery(process: str) -> OperatorRecoveryService:
+    settings = _settings()
+    keys = Keyring(settings.secret_key.get_secret_value())
+    return OperatorRecoveryService(
+        database=_database(settings, keys=keys, process=process),
+        keys=keys,
+        policy=_policy(settings),
+        approval_window=settings.operator_recovery_approval_window,
+        code_lifetime=settings.operator_recovery_code_lifetime,
+        clock=utc_now,
+    )
+
+
+def _operator(name: str) -> str:
+    """The operator a command acts as, as the audit log records it."""
+    if not re.fullmatch(r"[A-Za-z0-9._@+-]{1,100}", name):
+        typer.echo("--operator is a name or address: letters, digits and . _ @ + -", err=True)
+        raise typer.Exit(2)
+    return f"cli:{name}"
+
+
+@recovery_app.command("open")
+def recovery_open(
+    email: str,
+    reason: str = typer.Option(..., "--reason", help="Why, and how you will confirm who they are."),
+    operator: str = typer.Option(..., "--operator", help="You: recorded as the opener."),
+    locale: str = typer.Option(
+        DEFAULT_LOCALE, "--locale", help="Language of the holder's notices: en or ja."
+    ),
+) -> None:
+    """Open a recovery for an account that lost every passkey and code (audited, the
+    holder is emailed); another operator approves it."""
+    try:
+        case = _operator_recovery("recovery open").open(
+            _address(email), reason, actor=_operator(operator), locale=_locale(locale)
+        )
+    except OperatorCaseRefused as error:
+        typer.echo(f"refused: {error}", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(f"opened recovery {case.id} for {case.email}")
+    typer.echo(f"another operator approves it before {case.expires_at.isoformat()}:")
+    typer.echo(f"  sekisho recovery approve {case.id} --operator NAME")
+
+
+@recovery_app.command("approve")
+def recovery_approve(
+    case_id: str,
+    operator: str = typer.Option(..., "--operator", help="You: not the operator who opened it."),
+    locale: str = typer.Option(
+        DEFAULT_LOCALE, "--locale", help="Language of the holder's notice: en or ja."
+    ),
+) -> None:
+    """Approve another operator's recovery: prints the one-time code, this once."""
+    try:
+        approved = _operator_recovery("recovery approve").approve(
+            case_id, actor=_operator(operator), locale=_locale(locale)
+        )
+    except OperatorCaseRefused as error:
+        typer.echo(f"refused: {error}", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(f"approved recovery {approved.case.id} for {approved.case.email}")
+    typer.echo(f"one-time code: {approved.code}")
+    typer.echo(
+        f"It works once, until {approved.case.expires_at.isoformat()}, at /signin/recovery/operator."
+    )
+    typer.echo(
+        "Give it to the holder in person or by phone after confirming who they are; "
+        "never by email. It is not shown again."
+    )
+
+
+@recovery_app.command("cancel")
+def recovery_cancel(
+    case_id: str,
+    reason: str = typer.Option(..., "--reason", help="Why, for example: the holder never asked."),
+    operator: str = typer.Option(..., "--operator", help="You: recorded as who cancelled it."),
+    locale: str = typer.Option(
+        DEFAULT_LOCALE, "--locale", help="Language of the holder's notice: en or ja."
+    ),
+) -> None:
+    """Cancel a recovery not used yet: no approval, and its code stops working."""
+    try:
+        case = _operator_recovery("recovery cancel").cancel(
+            case_id, reason, actor=_operator(operator), locale=_locale(locale)
+        )
+    except OperatorCaseRefused as error:
+        typer.echo(f"refused: {error}", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(f"cancelled recovery {case.id} for {case.email}")
+
+
+@recovery_app.command("list")
+def recovery_list() -> None:
+    """The newest recovery cases and their state (never a code)."""
+    service = _operator_recovery("recovery list")
+    now = service.now()
+    cases = service.recent()
+    if not cases:
+        typer.echo("no recovery cases")
+    for case in cases:
+        approved = f" approved by {case.approved_by}" if case.approved_by else ""
+        if case.cancelled_by:
+            approved += f" cancelled by {case.cancelled_by}"
+        typer.echo(
+            f"{case.id}  {case.email}  {case.state(now)}  opened by {case.opened_by}"
+            f"{approved}  until {case.expires_at.isoformat()}  reason: {case.reason}"
+        )
 
 
 @policy_app.command("check")

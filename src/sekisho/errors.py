@@ -112,6 +112,10 @@ class ErrorCode(Enum):
         400, "These client settings cannot be accepted; the explanation says why."
     )
     client_exists = ErrorSpec(409, "A client with this id already exists.")
+    recovery_case_refused = ErrorSpec(
+        409,
+        "This recovery step is refused: the account already has a recovery under way, the case is unknown, approved, used or expired, or the operator who opened it tried to approve it. The explanation says which.",
+    )
     tier_refused = ErrorSpec(
         409,
         "This change is refused: it names a tier the policy does not declare, or would leave the account with no way to sign in. The explanation says which.",

@@ -32,6 +32,7 @@ from sekisho.methods.email.signin import (
     WaitView,
 )
 from sekisho.methods.password.signin import PasswordSignIn
+from sekisho.operator_recovery_service import OperatorCodeService, OperatorRecoveryService
 from sekisho.passkey_service import PasskeyService
 from sekisho.policy.assurance import Attestation
 from sekisho.policy.deployment import policy_for
@@ -128,10 +129,27 @@ class Sekisho:
             failures=failures,
             clock=clock,
         )
+        self.operator_recovery = OperatorRecoveryService(
+            database=database,
+            keys=self.keys,
+            policy=policy,
+            approval_window=settings.operator_recovery_approval_window,
+            code_lifetime=settings.operator_recovery_code_lifetime,
+            clock=clock,
+        )
+        self.operator_code = OperatorCodeService(
+            database=database,
+            keys=self.keys,
+            limits=limits,
+            completion=self.completion,
+            failures=failures,
+            clock=clock,
+        )
         self.tiers = TierService(
             transactions=database,
             policy=policy,
             attestation=Attestation(frozenset(settings.passkey_aaguid_allowlist)),
+            keys=self.keys,
             clock=clock,
         )
         self.password = PasswordSignIn(

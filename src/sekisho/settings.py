@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     # The token endpoint's rates (ruff takes "token" in the names for a secret's).
     limit_token_per_ip: str = "600/minute"  # noqa: S105
     limit_token_per_client: str = "3000/minute"  # noqa: S105
+    operator_recovery_approval_window: timedelta = timedelta(hours=24)
+    operator_recovery_code_lifetime: timedelta = timedelta(minutes=30)
 
     max_body_bytes: int = 64 * 1024
     body_read_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -180,6 +182,8 @@ class Settings(BaseSettings):
         "recovery_codes_reauthentication_window",
         "confirmation_request_lifetime",
         "confirmation_lifetime",
+        "operator_recovery_approval_window",
+        "operator_recovery_code_lifetime",
     )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:

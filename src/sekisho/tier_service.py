@@ -5,6 +5,9 @@ rules when an attribute changes. One implementation behind the CLI and the admin
 Invariant: a change that would leave the account with no way in at all (no method the
 tier allows and no bridge to a restricted enrolment session) is refused with the
 reason, and every change that is made writes one audit event (SECURITY.md case 51).
+A change of the tier in force, whether an operator set it or a rule derived it from an
+attribute, is notified to the account's address in the same transaction (in ``locale``:
+the account holder is not the one asking, so the operator or the app chooses).
 """
 
 from __future__ import annotations
@@ -15,8 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from sekisho.core.addresses import normalize_email
+from sekisho.core.clients import ClientInfo
+from sekisho.core.keys import Keyring
+from sekisho.core.notices import BY_OPERATOR, TIER_CHANGED, queue_notice
 from sekisho.core.ports import Repositories, Transactions
 from sekisho.core.records import AuditEvent, User
+from sekisho.i18n import DEFAULT_LOCALE
 from sekisho.policy.admission import Standing, bridges, lockout_reason, ways_in
 from sekisho.policy.assurance import Attestation
 from sekisho.policy.tiers import Policy
@@ -61,9 +68,11 @@ class TierService:
         transactions: Transactions,
         policy: Policy,
         attestation: Attestation,
+        keys: Keyring,
         clock: Callable[[], datetime],
     ) -> None:
         self._transactions = transactions
+        self._keys = keys
         self._policy = policy
         self._attestation = attestation
         self._clock = clock
@@ -79,7 +88,14 @@ class TierService:
             attributes=dict(user.attributes),
         )
 
-    def set_tier(self, raw_email: str, tier: str | None, *, actor: str = "cli") -> TierChange:
+    def set_tier(
+        self,
+        raw_email: str,
+        tier: str | None,
+        *,
+        actor: str = "cli",
+        locale: str = DEFAULT_LOCALE,
+    ) -> TierChange:
         """Store an operator's tier for the account (None: the rules decide again)."""
         if tier is not None and self._policy.tier(tier) is None:
             raise TierRefused(
@@ -90,11 +106,19 @@ class TierService:
             after = replace(user, tier=tier)
             change = self._change(repos, user, after)
             repos.users.set_tier(user.id, tier)
-            self._audit(repos, "account.tier_set", user, change, actor, stored=tier or "(rules)")
+            self._audit(
+                repos, "account.tier_set", user, change, actor, locale, stored=tier or "(rules)"
+            )
             return change
 
     def set_attribute(
-        self, raw_email: str, name: str, value: Any, *, actor: str = "cli"
+        self,
+        raw_email: str,
+        name: str,
+        value: Any,
+        *,
+        actor: str = "cli",
+        locale: str = DEFAULT_LOCALE,
     ) -> TierChange:
         """Set (or with None, remove) one attribute the rules read."""
         with self._transactions.transaction() as repos:
@@ -113,6 +137,7 @@ class TierService:
                 user,
                 change,
                 actor,
+                locale,
                 attribute=name,
                 value=repr(value),
             )
@@ -149,6 +174,7 @@ class TierService:
         user: User,
         change: TierChange,
         actor: str,
+        locale: str,
         **detail: str,
     ) -> None:
         now = self._clock()
@@ -172,6 +198,18 @@ class TierService:
                     ip=actor,
                     user_id=user.id,
                     email=user.email,
-                    detail={"from": change.before, "to": change.after},
+                    detail={"from": change.before, "to": change.after, "notified": "email"},
                 )
+            )
+            queue_notice(
+                repos,
+                self._keys,
+                user=user,
+                notice=TIER_CHANGED,
+                locale=locale,
+                client=ClientInfo.of(actor, None, locale=locale),
+                now=now,
+                by=BY_OPERATOR,
+                before=change.before,
+                after=change.after,
             )

@@ -29,6 +29,7 @@ VALUES = {
     "body": "パスキー「My laptop」がアカウントに追加されました。",
     "public_origin": "https://sekisho.example.jp",
     "title": "アカウントにパスキーが追加されました",
+    "by_operator": False,
 }
 
 

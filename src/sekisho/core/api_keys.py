@@ -21,7 +21,15 @@ from sekisho.core.keys import Keyring
 
 PURPOSE = "api-key"
 PREFIX = "sk_"
-SCOPES = ("clients:read", "clients:write", "users:read", "users:write")
+SCOPES = (
+    "clients:read",
+    "clients:write",
+    "users:read",
+    "users:write",
+    "recovery:read",
+    "recovery:open",
+    "recovery:approve",
+)
 _SHAPE = re.compile(r"sk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 NAME_LENGTH = 100
 

@@ -19,6 +19,14 @@ NEW_BROWSER = "new_browser"
 RECOVERY_CODE_USED = "recovery_code_used"
 RECOVERY_COMPLETED = "recovery_completed"
 RECOVERY_CODES_GENERATED = "recovery_codes_generated"
+TIER_CHANGED = "tier_changed"
+OPERATOR_RECOVERY_OPENED = "operator_recovery_opened"
+OPERATOR_RECOVERY_APPROVED = "operator_recovery_approved"
+OPERATOR_RECOVERY_USED = "operator_recovery_used"
+OPERATOR_RECOVERY_CANCELLED = "operator_recovery_cancelled"
+#: Changes an operator (or the app, through the admin API) made: there is no browser
+#: of the account holder to name, so the notice says who made it instead.
+BY_OPERATOR = "operator"
 
 
 def queue_notice(
@@ -30,8 +38,11 @@ def queue_notice(
     locale: str,
     client: ClientInfo,
     now: datetime,
+    by: str | None = None,
     **params: str,
 ) -> None:
+    """Queue ``notice`` to the account's address in the caller's transaction; ``by`` is
+    :data:`BY_OPERATOR` for changes no browser of the account made."""
     payload = {
         "to": user.email,
         "locale": locale,
@@ -40,6 +51,7 @@ def queue_notice(
         "requested_at": now.isoformat(),
         "ip": client.ip,
         "device": client.describe(locale),
+        "by": by,
     }
     repos.outbox.enqueue(
         kind="notice", sealed_payload=keys.seal(json.dumps(payload).encode()), now=now

@@ -17,6 +17,7 @@ from sekisho.core.records import (
     CodeAttempt,
     FailureCount,
     Flow,
+    OperatorRecovery,
     Passkey,
     Recovery,
     RecoveryCodeSet,
@@ -173,6 +174,37 @@ class Recoveries(Protocol):
         ...
 
 
+class OperatorRecoveries(Protocol):
+    def open(self, case: OperatorRecovery) -> None: ...
+    def get(self, case_id: str) -> OperatorRecovery | None: ...
+    def pending_for(self, user_id: str, *, now: datetime) -> OperatorRecovery | None:
+        """The user's case that is neither used nor expired, if any."""
+        ...
+
+    def for_session(self, session_id: str) -> OperatorRecovery | None:
+        """The case whose code made this (recovery) session."""
+        ...
+
+    def recent(self, *, limit: int) -> list[OperatorRecovery]: ...
+    def approve(
+        self, case_id: str, *, by: str, code_digest: str, expires_at: datetime, now: datetime
+    ) -> bool:
+        """Atomically approve an open, unexpired case opened by someone other than
+        ``by``, storing the code's keyed hash; True for the one winner."""
+        ...
+
+    def consume(self, user_id: str, code_digest: str, *, now: datetime) -> str | None:
+        """Atomically spend an approved, unexpired, unused code (``UPDATE ... WHERE
+        used_at IS NULL ... RETURNING``); the case id for the one winner."""
+        ...
+
+    def attach_session(self, case_id: str, session_id: str) -> None: ...
+    def cancel(self, case_id: str, *, by: str, now: datetime) -> bool:
+        """Atomically end an unused, uncancelled, unexpired case (its code with it);
+        True for the one winner."""
+        ...
+
+
 class KnownDevices(Protocol):
     def seen(self, user_id: str, digest: str, *, now: datetime) -> bool:
         """Record a sign-in from this browser; True when it was already known."""
@@ -229,6 +261,8 @@ class Repositories(Protocol):
     def recoveries(self) -> Recoveries: ...
     @property
     def devices(self) -> KnownDevices: ...
+    @property
+    def operator_recoveries(self) -> OperatorRecoveries: ...
 
 
 class Transactions(Protocol):

@@ -134,6 +134,38 @@ class Recovery:
 
 
 @dataclass(frozen=True, slots=True)
+class OperatorRecovery:
+    """A recovery an operator opened for an account (``reason`` recorded), which a
+    second operator approves; the approval makes a one-time code (kept only as a keyed
+    hash) that leads to a recovery session, once, before ``expires_at``."""
+
+    id: str
+    user_id: str
+    email: str
+    reason: str
+    opened_by: str
+    opened_at: datetime
+    expires_at: datetime
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    used_at: datetime | None = None
+    session_id: str | None = None
+    cancelled_by: str | None = None
+    cancelled_at: datetime | None = None
+
+    def state(self, now: datetime) -> str:
+        """``used``, ``cancelled``, ``expired``, ``approved`` (its code waits) or
+        ``open``."""
+        if self.used_at is not None:
+            return "used"
+        if self.cancelled_at is not None:
+            return "cancelled"
+        if self.expires_at <= now:
+            return "expired"
+        return "approved" if self.approved_at is not None else "open"
+
+
+@dataclass(frozen=True, slots=True)
 class Passkey:
     """A registered WebAuthn credential (WebAuthn L3 §7.1 step 27: what the RP stores)."""
 

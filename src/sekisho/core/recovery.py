@@ -1,7 +1,8 @@
 """Recovery that keeps the account's strength (SECURITY.md cases 31, 32, 54; NIST SP
 800-63B-4 §4.2 and §4.6).
 
-- A recovery code proves AAL1 and gives a *restricted* session: it may enrol one new
+- A recovery code (or the one-time code of an operator-assisted recovery, which two
+  operators opened and approved) proves AAL1 and gives a *restricted* session: it may enrol one new
   passkey, then generate new recovery codes, and sign out; nothing else.
 - Enrolling that passkey completes the recovery: every other session of the user ends,
   and sensitive changes (removing a passkey, regenerating recovery codes, changing the
@@ -30,11 +31,14 @@ from sekisho.policy.assurance import AAL2, AMR_PASSWORD
 
 RESTRICTION_RECOVERY = "recovery"
 VIA_RECOVERY_CODE = "recovery_code"
+#: The one-time code of an operator-assisted recovery (``methods/recovery/operator.py``).
+VIA_OPERATOR_CODE = "operator_recovery"
 
 
 def restriction_for(via: str) -> str | None:
-    """The restriction a proof's session gets: a recovery code gives a recovery session."""
-    return RESTRICTION_RECOVERY if via == VIA_RECOVERY_CODE else None
+    """The restriction a proof's session gets: a recovery code, or an operator's
+    one-time recovery code, gives a recovery session."""
+    return RESTRICTION_RECOVERY if via in (VIA_RECOVERY_CODE, VIA_OPERATOR_CODE) else None
 
 
 def is_recovery(session: Session) -> bool:

@@ -97,13 +97,43 @@ NOTICES = {
     "recovery_completed": (
         N_("Your account was recovered"),
         N_(
-            "The passkey “%(name)s” was added after signing in with a recovery code, and every other session was signed out. Removing passkeys and making new recovery codes are on hold until %(until)s."
+            "The passkey “%(name)s” was added to recover your account, and every other session was signed out. Removing passkeys and making new recovery codes are on hold until %(until)s."
         ),
     ),
     "recovery_codes_generated": (
         N_("New recovery codes were made for your account"),
         N_(
             "A new set of %(count)s recovery codes was made for your account. The earlier codes no longer work."
+        ),
+    ),
+    "tier_changed": (
+        N_("The sign-in rules for your account changed"),
+        N_(
+            "Your account moved from the “%(before)s” tier to the “%(after)s” tier. The ways you may sign in and recover your account follow the new tier; your account page shows them."
+        ),
+    ),
+    "operator_recovery_opened": (
+        N_("An operator started recovering your account"),
+        N_(
+            "An operator opened a request to recover your account. Nothing changes until a second operator approves it. If you did not ask for this, contact us at once."
+        ),
+    ),
+    "operator_recovery_approved": (
+        N_("Recovery of your account was approved"),
+        N_(
+            "A second operator approved recovering your account. After confirming who you are, the operators give you a one-time recovery code in person or by phone; it works once, until %(until)s. This code is never sent by email."
+        ),
+    ),
+    "operator_recovery_cancelled": (
+        N_("The recovery of your account was cancelled"),
+        N_(
+            "An operator cancelled the request to recover your account: its one-time code, if one was made, no longer works. Your passkeys and recovery codes are unchanged."
+        ),
+    ),
+    "operator_recovery_used": (
+        N_("The one-time recovery code for your account was used"),
+        N_(
+            "The one-time recovery code from the operators was used to sign in. That session can only add a new passkey; once it does, every other session is signed out."
         ),
     ),
 }
@@ -124,5 +154,6 @@ def notice_message(mail_from: str, payload: dict[str, Any], public_origin: str) 
         "ip": payload["ip"],
         "device": payload["device"],
         "account_url": f"{public_origin}/account",
+        "by_operator": payload.get("by") == "operator",
     }
     return _message(mail_from, payload["to"], context["title"], "notice", context)

@@ -1,7 +1,8 @@
 """Removing rows that no longer protect anything: flows that expired (every flow expires
 minutes after it starts, so an expired flow is over whatever its state) with their
 secrets, ended sessions, settled mail, stale failure counters, recoveries whose hold
-(or, unfinished, whose session) ended long ago, old dev mail, and the OpenID Connect
+(or, unfinished, whose session) ended long ago, operator recovery cases past their
+expiry (a used case's session is a recovery of its own by then), old dev mail, and the OpenID Connect
 artefacts that can no longer be used: expired authorization requests, codes, access
 token records and refresh tokens, and grants whose session has ended (tokens end with
 their session, so such a grant backs nothing) or that were revoked long ago, with their
@@ -30,6 +31,7 @@ from sekisho.store.tables import (
     oidc_pending_requests,
     oidc_refresh_tokens,
     onetime_secrets,
+    operator_recoveries,
     outbox,
     sessions,
     transaction_confirmations,
@@ -88,6 +90,9 @@ def purge(database: Database, *, before: datetime, failures_before: datetime) ->
         ),
         "transaction_confirmations": delete(transaction_confirmations).where(
             transaction_confirmations.c.expires_at < before
+        ),
+        "operator_recoveries": delete(operator_recoveries).where(
+            operator_recoveries.c.expires_at < before
         ),
         "dev_mailbox": delete(dev_mailbox).where(dev_mailbox.c.received_at < before),
     }

@@ -32,6 +32,7 @@ from sekisho.core.records import (
 )
 from sekisho.store import audit_chain
 from sekisho.store.devices import SqlKnownDevices
+from sekisho.store.operator_recovery import SqlOperatorRecoveries
 from sekisho.store.recovery import SqlRecoveries, SqlRecoveryCodes
 from sekisho.store.tables import (
     audit_events,
@@ -802,3 +803,4 @@ class SqlRepositories:
         self.recovery_codes = SqlRecoveryCodes(connection)
         self.recoveries = SqlRecoveries(connection)
         self.devices = SqlKnownDevices(connection)
+        self.operator_recoveries = SqlOperatorRecoveries(connection)

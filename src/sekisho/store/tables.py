@@ -195,6 +195,26 @@ account_recoveries = Table(
     Index("ix_account_recoveries_user", "user_id", "hold_until"),
 )
 
+operator_recoveries = Table(
+    "operator_recoveries",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("opened_by", String(120), nullable=False),
+    _when("opened_at"),
+    _when("expires_at"),
+    Column("approved_by", String(120)),
+    _when("approved_at", nullable=True),
+    Column("code_digest", String(64)),
+    _when("used_at", nullable=True),
+    Column("session_id", String(32)),
+    Column("cancelled_by", String(120)),
+    _when("cancelled_at", nullable=True),
+    Index("ix_operator_recoveries_user", "user_id", "expires_at"),
+    Index("ix_operator_recoveries_code", "code_digest", unique=True),
+)
+
 known_devices = Table(
     "known_devices",
     metadata,

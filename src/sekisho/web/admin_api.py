@@ -138,13 +138,19 @@ class UserBody(_Strict):
     email: Email
 
 
-class TierBody(UserBody):
+class NoticeLocale(UserBody):
+    locale: Literal["en", "ja"] = Field(
+        "en", description="The language of the email that tells the account holder."
+    )
+
+
+class TierBody(NoticeLocale):
     tier: Annotated[str, Field(min_length=1, max_length=32)] | None = Field(
         description="A tier the policy declares; null lets the policy's rules decide."
     )
 
 
-class AttributeBody(UserBody):
+class AttributeBody(NoticeLocale):
     name: AttributeName
     value: AttributeValue
 
@@ -331,7 +337,11 @@ def set_user_tier(
     `tier_refused` when it would leave the account no way in. Scopes `users:write` and
     `users:read` (the answer shows whether the account exists)."""
     tiers = context.service(request).tiers
-    return _user_change(lambda: tiers.set_tier(_address(body.email), body.tier, actor=_actor(key)))
+    return _user_change(
+        lambda: tiers.set_tier(
+            _address(body.email), body.tier, actor=_actor(key), locale=body.locale
+        )
+    )
 
 
 @router.post(
@@ -351,5 +361,7 @@ def set_user_attribute(
     `users:write` and `users:read`."""
     tiers = context.service(request).tiers
     return _user_change(
-        lambda: tiers.set_attribute(_address(body.email), body.name, body.value, actor=_actor(key)),
+        lambda: tiers.set_attribute(
+            _address(body.email), body.name, body.value, actor=_actor(key), locale=body.locale
+        ),
     )

@@ -42,6 +42,12 @@ HEADINGS = {
     ErrorCode.recovery_hold: N_("On hold after a recovery"),
 }
 
+#: Refusals of a signed-in session: the way on is its account page (where a restricted
+#: session adds its passkey, and a hold shows until when), not the sign-in page.
+_TO_ACCOUNT = frozenset(
+    {ErrorCode.session_restricted, ErrorCode.restricted_session, ErrorCode.recovery_hold}
+)
+
 _HTTP_CODES = {
     404: ErrorCode.not_found,
     405: ErrorCode.method_not_allowed,
@@ -73,6 +79,7 @@ def _respond(
         body.update(detail or {})
         return JSONResponse(body, status_code=code.status, headers=headers)
     language = context.locale(request)
+    to_account = code in _TO_ACCOUNT
     response = page(
         request,
         "message.html",
@@ -80,8 +87,12 @@ def _respond(
         heading=gettext(language, HEADINGS.get(code, N_("Something stopped this"))),
         text=gettext(language, code.message),
         error_code=code.name,
-        link="/signin",
-        link_text=gettext(language, "Back to sign-in"),
+        link="/account" if to_account else "/signin",
+        link_text=(
+            gettext(language, "Continue to your account")
+            if to_account
+            else gettext(language, "Back to sign-in")
+        ),
     )
     response.headers.update(headers)
     return response

@@ -1,4 +1,5 @@
-"""JSON API for recovery: sign-in with a recovery code, and the account's recovery codes
+"""JSON API for recovery: sign-in with a recovery code or an operator's one-time code, and
+the account's recovery codes
 (the same service calls as ``web/recovery_pages.py``; docs/flows/recovery.md)."""
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ class RecoveryBody(_Strict):
             max_length=64,
             description="A recovery code such as K7QM-3XVD-9RTA-HW2P: 16 ASCII letters and "
             "digits (no U), case, spaces and hyphens aside; I, L and O are read as 1, 1 and 0.",
+        ),
+    ]
+
+
+class OperatorCodeBody(_Strict):
+    email: Email
+    code: Annotated[
+        str,
+        Field(
+            pattern=RECOVERY_CODE,
+            max_length=64,
+            description="The one-time code an operator gave, in the recovery code's shape.",
         ),
     ]
 
@@ -80,6 +93,31 @@ def sign_in_with_recovery_code(request: Request, body: RecoveryBody) -> Response
     )
     # The session's restriction is ``recovery``: it may only add a passkey (then make
     # new recovery codes, and sign out).
+    return signed_in(request, issued)
+
+
+@router.post(
+    "/signin/recovery/operator",
+    response_model=SessionInfo,
+    dependencies=[JsonOnly],
+    responses=refusals(
+        *JSON_BODY,
+        ErrorCode.invalid_email,
+        ErrorCode.invalid_code_format,
+        ErrorCode.recovery_failed,
+        ErrorCode.rate_limited,
+    ),
+)
+def sign_in_with_operator_code(request: Request, body: OperatorCodeBody) -> Response:
+    """Spend the one-time code two operators released (``/api/v1/admin/recoveries``): a
+    session restricted to adding a passkey, like a recovery code's, or 400
+    ``recovery_failed`` whatever was wrong (unknown address, wrong, used or expired code)."""
+    issued = context.service(request).operator_code.sign_in(
+        raw_email=body.email,
+        code=body.code,
+        client=context.client(request),
+        previous=context.session_token(request),
+    )
     return signed_in(request, issued)
 
 

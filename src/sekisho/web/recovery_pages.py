@@ -14,7 +14,7 @@ from sekisho.core import recovery_codes
 from sekisho.core.encoding import base64url
 from sekisho.core.records import Session
 from sekisho.errors import ErrorCode, SekishoError
-from sekisho.i18n import gettext
+from sekisho.i18n import N_, gettext
 from sekisho.web import context
 from sekisho.web.context import CheckedForm
 from sekisho.web.passkeys_api import passkey_item
@@ -29,6 +29,12 @@ _FORM_REFUSALS = (
     ErrorCode.invalid_email,
 )
 DOWNLOAD_NAME = "sekisho-recovery-codes.txt"
+#: ``recovery_failed`` on the operator's code form, which has no recovery code in it.
+_OPERATOR_CODE_FAILED = N_(
+    "That email address and code do not match a one-time code that can be used. Check "
+    "both; a code works once and for a short time, so our staff may need to give you a "
+    "new one."
+)
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -37,15 +43,33 @@ def _see_other(url: str) -> RedirectResponse:
 
 @router.api_route("/signin/recovery", methods=["GET", "HEAD"])
 def recovery_page(request: Request) -> Response:
-    return page(request, "recovery_signin.html", error=None, email=None)
+    return page(request, "recovery_signin.html", error=None, email=None, operator=False)
+
+
+@router.api_route("/signin/recovery/operator", methods=["GET", "HEAD"])
+def operator_recovery_page(request: Request) -> Response:
+    """The form for the one-time code operators hand over (``operator_recovery_service``)."""
+    return page(request, "recovery_signin.html", error=None, email=None, operator=True)
 
 
 @router.post("/signin/recovery")
 def recovery_sign_in(request: Request, form: CheckedForm) -> Response:
     """The same page and status for an unknown address and a wrong or used code."""
+    return _recovery_form(request, form, operator=False)
+
+
+@router.post("/signin/recovery/operator")
+def operator_recovery_sign_in(request: Request, form: CheckedForm) -> Response:
+    """As :func:`recovery_sign_in`, for an operator's one-time code."""
+    return _recovery_form(request, form, operator=True)
+
+
+def _recovery_form(request: Request, form: CheckedForm, *, operator: bool) -> Response:
     email = context.field(form, "email", max_length=1024)
+    sekisho = context.service(request)
+    sign_in = sekisho.operator_code.sign_in if operator else sekisho.recovery.sign_in
     try:
-        issued = context.service(request).recovery.sign_in(
+        issued = sign_in(
             raw_email=email,
             code=context.field(form, "code", max_length=64),
             client=context.client(request),
@@ -54,12 +78,18 @@ def recovery_sign_in(request: Request, form: CheckedForm) -> Response:
     except SekishoError as error:
         if error.code not in _FORM_REFUSALS:
             raise
+        language = context.locale(request)
         return page(
             request,
             "recovery_signin.html",
             status_code=error.code.status,
-            error=gettext(context.locale(request), error.code.message),
+            error=(
+                gettext(language, _OPERATOR_CODE_FAILED)
+                if operator and error.code is ErrorCode.recovery_failed
+                else gettext(language, error.code.message)
+            ),
             email=email[:254],
+            operator=operator,
         )
     response = _see_other("/account")
     jar = context.cookies(request)
@@ -84,6 +114,7 @@ def recovery_account(request: Request, session: Session, *, added: str) -> Respo
         just_added=bool(added) and new_passkey is not None and added == new_passkey.id,
         credential_ids=[base64url(passkey.credential_id) for passkey in passkeys],
         rp_id=sekisho.passkeys.relying_party.rp_id,
+        by_operator=sekisho.operator_recovery.made_session(session.id),
     )
 
 
