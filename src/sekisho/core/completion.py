@@ -23,7 +23,7 @@ from sekisho.core.clients import ClientInfo
 from sekisho.core.devices import NewBrowserNotices
 from sekisho.core.migration import MigrationPolicy
 from sekisho.core.ports import Clock, Repositories, Transactions
-from sekisho.core.records import AuditEvent, Session, User
+from sekisho.core.records import AuditEvent, Passkey, Session, User
 from sekisho.core.recovery import restriction_for
 from sekisho.core.sessions import SessionManager
 from sekisho.errors import ErrorCode, SekishoError
@@ -46,7 +46,8 @@ class Proof(Protocol):
     @property
     def aal(self) -> int: ...
     @property
-    def passkey_id(self) -> str | None: ...
+    def passkey(self) -> Passkey | None:
+        """The passkey that made the proof, as read when it was checked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,17 +197,17 @@ class Completion:
         return IssuedSession(token=token, session=session, user=user)
 
     def _admit(self, repos: Repositories, user: User, tier: Tier, proof: Proof) -> Admission:
-        passkeys = tuple(repos.passkeys.for_user(user.id)) if proof.passkey_id else None
-
         def standing() -> Standing:
-            held = passkeys if passkeys is not None else tuple(repos.passkeys.for_user(user.id))
-            return Standing(passkeys=held, has_password=repos.passwords.get(user.id) is not None)
+            return Standing(
+                passkeys=tuple(repos.passkeys.for_user(user.id)),
+                has_password=repos.passwords.get(user.id) is not None,
+            )
 
         return admit(
             tier,
             via=method_of(proof.amr),
             aal=proof.aal,
-            passkey=next((p for p in passkeys or () if p.id == proof.passkey_id), None),
+            passkey=proof.passkey,
             standing=standing,
             attestation=self._attestation,
         )

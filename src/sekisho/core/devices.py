@@ -38,9 +38,11 @@ class NewBrowserNotices:
         """Record this sign-in's browser; notify when the account knew others but not it."""
         if client.device is None:
             return
-        had_others = repos.devices.any_for(user.id)
         digest = self._keys.digest(PURPOSE, f"{user.id}:{client.device}")
-        if repos.devices.seen(user.id, digest, now=now) or not had_others:
+        if repos.devices.known(user.id, digest, now=now):
+            return
+        had_others = repos.devices.any_for(user.id)
+        if not repos.devices.add(user.id, digest, now=now) or not had_others:
             return
         if session.restriction is not None:
             return

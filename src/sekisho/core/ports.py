@@ -206,8 +206,13 @@ class OperatorRecoveries(Protocol):
 
 
 class KnownDevices(Protocol):
-    def seen(self, user_id: str, digest: str, *, now: datetime) -> bool:
-        """Record a sign-in from this browser; True when it was already known."""
+    def known(self, user_id: str, digest: str, *, now: datetime) -> bool:
+        """True when the account has signed in from this browser before (its last
+        sighting is kept to the day)."""
+        ...
+
+    def add(self, user_id: str, digest: str, *, now: datetime) -> bool:
+        """Record a browser new to the account; False when another sign-in just did."""
         ...
 
     def any_for(self, user_id: str) -> bool: ...

@@ -1,80 +1,185 @@
-"""Appending to, verifying and exporting the audit chain (docs/audit.md).
+"""Appending to, verifying and exporting the audit chains (docs/audit.md).
 
-Invariant: events join the chain one at a time, in the order their transactions take the
-chain head: PostgreSQL holds the head row ``FOR UPDATE`` until the transaction ends, and
-SQLite runs one ``BEGIN IMMEDIATE`` transaction at a time. An event's id is taken after
-the head, so id order is chain order. Appending costs one read and one update of the head
-per transaction, in the transaction that writes the events, as its last statements, so
-the head lock is the last lock a transaction takes and is held only until its commit.
+Invariant: the events of one chain join it one at a time, in the order their
+transactions take that chain's head row. A transaction seals all its events onto one
+chain, whose head it locks as its last statement before the commit: PostgreSQL takes
+the first head of ``CHAINS_POSTGRESQL`` that no other transaction holds
+(``FOR UPDATE SKIP LOCKED``), so concurrent writers do not queue on one row; SQLite has
+one chain, and its ``BEGIN IMMEDIATE`` transactions run one at a time. An event's id is
+drawn after its chain's head is locked, so within a chain id order is chain order. Each
+transaction holds at most one head lock, the last lock it takes, until its commit.
+
+The heads of every chain exist from the first start (``open_chain``), so ``verify``
+knows which chains must be there. Every ``ANCHOR_SECONDS`` a process adds to one of its
+transactions an anchor event that records the other chains' heads.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
-from sekisho.core.audit_chain import GENESIS, AuditSeal, Head, Verdict, instant, verify
+from sekisho.core.audit_chain import (
+    ANCHORED,
+    GENESIS,
+    KEY_ADOPTED,
+    REKEYED,
+    AuditSeal,
+    Head,
+    Verdict,
+    anchor_detail,
+    claims,
+    instant,
+    verify,
+)
 from sekisho.store.tables import audit_chain, audit_events
 
-ROW = 1
-CREATE_LOCK = 0x5E_C15_A  # serialises the first sealing of the chain on PostgreSQL
+CHAINS_POSTGRESQL = 16  # heads; a writer waits only when all are held at once
+CHAINS_SQLITE = 1  # one writer at a time anyway
+ANCHOR_SECONDS = 60.0
+CREATE_LOCK = 0x5E_C15_A  # serialises the creation of the heads on PostgreSQL
 BATCH = 1000
 
 # Built once: every write transaction that audits runs these (docs/architecture.md).
-_HEAD = select(audit_chain.c.seq, audit_chain.c.hash, audit_chain.c.mac).where(
-    audit_chain.c.id == ROW
+_COLUMNS = (audit_chain.c.id, audit_chain.c.seq, audit_chain.c.hash, audit_chain.c.mac)
+_HEADS = select(*_COLUMNS).order_by(audit_chain.c.id)
+_LOCKED_HEAD = select(*_COLUMNS).where(audit_chain.c.id == bindparam("p_chain")).with_for_update()
+_FREE_HEAD = (
+    select(*_COLUMNS)
+    .where(audit_chain.c.id < bindparam("p_chains"))
+    .order_by(audit_chain.c.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)
 )
-_LOCKED_HEAD = _HEAD.with_for_update()
 _MOVE_HEAD = (
     update(audit_chain)
-    .where(audit_chain.c.id == ROW)
+    .where(audit_chain.c.id == bindparam("p_chain"))
     .values(seq=bindparam("p_seq"), hash=bindparam("p_hash"), mac=bindparam("p_mac"))
 )
 _INSERT_EVENT = insert(audit_events)
 
 
-def append(connection: Connection, seal: AuditSeal, events: Sequence[Mapping[str, Any]]) -> None:
-    """Seal ``events`` (stored column values) onto the chain, in order (one statement
-    for all of them; rows are inserted, and so get their ids, in list order)."""
-    head = _locked_head(connection, seal)
-    seq, last = head.seq, head.hash
-    rows: list[dict[str, Any]] = []
-    for values in events:
-        seq += 1
-        last = seal.seal(values, seq=seq, key_id=seal.key_id, prev=last)
-        rows.append({**values, "seq": seq, "key_id": seal.key_id, "hash": last})
-    connection.execute(_INSERT_EVENT, rows)
-    _move_head(connection, seal, seq, last)
+class Anchors:
+    """When a process next anchors: at most once per ``every`` seconds, the first time
+    ``every`` seconds after it started (a short-lived CLI process never does)."""
+
+    def __init__(self, every: float = ANCHOR_SECONDS) -> None:
+        self._every = every
+        self._next = time.monotonic() + every
+        self._lock = threading.Lock()
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        with self._lock:
+            if now < self._next:
+                return False
+            self._next = now + self._every
+            return True
+
+
+def chain_count(connection: Connection) -> int:
+    return CHAINS_POSTGRESQL if connection.dialect.name == "postgresql" else CHAINS_SQLITE
+
+
+def append(
+    connection: Connection,
+    seal: AuditSeal,
+    events: Sequence[Mapping[str, Any]],
+    anchors: Anchors | None = None,
+) -> None:
+    """Seal ``events`` (stored column values) onto one chain, in order (one statement
+    for all of them; rows are inserted, and so get their ids, in list order), with an
+    anchor event after them when ``anchors`` says one is due."""
+    head = _take_head(connection, seal)
+    if anchors is not None and chain_count(connection) > 1 and anchors.due():
+        events = [*events, _anchor(connection, head.chain)]
+    _seal_onto(connection, seal, head, events)
+
+
+def adopt(connection: Connection, seal: AuditSeal, events: Sequence[Mapping[str, Any]]) -> None:
+    """Open the new key's segment in every chain (``sekisho key adopt``): ``events`` in
+    chain 0, an ``audit.chain_rekeyed`` event in each other chain that holds events, and
+    the seal's MAC on the empty chains' heads. Heads are locked in chain order."""
+    _ensure_heads(connection, seal)
+    for chain in range(chain_count(connection)):
+        head = _read_head(connection, chain)
+        if head is None:
+            continue
+        if chain == 0:
+            _seal_onto(connection, seal, head, events)
+        elif head.seq == 0:
+            _move_head(connection, seal, chain, 0, GENESIS)
+        else:
+            _seal_onto(connection, seal, head, [_system_event(REKEYED, {"by": KEY_ADOPTED})])
 
 
 def open_chain(connection: Connection, seal: AuditSeal) -> None:
-    """Make sure the chain exists: at the first start after the upgrade that added it,
-    seal the events written before it, in id order."""
-    _locked_head(connection, seal)
+    """Make sure every chain's head exists: at the first start after the upgrade that
+    added the chain, seal the events written before it, in id order, onto chain 0."""
+    _ensure_heads(connection, seal)
 
 
-def _locked_head(connection: Connection, seal: AuditSeal) -> Head:
-    head = _read_head(connection, lock=True)
+def _seal_onto(
+    connection: Connection, seal: AuditSeal, head: Head, events: Sequence[Mapping[str, Any]]
+) -> None:
+    chain, seq, last = head.chain, head.seq, head.hash
+    rows: list[dict[str, Any]] = []
+    for values in events:
+        seq += 1
+        last = seal.seal(values, seq=seq, key_id=seal.key_id, prev=last, chain=chain)
+        rows.append({**values, "chain": chain, "seq": seq, "key_id": seal.key_id, "hash": last})
+    connection.execute(_INSERT_EVENT, rows)
+    _move_head(connection, seal, chain, seq, last)
+
+
+def _take_head(connection: Connection, seal: AuditSeal) -> Head:
+    """Lock a chain's head: on PostgreSQL the first one no other transaction holds; when
+    all are held (or none exists yet), wait for one picked by thread."""
+    chains = chain_count(connection)
+    if chains > 1:
+        row = connection.execute(_FREE_HEAD, {"p_chains": chains}).first()
+        if row is not None:
+            return _head(row)
+    chain = random.randrange(chains)  # spreads the waiters; no secret
+    head = _read_head(connection, chain)
     if head is not None:
         return head
+    _ensure_heads(connection, seal)
+    head = _read_head(connection, chain)
+    if head is None:
+        raise RuntimeError(f"the head of audit chain {chain} could not be created")
+    return head
+
+
+def _ensure_heads(connection: Connection, seal: AuditSeal) -> None:
+    chains = chain_count(connection)
+    present = set(connection.execute(select(audit_chain.c.id)).scalars())
+    if present >= set(range(chains)):
+        return
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CREATE_LOCK})
-        head = _read_head(connection, lock=True)
-        if head is not None:
-            return head
-    seq, last = _seal_backlog(connection, seal)
-    connection.execute(
-        insert(audit_chain).values(id=ROW, seq=seq, hash=last, mac=seal.head_mac(seq, last))
-    )
-    return Head(seq=seq, hash=last, mac=seal.head_mac(seq, last))
+        present = set(connection.execute(select(audit_chain.c.id)).scalars())
+    for chain in sorted(set(range(chains)) - present):
+        seq, last = _seal_backlog(connection, seal) if chain == 0 else (0, GENESIS)
+        connection.execute(
+            insert(audit_chain).values(
+                id=chain, seq=seq, hash=last, mac=seal.head_mac(seq, last, chain)
+            )
+        )
 
 
 def _seal_backlog(connection: Connection, seal: AuditSeal) -> tuple[int, str]:
+    """Events written before the chain existed (no ``seq``) join chain 0."""
     rows = connection.execute(
         select(audit_events).where(audit_events.c.seq.is_(None)).order_by(audit_events.c.id)
     ).mappings()
@@ -83,59 +188,123 @@ def _seal_backlog(connection: Connection, seal: AuditSeal) -> tuple[int, str]:
     for row in rows:
         seq += 1
         last = seal.seal(row, seq=seq, key_id=seal.key_id, prev=last)
-        sealed.append({"b_id": row["id"], "seq": seq, "key_id": seal.key_id, "hash": last})
+        sealed.append(
+            {"b_id": row["id"], "chain": 0, "seq": seq, "key_id": seal.key_id, "hash": last}
+        )
     if sealed:
         connection.execute(
             update(audit_events)
             .where(audit_events.c.id == bindparam("b_id"))
-            .values(seq=bindparam("seq"), key_id=bindparam("key_id"), hash=bindparam("hash")),
+            .values(
+                chain=bindparam("chain"),
+                seq=bindparam("seq"),
+                key_id=bindparam("key_id"),
+                hash=bindparam("hash"),
+            ),
             sealed,
         )
     return seq, last
 
 
-def _move_head(connection: Connection, seal: AuditSeal, seq: int, last: str) -> None:
+def _anchor(connection: Connection, chain: int) -> dict[str, Any]:
+    """An anchor event: the other chains' heads as last committed (read without a lock;
+    an anchor needs a state each chain really had, not the newest)."""
+    heads = [head for head in _all_heads(connection) if head.chain != chain]
+    return _system_event(ANCHORED, anchor_detail(heads))
+
+
+def _system_event(event: str, detail: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored values of an event the chain itself writes."""
+    return {
+        "at": datetime.now(UTC),
+        "event": event,
+        "outcome": "success",
+        "user_id": None,
+        "email": None,
+        "session_id": None,
+        "flow_id": None,
+        "ip": None,
+        "user_agent": None,
+        "amr": "",
+        "aal": None,
+        "detail": json.dumps(detail, sort_keys=True),
+        "request_id": None,
+    }
+
+
+def _move_head(connection: Connection, seal: AuditSeal, chain: int, seq: int, last: str) -> None:
     connection.execute(
-        _MOVE_HEAD, {"p_seq": seq, "p_hash": last, "p_mac": seal.head_mac(seq, last)}
+        _MOVE_HEAD,
+        {"p_chain": chain, "p_seq": seq, "p_hash": last, "p_mac": seal.head_mac(seq, last, chain)},
     )
 
 
-def _read_head(connection: Connection, *, lock: bool) -> Head | None:
-    row = connection.execute(_LOCKED_HEAD if lock else _HEAD).first()
-    return None if row is None else Head(seq=int(row.seq), hash=row.hash, mac=row.mac)
+def _head(row: Any) -> Head:
+    return Head(seq=int(row.seq), hash=row.hash, mac=row.mac, chain=int(row.id))
 
 
-def read_head(connection: Connection) -> Head | None:
-    return _read_head(connection, lock=False)
+def _read_head(connection: Connection, chain: int) -> Head | None:
+    row = connection.execute(_LOCKED_HEAD, {"p_chain": chain}).first()
+    return None if row is None else _head(row)
+
+
+def _all_heads(connection: Connection) -> list[Head]:
+    return [_head(row) for row in connection.execute(_HEADS)]
+
+
+def read_heads(connection: Connection) -> dict[int, Head]:
+    return {head.chain: head for head in _all_heads(connection)}
 
 
 def events(connection: Connection, *, since: datetime | None = None) -> Iterator[RowMapping]:
-    """Every event in id (chain) order, optionally from ``since`` on, read in batches."""
+    """Every event in id order (within a chain, chain order), optionally from ``since``
+    on, read in batches."""
     statement = select(audit_events).order_by(audit_events.c.id)
     if since is not None:
         statement = statement.where(audit_events.c.at >= since)
     yield from connection.execute(statement.execution_options(yield_per=BATCH)).mappings()
 
 
+def _by_chain(connection: Connection) -> Iterator[RowMapping]:
+    """Every event ordered by chain (rows outside any chain first), then id."""
+    statement = select(audit_events).order_by(
+        audit_events.c.chain.asc().nulls_first(), audit_events.c.id
+    )
+    yield from connection.execute(statement.execution_options(yield_per=BATCH)).mappings()
+
+
 def verify_chain(engine: Engine, seal: AuditSeal) -> Verdict:
-    """Check the whole chain in one snapshot (REPEATABLE READ on PostgreSQL, so events
-    appended meanwhile neither appear half-way nor move the head under the check)."""
+    """Check every chain in one snapshot (REPEATABLE READ on PostgreSQL, so events
+    appended meanwhile neither appear half-way nor move a head under the check)."""
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
-            head = read_head(connection)
-            return verify(events(connection), head, seal)
+            heads = read_heads(connection)
+            anchors = connection.execute(
+                select(audit_events.c.id, audit_events.c.detail).where(
+                    audit_events.c.event == ANCHORED, audit_events.c.chain.is_not(None)
+                )
+            ).mappings()
+            return verify(
+                _by_chain(connection),
+                heads,
+                seal,
+                chains=chain_count(connection),
+                anchored=claims(anchors),
+            )
 
 
 def export_lines(engine: Engine, *, since: datetime | None) -> Iterator[str]:
-    """The events from ``since`` on as JSON Lines, in chain order, with their place in
-    the chain (``seq``, ``key_id``, ``hash``) so a copy can be checked against the log."""
+    """The events from ``since`` on as JSON Lines, in id order, with their place in
+    their chain (``chain``, ``seq``, ``key_id``, ``hash``) so a copy can be checked
+    against the log."""
     with engine.connect() as connection, connection.begin():
         for row in events(connection, since=since):
             yield json.dumps(
                 {
                     "id": row["id"],
+                    "chain": row["chain"],
                     "seq": row["seq"],
                     "at": instant(row["at"]),
                     "event": row["event"],

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, make_url
 from sekisho.core.audit_chain import AuditSeal
 from sekisho.core.keys import Keyring
 from sekisho.errors import SekishoError
+from sekisho.store.audit_chain import Anchors
 from sekisho.store.repositories import SqlRepositories
 
 READ_ONLY = "sekisho_read_only"
@@ -79,6 +80,7 @@ class Database:
     def __init__(self, engine: Engine, keys: Keyring) -> None:
         self.engine = engine
         self.seal = AuditSeal(keys)
+        self.anchors = Anchors()
         self.audit_listeners: list[Callable[[list[dict[str, Any]]], None]] = []
         self._writers = _writer_lock(engine)
         self.is_sqlite = engine.dialect.name == "sqlite"
@@ -111,7 +113,7 @@ class Database:
             connection.execution_options(**{READ_ONLY: True})
             try:
                 with connection.begin():
-                    repos = SqlRepositories(connection, self.seal)
+                    repos = SqlRepositories(connection, self.seal, self.anchors)
                     yield repos
                     repos.audit.flush()
             finally:
@@ -123,7 +125,7 @@ class Database:
     def transaction(self) -> Iterator[SqlRepositories]:
         with self._writers, self.engine.connect() as connection:
             transaction = connection.begin()
-            repos = SqlRepositories(connection, self.seal)
+            repos = SqlRepositories(connection, self.seal, self.anchors)
             try:
                 yield repos
             except SekishoError as error:

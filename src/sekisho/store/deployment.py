@@ -180,7 +180,7 @@ def adopt_key(engine: Engine, keys: Keyring, *, now: datetime) -> int:
                 detail={"fingerprint": mine[:SHOWN], "dropped": dropped, "by": "operator"},
             )
         )
-        audit.flush()  # the new key's first event, then what it dropped
+        audit.flush_adoption()  # the new key's first event, then what it dropped
         drops.flush()
     return dropped
 

@@ -1,36 +1,55 @@
 """The browsers each account has signed in from, by keyed hash of their device cookie
-(the "new browser" notification, docs/flows/recovery.md)."""
+(the "new browser" notification, docs/flows/recovery.md).
+
+A sign-in from a known browser, the common case, reads one row and writes nothing
+unless its last sighting is a day old (docs/architecture.md: statements built once).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from sekisho.store.tables import known_devices
+
+SIGHTING_GRANULARITY = timedelta(days=1)
+
+_t = known_devices
+_LAST_SEEN = select(_t.c.user_id, _t.c.last_seen_at).where(_t.c.digest == bindparam("p_digest"))
+_TOUCH = (
+    update(_t).where(_t.c.digest == bindparam("p_digest")).values(last_seen_at=bindparam("p_now"))
+)
+_ANY = select(_t.c.digest).where(_t.c.user_id == bindparam("p_user")).limit(1)
 
 
 class SqlKnownDevices:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def seen(self, user_id: str, digest: str, *, now: datetime) -> bool:
-        t = known_devices
-        dialect = postgresql if self._c.dialect.name == "postgresql" else sqlite
-        inserted = self._c.execute(
-            dialect.insert(t)
-            .values(digest=digest, user_id=user_id, first_seen_at=now, last_seen_at=now)
-            .on_conflict_do_nothing(index_elements=[t.c.digest])
-            .returning(t.c.digest)
-        ).first()
-        if inserted is not None:
+    def known(self, user_id: str, digest: str, *, now: datetime) -> bool:
+        """True when this account has signed in from this browser before; its last
+        sighting is then moved to ``now`` when it is a day old or more."""
+        row = self._c.execute(_LAST_SEEN, {"p_digest": digest}).first()
+        if row is None or row.user_id != user_id:
             return False
-        self._c.execute(update(t).where(t.c.digest == digest).values(last_seen_at=now))
+        if now - row.last_seen_at >= SIGHTING_GRANULARITY:
+            self._c.execute(_TOUCH, {"p_digest": digest, "p_now": now})
         return True
 
+    def add(self, user_id: str, digest: str, *, now: datetime) -> bool:
+        """Record a browser new to this account; False when a concurrent sign-in from
+        it recorded it first."""
+        dialect = postgresql if self._c.dialect.name == "postgresql" else sqlite
+        inserted = self._c.execute(
+            dialect.insert(_t)
+            .values(digest=digest, user_id=user_id, first_seen_at=now, last_seen_at=now)
+            .on_conflict_do_nothing(index_elements=[_t.c.digest])
+            .returning(_t.c.digest)
+        ).first()
+        return inserted is not None
+
     def any_for(self, user_id: str) -> bool:
-        t = known_devices
-        row = self._c.execute(select(t.c.digest).where(t.c.user_id == user_id).limit(1)).first()
-        return row is not None
+        return self._c.execute(_ANY, {"p_user": user_id}).first() is not None

@@ -563,9 +563,12 @@ class SqlAudit:
     just before the commit (``Database.transaction``), so the chain head is the last
     lock a transaction takes (``sekisho.store.audit_chain``)."""
 
-    def __init__(self, connection: Connection, seal: AuditSeal) -> None:
+    def __init__(
+        self, connection: Connection, seal: AuditSeal, anchors: audit_chain.Anchors | None = None
+    ) -> None:
         self._c = connection
         self._seal = seal
+        self._anchors = anchors
         self._pending: list[dict[str, Any]] = []
 
     def append(self, event: AuditEvent) -> None:
@@ -580,8 +583,13 @@ class SqlAudit:
         """Seal the waiting events onto the chain; returns them (as stored)."""
         written, self._pending = self._pending, []
         if written:
-            audit_chain.append(self._c, self._seal, written)
+            audit_chain.append(self._c, self._seal, written, self._anchors)
         return written
+
+    def flush_adoption(self) -> None:
+        """Seal the waiting key adoption, opening the new key's segment in every chain."""
+        written, self._pending = self._pending, []
+        audit_chain.adopt(self._c, self._seal, written)
 
     def recent(self, user_id: str, email: str, limit: int) -> list[AuditEvent]:
         t = audit_events
@@ -788,7 +796,9 @@ class SqlLocks:
 class SqlRepositories:
     """Implements :class:`sekisho.core.ports.Repositories` for one connection."""
 
-    def __init__(self, connection: Connection, seal: AuditSeal) -> None:
+    def __init__(
+        self, connection: Connection, seal: AuditSeal, anchors: audit_chain.Anchors | None = None
+    ) -> None:
         self.connection = connection
         self.locks = SqlLocks(connection)
         self.users = SqlUsers(connection)
@@ -796,7 +806,7 @@ class SqlRepositories:
         self.secrets = SqlSecrets(connection)
         self.failures = SqlFailureCounters(connection)
         self.sessions = SqlSessions(connection)
-        self.audit = SqlAudit(connection, seal)
+        self.audit = SqlAudit(connection, seal, anchors)
         self.outbox = SqlOutbox(connection)
         self.passkeys = SqlPasskeys(connection)
         self.passwords = SqlPasswords(connection)

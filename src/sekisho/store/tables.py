@@ -242,13 +242,14 @@ audit_events = Table(
     Column("aal", Integer),
     Column("detail", Text, nullable=False),
     Column("request_id", String(64)),
+    Column("chain", Integer),
     Column("seq", BigInteger),
     Column("key_id", String(16)),
     Column("hash", String(64)),
     Index("ix_audit_events_user", "user_id", "id"),
     Index("ix_audit_events_email", "email", "id"),
     Index("ix_audit_events_at", "at"),
-    Index("ix_audit_events_seq", "seq", unique=True),
+    Index("ix_audit_events_chain_seq", "chain", "seq", unique=True),
 )
 
 audit_chain = Table(

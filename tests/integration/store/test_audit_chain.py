@@ -5,6 +5,8 @@ and ``sekisho audit verify`` runs as the operator runs it, in a process of its o
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -18,8 +20,9 @@ from sqlalchemy import Connection, Engine, text
 
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
-from sekisho.store.audit_chain import verify_chain
+from sekisho.store.audit_chain import Anchors, open_chain, verify_chain
 from sekisho.store.database import Database, make_engine
+from sekisho.store.deployment import adopt_key
 from sekisho.store.migrate import upgrade
 from tests.support.cli import run_sekisho
 from tests.support.server import SECRET_KEY, LiveServer, fresh_database
@@ -53,11 +56,15 @@ def _engine(server: LiveServer) -> Iterator[Engine]:
         engine.dispose()
 
 
-def _ids(engine: Engine) -> list[int]:
+def _ids(engine: Engine, chain: int = 0) -> list[int]:
+    """The ids of one chain's events, in order (on PostgreSQL a transaction that overlaps
+    another, such as the mail worker's, seals onto another chain)."""
     with engine.connect() as connection:
         return [
             int(i)
-            for i in connection.execute(text("SELECT id FROM audit_events ORDER BY id")).scalars()
+            for i in connection.execute(
+                text("SELECT id FROM audit_events WHERE chain = :c ORDER BY id"), {"c": chain}
+            ).scalars()
         ]
 
 
@@ -141,7 +148,7 @@ def test_case57_verify_names_the_first_modified_deleted_or_reordered_event(
         # ... also when the head is moved back with it: its MAC does not match.
         _sql(
             engine,
-            "UPDATE audit_chain SET seq = :seq, hash = :hash",
+            "UPDATE audit_chain SET seq = :seq, hash = :hash WHERE id = 0",
             seq=before_last["seq"],
             hash=before_last["hash"],
         )
@@ -159,7 +166,9 @@ def test_events_carry_their_place_and_export_writes_json_lines(
     everything = _run(server, "audit", "export")
     assert everything.returncode == 0, everything.stderr
     lines = [json.loads(line) for line in everything.stdout.splitlines()]
-    assert [line["seq"] for line in lines] == list(range(1, len(lines) + 1))
+    for chain in {line["chain"] for line in lines}:
+        seqs = [line["seq"] for line in lines if line["chain"] == chain]
+        assert seqs == list(range(1, len(seqs) + 1))
     assert all(len(line["hash"]) == 64 for line in lines)
 
     recent = _run(server, "audit", "export", "--since", since.isoformat())
@@ -177,18 +186,36 @@ def test_events_carry_their_place_and_export_writes_json_lines(
     assert target.read_text(encoding="utf-8") == recent.stdout
 
 
-def test_concurrent_sign_ins_keep_one_chain(server: LiveServer, smtp: SmtpCapture) -> None:
+def _places(engine: Engine) -> dict[int, list[int]]:
+    """Each chain's ``seq`` values in id order."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT chain, seq FROM audit_events WHERE chain IS NOT NULL ORDER BY id")
+        ).all()
+    places: dict[int, list[int]] = {}
+    for chain, seq in rows:
+        places.setdefault(int(chain), []).append(int(seq))
+    return places
+
+
+def _heads(engine: Engine) -> dict[int, int]:
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, seq FROM audit_chain")).all()
+    return {int(chain): int(seq) for chain, seq in rows}
+
+
+def test_concurrent_sign_ins_keep_gapless_chains(server: LiveServer, smtp: SmtpCapture) -> None:
     addresses = [f"user{n}@example.com" for n in range(8)]
     for address in addresses:
         server.add_user(address)
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda address: _sign_in(server, smtp, address), addresses))
     _intact(server)
-    with _engine(server) as engine, engine.connect() as connection:
-        seqs = list(connection.execute(text("SELECT seq FROM audit_events ORDER BY id")).scalars())
-        head = connection.execute(text("SELECT seq FROM audit_chain")).scalar_one()
-    assert seqs == list(range(1, len(seqs) + 1))
-    assert head == len(seqs)
+    with _engine(server) as engine:
+        places, heads = _places(engine), _heads(engine)
+    for chain, seqs in places.items():
+        assert seqs == list(range(1, len(seqs) + 1))
+        assert heads[chain] == len(seqs)
 
 
 def test_events_from_before_the_chain_are_sealed_at_the_first_start(
@@ -240,9 +267,9 @@ def test_after_a_key_adoption_the_new_segment_is_checked(backend: str, tmp_path:
         assert "1 refusals of processes without the key" in after.stdout
 
 
-def test_concurrent_transactions_append_to_one_chain(backend: str, tmp_path: Path) -> None:
+def test_concurrent_transactions_append_to_gapless_chains(backend: str, tmp_path: Path) -> None:
     """Eight threads, each committing ten transactions that write two events: every
-    event gets its own place, in id order, and the chain verifies."""
+    event gets its own place in its chain, in id order, and the chains verify."""
     with fresh_database(backend, tmp_path) as url:
         engine = make_engine(url)
         upgrade(engine)
@@ -264,11 +291,284 @@ def test_concurrent_transactions_append_to_one_chain(backend: str, tmp_path: Pat
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(write, range(8)))
         verdict = verify_chain(engine, database.seal)
-        with engine.connect() as connection:
-            seqs = list(
-                connection.execute(text("SELECT seq FROM audit_events ORDER BY id")).scalars()
-            )
+        places = _places(engine)
         database.dispose()
     assert verdict.intact, verdict.reason
     assert verdict.checked == 160
-    assert seqs == list(range(1, 161))
+    assert sum(len(seqs) for seqs in places.values()) == 160
+    for seqs in places.values():
+        assert seqs == list(range(1, len(seqs) + 1))
+
+
+def _event(n: int) -> AuditEvent:
+    return AuditEvent(event="test.event", outcome="success", at=datetime.now(UTC), detail={"n": n})
+
+
+def _write(database: Database, *numbers: int) -> None:
+    with database.transaction() as repos:
+        for n in numbers:
+            repos.audit.append(_event(n))
+
+
+@contextmanager
+def _holding(engine: Engine, *chains: int) -> Iterator[None]:
+    """Another transaction holds these chains' heads, as a concurrent writer would."""
+    with engine.connect() as connection, connection.begin():
+        for chain in chains:
+            connection.execute(
+                text("SELECT seq FROM audit_chain WHERE id = :c FOR UPDATE"), {"c": chain}
+            )
+        yield
+
+
+def _open(engine: Engine, database: Database) -> None:
+    """Every chain's head, as the first start of a process makes them."""
+    with engine.begin() as connection:
+        open_chain(connection, database.seal)
+
+
+def _chain_of(engine: Engine, chain: int) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        return [
+            dict(row)
+            for row in connection.execute(
+                text("SELECT * FROM audit_events WHERE chain = :c ORDER BY id"), {"c": chain}
+            ).mappings()
+        ]
+
+
+def _broken(engine: Engine, database: Database) -> tuple[int | None, str]:
+    verdict = verify_chain(engine, database.seal)
+    assert not verdict.intact
+    return verdict.broken_at, verdict.reason
+
+
+def test_postgresql_writers_that_overlap_seal_onto_other_chains_and_tampering_in_any_is_found(
+    tmp_path: Path,
+) -> None:
+    with fresh_database("postgresql", tmp_path) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        database = Database(engine, Keyring(SECRET_KEY))
+        try:
+            _open(engine, database)
+            _write(database, 0)
+            # A writer that finds chain 0's head held takes the next free one.
+            with _holding(engine, 0):
+                _write(database, 1, 2)
+                _write(database, 3)
+            with _holding(engine, 0, 1):
+                _write(database, 4, 5, 6)
+            _write(database, 7)
+            with engine.connect() as connection:
+                used: dict[int, int] = dict(
+                    connection.execute(
+                        text("SELECT chain, count(*) FROM audit_events GROUP BY chain")
+                    ).all()
+                )
+            assert used == {0: 2, 1: 3, 2: 3}
+            assert verify_chain(engine, database.seal).checked == 8
+            second, third = _chain_of(engine, 1), _chain_of(engine, 2)
+
+            # A field changed in chain 2.
+            _sql(engine, "UPDATE audit_events SET outcome = 'x' WHERE id = :id", id=third[1]["id"])
+            assert _broken(engine, database)[0] == third[1]["id"]
+            _sql(
+                engine,
+                "UPDATE audit_events SET outcome = 'success' WHERE id = :id",
+                id=third[1]["id"],
+            )
+            assert verify_chain(engine, database.seal).intact
+
+            # An event deleted from chain 1: the next one of chain 1 is out of place.
+            _sql(engine, "DELETE FROM audit_events WHERE id = :id", id=second[0]["id"])
+            broken_at, reason = _broken(engine, database)
+            assert broken_at == second[1]["id"]
+            assert "of chain 1 where event 1 belongs" in reason
+            with engine.begin() as connection:
+                _insert(connection, second[0])
+            assert verify_chain(engine, database.seal).intact
+
+            # Chains 1 and 2 renamed into each other, events and heads: every seal
+            # covers its chain, so the first event of each no longer matches.
+            for old, new in ((1, -1), (2, 1), (-1, 2)):
+                _sql(engine, "UPDATE audit_events SET chain = :n WHERE chain = :o", n=new, o=old)
+                _sql(engine, "UPDATE audit_chain SET id = :n WHERE id = :o", n=new, o=old)
+            broken_at, reason = _broken(engine, database)
+            assert broken_at == third[0]["id"]
+            assert "does not match its seal" in reason
+            for old, new in ((1, -1), (2, 1), (-1, 2)):
+                _sql(engine, "UPDATE audit_events SET chain = :n WHERE chain = :o", n=new, o=old)
+                _sql(engine, "UPDATE audit_chain SET id = :n WHERE id = :o", n=new, o=old)
+            assert verify_chain(engine, database.seal).intact
+
+            # A whole chain deleted, head and events: the heads of every chain must be
+            # there.
+            with engine.connect() as connection:
+                head = dict(
+                    connection.execute(text("SELECT * FROM audit_chain WHERE id = 2"))
+                    .mappings()
+                    .one()
+                )
+            _sql(engine, "DELETE FROM audit_events WHERE chain = 2")
+            _sql(engine, "DELETE FROM audit_chain WHERE id = 2")
+            assert "the head of chain 2 is missing" in _broken(engine, database)[1]
+            with engine.begin() as connection:
+                for row in third:
+                    _insert(connection, row)
+                connection.execute(
+                    text("INSERT INTO audit_chain (id, seq, hash, mac) VALUES (2, :s, :h, :m)"),
+                    {"s": head["seq"], "h": head["hash"], "m": head["mac"]},
+                )
+            assert verify_chain(engine, database.seal).intact
+        finally:
+            database.dispose()
+            engine.dispose()
+
+
+def test_an_anchor_finds_a_chain_cut_back_to_a_head_it_really_had(tmp_path: Path) -> None:
+    """Chain 1's newest event deleted and its head put back to a copy taken before that
+    event: every link and MAC left is genuine, but an anchor sealed in chain 0 recorded
+    chain 1 further on."""
+    with fresh_database("postgresql", tmp_path) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        database = Database(engine, Keyring(SECRET_KEY))
+        try:
+            _open(engine, database)
+            _write(database, 0)
+            with _holding(engine, 0):
+                _write(database, 1)
+            with engine.connect() as connection:
+                copied = dict(
+                    connection.execute(text("SELECT * FROM audit_chain WHERE id = 1"))
+                    .mappings()
+                    .one()
+                )
+            with _holding(engine, 0):
+                _write(database, 2)
+            cut = _chain_of(engine, 1)[-1]
+            database.anchors = Anchors(every=0.0)
+            _write(database, 3)  # chain 0, followed by an anchor of the other heads
+            with engine.connect() as connection:
+                anchor = dict(
+                    connection.execute(
+                        text(
+                            "SELECT id, chain, detail FROM audit_events "
+                            "WHERE event = 'audit.chains_anchored'"
+                        )
+                    )
+                    .mappings()
+                    .one()
+                )
+            assert anchor["chain"] == 0
+            assert json.loads(anchor["detail"])["heads"]["1"] == [2, cut["hash"]]
+            assert verify_chain(engine, database.seal).intact
+
+            _sql(engine, "DELETE FROM audit_events WHERE id = :id", id=cut["id"])
+            _sql(
+                engine,
+                "UPDATE audit_chain SET seq = :s, hash = :h, mac = :m WHERE id = 1",
+                s=copied["seq"],
+                h=copied["hash"],
+                m=copied["mac"],
+            )
+            broken_at, reason = _broken(engine, database)
+            assert broken_at == _chain_of(engine, 1)[-1]["id"]
+            assert f"the anchor {anchor['id']} recorded event 2 of chain 1" in reason
+            assert "the chain ends at event 1" in reason
+        finally:
+            database.dispose()
+            engine.dispose()
+
+
+def test_a_key_adoption_opens_the_new_segment_in_every_chain_that_holds_events(
+    tmp_path: Path,
+) -> None:
+    other = "another-secret-key-0123456789abcdef01234567"
+    with fresh_database("postgresql", tmp_path) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        database = Database(engine, Keyring(SECRET_KEY))
+        try:
+            _open(engine, database)
+            _write(database, 0)
+            with _holding(engine, 0):
+                _write(database, 1)
+            adopt_key(engine, Keyring(other), now=datetime.now(UTC))
+            adopted = Database(engine, Keyring(other))
+            _write(adopted, 2)
+            verdict = verify_chain(engine, adopted.seal)
+            marks = [row["event"] for row in _chain_of(engine, 1)]
+            adopted.dispose()
+        finally:
+            database.dispose()
+            engine.dispose()
+    assert verdict.intact, verdict.reason
+    assert (verdict.checked, verdict.earlier_key) == (3, 2)
+    assert marks == ["test.event", "audit.chain_rekeyed"]
+
+
+WRITER = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from sekisho.core.keys import Keyring
+from sekisho.core.records import AuditEvent
+from sekisho.store.database import Database, make_engine
+
+database = Database(make_engine(sys.argv[1]), Keyring(sys.argv[2]))
+
+
+def write(thread: int) -> None:
+    for n in range(15):
+        with database.transaction() as repos:
+            for part in ("a", "b"):
+                repos.audit.append(
+                    AuditEvent(
+                        event="test.event",
+                        outcome="success",
+                        at=datetime.now(UTC),
+                        detail={"process": sys.argv[3], "thread": thread, "n": n, "part": part},
+                    )
+                )
+
+
+with ThreadPoolExecutor(max_workers=4) as pool:
+    list(pool.map(write, range(4)))
+database.dispose()
+"""
+
+
+def test_two_processes_writing_at_once_on_postgresql_leave_chains_that_verify(
+    tmp_path: Path,
+) -> None:
+    with fresh_database("postgresql", tmp_path) as url:
+        assert _run(url, "db", "upgrade").returncode == 0
+        writers = [
+            subprocess.Popen([sys.executable, "-c", WRITER, url, SECRET_KEY, name])
+            for name in ("one", "two")
+        ]
+        assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
+        engine = make_engine(url)
+        try:
+            places = _places(engine)
+            with engine.connect() as connection:
+                by_process: dict[str, int] = dict(
+                    connection.execute(
+                        text(
+                            "SELECT detail::json->>'process', count(*) FROM audit_events "
+                            "WHERE event = 'test.event' GROUP BY 1"
+                        )
+                    ).all()
+                )
+        finally:
+            engine.dispose()
+        verdict = _run(url, "audit", "verify")
+    assert by_process == {"one": 120, "two": 120}
+    assert len(places) > 1, "overlapping writers queued on one chain"
+    for seqs in places.values():
+        assert seqs == list(range(1, len(seqs) + 1))
+    assert verdict.returncode == 0, verdict.stderr
+    assert "241 events checked" in verdict.stdout  # and the key recorded by verify itself

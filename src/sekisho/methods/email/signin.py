@@ -29,7 +29,7 @@ from sekisho.core.clients import ClientInfo
 from sekisho.core.keys import Keyring
 from sekisho.core.policy import FailurePolicy
 from sekisho.core.ports import Repositories
-from sekisho.core.records import AuditEvent, Flow, FlowState
+from sekisho.core.records import AuditEvent, Flow, FlowState, Passkey
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import DEFAULT_LOCALE, minutes_left
 from sekisho.policy.assurance import EMAIL
@@ -52,7 +52,7 @@ class EmailProof:
     via: str
     amr: tuple[str, ...] = EMAIL.amr
     aal: int = EMAIL.aal
-    passkey_id: str | None = None
+    passkey: Passkey | None = None
 
 
 @dataclass(frozen=True, slots=True)

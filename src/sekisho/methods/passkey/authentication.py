@@ -65,7 +65,7 @@ class PasskeyProof:
 
     email: str
     flow_id: str
-    passkey_id: str | None
+    passkey: Passkey | None
     amr: tuple[str, ...]
     aal: int
     via: str = "passkey"
@@ -219,7 +219,7 @@ class PasskeySignIn:
         return PasskeyProof(
             email=user.email,
             flow_id=flow.id,
-            passkey_id=passkey.id,
+            passkey=passkey,
             amr=assurance.amr,
             aal=assurance.aal,
         )

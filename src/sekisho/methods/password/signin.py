@@ -23,7 +23,7 @@ from sekisho.core.clients import ClientInfo
 from sekisho.core.migration import MigrationPolicy
 from sekisho.core.policy import FailurePolicy
 from sekisho.core.ports import Repositories
-from sekisho.core.records import AuditEvent, User
+from sekisho.core.records import AuditEvent, Passkey, User
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.methods.password.hashes import (
     MAX_PASSWORD_BYTES,
@@ -44,7 +44,7 @@ class PasswordProof:
     via: str = "password"
     amr: tuple[str, ...] = PASSWORD.amr
     aal: int = PASSWORD.aal
-    passkey_id: str | None = None
+    passkey: Passkey | None = None
 
 
 class PasswordSignIn:

@@ -29,7 +29,7 @@ from sekisho.core.keys import Keyring
 from sekisho.core.notices import RECOVERY_CODE_USED, queue_notice
 from sekisho.core.policy import FailurePolicy
 from sekisho.core.ports import Repositories
-from sekisho.core.records import AuditEvent, User
+from sekisho.core.records import AuditEvent, Passkey, User
 from sekisho.core.recovery import VIA_RECOVERY_CODE
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.policy.assurance import RECOVERY_CODE
@@ -46,7 +46,7 @@ class RecoveryCodeProof:
     via: str = VIA_RECOVERY_CODE
     amr: tuple[str, ...] = RECOVERY_CODE.amr
     aal: int = RECOVERY_CODE.aal
-    passkey_id: str | None = None
+    passkey: Passkey | None = None
 
 
 class RecoveryCodeSignIn:
