@@ -28,7 +28,7 @@ from sekisho.core.keys import Keyring
 from sekisho.core.notices import OPERATOR_RECOVERY_USED, queue_notice
 from sekisho.core.policy import FailurePolicy
 from sekisho.core.ports import Repositories
-from sekisho.core.records import AuditEvent, User
+from sekisho.core.records import AuditEvent, Passkey, User
 from sekisho.core.recovery import VIA_OPERATOR_CODE
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.policy.assurance import RECOVERY_CODE
@@ -53,7 +53,7 @@ class OperatorCodeProof:
     via: str = VIA_OPERATOR_CODE
     amr: tuple[str, ...] = RECOVERY_CODE.amr
     aal: int = RECOVERY_CODE.aal
-    passkey_id: str | None = None
+    passkey: Passkey | None = None
 
 
 class OperatorCodeSignIn:
