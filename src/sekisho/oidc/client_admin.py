@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
@@ -38,6 +39,9 @@ class ClientSettings:
     id_token_lifetime: timedelta = clients.DEFAULT_ID_TOKEN_LIFETIME
     access_token_lifetime: timedelta = clients.DEFAULT_ACCESS_TOKEN_LIFETIME
     client_id: str | None = None
+    jwks: dict[str, Any] | None = None
+    require_par: bool = False
+    id_token_alg: str = "ES256"  # noqa: S105 (an algorithm name, not a secret)
 
 
 def describe(client: Client) -> dict[str, object]:
@@ -57,6 +61,9 @@ def describe(client: Client) -> dict[str, object]:
         "secret_rotated_at": (
             client.secret_rotated_at.isoformat() if client.secret_rotated_at else None
         ),
+        "require_pushed_authorization_requests": client.require_par,
+        "id_token_signed_response_alg": client.id_token_alg,
+        "jwks": client.jwks,
     }
 
 
@@ -88,6 +95,9 @@ class ClientAdmin:
             access_token_lifetime=settings.access_token_lifetime,
             now=now,
             client_id=settings.client_id,
+            jwks=settings.jwks,
+            require_par=settings.require_par,
+            id_token_alg=settings.id_token_alg,
         )
         with self._database.transaction() as repos:
             store = SqlOidc(repos.connection)

@@ -2,8 +2,9 @@
 minutes after it starts, so an expired flow is over whatever its state) with their
 secrets, ended sessions, settled mail, stale failure counters, recoveries whose hold
 (or, unfinished, whose session) ended long ago, old dev mail, and the OpenID Connect
-artefacts that can no longer be used: expired authorization requests, codes and access
-token records, and grants whose session has ended (tokens end with their session, so
+artefacts that can no longer be used: expired authorization requests (pending and
+pushed), codes, access token records and client assertion ids (an expired assertion is
+refused for its ``exp`` alone), and grants whose session has ended (tokens end with their session, so
 such a grant backs nothing) or that were revoked long ago.
 
 The audit log is never purged here: it is the record of what happened.
@@ -22,9 +23,11 @@ from sekisho.store.tables import (
     failure_counters,
     flows,
     oidc_access_tokens,
+    oidc_client_assertions,
     oidc_codes,
     oidc_grants,
     oidc_pending_requests,
+    oidc_pushed_requests,
     onetime_secrets,
     outbox,
     sessions,
@@ -51,6 +54,12 @@ def purge(database: Database, *, before: datetime, failures_before: datetime) ->
         ),
         "oidc_pending_requests": delete(oidc_pending_requests).where(
             oidc_pending_requests.c.expires_at < before
+        ),
+        "oidc_pushed_requests": delete(oidc_pushed_requests).where(
+            oidc_pushed_requests.c.expires_at < before
+        ),
+        "oidc_client_assertions": delete(oidc_client_assertions).where(
+            oidc_client_assertions.c.expires_at < before
         ),
         "oidc_codes": delete(oidc_codes).where(
             or_(oidc_codes.c.expires_at < before, oidc_codes.c.grant_id.in_(ended_grants))
