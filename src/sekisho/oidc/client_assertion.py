@@ -24,6 +24,7 @@ from typing import Any, cast
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, KeySetSerialization, RSAKey
+from joserfc.util import base64_to_int
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ("ES256", "RS256", "PS256")
@@ -56,6 +57,8 @@ def check_jwks(value: object) -> dict[str, Any]:
         raise ValueError('the JWKS is a JSON object with a "keys" array')
     if not 0 < len(value["keys"]) <= MAX_KEYS:
         raise ValueError(f"the JWKS holds 1 to {MAX_KEYS} keys")
+    for jwk in value["keys"]:
+        _refuse_short_rsa(jwk)
     try:
         key_set = KeySet.import_key_set(cast(KeySetSerialization, value))
     except (JoseError, ValueError, TypeError, KeyError) as error:
@@ -66,14 +69,24 @@ def check_jwks(value: object) -> dict[str, Any]:
         if isinstance(key, ECKey):
             if key.curve_name != "P-256":
                 raise ValueError("EC keys must be on P-256 (ES256)")
-        elif isinstance(key, RSAKey):
-            if key.raw_value.key_size < MIN_RSA_BITS:
-                raise ValueError(f"RSA keys must have at least {MIN_RSA_BITS} bits")
-        else:
+        elif not isinstance(key, RSAKey):
             raise ValueError("only EC (P-256) and RSA keys are accepted")
         if key.alg is not None and key.alg not in ALGORITHMS:
             raise ValueError(f"a key's alg must be one of {', '.join(ALGORITHMS)}")
     return {"keys": [key.as_dict(private=False) for key in key_set.keys]}
+
+
+def _refuse_short_rsa(jwk: object) -> None:
+    """Checked before joserfc imports the key (it would warn, not refuse)."""
+    if not isinstance(jwk, dict) or jwk.get("kty") != "RSA":
+        return
+    modulus = jwk.get("n")
+    try:
+        bits = base64_to_int(modulus).bit_length() if isinstance(modulus, str) else 0
+    except ValueError:
+        bits = 0
+    if bits < MIN_RSA_BITS:
+        raise ValueError(f"RSA keys must have at least {MIN_RSA_BITS} bits")
 
 
 def subject(assertion: str) -> str | None:
