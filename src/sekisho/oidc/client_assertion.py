@@ -64,13 +64,12 @@ def check_jwks(value: object) -> dict[str, Any]:
     except (JoseError, ValueError, TypeError, KeyError) as error:
         raise ValueError(f"the JWKS cannot be read: {error}") from error
     for key in key_set.keys:
+        if not isinstance(key, ECKey | RSAKey):
+            raise ValueError("only EC (P-256) and RSA keys are accepted")
         if key.is_private:
             raise ValueError("the JWKS holds a private key: register only the public keys")
-        if isinstance(key, ECKey):
-            if key.curve_name != "P-256":
-                raise ValueError("EC keys must be on P-256 (ES256)")
-        elif not isinstance(key, RSAKey):
-            raise ValueError("only EC (P-256) and RSA keys are accepted")
+        if isinstance(key, ECKey) and key.curve_name != "P-256":
+            raise ValueError("EC keys must be on P-256 (ES256)")
         if key.alg is not None and key.alg not in ALGORITHMS:
             raise ValueError(f"a key's alg must be one of {', '.join(ALGORITHMS)}")
     return {"keys": [key.as_dict(private=False) for key in key_set.keys]}

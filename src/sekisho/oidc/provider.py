@@ -340,7 +340,7 @@ class Provider:
             reason = error.reason if isinstance(error, AssertionRefused) else "credentials"
             repos.audit.append(
                 AuditEvent(
-                    event="oidc.client_authentication.refused",
+                    event="oidc.token_endpoint_auth.refused",
                     outcome="failure",
                     at=now,
                     ip=client_info.ip,

@@ -86,7 +86,7 @@ def _refusal_reasons(server: LiveServer) -> list[str]:
     with server.database.engine.connect() as connection:
         rows = connection.exec_driver_sql(
             "SELECT detail FROM audit_events"
-            " WHERE event = 'oidc.client_authentication.refused' ORDER BY id"
+            " WHERE event = 'oidc.token_endpoint_auth.refused' ORDER BY id"
         ).scalars()
         return [json.loads(row)["reason"] for row in rows]
 
