@@ -14,7 +14,7 @@ from typing import Any
 
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
-from sekisho.oidc import clients
+from sekisho.oidc import client_assertion, clients
 from sekisho.oidc.clients import NewClient, RegistrationError
 from sekisho.oidc.records import Client
 from sekisho.store.database import Database
@@ -119,6 +119,21 @@ class ClientAdmin:
                 return None
             repos.audit.append(_event("oidc.client_secret_rotated", client_id, now, actor))
         return secret
+
+    def set_jwks(self, client_id: str, jwks: object, *, now: datetime, actor: str) -> bool:
+        """Replace a ``private_key_jwt`` client's public keys (the client's own key
+        rotation: register the new set, with the old key still in it until the client
+        signs with the new one). Raises :class:`RegistrationError` for an unacceptable
+        set; False when there is no such ``private_key_jwt`` client."""
+        try:
+            checked = client_assertion.check_jwks(jwks)
+        except ValueError as error:
+            raise RegistrationError(str(error)) from error
+        with self._database.transaction() as repos:
+            if not SqlOidc(repos.connection).set_client_jwks(client_id, checked):
+                return False
+            repos.audit.append(_event("oidc.client_jwks_replaced", client_id, now, actor))
+        return True
 
     def remove(self, client_id: str, *, now: datetime, actor: str) -> bool:
         """Remove a client; every token it holds stops working at once."""

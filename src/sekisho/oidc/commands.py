@@ -200,6 +200,29 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
         typer.echo(f"client_secret: {secret}")
         typer.echo("The secret is shown only now; Sekisho keeps only a keyed hash of it.")
 
+    @clients_app.command("set-jwks")
+    def clients_set_jwks(
+        client_id: str,
+        jwks: Annotated[str, typer.Option(help="The new public keys: a JWK Set as inline JSON.")],
+    ) -> None:
+        """Replace a private_key_jwt client's public keys (keep the old key in the set
+        until the client signs with the new one)."""
+        try:
+            keys = json.loads(jwks)
+        except ValueError as error:
+            typer.echo(f"refused: --jwks is not JSON: {error}", err=True)
+            raise typer.Exit(2) from error
+        database, keyring = open_database()
+        try:
+            done = ClientAdmin(database, keyring).set_jwks(client_id, keys, now=_now(), actor="cli")
+        except clients.RegistrationError as error:
+            typer.echo(f"refused: {error}", err=True)
+            raise typer.Exit(2) from error
+        if not done:
+            typer.echo(f"no private_key_jwt client {client_id}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"replaced the keys of {client_id}")
+
     @clients_app.command("remove")
     def clients_remove(client_id: str) -> None:
         """Remove a client; every token it holds stops working at once."""

@@ -281,6 +281,16 @@ class SqlOidc:
         ).first()
         return row is not None
 
+    def set_client_jwks(self, client_id: str, jwks: dict[str, Any]) -> bool:
+        """Replace a ``private_key_jwt`` client's keys; False for any other client."""
+        row = self._c.execute(
+            update(oidc_clients)
+            .where(oidc_clients.c.id == client_id, oidc_clients.c.auth_method == "private_key_jwt")
+            .values(jwks=json.dumps(jwks, sort_keys=True))
+            .returning(oidc_clients.c.id)
+        ).first()
+        return row is not None
+
     def remove_client(self, client_id: str, *, now: datetime) -> bool:
         """Delete a client; its grants end first (tokens refused from now on)."""
         self._c.execute(

@@ -283,6 +283,41 @@ def rotate_client_secret(
     return ClientSecret(client_id=client_id, client_secret=secret)
 
 
+class JwksBody(_Strict):
+    jwks: dict[str, Any] = Field(
+        description="The client's new public keys: a JWK Set of 1 to 10 EC P-256 or RSA"
+        " (2048 bits or more) keys."
+    )
+
+
+@router.put(
+    "/clients/{client_id}/jwks",
+    dependencies=[JsonOnly],
+    responses=refusals(
+        *JSON_BODY, *KEY, *PATH_ID, ErrorCode.invalid_client_metadata, ErrorCode.not_found
+    ),
+)
+def replace_client_jwks(
+    request: Request,
+    client_id: ClientId,
+    body: JwksBody,
+    key: Annotated[ApiKey, Depends(_scopes("clients:write"))],
+) -> ClientOut:
+    """Replace a `private_key_jwt` client's public keys, as `sekisho clients set-jwks`
+    does (keep the old key in the set until the client signs with the new one). Scope
+    `clients:write`."""
+    admin = client_admin(request)
+    now = context.service(request).clock()
+    try:
+        replaced = admin.set_jwks(client_id, body.jwks, now=now, actor=_actor(key))
+    except RegistrationError as error:
+        raise _explained(ErrorCode.invalid_client_metadata, error) from error
+    client = admin.one(client_id) if replaced else None
+    if client is None:
+        raise SekishoError(ErrorCode.not_found)
+    return _client_out(describe(client))
+
+
 @router.delete(
     "/clients/{client_id}",
     status_code=204,

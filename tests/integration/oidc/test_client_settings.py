@@ -179,3 +179,79 @@ def test_the_admin_api_sets_the_same_settings(server: LiveServer) -> None:
     assert private.json()["error"] == no_keys.json()["error"] == "invalid_client_metadata"
     assert "private key" in private.json()["explanation"]
     assert bad_alg.status_code == 422
+
+
+def test_a_clients_keys_are_replaced_by_the_cli_and_the_api(server: LiveServer) -> None:
+    url = server.settings.database_url
+    old = ECKey.generate_key("P-256", auto_kid=True)
+    new = ECKey.generate_key("P-256", auto_kid=True)
+    newest = ECKey.generate_key("P-256", auto_kid=True)
+    added = run_sekisho(
+        url,
+        "clients",
+        "add",
+        "--name",
+        "Desk",
+        "--redirect-uri",
+        "https://rp.example/callback",
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks",
+        json.dumps(_public(old)),
+    )
+    client_id = CLIENT_ID.search(added.stdout)
+    assert client_id is not None
+    both = {"keys": [old.as_dict(private=False), new.as_dict(private=False)]}
+    replaced = run_sekisho(
+        url, "clients", "set-jwks", client_id.group(1), "--jwks", json.dumps(both)
+    )
+    assert replaced.returncode == 0, replaced.stderr
+    assert _authenticates(server, old, client_id.group(1))
+    assert _authenticates(server, new, client_id.group(1))
+    leaky = {"keys": [new.as_dict(private=True)]}
+    refused = run_sekisho(
+        url, "clients", "set-jwks", client_id.group(1), "--jwks", json.dumps(leaky)
+    )
+    assert refused.returncode == 2
+    assert "private key" in refused.stderr
+    secret_client = run_sekisho(
+        url, "clients", "add", "--name", "S", "--redirect-uri", "https://rp.example/callback"
+    )
+    secret_id = CLIENT_ID.search(secret_client.stdout)
+    assert secret_id is not None
+    not_jwt = run_sekisho(
+        url, "clients", "set-jwks", secret_id.group(1), "--jwks", json.dumps(both)
+    )
+    assert not_jwt.returncode == 1
+
+    _key_id, api_key = create_key(server, "clients:write")
+    with server.client(headers=bearer(api_key)) as http:
+        put = http.put(
+            f"/api/v1/admin/clients/{client_id.group(1)}/jwks", json={"jwks": _public(newest)}
+        )
+        bad = http.put(
+            f"/api/v1/admin/clients/{client_id.group(1)}/jwks", json={"jwks": {"keys": []}}
+        )
+        missing = http.put(
+            f"/api/v1/admin/clients/{secret_id.group(1)}/jwks", json={"jwks": _public(newest)}
+        )
+    assert put.status_code == 200, put.text
+    assert put.json()["jwks"] == _public(newest)
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "invalid_client_metadata"
+    assert missing.status_code == 404
+    assert not _authenticates(server, old, client_id.group(1))
+    assert _authenticates(server, newest, client_id.group(1))
+    with server.database.engine.connect() as connection:
+        events = (
+            connection.execute(
+                text(
+                    "SELECT ip FROM audit_events WHERE event = 'oidc.client_jwks_replaced' ORDER BY id"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert events[0] == "cli"
+    assert events[1].startswith("api-key:")
+    assert len(events) == 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -305,3 +306,16 @@ def test_the_par_endpoint_refuses_bad_pushes_and_stores_nothing(server: LiveServ
         public_push = http.post("/par", data={**_request(), "client_id": public.client_id})
     assert public_push.status_code == 201, public_push.text
     assert len(_pushed_rows(server)) == 1
+
+
+def test_concurrent_uses_of_one_request_uri_give_one_winner(server: LiveServer) -> None:
+    registered = register_client(server)
+    request_uri = _request_uri(server, registered)
+
+    def use(_n: int) -> int:
+        with server.client() as http:
+            return http.get(_authorize(registered.client_id, request_uri)).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(use, range(6)))
+    assert sorted(statuses) == [303, 400, 400, 400, 400, 400]
