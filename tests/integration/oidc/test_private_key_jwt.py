@@ -13,6 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
+from authlib.common.security import generate_token
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
@@ -209,3 +214,61 @@ def test_the_pushed_request_endpoint_takes_assertions_once(server: LiveServer) -
     assert pushed.status_code == 201, pushed.text
     assert replayed.status_code == other.status_code == 401
     assert replayed.json()["error"] == other.json()["error"] == "invalid_client"
+
+
+class ShortPrivateKeyJWT(PrivateKeyJWT):  # type: ignore[misc]
+    """Authlib's ``PrivateKeyJWT`` with 5-minute assertions, as
+    docs/integrations/python-authlib.md shows (Authlib's default is one hour)."""
+
+    def sign(self, auth: Any, token_endpoint: str) -> str:
+        return str(
+            private_key_jwt_sign(
+                auth.client_secret,
+                client_id=auth.client_id,
+                token_endpoint=token_endpoint,
+                alg=self.alg,
+                expires_in=300,
+            )
+        )
+
+
+def test_authlibs_private_key_jwt_client(server: LiveServer, smtp: SmtpCapture) -> None:
+    """Authlib's own client (it puts the token endpoint URL in ``aud``): its default
+    one-hour assertion is refused as too long-lived; five minutes work."""
+    key = ECKey.generate_key("P-256", auto_kid=True)
+    registered = register_client(server, auth_method="private_key_jwt", jwks=_jwks(key))
+    with server.client() as http:
+        token_endpoint = http.get("/.well-known/openid-configuration").json()["token_endpoint"]
+    browser = signed_in_browser(server, smtp, "ami@example.com")
+    try:
+        for auth, accepted in (
+            (PrivateKeyJWT(token_endpoint, alg="ES256"), False),
+            (ShortPrivateKeyJWT(token_endpoint, alg="ES256"), True),
+        ):
+            rp = OAuth2Session(
+                client_id=registered.client_id,
+                client_secret=key,
+                token_endpoint_auth_method=auth,
+                scope="openid email",
+                redirect_uri=REDIRECT_URI,
+                code_challenge_method="S256",
+            )
+            verifier = generate_token(64)
+            url, _state = rp.create_authorization_url(
+                server.url + "/authorize", code_verifier=verifier, nonce="n-authlib"
+            )
+            callback = browser.http.get(url).headers["location"]
+            if not accepted:
+                with pytest.raises(OAuthError, match="invalid_client"):
+                    rp.fetch_token(
+                        token_endpoint, authorization_response=callback, code_verifier=verifier
+                    )
+                continue
+            token = rp.fetch_token(
+                token_endpoint, authorization_response=callback, code_verifier=verifier
+            )
+            claims = verify_id_token(server, token["id_token"], client_id=registered.client_id)
+            assert claims["nonce"] == "n-authlib"
+    finally:
+        browser.close()
+    assert _refusal_reasons(server) == ["lifetime"]
