@@ -17,7 +17,15 @@ from sekisho.confirmation_service import ConfirmationService
 from sekisho.core.keys import Keyring
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
-from sekisho.oidc import authorize, discovery, introspection, revocation, token, userinfo
+from sekisho.oidc import (
+    authorize,
+    discovery,
+    introspection,
+    pushed,
+    revocation,
+    token,
+    userinfo,
+)
 from sekisho.oidc.client_admin import ClientAdmin
 from sekisho.oidc.provider import Provider
 from sekisho.ratelimits import RateLimits
@@ -123,6 +131,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     for oidc_router in (
         discovery.router,
         authorize.router,
+        pushed.router,
         token.router,
         revocation.router,
         introspection.router,

@@ -19,6 +19,7 @@ from joserfc.jwk import KeySet
 
 from sekisho.core.keys import Keyring
 from sekisho.oidc import clients
+from sekisho.oidc.signing_keys import ALGORITHM
 from sekisho.store.oidc import SqlOidc
 from tests.support.browser import FormBrowser
 from tests.support.server import SECRET_KEY, LiveServer
@@ -47,6 +48,9 @@ def register_client(
     scopes: tuple[str, ...] = ("openid", "email", "profile"),
     name: str = "Brokerage",
     secret_key: str = SECRET_KEY,
+    jwks: dict[str, Any] | None = None,
+    require_par: bool = False,
+    id_token_alg: str = ALGORITHM,
 ) -> Registered:
     made = clients.register(
         Keyring(secret_key),
@@ -60,6 +64,9 @@ def register_client(
         id_token_lifetime=timedelta(minutes=10),
         access_token_lifetime=timedelta(minutes=5),
         now=datetime.now(UTC),
+        jwks=jwks,
+        require_par=require_par,
+        id_token_alg=id_token_alg,
     )
     database = server.database
     try:
@@ -91,8 +98,9 @@ def query_of(url: str) -> dict[str, str]:
 def sign_in_by_code(browser: FormBrowser, smtp: SmtpCapture, email: str) -> httpx.Response:
     """Sekisho's email sign-in with the code, as a person does it: the answer is the
     303 that follows the code form."""
+    before = len(smtp.to(email))  # counted first: the message may arrive before we look
     flow = browser.request_email(email)
-    _link, code = link_and_code(smtp.wait_for(email, len(smtp.to(email)) + 1))
+    _link, code = link_and_code(smtp.wait_for(email, before + 1))
     answer = browser.post("/signin/email/code", {"flow": flow, "code": code})
     assert answer.status_code == 303, answer.text
     return answer
@@ -116,13 +124,16 @@ def form_post_of(page: httpx.Response) -> tuple[str, dict[str, str]]:
     return html.unescape(action.group(1)), fields
 
 
-def verify_id_token(server: LiveServer, id_token: str, *, client_id: str) -> dict[str, Any]:
+def verify_id_token(
+    server: LiveServer, id_token: str, *, client_id: str, alg: str = "ES256"
+) -> dict[str, Any]:
     """Check an ID token against the published JWKS with joserfc, as a relying party
-    would (OIDC Core §3.1.3.7), and return its claims."""
+    would (OIDC Core §3.1.3.7), and return its claims; only ``alg`` is accepted."""
     with httpx.Client(timeout=30) as http:
         metadata = http.get(server.url + "/.well-known/openid-configuration").json()
         key_set = KeySet.import_key_set(http.get(metadata["jwks_uri"]).json())
-    token = jwt.decode(id_token, key_set, algorithms=["ES256"])
+    token = jwt.decode(id_token, key_set, algorithms=[alg])
+    assert token.header["alg"] == alg
     jwt.JWTClaimsRegistry(
         iss={"essential": True, "value": metadata["issuer"]},
         aud={"essential": True, "value": client_id},

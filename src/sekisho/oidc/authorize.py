@@ -41,6 +41,9 @@ PAGE_ERRORS = {
         "This application asked Sekisho to send you to an address it has not registered. For your safety, Sekisho does not go there."
     ),
     "repeated_parameter": N_("This sign-in request is malformed."),
+    "invalid_request_uri": N_(
+        "This sign-in request has expired, was already used, or belongs to another application. Go back to the application and start again."
+    ),
     "request_expired": N_(
         "This sign-in request has expired or was already used. Go back to the application and start again."
     ),

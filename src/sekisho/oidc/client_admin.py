@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
-from sekisho.oidc import clients
+from sekisho.oidc import client_assertion, clients
 from sekisho.oidc.clients import NewClient, RegistrationError
 from sekisho.oidc.records import Client
 from sekisho.store.database import Database
@@ -38,6 +39,9 @@ class ClientSettings:
     id_token_lifetime: timedelta = clients.DEFAULT_ID_TOKEN_LIFETIME
     access_token_lifetime: timedelta = clients.DEFAULT_ACCESS_TOKEN_LIFETIME
     client_id: str | None = None
+    jwks: dict[str, Any] | None = None
+    require_par: bool = False
+    id_token_alg: str = "ES256"  # noqa: S105 (an algorithm name, not a secret)
 
 
 def describe(client: Client) -> dict[str, object]:
@@ -57,6 +61,9 @@ def describe(client: Client) -> dict[str, object]:
         "secret_rotated_at": (
             client.secret_rotated_at.isoformat() if client.secret_rotated_at else None
         ),
+        "require_pushed_authorization_requests": client.require_par,
+        "id_token_signed_response_alg": client.id_token_alg,
+        "jwks": client.jwks,
     }
 
 
@@ -88,6 +95,9 @@ class ClientAdmin:
             access_token_lifetime=settings.access_token_lifetime,
             now=now,
             client_id=settings.client_id,
+            jwks=settings.jwks,
+            require_par=settings.require_par,
+            id_token_alg=settings.id_token_alg,
         )
         with self._database.transaction() as repos:
             store = SqlOidc(repos.connection)
@@ -109,6 +119,21 @@ class ClientAdmin:
                 return None
             repos.audit.append(_event("oidc.client_secret_rotated", client_id, now, actor))
         return secret
+
+    def set_jwks(self, client_id: str, jwks: object, *, now: datetime, actor: str) -> bool:
+        """Replace a ``private_key_jwt`` client's public keys (the client's own key
+        rotation: register the new set, with the old key still in it until the client
+        signs with the new one). Raises :class:`RegistrationError` for an unacceptable
+        set; False when there is no such ``private_key_jwt`` client."""
+        try:
+            checked = client_assertion.check_jwks(jwks)
+        except ValueError as error:
+            raise RegistrationError(str(error)) from error
+        with self._database.transaction() as repos:
+            if not SqlOidc(repos.connection).set_client_jwks(client_id, checked):
+                return False
+            repos.audit.append(_event("oidc.client_jwks_replaced", client_id, now, actor))
+        return True
 
     def remove(self, client_id: str, *, now: datetime, actor: str) -> bool:
         """Remove a client; every token it holds stops working at once."""

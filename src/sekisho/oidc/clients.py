@@ -3,7 +3,8 @@ Dynamic Client Registration §2 names; RFC 8252 §7.3 and §8.3 for native apps)
 
 Invariants: secrets are generated here, shown once and stored only as a keyed hash
 (HMAC under the server key, bound to the client id), so checking one costs a hash, not
-argon2; redirect URIs are compared exactly, and only a native client's loopback URI may
+argon2; a ``private_key_jwt`` client has no secret, only its public JWK Set
+(oidc/client_assertion.py); redirect URIs are compared exactly, and only a native client's loopback URI may
 differ in its port (RFC 8252 §7.3).
 """
 
@@ -13,16 +14,19 @@ import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from sekisho.core.keys import Keyring
+from sekisho.oidc import client_assertion
 from sekisho.oidc.errors import OAuthError
 from sekisho.oidc.records import Client
+from sekisho.oidc.signing_keys import ALGORITHM, ALGORITHMS
 
 SECRET_PURPOSE = "oidc-client-secret"  # noqa: S105 (a key label, not a secret)
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 APPLICATION_TYPES = ("web", "native")
 SUPPORTED_SCOPES = ("openid", "email", "profile", "offline_access")
 DEFAULT_ID_TOKEN_LIFETIME = timedelta(minutes=10)
@@ -117,10 +121,16 @@ def register(
     access_token_lifetime: timedelta,
     now: datetime,
     client_id: str | None = None,
+    jwks: object = None,
+    require_par: bool = False,
+    id_token_alg: str = ALGORITHM,
 ) -> NewClient:
-    """A new client and, unless it is public, its secret (returned once)."""
+    """A new client and, for a secret-based method, its secret (returned once)."""
     if auth_method not in AUTH_METHODS:
         raise RegistrationError(f"auth method must be one of {', '.join(AUTH_METHODS)}")
+    if id_token_alg not in ALGORITHMS:
+        raise RegistrationError(f"the ID token algorithm must be one of {', '.join(ALGORITHMS)}")
+    registered_jwks = _registrable_jwks(auth_method, jwks)
     if application_type not in APPLICATION_TYPES:
         raise RegistrationError("application type must be web or native")
     if not redirect_uris:
@@ -138,7 +148,7 @@ def register(
         raise RegistrationError("a client id is 1 to 64 printable ASCII characters")
     if " " in identifier or ":" in identifier:
         raise RegistrationError("a client id holds no space or colon")
-    secret = None if auth_method == "none" else secrets.token_urlsafe(32)
+    secret = secrets.token_urlsafe(32) if auth_method.startswith("client_secret") else None
     client = Client(
         id=identifier,
         name=name,
@@ -157,8 +167,25 @@ def register(
         access_token_lifetime=access_token_lifetime,
         created_at=now,
         secret_digest=secret_digest(keys, identifier, secret) if secret else None,
+        require_par=require_par,
+        jwks=registered_jwks,
+        id_token_alg=id_token_alg,
     )
     return NewClient(client=client, secret=secret)
+
+
+def _registrable_jwks(auth_method: str, jwks: object) -> dict[str, Any] | None:
+    """The JWK Set a ``private_key_jwt`` client needs, and no other client has."""
+    if auth_method != "private_key_jwt":
+        if jwks is not None:
+            raise RegistrationError("a JWKS is registered only with private_key_jwt")
+        return None
+    if jwks is None:
+        raise RegistrationError("private_key_jwt needs the client's JWKS (its public keys)")
+    try:
+        return client_assertion.check_jwks(jwks)
+    except ValueError as error:
+        raise RegistrationError(str(error)) from error
 
 
 def new_secret() -> str:
@@ -181,14 +208,30 @@ class Credentials:
     client_id: str
     secret: str | None
     method: str
+    assertion: str | None = None
 
 
 def presented_credentials(
     headers: dict[str, str], form: dict[str, str], *, basic: bool
 ) -> Credentials:
     """Exactly one way of authenticating (RFC 6749 §2.3: a client MUST NOT use more
-    than one method in a request)."""
+    than one method in a request). A client assertion (RFC 7523 §2.2) names its client
+    by ``sub``; a ``client_id`` sent beside it must be the same."""
     posted_secret = form.get("client_secret")
+    assertion_type = form.get("client_assertion_type")
+    assertion = form.get("client_assertion")
+    if assertion_type is not None or assertion is not None:
+        if (
+            basic
+            or posted_secret is not None
+            or assertion_type != client_assertion.ASSERTION_TYPE
+            or not assertion
+        ):
+            raise OAuthError("invalid_client", "Client authentication failed.", status=401)
+        subject = client_assertion.subject(assertion)
+        if subject is None or form.get("client_id") not in (None, subject):
+            raise OAuthError("invalid_client", "Client authentication failed.", status=401)
+        return Credentials(subject, None, "private_key_jwt", assertion=assertion)
     if basic:
         client_id, secret = extract_basic_authorization(headers)
         if not client_id or secret is None or posted_secret is not None:
@@ -205,11 +248,15 @@ def presented_credentials(
 
 
 def authenticate(keys: Keyring, client: Client | None, credentials: Credentials) -> Client:
-    """The registered client if it used its registered method with its current secret."""
+    """The registered client if it used its registered method with its current secret.
+    A ``private_key_jwt`` client is not authenticated here: its assertion's signature is
+    checked by :func:`client_assertion.verify` and its ``jti`` spent in the store."""
     if client is None or credentials.method != client.auth_method:
         raise OAuthError("invalid_client", "Client authentication failed.", status=401)
     if client.auth_method == "none":
         return client
+    if client.auth_method == "private_key_jwt":
+        raise OAuthError("invalid_client", "Client authentication failed.", status=401)
     if (
         credentials.secret is None
         or client.secret_digest is None

@@ -54,9 +54,23 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
             help="Seconds the new key is published before it signs (relying parties' JWKS caches).",
             min=0,
         ),
+        alg: Annotated[
+            list[str] | None,
+            typer.Option(help="ES256, RS256 or PS256 (repeat for more; default: all three)."),
+        ] = None,
     ) -> None:
-        """Publish a new key now; it signs after DELAY, when the current key retires. The
-        retired key stays in the JWKS until the longest-lived token it signed expires."""
+        """Publish a new key now for each algorithm; it signs after DELAY, when that
+        algorithm's current key retires. The retired key stays in the JWKS until the
+        longest-lived token it signed expires."""
+        chosen = list(dict.fromkeys(alg or signing_keys.ALGORITHMS))
+        unknown = [name for name in chosen if name not in signing_keys.ALGORITHMS]
+        if unknown:
+            typer.echo(
+                f"refused: unknown algorithm {', '.join(unknown)}"
+                f" (one of {', '.join(signing_keys.ALGORITHMS)})",
+                err=True,
+            )
+            raise typer.Exit(2)
         database, keyring = open_database()
         now = _now()
         with database.transaction() as repos:
@@ -69,16 +83,27 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
                 default=clients.MAX_TOKEN_LIFETIME,
             )
             store.drop_unpublished_keys(now=now)
-            rotation = signing_keys.rotate(
-                store, keyring, now=now, delay=timedelta(seconds=delay), token_lifetime=longest
-            )
-        typer.echo(
-            f"new key {rotation.new.kid} published; signs from {rotation.new.signs_from.isoformat()}"
-        )
-        for kid in rotation.retired:
+            rotations = [
+                signing_keys.rotate(
+                    store,
+                    keyring,
+                    now=now,
+                    delay=timedelta(seconds=delay),
+                    token_lifetime=longest,
+                    alg=name,
+                )
+                for name in chosen
+            ]
+        for rotation in rotations:
             typer.echo(
-                f"key {kid} retires then; published until {rotation.published_until.isoformat()}"
+                f"new {rotation.new.alg} key {rotation.new.kid} published;"
+                f" signs from {rotation.new.signs_from.isoformat()}"
             )
+            for kid in rotation.retired:
+                typer.echo(
+                    f"key {kid} retires then;"
+                    f" published until {rotation.published_until.isoformat()}"
+                )
 
     @clients_app.command("add")
     def clients_add(
@@ -91,7 +116,8 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
         ] = None,
         auth_method: str = typer.Option(
             "client_secret_basic",
-            help="client_secret_basic, client_secret_post, or none (public client, PKCE).",
+            help="client_secret_basic, client_secret_post, private_key_jwt (with --jwks),"
+            " or none (public client, PKCE).",
         ),
         application_type: str = typer.Option("web", help="web or native."),
         first_party: bool = typer.Option(False, help="Skip the consent page (your own apps)."),
@@ -101,8 +127,21 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
         id_token_lifetime: int = typer.Option(600, help="ID token lifetime in seconds."),
         access_token_lifetime: int = typer.Option(300, help="Access token lifetime in seconds."),
         client_id: str = typer.Option(None, help="A client id of your choice (default: random)."),
+        jwks: str = typer.Option(
+            None,
+            help="private_key_jwt: the client's public keys, a JWK Set as inline JSON.",
+        ),
+        require_par: bool = typer.Option(
+            False, help="Accept only pushed authorization requests (RFC 9126) from it."
+        ),
+        id_token_alg: str = typer.Option("ES256", help="ID token signature: ES256, RS256, PS256."),
     ) -> None:
         """Register a client. Its secret is printed once: store it in the application."""
+        try:
+            registered_jwks = json.loads(jwks) if jwks is not None else None
+        except ValueError as error:
+            typer.echo(f"refused: --jwks is not JSON: {error}", err=True)
+            raise typer.Exit(2) from error
         database, keyring = open_database()
         settings = ClientSettings(
             name=name,
@@ -115,6 +154,9 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
             id_token_lifetime=timedelta(seconds=id_token_lifetime),
             access_token_lifetime=timedelta(seconds=access_token_lifetime),
             client_id=client_id,
+            jwks=registered_jwks,
+            require_par=require_par,
+            id_token_alg=id_token_alg,
         )
         try:
             made = ClientAdmin(database, keyring).add(settings, now=_now(), actor="cli")
@@ -157,6 +199,29 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
             raise typer.Exit(1)
         typer.echo(f"client_secret: {secret}")
         typer.echo("The secret is shown only now; Sekisho keeps only a keyed hash of it.")
+
+    @clients_app.command("set-jwks")
+    def clients_set_jwks(
+        client_id: str,
+        jwks: Annotated[str, typer.Option(help="The new public keys: a JWK Set as inline JSON.")],
+    ) -> None:
+        """Replace a private_key_jwt client's public keys (keep the old key in the set
+        until the client signs with the new one)."""
+        try:
+            keys = json.loads(jwks)
+        except ValueError as error:
+            typer.echo(f"refused: --jwks is not JSON: {error}", err=True)
+            raise typer.Exit(2) from error
+        database, keyring = open_database()
+        try:
+            done = ClientAdmin(database, keyring).set_jwks(client_id, keys, now=_now(), actor="cli")
+        except clients.RegistrationError as error:
+            typer.echo(f"refused: {error}", err=True)
+            raise typer.Exit(2) from error
+        if not done:
+            typer.echo(f"no private_key_jwt client {client_id}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"replaced the keys of {client_id}")
 
     @clients_app.command("remove")
     def clients_remove(client_id: str) -> None:

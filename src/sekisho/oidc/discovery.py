@@ -11,10 +11,11 @@ from starlette.responses import JSONResponse
 
 from sekisho.i18n import LOCALES
 from sekisho.oidc import assurance
+from sekisho.oidc.client_assertion import ALGORITHMS as ASSERTION_ALGORITHMS
 from sekisho.oidc.clients import AUTH_METHODS, SUPPORTED_SCOPES
 from sekisho.oidc.provider import Provider
 from sekisho.oidc.requests import PROMPTS, RESPONSE_MODES
-from sekisho.oidc.signing_keys import ALGORITHM
+from sekisho.oidc.signing_keys import ALGORITHMS
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,6 +30,8 @@ def metadata(issuer: str) -> dict[str, Any]:
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
+        "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "require_pushed_authorization_requests": False,
         "userinfo_endpoint": f"{issuer}/userinfo",
         "revocation_endpoint": f"{issuer}/revoke",
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
@@ -42,8 +45,9 @@ def metadata(issuer: str) -> dict[str, Any]:
         "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [ALGORITHM],
+        "id_token_signing_alg_values_supported": list(ALGORITHMS),
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
             "iss",

@@ -31,13 +31,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from sekisho.core.clients import ClientInfo
 from sekisho.errors import SekishoError
 from sekisho.oidc import tokens
 from sekisho.oidc.clients import presented_credentials
 from sekisho.oidc.discovery import provider
 from sekisho.oidc.errors import OAuthError
 from sekisho.oidc.records import Client, Grant
-from sekisho.oidc.token import NO_STORE, limit_by_ip, rate_limited, read_form, refusal
+from sekisho.oidc.token import (
+    NO_STORE,
+    client_info_of,
+    limit_by_ip,
+    rate_limited,
+    read_form,
+    refusal,
+)
 from sekisho.store.oidc import SqlOidc
 from sekisho.store.oidc_tokens import SqlOidcTokens
 from sekisho.store.repositories import SqlRepositories
@@ -58,28 +66,37 @@ class Introspection:
         self._provider = provider
 
     def introspect(
-        self, headers: dict[str, str], form: dict[str, str], *, basic: bool
+        self, headers: dict[str, str], form: dict[str, str], *, basic: bool, client_info: ClientInfo
     ) -> dict[str, Any]:
+        """RFC 7662 §2. A transaction, though nothing about the token changes: a client
+        assertion's ``jti`` is spent, and a refused authentication audited."""
         credentials = presented_credentials(headers, form, basic=basic)
         token = form.get("token")
         if not token:
             raise OAuthError("invalid_request", "token is required.")
         refresh_first = form.get("token_type_hint") == "refresh_token"
         provider = self._provider
-        with provider.database.reading() as repos:
+        answer: dict[str, Any] | OAuthError = dict(INACTIVE)
+        with provider.database.transaction() as repos:
             store = SqlOidc(repos.connection)
             now = provider.clock()
-            client = provider.authenticated(store, credentials)
-            if client.public:
-                raise OAuthError(
+            found = provider.authenticated(repos, store, credentials, client_info, now)
+            if isinstance(found, OAuthError):
+                answer = found
+            elif found.public:
+                answer = OAuthError(
                     "invalid_client", "Introspection needs a confidential client.", status=401
                 )
-            finders = (self._access_token, self._refresh_token)
-            for find in finders[::-1] if refresh_first else finders:
-                answer = find(repos, store, client, token, now)
-                if answer is not None:
-                    return answer
-        return dict(INACTIVE)
+            else:
+                finders = (self._access_token, self._refresh_token)
+                for find in finders[::-1] if refresh_first else finders:
+                    claims = find(repos, store, found, token, now)
+                    if claims is not None:
+                        answer = claims
+                        break
+        if isinstance(answer, OAuthError):
+            raise answer
+        return answer
 
     def _stands(self, repos: SqlRepositories, store: SqlOidc, grant: Grant, now: datetime) -> bool:
         if grant.revoked_at is not None or not self._provider.session_live(store, grant, now):
@@ -144,7 +161,11 @@ async def introspect(request: Request) -> Response:
         await limit_by_ip(request)
         fields = await read_form(request)
         body = await run_in_threadpool(
-            Introspection(provider(request)).introspect, headers, fields, basic=basic
+            Introspection(provider(request)).introspect,
+            headers,
+            fields,
+            basic=basic,
+            client_info=client_info_of(request),
         )
     except OAuthError as error:
         return refusal(error, basic=basic)

@@ -22,7 +22,16 @@ from cryptography.fernet import InvalidToken
 from sekisho.core.clients import ClientInfo
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent, Session, User
-from sekisho.oidc import assurance, clients, refresh, requests, signing_keys, tokens
+from sekisho.oidc import (
+    assurance,
+    client_assertion,
+    clients,
+    refresh,
+    requests,
+    signing_keys,
+    tokens,
+)
+from sekisho.oidc.client_assertion import AssertionRefused
 from sekisho.oidc.clients import Credentials, authenticate, presented_credentials
 from sekisho.oidc.errors import AuthorizationPageError, OAuthError
 from sekisho.oidc.records import AuthorizationRequest, Client, Grant, SigningKey
@@ -38,6 +47,11 @@ PENDING_PURPOSE = "oidc-pending-request"
 CODE_PURPOSE = "oidc-authorization-code"
 PENDING_LIFETIME = timedelta(minutes=30)
 CODE_LIFETIME = timedelta(seconds=60)
+PUSHED_PURPOSE = "oidc-pushed-request-uri"
+ASSERTION_PURPOSE = "oidc-client-assertion"
+PUSHED_LIFETIME = timedelta(seconds=60)
+"""RFC 9126 §2.2: short; a relying party redirects the browser right after pushing."""
+REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 VERIFIER_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
@@ -91,30 +105,33 @@ class Provider:
     # -- keys ------------------------------------------------------------------------
 
     def ensure_keys(self) -> None:
-        """At start: a key to sign with, readable under this server key. After a
-        deliberate change of server key (``sekisho key adopt``) the sealed key cannot be
-        opened: a new key signs at once, the old public key stays published until the
-        tokens it signed have expired."""
+        """At start: a key to sign with for every algorithm, readable under this server
+        key. After a deliberate change of server key (``sekisho key adopt``) a sealed key
+        cannot be opened: a new key of its algorithm signs at once, the old public key
+        stays published until the tokens it signed have expired."""
         with self.database.transaction() as repos:
             store = SqlOidc(repos.connection)
             now = self.clock()
-            signing_keys.ensure_signing_key(store, self.keys, now=now)
-            current = signing_keys.signing_key(store.signing_keys(), now)
-            if current is None:
-                return
-            try:
-                self.private_keys.open(current)
-            except InvalidToken:
-                log.warning(
-                    "signing key %s is sealed under another server key: rotating", current.kid
-                )
-                signing_keys.rotate(
-                    store,
-                    self.keys,
-                    now=now,
-                    delay=timedelta(0),
-                    token_lifetime=clients.MAX_TOKEN_LIFETIME,
-                )
+            for alg in signing_keys.ALGORITHMS:
+                signing_keys.ensure_signing_key(store, self.keys, now=now, alg=alg)
+                current = signing_keys.signing_key(store.signing_keys(), now, alg)
+                if current is None:
+                    continue
+                try:
+                    self.private_keys.open(current)
+                except InvalidToken:
+                    log.warning(
+                        "signing key %s is sealed under another server key: rotating",
+                        current.kid,
+                    )
+                    signing_keys.rotate(
+                        store,
+                        self.keys,
+                        now=now,
+                        delay=timedelta(0),
+                        token_lifetime=clients.MAX_TOKEN_LIFETIME,
+                        alg=alg,
+                    )
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         with self.database.reading() as repos:
@@ -130,6 +147,8 @@ class Provider:
         client_info: ClientInfo,
     ) -> Outcome:
         """A fresh authorization request from the client (GET /authorize)."""
+        if params("request_uri"):
+            return self._authorize_pushed(params, session=session, client_info=client_info)
         refused: AuthorizationPageError | None = None
         with self.database.transaction() as repos:
             store = SqlOidc(repos.connection)
@@ -155,6 +174,17 @@ class Provider:
                 )
                 refused = error
             else:
+                if client.require_par:
+                    self._audit_refusal(repos, client, session, "par_required", client_info, now)
+                    return self._error(
+                        target.redirect_uri,
+                        target.response_mode,
+                        target.state,
+                        OAuthError(
+                            "invalid_request",
+                            "This client must push its authorization requests (RFC 9126).",
+                        ),
+                    )
                 try:
                     request = requests.validate(params, client, target)
                 except OAuthError as error:
@@ -164,6 +194,173 @@ class Provider:
                     )
                 return self._decide(repos, store, client, request, session, client_info, now)
         raise refused
+
+    def _authorize_pushed(
+        self,
+        params: Callable[[str], list[str]],
+        *,
+        session: Session | None,
+        client_info: ClientInfo,
+    ) -> Outcome:
+        """``/authorize`` with ``client_id`` and a pushed ``request_uri`` (RFC 9126 §4):
+        the request is spent by one atomic UPDATE whoever presents it, and used only
+        when it was pushed by this client; its parameters are the whole request (any
+        sent beside it are ignored, never merged). A refusal is a page: the only
+        redirect URI we could trust is inside the request that failed."""
+        client_ids = params("client_id")
+        request_uris = params("request_uri")
+        with self.database.transaction() as repos:
+            store = SqlOidc(repos.connection)
+            now = self.clock()
+            client = store.client(client_ids[0]) if len(client_ids) == 1 else None
+            reference = request_uris[0] if len(request_uris) == 1 else ""
+            if client is None:
+                reason = "unknown_client"
+            elif not reference.startswith(REQUEST_URI_PREFIX) or len(reference) > 128:
+                reason = "invalid_request_uri"
+            else:
+                digest = self.keys.digest(
+                    PUSHED_PURPOSE, reference.removeprefix(REQUEST_URI_PREFIX)
+                )
+                request = store.use_pushed(digest, now=now)
+                if request is not None and request.client_id == client.id:
+                    return self._decide(repos, store, client, request, session, client_info, now)
+                reason = "invalid_request_uri"
+            repos.audit.append(
+                AuditEvent(
+                    event="oidc.authorization.refused",
+                    outcome="failure",
+                    at=now,
+                    ip=client_info.ip,
+                    user_agent=client_info.user_agent,
+                    user_id=session.user_id if session else None,
+                    session_id=session.id if session else None,
+                    detail={
+                        "error": reason,
+                        "client_id": client_ids[0][:64] if client_ids else "",
+                    },
+                )
+            )
+        raise AuthorizationPageError(reason)
+
+    def push(
+        self, headers: dict[str, str], form: dict[str, str], *, basic: bool, client_info: ClientInfo
+    ) -> dict[str, Any]:
+        """The pushed authorization request endpoint (RFC 9126 §2): the client
+        authenticates as at ``/token``, the request is validated as at ``/authorize``
+        and kept under a keyed hash of a random reference for :data:`PUSHED_LIFETIME`.
+        Refusals are raised after the transaction commits (with their audit event)."""
+        credentials = presented_credentials(headers, form, basic=basic)
+        if "request_uri" in form:
+            raise OAuthError("invalid_request", "A pushed request cannot hold request_uri.")
+        reference = secrets.token_urlsafe(32)
+        with self.database.transaction() as repos:
+            store = SqlOidc(repos.connection)
+            now = self.clock()
+            found = self.authenticated(repos, store, credentials, client_info, now, pushed=True)
+            refusal: OAuthError | None = found if isinstance(found, OAuthError) else None
+            if not isinstance(found, OAuthError):
+                fields = {**form, "client_id": found.id}
+                refusal = self._push(repos, store, found, fields, reference, client_info, now)
+        if refusal is not None:
+            raise refusal
+        return {
+            "request_uri": REQUEST_URI_PREFIX + reference,
+            "expires_in": int(PUSHED_LIFETIME.total_seconds()),
+        }
+
+    def _push(
+        self,
+        repos: SqlRepositories,
+        store: SqlOidc,
+        client: Client,
+        fields: dict[str, str],
+        reference: str,
+        client_info: ClientInfo,
+        now: datetime,
+    ) -> OAuthError | None:
+        def params(name: str) -> list[str]:
+            return [fields[name]] if name in fields else []
+
+        try:
+            _client, target = requests.trusted_target(params, lambda _id: client)
+            request = requests.validate(params, client, target)
+        except AuthorizationPageError as error:
+            refusal = OAuthError("invalid_request", "redirect_uri is not registered.")
+            reason = error.reason
+        except OAuthError as error:
+            refusal, reason = error, error.error
+        else:
+            store.add_pushed(
+                self.keys.digest(PUSHED_PURPOSE, reference),
+                request,
+                now=now,
+                expires_at=now + PUSHED_LIFETIME,
+            )
+            self._audit(repos, "oidc.par.pushed", "success", client, None, client_info, now)
+            return None
+        self._audit(
+            repos, "oidc.par.refused", "failure", client, None, client_info, now, error=reason
+        )
+        return refusal
+
+    def _audiences(self, *, pushed: bool) -> tuple[str, ...]:
+        """What a client assertion's ``aud`` may say here (oidc/client_assertion.py)."""
+        token_endpoint = f"{self.issuer}/token"
+        if pushed:
+            return (self.issuer, token_endpoint, f"{self.issuer}/par")
+        return (self.issuer, token_endpoint)
+
+    def _client_of(
+        self,
+        repos: SqlRepositories,
+        store: SqlOidc,
+        credentials: Credentials,
+        audiences: tuple[str, ...],
+        client_info: ClientInfo,
+        now: datetime,
+    ) -> Client | OAuthError:
+        """The authenticated client, or the ``invalid_client`` to answer after an audit
+        event that says why. A ``private_key_jwt`` assertion's ``jti`` is spent here,
+        atomically (RFC 7523 §3 item 7)."""
+        client = store.client(credentials.client_id)
+        try:
+            if credentials.method != "private_key_jwt" or credentials.assertion is None:
+                return authenticate(self.keys, client, credentials)
+            if client is None or client.auth_method != "private_key_jwt":
+                raise AssertionRefused("not_a_private_key_jwt_client")
+            checked = client_assertion.verify(
+                credentials.assertion,
+                client_id=client.id,
+                jwks=client.jwks,
+                audiences=audiences,
+                now=now,
+            )
+            bound = f"{len(client.id)}:{client.id}:{checked.jti}"
+            if not store.spend_assertion(
+                self.keys.digest(ASSERTION_PURPOSE, bound),
+                client_id=client.id,
+                expires_at=checked.expires_at,
+            ):
+                raise AssertionRefused("replayed")
+            return client
+        except (OAuthError, AssertionRefused) as error:
+            reason = error.reason if isinstance(error, AssertionRefused) else "credentials"
+            repos.audit.append(
+                AuditEvent(
+                    event="oidc.token_endpoint_auth.refused",
+                    outcome="failure",
+                    at=now,
+                    ip=client_info.ip,
+                    user_agent=client_info.user_agent,
+                    detail={
+                        "client_id": credentials.client_id[:64],
+                        "method": credentials.method,
+                        "reason": reason,
+                    },
+                )
+            )
+            return OAuthError("invalid_client", "Client authentication failed.", status=401)
 
     def resume(
         self, pending: str | None, *, session: Session | None, client_info: ClientInfo
@@ -468,22 +665,39 @@ class Provider:
         with self.database.transaction() as repos:
             store = SqlOidc(repos.connection)
             now = self.clock()
-            client = self.authenticated(store, credentials)
-            outcome = self._redeem(
-                repos, store, client, code, redirect_uri, verifier, client_info, now
-            )
+            found = self.authenticated(repos, store, credentials, client_info, now)
+            if isinstance(found, OAuthError):
+                outcome = _TokenOutcome(None, found)
+            else:
+                outcome = self._redeem(
+                    repos, store, found, code, redirect_uri, verifier, client_info, now
+                )
         if outcome.error is not None:
             raise outcome.error
         assert outcome.body is not None
         return outcome.body
 
-    def authenticated(self, store: SqlOidc, credentials: Credentials) -> Client:
-        """The client that presented ``credentials``, counted against
-        ``limit_token_per_client`` only once it has proven who it is, so a stranger
-        naming a client cannot spend its allowance."""
-        client = authenticate(self.keys, store.client(credentials.client_id), credentials)
-        self.sekisho.limits.hit(self.sekisho.limits.token_per_client, client.id)
-        return client
+    def authenticated(
+        self,
+        repos: SqlRepositories,
+        store: SqlOidc,
+        credentials: Credentials,
+        client_info: ClientInfo,
+        now: datetime,
+        *,
+        pushed: bool = False,
+    ) -> Client | OAuthError:
+        """The client that presented ``credentials`` by any of its methods (see
+        :meth:`_client_of`), or the ``invalid_client`` to raise once the transaction
+        has committed its audit event. Counted against ``limit_token_per_client`` only
+        once it has proven who it is, so a stranger naming a client cannot spend its
+        allowance."""
+        found = self._client_of(
+            repos, store, credentials, self._audiences(pushed=pushed), client_info, now
+        )
+        if not isinstance(found, OAuthError):
+            self.sekisho.limits.hit(self.sekisho.limits.token_per_client, found.id)
+        return found
 
     def _redeem(
         self,
@@ -564,11 +778,16 @@ class Provider:
         into both tokens; its ``scope`` and ``nonce`` as the caller passes them."""
         all_keys = store.signing_keys()
         key = signing_keys.signing_key(all_keys, now)
-        if key is None:
+        id_key = signing_keys.signing_key(all_keys, now, client.id_token_alg)
+        if key is None or id_key is None:
             raise RuntimeError("no signing key: the provider was not started")
-        private = self.private_keys.open(key)
         access = tokens.access_token(
-            issuer=self.issuer, client=client, grant=grant, key=key, private=private, now=now
+            issuer=self.issuer,
+            client=client,
+            grant=grant,
+            key=key,
+            private=self.private_keys.open(key),
+            now=now,
         )
         store.add_access_token(access.jti, grant_id=grant.id, expires_at=access.expires_at)
         facts = tokens.UserFacts(
@@ -582,8 +801,8 @@ class Provider:
             grant=grant,
             user=facts,
             access_token=access.value,
-            key=key,
-            private=private,
+            key=id_key,
+            private=self.private_keys.open(id_key),
             now=now,
         )
         repos.audit.append(
@@ -600,7 +819,7 @@ class Provider:
                     "client_id": client.id,
                     "grant": grant.id,
                     "acr": grant.acr,
-                    "kid": key.kid,
+                    "kid": id_key.kid,
                 },
             )
         )

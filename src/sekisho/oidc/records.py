@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,7 +14,8 @@ class Client:
     id: str
     name: str
     auth_method: str
-    """``client_secret_basic``, ``client_secret_post`` or ``none`` (public, PKCE only)."""
+    """``client_secret_basic``, ``client_secret_post``, ``private_key_jwt`` (RFC 7523,
+    keys in ``jwks``) or ``none`` (public, PKCE only)."""
     application_type: str
     """``web`` or ``native``; only native clients get RFC 8252's loopback port rule."""
     redirect_uris: tuple[str, ...]
@@ -25,6 +27,12 @@ class Client:
     created_at: datetime
     secret_digest: str | None = None
     secret_rotated_at: datetime | None = None
+    require_par: bool = False
+    """RFC 9126 §6 ``require_pushed_authorization_requests``: only pushed requests."""
+    jwks: dict[str, Any] | None = None
+    """The public keys of a ``private_key_jwt`` client (RFC 7517 JWK Set), inline."""
+    id_token_alg: str = "ES256"  # noqa: S105 (an algorithm name, not a secret)
+    """OIDC Registration §2 ``id_token_signed_response_alg``: ES256, RS256 or PS256."""
 
     @property
     def public(self) -> bool:

@@ -94,8 +94,11 @@ class Refresher:
         with provider.database.transaction() as repos:
             store = SqlOidc(repos.connection)
             now = provider.clock()
-            client = provider.authenticated(store, credentials)
-            outcome = self._rotate(repos, store, client, presented, asked, client_info, now)
+            found = provider.authenticated(repos, store, credentials, client_info, now)
+            if isinstance(found, OAuthError):
+                outcome = _Outcome(None, found)
+            else:
+                outcome = self._rotate(repos, store, found, presented, asked, client_info, now)
         if outcome.error is not None:
             raise outcome.error
         assert outcome.body is not None

@@ -68,8 +68,12 @@ class Revocation:
         with provider.database.transaction() as repos:
             store = SqlOidc(repos.connection)
             now = provider.clock()
-            client = provider.authenticated(store, credentials)
-            error = self._revoke(repos, store, client, token, refresh_first, client_info, now)
+            found = provider.authenticated(repos, store, credentials, client_info, now)
+            error = (
+                found
+                if isinstance(found, OAuthError)
+                else self._revoke(repos, store, found, token, refresh_first, client_info, now)
+            )
         if error is not None:
             raise error
 

@@ -19,7 +19,7 @@ from joserfc.jwk import ECKey, KeySet
 
 from sekisho.core.encoding import base64url
 from sekisho.oidc.records import Client, Grant, SigningKey
-from sekisho.oidc.signing_keys import ALGORITHM
+from sekisho.oidc.signing_keys import ALGORITHM, PrivateKey
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (RFC 9068 §2.1 media type)
 
@@ -60,9 +60,11 @@ def id_token(
     user: UserFacts,
     access_token: str,
     key: SigningKey,
-    private: ECKey,
+    private: PrivateKey,
     now: datetime,
 ) -> str:
+    """Signed with ``key``, whose algorithm is the client's ``id_token_signed_response_alg``
+    (PS256 is outside joserfc's recommended set, so the algorithm is allowed by name)."""
     claims: dict[str, Any] = {
         "iss": issuer,
         "sub": grant.user_id,
@@ -79,7 +81,9 @@ def id_token(
     }
     if grant.nonce is not None:
         claims["nonce"] = grant.nonce
-    return jwt.encode({"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"}, claims, private)
+    return jwt.encode(
+        {"alg": key.alg, "kid": key.kid, "typ": "JWT"}, claims, private, algorithms=[key.alg]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,7 @@ def access_token(
     client: Client,
     grant: Grant,
     key: SigningKey,
-    private: ECKey,
+    private: PrivateKey,
     now: datetime,
 ) -> AccessToken:
     """RFC 9068 §2.2: the audience is this provider's UserInfo resource (the issuer)."""
@@ -124,9 +128,11 @@ def access_token_claims(
     value: str, *, issuer: str, published: list[SigningKey], now: datetime
 ) -> dict[str, Any] | None:
     """The claims of an access token this provider signed, for this audience, unexpired
-    and with a ``jti`` (RFC 9068 §4); None for anything else. Whether it was revoked is
-    the caller's question (the token record)."""
-    key_set = KeySet([ECKey.import_key(dict(key.public_jwk)) for key in published])
+    and with a ``jti`` (RFC 9068 §4); None for anything else. Access tokens are always
+    ES256. Whether it was revoked is the caller's question (the token record)."""
+    key_set = KeySet(
+        [ECKey.import_key(dict(key.public_jwk)) for key in published if key.alg == ALGORITHM]
+    )
     try:
         token = jwt.decode(value, key_set, algorithms=[ALGORITHM])
     except (JoseError, ValueError):

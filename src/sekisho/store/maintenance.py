@@ -3,8 +3,9 @@ minutes after it starts, so an expired flow is over whatever its state) with the
 secrets, ended sessions, settled mail, stale failure counters, recoveries whose hold
 (or, unfinished, whose session) ended long ago, operator recovery cases past their
 expiry (a used case's session is a recovery of its own by then), old dev mail, and the OpenID Connect
-artefacts that can no longer be used: expired authorization requests, codes, access
-token records and refresh tokens, and grants whose session has ended (tokens end with
+artefacts that can no longer be used: expired authorization requests (pending and
+pushed), codes, access token records, client assertion ids (an expired assertion is
+refused for its ``exp`` alone) and refresh tokens, and grants whose session has ended (tokens end with
 their session, so such a grant backs nothing) or that were revoked long ago, with their
 refresh tokens. A spent refresh token of a family still alive stays: it is what
 recognises a replay of it (reuse revokes the family). Transaction confirmations past
@@ -26,9 +27,11 @@ from sekisho.store.tables import (
     failure_counters,
     flows,
     oidc_access_tokens,
+    oidc_client_assertions,
     oidc_codes,
     oidc_grants,
     oidc_pending_requests,
+    oidc_pushed_requests,
     oidc_refresh_tokens,
     onetime_secrets,
     operator_recoveries,
@@ -58,6 +61,12 @@ def purge(database: Database, *, before: datetime, failures_before: datetime) ->
         ),
         "oidc_pending_requests": delete(oidc_pending_requests).where(
             oidc_pending_requests.c.expires_at < before
+        ),
+        "oidc_pushed_requests": delete(oidc_pushed_requests).where(
+            oidc_pushed_requests.c.expires_at < before
+        ),
+        "oidc_client_assertions": delete(oidc_client_assertions).where(
+            oidc_client_assertions.c.expires_at < before
         ),
         "oidc_codes": delete(oidc_codes).where(
             or_(oidc_codes.c.expires_at < before, oidc_codes.c.grant_id.in_(ended_grants))

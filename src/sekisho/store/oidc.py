@@ -27,11 +27,13 @@ from sekisho.oidc.records import (
 )
 from sekisho.store.tables import (
     oidc_access_tokens,
+    oidc_client_assertions,
     oidc_clients,
     oidc_codes,
     oidc_consents,
     oidc_grants,
     oidc_pending_requests,
+    oidc_pushed_requests,
     oidc_signing_keys,
     sessions,
 )
@@ -70,6 +72,16 @@ _PENDING_FINISH = (
     .values(finished_at=bindparam("p_now"))
     .returning(oidc_pending_requests.c.id_digest)
 )
+_PUSHED_USE = (
+    update(oidc_pushed_requests)
+    .where(
+        oidc_pushed_requests.c.digest == bindparam("p_digest"),
+        oidc_pushed_requests.c.used_at.is_(None),
+        oidc_pushed_requests.c.expires_at > bindparam("p_now"),
+    )
+    .values(used_at=bindparam("p_now"))
+    .returning(oidc_pushed_requests.c.client_id, oidc_pushed_requests.c.parameters)
+)
 _CLIENT_GET = select(oidc_clients).where(oidc_clients.c.id == bindparam("p_id"))
 _GRANT_GET = select(oidc_grants).where(oidc_grants.c.id == bindparam("p_id"))
 _TOKEN_GRANT = (
@@ -104,6 +116,9 @@ def _client(row: RowMapping) -> Client:
         created_at=row["created_at"],
         secret_digest=row["secret_digest"],
         secret_rotated_at=row["secret_rotated_at"],
+        require_par=bool(row["require_par"]),
+        jwks=json.loads(row["jwks"]) if row["jwks"] else None,
+        id_token_alg=row["id_token_signed_response_alg"],
     )
 
 
@@ -244,6 +259,9 @@ class SqlOidc:
                 access_token_lifetime=int(client.access_token_lifetime.total_seconds()),
                 created_at=client.created_at,
                 secret_rotated_at=client.secret_rotated_at,
+                require_par=client.require_par,
+                jwks=json.dumps(client.jwks, sort_keys=True) if client.jwks else None,
+                id_token_signed_response_alg=client.id_token_alg,
             )
         )
 
@@ -260,6 +278,16 @@ class SqlOidc:
             update(oidc_clients)
             .where(oidc_clients.c.id == client_id, oidc_clients.c.secret_digest.is_not(None))
             .values(secret_digest=digest, secret_rotated_at=now)
+            .returning(oidc_clients.c.id)
+        ).first()
+        return row is not None
+
+    def set_client_jwks(self, client_id: str, jwks: dict[str, Any]) -> bool:
+        """Replace a ``private_key_jwt`` client's keys; False for any other client."""
+        row = self._c.execute(
+            update(oidc_clients)
+            .where(oidc_clients.c.id == client_id, oidc_clients.c.auth_method == "private_key_jwt")
+            .values(jwks=json.dumps(jwks, sort_keys=True))
             .returning(oidc_clients.c.id)
         ).first()
         return row is not None
@@ -306,6 +334,44 @@ class SqlOidc:
     def finish_pending(self, id_digest: str, *, now: datetime) -> bool:
         row = self._c.execute(_PENDING_FINISH, {"p_digest": id_digest, "p_now": now}).first()
         return row is not None
+
+    # -- pushed authorization requests (RFC 9126) ------------------------------------
+
+    def add_pushed(
+        self, digest: str, request: AuthorizationRequest, *, now: datetime, expires_at: datetime
+    ) -> None:
+        self._c.execute(
+            insert(oidc_pushed_requests).values(
+                digest=digest,
+                client_id=request.client_id,
+                parameters=json.dumps(_request_values(request), sort_keys=True),
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
+
+    def use_pushed(self, digest: str, *, now: datetime) -> AuthorizationRequest | None:
+        """Spend a live pushed request, whichever client presents it: the one winner gets
+        the request (its ``client_id`` says whose it is), everyone else None."""
+        row = self._c.execute(_PUSHED_USE, {"p_digest": digest, "p_now": now}).first()
+        if row is None:
+            return None
+        return _request(json.loads(row.parameters))
+
+    # -- client assertions (RFC 7523 §3 "jti") ----------------------------------------
+
+    def spend_assertion(self, digest: str, *, client_id: str, expires_at: datetime) -> bool:
+        """Record an assertion id; False when it was seen before. One ``INSERT ... ON
+        CONFLICT DO NOTHING RETURNING``: of concurrent requests with one ``jti``, exactly
+        one gets True."""
+        dialect = postgresql if self._c.dialect.name == "postgresql" else sqlite
+        statement = (
+            dialect.insert(oidc_client_assertions)
+            .values(digest=digest, client_id=client_id, expires_at=expires_at)
+            .on_conflict_do_nothing(index_elements=[oidc_client_assertions.c.digest])
+            .returning(oidc_client_assertions.c.digest)
+        )
+        return self._c.execute(statement).first() is not None
 
     # -- grants, codes and tokens ----------------------------------------------------
 

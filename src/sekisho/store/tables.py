@@ -326,6 +326,10 @@ oidc_clients = Table(
     Column("access_token_lifetime", Integer, nullable=False),
     _when("created_at"),
     _when("secret_rotated_at", nullable=True),
+    # revision 0014_par: RFC 9126 §6, RFC 7523 (inline JWKS), OIDC Registration §2
+    Column("require_par", Boolean, nullable=False, server_default=false()),
+    Column("jwks", Text),
+    Column("id_token_signed_response_alg", String(16), nullable=False, server_default="ES256"),
 )
 
 oidc_pending_requests = Table(
@@ -412,6 +416,29 @@ oidc_consents = Table(
     ),
     Column("scopes", String(500), nullable=False),
     _when("granted_at"),
+)
+
+# -- Pushed authorization requests and client assertions (revision 0014_par) -------------
+
+oidc_pushed_requests = Table(
+    "oidc_pushed_requests",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column(
+        "client_id", String(64), ForeignKey("oidc_clients.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("parameters", Text, nullable=False),
+    _when("created_at"),
+    _when("expires_at"),
+    _when("used_at", nullable=True),
+)
+
+oidc_client_assertions = Table(
+    "oidc_client_assertions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    _when("expires_at"),
 )
 
 api_keys = Table(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -103,6 +103,11 @@ class ClientOut(BaseModel):
     access_token_lifetime_seconds: int
     created_at: datetime
     secret_rotated_at: datetime | None
+    require_pushed_authorization_requests: bool
+    id_token_signed_response_alg: str
+    jwks: dict[str, Any] | None = Field(
+        description="The public keys of a private_key_jwt client (a JWK Set); else null."
+    )
 
 
 class ClientCreated(ClientOut):
@@ -120,9 +125,9 @@ class ClientBody(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     redirect_uris: Annotated[list[Uri], Field(min_length=1, max_length=10)]
     post_logout_redirect_uris: Annotated[list[Uri], Field(max_length=10)] = []
-    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post", "none"] = (
-        "client_secret_basic"  # noqa: S105 (a method name, not a secret)
-    )
+    token_endpoint_auth_method: Literal[
+        "client_secret_basic", "client_secret_post", "private_key_jwt", "none"
+    ] = "client_secret_basic"  # noqa: S105 (a method name, not a secret)
     application_type: Literal["web", "native"] = "web"
     first_party: bool = False
     scopes: Annotated[
@@ -132,6 +137,15 @@ class ClientBody(_Strict):
     id_token_lifetime_seconds: Lifetime = 600
     access_token_lifetime_seconds: Lifetime = 300
     client_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._~-]{1,64}$")] | None = None
+    jwks: dict[str, Any] | None = Field(
+        default=None,
+        description="private_key_jwt only (and required there): the client's public keys,"
+        " a JWK Set of 1 to 10 EC P-256 or RSA (2048 bits or more) keys (RFC 7523).",
+    )
+    require_pushed_authorization_requests: bool = Field(
+        default=False, description="Accept only pushed authorization requests (RFC 9126 §6)."
+    )
+    id_token_signed_response_alg: Literal["ES256", "RS256", "PS256"] = "ES256"  # noqa: S105 (an algorithm name, not a secret)
 
 
 class UserBody(_Strict):
@@ -244,6 +258,9 @@ def create_client(
         id_token_lifetime=timedelta(seconds=body.id_token_lifetime_seconds),
         access_token_lifetime=timedelta(seconds=body.access_token_lifetime_seconds),
         client_id=body.client_id,
+        jwks=body.jwks,
+        require_par=body.require_pushed_authorization_requests,
+        id_token_alg=body.id_token_signed_response_alg,
     )
     sekisho = context.service(request)
     try:
@@ -271,6 +288,41 @@ def rotate_client_secret(
     if secret is None:
         raise SekishoError(ErrorCode.not_found)
     return ClientSecret(client_id=client_id, client_secret=secret)
+
+
+class JwksBody(_Strict):
+    jwks: dict[str, Any] = Field(
+        description="The client's new public keys: a JWK Set of 1 to 10 EC P-256 or RSA"
+        " (2048 bits or more) keys."
+    )
+
+
+@router.put(
+    "/clients/{client_id}/jwks",
+    dependencies=[JsonOnly],
+    responses=refusals(
+        *JSON_BODY, *KEY, *PATH_ID, ErrorCode.invalid_client_metadata, ErrorCode.not_found
+    ),
+)
+def replace_client_jwks(
+    request: Request,
+    client_id: ClientId,
+    body: JwksBody,
+    key: Annotated[ApiKey, Depends(_scopes("clients:write"))],
+) -> ClientOut:
+    """Replace a `private_key_jwt` client's public keys, as `sekisho clients set-jwks`
+    does (keep the old key in the set until the client signs with the new one). Scope
+    `clients:write`."""
+    admin = client_admin(request)
+    now = context.service(request).clock()
+    try:
+        replaced = admin.set_jwks(client_id, body.jwks, now=now, actor=_actor(key))
+    except RegistrationError as error:
+        raise _explained(ErrorCode.invalid_client_metadata, error) from error
+    client = admin.one(client_id) if replaced else None
+    if client is None:
+        raise SekishoError(ErrorCode.not_found)
+    return _client_out(describe(client))
 
 
 @router.delete(

@@ -7,7 +7,7 @@ step-up through ``OnRedirectToIdentityProvider`` (``acr_values``, ``max_age``)."
 from __future__ import annotations
 
 import secrets
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.support.oidc import (
     VERIFIER,
@@ -87,5 +87,58 @@ def test_the_handlers_form_post_token_and_userinfo_requests(
         assert refused["error"] == "unmet_authentication_requirements"
         assert refused["state"] == state
         assert "code" not in refused
+    finally:
+        browser.close()
+
+
+def test_the_handlers_pushed_request_when_discovery_advertises_par(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    """ASP.NET Core 9's default ``PushedAuthorizationBehavior.UseIfAvailable``: the
+    handler POSTs every authorization parameter, with ``client_id`` and
+    ``client_secret`` in the body, to ``pushed_authorization_request_endpoint``, then
+    redirects the browser with only ``client_id`` and ``request_uri``."""
+    registered = register_client(
+        server, auth_method="client_secret_post", redirect_uris=(CALLBACK,), require_par=True
+    )
+    assert registered.secret is not None
+    browser = signed_in_browser(server, smtp, "sana@example.com")
+    state = "CfDJ8" + secrets.token_urlsafe(700)
+    try:
+        with server.client() as http:
+            metadata = http.get("/.well-known/openid-configuration").json()
+            pushed_form = parse_qs(urlsplit(_authorize(registered.client_id, state)).query)
+            pushed = http.post(
+                metadata["pushed_authorization_request_endpoint"],
+                data={
+                    **{name: values[0] for name, values in pushed_form.items()},
+                    "client_secret": registered.secret,
+                },
+            )
+        assert pushed.status_code == 201, pushed.text
+        redirect = (
+            metadata["authorization_endpoint"]
+            + "?"
+            + urlencode(
+                {"client_id": registered.client_id, "request_uri": pushed.json()["request_uri"]}
+            )
+        )
+        action, fields = form_post_of(browser.http.get(redirect))
+        assert action == CALLBACK
+        assert fields["state"] == state
+        with server.client() as http:
+            token = http.post(
+                "/token",
+                data={
+                    "client_id": registered.client_id,
+                    "client_secret": registered.secret,
+                    "code": fields["code"],
+                    "grant_type": "authorization_code",
+                    "redirect_uri": CALLBACK,
+                    "code_verifier": VERIFIER,
+                },
+            )
+        assert token.status_code == 200, token.text
+        verify_id_token(server, token.json()["id_token"], client_id=registered.client_id)
     finally:
         browser.close()

@@ -53,9 +53,12 @@ def test_discovery_names_the_configured_issuer(server: LiveServer) -> None:
         assert "phr" in metadata["acr_values_supported"]
         assert http.get("/.well-known/oauth-authorization-server").json() == metadata
         jwks = http.get("/.well-known/jwks.json").json()
-    assert [(key["kty"], key["crv"], key["alg"]) for key in jwks["keys"]] == [
-        ("EC", "P-256", "ES256")
+    assert sorted((key["kty"], key.get("crv"), key["alg"]) for key in jwks["keys"]) == [
+        ("EC", "P-256", "ES256"),
+        ("RSA", None, "PS256"),
+        ("RSA", None, "RS256"),
     ]
+    assert metadata["id_token_signing_alg_values_supported"] == ["ES256", "RS256", "PS256"]
     assert all("d" not in key for key in jwks["keys"])
 
 

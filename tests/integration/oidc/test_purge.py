@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
+from joserfc import jwt
+from joserfc.jwk import ECKey
 from sqlalchemy import text
 
 from tests.support.cli import run_sekisho
 from tests.support.oidc import (
     OFFLINE_SCOPES,
+    REDIRECT_URI,
     authorize_url,
+    challenge,
     code_for,
     exchange,
     refresh_with,
@@ -104,3 +109,49 @@ def test_purge_removes_refresh_tokens_of_ended_families_and_keeps_live_ones(
     reused = refresh_with(server, registered, tokens["live@example.com"]["refresh_token"])
     assert reused.json()["error"] == "invalid_grant"
     assert refresh_with(server, registered, live.json()["refresh_token"]).status_code == 400
+
+
+def test_purge_removes_expired_pushed_requests_and_assertion_ids(server: LiveServer) -> None:
+    key = ECKey.generate_key("P-256", auto_kid=True)
+    registered = register_client(
+        server, auth_method="private_key_jwt", jwks={"keys": [key.as_dict(private=False)]}
+    )
+    form = {
+        "response_type": "code",
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid",
+        "code_challenge": challenge(),
+        "code_challenge_method": "S256",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    }
+    now = int(time.time())
+    with server.client() as http:
+        for jti in ("old", "new"):
+            assertion = jwt.encode(
+                {"alg": "ES256", "kid": key.kid},
+                {
+                    "iss": registered.client_id,
+                    "sub": registered.client_id,
+                    "aud": server.settings.public_origin,
+                    "exp": now + 60,
+                    "jti": jti,
+                },
+                key,
+            )
+            assert (
+                http.post("/par", data={**form, "client_assertion": assertion}).status_code == 201
+            )
+    with server.database.engine.begin() as connection:
+        for table in ("oidc_pushed_requests", "oidc_client_assertions"):
+            first = connection.execute(text(f"SELECT min(digest) FROM {table}")).scalar_one()
+            connection.execute(
+                text(f"UPDATE {table} SET expires_at = :old WHERE digest = :d"),
+                {"old": LONG_AGO, "d": first},
+            )
+
+    result = run_sekisho(server.settings.database_url, "db", "purge", "--older-than-days", "30")
+
+    assert result.returncode == 0, result.stderr
+    counts = dict(line.split("\t") for line in result.stdout.splitlines())
+    assert counts["oidc_pushed_requests"] == counts["oidc_client_assertions"] == "1"
+    assert _count(server, "oidc_pushed_requests") == _count(server, "oidc_client_assertions") == 1

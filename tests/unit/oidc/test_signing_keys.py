@@ -36,3 +36,22 @@ def test_private_keys_rest_sealed() -> None:
     assert "d" not in key.public_jwk
     opened = signing_keys.PrivateKeys(KEYS).open(key)
     assert opened.kid == key.kid
+
+
+def test_each_algorithm_has_its_own_keys() -> None:
+    made = {
+        alg: signing_keys.new_key(KEYS, now=NOW, signs_from=NOW, alg=alg)
+        for alg in signing_keys.ALGORITHMS
+    }
+    assert {alg: key.public_jwk["kty"] for alg, key in made.items()} == {
+        "ES256": "EC",
+        "RS256": "RSA",
+        "PS256": "RSA",
+    }
+    assert made["RS256"].public_jwk["n"] != made["PS256"].public_jwk["n"]
+    for alg, key in made.items():
+        assert key.public_jwk["alg"] == alg
+        assert signing_keys.signing_key(list(made.values()), NOW, alg) == key
+        assert signing_keys.PrivateKeys(KEYS).open(key).kid == key.kid
+        assert "d" not in key.public_jwk
+    assert signing_keys.signing_key([made["RS256"]], NOW) is None
