@@ -17,6 +17,7 @@ from sekisho.core.keys import Keyring
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
 from sekisho.oidc import authorize, discovery, token, userinfo
+from sekisho.oidc.backchannel import BackchannelWorker
 from sekisho.oidc.client_admin import ClientAdmin
 from sekisho.oidc.provider import Provider
 from sekisho.ratelimits import RateLimits
@@ -67,7 +68,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             now=clock(),
         )
         await asyncio.to_thread(oidc.ensure_keys)
-        worker_task: asyncio.Task[None] | None = None
+        worker_tasks: list[asyncio.Task[None]] = []
         if settings.mail_worker:
             worker = OutboxWorker(
                 settings=settings,
@@ -76,11 +77,15 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                 sender=make_sender(settings, database),
                 clock=sekisho.clock,
             )
-            worker_task = asyncio.create_task(worker.run(), name="sekisho-outbox")
+            logouts = BackchannelWorker(
+                settings=settings, database=database, keys=sekisho.keys, clock=sekisho.clock
+            )
+            worker_tasks.append(asyncio.create_task(worker.run(), name="sekisho-outbox"))
+            worker_tasks.append(asyncio.create_task(logouts.run(), name="sekisho-logouts"))
         try:
             yield
         finally:
-            if worker_task is not None:
+            for worker_task in worker_tasks:
                 worker_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker_task

@@ -29,6 +29,7 @@ from sekisho.legacy_hashes import wrap_legacy_hashes
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
 from sekisho.oidc import commands as oidc_commands
+from sekisho.oidc.backchannel import BackchannelWorker
 from sekisho.policy.assurance import Attestation
 from sekisho.policy.deployment import policy_for
 from sekisho.policy.explain import explain
@@ -298,14 +299,15 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 def db_purge(
     older_than_days: int = typer.Option(30, min=1, help="Keep anything that ended more recently."),
 ) -> None:
-    """Delete expired flows and their secrets, ended sessions, settled mail, stale
+    """Delete expired flows and their secrets, ended sessions (queueing back-channel
+    logouts for those that expired unnoticed), settled mail and logout tokens, stale
     failure counters and spent OpenID Connect requests, codes, tokens and grants (never
     the audit log)."""
     settings = _settings()
     now = datetime.now(UTC)
     before = now - timedelta(days=older_than_days)
     failures_before = min(before, now - settings.account_lockout)
-    counts = purge(_database(settings), before=before, failures_before=failures_before)
+    counts = purge(_database(settings), before=before, failures_before=failures_before, now=now)
     for table, count in counts.items():
         typer.echo(f"{table}\t{count}")
 
@@ -537,8 +539,8 @@ def mail_status() -> None:
 
 @mail_app.command("worker")
 def mail_worker() -> None:
-    """Deliver the outbox in this process only (run web instances with
-    SEKISHO_MAIL_WORKER=false to keep delivery off their CPU)."""
+    """Deliver the outbox and the back-channel logout tokens in this process only (run
+    web instances with SEKISHO_MAIL_WORKER=false to keep delivery off their CPU)."""
     settings = _settings()
     keys = Keyring(settings.secret_key.get_secret_value())
     database = _database(settings, keys=keys, process="mail worker")
@@ -550,9 +552,14 @@ def mail_worker() -> None:
         sender=make_sender(settings, database),
         clock=utc_now,
     )
-    typer.echo("delivering the outbox; Ctrl-C stops")
+    logouts = BackchannelWorker(settings=settings, database=database, keys=keys, clock=utc_now)
+
+    async def deliver() -> None:
+        await asyncio.gather(worker.run(), logouts.run())
+
+    typer.echo("delivering the outbox and back-channel logouts; Ctrl-C stops")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(worker.run())
+        asyncio.run(deliver())
 
 
 @migration_app.command("status")

@@ -47,12 +47,15 @@ def register_client(
     scopes: tuple[str, ...] = ("openid", "email", "profile"),
     name: str = "Brokerage",
     secret_key: str = SECRET_KEY,
+    post_logout_redirect_uris: tuple[str, ...] = (),
+    backchannel_logout_uri: str | None = None,
+    subject_type: str = "public",
 ) -> Registered:
     made = clients.register(
         Keyring(secret_key),
         name=name,
         redirect_uris=list(redirect_uris),
-        post_logout_redirect_uris=[],
+        post_logout_redirect_uris=list(post_logout_redirect_uris),
         auth_method=auth_method,
         application_type=application_type,
         first_party=first_party,
@@ -60,6 +63,8 @@ def register_client(
         id_token_lifetime=timedelta(minutes=10),
         access_token_lifetime=timedelta(minutes=5),
         now=datetime.now(UTC),
+        backchannel_logout_uri=backchannel_logout_uri,
+        subject_type=subject_type,
     )
     database = server.database
     try:

@@ -38,6 +38,9 @@ class ClientSettings:
     id_token_lifetime: timedelta = clients.DEFAULT_ID_TOKEN_LIFETIME
     access_token_lifetime: timedelta = clients.DEFAULT_ACCESS_TOKEN_LIFETIME
     client_id: str | None = None
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
+    subject_type: str = "public"
 
 
 def describe(client: Client) -> dict[str, object]:
@@ -57,6 +60,9 @@ def describe(client: Client) -> dict[str, object]:
         "secret_rotated_at": (
             client.secret_rotated_at.isoformat() if client.secret_rotated_at else None
         ),
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
+        "subject_type": client.subject_type,
     }
 
 
@@ -88,6 +94,9 @@ class ClientAdmin:
             access_token_lifetime=settings.access_token_lifetime,
             now=now,
             client_id=settings.client_id,
+            backchannel_logout_uri=settings.backchannel_logout_uri,
+            backchannel_logout_session_required=settings.backchannel_logout_session_required,
+            subject_type=settings.subject_type,
         )
         with self._database.transaction() as repos:
             store = SqlOidc(repos.connection)

@@ -101,6 +101,15 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
         id_token_lifetime: int = typer.Option(600, help="ID token lifetime in seconds."),
         access_token_lifetime: int = typer.Option(300, help="Access token lifetime in seconds."),
         client_id: str = typer.Option(None, help="A client id of your choice (default: random)."),
+        backchannel_logout_uri: str = typer.Option(
+            None, help="Where Sekisho posts logout tokens when a session ends (https)."
+        ),
+        backchannel_logout_session_required: bool = typer.Option(
+            False, help="The client needs sid in logout tokens (Sekisho always sends it)."
+        ),
+        subject_type: str = typer.Option(
+            "public", help="public (the user id) or pairwise (per redirect URI host)."
+        ),
     ) -> None:
         """Register a client. Its secret is printed once: store it in the application."""
         database, keyring = open_database()
@@ -115,6 +124,9 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
             id_token_lifetime=timedelta(seconds=id_token_lifetime),
             access_token_lifetime=timedelta(seconds=access_token_lifetime),
             client_id=client_id,
+            backchannel_logout_uri=backchannel_logout_uri,
+            backchannel_logout_session_required=backchannel_logout_session_required,
+            subject_type=subject_type,
         )
         try:
             made = ClientAdmin(database, keyring).add(settings, now=_now(), actor="cli")

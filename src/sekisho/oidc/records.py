@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +26,21 @@ class Client:
     created_at: datetime
     secret_digest: str | None = None
     secret_rotated_at: datetime | None = None
+    backchannel_logout_uri: str | None = None
+    """Where logout tokens are posted (OpenID Connect Back-Channel Logout 1.0 §2.2)."""
+    backchannel_logout_session_required: bool = False
+    subject_type: str = "public"
+    """``public`` (the user id) or ``pairwise`` (OIDC Core §8.1, per sector)."""
 
     @property
     def public(self) -> bool:
         return self.auth_method == "none"
+
+    @property
+    def sector_identifier(self) -> str:
+        """The host of the redirect URIs (OIDC Core §8.1; registration makes a pairwise
+        client's redirect URIs share one host)."""
+        return (urlsplit(self.redirect_uris[0]).hostname or "") if self.redirect_uris else ""
 
 
 @dataclass(frozen=True, slots=True)

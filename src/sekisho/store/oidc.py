@@ -103,6 +103,9 @@ def _client(row: RowMapping) -> Client:
         created_at=row["created_at"],
         secret_digest=row["secret_digest"],
         secret_rotated_at=row["secret_rotated_at"],
+        backchannel_logout_uri=row["backchannel_logout_uri"],
+        backchannel_logout_session_required=bool(row["backchannel_logout_session_required"]),
+        subject_type=row["subject_type"],
     )
 
 
@@ -243,6 +246,9 @@ class SqlOidc:
                 access_token_lifetime=int(client.access_token_lifetime.total_seconds()),
                 created_at=client.created_at,
                 secret_rotated_at=client.secret_rotated_at,
+                backchannel_logout_uri=client.backchannel_logout_uri,
+                backchannel_logout_session_required=client.backchannel_logout_session_required,
+                subject_type=client.subject_type,
             )
         )
 

@@ -305,6 +305,9 @@ oidc_clients = Table(
     Column("access_token_lifetime", Integer, nullable=False),
     _when("created_at"),
     _when("secret_rotated_at", nullable=True),
+    Column("backchannel_logout_uri", String(2000)),
+    Column("backchannel_logout_session_required", Boolean, nullable=False, server_default=false()),
+    Column("subject_type", String(16), nullable=False, server_default="public"),
 )
 
 oidc_pending_requests = Table(
@@ -374,6 +377,25 @@ oidc_consents = Table(
     ),
     Column("scopes", String(500), nullable=False),
     _when("granted_at"),
+)
+
+oidc_logout_deliveries = Table(
+    "oidc_logout_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", String(64), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("session_id", String(32), nullable=False),
+    Column("jti", String(64), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    _when("created_at"),
+    _when("next_attempt_at"),
+    _when("locked_until", nullable=True),
+    _when("finished_at", nullable=True),
+    Column("last_error", String(500)),
+    Index("ix_oidc_logout_deliveries_due", "status", "next_attempt_at"),
 )
 
 api_keys = Table(

@@ -103,6 +103,9 @@ class ClientOut(BaseModel):
     access_token_lifetime_seconds: int
     created_at: datetime
     secret_rotated_at: datetime | None
+    backchannel_logout_uri: str | None
+    backchannel_logout_session_required: bool
+    subject_type: str
 
 
 class ClientCreated(ClientOut):
@@ -131,6 +134,17 @@ class ClientBody(_Strict):
     id_token_lifetime_seconds: Lifetime = 600
     access_token_lifetime_seconds: Lifetime = 300
     client_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._~-]{1,64}$")] | None = None
+    backchannel_logout_uri: Uri | None = Field(
+        default=None,
+        description="Where Sekisho posts logout tokens when a session ends "
+        "(OpenID Connect Back-Channel Logout 1.0).",
+    )
+    backchannel_logout_session_required: bool = False
+    subject_type: Literal["public", "pairwise"] = Field(
+        default="public",
+        description="pairwise: a per-sector sub (OIDC Core 8.1); the redirect URIs must "
+        "share one host.",
+    )
 
 
 class UserBody(_Strict):
@@ -237,6 +251,9 @@ def create_client(
         id_token_lifetime=timedelta(seconds=body.id_token_lifetime_seconds),
         access_token_lifetime=timedelta(seconds=body.access_token_lifetime_seconds),
         client_id=body.client_id,
+        backchannel_logout_uri=body.backchannel_logout_uri,
+        backchannel_logout_session_required=body.backchannel_logout_session_required,
+        subject_type=body.subject_type,
     )
     sekisho = context.service(request)
     try:
