@@ -16,7 +16,7 @@ from sekisho.admin.api_keys import ApiKeyService
 from sekisho.core.keys import Keyring
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
-from sekisho.oidc import authorize, discovery, token, userinfo
+from sekisho.oidc import authorize, discovery, logout, token, userinfo
 from sekisho.oidc.backchannel import BackchannelWorker
 from sekisho.oidc.client_admin import ClientAdmin
 from sekisho.oidc.provider import Provider
@@ -119,7 +119,13 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.include_router(passkeys_api.router)
     app.include_router(admin.router)
     app.include_router(admin_api.router)
-    for oidc_router in (discovery.router, authorize.router, token.router, userinfo.router):
+    for oidc_router in (
+        discovery.router,
+        authorize.router,
+        token.router,
+        userinfo.router,
+        logout.router,
+    ):
         app.include_router(oidc_router)
     app.include_router(recovery_pages.router)
     app.include_router(recovery_api.router)

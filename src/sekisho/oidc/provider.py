@@ -22,7 +22,7 @@ from cryptography.fernet import InvalidToken
 from sekisho.core.clients import ClientInfo
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent, Session
-from sekisho.oidc import assurance, clients, requests, signing_keys, tokens
+from sekisho.oidc import assurance, clients, requests, signing_keys, subjects, tokens
 from sekisho.oidc.clients import authenticate, presented_credentials
 from sekisho.oidc.errors import AuthorizationPageError, OAuthError
 from sekisho.oidc.records import AuthorizationRequest, Client, Grant
@@ -514,8 +514,15 @@ class Provider:
         if key is None:
             raise RuntimeError("no signing key: the provider was not started")
         private = self.private_keys.open(key)
+        subject = subjects.subject(self.keys, client, grant.user_id)
         access = tokens.access_token(
-            issuer=self.issuer, client=client, grant=grant, key=key, private=private, now=now
+            issuer=self.issuer,
+            client=client,
+            grant=grant,
+            subject=subject,
+            key=key,
+            private=private,
+            now=now,
         )
         store.add_access_token(access.jti, grant_id=grant.id, expires_at=access.expires_at)
         facts = tokens.UserFacts(
@@ -527,6 +534,7 @@ class Provider:
             issuer=self.issuer,
             client=client,
             grant=grant,
+            subject=subject,
             user=facts,
             access_token=access.value,
             key=key,
@@ -588,14 +596,16 @@ class Provider:
             if grant is None or not self._session_live(store, grant, now):
                 raise invalid
             user = repos.users.by_id(grant.user_id)
-            if user is None or user.status != "active":
+            client = store.client(grant.client_id)
+            if user is None or user.status != "active" or client is None:
                 raise invalid
             facts = tokens.UserFacts(
                 email=user.email,
                 email_verified=user.email_verified_at is not None,
                 name=user.display_name,
             )
-            return {"sub": user.id, **tokens.scoped_claims(grant.scope, facts)}
+            subject = subjects.subject(self.keys, client, user.id)
+            return {"sub": subject, **tokens.scoped_claims(grant.scope, facts)}
 
     # -- audit -----------------------------------------------------------------------
 

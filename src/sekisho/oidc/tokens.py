@@ -1,8 +1,9 @@
 """ID tokens (OIDC Core §2, §3.1.3.6) and JWT access tokens (RFC 9068), signed with
 joserfc.
 
-The claims come from the grant, which froze the session's facts (``sub`` the user id,
-``auth_time``, ``amr``, ``acr``, ``sid``) when the person authorized the client.
+The claims come from the grant, which froze the session's facts (``auth_time``, ``amr``,
+``acr``, ``sid``) when the person authorized the client; ``sub`` is the subject the
+client knows the person by (``oidc/subjects.py``: the user id, or pairwise).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def id_token(
     issuer: str,
     client: Client,
     grant: Grant,
+    subject: str,
     user: UserFacts,
     access_token: str,
     key: SigningKey,
@@ -65,7 +67,7 @@ def id_token(
 ) -> str:
     claims: dict[str, Any] = {
         "iss": issuer,
-        "sub": grant.user_id,
+        "sub": subject,
         "aud": client.id,
         "azp": client.id,
         "exp": _epoch(now + client.id_token_lifetime),
@@ -94,6 +96,7 @@ def access_token(
     issuer: str,
     client: Client,
     grant: Grant,
+    subject: str,
     key: SigningKey,
     private: ECKey,
     now: datetime,
@@ -103,7 +106,7 @@ def access_token(
     expires_at = now + client.access_token_lifetime
     claims: dict[str, Any] = {
         "iss": issuer,
-        "sub": grant.user_id,
+        "sub": subject,
         "aud": issuer,
         "client_id": client.id,
         "exp": _epoch(expires_at),
