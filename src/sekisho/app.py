@@ -19,6 +19,7 @@ from sekisho.mail.worker import OutboxWorker
 from sekisho.oidc import authorize, discovery, logout, token, userinfo
 from sekisho.oidc.backchannel import BackchannelWorker
 from sekisho.oidc.client_admin import ClientAdmin
+from sekisho.oidc.connected_apps import ConnectedApps
 from sekisho.oidc.provider import Provider
 from sekisho.ratelimits import RateLimits
 from sekisho.service import Sekisho, utc_now
@@ -30,6 +31,7 @@ from sekisho.web import (
     admin,
     admin_api,
     api,
+    connected_apps,
     devmailbox,
     errors,
     health,
@@ -110,6 +112,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.state.oidc = oidc
     app.state.api_keys = ApiKeyService(database=database, keys=sekisho.keys, clock=clock)
     app.state.client_admin = ClientAdmin(database, sekisho.keys)
+    app.state.connected_apps = ConnectedApps(database, clock)
     app.state.cookies = Cookies.for_settings(settings)
     app.state.mail_health = MailHealth(database)
     errors.install(app)
@@ -119,6 +122,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.include_router(passkeys_api.router)
     app.include_router(admin.router)
     app.include_router(admin_api.router)
+    app.include_router(connected_apps.router)
     for oidc_router in (
         discovery.router,
         authorize.router,

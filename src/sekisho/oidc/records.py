@@ -123,3 +123,14 @@ class RedeemedCode:
     redirect_uri: str
     code_challenge: str
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectedApp:
+    """A third-party client the person consented to (the account page's "Connected
+    apps"), with the scopes they allowed and when."""
+
+    client_id: str
+    name: str
+    scopes: tuple[str, ...]
+    granted_at: datetime
