@@ -23,6 +23,7 @@ from sekisho.oidc.discovery import provider
 from sekisho.oidc.end_session import Confirm, Ended, EndSession, LogoutPageError, LogoutRequest
 from sekisho.web import context
 from sekisho.web.context import CheckedForm
+from sekisho.web.middleware import HEAD_REQUEST
 from sekisho.web.rendering import page
 
 router = APIRouter(include_in_schema=False)
@@ -117,6 +118,8 @@ def _end_session(request: Request, params: dict[str, list[str]]) -> Response:
         logout = ending.check(lambda name: params.get(name, []))
         if logout.ui_locales:
             request.state.ui_locale = logout.ui_locales[0]
+        if request.scope.get(HEAD_REQUEST):  # safe by definition (RFC 9110 §9.2.1)
+            return _confirm_page(request, logout)
         outcome = ending.decide(
             logout, session=context.any_session(request), client_info=context.client(request)
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +18,7 @@ from sqlalchemy import text
 
 from tests.conftest import ServerFactory
 from tests.support.browser import FormBrowser
-from tests.support.cli import run_sekisho
+from tests.support.cli import run_sekisho, running
 from tests.support.logout_receiver import LogoutReceiver
 from tests.support.oidc import (
     Registered,
@@ -249,3 +250,32 @@ def test_an_idle_timeout_and_an_unnoticed_expiry_send_logouts(
         gone_sid
     )
     assert [row["reason"] for row in _deliveries(server)] == ["timeout", "expired"]
+
+
+def test_the_mail_worker_process_delivers_logout_tokens(
+    make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
+) -> None:
+    server = make_server(mail_worker=False)
+    receiver = LogoutReceiver(failures=1).start()
+    environment = {
+        "database_url": server.settings.database_url,
+        "SEKISHO_PUBLIC_ORIGIN": server.settings.public_origin,
+        "SEKISHO_MAIL_BACKEND": "smtp",
+        "SEKISHO_SMTP_HOST": "127.0.0.1",
+        "SEKISHO_SMTP_PORT": str(smtp.port),
+        "SEKISHO_SMTP_SECURITY": "none",
+        "SEKISHO_MAIL_POLL_SECONDS": "0.05",
+        "SEKISHO_BACKCHANNEL_POLL_SECONDS": "0.05",
+        "SEKISHO_BACKCHANNEL_RETRY_BASE_SECONDS": "0.2",
+    }
+    try:
+        with running(tmp_path, "mail", "worker", ready="Ctrl-C", **environment):
+            registered = register_client(server, backchannel_logout_uri=receiver.uri)
+            browser = signed_in_browser(server, smtp, "worker@example.com")
+            sid = _tokens_for(server, browser, registered.client_id, registered.secret)["sid"]
+            browser.post("/signout", {})
+            [token] = receiver.wait_for_tokens(1)
+    finally:
+        receiver.stop()
+    assert verify_logout_token(server, token, client_id=registered.client_id)["sid"] == sid
+    assert len(receiver.attempts) == 2

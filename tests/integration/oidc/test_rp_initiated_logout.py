@@ -85,6 +85,9 @@ def test_a_hint_naming_this_session_ends_it_and_returns_with_state(
     registered = register_client(server, post_logout_redirect_uris=(AFTER,))
     browser = signed_in_browser(server, smtp, "out@example.com")
     hint = _id_token(server, browser, registered)
+    probe = browser.http.head("/logout?" + urlencode({"id_token_hint": hint}))
+    assert probe.status_code == 200
+    assert browser.signed_in()  # HEAD is safe: it ends nothing
 
     answer = _logout(browser, id_token_hint=hint, post_logout_redirect_uri=AFTER, state="s<&>1")
 
