@@ -234,3 +234,26 @@ def test_ui_locales_picks_the_confirmation_pages_language(
     assert page.status_code == 200
     assert '<html lang="ja"' in page.text
     assert "サインアウト" in page.text
+
+
+def test_the_aspnet_core_handlers_sign_out_request(server: LiveServer, smtp: SmtpCapture) -> None:
+    """What ``SignOutAsync(OpenIdConnectDefaults.AuthenticationScheme)`` sends with
+    ``SaveTokens = true``: the hint, the signed-out callback, its protected state and
+    the library's telemetry parameters, which Sekisho ignores."""
+    callback = "https://app.example/signout-callback-oidc"
+    registered = register_client(server, post_logout_redirect_uris=(callback,))
+    browser = signed_in_browser(server, smtp, "aspnet@example.com")
+    hint = _id_token(server, browser, registered)
+    state = "CfDJ8Ab_protected-properties_" + "x" * 300
+
+    answer = _logout(
+        browser,
+        post_logout_redirect_uri=callback,
+        id_token_hint=hint,
+        state=state,
+        **{"x-client-SKU": "ID_NET9_0", "x-client-ver": "8.0.1.0"},
+    )
+
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == callback + "?" + urlencode({"state": state})
+    assert not browser.signed_in()
