@@ -6,6 +6,7 @@ case 48)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -279,3 +280,27 @@ def test_the_mail_worker_process_delivers_logout_tokens(
         receiver.stop()
     assert verify_logout_token(server, token, client_id=registered.client_id)["sid"] == sid
     assert len(receiver.attempts) == 2
+
+
+def test_the_logout_is_queued_with_the_session_end_or_not_at_all(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    registered = register_client(server, backchannel_logout_uri="https://rp.example/bc")
+    browser = signed_in_browser(server, smtp, "atomic@example.com")
+    sid = _tokens_for(server, browser, registered.client_id, registered.secret)["sid"]
+    database = server.database
+    try:
+        with contextlib.suppress(RuntimeError), database.transaction() as repos:
+            assert repos.sessions.revoke(sid, reason="sign_out", now=datetime.now(UTC))
+            raise RuntimeError("the transaction fails after the session ended")
+        assert _deliveries(server) == []
+        assert browser.signed_in()
+        with database.transaction() as repos:
+            assert repos.sessions.revoke(sid, reason="sign_out", now=datetime.now(UTC))
+            assert not repos.sessions.revoke(sid, reason="sign_out", now=datetime.now(UTC))
+    finally:
+        database.dispose()
+    assert [(row["session_id"], row["reason"]) for row in _deliveries(server)] == [
+        (sid, "sign_out")
+    ]
+    assert not browser.signed_in()
