@@ -202,7 +202,7 @@ class BackchannelWorker:
                     issuer=self._issuer,
                     client=client,
                     subject=subjects.subject(self._keys, client, item.user_id),
-                    session_id=item.session_id,
+                    session_id=subjects.session_id(self._keys, client, item.session_id),
                     jti=item.jti,
                     key=key,
                     private=private,

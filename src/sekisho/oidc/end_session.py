@@ -189,7 +189,11 @@ class EndSession:
                         error="id_token_hint_mismatch",
                     )
                 raise LogoutPageError("id_token_hint_mismatch")
-        proven = hint is not None and hint.session_id == session.id
+        proven = (
+            hint is not None
+            and request.client is not None
+            and hint.session_id == subjects.session_id(provider.keys, request.client, session.id)
+        )
         if not proven and not confirmed:
             return Confirm(request)
         with provider.database.transaction() as repos:

@@ -535,6 +535,7 @@ class Provider:
             client=client,
             grant=grant,
             subject=subject,
+            sid=subjects.session_id(self.keys, client, grant.session_id),
             user=facts,
             access_token=access.value,
             key=key,

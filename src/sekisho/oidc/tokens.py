@@ -2,8 +2,8 @@
 joserfc.
 
 The claims come from the grant, which froze the session's facts (``auth_time``, ``amr``,
-``acr``, ``sid``) when the person authorized the client; ``sub`` is the subject the
-client knows the person by (``oidc/subjects.py``: the user id, or pairwise).
+``acr``) when the person authorized the client; ``sub`` and ``sid`` are the subject and
+session the client knows (``oidc/subjects.py``: Sekisho's ids, or pairwise).
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def id_token(
     client: Client,
     grant: Grant,
     subject: str,
+    sid: str,
     user: UserFacts,
     access_token: str,
     key: SigningKey,
@@ -75,7 +76,7 @@ def id_token(
         "auth_time": _epoch(grant.auth_time),
         "acr": grant.acr,
         "amr": list(grant.amr),
-        "sid": grant.session_id,
+        "sid": sid,
         "at_hash": _half_hash(access_token),
         **scoped_claims(grant.scope, user),
     }

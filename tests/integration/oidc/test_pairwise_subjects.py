@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from sqlalchemy import text
 
 from sekisho.core.keys import Keyring
 from sekisho.oidc import clients
@@ -88,6 +89,12 @@ def test_pairwise_clients_of_different_sectors_see_different_stable_subjects(
         assert other[0]["sub"] not in (subject, user_id)
         assert other[0]["sub"] == other[1]["sub"] == other[2]["sub"]
         assert plain[0]["sub"] == plain[1]["sub"] == plain[2]["sub"] == user_id
+        # sid is keyed per sector as well, or it would link the two sectors again
+        assert first[0]["sid"] == same[0]["sid"]
+        assert len({first[0]["sid"], other[0]["sid"], plain[0]["sid"]}) == 3
+        with server.database.engine.connect() as connection:
+            [session_id] = connection.execute(text("SELECT id FROM sessions")).scalars().all()
+        assert plain[0]["sid"] == session_id
 
         browser.post("/signout", {})
         tokens = receiver.wait_for_tokens(1)
@@ -95,6 +102,7 @@ def test_pairwise_clients_of_different_sectors_see_different_stable_subjects(
         receiver.stop()
     claims = verify_logout_token(server, tokens[0], client_id=pairwise.client_id)
     assert claims["sub"] == subject
+    assert claims["sid"] == first[0]["sid"]
 
 
 def test_a_pairwise_id_token_hint_signs_the_person_out(
