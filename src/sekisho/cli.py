@@ -49,6 +49,7 @@ from sekisho.store.deployment import (
     require_existing_file,
     unreachable,
 )
+from sekisho.store.logout_queue import LogoutQueue
 from sekisho.store.maintenance import purge
 from sekisho.store.migrate import upgrade
 from sekisho.store.outbox_queue import OutboxQueue
@@ -531,10 +532,16 @@ def users_enable(email: str) -> None:
 
 @mail_app.command("status")
 def mail_status() -> None:
-    """Count outbox messages by status (pending, sent, dropped, failed)."""
-    counts = OutboxQueue(_database(_settings())).counts()
+    """Count outbox messages by status (pending, sent, dropped, failed), then
+    back-channel logout tokens (logout_pending, logout_delivered, logout_dropped,
+    logout_failed)."""
+    database = _database(_settings())
+    counts = OutboxQueue(database).counts()
     for status in ("pending", "sent", "dropped", "failed"):
         typer.echo(f"{status}\t{counts.get(status, 0)}")
+    logouts = LogoutQueue(database).counts()
+    for status in ("pending", "delivered", "dropped", "failed"):
+        typer.echo(f"logout_{status}\t{logouts.get(status, 0)}")
 
 
 @mail_app.command("worker")

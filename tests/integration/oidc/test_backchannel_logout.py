@@ -183,6 +183,9 @@ def test_delivery_gives_up_after_the_last_attempt_and_never_follows_a_redirect(
     assert elsewhere.attempts == []
     [failed] = _audit(server, "oidc.backchannel_logout.failed")
     assert failed["detail"]["reason"] == "gave_up"
+    status = run_sekisho(server.settings.database_url, "mail", "status")
+    assert "logout_failed\t1\n" in status.stdout
+    assert "logout_pending\t0\n" in status.stdout
 
 
 def test_revoking_other_sessions_and_disabling_the_account_send_logouts(
