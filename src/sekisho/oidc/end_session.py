@@ -38,6 +38,7 @@ from sekisho.store.oidc import SqlOidc
 from sekisho.store.repositories import SqlRepositories
 
 PARAMETERS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")
+MAX_PARAMETER = 8192
 
 
 class LogoutPageError(Exception):
@@ -89,7 +90,7 @@ def _one(params: Callable[[str], list[str]], name: str) -> str | None:
         raise LogoutPageError("repeated_parameter")
     if not values or values[0] == "":
         return None
-    if len(values[0]) > 8192 or "\x00" in values[0]:
+    if len(values[0]) > MAX_PARAMETER or "\x00" in values[0]:
         raise LogoutPageError("invalid_request")
     return values[0]
 

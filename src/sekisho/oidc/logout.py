@@ -20,7 +20,14 @@ from starlette.responses import RedirectResponse, Response
 
 from sekisho.i18n import N_, gettext
 from sekisho.oidc.discovery import provider
-from sekisho.oidc.end_session import Confirm, Ended, EndSession, LogoutPageError, LogoutRequest
+from sekisho.oidc.end_session import (
+    MAX_PARAMETER,
+    Confirm,
+    Ended,
+    EndSession,
+    LogoutPageError,
+    LogoutRequest,
+)
 from sekisho.web import context
 from sekisho.web.context import CheckedForm
 from sekisho.web.middleware import HEAD_REQUEST
@@ -157,7 +164,7 @@ def confirm(request: Request, form: CheckedForm) -> Response:
     """The person confirmed: the request is checked again (the form is only a carrier)
     and the session ends."""
     params = {
-        name: [context.field(form, name, max_length=2000)]
+        name: [context.field(form, name, max_length=MAX_PARAMETER)]
         for name in ("client_id", "post_logout_redirect_uri", "state")
     }
     ending = _ending(request)
