@@ -21,12 +21,15 @@ from sekisho.oidc import (
     authorize,
     discovery,
     introspection,
+    logout,
     pushed,
     revocation,
     token,
     userinfo,
 )
+from sekisho.oidc.backchannel import BackchannelWorker
 from sekisho.oidc.client_admin import ClientAdmin
+from sekisho.oidc.connected_apps import ConnectedApps
 from sekisho.oidc.provider import Provider
 from sekisho.ratelimits import RateLimits
 from sekisho.service import Sekisho, utc_now
@@ -41,6 +44,7 @@ from sekisho.web import (
     api,
     confirmation_pages,
     confirmations_api,
+    connected_apps,
     devmailbox,
     errors,
     health,
@@ -79,7 +83,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             now=clock(),
         )
         await asyncio.to_thread(oidc.ensure_keys)
-        worker_task: asyncio.Task[None] | None = None
+        worker_tasks: list[asyncio.Task[None]] = []
         if settings.mail_worker:
             worker = OutboxWorker(
                 settings=settings,
@@ -88,11 +92,15 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                 sender=make_sender(settings, database),
                 clock=sekisho.clock,
             )
-            worker_task = asyncio.create_task(worker.run(), name="sekisho-outbox")
+            logouts = BackchannelWorker(
+                settings=settings, database=database, keys=sekisho.keys, clock=sekisho.clock
+            )
+            worker_tasks.append(asyncio.create_task(worker.run(), name="sekisho-outbox"))
+            worker_tasks.append(asyncio.create_task(logouts.run(), name="sekisho-logouts"))
         try:
             yield
         finally:
-            if worker_task is not None:
+            for worker_task in worker_tasks:
                 worker_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker_task
@@ -118,6 +126,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.state.api_keys = ApiKeyService(database=database, keys=sekisho.keys, clock=clock)
     app.state.client_admin = ClientAdmin(database, sekisho.keys)
     app.state.confirmations = ConfirmationService(oidc)
+    app.state.connected_apps = ConnectedApps(database, clock)
     app.state.cookies = Cookies.for_settings(settings)
     app.state.mail_health = MailHealth(database)
     errors.install(app)
@@ -128,6 +137,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.include_router(admin.router)
     app.include_router(admin_api.router)
     app.include_router(admin_recoveries_api.router)
+    app.include_router(connected_apps.router)
     for oidc_router in (
         discovery.router,
         authorize.router,
@@ -136,6 +146,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         revocation.router,
         introspection.router,
         userinfo.router,
+        logout.router,
     ):
         app.include_router(oidc_router)
     app.include_router(recovery_pages.router)

@@ -30,6 +30,7 @@ from sekisho.legacy_hashes import wrap_legacy_hashes
 from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
 from sekisho.oidc import commands as oidc_commands
+from sekisho.oidc.backchannel import BackchannelWorker
 from sekisho.operator_recovery_service import CaseRefused as OperatorCaseRefused
 from sekisho.operator_recovery_service import OperatorRecoveryService
 from sekisho.policy.assurance import Attestation
@@ -51,6 +52,7 @@ from sekisho.store.deployment import (
     require_existing_file,
     unreachable,
 )
+from sekisho.store.logout_queue import LogoutQueue
 from sekisho.store.maintenance import purge
 from sekisho.store.migrate import upgrade
 from sekisho.store.outbox_queue import OutboxQueue
@@ -306,14 +308,15 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 def db_purge(
     older_than_days: int = typer.Option(30, min=1, help="Keep anything that ended more recently."),
 ) -> None:
-    """Delete expired flows and their secrets, ended sessions, settled mail, stale
-    failure counters, expired operator recovery cases and spent OpenID Connect
-    requests, codes, tokens and grants (never the audit log)."""
+    """Delete expired flows and their secrets, ended sessions (queueing back-channel
+    logouts for those that expired unnoticed), settled mail and logout tokens, stale
+    failure counters, expired operator recovery cases and spent OpenID Connect requests,
+    codes, tokens and grants (never the audit log)."""
     settings = _settings()
     now = datetime.now(UTC)
     before = now - timedelta(days=older_than_days)
     failures_before = min(before, now - settings.account_lockout)
-    counts = purge(_database(settings), before=before, failures_before=failures_before)
+    counts = purge(_database(settings), before=before, failures_before=failures_before, now=now)
     for table, count in counts.items():
         typer.echo(f"{table}\t{count}")
 
@@ -665,16 +668,22 @@ def users_enable(email: str) -> None:
 
 @mail_app.command("status")
 def mail_status() -> None:
-    """Count outbox messages by status (pending, sent, dropped, failed)."""
-    counts = OutboxQueue(_database(_settings())).counts()
+    """Count outbox messages by status (pending, sent, dropped, failed), then
+    back-channel logout tokens (logout_pending, logout_delivered, logout_dropped,
+    logout_failed)."""
+    database = _database(_settings())
+    counts = OutboxQueue(database).counts()
     for status in ("pending", "sent", "dropped", "failed"):
         typer.echo(f"{status}\t{counts.get(status, 0)}")
+    logouts = LogoutQueue(database).counts()
+    for status in ("pending", "delivered", "dropped", "failed"):
+        typer.echo(f"logout_{status}\t{logouts.get(status, 0)}")
 
 
 @mail_app.command("worker")
 def mail_worker() -> None:
-    """Deliver the outbox in this process only (run web instances with
-    SEKISHO_MAIL_WORKER=false to keep delivery off their CPU)."""
+    """Deliver the outbox and the back-channel logout tokens in this process only (run
+    web instances with SEKISHO_MAIL_WORKER=false to keep delivery off their CPU)."""
     settings = _settings()
     keys = Keyring(settings.secret_key.get_secret_value())
     database = _database(settings, keys=keys, process="mail worker")
@@ -686,9 +695,14 @@ def mail_worker() -> None:
         sender=make_sender(settings, database),
         clock=utc_now,
     )
-    typer.echo("delivering the outbox; Ctrl-C stops")
+    logouts = BackchannelWorker(settings=settings, database=database, keys=keys, clock=utc_now)
+
+    async def deliver() -> None:
+        await asyncio.gather(worker.run(), logouts.run())
+
+    typer.echo("delivering the outbox and back-channel logouts; Ctrl-C stops")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(worker.run())
+        asyncio.run(deliver())
 
 
 @migration_app.command("status")

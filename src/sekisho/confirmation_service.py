@@ -28,7 +28,7 @@ from sekisho.core.records import AuditEvent, Passkey, Session, User
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.methods.passkey.ceremony import StartedCeremony
 from sekisho.methods.passkey.transaction import PasskeyConfirmation
-from sekisho.oidc import assurance, signing_keys
+from sekisho.oidc import assurance, signing_keys, subjects
 from sekisho.oidc.clients import redirect_uri_matches, secret_digest
 from sekisho.oidc.confirmation_token import confirmation_token
 from sekisho.oidc.provider import Provider
@@ -277,9 +277,13 @@ class ConfirmationService:
             key = signing_keys.signing_key(store.signing_keys(), now)
             if key is None:
                 raise RuntimeError("no signing key: the provider was not started")
+            audience = store.client(confirmation.client_id)
+            if audience is None:
+                raise SekishoError(ErrorCode.confirmation_unknown)
             token = confirmation_token(
                 issuer=self._provider.issuer,
                 confirmation=confirmation,
+                subject=subjects.subject(self._provider.keys, audience, confirmation.user_id),
                 acr=acr,
                 amr=proof.assurance.amr,
                 key=key,

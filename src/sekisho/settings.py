@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     mail_retry_base_seconds: float = 5.0
     mail_retry_max_seconds: float = 900.0
     mail_max_attempts: int = 50
+    backchannel_poll_seconds: float = Field(default=0.5, gt=0)
+    backchannel_timeout_seconds: float = Field(default=5.0, gt=0)
+    backchannel_retry_base_seconds: float = Field(default=5.0, gt=0)
+    backchannel_retry_max_seconds: float = Field(default=900.0, gt=0)
+    backchannel_max_attempts: int = Field(default=20, ge=1)
     smtp_host: str = "localhost"
     smtp_port: int = 25
     smtp_security: Literal["none", "starttls", "tls"] = "starttls"

@@ -51,12 +51,15 @@ def register_client(
     jwks: dict[str, Any] | None = None,
     require_par: bool = False,
     id_token_alg: str = ALGORITHM,
+    post_logout_redirect_uris: tuple[str, ...] = (),
+    backchannel_logout_uri: str | None = None,
+    subject_type: str = "public",
 ) -> Registered:
     made = clients.register(
         Keyring(secret_key),
         name=name,
         redirect_uris=list(redirect_uris),
-        post_logout_redirect_uris=[],
+        post_logout_redirect_uris=list(post_logout_redirect_uris),
         auth_method=auth_method,
         application_type=application_type,
         first_party=first_party,
@@ -67,6 +70,8 @@ def register_client(
         jwks=jwks,
         require_par=require_par,
         id_token_alg=id_token_alg,
+        backchannel_logout_uri=backchannel_logout_uri,
+        subject_type=subject_type,
     )
     database = server.database
     try:

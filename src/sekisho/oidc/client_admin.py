@@ -42,6 +42,9 @@ class ClientSettings:
     jwks: dict[str, Any] | None = None
     require_par: bool = False
     id_token_alg: str = "ES256"  # noqa: S105 (an algorithm name, not a secret)
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
+    subject_type: str = "public"
 
 
 def describe(client: Client) -> dict[str, object]:
@@ -64,6 +67,9 @@ def describe(client: Client) -> dict[str, object]:
         "require_pushed_authorization_requests": client.require_par,
         "id_token_signed_response_alg": client.id_token_alg,
         "jwks": client.jwks,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
+        "subject_type": client.subject_type,
     }
 
 
@@ -98,6 +104,9 @@ class ClientAdmin:
             jwks=settings.jwks,
             require_par=settings.require_par,
             id_token_alg=settings.id_token_alg,
+            backchannel_logout_uri=settings.backchannel_logout_uri,
+            backchannel_logout_session_required=settings.backchannel_logout_session_required,
+            subject_type=settings.subject_type,
         )
         with self._database.transaction() as repos:
             store = SqlOidc(repos.connection)

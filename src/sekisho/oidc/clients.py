@@ -24,6 +24,7 @@ from sekisho.oidc import client_assertion
 from sekisho.oidc.errors import OAuthError
 from sekisho.oidc.records import Client
 from sekisho.oidc.signing_keys import ALGORITHM, ALGORITHMS
+from sekisho.oidc.subjects import SUBJECT_TYPES
 
 SECRET_PURPOSE = "oidc-client-secret"  # noqa: S105 (a key label, not a secret)
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
@@ -39,7 +40,8 @@ class RegistrationError(ValueError):
     """A client setting that cannot be accepted, said plainly for the operator."""
 
 
-def _is_loopback(host: str | None) -> bool:
+def is_loopback(host: str | None) -> bool:
+    """``localhost`` or a loopback IP literal."""
     if host is None:
         return False
     if host == "localhost":
@@ -48,6 +50,37 @@ def _is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def check_backchannel_logout_uri(uri: str) -> str:
+    """A back-channel logout URI (Back-Channel Logout 1.0 §2.2): absolute, no fragment,
+    no userinfo; https, or http on a loopback address (development)."""
+    if len(uri) > 2000 or any(char in uri for char in " \"'<>\\") or not uri.isprintable():
+        raise RegistrationError(f"{uri!r}: not a plain URI")
+    parts = urlsplit(uri)
+    if parts.fragment or "#" in uri:
+        raise RegistrationError(f"{uri}: a back-channel logout URI has no fragment")
+    if parts.username is not None or parts.password is not None:
+        raise RegistrationError(f"{uri}: a back-channel logout URI has no user information")
+    if (parts.scheme == "https" and parts.hostname) or (
+        parts.scheme == "http" and is_loopback(parts.hostname)
+    ):
+        return uri
+    raise RegistrationError(f"{uri}: use https (http only on a loopback address)")
+
+
+def check_subject_type(subject_type: str, redirect_uris: list[str]) -> str:
+    """``public`` or ``pairwise``; a pairwise client's sector identifier is the host of
+    its redirect URIs, so they must share one (OIDC Core §8.1)."""
+    if subject_type not in SUBJECT_TYPES:
+        raise RegistrationError(f"subject type must be one of {', '.join(SUBJECT_TYPES)}")
+    if subject_type == "pairwise":
+        hosts = {urlsplit(uri).hostname for uri in redirect_uris}
+        if len(hosts) != 1 or None in hosts:
+            raise RegistrationError(
+                "a pairwise client's redirect URIs must share one host (its sector identifier)"
+            )
+    return subject_type
 
 
 def check_redirect_uri(uri: str, *, application_type: str) -> str:
@@ -63,7 +96,7 @@ def check_redirect_uri(uri: str, *, application_type: str) -> str:
         raise RegistrationError(f"{uri}: a redirect URI has no user information")
     if parts.scheme == "https" and parts.hostname:
         return uri
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and is_loopback(parts.hostname):
         return uri
     if application_type == "native" and "." in parts.scheme and parts.path:
         return uri
@@ -124,6 +157,9 @@ def register(
     jwks: object = None,
     require_par: bool = False,
     id_token_alg: str = ALGORITHM,
+    backchannel_logout_uri: str | None = None,
+    backchannel_logout_session_required: bool = False,
+    subject_type: str = "public",
 ) -> NewClient:
     """A new client and, for a secret-based method, its secret (returned once)."""
     if auth_method not in AUTH_METHODS:
@@ -170,6 +206,11 @@ def register(
         require_par=require_par,
         jwks=registered_jwks,
         id_token_alg=id_token_alg,
+        backchannel_logout_uri=(
+            check_backchannel_logout_uri(backchannel_logout_uri) if backchannel_logout_uri else None
+        ),
+        backchannel_logout_session_required=backchannel_logout_session_required,
+        subject_type=check_subject_type(subject_type, redirect_uris),
     )
     return NewClient(client=client, secret=secret)
 

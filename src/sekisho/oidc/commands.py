@@ -135,6 +135,15 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
             False, help="Accept only pushed authorization requests (RFC 9126) from it."
         ),
         id_token_alg: str = typer.Option("ES256", help="ID token signature: ES256, RS256, PS256."),
+        backchannel_logout_uri: str = typer.Option(
+            None, help="Where Sekisho posts logout tokens when a session ends (https)."
+        ),
+        backchannel_logout_session_required: bool = typer.Option(
+            False, help="The client needs sid in logout tokens (Sekisho always sends it)."
+        ),
+        subject_type: str = typer.Option(
+            "public", help="public (the user id) or pairwise (per redirect URI host)."
+        ),
     ) -> None:
         """Register a client. Its secret is printed once: store it in the application."""
         try:
@@ -157,6 +166,9 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
             jwks=registered_jwks,
             require_par=require_par,
             id_token_alg=id_token_alg,
+            backchannel_logout_uri=backchannel_logout_uri,
+            backchannel_logout_session_required=backchannel_logout_session_required,
+            subject_type=subject_type,
         )
         try:
             made = ClientAdmin(database, keyring).add(settings, now=_now(), actor="cli")

@@ -16,10 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from joserfc import jwt
-from joserfc.jwk import ECKey
 
 from sekisho.oidc.records import SigningKey
-from sekisho.oidc.signing_keys import ALGORITHM
+from sekisho.oidc.signing_keys import ALGORITHM, PrivateKey
 from sekisho.policy.confirmations import Confirmation
 
 CONFIRMATION_TYPE = "txn-confirmation+jwt"
@@ -29,17 +28,20 @@ def confirmation_token(
     *,
     issuer: str,
     confirmation: Confirmation,
+    subject: str,
     acr: str,
     amr: tuple[str, ...],
     key: SigningKey,
-    private: ECKey,
+    private: PrivateKey,
     now: datetime,
     expires_at: datetime,
 ) -> str:
+    """``sub`` is the person as the audience knows them (``oidc/subjects.py``: the user
+    id, or the client's pairwise identifier)."""
     claims: dict[str, Any] = {
         "iss": issuer,
         "aud": confirmation.client_id,
-        "sub": confirmation.user_id,
+        "sub": subject,
         "jti": confirmation.id,
         "iat": int(now.timestamp()),
         "exp": int(expires_at.timestamp()),

@@ -16,6 +16,7 @@ from sekisho.oidc.clients import AUTH_METHODS, SUPPORTED_SCOPES
 from sekisho.oidc.provider import Provider
 from sekisho.oidc.requests import PROMPTS, RESPONSE_MODES
 from sekisho.oidc.signing_keys import ALGORITHMS
+from sekisho.oidc.subjects import SUBJECT_TYPES
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,7 +45,7 @@ def metadata(issuer: str) -> dict[str, Any]:
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": ["authorization_code", "refresh_token"],
-        "subject_types_supported": ["public"],
+        "subject_types_supported": list(SUBJECT_TYPES),
         "id_token_signing_alg_values_supported": list(ALGORITHMS),
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
@@ -73,6 +74,9 @@ def metadata(issuer: str) -> dict[str, Any]:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
+        "end_session_endpoint": f"{issuer}/logout",
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
 
 

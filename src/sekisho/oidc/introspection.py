@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, Response
 
 from sekisho.core.clients import ClientInfo
 from sekisho.errors import SekishoError
-from sekisho.oidc import tokens
+from sekisho.oidc import subjects, tokens
 from sekisho.oidc.clients import presented_credentials
 from sekisho.oidc.discovery import provider
 from sekisho.oidc.errors import OAuthError
@@ -141,7 +141,7 @@ class Introspection:
         return {
             "active": True,
             "iss": self._provider.issuer,
-            "sub": grant.user_id,
+            "sub": subjects.subject(self._provider.keys, client, grant.user_id),
             "client_id": grant.client_id,
             "scope": " ".join(grant.scope),
             "iat": _epoch(record.created_at),
@@ -149,7 +149,7 @@ class Introspection:
             "auth_time": _epoch(grant.auth_time),
             "acr": grant.acr,
             "amr": list(grant.amr),
-            "sid": grant.session_id,
+            "sid": subjects.session_id(self._provider.keys, client, grant.session_id),
         }
 
 

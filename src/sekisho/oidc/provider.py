@@ -29,6 +29,7 @@ from sekisho.oidc import (
     refresh,
     requests,
     signing_keys,
+    subjects,
     tokens,
 )
 from sekisho.oidc.client_assertion import AssertionRefused
@@ -781,10 +782,12 @@ class Provider:
         id_key = signing_keys.signing_key(all_keys, now, client.id_token_alg)
         if key is None or id_key is None:
             raise RuntimeError("no signing key: the provider was not started")
+        subject = subjects.subject(self.keys, client, grant.user_id)
         access = tokens.access_token(
             issuer=self.issuer,
             client=client,
             grant=grant,
+            subject=subject,
             key=key,
             private=self.private_keys.open(key),
             now=now,
@@ -799,6 +802,8 @@ class Provider:
             issuer=self.issuer,
             client=client,
             grant=grant,
+            subject=subject,
+            sid=subjects.session_id(self.keys, client, grant.session_id),
             user=facts,
             access_token=access.value,
             key=id_key,
@@ -880,7 +885,8 @@ class Provider:
                 raise invalid
             grant, claims = bearing
             user = repos.users.by_id(grant.user_id)
-            if user is None or user.status != "active":
+            client = store.client(grant.client_id)
+            if user is None or user.status != "active" or client is None:
                 raise invalid
             facts = tokens.UserFacts(
                 email=user.email,
@@ -889,7 +895,8 @@ class Provider:
             )
             # A refreshed token may carry less than the grant (RFC 6749 §6 ``scope``).
             scope = tuple(name for name in claims.get("scope", "").split() if name in grant.scope)
-            return {"sub": user.id, **tokens.scoped_claims(scope, facts)}
+            subject = subjects.subject(self.keys, client, user.id)
+            return {"sub": subject, **tokens.scoped_claims(scope, facts)}
 
     # -- audit -----------------------------------------------------------------------
 

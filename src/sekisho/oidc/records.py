@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +34,21 @@ class Client:
     """The public keys of a ``private_key_jwt`` client (RFC 7517 JWK Set), inline."""
     id_token_alg: str = "ES256"  # noqa: S105 (an algorithm name, not a secret)
     """OIDC Registration §2 ``id_token_signed_response_alg``: ES256, RS256 or PS256."""
+    backchannel_logout_uri: str | None = None
+    """Where logout tokens are posted (OpenID Connect Back-Channel Logout 1.0 §2.2)."""
+    backchannel_logout_session_required: bool = False
+    subject_type: str = "public"
+    """``public`` (the user id) or ``pairwise`` (OIDC Core §8.1, per sector)."""
 
     @property
     def public(self) -> bool:
         return self.auth_method == "none"
+
+    @property
+    def sector_identifier(self) -> str:
+        """The host of the redirect URIs (OIDC Core §8.1; registration makes a pairwise
+        client's redirect URIs share one host)."""
+        return (urlsplit(self.redirect_uris[0]).hostname or "") if self.redirect_uris else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +131,14 @@ class RedeemedCode:
     redirect_uri: str
     code_challenge: str
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectedApp:
+    """A third-party client the person consented to (the account page's "Connected
+    apps"), with the scopes they allowed and when."""
+
+    client_id: str
+    name: str
+    scopes: tuple[str, ...]
+    granted_at: datetime

@@ -1,8 +1,9 @@
 """ID tokens (OIDC Core §2, §3.1.3.6) and JWT access tokens (RFC 9068), signed with
 joserfc.
 
-The claims come from the grant, which froze the session's facts (``sub`` the user id,
-``auth_time``, ``amr``, ``acr``, ``sid``) when the person authorized the client.
+The claims come from the grant, which froze the session's facts (``auth_time``, ``amr``,
+``acr``) when the person authorized the client; ``sub`` and ``sid`` are the subject and
+session the client knows (``oidc/subjects.py``: Sekisho's ids, or pairwise).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def id_token(
     issuer: str,
     client: Client,
     grant: Grant,
+    subject: str,
+    sid: str,
     user: UserFacts,
     access_token: str,
     key: SigningKey,
@@ -67,7 +70,7 @@ def id_token(
     (PS256 is outside joserfc's recommended set, so the algorithm is allowed by name)."""
     claims: dict[str, Any] = {
         "iss": issuer,
-        "sub": grant.user_id,
+        "sub": subject,
         "aud": client.id,
         "azp": client.id,
         "exp": _epoch(now + client.id_token_lifetime),
@@ -75,7 +78,7 @@ def id_token(
         "auth_time": _epoch(grant.auth_time),
         "acr": grant.acr,
         "amr": list(grant.amr),
-        "sid": grant.session_id,
+        "sid": sid,
         "at_hash": _half_hash(access_token),
         **scoped_claims(grant.scope, user),
     }
@@ -98,6 +101,7 @@ def access_token(
     issuer: str,
     client: Client,
     grant: Grant,
+    subject: str,
     key: SigningKey,
     private: PrivateKey,
     now: datetime,
@@ -107,7 +111,7 @@ def access_token(
     expires_at = now + client.access_token_lifetime
     claims: dict[str, Any] = {
         "iss": issuer,
-        "sub": grant.user_id,
+        "sub": subject,
         "aud": issuer,
         "client_id": client.id,
         "exp": _epoch(expires_at),

@@ -87,8 +87,9 @@ class Database:
         self._enqueue_listeners: list[Callable[[], object]] = []
 
     def on_enqueue(self, listener: Callable[[], object]) -> Callable[[], None]:
-        """Call ``listener`` after each commit that queued mail (from the committing
-        thread; it must be thread-safe and quick). Returns the function that removes it."""
+        """Call ``listener`` after each commit that queued mail or a back-channel logout
+        (from the committing thread; it must be thread-safe and quick). Returns the
+        function that removes it."""
         self._enqueue_listeners.append(listener)
         return lambda: self._enqueue_listeners.remove(listener)
 
@@ -150,7 +151,7 @@ class Database:
         if events:
             for audit_listener in self.audit_listeners:
                 audit_listener(events)
-        if repos.outbox.enqueued:
+        if repos.outbox.enqueued or repos.logouts.enqueued:
             for enqueue_listener in tuple(self._enqueue_listeners):
                 enqueue_listener()
 

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sekisho.oidc.records import (
     AuthorizationRequest,
     Client,
+    ConnectedApp,
     Grant,
     PendingRequest,
     RedeemedCode,
@@ -119,6 +120,9 @@ def _client(row: RowMapping) -> Client:
         require_par=bool(row["require_par"]),
         jwks=json.loads(row["jwks"]) if row["jwks"] else None,
         id_token_alg=row["id_token_signed_response_alg"],
+        backchannel_logout_uri=row["backchannel_logout_uri"],
+        backchannel_logout_session_required=bool(row["backchannel_logout_session_required"]),
+        subject_type=row["subject_type"],
     )
 
 
@@ -262,6 +266,9 @@ class SqlOidc:
                 require_par=client.require_par,
                 jwks=json.dumps(client.jwks, sort_keys=True) if client.jwks else None,
                 id_token_signed_response_alg=client.id_token_alg,
+                backchannel_logout_uri=client.backchannel_logout_uri,
+                backchannel_logout_session_required=client.backchannel_logout_session_required,
+                subject_type=client.subject_type,
             )
         )
 
@@ -491,3 +498,47 @@ class SqlOidc:
                 set_={"scopes": value, "granted_at": now},
             )
         )
+
+    def connected_apps(self, user_id: str) -> list[ConnectedApp]:
+        """The third-party clients the user consented to, most recent first."""
+        rows = self._c.execute(
+            select(
+                oidc_clients.c.id,
+                oidc_clients.c.name,
+                oidc_consents.c.scopes,
+                oidc_consents.c.granted_at,
+            )
+            .join(oidc_clients, oidc_clients.c.id == oidc_consents.c.client_id)
+            .where(oidc_consents.c.user_id == user_id, oidc_clients.c.first_party.is_(False))
+            .order_by(oidc_consents.c.granted_at.desc(), oidc_clients.c.id)
+        ).all()
+        return [
+            ConnectedApp(
+                client_id=row.id,
+                name=row.name,
+                scopes=tuple(row.scopes.split()),
+                granted_at=row.granted_at,
+            )
+            for row in rows
+        ]
+
+    def disconnect(self, user_id: str, client_id: str, *, now: datetime) -> tuple[bool, int]:
+        """Forget the user's consent to a client and end every grant the client holds for
+        the user (its tokens are refused from now on); whether a consent existed, and
+        how many grants ended."""
+        consent = self._c.execute(
+            delete(oidc_consents)
+            .where(oidc_consents.c.user_id == user_id, oidc_consents.c.client_id == client_id)
+            .returning(oidc_consents.c.client_id)
+        ).first()
+        ended = self._c.execute(
+            update(oidc_grants)
+            .where(
+                oidc_grants.c.user_id == user_id,
+                oidc_grants.c.client_id == client_id,
+                oidc_grants.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=now, revoked_reason="consent_revoked")
+            .returning(oidc_grants.c.id)
+        ).all()
+        return consent is not None, len(ended)

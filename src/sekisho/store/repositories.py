@@ -32,6 +32,7 @@ from sekisho.core.records import (
 )
 from sekisho.store import audit_chain
 from sekisho.store.devices import SqlKnownDevices
+from sekisho.store.logouts import SqlLogouts
 from sekisho.store.operator_recovery import SqlOperatorRecoveries
 from sekisho.store.recovery import SqlRecoveries, SqlRecoveryCodes
 from sekisho.store.tables import (
@@ -197,8 +198,9 @@ def _session(row: RowMapping) -> Session:
 
 
 class SqlUsers:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, logouts: SqlLogouts) -> None:
         self._c = connection
+        self._logouts = logouts
 
     def by_email(self, email: str) -> User | None:
         row = self._c.execute(_USER_BY_EMAIL, {"p_email": email}).mappings().first()
@@ -244,11 +246,13 @@ class SqlUsers:
         if row is None:
             return False
         if status != "active":
-            self._c.execute(
+            ended = self._c.execute(
                 update(sessions)
                 .where(sessions.c.user_id == row[0], sessions.c.revoked_at.is_(None))
                 .values(revoked_at=now, revoked_reason="account_" + status)
-            )
+                .returning(sessions.c.id)
+            ).scalars()
+            self._logouts.enqueue(list(ended), reason="account_" + status, now=now)
         return True
 
     def all(self) -> Iterator[User]:
@@ -474,8 +478,12 @@ class SqlFailureCounters:
 
 
 class SqlSessions:
-    def __init__(self, connection: Connection) -> None:
+    """Every way a session ends queues its back-channel logouts in the same
+    transaction (``store/logouts.py``)."""
+
+    def __init__(self, connection: Connection, logouts: SqlLogouts) -> None:
         self._c = connection
+        self._logouts = logouts
 
     def create(self, session: Session, *, token_digest: str) -> None:
         self._c.execute(
@@ -515,7 +523,10 @@ class SqlSessions:
             .values(revoked_at=now, revoked_reason=reason)
             .returning(sessions.c.id)
         ).first()
-        return row is not None
+        if row is None:
+            return False
+        self._logouts.enqueue([session_id], reason=reason, now=now)
+        return True
 
     def revoke_others(self, user_id: str, *, keep: str, now: datetime) -> int:
         result = self._c.execute(
@@ -528,7 +539,9 @@ class SqlSessions:
             .values(revoked_at=now, revoked_reason="revoked_others")
             .returning(sessions.c.id)
         )
-        return len(result.all())
+        ended = list(result.scalars())
+        self._logouts.enqueue(ended, reason="revoked_others", now=now)
+        return len(ended)
 
     def active_for(self, user_id: str) -> list[Session]:
         rows = self._c.execute(
@@ -801,11 +814,12 @@ class SqlRepositories:
     ) -> None:
         self.connection = connection
         self.locks = SqlLocks(connection)
-        self.users = SqlUsers(connection)
+        self.logouts = SqlLogouts(connection)
+        self.users = SqlUsers(connection, self.logouts)
         self.flows = SqlFlows(connection)
         self.secrets = SqlSecrets(connection)
         self.failures = SqlFailureCounters(connection)
-        self.sessions = SqlSessions(connection)
+        self.sessions = SqlSessions(connection, self.logouts)
         self.audit = SqlAudit(connection, seal, anchors)
         self.outbox = SqlOutbox(connection)
         self.passkeys = SqlPasskeys(connection)

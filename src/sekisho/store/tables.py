@@ -330,6 +330,9 @@ oidc_clients = Table(
     Column("require_par", Boolean, nullable=False, server_default=false()),
     Column("jwks", Text),
     Column("id_token_signed_response_alg", String(16), nullable=False, server_default="ES256"),
+    Column("backchannel_logout_uri", String(2000)),
+    Column("backchannel_logout_session_required", Boolean, nullable=False, server_default=false()),
+    Column("subject_type", String(16), nullable=False, server_default="public"),
 )
 
 oidc_pending_requests = Table(
@@ -439,6 +442,27 @@ oidc_client_assertions = Table(
     Column("digest", String(64), primary_key=True),
     Column("client_id", String(64), nullable=False),
     _when("expires_at"),
+)
+
+# -- Back-channel logout deliveries (revision 0015_logout) ---------------------------
+
+oidc_logout_deliveries = Table(
+    "oidc_logout_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", String(64), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("session_id", String(32), nullable=False),
+    Column("jti", String(64), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    _when("created_at"),
+    _when("next_attempt_at"),
+    _when("locked_until", nullable=True),
+    _when("finished_at", nullable=True),
+    Column("last_error", String(500)),
+    Index("ix_oidc_logout_deliveries_due", "status", "next_attempt_at"),
 )
 
 api_keys = Table(

@@ -108,6 +108,9 @@ class ClientOut(BaseModel):
     jwks: dict[str, Any] | None = Field(
         description="The public keys of a private_key_jwt client (a JWK Set); else null."
     )
+    backchannel_logout_uri: str | None
+    backchannel_logout_session_required: bool
+    subject_type: str
 
 
 class ClientCreated(ClientOut):
@@ -146,6 +149,17 @@ class ClientBody(_Strict):
         default=False, description="Accept only pushed authorization requests (RFC 9126 §6)."
     )
     id_token_signed_response_alg: Literal["ES256", "RS256", "PS256"] = "ES256"  # noqa: S105 (an algorithm name, not a secret)
+    backchannel_logout_uri: Uri | None = Field(
+        default=None,
+        description="Where Sekisho posts logout tokens when a session ends "
+        "(OpenID Connect Back-Channel Logout 1.0).",
+    )
+    backchannel_logout_session_required: bool = False
+    subject_type: Literal["public", "pairwise"] = Field(
+        default="public",
+        description="pairwise: a per-sector sub (OIDC Core 8.1); the redirect URIs must "
+        "share one host.",
+    )
 
 
 class UserBody(_Strict):
@@ -261,6 +275,9 @@ def create_client(
         jwks=body.jwks,
         require_par=body.require_pushed_authorization_requests,
         id_token_alg=body.id_token_signed_response_alg,
+        backchannel_logout_uri=body.backchannel_logout_uri,
+        backchannel_logout_session_required=body.backchannel_logout_session_required,
+        subject_type=body.subject_type,
     )
     sekisho = context.service(request)
     try:

@@ -77,9 +77,12 @@ def device(request: Request) -> str:
 
 
 def locale(request: Request) -> str:
-    return negotiate(
-        request.headers.get("accept-language"), request.cookies.get(cookies(request).language)
+    """The visitor's chosen language, else one an OpenID Connect request asked for
+    (``ui_locales``, set on ``request.state.ui_locale``), else Accept-Language's."""
+    chosen = request.cookies.get(cookies(request).language) or getattr(
+        request.state, "ui_locale", None
     )
+    return negotiate(request.headers.get("accept-language"), chosen)
 
 
 def session_token(request: Request) -> str | None:

@@ -75,6 +75,11 @@ _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 
 
+HEAD_REQUEST = "sekisho.head"
+"""Scope key set on a HEAD request answered by its GET route, for the rare route that
+must not change anything on HEAD (RFC 9110 §9.2.1)."""
+
+
 class Edge:
     """Request id, access log and metrics, security headers, HEAD as GET, body read
     timeout and body size cap, in that order from the outside in."""
@@ -159,7 +164,11 @@ class Edge:
             if too_large:
                 await _refuse(edge_send)
                 return
-            inner = {**scope, "method": "GET"} if head and path not in HEAD_REFUSED else scope
+            inner = (
+                {**scope, "method": "GET", HEAD_REQUEST: True}
+                if head and path not in HEAD_REFUSED
+                else scope
+            )
             try:
                 await self.app(inner, edge_receive, edge_send)
             except _TooLarge:

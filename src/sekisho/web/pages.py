@@ -22,7 +22,7 @@ from sekisho.core.recovery import RESTRICTION_RECOVERY
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import LOCALES, N_, gettext, minutes_left
 from sekisho.oidc.discovery import provider as oidc_provider
-from sekisho.web import context, pacing, recovery_pages, wording
+from sekisho.web import connected_apps, context, pacing, recovery_pages, wording
 from sekisho.web.context import CheckedForm
 from sekisho.web.cookies import LANGUAGE_MAX_AGE
 from sekisho.web.passkeys_api import passkey_item
@@ -64,6 +64,8 @@ EVENT_LABELS = {
     "recovery.codes.generated": N_("New recovery codes made"),
     "recovery.completed": N_("Account recovered with a new passkey"),
     "signin.new_browser": N_("Signed in from a new browser"),
+    "oidc.consent.revoked": N_("Access taken back from a connected app"),
+    "oidc.logout": N_("Signed out at an application's request"),
 }
 
 
@@ -414,7 +416,9 @@ def approve(request: Request, form: CheckedForm) -> Response:
 
 
 @router.api_route("/account", methods=["GET", "HEAD"])
-def account(request: Request, added: str = "", removed: str = "") -> Response:
+def account(
+    request: Request, added: str = "", removed: str = "", app_removed: str = ""
+) -> Response:
     """The account page. ``added`` names a passkey just registered (passkey.js comes
     back here with its id), which is confirmed and offered a name; ``removed`` confirms
     a removal. Remove buttons follow the same freshness rule the service enforces; a
@@ -446,6 +450,8 @@ def account(request: Request, added: str = "", removed: str = "") -> Response:
         action_names=action_names,
         added=next((item for item in items if item.id == added[:64]), None),
         removed=removed == "1",
+        apps=connected_apps.rows(request, session),
+        app_removed=app_removed == "1",
         credential_ids=[base64url(passkey.credential_id) for passkey in passkeys],
         rp_id=sekisho.passkeys.relying_party.rp_id,
         freshness=sekisho.passkeys.freshness(session, passkeys),
