@@ -22,12 +22,22 @@ from cryptography.fernet import InvalidToken
 from sekisho.core.clients import ClientInfo
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent, Session, User
-from sekisho.oidc import assurance, clients, refresh, requests, signing_keys, tokens
+from sekisho.oidc import (
+    assurance,
+    authorization_details,
+    clients,
+    refresh,
+    requests,
+    signing_keys,
+    tokens,
+)
 from sekisho.oidc.clients import Credentials, authenticate, presented_credentials
 from sekisho.oidc.errors import AuthorizationPageError, OAuthError
 from sekisho.oidc.records import AuthorizationRequest, Client, Grant, SigningKey
 from sekisho.policy.assurance import Attestation, highest_aal
+from sekisho.policy.confirmations import Confirmation
 from sekisho.service import Sekisho
+from sekisho.store.confirmations import SqlConfirmations
 from sekisho.store.database import Database
 from sekisho.store.oidc import SqlOidc
 from sekisho.store.oidc_tokens import SqlOidcTokens
@@ -67,7 +77,17 @@ class AskConsent:
     ui_locales: tuple[str, ...]
 
 
-Outcome = Respond | SignIn | AskConsent
+@dataclass(frozen=True, slots=True)
+class Confirm:
+    """The person must confirm the request's transaction (RFC 9396) on
+    ``/confirm/{confirmation_id}``; the request waits under ``pending``."""
+
+    pending: str
+    confirmation_id: str
+    ui_locales: tuple[str, ...]
+
+
+Outcome = Respond | SignIn | AskConsent | Confirm
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +177,9 @@ class Provider:
             else:
                 try:
                     request = requests.validate(params, client, target)
+                    request = authorization_details.attach(
+                        request, params, self.sekisho.completion.policy, client
+                    )
                 except OAuthError as error:
                     self._audit_refusal(repos, client, session, error.error, client_info, now)
                     return self._error(
@@ -166,9 +189,16 @@ class Provider:
         raise refused
 
     def resume(
-        self, pending: str | None, *, session: Session | None, client_info: ClientInfo
+        self,
+        pending: str | None,
+        *,
+        session: Session | None,
+        client_info: ClientInfo,
+        left_confirmation: bool = False,
     ) -> Outcome:
-        """Back from Sekisho's sign-in pages with the pending request's id."""
+        """Back from Sekisho's sign-in pages with the pending request's id, or from the
+        confirmation page (``left_confirmation``: its link back, followed without
+        confirming, declines the transaction)."""
         with self.database.transaction() as repos:
             store = SqlOidc(repos.connection)
             now = self.clock()
@@ -178,6 +208,23 @@ class Provider:
             client = store.client(waiting.request.client_id)
             if client is None:
                 raise AuthorizationPageError("unknown_client")
+            if waiting.request.authorization_details and session is not None and pending:
+                confirmation = SqlConfirmations(repos.connection).get(
+                    authorization_details.confirmation_id(self.keys, pending)
+                )
+                if confirmation is not None:
+                    return self._after_confirmation(
+                        repos,
+                        store,
+                        client,
+                        waiting.request,
+                        session,
+                        client_info,
+                        now,
+                        pending=pending,
+                        confirmation=confirmation,
+                        left=left_confirmation,
+                    )
             return self._decide(
                 repos,
                 store,
@@ -239,9 +286,12 @@ class Provider:
                     pending=pending,
                     waiting_since=waiting.created_at,
                 )
-            if not store.finish_pending(self._digest(pending), now=now):
+            carries_transaction = bool(request.authorization_details)
+            if not carries_transaction and not store.finish_pending(self._digest(pending), now=now):
                 raise AuthorizationPageError("request_expired")
             if not approved:
+                if carries_transaction:
+                    store.finish_pending(self._digest(pending), now=now)
                 error = OAuthError("access_denied", "The person declined.")
                 self._audit_refusal(repos, client, session, error.error, client_info, now)
                 return self._error(
@@ -258,6 +308,10 @@ class Provider:
                 now,
                 scope=" ".join(request.scope),
             )
+            if carries_transaction:
+                return self._confirm(
+                    repos, store, client, request, session, client_info, now, pending
+                )
             return self._issue_code(repos, store, client, request, session, client_info, now)
 
     def _needs_sign_in(
@@ -289,6 +343,12 @@ class Provider:
         pending: str | None = None,
         waiting_since: datetime | None = None,
     ) -> Outcome:
+        if session is not None and request.authorization_details:
+            user = repos.users.by_id(session.user_id)
+            if user is None:
+                raise AuthorizationPageError("request_expired")
+            tier = self.sekisho.completion.policy.tier_for(user)
+            request = authorization_details.tightened(request, tier)
         if session is None or self._needs_sign_in(request, session, waiting_since, now):
             if "none" in request.prompt:
                 error = OAuthError("login_required", "The person must sign in.")
@@ -319,6 +379,9 @@ class Provider:
             return AskConsent(
                 pending=pending, client=client, scope=request.scope, ui_locales=request.ui_locales
             )
+        if request.authorization_details:
+            pending = pending or self._wait(store, request, now)
+            return self._confirm(repos, store, client, request, session, client_info, now, pending)
         if pending is not None and not store.finish_pending(self._digest(pending), now=now):
             raise AuthorizationPageError("request_expired")
         return self._issue_code(repos, store, client, request, session, client_info, now)
@@ -392,6 +455,8 @@ class Provider:
         session: Session,
         client_info: ClientInfo,
         now: datetime,
+        *,
+        confirmation_id: str | None = None,
     ) -> Respond:
         grant = Grant(
             id=secrets.token_urlsafe(16),
@@ -404,6 +469,7 @@ class Provider:
             amr=session.amr,
             acr=assurance.acr_for(amr=session.amr, aal=session.aal),
             created_at=now,
+            confirmation_id=confirmation_id,
         )
         store.add_grant(grant)
         code = secrets.token_urlsafe(32)
@@ -426,11 +492,106 @@ class Provider:
             grant=grant.id,
             acr=grant.acr,
             scope=" ".join(grant.scope),
+            **({"confirmation": confirmation_id} if confirmation_id else {}),
         )
         parameters = {"code": code, "iss": self.issuer}
         if request.state is not None:
             parameters["state"] = request.state
         return Respond(request.redirect_uri, request.response_mode, parameters)
+
+    def _confirm(
+        self,
+        repos: SqlRepositories,
+        store: SqlOidc,
+        client: Client,
+        request: AuthorizationRequest,
+        session: Session,
+        client_info: ClientInfo,
+        now: datetime,
+        pending: str,
+    ) -> Outcome:
+        """Everything else allows a code: the person now confirms the transaction on
+        Sekisho's confirmation page (:mod:`sekisho.oidc.authorization_details`), unless
+        sensitive actions are on hold after a recovery (docs/flows/recovery.md)."""
+        if repos.recoveries.hold_until(session.user_id, now=now) is not None:
+            store.finish_pending(self._digest(pending), now=now)
+            error = OAuthError("access_denied", "Sensitive actions are on hold after a recovery.")
+            self._audit_refusal(repos, client, session, "recovery_hold", client_info, now)
+            return self._error(request.redirect_uri, request.response_mode, request.state, error)
+        confirmations = SqlConfirmations(repos.connection)
+        wanted = authorization_details.confirmation_id(self.keys, pending)
+        known = confirmations.get(wanted)
+        confirmation = authorization_details.open_confirmation(
+            confirmations,
+            confirmation_id=wanted,
+            request=request,
+            user_id=session.user_id,
+            session_id=session.id,
+            now=now,
+            lifetime=self.sekisho.settings.confirmation_request_lifetime,
+        )
+        if confirmation.user_id != session.user_id:
+            store.finish_pending(self._digest(pending), now=now)
+            raise AuthorizationPageError("request_expired")
+        if known is None:
+            self._audit(
+                repos,
+                "confirmation.requested",
+                "success",
+                client,
+                session,
+                client_info,
+                now,
+                confirmation=confirmation.id,
+                action=confirmation.action,
+                details_hash=confirmation.details_hash,
+                via=authorization_details.PARAMETER,
+            )
+        return Confirm(
+            pending=pending, confirmation_id=confirmation.id, ui_locales=request.ui_locales
+        )
+
+    def _after_confirmation(
+        self,
+        repos: SqlRepositories,
+        store: SqlOidc,
+        client: Client,
+        request: AuthorizationRequest,
+        session: Session,
+        client_info: ClientInfo,
+        now: datetime,
+        *,
+        pending: str,
+        confirmation: Confirmation,
+        left: bool,
+    ) -> Outcome:
+        """Back from the confirmation page: a code only for a confirmed, unspent
+        transaction of this person; back to the page while it waits; declined when the
+        person left it unconfirmed, or it expired."""
+        if confirmation.user_id != session.user_id:
+            store.finish_pending(self._digest(pending), now=now)
+            raise AuthorizationPageError("request_expired")
+        status = confirmation.status(now)
+        if status == "pending" and not left:
+            return Confirm(
+                pending=pending, confirmation_id=confirmation.id, ui_locales=request.ui_locales
+            )
+        if not store.finish_pending(self._digest(pending), now=now):
+            raise AuthorizationPageError("request_expired")
+        if status != "confirmed":
+            error = OAuthError("access_denied", "The transaction was not confirmed.")
+            self._audit_refusal(repos, client, session, error.error, client_info, now)
+            return self._error(request.redirect_uri, request.response_mode, request.state, error)
+        return self._issue_code(
+            repos,
+            store,
+            client,
+            request,
+            session,
+            client_info,
+            now,
+            confirmation_id=confirmation.id,
+        )
 
     def _error(
         self, redirect_uri: str, response_mode: str, state: str | None, error: OAuthError
@@ -537,9 +698,23 @@ class Provider:
             return _TokenOutcome(
                 None, OAuthError("invalid_grant", "The code is invalid or expired.")
             )
+        transaction: dict[str, Any] = {}
+        if grant.confirmation_id is not None:
+            confirmation = SqlConfirmations(repos.connection).get(grant.confirmation_id)
+            if confirmation is None or confirmation.status(now) != "confirmed":
+                store.revoke_grant(grant.id, reason="transaction_unusable", now=now)
+                self._audit_token_refusal(
+                    repos, client, grant.id, "transaction_unusable", client_info, now
+                )
+                return _TokenOutcome(
+                    None, OAuthError("invalid_grant", "The code is invalid or expired.")
+                )
+            transaction = authorization_details.token_claims(confirmation)
         body = self.issue_tokens(
-            repos, store, client, grant, user, client_info=client_info, now=now
+            repos, store, client, grant, user, client_info=client_info, now=now, claims=transaction
         )
+        if transaction:
+            body[authorization_details.PARAMETER] = transaction[authorization_details.PARAMETER]
         if refresh.OFFLINE_ACCESS in grant.scope:
             body["refresh_token"] = self.refresher.issue(
                 SqlOidcTokens(repos.connection), grant, now=now
@@ -557,18 +732,27 @@ class Provider:
         client_info: ClientInfo,
         now: datetime,
         event: str = "oidc.token.issued",
+        claims: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A signed access token (recorded by ``jti``) and ID token for a live grant, and
         the audit event ``event``: the token response of RFC 6749 §5.1 without a refresh
         token. The grant's frozen facts (``auth_time``, ``amr``, ``acr``, ``sid``) go
-        into both tokens; its ``scope`` and ``nonce`` as the caller passes them."""
+        into both tokens; its ``scope`` and ``nonce`` as the caller passes them; the
+        access token also carries ``claims`` (a code's confirmed transaction, RFC 9396
+        §9.1: never a refresh's)."""
         all_keys = store.signing_keys()
         key = signing_keys.signing_key(all_keys, now)
         if key is None:
             raise RuntimeError("no signing key: the provider was not started")
         private = self.private_keys.open(key)
         access = tokens.access_token(
-            issuer=self.issuer, client=client, grant=grant, key=key, private=private, now=now
+            issuer=self.issuer,
+            client=client,
+            grant=grant,
+            key=key,
+            private=private,
+            now=now,
+            claims=claims,
         )
         store.add_access_token(access.jti, grant_id=grant.id, expires_at=access.expires_at)
         facts = tokens.UserFacts(
