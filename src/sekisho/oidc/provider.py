@@ -264,7 +264,7 @@ class Provider:
             waiting = store.pending(self._digest(pending), now=now) if pending else None
             if waiting is None or pending is None:
                 raise AuthorizationPageError("request_expired")
-            request = waiting.request
+            request = self._tightened(repos, waiting.request, session)
             client = store.client(request.client_id)
             if client is None:
                 raise AuthorizationPageError("unknown_client")
@@ -314,6 +314,19 @@ class Provider:
                 )
             return self._issue_code(repos, store, client, request, session, client_info, now)
 
+    def _tightened(
+        self, repos: SqlRepositories, request: AuthorizationRequest, session: Session | None
+    ) -> AuthorizationRequest:
+        """A request carrying a transaction, as the signed-in person's tier demands for
+        its action (:func:`sekisho.oidc.authorization_details.tightened`)."""
+        if session is None or not request.authorization_details:
+            return request
+        user = repos.users.by_id(session.user_id)
+        if user is None:
+            raise AuthorizationPageError("request_expired")
+        tier = self.sekisho.completion.policy.tier_for(user)
+        return authorization_details.tightened(request, tier)
+
     def _needs_sign_in(
         self,
         request: AuthorizationRequest,
@@ -343,12 +356,7 @@ class Provider:
         pending: str | None = None,
         waiting_since: datetime | None = None,
     ) -> Outcome:
-        if session is not None and request.authorization_details:
-            user = repos.users.by_id(session.user_id)
-            if user is None:
-                raise AuthorizationPageError("request_expired")
-            tier = self.sekisho.completion.policy.tier_for(user)
-            request = authorization_details.tightened(request, tier)
+        request = self._tightened(repos, request, session)
         if session is None or self._needs_sign_in(request, session, waiting_since, now):
             if "none" in request.prompt:
                 error = OAuthError("login_required", "The person must sign in.")

@@ -7,6 +7,7 @@ introspection, and redeemed once."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import text
 
 from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator, b64url_decode
+from tests.support.browser import FormBrowser
 from tests.support.confirmations import (
     ACTIONS,
     WITHDRAWAL,
@@ -50,6 +52,7 @@ methods = ["passkey", "email"]
 aal = {aal}
 max_age = "5m"
 """
+REQUEST_TAG = re.compile(r'name="request" value="([^"]+)"')
 REQUESTED = [{"type": "withdrawal", **WITHDRAWAL}]
 
 
@@ -346,3 +349,24 @@ def test_a_refresh_drops_the_transaction(rar: LiveServer, smtp: SmtpCapture) -> 
     assert claims["active"] is True
     assert "authorization_details" not in claims
     assert "txn" not in claims
+
+
+def test_a_third_party_client_gets_consent_then_the_confirmation(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server, first_party=False, name="Kabu Notes")
+    browser = FormBrowser(server.url)
+    try:
+        authenticator = _person(server, smtp, browser.http, "nagi@example.com")
+        asked = _ask(browser.http, registered)
+        assert asked.headers["location"] == "/authorize/resume"
+        tag = REQUEST_TAG.search(browser.http.get("/authorize/resume").text)
+        assert tag is not None
+        assert _count(server, "transaction_confirmations") == 0
+        allowed = browser.post("/authorize/consent", {"request": tag.group(1), "decision": "allow"})
+        confirmation = _confirmation_of(allowed)
+        code = _confirmed_code(server, browser.http, authenticator, confirmation)
+    finally:
+        browser.close()
+    assert exchange(server, registered, code).json()["authorization_details"] == REQUESTED
