@@ -239,14 +239,17 @@ class Provider:
 
     def asks_for_passkey(self, pending: str | None) -> bool:
         """Whether the request this browser is signing in for has ``acr_values`` that no
-        sign-in but a passkey meets (an email link or code only ever proves AAL1): the
-        sign-in page then says so and offers the passkey first. Only reads."""
+        sign-in but a passkey meets (an email link or code only ever proves AAL1), or
+        carries a transaction (RFC 9396) to confirm with a passkey: the sign-in page
+        then says so and offers the passkey first. Only reads."""
         if not pending:
             return False
         with self.database.reading() as repos:
             waiting = SqlOidc(repos.connection).pending(self._digest(pending), now=self.clock())
         if waiting is None:
             return False
+        if waiting.request.authorization_details:
+            return True  # its confirmation needs a passkey that verifies the user anyway
         return not assurance.satisfies(assurance.ACR_AAL1, waiting.request.acr_values)
 
     def consent(

@@ -370,3 +370,43 @@ def test_a_third_party_client_gets_consent_then_the_confirmation(
     finally:
         browser.close()
     assert exchange(server, registered, code).json()["authorization_details"] == REQUESTED
+
+
+def test_signed_out_the_passkey_comes_first_then_the_confirmation(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    """A transaction needs a passkey whatever the tier: the sign-in page offers it
+    first, and signing in with it leads straight to the confirmation page."""
+    server = rar
+    registered = register_client(server)
+    with server.client() as setup:
+        authenticator = _person(server, smtp, setup, "mei@example.com")
+    with server.client() as browser:
+        asked = _ask(browser, registered)
+        assert asked.headers["location"] == "/signin"
+        page = browser.get("/signin")
+        assert page.text.index('id="passkey-signin"') < page.text.index('id="email-form"')
+        assert 'id="passkey-required"' in page.text
+        assert sign_in(server, browser, authenticator).status_code == 200
+        confirmation = _confirmation_of(browser.get("/authorize/resume"))
+        code = _confirmed_code(server, browser, authenticator, confirmation)
+        # the person confirmed the transaction they asked for, not someone else's
+        assert _count(server, "transaction_confirmations") == 1
+    answer = exchange(server, registered, code)
+    assert answer.json()["authorization_details"] == REQUESTED
+
+
+def test_a_transaction_redeemed_before_the_token_request_gives_no_tokens(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server)
+    with server.client() as browser:
+        authenticator = _person(server, smtp, browser, "toa@example.com")
+        confirmation = _confirmation_of(_ask(browser, registered))
+        code = _confirmed_code(server, browser, authenticator, confirmation)
+    assert redeem(server, registered, confirmation).status_code == 200
+    refused = exchange(server, registered, code)
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
+    refusals = _audited(server, "oidc.token.refused")
+    assert [entry["reason"] for entry in refusals] == ["transaction_unusable"]
