@@ -48,6 +48,7 @@ PENDING_PURPOSE = "oidc-pending-request"
 CODE_PURPOSE = "oidc-authorization-code"
 PENDING_LIFETIME = timedelta(minutes=30)
 CODE_LIFETIME = timedelta(seconds=60)
+_OTHER_PERSON = OAuthError("access_denied", "Another person signed in during the request.")
 VERIFIER_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
@@ -523,12 +524,33 @@ class Provider:
     ) -> Outcome:
         """Everything else allows a code: the person now confirms the transaction on
         Sekisho's confirmation page (:mod:`sekisho.oidc.authorization_details`), unless
-        sensitive actions are on hold after a recovery (docs/flows/recovery.md)."""
+        the client asked for no interaction (OIDC Core §3.1.2.6 ``interaction_required``)
+        or sensitive actions are on hold after a recovery (docs/flows/recovery.md)."""
+        if "none" in request.prompt:
+            return self._decline(
+                repos,
+                store,
+                client,
+                request,
+                session,
+                client_info,
+                now,
+                pending,
+                OAuthError("interaction_required", "The transaction must be confirmed."),
+            )
         if repos.recoveries.hold_until(session.user_id, now=now) is not None:
-            store.finish_pending(self._digest(pending), now=now)
-            error = OAuthError("access_denied", "Sensitive actions are on hold after a recovery.")
-            self._audit_refusal(repos, client, session, "recovery_hold", client_info, now)
-            return self._error(request.redirect_uri, request.response_mode, request.state, error)
+            return self._decline(
+                repos,
+                store,
+                client,
+                request,
+                session,
+                client_info,
+                now,
+                pending,
+                OAuthError("access_denied", "Sensitive actions are on hold after a recovery."),
+                reason="recovery_hold",
+            )
         confirmations = SqlConfirmations(repos.connection)
         wanted = authorization_details.confirmation_id(self.keys, pending)
         known = confirmations.get(wanted)
@@ -542,8 +564,9 @@ class Provider:
             lifetime=self.sekisho.settings.confirmation_request_lifetime,
         )
         if confirmation.user_id != session.user_id:
-            store.finish_pending(self._digest(pending), now=now)
-            raise AuthorizationPageError("request_expired")
+            return self._decline(
+                repos, store, client, request, session, client_info, now, pending, _OTHER_PERSON
+            )
         if known is None:
             self._audit(
                 repos,
@@ -580,8 +603,9 @@ class Provider:
         transaction of this person; back to the page while it waits; declined when the
         person left it unconfirmed, or it expired."""
         if confirmation.user_id != session.user_id:
-            store.finish_pending(self._digest(pending), now=now)
-            raise AuthorizationPageError("request_expired")
+            return self._decline(
+                repos, store, client, request, session, client_info, now, pending, _OTHER_PERSON
+            )
         status = confirmation.status(now)
         if status == "pending" and not left:
             return Confirm(
@@ -603,6 +627,25 @@ class Provider:
             now,
             confirmation_id=confirmation.id,
         )
+
+    def _decline(
+        self,
+        repos: SqlRepositories,
+        store: SqlOidc,
+        client: Client,
+        request: AuthorizationRequest,
+        session: Session,
+        client_info: ClientInfo,
+        now: datetime,
+        pending: str,
+        error: OAuthError,
+        *,
+        reason: str | None = None,
+    ) -> Respond:
+        """End a request carrying a transaction with ``error`` to the client (audited)."""
+        store.finish_pending(self._digest(pending), now=now)
+        self._audit_refusal(repos, client, session, reason or error.error, client_info, now)
+        return self._error(request.redirect_uri, request.response_mode, request.state, error)
 
     def _error(
         self, redirect_uri: str, response_mode: str, state: str | None, error: OAuthError

@@ -410,3 +410,27 @@ def test_a_transaction_redeemed_before_the_token_request_gives_no_tokens(
     assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
     refusals = _audited(server, "oidc.token.refused")
     assert [entry["reason"] for entry in refusals] == ["transaction_unusable"]
+
+
+def test_prompt_none_is_interaction_required_and_another_person_cannot_finish_it(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server)
+    with server.client() as first, server.client() as second:
+        _person(server, smtp, first, "hiro@example.com")
+        silent = _refusal(_ask(first, registered, prompt="none"))
+        assert silent["error"] == "interaction_required"
+        assert _count(server, "transaction_confirmations") == 0
+        confirmation = _confirmation_of(_ask(first, registered))
+        pending = {name: value for name, value in first.cookies.items() if "authorization" in name}
+        assert len(pending) == 1
+        # Someone else, holding this browser's request (a shared computer), gets no code.
+        _person(server, smtp, second, "kenta@example.com")
+        for name, value in pending.items():
+            second.cookies.set(name, value)
+        assert second.get(f"/confirm/{confirmation}").status_code == 404
+        taken = query_of(response_of(second.get("/authorize/resume")))
+        assert taken["error"] == "access_denied"
+        assert "code" not in taken
+        assert first.get("/authorize/resume").status_code == 400
