@@ -25,7 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from sekisho.i18n import LOCALES, N_, gettext
 from sekisho.oidc.discovery import provider
 from sekisho.oidc.errors import AuthorizationPageError
-from sekisho.oidc.provider import AskConsent, Outcome, Respond, SignIn
+from sekisho.oidc.provider import AskConsent, Confirm, Outcome, Respond, SignIn
 from sekisho.web import context
 from sekisho.web.context import CheckedForm
 from sekisho.web.cookies import AUTHORIZATION_MAX_AGE
@@ -109,6 +109,11 @@ def _outcome(request: Request, outcome: Outcome, *, direct: bool) -> Response:
         jar.set(response, jar.authorization, outcome.pending, max_age=AUTHORIZATION_MAX_AGE)
         _locale_cookie(request, response, outcome.ui_locales)
         return response
+    if isinstance(outcome, Confirm):
+        response = RedirectResponse(f"/confirm/{outcome.confirmation_id}", status_code=303)
+        jar.set(response, jar.authorization, outcome.pending, max_age=AUTHORIZATION_MAX_AGE)
+        _locale_cookie(request, response, outcome.ui_locales)
+        return response
     if direct:
         response = RedirectResponse("/authorize/resume", status_code=303)
         jar.set(response, jar.authorization, outcome.pending, max_age=AUTHORIZATION_MAX_AGE)
@@ -185,6 +190,7 @@ def resume(request: Request) -> Response:
             request.cookies.get(context.cookies(request).authorization),
             session=context.current_session(request),
             client_info=context.client(request),
+            left_confirmation="confirmation" in request.query_params,
         )
     except AuthorizationPageError as error:
         response = _error_page(request, error)

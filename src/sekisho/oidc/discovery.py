@@ -26,8 +26,16 @@ def provider(request: Request) -> Provider:
     return found
 
 
-def metadata(issuer: str) -> dict[str, Any]:
+def metadata(issuer: str, *, authorization_details_types: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The metadata; RFC 9396 §10.1 ``authorization_details_types_supported`` lists the
+    policy file's actions, when it declares any."""
+    rar = (
+        {"authorization_details_types_supported": list(authorization_details_types)}
+        if authorization_details_types
+        else {}
+    )
     return {
+        **rar,
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
@@ -80,14 +88,22 @@ def metadata(issuer: str) -> dict[str, Any]:
     }
 
 
+def _metadata(request: Request) -> dict[str, Any]:
+    found = provider(request)
+    actions = found.sekisho.completion.policy.actions
+    return metadata(
+        found.issuer, authorization_details_types=tuple(action.name for action in actions)
+    )
+
+
 @router.api_route("/.well-known/openid-configuration", methods=["GET", "HEAD"])
 def openid_configuration(request: Request) -> JSONResponse:
-    return JSONResponse(metadata(provider(request).issuer))
+    return JSONResponse(_metadata(request))
 
 
 @router.api_route("/.well-known/oauth-authorization-server", methods=["GET", "HEAD"])
 def authorization_server_metadata(request: Request) -> JSONResponse:
-    return JSONResponse(metadata(provider(request).issuer))
+    return JSONResponse(_metadata(request))
 
 
 @router.api_route("/.well-known/jwks.json", methods=["GET", "HEAD"])

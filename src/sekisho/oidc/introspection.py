@@ -12,7 +12,11 @@ What it answers:
   the caller holds. Active when the signature, issuer, audience and expiry hold, its
   ``jti`` is not on the revocation deny-list, its grant stands, its Sekisho session
   stands (not signed out, revoked, expired or idle past its limit) and the account is
-  active. The answer is the token's claims with ``active`` and ``token_type``.
+  active. The answer is the token's claims with ``active`` and ``token_type``. A token
+  carrying a confirmed transaction (RFC 9396 ``authorization_details``, ``txn``) is
+  active only while that confirmation is confirmed and unredeemed: once its client
+  redeems it (``POST /api/v1/confirmations/{txn}/redeem``), or it expires, the
+  token's details are spent and the answer is ``{"active": false}``.
 - A refresh token: only the client it was issued to learns more than
   ``{"active": false}`` (only that client ever holds it). Active when unspent,
   unexpired, and its grant, session and account stand as above.
@@ -46,6 +50,7 @@ from sekisho.oidc.token import (
     read_form,
     refusal,
 )
+from sekisho.store.confirmations import SqlConfirmations
 from sekisho.store.oidc import SqlOidc
 from sekisho.store.oidc_tokens import SqlOidcTokens
 from sekisho.store.repositories import SqlRepositories
@@ -119,6 +124,10 @@ class Introspection:
         grant = store.grant_of_access_token(claims["jti"], now=now)
         if grant is None or not self._stands(repos, store, grant, now):
             return dict(INACTIVE)
+        if grant.confirmation_id is not None and claims.get("txn") == grant.confirmation_id:
+            confirmation = SqlConfirmations(repos.connection).get(grant.confirmation_id)
+            if confirmation is None or confirmation.status(now) != "confirmed":
+                return dict(INACTIVE)
         return {**claims, "active": True, "token_type": "Bearer"}
 
     def _refresh_token(

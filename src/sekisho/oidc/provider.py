@@ -24,6 +24,7 @@ from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent, Session, User
 from sekisho.oidc import (
     assurance,
+    authorization_details,
     client_assertion,
     clients,
     refresh,
@@ -37,7 +38,9 @@ from sekisho.oidc.clients import Credentials, authenticate, presented_credential
 from sekisho.oidc.errors import AuthorizationPageError, OAuthError
 from sekisho.oidc.records import AuthorizationRequest, Client, Grant, SigningKey
 from sekisho.policy.assurance import Attestation, highest_aal
+from sekisho.policy.confirmations import Confirmation
 from sekisho.service import Sekisho
+from sekisho.store.confirmations import SqlConfirmations
 from sekisho.store.database import Database
 from sekisho.store.oidc import SqlOidc
 from sekisho.store.oidc_tokens import SqlOidcTokens
@@ -53,6 +56,7 @@ ASSERTION_PURPOSE = "oidc-client-assertion"
 PUSHED_LIFETIME = timedelta(seconds=60)
 """RFC 9126 §2.2: short; a relying party redirects the browser right after pushing."""
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
+_OTHER_PERSON = OAuthError("access_denied", "Another person signed in during the request.")
 VERIFIER_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
@@ -82,7 +86,17 @@ class AskConsent:
     ui_locales: tuple[str, ...]
 
 
-Outcome = Respond | SignIn | AskConsent
+@dataclass(frozen=True, slots=True)
+class Confirm:
+    """The person must confirm the request's transaction (RFC 9396) on
+    ``/confirm/{confirmation_id}``; the request waits under ``pending``."""
+
+    pending: str
+    confirmation_id: str
+    ui_locales: tuple[str, ...]
+
+
+Outcome = Respond | SignIn | AskConsent | Confirm
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +202,9 @@ class Provider:
                     )
                 try:
                     request = requests.validate(params, client, target)
+                    request = authorization_details.attach(
+                        request, params, self.sekisho.completion.policy, client
+                    )
                 except OAuthError as error:
                     self._audit_refusal(repos, client, session, error.error, client_info, now)
                     return self._error(
@@ -286,6 +303,9 @@ class Provider:
         try:
             _client, target = requests.trusted_target(params, lambda _id: client)
             request = requests.validate(params, client, target)
+            request = authorization_details.attach(
+                request, params, self.sekisho.completion.policy, client
+            )
         except AuthorizationPageError as error:
             refusal = OAuthError("invalid_request", "redirect_uri is not registered.")
             reason = error.reason
@@ -364,9 +384,16 @@ class Provider:
             return OAuthError("invalid_client", "Client authentication failed.", status=401)
 
     def resume(
-        self, pending: str | None, *, session: Session | None, client_info: ClientInfo
+        self,
+        pending: str | None,
+        *,
+        session: Session | None,
+        client_info: ClientInfo,
+        left_confirmation: bool = False,
     ) -> Outcome:
-        """Back from Sekisho's sign-in pages with the pending request's id."""
+        """Back from Sekisho's sign-in pages with the pending request's id, or from the
+        confirmation page (``left_confirmation``: its link back, followed without
+        confirming, declines the transaction)."""
         with self.database.transaction() as repos:
             store = SqlOidc(repos.connection)
             now = self.clock()
@@ -376,6 +403,23 @@ class Provider:
             client = store.client(waiting.request.client_id)
             if client is None:
                 raise AuthorizationPageError("unknown_client")
+            if waiting.request.authorization_details and session is not None and pending:
+                confirmation = SqlConfirmations(repos.connection).get(
+                    authorization_details.confirmation_id(self.keys, pending)
+                )
+                if confirmation is not None:
+                    return self._after_confirmation(
+                        repos,
+                        store,
+                        client,
+                        waiting.request,
+                        session,
+                        client_info,
+                        now,
+                        pending=pending,
+                        confirmation=confirmation,
+                        left=left_confirmation,
+                    )
             return self._decide(
                 repos,
                 store,
@@ -390,14 +434,17 @@ class Provider:
 
     def asks_for_passkey(self, pending: str | None) -> bool:
         """Whether the request this browser is signing in for has ``acr_values`` that no
-        sign-in but a passkey meets (an email link or code only ever proves AAL1): the
-        sign-in page then says so and offers the passkey first. Only reads."""
+        sign-in but a passkey meets (an email link or code only ever proves AAL1), or
+        carries a transaction (RFC 9396) to confirm with a passkey: the sign-in page
+        then says so and offers the passkey first. Only reads."""
         if not pending:
             return False
         with self.database.reading() as repos:
             waiting = SqlOidc(repos.connection).pending(self._digest(pending), now=self.clock())
         if waiting is None:
             return False
+        if waiting.request.authorization_details:
+            return True  # its confirmation needs a passkey that verifies the user anyway
         return not assurance.satisfies(assurance.ACR_AAL1, waiting.request.acr_values)
 
     def consent(
@@ -415,7 +462,7 @@ class Provider:
             waiting = store.pending(self._digest(pending), now=now) if pending else None
             if waiting is None or pending is None:
                 raise AuthorizationPageError("request_expired")
-            request = waiting.request
+            request = self._tightened(repos, waiting.request, session)
             client = store.client(request.client_id)
             if client is None:
                 raise AuthorizationPageError("unknown_client")
@@ -437,9 +484,12 @@ class Provider:
                     pending=pending,
                     waiting_since=waiting.created_at,
                 )
-            if not store.finish_pending(self._digest(pending), now=now):
+            carries_transaction = bool(request.authorization_details)
+            if not carries_transaction and not store.finish_pending(self._digest(pending), now=now):
                 raise AuthorizationPageError("request_expired")
             if not approved:
+                if carries_transaction:
+                    store.finish_pending(self._digest(pending), now=now)
                 error = OAuthError("access_denied", "The person declined.")
                 self._audit_refusal(repos, client, session, error.error, client_info, now)
                 return self._error(
@@ -456,7 +506,24 @@ class Provider:
                 now,
                 scope=" ".join(request.scope),
             )
+            if carries_transaction:
+                return self._confirm(
+                    repos, store, client, request, session, client_info, now, pending
+                )
             return self._issue_code(repos, store, client, request, session, client_info, now)
+
+    def _tightened(
+        self, repos: SqlRepositories, request: AuthorizationRequest, session: Session | None
+    ) -> AuthorizationRequest:
+        """A request carrying a transaction, as the signed-in person's tier demands for
+        its action (:func:`sekisho.oidc.authorization_details.tightened`)."""
+        if session is None or not request.authorization_details:
+            return request
+        user = repos.users.by_id(session.user_id)
+        if user is None:
+            raise AuthorizationPageError("request_expired")
+        tier = self.sekisho.completion.policy.tier_for(user)
+        return authorization_details.tightened(request, tier)
 
     def _needs_sign_in(
         self,
@@ -487,6 +554,7 @@ class Provider:
         pending: str | None = None,
         waiting_since: datetime | None = None,
     ) -> Outcome:
+        request = self._tightened(repos, request, session)
         if session is None or self._needs_sign_in(request, session, waiting_since, now):
             if "none" in request.prompt:
                 error = OAuthError("login_required", "The person must sign in.")
@@ -517,6 +585,9 @@ class Provider:
             return AskConsent(
                 pending=pending, client=client, scope=request.scope, ui_locales=request.ui_locales
             )
+        if request.authorization_details:
+            pending = pending or self._wait(store, request, now)
+            return self._confirm(repos, store, client, request, session, client_info, now, pending)
         if pending is not None and not store.finish_pending(self._digest(pending), now=now):
             raise AuthorizationPageError("request_expired")
         return self._issue_code(repos, store, client, request, session, client_info, now)
@@ -590,6 +661,8 @@ class Provider:
         session: Session,
         client_info: ClientInfo,
         now: datetime,
+        *,
+        confirmation_id: str | None = None,
     ) -> Respond:
         grant = Grant(
             id=secrets.token_urlsafe(16),
@@ -602,6 +675,7 @@ class Provider:
             amr=session.amr,
             acr=assurance.acr_for(amr=session.amr, aal=session.aal),
             created_at=now,
+            confirmation_id=confirmation_id,
         )
         store.add_grant(grant)
         code = secrets.token_urlsafe(32)
@@ -624,11 +698,148 @@ class Provider:
             grant=grant.id,
             acr=grant.acr,
             scope=" ".join(grant.scope),
+            **({"confirmation": confirmation_id} if confirmation_id else {}),
         )
         parameters = {"code": code, "iss": self.issuer}
         if request.state is not None:
             parameters["state"] = request.state
         return Respond(request.redirect_uri, request.response_mode, parameters)
+
+    def _confirm(
+        self,
+        repos: SqlRepositories,
+        store: SqlOidc,
+        client: Client,
+        request: AuthorizationRequest,
+        session: Session,
+        client_info: ClientInfo,
+        now: datetime,
+        pending: str,
+    ) -> Outcome:
+        """Everything else allows a code: the person now confirms the transaction on
+        Sekisho's confirmation page (:mod:`sekisho.oidc.authorization_details`), unless
+        the client asked for no interaction (OIDC Core §3.1.2.6 ``interaction_required``)
+        or sensitive actions are on hold after a recovery (docs/flows/recovery.md)."""
+        if "none" in request.prompt:
+            return self._decline(
+                repos,
+                store,
+                client,
+                request,
+                session,
+                client_info,
+                now,
+                pending,
+                OAuthError("interaction_required", "The transaction must be confirmed."),
+            )
+        if repos.recoveries.hold_until(session.user_id, now=now) is not None:
+            return self._decline(
+                repos,
+                store,
+                client,
+                request,
+                session,
+                client_info,
+                now,
+                pending,
+                OAuthError("access_denied", "Sensitive actions are on hold after a recovery."),
+                reason="recovery_hold",
+            )
+        confirmations = SqlConfirmations(repos.connection)
+        wanted = authorization_details.confirmation_id(self.keys, pending)
+        known = confirmations.get(wanted)
+        confirmation = authorization_details.open_confirmation(
+            confirmations,
+            confirmation_id=wanted,
+            request=request,
+            user_id=session.user_id,
+            session_id=session.id,
+            now=now,
+            lifetime=self.sekisho.settings.confirmation_request_lifetime,
+        )
+        if confirmation.user_id != session.user_id:
+            return self._decline(
+                repos, store, client, request, session, client_info, now, pending, _OTHER_PERSON
+            )
+        if known is None:
+            self._audit(
+                repos,
+                "confirmation.requested",
+                "success",
+                client,
+                session,
+                client_info,
+                now,
+                confirmation=confirmation.id,
+                action=confirmation.action,
+                details_hash=confirmation.details_hash,
+                via=authorization_details.PARAMETER,
+            )
+        return Confirm(
+            pending=pending, confirmation_id=confirmation.id, ui_locales=request.ui_locales
+        )
+
+    def _after_confirmation(
+        self,
+        repos: SqlRepositories,
+        store: SqlOidc,
+        client: Client,
+        request: AuthorizationRequest,
+        session: Session,
+        client_info: ClientInfo,
+        now: datetime,
+        *,
+        pending: str,
+        confirmation: Confirmation,
+        left: bool,
+    ) -> Outcome:
+        """Back from the confirmation page: a code only for a confirmed, unspent
+        transaction of this person; back to the page while it waits; declined when the
+        person left it unconfirmed, or it expired."""
+        if confirmation.user_id != session.user_id:
+            return self._decline(
+                repos, store, client, request, session, client_info, now, pending, _OTHER_PERSON
+            )
+        status = confirmation.status(now)
+        if status == "pending" and not left:
+            return Confirm(
+                pending=pending, confirmation_id=confirmation.id, ui_locales=request.ui_locales
+            )
+        if not store.finish_pending(self._digest(pending), now=now):
+            raise AuthorizationPageError("request_expired")
+        if status != "confirmed":
+            error = OAuthError("access_denied", "The transaction was not confirmed.")
+            self._audit_refusal(repos, client, session, error.error, client_info, now)
+            return self._error(request.redirect_uri, request.response_mode, request.state, error)
+        return self._issue_code(
+            repos,
+            store,
+            client,
+            request,
+            session,
+            client_info,
+            now,
+            confirmation_id=confirmation.id,
+        )
+
+    def _decline(
+        self,
+        repos: SqlRepositories,
+        store: SqlOidc,
+        client: Client,
+        request: AuthorizationRequest,
+        session: Session,
+        client_info: ClientInfo,
+        now: datetime,
+        pending: str,
+        error: OAuthError,
+        *,
+        reason: str | None = None,
+    ) -> Respond:
+        """End a request carrying a transaction with ``error`` to the client (audited)."""
+        store.finish_pending(self._digest(pending), now=now)
+        self._audit_refusal(repos, client, session, reason or error.error, client_info, now)
+        return self._error(request.redirect_uri, request.response_mode, request.state, error)
 
     def _error(
         self, redirect_uri: str, response_mode: str, state: str | None, error: OAuthError
@@ -752,9 +963,23 @@ class Provider:
             return _TokenOutcome(
                 None, OAuthError("invalid_grant", "The code is invalid or expired.")
             )
+        transaction: dict[str, Any] = {}
+        if grant.confirmation_id is not None:
+            confirmation = SqlConfirmations(repos.connection).get(grant.confirmation_id)
+            if confirmation is None or confirmation.status(now) != "confirmed":
+                store.revoke_grant(grant.id, reason="transaction_unusable", now=now)
+                self._audit_token_refusal(
+                    repos, client, grant.id, "transaction_unusable", client_info, now
+                )
+                return _TokenOutcome(
+                    None, OAuthError("invalid_grant", "The code is invalid or expired.")
+                )
+            transaction = authorization_details.token_claims(confirmation)
         body = self.issue_tokens(
-            repos, store, client, grant, user, client_info=client_info, now=now
+            repos, store, client, grant, user, client_info=client_info, now=now, claims=transaction
         )
+        if transaction:
+            body[authorization_details.PARAMETER] = transaction[authorization_details.PARAMETER]
         if refresh.OFFLINE_ACCESS in grant.scope:
             body["refresh_token"] = self.refresher.issue(
                 SqlOidcTokens(repos.connection), grant, now=now
@@ -772,11 +997,14 @@ class Provider:
         client_info: ClientInfo,
         now: datetime,
         event: str = "oidc.token.issued",
+        claims: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A signed access token (recorded by ``jti``) and ID token for a live grant, and
         the audit event ``event``: the token response of RFC 6749 §5.1 without a refresh
         token. The grant's frozen facts (``auth_time``, ``amr``, ``acr``, ``sid``) go
-        into both tokens; its ``scope`` and ``nonce`` as the caller passes them."""
+        into both tokens; its ``scope`` and ``nonce`` as the caller passes them; the
+        access token also carries ``claims`` (a code's confirmed transaction, RFC 9396
+        §9.1: never a refresh's)."""
         all_keys = store.signing_keys()
         key = signing_keys.signing_key(all_keys, now)
         id_key = signing_keys.signing_key(all_keys, now, client.id_token_alg)
@@ -791,6 +1019,7 @@ class Provider:
             key=key,
             private=self.private_keys.open(key),
             now=now,
+            claims=claims,
         )
         store.add_access_token(access.jti, grant_id=grant.id, expires_at=access.expires_at)
         facts = tokens.UserFacts(

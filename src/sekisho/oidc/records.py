@@ -92,6 +92,8 @@ class AuthorizationRequest:
     ui_locales: tuple[str, ...]
     acr_values: tuple[str, ...] = ()
     """The supported values of ``acr_values`` (OIDC Core §3.1.2.1), in the client's order."""
+    authorization_details: tuple[dict[str, str | int], ...] = ()
+    """RFC 9396: the one transaction to confirm (:mod:`sekisho.oidc.authorization_details`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,8 @@ class Grant:
     acr: str
     created_at: datetime
     revoked_at: datetime | None = None
+    confirmation_id: str | None = None
+    """The confirmed RFC 9396 transaction this grant carries, if any."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,11 +105,15 @@ def access_token(
     key: SigningKey,
     private: PrivateKey,
     now: datetime,
+    claims: dict[str, Any] | None = None,
 ) -> AccessToken:
-    """RFC 9068 §2.2: the audience is this provider's UserInfo resource (the issuer)."""
+    """RFC 9068 §2.2: the audience is this provider's UserInfo resource (the issuer);
+    ``claims`` adds to the registered ones, never replaces them."""
+    extra = dict(claims or {})
     jti = secrets.token_urlsafe(24)
     expires_at = now + client.access_token_lifetime
-    claims: dict[str, Any] = {
+    claims = {
+        **extra,
         "iss": issuer,
         "sub": subject,
         "aud": issuer,

@@ -152,6 +152,7 @@ def _grant(row: RowMapping) -> Grant:
         acr=row["acr"],
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
+        confirmation_id=row["confirmation_id"],
     )
 
 
@@ -169,6 +170,7 @@ def _request_values(request: AuthorizationRequest) -> dict[str, Any]:
         "login_hint": request.login_hint,
         "ui_locales": list(request.ui_locales),
         "acr_values": list(request.acr_values),
+        "authorization_details": list(request.authorization_details),
     }
 
 
@@ -186,6 +188,7 @@ def _request(values: dict[str, Any]) -> AuthorizationRequest:
         login_hint=values["login_hint"],
         ui_locales=tuple(values["ui_locales"]),
         acr_values=tuple(values.get("acr_values", ())),
+        authorization_details=tuple(values.get("authorization_details", ())),
     )
 
 
@@ -395,6 +398,7 @@ class SqlOidc:
                 amr=" ".join(grant.amr),
                 acr=grant.acr,
                 created_at=grant.created_at,
+                confirmation_id=grant.confirmation_id,
             )
         )
 

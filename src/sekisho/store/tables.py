@@ -365,6 +365,8 @@ oidc_grants = Table(
     _when("created_at"),
     _when("revoked_at", nullable=True),
     Column("revoked_reason", String(32)),
+    # RFC 9396 (revision 0016_rar): the confirmed transaction the grant carries.
+    Column("confirmation_id", String(64)),
     Index("ix_oidc_grants_session", "session_id"),
 )
 

@@ -1,0 +1,436 @@
+"""Rich Authorization Requests (RFC 9396) over real HTTP, on SQLite and PostgreSQL
+(issue 10, SECURITY.md case 52): ``authorization_details`` naming a declared action is
+confirmed on Sekisho's confirmation page with a passkey whose challenge binds the
+details, then carried by the code into the token response, the access token and
+introspection, and redeemed once."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import ServerFactory
+from tests.support.authenticator import SoftAuthenticator, b64url_decode
+from tests.support.browser import FormBrowser
+from tests.support.confirmations import (
+    ACTIONS,
+    WITHDRAWAL,
+    binding,
+    confirm,
+    options,
+    redeem,
+)
+from tests.support.oidc import (
+    OFFLINE_SCOPES,
+    REDIRECT_URI,
+    Registered,
+    authorize_url,
+    exchange,
+    post_as,
+    query_of,
+    refresh_with,
+    register_client,
+    response_of,
+)
+from tests.support.passkeys import email_sign_in, register, sign_in
+from tests.support.server import LiveServer
+from tests.support.smtp import SmtpCapture
+
+TIERS = """\
+default_tier = "standard"
+
+[tiers.standard]
+methods = ["passkey", "email"]
+
+[tiers.standard.step_up.withdrawal]
+aal = {aal}
+max_age = "5m"
+"""
+REQUEST_TAG = re.compile(r'name="request" value="([^"]+)"')
+REQUESTED = [{"type": "withdrawal", **WITHDRAWAL}]
+
+
+def _server(make_server: ServerFactory, tmp_path: Path, *, aal: int) -> LiveServer:
+    path = tmp_path / "policy.toml"
+    path.write_text(TIERS.format(aal=aal) + ACTIONS, encoding="utf-8")
+    return make_server(policy_file=path)
+
+
+@pytest.fixture
+def rar(make_server: ServerFactory, tmp_path: Path) -> LiveServer:
+    return _server(make_server, tmp_path, aal=2)
+
+
+def _audited(server: LiveServer, event: str) -> list[dict[str, Any]]:
+    with server.database.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT detail FROM audit_events WHERE event = :e ORDER BY id"), {"e": event}
+        ).scalars()
+        return [json.loads(row) for row in rows]
+
+
+def _count(server: LiveServer, table: str) -> int:
+    with server.database.engine.connect() as connection:
+        return int(connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def _sub(server: LiveServer, email: str) -> str:
+    with server.database.engine.connect() as connection:
+        return str(
+            connection.execute(
+                text("SELECT id FROM users WHERE email = :e"), {"e": email}
+            ).scalar_one()
+        )
+
+
+def _person(
+    server: LiveServer, smtp: SmtpCapture, browser: httpx.Client, email: str
+) -> SoftAuthenticator:
+    """An account with a passkey, signed in with it (AAL2) in ``browser``."""
+    server.add_user(email)
+    authenticator = SoftAuthenticator()
+    email_sign_in(server, smtp, browser, email)
+    assert register(server, browser, authenticator).status_code == 201
+    assert sign_in(server, browser, authenticator).status_code == 200
+    return authenticator
+
+
+def _ask(
+    browser: httpx.Client, registered: Registered, details: Any = None, **extra: str
+) -> httpx.Response:
+    raw = details if isinstance(details, str) else json.dumps(details or REQUESTED)
+    return browser.get(authorize_url(registered.client_id, authorization_details=raw, **extra))
+
+
+def _confirmation_of(answer: httpx.Response) -> str:
+    assert answer.status_code == 303, answer.text
+    location = answer.headers["location"]
+    assert location.startswith("/confirm/"), location
+    return location.removeprefix("/confirm/")
+
+
+def _refusal(answer: httpx.Response) -> dict[str, str]:
+    assert answer.status_code == 303, answer.text
+    location = answer.headers["location"]
+    assert location.startswith(REDIRECT_URI + "?"), location
+    return query_of(location)
+
+
+def _introspect(server: LiveServer, registered: Registered, token: str) -> dict[str, Any]:
+    answer = post_as(server, registered, "/introspect", token=token)
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def _confirmed_code(
+    server: LiveServer, browser: httpx.Client, authenticator: SoftAuthenticator, confirmation: str
+) -> str:
+    verified = confirm(server, browser, authenticator, confirmation)
+    assert verified.status_code == 200, verified.text
+    back = verified.json()["redirect_to"]
+    assert back == f"/authorize/resume?confirmation={confirmation}"
+    return query_of(response_of(browser.get(back)))["code"]
+
+
+def test_a_withdrawal_is_confirmed_bound_and_carried_into_the_tokens_once(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server)
+    with server.client() as http:
+        metadata = http.get("/.well-known/openid-configuration").json()
+    assert metadata["authorization_details_types_supported"] == ["withdrawal", "close_account"]
+    with server.client() as browser:
+        authenticator = _person(server, smtp, browser, "hana@example.com")
+        confirmation = _confirmation_of(_ask(browser, registered))
+        page = browser.get(f"/confirm/{confirmation}", headers={"Accept-Language": "en"})
+        assert page.status_code == 200
+        assert "¥1,250,000" in page.text
+        assert "MUFG 0123-4567890" in page.text
+        assert (
+            "出金先口座"
+            in browser.get(f"/confirm/{confirmation}", headers={"Accept-Language": "ja"}).text
+        )
+        # Not yet confirmed: the way back leads to the page again, never to a code.
+        assert browser.get("/authorize/resume").headers["location"] == f"/confirm/{confirmation}"
+
+        started = options(browser, confirmation)
+        public_key = started.json()["publicKey"]
+        assert public_key["userVerification"] == "required"
+        challenge = b64url_decode(public_key["challenge"])
+        bound = binding(
+            jti=confirmation,
+            aud=registered.client_id,
+            sub=_sub(server, "hana@example.com"),
+            action="withdrawal",
+            details=WITHDRAWAL,
+        )
+        assert challenge[32:] == bound
+        verified = confirm(server, browser, authenticator, confirmation, started=started)
+        assert verified.status_code == 200, verified.text
+        code = query_of(response_of(browser.get(verified.json()["redirect_to"])))["code"]
+
+    # The token request cannot change what was confirmed: its own authorization_details
+    # are not read, the grant names the confirmation.
+    tampered = json.dumps([{"type": "withdrawal", **WITHDRAWAL, "amount": "9999999"}])
+    tokens = exchange(server, registered, code, authorization_details=tampered)
+    assert tokens.status_code == 200, tokens.text
+    assert tokens.json()["authorization_details"] == REQUESTED
+    assert "refresh_token" not in tokens.json()
+    claims = _introspect(server, registered, tokens.json()["access_token"])
+    assert claims["active"] is True
+    assert claims["authorization_details"] == REQUESTED
+    assert claims["txn"] == confirmation
+    assert exchange(server, registered, code).json()["error"] == "invalid_grant"
+
+    spent = redeem(server, registered, confirmation)
+    assert spent.status_code == 200, spent.text
+    again = redeem(server, registered, confirmation)
+    assert (again.status_code, again.json()["error"]) == (409, "confirmation_used")
+    assert _introspect(server, registered, tokens.json()["access_token"]) == {"active": False}
+    requested = _audited(server, "confirmation.requested")
+    assert [entry["via"] for entry in requested] == ["authorization_details"]
+    assert _audited(server, "oidc.authorization.granted")[-1]["confirmation"] == confirmation
+
+
+def test_an_assertion_for_one_transaction_cannot_confirm_another(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    """The details are bound by construction: the challenge signed for one request's
+    details is refused for another's, and the other request gets no code."""
+    server = rar
+    registered = register_client(server)
+    with server.client() as browser:
+        authenticator = _person(server, smtp, browser, "kai@example.com")
+        first = _confirmation_of(_ask(browser, registered))
+        started = options(browser, first)
+        other = [{"type": "withdrawal", **WITHDRAWAL, "destination": "MUFG 0999-0000001"}]
+        second = _confirmation_of(_ask(browser, registered, other))
+        assert second != first
+        public_key = started.json()["publicKey"]
+        credential = authenticator.assert_(
+            rp_id=public_key["rpId"],
+            origin=server.settings.public_origin,
+            challenge=b64url_decode(public_key["challenge"]),
+            allow_credentials=[b64url_decode(c["id"]) for c in public_key["allowCredentials"]],
+        )
+        moved = browser.post(
+            f"/api/v1/confirmations/{second}/verify",
+            json={"flow_id": started.json()["flow_id"], "credential": credential},
+        )
+        assert (moved.status_code, moved.json()["error"]) == (400, "invalid_or_expired")
+        assert browser.get("/authorize/resume").headers["location"] == f"/confirm/{second}"
+        code = _confirmed_code(server, browser, authenticator, second)
+    tokens = exchange(server, registered, code)
+    assert tokens.json()["authorization_details"] == other
+    failures = _audited(server, "confirmation.passkey.failed")
+    assert [entry["reason"] for entry in failures] == ["challenge_of_another_transaction"]
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        [{"type": "transfer", **WITHDRAWAL}],
+        [{**WITHDRAWAL}],
+        [{"type": "withdrawal", "amount": "100", "currency": "JPY"}],
+        [{"type": "withdrawal", **WITHDRAWAL, "memo": "x"}],
+        [{"type": "withdrawal", **WITHDRAWAL, "amount": 1250000}],
+        [{"type": "withdrawal", **WITHDRAWAL, "currency": "XXQ"}],
+        [{"type": "withdrawal", **WITHDRAWAL}, {"type": "close_account", "account": "A-1"}],
+        [],
+        {"type": "withdrawal", **WITHDRAWAL},
+        "not json",
+    ],
+)
+def test_undeclared_types_and_invalid_fields_are_refused_to_the_client(
+    rar: LiveServer, smtp: SmtpCapture, details: Any
+) -> None:
+    server = rar
+    registered = register_client(server)
+    raw = details if isinstance(details, str) else json.dumps(details)
+    with server.client() as browser:
+        _person(server, smtp, browser, "mio@example.com")
+        refusal = _refusal(_ask(browser, registered, raw))
+    assert refusal["error"] == "invalid_authorization_details"
+    assert refusal["state"] == "st-1"
+    assert refusal["iss"] == server.settings.public_origin
+    assert "code" not in refusal
+    assert _count(server, "transaction_confirmations") == 0
+    assert _audited(server, "oidc.authorization.refused")[-1]["error"] == (
+        "invalid_authorization_details"
+    )
+
+
+def test_a_public_client_may_not_ask_for_a_transaction(rar: LiveServer, smtp: SmtpCapture) -> None:
+    server = rar
+    registered = register_client(server, auth_method="none")
+    with server.client() as browser:
+        _person(server, smtp, browser, "ao@example.com")
+        assert _refusal(_ask(browser, registered))["error"] == "unauthorized_client"
+    assert _count(server, "transaction_confirmations") == 0
+
+
+def test_an_account_below_the_step_up_level_gets_unmet_authentication_requirements(
+    make_server: ServerFactory, tmp_path: Path, smtp: SmtpCapture
+) -> None:
+    """The tier wants AAL3 for a withdrawal; a synced passkey reaches AAL2 only."""
+    server = _server(make_server, tmp_path, aal=3)
+    registered = register_client(server)
+    with server.client() as browser:
+        _person(server, smtp, browser, "rin@example.com")
+        refusal = _refusal(_ask(browser, registered))
+    assert refusal["error"] == "unmet_authentication_requirements"
+    assert refusal["state"] == "st-1"
+    assert _count(server, "transaction_confirmations") == 0
+
+
+def test_an_email_session_steps_up_with_a_passkey_before_the_confirmation(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server)
+    server.add_user("sou@example.com")
+    authenticator = SoftAuthenticator()
+    with server.client() as browser:
+        email_sign_in(server, smtp, browser, "sou@example.com")
+        assert register(server, browser, authenticator).status_code == 201
+        asked = _ask(browser, registered)
+        assert (asked.status_code, asked.headers["location"]) == (303, "/signin")
+        assert _count(server, "transaction_confirmations") == 0
+        assert sign_in(server, browser, authenticator).status_code == 200
+        confirmation = _confirmation_of(browser.get("/authorize/resume"))
+        code = _confirmed_code(server, browser, authenticator, confirmation)
+    assert exchange(server, registered, code).json()["authorization_details"] == REQUESTED
+    assert [entry["acr_values"] for entry in _audited(server, "oidc.authorization.step_up")] == [
+        "phr"
+    ]
+
+
+def test_leaving_the_page_unconfirmed_declines_the_request(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server)
+    with server.client() as browser:
+        _person(server, smtp, browser, "yua@example.com")
+        confirmation = _confirmation_of(_ask(browser, registered))
+        page = browser.get(f"/confirm/{confirmation}")
+        assert f'href="/authorize/resume?confirmation={confirmation}"' in page.text
+        declined = query_of(
+            response_of(browser.get(f"/authorize/resume?confirmation={confirmation}"))
+        )
+        assert declined["error"] == "access_denied"
+        assert "code" not in declined
+        assert browser.get("/authorize/resume").status_code == 400
+
+
+def test_a_refresh_drops_the_transaction(rar: LiveServer, smtp: SmtpCapture) -> None:
+    """RFC 9396 §7 lets the server decide what a refresh carries: never the details,
+    which were confirmed for one use."""
+    server = rar
+    registered = register_client(server, scopes=OFFLINE_SCOPES)
+    with server.client() as browser:
+        authenticator = _person(server, smtp, browser, "emi@example.com")
+        confirmation = _confirmation_of(_ask(browser, registered, scope="openid offline_access"))
+        code = _confirmed_code(server, browser, authenticator, confirmation)
+    tokens = exchange(server, registered, code).json()
+    assert tokens["authorization_details"] == REQUESTED
+    refreshed = refresh_with(server, registered, tokens["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.text
+    assert "authorization_details" not in refreshed.json()
+    claims = _introspect(server, registered, refreshed.json()["access_token"])
+    assert claims["active"] is True
+    assert "authorization_details" not in claims
+    assert "txn" not in claims
+
+
+def test_a_third_party_client_gets_consent_then_the_confirmation(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server, first_party=False, name="Kabu Notes")
+    browser = FormBrowser(server.url)
+    try:
+        authenticator = _person(server, smtp, browser.http, "nagi@example.com")
+        asked = _ask(browser.http, registered)
+        assert asked.headers["location"] == "/authorize/resume"
+        tag = REQUEST_TAG.search(browser.http.get("/authorize/resume").text)
+        assert tag is not None
+        assert _count(server, "transaction_confirmations") == 0
+        allowed = browser.post("/authorize/consent", {"request": tag.group(1), "decision": "allow"})
+        confirmation = _confirmation_of(allowed)
+        code = _confirmed_code(server, browser.http, authenticator, confirmation)
+    finally:
+        browser.close()
+    assert exchange(server, registered, code).json()["authorization_details"] == REQUESTED
+
+
+def test_signed_out_the_passkey_comes_first_then_the_confirmation(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    """A transaction needs a passkey whatever the tier: the sign-in page offers it
+    first, and signing in with it leads straight to the confirmation page."""
+    server = rar
+    registered = register_client(server)
+    with server.client() as setup:
+        authenticator = _person(server, smtp, setup, "mei@example.com")
+    with server.client() as browser:
+        asked = _ask(browser, registered)
+        assert asked.headers["location"] == "/signin"
+        page = browser.get("/signin")
+        assert page.text.index('id="passkey-signin"') < page.text.index('id="email-form"')
+        assert 'id="passkey-required"' in page.text
+        assert sign_in(server, browser, authenticator).status_code == 200
+        confirmation = _confirmation_of(browser.get("/authorize/resume"))
+        code = _confirmed_code(server, browser, authenticator, confirmation)
+        # the person confirmed the transaction they asked for, not someone else's
+        assert _count(server, "transaction_confirmations") == 1
+    answer = exchange(server, registered, code)
+    assert answer.json()["authorization_details"] == REQUESTED
+
+
+def test_a_transaction_redeemed_before_the_token_request_gives_no_tokens(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server)
+    with server.client() as browser:
+        authenticator = _person(server, smtp, browser, "toa@example.com")
+        confirmation = _confirmation_of(_ask(browser, registered))
+        code = _confirmed_code(server, browser, authenticator, confirmation)
+    assert redeem(server, registered, confirmation).status_code == 200
+    refused = exchange(server, registered, code)
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
+    refusals = _audited(server, "oidc.token.refused")
+    assert [entry["reason"] for entry in refusals] == ["transaction_unusable"]
+
+
+def test_prompt_none_is_interaction_required_and_another_person_cannot_finish_it(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server)
+    with server.client() as first, server.client() as second:
+        _person(server, smtp, first, "hiro@example.com")
+        silent = _refusal(_ask(first, registered, prompt="none"))
+        assert silent["error"] == "interaction_required"
+        assert _count(server, "transaction_confirmations") == 0
+        confirmation = _confirmation_of(_ask(first, registered))
+        pending = {name: value for name, value in first.cookies.items() if "authorization" in name}
+        assert len(pending) == 1
+        # Someone else, holding this browser's request (a shared computer), gets no code.
+        _person(server, smtp, second, "kenta@example.com")
+        for name, value in pending.items():
+            second.cookies.set(name, value)
+        assert second.get(f"/confirm/{confirmation}").status_code == 404
+        taken = query_of(response_of(second.get("/authorize/resume")))
+        assert taken["error"] == "access_denied"
+        assert "code" not in taken
+        assert first.get("/authorize/resume").status_code == 400
