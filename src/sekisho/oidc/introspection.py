@@ -31,25 +31,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from sekisho.core.clients import ClientInfo
-from sekisho.errors import SekishoError
 from sekisho.oidc import subjects, tokens
 from sekisho.oidc.clients import presented_credentials
 from sekisho.oidc.discovery import provider
 from sekisho.oidc.errors import OAuthError
 from sekisho.oidc.records import Client, Grant
-from sekisho.oidc.token import (
-    NO_STORE,
-    client_info_of,
-    limit_by_ip,
-    rate_limited,
-    read_form,
-    refusal,
-)
+from sekisho.oidc.token import client_endpoint
 from sekisho.store.confirmations import SqlConfirmations
 from sekisho.store.oidc import SqlOidc
 from sekisho.store.oidc_tokens import SqlOidcTokens
@@ -164,20 +155,4 @@ class Introspection:
 
 @router.post("/introspect")
 async def introspect(request: Request) -> Response:
-    basic = "authorization" in request.headers
-    headers = {"Authorization": request.headers.get("authorization", "")}
-    try:
-        await limit_by_ip(request)
-        fields = await read_form(request)
-        body = await run_in_threadpool(
-            Introspection(provider(request)).introspect,
-            headers,
-            fields,
-            basic=basic,
-            client_info=client_info_of(request),
-        )
-    except OAuthError as error:
-        return refusal(error, basic=basic)
-    except SekishoError as error:
-        return rate_limited(error)
-    return JSONResponse(body, headers=NO_STORE)
+    return await client_endpoint(request, Introspection(provider(request)).introspect)

@@ -13,6 +13,8 @@ this.
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -75,23 +77,39 @@ def client_info_of(request: Request) -> ClientInfo:
     return ClientInfo.of(host, request.headers.get("user-agent"))
 
 
-@router.post("/token")
-async def token(request: Request) -> Response:
-    """Reads the form on the loop, then does the work in the thread pool."""
+class ClientWork(Protocol):
+    """The work of a client-authenticated endpoint, run in the thread pool."""
+
+    def __call__(
+        self, headers: dict[str, str], form: dict[str, str], *, basic: bool, client_info: ClientInfo
+    ) -> dict[str, Any] | None: ...
+
+
+async def client_endpoint(
+    request: Request, work: ClientWork, *, status_code: int = 200
+) -> Response:
+    """The shell of every client-authenticated form endpoint (``/token``, ``/par``,
+    ``/revoke``, ``/introspect``): counted per client IP before the form is read, the
+    form read on the loop, the work (client authentication first) in the thread pool;
+    refusals as RFC 6749 §5.2 bodies and nothing cached. Work that answers None gets an
+    empty body (RFC 7009 §2.2)."""
     basic = "authorization" in request.headers
     headers = {"Authorization": request.headers.get("authorization", "")}
     try:
         await limit_by_ip(request)
         fields = await read_form(request)
         body = await run_in_threadpool(
-            provider(request).token,
-            headers,
-            fields,
-            basic=basic,
-            client_info=client_info_of(request),
+            work, headers, fields, basic=basic, client_info=client_info_of(request)
         )
     except OAuthError as error:
         return refusal(error, basic=basic)
     except SekishoError as error:
         return rate_limited(error)
-    return JSONResponse(body, headers=NO_STORE)
+    if body is None:
+        return Response(status_code=status_code, headers=NO_STORE)
+    return JSONResponse(body, status_code=status_code, headers=NO_STORE)
+
+
+@router.post("/token")
+async def token(request: Request) -> Response:
+    return await client_endpoint(request, provider(request).token)
