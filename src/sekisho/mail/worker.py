@@ -21,7 +21,13 @@ from cryptography.fernet import InvalidToken
 from sekisho.core.keys import Keyring
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, FlowState
-from sekisho.mail.compose import no_account_message, notice_message, signin_message
+from sekisho.mail.compose import (
+    email_change_message,
+    email_taken_message,
+    no_account_message,
+    notice_message,
+    signin_message,
+)
 from sekisho.mail.senders import Sender
 from sekisho.settings import Settings
 from sekisho.store.database import Database
@@ -34,6 +40,10 @@ _Prepared = tuple[ClaimedMessage, dict[str, Any], EmailMessage | None, str]
 REQUIRED_FIELDS = {
     "signin": frozenset({"flow_id", "to", "locale", "link", "code", "requested_at"}),
     "notice": frozenset({"to", "locale", "notice", "params", "requested_at", "ip", "device"}),
+    "email_change": frozenset(
+        {"to", "locale", "link", "code", "expires_minutes", "requested_at", "ip", "device"}
+    ),
+    "email_change_taken": frozenset({"to", "locale", "requested_at", "ip", "device"}),
 }
 
 
@@ -176,6 +186,8 @@ class OutboxWorker:
             return [
                 self._decide_notice(repos, payload)
                 if message.kind == "notice"
+                else self._decide_email_change(message.kind, payload)
+                if message.kind in REQUIRED_FIELDS and message.kind.startswith("email_change")
                 else self._decide(repos, payload)
                 for message, payload in batch
             ]
@@ -204,12 +216,28 @@ class OutboxWorker:
         self, repos: Repositories, payload: dict[str, Any]
     ) -> tuple[EmailMessage | None, str]:
         """A security notice goes to the account's address while the account exists."""
-        user = repos.users.by_email(payload["to"])
+        user_id = payload.get("user_id")
+        user = (
+            repos.users.by_id(user_id)
+            if isinstance(user_id, str)
+            else repos.users.by_email(payload["to"])
+        )
         if user is None:
             return None, "no_account"
         return notice_message(
             self._settings.mail_from, payload, self._settings.public_origin
         ), "notice"
+
+    def _decide_email_change(
+        self, kind: str, payload: dict[str, Any]
+    ) -> tuple[EmailMessage | None, str]:
+        """The confirmation of a new address, or the notice that it already has an
+        account (``email_change_service``); both go to the new address."""
+        if kind == "email_change_taken":
+            return email_taken_message(
+                self._settings.mail_from, payload, self._settings.public_origin
+            ), "address_taken_notice"
+        return email_change_message(self._settings.mail_from, payload), "delivered"
 
     def _leave_for_another_key(self, claimed: ClaimedMessage) -> None:
         """A message this process cannot decrypt was sealed under another secret key:
