@@ -16,6 +16,7 @@ from sekisho.store.tables import account_recoveries, audit_events, email_changes
 from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
+from tests.support.cli import run_sekisho
 from tests.support.passkeys import email_sign_in, register, sign_in
 from tests.support.recovery import generate_codes, recover, wait_for_subject
 from tests.support.server import LiveServer
@@ -324,3 +325,25 @@ def test_malformed_requests_are_refused(server: LiveServer, smtp: SmtpCapture) -
         assert bad.status_code == 422
         extra = client.post("/api/v1/account/email", json={"email": "o2@example.com", "x": 1})
         assert extra.status_code == 422
+
+
+def test_purge_removes_changes_long_expired(server: LiveServer, smtp: SmtpCapture) -> None:
+    server.add_user("pia@example.com")
+    with server.client() as client:
+        email_sign_in(server, smtp, client, "pia@example.com")
+        for address in ("p1@example.com", "p2@example.com"):
+            assert client.post("/api/v1/account/email", json={"email": address}).is_success
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    with server.database.engine.begin() as connection:
+        connection.execute(
+            update(email_changes)
+            .where(email_changes.c.new_email == "p1@example.com")
+            .values(expires_at=long_ago)
+        )
+    result = run_sekisho(server.settings.database_url, "db", "purge", "--older-than-days", "30")
+    assert result.returncode == 0, result.stderr
+    counts = dict(line.split("\t") for line in result.stdout.splitlines())
+    assert counts["email_changes"] == "1"
+    with server.database.engine.connect() as connection:
+        left = connection.execute(select(email_changes.c.new_email)).scalars().all()
+    assert left == ["p2@example.com"]
