@@ -148,6 +148,7 @@ class EmailChangeService:
 
     def confirm_code(self, session: Session, *, code: str, client: ClientInfo) -> str:
         """Spend the emailed code from the account page of the account that asked."""
+        code = code.strip(" \t")
         if not onetime.is_code_shaped(code):
             raise SekishoError(ErrorCode.invalid_code_format)
         self._limits.hit_verification(client.ip)

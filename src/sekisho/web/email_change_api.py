@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sekisho.errors import ErrorCode
 from sekisho.web import context
-from sekisho.web.params import Email
+from sekisho.web.params import Code, Email, Token
 from sekisho.web.refusals import JSON_BODY, SIGNED_IN, refusals
 
 router = APIRouter(prefix="/api/v1", tags=["account"])
@@ -28,11 +26,11 @@ class ChangeBody(_Strict):
 
 
 class CodeBody(_Strict):
-    code: Annotated[str, Field(min_length=1, max_length=16)]
+    code: Code
 
 
 class LinkBody(_Strict):
-    token: Annotated[str, Field(min_length=1, max_length=128)]
+    token: Token
 
 
 class ChangeRequested(BaseModel):
