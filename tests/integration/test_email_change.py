@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import insert, select, update
 
@@ -347,3 +348,45 @@ def test_purge_removes_changes_long_expired(server: LiveServer, smtp: SmtpCaptur
     with server.database.engine.connect() as connection:
         left = connection.execute(select(email_changes.c.new_email)).scalars().all()
     assert left == ["p2@example.com"]
+
+
+TIERS = """\
+default_tier = "standard"
+
+[tiers.standard]
+methods = ["passkey", "email"]
+
+[tiers.moving]
+methods = ["passkey"]
+signin_aal = 2
+email_recovery = true
+"""
+
+
+def test_a_tier_restricted_session_is_refused(
+    make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(TIERS, encoding="utf-8")
+    server = make_server(policy_file=policy)
+    user_id = server.add_user("quin@example.com")
+    moved = run_sekisho(
+        server.settings.database_url,
+        "users",
+        "set-tier",
+        "quin@example.com",
+        "moving",
+        SEKISHO_POLICY_FILE=str(policy),
+    )
+    assert moved.returncode == 0, moved.stderr
+    wait_for_subject(smtp, "quin@example.com", gettext("en", NOTICES["tier_changed"][0]))
+    with server.client() as client:
+        email_sign_in(server, smtp, client, "quin@example.com")
+        assert client.get("/api/v1/session").json()["restriction"] == "enrol_passkey"
+        refused = client.post("/api/v1/account/email", json={"email": "q2@example.com"})
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "restricted_session"
+        code = client.post("/api/v1/account/email/code", json={"code": "123456"})
+        assert code.json()["error"] == "restricted_session"
+    assert email_of(server, user_id) == "quin@example.com"
+    assert not smtp.to("q2@example.com")

@@ -187,7 +187,7 @@ class OutboxWorker:
                 self._decide_notice(repos, payload)
                 if message.kind == "notice"
                 else self._decide_email_change(message.kind, payload)
-                if message.kind in REQUIRED_FIELDS and message.kind.startswith("email_change")
+                if message.kind in ("email_change", "email_change_taken")
                 else self._decide(repos, payload)
                 for message, payload in batch
             ]
