@@ -112,6 +112,7 @@ class EmailChangeService:
                     expires_at=now + self._lifetime,
                 )
                 payload |= {
+                    "change_id": change_id,
                     "link": f"{self._public_origin}{CONFIRM_PATH}?{urlencode({'token': token})}",
                     "code": code,
                     "expires_minutes": int(self._lifetime.total_seconds() // 60),

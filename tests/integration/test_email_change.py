@@ -11,17 +11,22 @@ from pathlib import Path
 
 from sqlalchemy import insert, select, update
 
+from sekisho.core.keys import Keyring
 from sekisho.i18n import gettext
 from sekisho.mail.compose import NOTICES
+from sekisho.mail.senders import SmtpSender
+from sekisho.mail.worker import OutboxWorker
+from sekisho.service import utc_now
 from sekisho.store.tables import account_recoveries, audit_events, email_changes, users
 from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
 from tests.support.cli import run_sekisho
+from tests.support.loop import run_async
 from tests.support.passkeys import email_sign_in, register, sign_in
 from tests.support.recovery import generate_codes, recover, wait_for_subject
 from tests.support.server import LiveServer
-from tests.support.smtp import CODE, SmtpCapture, text_of
+from tests.support.smtp import CODE, SmtpCapture, link_and_code, text_of
 
 Browsers = Callable[..., FormBrowser]
 CONFIRM_LINK = re.compile(r"https?://\S+/account/email/confirm\?token=([A-Za-z0-9_\-%]+)")
@@ -390,3 +395,50 @@ def test_a_tier_restricted_session_is_refused(
         assert code.json()["error"] == "restricted_session"
     assert email_of(server, user_id) == "quin@example.com"
     assert not smtp.to("q2@example.com")
+
+
+def test_a_confirmation_superseded_before_it_is_sent_is_not_sent(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    server = make_server(mail_worker=False)
+    server.add_user("rui@example.com")
+    database = server.database
+
+    async def deliver() -> int:
+        """One batch, by a worker (and SMTP connection) of this event loop's own."""
+        sender = SmtpSender(server.settings)
+        worker = OutboxWorker(
+            settings=server.settings,
+            database=database,
+            keys=Keyring(server.settings.secret_key.get_secret_value()),
+            sender=sender,
+            clock=utc_now,
+        )
+        handled = await worker.deliver_due(limit=10)
+        await sender.idle()
+        return handled
+
+    try:
+        with server.client() as client:
+            flow = client.post("/api/v1/signin/email", json={"email": "rui@example.com"})
+            assert run_async(deliver()) == 1
+            _link, code = link_and_code(smtp.wait_for("rui@example.com"))
+            signed = client.post(
+                f"/api/v1/signin/email/flows/{flow.json()['flow_id']}/code", json={"code": code}
+            )
+            assert signed.status_code == 200, signed.text
+            for address in ("r1@example.com", "r2@example.com"):
+                assert client.post("/api/v1/account/email", json={"email": address}).is_success
+        assert run_async(deliver()) >= 2
+        confirmation(smtp, "r2@example.com")
+        assert not smtp.to("r1@example.com")
+        with database.engine.connect() as connection:
+            dropped = connection.execute(
+                select(audit_events.c.email).where(
+                    audit_events.c.event == "mail.dropped",
+                    audit_events.c.detail.contains("change_ended"),
+                )
+            )
+            assert list(dropped.scalars()) == ["r1@example.com"]
+    finally:
+        database.dispose()

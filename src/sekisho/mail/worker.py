@@ -31,7 +31,9 @@ from sekisho.mail.compose import (
 from sekisho.mail.senders import Sender
 from sekisho.settings import Settings
 from sekisho.store.database import Database
+from sekisho.store.email_changes import SqlEmailChanges
 from sekisho.store.outbox_queue import ClaimedMessage, OutboxQueue, Retry, Settlement
+from sekisho.store.repositories import SqlRepositories
 
 log = logging.getLogger("sekisho.mail")
 BATCH = 32  # messages claimed, decided and settled together
@@ -41,7 +43,17 @@ REQUIRED_FIELDS = {
     "signin": frozenset({"flow_id", "to", "locale", "link", "code", "requested_at"}),
     "notice": frozenset({"to", "locale", "notice", "params", "requested_at", "ip", "device"}),
     "email_change": frozenset(
-        {"to", "locale", "link", "code", "expires_minutes", "requested_at", "ip", "device"}
+        {
+            "change_id",
+            "to",
+            "locale",
+            "link",
+            "code",
+            "expires_minutes",
+            "requested_at",
+            "ip",
+            "device",
+        }
     ),
     "email_change_taken": frozenset({"to", "locale", "requested_at", "ip", "device"}),
 }
@@ -186,7 +198,7 @@ class OutboxWorker:
             return [
                 self._decide_notice(repos, payload)
                 if message.kind == "notice"
-                else self._decide_email_change(message.kind, payload)
+                else self._decide_email_change(repos, message.kind, payload)
                 if message.kind in ("email_change", "email_change_taken")
                 else self._decide(repos, payload)
                 for message, payload in batch
@@ -229,14 +241,20 @@ class OutboxWorker:
         ), "notice"
 
     def _decide_email_change(
-        self, kind: str, payload: dict[str, Any]
+        self, repos: SqlRepositories, kind: str, payload: dict[str, Any]
     ) -> tuple[EmailMessage | None, str]:
         """The confirmation of a new address, or the notice that it already has an
-        account (``email_change_service``); both go to the new address."""
+        account (``email_change_service``); both go to the new address. A confirmation
+        whose change has ended (superseded, used, expired) is not sent: it is dead."""
         if kind == "email_change_taken":
             return email_taken_message(
                 self._settings.mail_from, payload, self._settings.public_origin
             ), "address_taken_notice"
+        change_id = payload.get("change_id")
+        if not isinstance(change_id, str) or not SqlEmailChanges(repos.connection).is_pending(
+            change_id, now=self._clock()
+        ):
+            return None, "change_ended"
         return email_change_message(self._settings.mail_from, payload), "delivered"
 
     def _leave_for_another_key(self, claimed: ClaimedMessage) -> None:

@@ -122,6 +122,14 @@ class SqlEmailChanges:
         )
         return None if row is None else _pending(row)
 
+    def is_pending(self, change_id: str, *, now: datetime) -> bool:
+        row = self._c.execute(
+            select(table.c.id).where(
+                table.c.id == change_id, table.c.used_at.is_(None), table.c.expires_at > now
+            )
+        ).first()
+        return row is not None
+
     def use_by_id(self, change_id: str, *, now: datetime) -> bool:
         row = self._c.execute(
             update(table)
