@@ -46,6 +46,8 @@ from sekisho.web import (
     confirmations_api,
     connected_apps,
     devmailbox,
+    email_change_api,
+    email_change_pages,
     errors,
     health,
     metrics,
@@ -151,6 +153,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         app.include_router(oidc_router)
     app.include_router(recovery_pages.router)
     app.include_router(recovery_api.router)
+    app.include_router(email_change_api.router)
+    app.include_router(email_change_pages.router)
     app.include_router(confirmations_api.router)
     app.include_router(confirmation_pages.router)
     if settings.development:

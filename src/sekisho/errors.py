@@ -135,6 +135,14 @@ class ErrorCode(Enum):
     invalid_return_uri = ErrorSpec(
         422, "The return URI must be one of the client's registered redirect URIs."
     )
+    email_unchanged = ErrorSpec(422, "That is already your account's email address.")
+    email_change_invalid = ErrorSpec(
+        400,
+        "This confirmation link or code is invalid, used or expired. Ask again from your account page.",
+    )
+    email_change_unavailable = ErrorSpec(
+        409, "This address cannot be used for your account. Ask again with another address."
+    )
     confirmation_unknown = ErrorSpec(404, "There is no such confirmation.")
     confirmation_pending = ErrorSpec(409, "This confirmation has not been confirmed yet.")
     confirmation_used = ErrorSpec(409, "This confirmation has already been used.")

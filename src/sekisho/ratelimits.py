@@ -70,6 +70,9 @@ class RateLimits:
         self.recovery_per_address = Limit.of(
             "recovery-address", settings.limit_recovery_per_address
         )
+        self.email_changes_per_account = Limit.of(
+            "email-change-account", settings.limit_email_changes_per_account
+        )
         self.token_per_ip = Limit.of("token-ip", settings.limit_token_per_ip)
         self.token_per_client = Limit.of("token-client", settings.limit_token_per_client)
 

@@ -22,6 +22,7 @@ from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Session, User
 from sekisho.core.recovery import RecoveryRules
 from sekisho.core.sessions import SessionManager, SessionTimeouts
+from sekisho.email_change_service import EmailChangeService
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import DEFAULT_LOCALE
 from sekisho.methods.email.signin import (
@@ -119,6 +120,16 @@ class Sekisho:
             hold=settings.recovery_hold,
             enrolment_window=settings.recovery_session_lifetime,
             regeneration_window=settings.recovery_codes_reauthentication_window,
+        )
+        self.email_change = EmailChangeService(
+            database=database,
+            keys=self.keys,
+            limits=limits,
+            rules=recovery_rules,
+            public_origin=settings.public_origin,
+            lifetime=settings.email_link_ttl,
+            code_attempts=settings.email_code_attempts,
+            clock=clock,
         )
         self.recovery = RecoveryService(
             database=database,

@@ -127,6 +127,7 @@ class Settings(BaseSettings):
     confirmation_request_lifetime: timedelta = timedelta(minutes=10)
     confirmation_lifetime: timedelta = timedelta(minutes=5)
     limit_recovery_per_address: str = "10/hour;20/day"
+    limit_email_changes_per_account: str = "3/hour;10/day"
     # The token endpoint's rates (ruff takes "token" in the names for a secret's).
     limit_token_per_ip: str = "600/minute"  # noqa: S105
     limit_token_per_client: str = "3000/minute"  # noqa: S105
@@ -235,6 +236,7 @@ class Settings(BaseSettings):
         "limit_verify_global",
         "limit_ceremonies_per_ip",
         "limit_recovery_per_address",
+        "limit_email_changes_per_account",
         "limit_token_per_ip",
         "limit_token_per_client",
     )

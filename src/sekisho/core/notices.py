@@ -20,6 +20,8 @@ RECOVERY_CODE_USED = "recovery_code_used"
 RECOVERY_COMPLETED = "recovery_completed"
 RECOVERY_CODES_GENERATED = "recovery_codes_generated"
 TIER_CHANGED = "tier_changed"
+#: Sent to the address the account had before the change (``email_change_service``).
+EMAIL_CHANGED = "email_changed"
 OPERATOR_RECOVERY_OPENED = "operator_recovery_opened"
 OPERATOR_RECOVERY_APPROVED = "operator_recovery_approved"
 OPERATOR_RECOVERY_USED = "operator_recovery_used"
@@ -45,6 +47,9 @@ def queue_notice(
     :data:`BY_OPERATOR` for changes no browser of the account made."""
     payload = {
         "to": user.email,
+        # The worker sends while this account exists, even once its address has changed
+        # (the notice of a change goes to the old address).
+        "user_id": user.id,
         "locale": locale,
         "notice": notice,
         "params": params,

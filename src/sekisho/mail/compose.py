@@ -136,7 +136,36 @@ NOTICES = {
             "The one-time recovery code from the operators was used to sign in. That session can only add a new passkey; once it does, every other session is signed out."
         ),
     ),
+    "email_changed": (
+        N_("The email address of your account was changed"),
+        N_(
+            "The email address of your account was changed to %(new_email)s. Sign-in emails and notices now go there, not to this address. If this was not you, sign in with a passkey or a recovery code and change it back, or contact the operators of this service at once: someone else may control your account."
+        ),
+    ),
 }
+
+
+def email_change_message(mail_from: str, payload: dict[str, Any]) -> EmailMessage:
+    """The confirmation sent to a new address: link, code, and who asked."""
+    context = dict(payload, requested_at=datetime.fromisoformat(payload["requested_at"]))
+    subject = gettext(
+        payload["locale"], "Confirm your new email address: code %(code)s", code=payload["code"]
+    )
+    return _message(mail_from, payload["to"], subject, "email_change", context)
+
+
+def email_taken_message(
+    mail_from: str, payload: dict[str, Any], public_origin: str
+) -> EmailMessage:
+    """Sent instead of a confirmation when the new address already has an account: it
+    tells the owner of the address, never the person who asked."""
+    context = dict(
+        payload,
+        requested_at=datetime.fromisoformat(payload["requested_at"]),
+        public_origin=public_origin,
+    )
+    subject = gettext(payload["locale"], "This address already has an account")
+    return _message(mail_from, payload["to"], subject, "email_change_taken", context)
 
 
 def notice_message(mail_from: str, payload: dict[str, Any], public_origin: str) -> EmailMessage:

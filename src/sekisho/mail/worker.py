@@ -21,11 +21,19 @@ from cryptography.fernet import InvalidToken
 from sekisho.core.keys import Keyring
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, FlowState
-from sekisho.mail.compose import no_account_message, notice_message, signin_message
+from sekisho.mail.compose import (
+    email_change_message,
+    email_taken_message,
+    no_account_message,
+    notice_message,
+    signin_message,
+)
 from sekisho.mail.senders import Sender
 from sekisho.settings import Settings
 from sekisho.store.database import Database
+from sekisho.store.email_changes import SqlEmailChanges
 from sekisho.store.outbox_queue import ClaimedMessage, OutboxQueue, Retry, Settlement
+from sekisho.store.repositories import SqlRepositories
 
 log = logging.getLogger("sekisho.mail")
 BATCH = 32  # messages claimed, decided and settled together
@@ -34,6 +42,20 @@ _Prepared = tuple[ClaimedMessage, dict[str, Any], EmailMessage | None, str]
 REQUIRED_FIELDS = {
     "signin": frozenset({"flow_id", "to", "locale", "link", "code", "requested_at"}),
     "notice": frozenset({"to", "locale", "notice", "params", "requested_at", "ip", "device"}),
+    "email_change": frozenset(
+        {
+            "change_id",
+            "to",
+            "locale",
+            "link",
+            "code",
+            "expires_minutes",
+            "requested_at",
+            "ip",
+            "device",
+        }
+    ),
+    "email_change_taken": frozenset({"to", "locale", "requested_at", "ip", "device"}),
 }
 
 
@@ -176,6 +198,8 @@ class OutboxWorker:
             return [
                 self._decide_notice(repos, payload)
                 if message.kind == "notice"
+                else self._decide_email_change(repos, message.kind, payload)
+                if message.kind in ("email_change", "email_change_taken")
                 else self._decide(repos, payload)
                 for message, payload in batch
             ]
@@ -204,12 +228,34 @@ class OutboxWorker:
         self, repos: Repositories, payload: dict[str, Any]
     ) -> tuple[EmailMessage | None, str]:
         """A security notice goes to the account's address while the account exists."""
-        user = repos.users.by_email(payload["to"])
+        user_id = payload.get("user_id")
+        user = (
+            repos.users.by_id(user_id)
+            if isinstance(user_id, str)
+            else repos.users.by_email(payload["to"])
+        )
         if user is None:
             return None, "no_account"
         return notice_message(
             self._settings.mail_from, payload, self._settings.public_origin
         ), "notice"
+
+    def _decide_email_change(
+        self, repos: SqlRepositories, kind: str, payload: dict[str, Any]
+    ) -> tuple[EmailMessage | None, str]:
+        """The confirmation of a new address, or the notice that it already has an
+        account (``email_change_service``); both go to the new address. A confirmation
+        whose change has ended (superseded, used, expired) is not sent: it is dead."""
+        if kind == "email_change_taken":
+            return email_taken_message(
+                self._settings.mail_from, payload, self._settings.public_origin
+            ), "address_taken_notice"
+        change_id = payload.get("change_id")
+        if not isinstance(change_id, str) or not SqlEmailChanges(repos.connection).is_pending(
+            change_id, now=self._clock()
+        ):
+            return None, "change_ended"
+        return email_change_message(self._settings.mail_from, payload), "delivered"
 
     def _leave_for_another_key(self, claimed: ClaimedMessage) -> None:
         """A message this process cannot decrypt was sealed under another secret key:

@@ -12,7 +12,7 @@ has ended (tokens end with their session, so such a grant backs nothing) or that
 revoked long ago, with their refresh tokens. A spent refresh token of a family still
 alive stays: it is what recognises a replay of it (reuse revokes the family).
 Transaction confirmations past their expiry go too (pending, confirmed or redeemed,
-none can be used).
+none can be used), and so do pending email address changes past theirs.
 
 The audit log is never purged here: it is the record of what happened.
 """
@@ -28,6 +28,7 @@ from sekisho.store.logouts import SqlLogouts
 from sekisho.store.tables import (
     account_recoveries,
     dev_mailbox,
+    email_changes,
     failure_counters,
     flows,
     oidc_access_tokens,
@@ -111,6 +112,7 @@ def purge(
         "transaction_confirmations": delete(transaction_confirmations).where(
             transaction_confirmations.c.expires_at < before
         ),
+        "email_changes": delete(email_changes).where(email_changes.c.expires_at < before),
         "operator_recoveries": delete(operator_recoveries).where(
             operator_recoveries.c.expires_at < before
         ),

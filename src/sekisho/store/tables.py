@@ -502,3 +502,21 @@ transaction_confirmations = Table(
     _when("redeemed_at", nullable=True),
     Index("ix_transaction_confirmations_expires", "expires_at"),
 )
+
+email_changes = Table(
+    "email_changes",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("session_id", String(32), nullable=False),
+    Column("new_email", String(254), nullable=False),
+    Column("token_digest", String(64), nullable=False, unique=True),
+    Column("code_digest", String(64), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("locale", String(16), nullable=False),
+    _when("created_at"),
+    _when("expires_at"),
+    _when("used_at", nullable=True),
+    Index("ix_email_changes_user", "user_id"),
+    Index("ix_email_changes_expires", "expires_at"),
+)
