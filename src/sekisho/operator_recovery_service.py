@@ -39,12 +39,12 @@ from sekisho.core.notices import (
 )
 from sekisho.core.policy import FailurePolicy
 from sekisho.core.ports import Repositories
-from sekisho.core.records import AuditEvent, OperatorRecovery, Recovery, User
-from sekisho.errors import ErrorCode, SekishoError
+from sekisho.core.records import AuditEvent, OperatorRecovery, User
 from sekisho.i18n import DEFAULT_LOCALE
-from sekisho.methods.recovery.operator import OperatorCodeSignIn, code_digest
+from sekisho.methods.recovery.operator import OperatorCodeProof, OperatorCodeSignIn, code_digest
 from sekisho.policy.tiers import Policy
 from sekisho.ratelimits import RateLimits
+from sekisho.recovery_service import RecoverySignIn
 from sekisho.store.database import Database
 
 REASON_MIN = 10
@@ -237,34 +237,28 @@ class OperatorCodeService:
         failures: FailurePolicy,
         clock: Callable[[], datetime],
     ) -> None:
-        self._database = database
-        self._limits = limits
-        self._completion = completion
-        self._clock = clock
-        self._signin = OperatorCodeSignIn(keys=keys, failures=failures)
+        self._signin = RecoverySignIn(
+            database=database,
+            limits=limits,
+            completion=completion,
+            clock=clock,
+            method=OperatorCodeSignIn(keys=keys, failures=failures),
+            started=_attach_session,
+        )
 
     def sign_in(
         self, *, raw_email: str, code: str, client: ClientInfo, previous: str | None
     ) -> IssuedSession:
         """The holder's one-time code: a restricted recovery session, or
         ``recovery_failed`` whatever was wrong."""
-        try:
-            address = normalize_email(raw_email)
-        except InvalidAddress as error:
-            raise SekishoError(ErrorCode.invalid_email) from error
-        self._limits.hit_verification(client.ip)
-        self._limits.hit(self._limits.recovery_per_address, address)
-        with self._database.transaction() as repos:
-            now = self._clock()
-            proof = self._signin.verify(repos, email=address, code=code, client=client, now=now)
-            issued = self._completion.complete(
-                repos, proof, client=client, previous_token=previous, now=now
-            )
-            repos.recoveries.start(
-                Recovery(session_id=issued.session.id, user_id=issued.user.id, started_at=now)
-            )
-            repos.operator_recoveries.attach_session(proof.case_id, issued.session.id)
-            return issued
+        return self._signin.sign_in(
+            raw_email=raw_email, code=code, client=client, previous=previous
+        )
+
+
+def _attach_session(repos: Repositories, proof: OperatorCodeProof, issued: IssuedSession) -> None:
+    """The case records the session its code made (:meth:`OperatorRecoveryService.made_session`)."""
+    repos.operator_recoveries.attach_session(proof.case_id, issued.session.id)
 
 
 def _approval_refusal(case: OperatorRecovery, actor: str, now: datetime) -> str | None:

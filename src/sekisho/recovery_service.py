@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
 from sekisho.core import recovery_codes
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.clients import ClientInfo
-from sekisho.core.completion import Completion, IssuedSession
+from sekisho.core.completion import Completion, IssuedSession, Proof
 from sekisho.core.keys import Keyring
 from sekisho.core.notices import RECOVERY_CODES_GENERATED, queue_notice
 from sekisho.core.policy import FailurePolicy
@@ -37,6 +38,67 @@ class RecoveryStatus:
     may_enrol: bool
 
 
+Verified = TypeVar("Verified", bound=Proof)
+Verified_co = TypeVar("Verified_co", bound=Proof, covariant=True)
+
+
+class CodeMethod(Protocol[Verified_co]):
+    """A sign-in method that spends a one-time recovery secret (:mod:`sekisho.methods.recovery`)."""
+
+    def verify(
+        self, repos: Repositories, *, email: str, code: str, client: ClientInfo, now: datetime
+    ) -> Verified_co: ...
+
+
+class RecoverySignIn(Generic[Verified]):
+    """A one-time recovery secret in (a recovery code, or an operator's one-time code), a
+    restricted recovery session out (:mod:`sekisho.core.recovery`), or ``recovery_failed``
+    whatever was wrong.
+
+    Per-IP, global and per-address rate limits come before any database work; the proof,
+    the session, the recovery record and ``started`` (the method's own bookkeeping) are
+    one transaction."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        limits: RateLimits,
+        completion: Completion,
+        clock: Callable[[], datetime],
+        method: CodeMethod[Verified],
+        started: Callable[[Repositories, Verified, IssuedSession], None] | None = None,
+    ) -> None:
+        self._database = database
+        self._limits = limits
+        self._completion = completion
+        self._clock = clock
+        self._method = method
+        self._started = started
+
+    def sign_in(
+        self, *, raw_email: str, code: str, client: ClientInfo, previous: str | None
+    ) -> IssuedSession:
+        try:
+            address = normalize_email(raw_email)
+        except InvalidAddress as error:
+            raise SekishoError(ErrorCode.invalid_email) from error
+        self._limits.hit_verification(client.ip)
+        self._limits.hit(self._limits.recovery_per_address, address)
+        with self._database.transaction() as repos:
+            now = self._clock()
+            proof = self._method.verify(repos, email=address, code=code, client=client, now=now)
+            issued = self._completion.complete(
+                repos, proof, client=client, previous_token=previous, now=now
+            )
+            repos.recoveries.start(
+                Recovery(session_id=issued.session.id, user_id=issued.user.id, started_at=now)
+            )
+            if self._started is not None:
+                self._started(repos, proof, issued)
+            return issued
+
+
 class RecoveryService:
     def __init__(
         self,
@@ -55,29 +117,22 @@ class RecoveryService:
         self._completion = completion
         self.rules = rules
         self._clock = clock
-        self._signin = RecoveryCodeSignIn(keys=keys, failures=failures)
+        self._signin = RecoverySignIn(
+            database=database,
+            limits=limits,
+            completion=completion,
+            clock=clock,
+            method=RecoveryCodeSignIn(keys=keys, failures=failures),
+        )
 
     def sign_in(
         self, *, raw_email: str, code: str, client: ClientInfo, previous: str | None
     ) -> IssuedSession:
         """A recovery code for an address: a restricted recovery session, or
         ``recovery_failed`` whatever was wrong (see :mod:`sekisho.methods.recovery`)."""
-        try:
-            address = normalize_email(raw_email)
-        except InvalidAddress as error:
-            raise SekishoError(ErrorCode.invalid_email) from error
-        self._limits.hit_verification(client.ip)
-        self._limits.hit(self._limits.recovery_per_address, address)
-        with self._database.transaction() as repos:
-            now = self._clock()
-            proof = self._signin.verify(repos, email=address, code=code, client=client, now=now)
-            issued = self._completion.complete(
-                repos, proof, client=client, previous_token=previous, now=now
-            )
-            repos.recoveries.start(
-                Recovery(session_id=issued.session.id, user_id=issued.user.id, started_at=now)
-            )
-            return issued
+        return self._signin.sign_in(
+            raw_email=raw_email, code=code, client=client, previous=previous
+        )
 
     def generate(self, session: Session, *, client: ClientInfo) -> list[str]:
         """A new set of codes, replacing every earlier one, after a fresh proof (or

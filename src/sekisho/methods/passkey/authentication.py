@@ -1,7 +1,8 @@
 """Signing in with a passkey (WebAuthn L3 §7.2): usernameless, autofill, or email-first.
 
-py_webauthn checks type, challenge, origin, rpIdHash, UP/UV and the signature; this
-module adds what it leaves to the relying party:
+py_webauthn checks type, challenge, origin, rpIdHash, UP/UV and the signature;
+:mod:`.assertion` (shared with transaction confirmation) adds what it leaves to the
+relying party, with this module's choice of credential and account:
 - §7.2 step 5/6: the credential must be registered, belong to the account the ceremony
   named (email-first), and the ``userHandle`` must be that account's handle (required
   when no account was named: discoverable credentials return it);
@@ -26,12 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from webauthn import generate_authentication_options, verify_authentication_response
-from webauthn.helpers import (
-    options_to_json_dict,
-    parse_authentication_credential_json,
-    parse_authenticator_data,
-)
+from webauthn import generate_authentication_options
+from webauthn.helpers import options_to_json_dict
 from webauthn.helpers.structs import (
     PublicKeyCredentialDescriptor,
     UserVerificationRequirement,
@@ -41,17 +38,16 @@ from sekisho.core.clients import ClientInfo
 from sekisho.core.encoding import base64url
 from sekisho.core.keys import Keyring
 from sekisho.core.ports import Repositories
-from sekisho.core.records import AuditEvent, Passkey
+from sekisho.core.records import Passkey, User
 from sekisho.errors import ErrorCode, SekishoError
+from sekisho.methods.passkey.assertion import AssertionVerifier
 from sekisho.methods.passkey.ceremony import (
     Ceremonies,
     StartedCeremony,
     parse_client_data,
     refuse,
-    verifier_said,
 )
 from sekisho.methods.passkey.relying_party import RelyingParty
-from sekisho.policy.assurance import Attestation, passkey_assurance
 
 PURPOSE = "passkey-signin"
 FLOW_KIND = "passkey_signin"
@@ -81,6 +77,9 @@ class PasskeySignIn:
             purpose=PURPOSE,
             flow_kind=FLOW_KIND,
             failure_event="passkey.signin.failed",
+        )
+        self._assertions = AssertionVerifier(
+            relying_party=relying_party, ceremonies=self._ceremonies
         )
 
     def begin(
@@ -162,86 +161,35 @@ class PasskeySignIn:
                 public_detail=public,
             )
 
-        try:
-            parsed = parse_authentication_credential_json(credential)
-        except Exception as error:
-            raise refused("malformed", ErrorCode.passkey_invalid) from error
-        passkey = repos.passkeys.by_credential_id(parsed.raw_id)
-        if passkey is None:
-            raise refused(
-                "unknown_credential",
-                ErrorCode.passkey_unknown,
-                public={"credential_id": base64url(parsed.raw_id)},
-            )
-        user = repos.users.by_id(passkey.user_id)
-        if user is None or (flow.email and user.email != flow.email):
-            raise refused("credential_not_allowed", passkey=passkey)
-        handle = parsed.response.user_handle
-        if handle is None and not flow.email:
-            raise refused("user_handle_missing", passkey=passkey)
-        if handle is not None and base64url(handle) != user.webauthn_handle:
-            raise refused("user_handle_mismatch", passkey=passkey)
-        self._ceremonies.check_not_framed(repos, client_data, client, now, flow)
-        try:
-            verified = verify_authentication_response(
-                credential=parsed,
-                expected_challenge=client_data.challenge,
-                expected_rp_id=self._rp.rp_id,
-                expected_origin=list(self._rp.origins),
-                credential_public_key=passkey.public_key,
-                credential_current_sign_count=0,
-                require_user_verification=self._rp.requires_user_verification,
-            )
-            flags = parse_authenticator_data(parsed.response.authenticator_data).flags
-        except Exception as error:
-            raise refused(
-                "verification_failed", passkey=passkey, verifier=verifier_said(error)
-            ) from error
-        if flags.be != passkey.backup_eligible:
-            raise refused("backup_eligibility_changed", passkey=passkey)
-        new_count = verified.new_sign_count
-        if (new_count > 0 or passkey.sign_count > 0) and new_count <= passkey.sign_count:
-            self._audit_clone(repos, passkey, user.email, new_count, client, now)
-            if self._rp.sign_count_policy == "reject":
-                raise refused("sign_count_not_increased", passkey=passkey)
-        repos.passkeys.record_use(
-            passkey.id,
-            sign_count=max(new_count, passkey.sign_count),
-            backup_state=flags.bs,
+        def locate(credential_id: bytes) -> tuple[Passkey, User]:
+            passkey = repos.passkeys.by_credential_id(credential_id)
+            if passkey is None:
+                raise refused(
+                    "unknown_credential",
+                    ErrorCode.passkey_unknown,
+                    public={"credential_id": base64url(credential_id)},
+                )
+            user = repos.users.by_id(passkey.user_id)
+            if user is None or (flow.email and user.email != flow.email):
+                raise refused("credential_not_allowed", passkey=passkey)
+            return passkey, user
+
+        verified = self._assertions.verify(
+            repos,
+            flow=flow,
+            client_data=client_data,
+            credential=credential,
+            locate=locate,
+            refused=refused,
+            require_user_verification=self._rp.requires_user_verification,
+            user_handle_required=not flow.email,
+            client=client,
             now=now,
         )
-        assurance = passkey_assurance(
-            passkey,
-            user_verified=flags.uv,
-            backup_eligible=flags.be,
-            attestation=Attestation(self._rp.aaguid_allowlist),
-        )
         return PasskeyProof(
-            email=user.email,
+            email=verified.user.email,
             flow_id=flow.id,
-            passkey=passkey,
-            amr=assurance.amr,
-            aal=assurance.aal,
-        )
-
-    @staticmethod
-    def _audit_clone(
-        repos: Repositories,
-        passkey: Passkey,
-        email: str,
-        new_count: int,
-        client: ClientInfo,
-        now: datetime,
-    ) -> None:
-        repos.audit.append(
-            AuditEvent(
-                event="passkey.clone_suspected",
-                outcome="failure",
-                at=now,
-                ip=client.ip,
-                user_agent=client.user_agent,
-                user_id=passkey.user_id,
-                email=email,
-                detail={"passkey": passkey.id, "stored": passkey.sign_count, "received": new_count},
-            )
+            passkey=verified.passkey,
+            amr=verified.assurance.amr,
+            aal=verified.assurance.aal,
         )

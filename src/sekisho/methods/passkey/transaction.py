@@ -15,29 +15,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from webauthn import generate_authentication_options, verify_authentication_response
+from webauthn import generate_authentication_options
 from webauthn.helpers import (
     options_to_json_dict,
-    parse_authentication_credential_json,
-    parse_authenticator_data,
 )
 from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
 
 from sekisho.core.clients import ClientInfo
-from sekisho.core.encoding import base64url
 from sekisho.core.keys import Keyring
 from sekisho.core.ports import Repositories
-from sekisho.core.records import AuditEvent, Passkey, User
+from sekisho.core.records import Passkey, User
 from sekisho.errors import ErrorCode, SekishoError
+from sekisho.methods.passkey.assertion import AssertionVerifier
 from sekisho.methods.passkey.ceremony import (
     Ceremonies,
     StartedCeremony,
     parse_client_data,
     refuse,
-    verifier_said,
 )
 from sekisho.methods.passkey.relying_party import RelyingParty
-from sekisho.policy.assurance import Assurance, Attestation, passkey_assurance
+from sekisho.policy.assurance import Assurance
 from sekisho.policy.confirmations import Transaction
 
 PURPOSE = "passkey-confirm"
@@ -60,6 +57,9 @@ class PasskeyConfirmation:
             purpose=PURPOSE,
             flow_kind=FLOW_KIND,
             failure_event=FAILURE_EVENT,
+        )
+        self._assertions = AssertionVerifier(
+            relying_party=relying_party, ceremonies=self._ceremonies
         )
 
     def begin(
@@ -110,8 +110,11 @@ class PasskeyConfirmation:
         def refused(
             reason: str,
             code: ErrorCode = ErrorCode.passkey_rejected,
+            *,
+            passkey: Passkey | None = None,
             verifier: str | None = None,
         ) -> SekishoError:
+            """``passkey`` adds nothing here: the account is known before the ceremony."""
             return refuse(
                 repos,
                 event=FAILURE_EVENT,
@@ -128,62 +131,23 @@ class PasskeyConfirmation:
 
         if flow.email != user.email or not transaction.bound_in(client_data.challenge):
             raise refused("challenge_of_another_transaction", ErrorCode.invalid_or_expired)
-        try:
-            parsed = parse_authentication_credential_json(credential)
-        except Exception as error:
-            raise refused("malformed", ErrorCode.passkey_invalid) from error
-        passkey = repos.passkeys.by_credential_id(parsed.raw_id)
-        if passkey is None or passkey.user_id != user.id or passkey.id not in allowed:
-            raise refused("credential_not_allowed")
-        handle = parsed.response.user_handle
-        if handle is not None and base64url(handle) != user.webauthn_handle:
-            raise refused("user_handle_mismatch")
-        self._ceremonies.check_not_framed(repos, client_data, client, now, flow)
-        try:
-            verified = verify_authentication_response(
-                credential=parsed,
-                expected_challenge=client_data.challenge,
-                expected_rp_id=self._rp.rp_id,
-                expected_origin=list(self._rp.origins),
-                credential_public_key=passkey.public_key,
-                credential_current_sign_count=0,
-                require_user_verification=True,
-            )
-            flags = parse_authenticator_data(parsed.response.authenticator_data).flags
-        except Exception as error:
-            raise refused("verification_failed", verifier=verifier_said(error)) from error
-        if flags.be != passkey.backup_eligible:
-            raise refused("backup_eligibility_changed")
-        new_count = verified.new_sign_count
-        if (new_count > 0 or passkey.sign_count > 0) and new_count <= passkey.sign_count:
-            repos.audit.append(
-                AuditEvent(
-                    event="passkey.clone_suspected",
-                    outcome="failure",
-                    at=now,
-                    ip=client.ip,
-                    user_agent=client.user_agent,
-                    user_id=user.id,
-                    email=user.email,
-                    detail={
-                        "passkey": passkey.id,
-                        "stored": passkey.sign_count,
-                        "received": new_count,
-                    },
-                )
-            )
-            if self._rp.sign_count_policy == "reject":
-                raise refused("sign_count_not_increased")
-        repos.passkeys.record_use(
-            passkey.id,
-            sign_count=max(new_count, passkey.sign_count),
-            backup_state=flags.bs,
+
+        def locate(credential_id: bytes) -> tuple[Passkey, User]:
+            passkey = repos.passkeys.by_credential_id(credential_id)
+            if passkey is None or passkey.user_id != user.id or passkey.id not in allowed:
+                raise refused("credential_not_allowed")
+            return passkey, user
+
+        verified = self._assertions.verify(
+            repos,
+            flow=flow,
+            client_data=client_data,
+            credential=credential,
+            locate=locate,
+            refused=refused,
+            require_user_verification=True,
+            user_handle_required=False,
+            client=client,
             now=now,
         )
-        assurance = passkey_assurance(
-            passkey,
-            user_verified=flags.uv,
-            backup_eligible=flags.be,
-            attestation=Attestation(self._rp.aaguid_allowlist),
-        )
-        return TransactionProof(passkey=passkey, assurance=assurance)
+        return TransactionProof(passkey=verified.passkey, assurance=verified.assurance)

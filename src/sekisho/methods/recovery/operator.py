@@ -11,10 +11,11 @@ The method returns an :class:`OperatorCodeProof` and never creates a session; th
 completion step restricts the session to enrolling a passkey
 (:func:`sekisho.core.recovery.restriction_for`), as for a recovery code.
 
-Invariants kept here, as in :mod:`sekisho.methods.recovery.signin`: an unknown address,
-a disabled account, a wrong, used or expired code all do the same work and get the same
-``recovery_failed``; failures count per address with the progressive delay; the code is
-spent by one atomic statement; a success is audited and notified in its transaction.
+Invariants kept here, by the same :mod:`.attempt` as a recovery code: an unknown
+address, a disabled account, a wrong, used or expired code all do the same work and get
+the same ``recovery_failed``; failures count per address with the progressive delay; the
+code is spent by one atomic statement; a success is audited and notified in its
+transaction.
 """
 
 from __future__ import annotations
@@ -22,15 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sekisho.core import recovery_codes
 from sekisho.core.clients import ClientInfo
 from sekisho.core.keys import Keyring
 from sekisho.core.notices import OPERATOR_RECOVERY_USED, queue_notice
 from sekisho.core.policy import FailurePolicy
 from sekisho.core.ports import Repositories
-from sekisho.core.records import AuditEvent, Passkey, User
+from sekisho.core.records import Passkey
 from sekisho.core.recovery import VIA_OPERATOR_CODE
-from sekisho.errors import ErrorCode, SekishoError
+from sekisho.methods.recovery.attempt import CodeAttempts
 from sekisho.policy.assurance import RECOVERY_CODE
 
 FAILURE_METHOD = "operator_recovery"
@@ -59,77 +59,31 @@ class OperatorCodeProof:
 class OperatorCodeSignIn:
     def __init__(self, *, keys: Keyring, failures: FailurePolicy) -> None:
         self._keys = keys
-        self._failures = failures
+        self._attempts = CodeAttempts(
+            failures=failures, failure_method=FAILURE_METHOD, event="recovery.operator"
+        )
 
     def verify(
         self, repos: Repositories, *, email: str, code: str, client: ClientInfo, now: datetime
     ) -> OperatorCodeProof:
         """Spend ``code`` for ``email`` (already normalised) or refuse, the same way
         whatever the reason."""
-        canonical = recovery_codes.canonical(code)
-        if canonical is None:
-            raise SekishoError(ErrorCode.recovery_code_format)
-        repos.locks.hold(f"email:{email}")
-        previous = repos.failures.get(email, FAILURE_METHOD)
-        if previous is not None:
-            wait = self._failures.wait(previous.consecutive, previous.last_failure_at, now)
-            if wait > 0:
-                _audit(repos, "failure", email, None, client, now, reason="account_delay")
-                raise SekishoError(ErrorCode.rate_limited, retry_after=wait, persist=True)
-        user = repos.users.by_email(email)
-        usable = user if user is not None and user.status == "active" else None
-        owner = usable.id if usable is not None else ""
-        case_id = repos.operator_recoveries.consume(
-            owner, code_digest(self._keys, owner, canonical), now=now
+
+        def consume(owner: str, canonical: str) -> str | None:
+            digest = code_digest(self._keys, owner, canonical)
+            return repos.operator_recoveries.consume(owner, digest, now=now)
+
+        user, case_id = self._attempts.spend(
+            repos, email=email, code=code, consume=consume, client=client, now=now
         )
-        if case_id is None or usable is None:
-            consecutive = repos.failures.record_failure(email, FAILURE_METHOD, now=now)
-            _audit(
-                repos,
-                "failure",
-                email,
-                user,
-                client,
-                now,
-                reason="code_not_usable",
-                consecutive_failures=consecutive,
-            )
-            raise SekishoError(ErrorCode.recovery_failed, persist=True)
-        repos.failures.reset(email, FAILURE_METHOD)
-        _audit(repos, "success", email, usable, client, now, case=case_id)
+        self._attempts.audit(repos, "success", email, user, client, now, case=case_id)
         queue_notice(
             repos,
             self._keys,
-            user=usable,
+            user=user,
             notice=OPERATOR_RECOVERY_USED,
             locale=client.locale,
             client=client,
             now=now,
         )
         return OperatorCodeProof(email=email, case_id=case_id)
-
-
-def _audit(
-    repos: Repositories,
-    outcome: str,
-    email: str,
-    user: User | None,
-    client: ClientInfo,
-    now: datetime,
-    **detail: object,
-) -> None:
-    success = outcome == "success"
-    repos.audit.append(
-        AuditEvent(
-            event="recovery.operator.used" if success else "recovery.operator.failed",
-            outcome=outcome,
-            at=now,
-            ip=client.ip,
-            user_agent=client.user_agent,
-            user_id=user.id if user else None,
-            email=email,
-            amr=RECOVERY_CODE.amr if success else (),
-            aal=RECOVERY_CODE.aal if success else None,
-            detail=dict(detail),
-        )
-    )
