@@ -26,7 +26,7 @@ from datetime import datetime
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, KeySet
+from joserfc.jwk import KeySet
 
 from sekisho.core.clients import ClientInfo
 from sekisho.core.records import AuditEvent, Session
@@ -95,10 +95,10 @@ def _one(params: Callable[[str], list[str]], name: str) -> str | None:
     return values[0]
 
 
-def read_hint(value: str, *, issuer: str, published: list[ECKey]) -> Hint:
+def read_hint(value: str, *, issuer: str, published: KeySet) -> Hint:
     """An ID token this provider signed, expired or not (RP-Initiated Logout §2)."""
     try:
-        token = jwt.decode(value, KeySet(list(published)), algorithms=[signing_keys.ALGORITHM])
+        token = jwt.decode(value, published, algorithms=list(signing_keys.ALGORITHMS))
     except (JoseError, ValueError) as error:
         raise LogoutPageError("invalid_id_token_hint") from error
     claims = token.claims
@@ -136,11 +136,7 @@ class EndSession:
             now = provider.clock()
             hint = None
             if values["id_token_hint"] is not None:
-                published = [
-                    ECKey.import_key(dict(key.public_jwk))
-                    for key in store.signing_keys()
-                    if key.published_until is None or key.published_until > now
-                ]
+                published = signing_keys.public_key_set(provider.published_keys(store, now))
                 hint = read_hint(
                     values["id_token_hint"], issuer=provider.issuer, published=published
                 )

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from joserfc.jwk import ECKey, KeyParameters, RSAKey
+from joserfc.jwk import ECKey, KeyParameters, KeySet, RSAKey
 
 from sekisho.core.keys import Keyring
 from sekisho.oidc.records import SigningKey
@@ -113,6 +113,12 @@ def published(all_keys: list[SigningKey], now: datetime) -> dict[str, list[dict[
             if key.published_until is None or key.published_until > now
         ]
     }
+
+
+def public_key_set(keys: list[SigningKey]) -> KeySet:
+    """The public halves of ``keys``, EC and RSA alike, as one key set to verify with
+    (each JWK names its ``kid`` and ``alg``)."""
+    return KeySet.import_key_set({"keys": [dict(key.public_jwk) for key in keys]})
 
 
 def signing_key(
