@@ -373,13 +373,28 @@ def test_case43_mail_for_an_ended_flow_is_not_sent(
                 client.post("/api/v1/signin/email", json={"email": "gil@example.com"}).status_code
                 == 202
             )
+    # A delivery of the first message decided before the second request superseded its
+    # flow may still be on its way to SMTP; once the second message has been tried (its
+    # claim came after the superseding commit), every later decision sees the flow ended.
+    _wait_for_outbox(server, "SELECT last_error IS NOT NULL FROM outbox ORDER BY id DESC LIMIT 1")
     smtp.start()
     smtp.wait_for("gil@example.com", timeout=15)
-    time.sleep(1.0)
+    _wait_for_outbox(server, "SELECT count(*) = 0 FROM outbox WHERE status = 'pending'")
     assert len(smtp.to("gil@example.com")) == 1
     with server.database.engine.connect() as connection:
         statuses = sorted(connection.execute(text("SELECT status FROM outbox")).scalars())
     assert statuses == ["dropped", "sent"]
+
+
+def _wait_for_outbox(server: LiveServer, condition: str, timeout: float = 15.0) -> None:
+    """Poll until the SQL ``condition`` on the outbox holds; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with server.database.engine.connect() as connection:
+            if connection.execute(text(condition)).scalar_one():
+                return
+        assert time.monotonic() < deadline, f"outbox never satisfied: {condition}"
+        time.sleep(0.02)
 
 
 def test_case56_a_message_sealed_under_another_key_is_never_failed(

@@ -105,7 +105,7 @@ def sign_in_by_code(browser: FormBrowser, smtp: SmtpCapture, email: str) -> http
     303 that follows the code form."""
     before = len(smtp.to(email))  # counted first: the message may arrive before we look
     flow = browser.request_email(email)
-    _link, code = link_and_code(smtp.wait_for(email, before + 1))
+    _link, code = link_and_code(smtp.wait_for_signin(email, before))
     answer = browser.post("/signin/email/code", {"flow": flow, "code": code})
     assert answer.status_code == 303, answer.text
     return answer

@@ -68,6 +68,19 @@ class SmtpCapture:
             time.sleep(0.05)
         raise AssertionError(f"no message #{count} to {address} within {timeout}s")
 
+    def wait_for_signin(self, address: str, after: int, timeout: float = 10.0) -> EmailMessage:
+        """The first sign-in email (one with a link) to ``address`` after its first
+        ``after`` messages. A notice queued earlier (a passkey added, a new browser) is
+        delivered by the worker whenever it gets to it, so it may arrive after ``after``
+        was counted: the next message is not necessarily the sign-in email."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.to(address)[after:]:
+                if LINK.search(text_of(message)):
+                    return message
+            time.sleep(0.05)
+        raise AssertionError(f"no sign-in email to {address} after #{after} within {timeout}s")
+
 
 def text_of(message: EmailMessage) -> str:
     body = message.get_body(preferencelist=("plain",))
