@@ -429,3 +429,33 @@ def test_without_a_passkey_that_verifies_the_user_the_page_says_so(
         assert 'data-after-sign-in="/account"' in later.http.get("/signin").text
     finally:
         later.close()
+
+
+def test_the_applications_side_is_counted_per_ip(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    """Ask, collect and redeem share ``limit_token_per_ip``, counted before the bearer or
+    the client's secret is looked at: a flood of forged requests is cut off too."""
+    path = tmp_path / "policy.toml"
+    path.write_text(POLICY, encoding="utf-8")
+    server = make_server(policy_file=path, limit_token_per_ip="3/minute")
+    registered = register_client(server)
+    assert registered.secret is not None
+    basic = (registered.client_id, registered.secret)
+    with server.client() as http:
+        assert ask(server, "forged").status_code == 401
+        assert http.get("/api/v1/confirmations/c-unknown", auth=basic).status_code == 404
+        redeemed = http.post(
+            "/api/v1/confirmations/c-unknown/redeem",
+            json={"action": "withdrawal", "details": WITHDRAWAL},
+            auth=basic,
+        )
+        assert redeemed.status_code == 404
+        refused = [
+            ask(server, "forged"),
+            http.get("/api/v1/confirmations/c-unknown", auth=basic),
+        ]
+    for answer in refused:
+        assert answer.status_code == 429, answer.text
+        assert answer.json()["error"] == "rate_limited"
+        assert int(answer.headers["retry-after"]) > 0

@@ -30,6 +30,16 @@ from sekisho.web.refusals import ANY, JSON_BODY, PATH_ID, SIGNED_IN, refusals
 
 router = APIRouter(prefix="/api/v1/confirmations", tags=["confirmations"])
 JsonOnly = Depends(context.require_json)
+
+
+def _count_ip(request: Request) -> None:
+    """The applications' side of this API (ask, collect, redeem) is counted per client
+    IP under ``limit_token_per_ip``, like the other endpoints their back-ends call."""
+    limits = context.service(request).limits
+    limits.hit(limits.token_per_ip, context.client(request).ip)
+
+
+CountedIp = Depends(_count_ip)
 ConfirmationId = Annotated[
     str, Path(pattern=IDENTIFIER, description="A confirmation id (the confirmation's jti).")
 ]
@@ -108,10 +118,11 @@ _CLIENT_REFUSALS = (ErrorCode.client_authentication_failed, ErrorCode.confirmati
     "",
     status_code=201,
     response_model=Created,
-    dependencies=[JsonOnly],
+    dependencies=[CountedIp, JsonOnly],
     responses=refusals(
         *JSON_BODY,
         *_BEARER_REFUSALS,
+        ErrorCode.rate_limited,
         ErrorCode.unknown_action,
         ErrorCode.invalid_details,
         ErrorCode.invalid_return_uri,
@@ -142,7 +153,8 @@ def create(request: Request, body: CreateBody) -> Response:
 @router.get(
     "/{confirmation_id}",
     response_model=Collected,
-    responses=refusals(*ANY, *PATH_ID, *_CLIENT_REFUSALS),
+    dependencies=[CountedIp],
+    responses=refusals(*ANY, *PATH_ID, *_CLIENT_REFUSALS, ErrorCode.rate_limited),
 )
 def collect(request: Request, confirmation_id: ConfirmationId) -> Collected:
     """The confirmation's status and, once confirmed, the signed confirmation."""
@@ -163,11 +175,12 @@ def collect(request: Request, confirmation_id: ConfirmationId) -> Collected:
 @router.post(
     "/{confirmation_id}/redeem",
     response_model=Redeemed,
-    dependencies=[JsonOnly],
+    dependencies=[CountedIp, JsonOnly],
     responses=refusals(
         *JSON_BODY,
         *PATH_ID,
         *_CLIENT_REFUSALS,
+        ErrorCode.rate_limited,
         ErrorCode.confirmation_pending,
         ErrorCode.confirmation_used,
         ErrorCode.confirmation_expired,
