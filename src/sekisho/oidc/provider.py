@@ -171,21 +171,8 @@ class Provider:
             try:
                 client, target = requests.trusted_target(params, store.client)
             except AuthorizationPageError as error:
-                client_ids = params("client_id")
-                repos.audit.append(
-                    AuditEvent(
-                        event="oidc.authorization.refused",
-                        outcome="failure",
-                        at=now,
-                        ip=client_info.ip,
-                        user_agent=client_info.user_agent,
-                        user_id=session.user_id if session else None,
-                        session_id=session.id if session else None,
-                        detail={
-                            "error": error.reason,
-                            "client_id": client_ids[0][:64] if client_ids else "",
-                        },
-                    )
+                self._audit_page_refusal(
+                    repos, params("client_id"), session, error.reason, client_info, now
                 )
                 refused = error
             else:
@@ -244,21 +231,7 @@ class Provider:
                 if request is not None and request.client_id == client.id:
                     return self._decide(repos, store, client, request, session, client_info, now)
                 reason = "invalid_request_uri"
-            repos.audit.append(
-                AuditEvent(
-                    event="oidc.authorization.refused",
-                    outcome="failure",
-                    at=now,
-                    ip=client_info.ip,
-                    user_agent=client_info.user_agent,
-                    user_id=session.user_id if session else None,
-                    session_id=session.id if session else None,
-                    detail={
-                        "error": reason,
-                        "client_id": client_ids[0][:64] if client_ids else "",
-                    },
-                )
-            )
+            self._audit_page_refusal(repos, client_ids, session, reason, client_info, now)
         raise AuthorizationPageError(reason)
 
     def push(
@@ -1152,6 +1125,30 @@ class Provider:
                 amr=session.amr if session else (),
                 aal=session.aal if session else None,
                 detail={"client_id": client.id, **detail},
+            )
+        )
+
+    @staticmethod
+    def _audit_page_refusal(
+        repos: SqlRepositories,
+        client_ids: list[str],
+        session: Session | None,
+        reason: str,
+        client_info: ClientInfo,
+        now: datetime,
+    ) -> None:
+        """A refusal answered with a page, before any client could be trusted with a
+        redirect (the client named, if any, is recorded as sent, cut to 64 characters)."""
+        repos.audit.append(
+            AuditEvent(
+                event="oidc.authorization.refused",
+                outcome="failure",
+                at=now,
+                ip=client_info.ip,
+                user_agent=client_info.user_agent,
+                user_id=session.user_id if session else None,
+                session_id=session.id if session else None,
+                detail={"error": reason, "client_id": client_ids[0][:64] if client_ids else ""},
             )
         )
 
