@@ -157,9 +157,9 @@ def test_openid_client_with_a_client_that_requires_par(
     """A client registered with ``require_par``: the plain mode of the app gets
     ``invalid_request`` back, raised by openid-client, and no sign-in; the PAR mode of
     the same client signs in. A push Sekisho refuses (a redirect URI the client never
-    registered) stops at the app with Sekisho's error, before any browser redirect."""
+    registered, a wrong secret) stops at the app, before any browser redirect."""
     server.add_user("mei@example.com")
-    plain_port, par_port, stray_port = free_port(), free_port(), free_port()
+    plain_port, par_port, stray_port, forged_port = (free_port() for _ in range(4))
     registered = register_client(
         server,
         redirect_uris=(
@@ -172,11 +172,11 @@ def test_openid_client_with_a_client_that_requires_par(
     secret = registered.secret
     browser = FormBrowser(server.url)
 
-    def app(port: int, *, par: bool) -> AbstractContextManager[str]:
+    def app(port: int, *, par: bool, client_secret: str = secret) -> AbstractContextManager[str]:
         return node_relying_party(
             issuer=server.settings.public_origin,
             client_id=registered.client_id,
-            client_secret=secret,
+            client_secret=client_secret,
             port=port,
             par=par,
         )
@@ -199,6 +199,12 @@ def test_openid_client_with_a_client_that_requires_par(
             assert pushed.status_code == 400
             assert "location" not in pushed.headers
             assert 'id="error">invalid_request<' in pushed.text
+        with app(forged_port, par=True, client_secret="not-the-secret") as origin:
+            pushed = browser.http.get(origin + "/login")
+            assert pushed.status_code == 400
+            assert "location" not in pushed.headers
+            # Sekisho's 401 carries a Basic challenge, which openid-client raises first
+            assert 'id="error">OAUTH_WWW_AUTHENTICATE_CHALLENGE<' in pushed.text
         with app(par_port, par=True) as origin:
             authorize = _to_sekisho(browser, origin, "/login")
             assert query_of(authorize)["request_uri"].startswith(PUSHED)
