@@ -1,13 +1,16 @@
 // An example relying party in plain Node.js (node:http, no framework) that signs people
 // in through Sekisho with panva's openid-client 6: discovery, the authorization code
-// flow with PKCE S256, state and nonce, the ID token validated by openid-client
-// (signature against the JWKS, iss, aud, azp, exp, iat, nonce, and the answer's `iss`
-// parameter, RFC 9207), then UserInfo. docs/integrations/node.md explains each step;
+// flow with PKCE S256, state and nonce, optionally pushed first (PAR, RFC 9126), the ID
+// token validated by openid-client (signature against the JWKS, iss, aud, azp, exp, iat,
+// nonce, and the answer's `iss` parameter, RFC 9207), then UserInfo.
+// docs/integrations/node-openid-client.md explains each step;
 // tests/integration/oidc/test_node_openid_client.py runs this file against a live Sekisho.
 //
 // Settings (environment): NODE_RP_ISSUER, NODE_RP_CLIENT_ID, NODE_RP_CLIENT_SECRET,
 // NODE_RP_ORIGIN (this app's origin; the redirect URI is ORIGIN/callback), NODE_RP_PORT,
-// and NODE_RP_ALLOW_HTTP=1 only to reach a Sekisho on plain http during development.
+// NODE_RP_PAR=1 to push every authorization request to Sekisho's /par first (needed for a
+// client registered with --require-par), and NODE_RP_ALLOW_HTTP=1 only to reach a Sekisho
+// on plain http during development.
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 import * as client from "openid-client";
@@ -17,6 +20,7 @@ const origin = process.env.NODE_RP_ORIGIN;
 const redirectUri = `${origin}/callback`;
 const port = Number(process.env.NODE_RP_PORT || "8200");
 const insecure = process.env.NODE_RP_ALLOW_HTTP === "1";
+const pushed = process.env.NODE_RP_PAR === "1";
 
 const config = await client.discovery(
   issuer,
@@ -45,6 +49,10 @@ function session(request, response) {
 
 function escape(text) {
   return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function stopped(response, code) {
+  html(response, 400, `<h1>Sign-in stopped</h1><p>Error code: <code id="error">${escape(code)}</code></p>`);
 }
 
 function html(response, status, body) {
@@ -82,14 +90,27 @@ async function login(request, response, url) {
   } else {
     delete state.maxAge;
   }
-  response.writeHead(303, { Location: client.buildAuthorizationUrl(config, parameters).href });
+  let target;
+  if (pushed) {
+    // PAR: the parameters go to /par over the back channel, authenticated like the token
+    // request; the browser carries only client_id and the single-use request_uri.
+    try {
+      target = await client.buildAuthorizationUrlWithPAR(config, parameters);
+    } catch (error) {
+      stopped(response, error instanceof client.ResponseBodyError ? error.error : error.code || "failed");
+      return;
+    }
+  } else {
+    target = client.buildAuthorizationUrl(config, parameters);
+  }
+  response.writeHead(303, { Location: target.href });
   response.end();
 }
 
 async function callback(request, response, url) {
   const state = session(request, response);
   if (!state.verifier) {
-    html(response, 400, '<h1>Sign-in stopped</h1><p>Error code: <code id="error">no_request</code></p>');
+    stopped(response, "no_request");
     return;
   }
   const checks = {
@@ -108,7 +129,7 @@ async function callback(request, response, url) {
     // 429 rate_limited from the token endpoint); else openid-client's (a failed check).
     const sekisho = error instanceof client.AuthorizationResponseError || error instanceof client.ResponseBodyError;
     const code = sekisho ? error.error : error.code || "failed";
-    html(response, 400, `<h1>Sign-in stopped</h1><p>Error code: <code id="error">${escape(code)}</code></p>`);
+    stopped(response, code);
     return;
   }
   const claims = tokens.claims();

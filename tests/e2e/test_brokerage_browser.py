@@ -4,7 +4,9 @@ by axe-core (and for overflow, broken words and faint controls) on both sides: s
 by email code, a large withdrawal refused for want of a passkey, a passkey added on
 Sekisho's account page (Chromium's virtual authenticator), the RFC 9470 step-up on a
 sign-in page that offers the passkey first, the withdrawal confirmed on Sekisho's page
-bound to its amount and destination, and done (issues 9 and 10)."""
+bound to its amount and destination, and done (issues 9 and 10). The same walk once more
+(English) with the emailed link opened in a second browser context, where the number
+shown by the waiting phone approves it and the waiting phone continues."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from playwright.sync_api import Page, expect
 from tests.conftest import ServerFactory
 from tests.e2e.conftest import Device
 from tests.e2e.test_accessibility import LINUX_CHROME, LOCALES, PHONE, Findings, check
-from tests.e2e.test_email_signin_browser import settle
+from tests.e2e.test_email_signin_browser import expect_not_signed_in, settle
 from tests.e2e.test_passkeys_browser import (
     NO_CONDITIONAL_MEDIATION,
     VirtualAuthenticator,
@@ -82,17 +84,15 @@ def _withdraw(page: Page, amount: int) -> None:
     page.locator("form[action='/withdraw'] button[type=submit]").click()
 
 
-@pytest.mark.parametrize("language", ["en", "ja"])
-def test_sign_in_step_up_and_withdraw_on_a_phone(
-    server: LiveServer, smtp: SmtpCapture, device: Device, example: str, language: str
+def _to_the_wait_page(
+    page: Page,
+    server: LiveServer,
+    example: str,
+    language: str,
+    findings: Findings,
 ) -> None:
+    """From the signed-out example to Sekisho's wait page, an email asked for."""
     words = EXPECTED[language]
-    findings = Findings()
-    server.add_user("daichi@example.com")
-    page = device(locale=LOCALES[language], viewport=PHONE, user_agent=LINUX_CHROME)
-    page.context.add_init_script(NO_CONDITIONAL_MEDIATION)
-    authenticator = VirtualAuthenticator(page)
-
     page.goto(example + "/")
     expect(page.locator("html")).to_have_attribute("lang", language)
     expect(page.locator("#sign-in")).to_have_text(words["signed_out"])
@@ -109,8 +109,18 @@ def test_sign_in_step_up_and_withdraw_on_a_phone(
     settle(page, "#code-form #code")
     page.wait_for_load_state("load")  # wait.js, which submits a typed code, is running
     check(page, "Sekisho wait page from the example", findings)
-    _link, code = link_and_code(smtp.wait_for("daichi@example.com", 1))
-    page.locator("#code-form #code").fill(code)
+
+
+def _step_up_and_withdraw(
+    page: Page,
+    server: LiveServer,
+    example: str,
+    language: str,
+    findings: Findings,
+) -> None:
+    """Signed in by email at the example: a large withdrawal needs a passkey, which is
+    added on Sekisho's account page, proved in the step-up, and the withdrawal confirmed."""
+    words = EXPECTED[language]
     expect(page).to_have_url(example + "/")
     expect(page.locator("#acr")).to_have_text("urn:sekisho:acr:aal1")
     expect(page.locator("#amr")).to_have_text("email")
@@ -148,5 +158,58 @@ def test_sign_in_step_up_and_withdraw_on_a_phone(
     expect(page.locator("#notice")).to_have_text(words["done"])
     expect(page.locator("#balance")).to_have_text("¥750,000")
     check(page, "brokerage after the withdrawal", findings)
+
+
+def _phone(device: Device, language: str) -> Page:
+    page = device(locale=LOCALES[language], viewport=PHONE, user_agent=LINUX_CHROME)
+    page.context.add_init_script(NO_CONDITIONAL_MEDIATION)
+    return page
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_sign_in_step_up_and_withdraw_on_a_phone(
+    server: LiveServer, smtp: SmtpCapture, device: Device, example: str, language: str
+) -> None:
+    findings = Findings()
+    server.add_user("daichi@example.com")
+    page = _phone(device, language)
+    authenticator = VirtualAuthenticator(page)
+
+    _to_the_wait_page(page, server, example, language, findings)
+    _link, code = link_and_code(smtp.wait_for("daichi@example.com", 1))
+    page.locator("#code-form #code").fill(code)
+    _step_up_and_withdraw(page, server, example, language, findings)
+    assert len(authenticator.credentials()) == 1
+    findings.assert_none()
+
+
+def test_the_email_link_opened_in_a_second_browser_context(
+    server: LiveServer, smtp: SmtpCapture, device: Device, example: str
+) -> None:
+    """The waiting phone continues to the example once the emailed link, opened in a
+    second browser context (another device: no shared cookies), is approved there with
+    the number the waiting page shows; then the same step-up and withdrawal."""
+    findings = Findings()
+    server.add_user("daichi@example.com")
+    page = _phone(device, "en")
+    authenticator = VirtualAuthenticator(page)
+
+    _to_the_wait_page(page, server, example, "en", findings)
+    number = page.locator("#approval-number").inner_text().strip()
+    link, _code = link_and_code(smtp.wait_for("daichi@example.com", 1))
+    other = _phone(device, "en")
+    assert other.context is not page.context
+    other.goto(link)
+    settle(other, "#approve-form #number")
+    expect(other.locator("html")).to_have_attribute("lang", "en")
+    check(other, "Sekisho link page on a second device", findings)
+    other.locator("#approve-form #number").fill(number)
+    other.locator("#approve-form button[type=submit]").click()
+    settle(other, "#message")
+    check(other, "Sekisho link approved on a second device", findings)
+    expect_not_signed_in(other, server)  # the approval signs in the waiting phone only
+
+    # wait.js on the waiting phone notices the approval and resumes the authorization.
+    _step_up_and_withdraw(page, server, example, "en", findings)
     assert len(authenticator.credentials()) == 1
     findings.assert_none()

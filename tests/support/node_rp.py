@@ -46,10 +46,10 @@ def install() -> None:
 
 @contextmanager
 def node_relying_party(
-    *, issuer: str, client_id: str, client_secret: str, port: int
+    *, issuer: str, client_id: str, client_secret: str, port: int, par: bool = False
 ) -> Iterator[str]:
     """examples/node/app.mjs on 127.0.0.1:PORT, once discovery worked and it listens;
-    yields its origin."""
+    yields its origin. With ``par`` it pushes every authorization request (PAR)."""
     executable = node()
     install()
     origin = f"http://127.0.0.1:{port}"
@@ -61,6 +61,7 @@ def node_relying_party(
         "NODE_RP_ORIGIN": origin,
         "NODE_RP_PORT": str(port),
         "NODE_RP_ALLOW_HTTP": "1",
+        "NODE_RP_PAR": "1" if par else "0",
     }
     process = subprocess.Popen(
         [executable, "app.mjs"],

@@ -1,6 +1,7 @@
 """Sekisho with a relying party nobody here wrote: panva's openid-client 6 in the plain
-Node.js app of examples/node, as docs/integrations/node.md configures it, over real
-HTTP and SMTP. openid-client reads discovery, sends the code request with PKCE S256,
+Node.js app of examples/node, as docs/integrations/node-openid-client.md configures it,
+over real HTTP and SMTP. openid-client reads discovery, sends the code request with PKCE
+S256 (in the browser, or pushed first to ``/par``, RFC 9126),
 checks the answer's ``state`` and ``iss`` (RFC 9207), redeems the code with
 ``client_secret_basic``, validates the ID token against the JWKS (signature, ``iss``,
 ``aud``, ``exp``, ``iat``, ``nonce``, ``auth_time`` against ``max_age``, with panva's
@@ -8,6 +9,7 @@ checks the answer's ``state`` and ``iss`` (RFC 9207), redeems the code with
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -18,6 +20,8 @@ from tests.support.node_rp import node_relying_party
 from tests.support.oidc import query_of, register_client, response_of, sign_in_by_code
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, free_port
+
+PUSHED = "urn:ietf:params:oauth:request_uri:"
 
 
 def _to_sekisho(browser: FormBrowser, origin: str, path: str) -> str:
@@ -85,6 +89,134 @@ def test_openid_client_signs_in_by_email_code(server: LiveServer, smtp: SmtpCapt
             assert _me(browser, origin).json()["claims"]["auth_time"] >= claims["auth_time"]
         finally:
             browser.close()
+
+
+def _refused_page(answer: httpx.Response, reason: str) -> None:
+    assert answer.status_code == 400, answer.text
+    assert "location" not in answer.headers
+    assert f'data-error="{reason}"' in answer.text
+
+
+def test_openid_client_signs_in_through_par(server: LiveServer, smtp: SmtpCapture) -> None:
+    """``buildAuthorizationUrlWithPAR``: the parameters go to ``/par`` with the client's
+    credentials, the browser carries only ``client_id`` and a single-use ``request_uri``,
+    and the sign-in by email code resumes that pushed request."""
+    user_id = server.add_user("kou@example.com")
+    port = free_port()
+    registered = register_client(server, redirect_uris=(f"http://127.0.0.1:{port}/callback",))
+    assert registered.secret is not None
+    with node_relying_party(
+        issuer=server.settings.public_origin,
+        client_id=registered.client_id,
+        client_secret=registered.secret,
+        port=port,
+        par=True,
+    ) as origin:
+        browser = FormBrowser(server.url)
+        try:
+            authorize = _to_sekisho(browser, origin, "/login")
+            assert authorize.startswith("/authorize?")
+            request = query_of(authorize)
+            assert set(request) == {"client_id", "request_uri"}
+            assert request["client_id"] == registered.client_id
+            assert request["request_uri"].startswith(PUSHED)
+            assert browser.http.get(authorize).headers["location"] == "/signin"
+            sign_in_by_code(browser, smtp, "kou@example.com")
+            callback = response_of(browser.http.get("/authorize/resume"))
+            assert callback.startswith(origin + "/callback?")
+            assert query_of(callback)["iss"] == server.settings.public_origin
+            assert browser.http.get(callback).status_code == 303
+            me = _me(browser, origin)
+            assert me.status_code == 200, me.text
+            claims = me.json()["claims"]
+            assert claims["iss"] == server.settings.public_origin
+            assert claims["sub"] == user_id
+            assert claims["aud"] == registered.client_id
+            assert claims["amr"] == ["email"]
+            assert claims["acr"] == "urn:sekisho:acr:aal1"
+            assert me.json()["userinfo"]["email"] == "kou@example.com"
+
+            # The request_uri was spent by the first visit.
+            _refused_page(browser.http.get(authorize), "invalid_request_uri")
+            # Signed in at Sekisho now: a new push is answered at once, and max_age=0
+            # pushed with it forces a new proof, whose auth_time openid-client checks.
+            again = _to_sekisho(browser, origin, "/login?max_age=0")
+            assert query_of(again)["request_uri"] != request["request_uri"]
+            assert browser.http.get(again).headers["location"] == "/signin"
+            sign_in_by_code(browser, smtp, "kou@example.com")
+            callback = response_of(browser.http.get("/authorize/resume"))
+            assert browser.http.get(callback).status_code == 303
+            assert _me(browser, origin).json()["claims"]["auth_time"] >= claims["auth_time"]
+        finally:
+            browser.close()
+
+
+def test_openid_client_with_a_client_that_requires_par(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    """A client registered with ``require_par``: the plain mode of the app gets
+    ``invalid_request`` back, raised by openid-client, and no sign-in; the PAR mode of
+    the same client signs in. A push Sekisho refuses (a redirect URI the client never
+    registered, a wrong secret) stops at the app, before any browser redirect."""
+    server.add_user("mei@example.com")
+    plain_port, par_port, stray_port, forged_port = (free_port() for _ in range(4))
+    registered = register_client(
+        server,
+        redirect_uris=(
+            f"http://127.0.0.1:{plain_port}/callback",
+            f"http://127.0.0.1:{par_port}/callback",
+        ),
+        require_par=True,
+    )
+    assert registered.secret is not None
+    secret = registered.secret
+    browser = FormBrowser(server.url)
+
+    def app(port: int, *, par: bool, client_secret: str = secret) -> AbstractContextManager[str]:
+        return node_relying_party(
+            issuer=server.settings.public_origin,
+            client_id=registered.client_id,
+            client_secret=client_secret,
+            port=port,
+            par=par,
+        )
+
+    try:
+        with app(plain_port, par=False) as origin:
+            authorize = _to_sekisho(browser, origin, "/login")
+            assert "code_challenge" in query_of(authorize)
+            refused = browser.http.get(authorize)
+            assert refused.status_code == 303
+            answer = query_of(refused.headers["location"])
+            assert answer["error"] == "invalid_request"
+            assert "code" not in answer
+            stopped = browser.http.get(refused.headers["location"])
+            assert stopped.status_code == 400
+            assert 'id="error">invalid_request<' in stopped.text
+            assert _me(browser, origin).status_code == 401
+        with app(stray_port, par=True) as origin:
+            pushed = browser.http.get(origin + "/login")
+            assert pushed.status_code == 400
+            assert "location" not in pushed.headers
+            assert 'id="error">invalid_request<' in pushed.text
+        with app(forged_port, par=True, client_secret="not-the-secret") as origin:
+            pushed = browser.http.get(origin + "/login")
+            assert pushed.status_code == 400
+            assert "location" not in pushed.headers
+            # Sekisho's 401 carries a Basic challenge, which openid-client raises first
+            assert 'id="error">OAUTH_WWW_AUTHENTICATE_CHALLENGE<' in pushed.text
+        with app(par_port, par=True) as origin:
+            authorize = _to_sekisho(browser, origin, "/login")
+            assert query_of(authorize)["request_uri"].startswith(PUSHED)
+            assert browser.http.get(authorize).headers["location"] == "/signin"
+            sign_in_by_code(browser, smtp, "mei@example.com")
+            callback = response_of(browser.http.get("/authorize/resume"))
+            assert browser.http.get(callback).status_code == 303
+            me = _me(browser, origin)
+            assert me.status_code == 200, me.text
+            assert me.json()["claims"]["aud"] == registered.client_id
+    finally:
+        browser.close()
 
 
 def test_openid_client_refusals(server: LiveServer, smtp: SmtpCapture) -> None:
