@@ -65,7 +65,7 @@ def test_case27_cookie_attributes_in_development(
 
 def test_case27_cookie_attributes_with_https_origin(make_server: ServerFactory) -> None:
     server = make_server(public_origin="https://id.example")
-    with httpx.Client(base_url=server.url) as client:
+    with server.client() as client:
         response = client.get("/signin")
     cookie = response.headers["set-cookie"]
     assert cookie.startswith("__Host-sekisho_csrf=")
@@ -209,7 +209,7 @@ def test_case42_flood_for_one_address_is_capped(
     server.add_user("yui@example.com")
     statuses = []
     for _ in range(6):
-        with httpx.Client(base_url=server.url) as client:
+        with server.client() as client:
             statuses.append(
                 client.post("/api/v1/signin/email", json={"email": "yui@example.com"}).status_code
             )
@@ -217,7 +217,7 @@ def test_case42_flood_for_one_address_is_capped(
     smtp.wait_for("yui@example.com", 1)
     time.sleep(0.5)
     assert 1 <= len(smtp.to("yui@example.com")) <= 3
-    with httpx.Client(base_url=server.url) as client:
+    with server.client() as client:
         limited = client.post("/api/v1/signin/email", json={"email": "yui@example.com"})
         assert int(limited.headers["retry-after"]) > 0
         assert limited.json()["error"] == "rate_limited"
@@ -230,7 +230,7 @@ def test_case43_smtp_down_then_up_delivers_the_queued_message(
     smtp.stop()
     server = make_server()
     server.add_user("zen@example.com")
-    with httpx.Client(base_url=server.url) as client:
+    with server.client() as client:
         response = client.post("/api/v1/signin/email", json={"email": "zen@example.com"})
     assert response.status_code == 202
     time.sleep(0.8)
@@ -367,7 +367,7 @@ def test_case43_mail_for_an_ended_flow_is_not_sent(
     smtp.stop()
     server = make_server()
     server.add_user("gil@example.com")
-    with httpx.Client(base_url=server.url) as client:
+    with server.client() as client:
         for _ in range(2):
             assert (
                 client.post("/api/v1/signin/email", json={"email": "gil@example.com"}).status_code
@@ -403,7 +403,7 @@ def test_case56_a_message_sealed_under_another_key_is_never_failed(
     smtp.stop()
     server = make_server()
     server.add_user("hal@example.com")
-    with httpx.Client(base_url=server.url) as client:
+    with server.client() as client:
         assert (
             client.post("/api/v1/signin/email", json={"email": "hal@example.com"}).status_code
             == 202
