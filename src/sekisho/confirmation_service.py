@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -25,6 +25,7 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from sekisho.core.clients import ClientInfo
 from sekisho.core.records import AuditEvent, Passkey, Session, User
+from sekisho.core.sessions import session_event
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.methods.passkey.ceremony import StartedCeremony
 from sekisho.methods.passkey.transaction import PasskeyConfirmation
@@ -260,15 +261,15 @@ class ConfirmationService:
             )
             needed = self._requirement(user, confirmation)
             if proof.assurance.aal < needed.confirming_aal:
-                self._audit_session(
-                    repos,
-                    "confirmation.passkey.failed",
-                    "failure",
-                    session,
-                    client_info,
-                    now,
-                    confirmation=confirmation.id,
-                    reason="aal_too_low",
+                repos.audit.append(
+                    session_event(
+                        "confirmation.passkey.failed",
+                        session,
+                        client_info,
+                        now,
+                        outcome="failure",
+                        detail={"confirmation": confirmation.id, "reason": "aal_too_low"},
+                    )
                 )
                 raise SekishoError(ErrorCode.passkey_rejected, persist=True)
             acr = assurance.acr_for(amr=proof.assurance.amr, aal=proof.assurance.aal)
@@ -301,22 +302,22 @@ class ConfirmationService:
                 token=token,
             ):
                 raise SekishoError(ErrorCode.confirmation_used)
-            self._audit_session(
-                repos,
+            confirmed = session_event(
                 "confirmation.confirmed",
-                "success",
                 session,
                 client_info,
                 now,
-                amr=proof.assurance.amr,
-                aal=proof.assurance.aal,
-                confirmation=confirmation.id,
-                client_id=confirmation.client_id,
-                action=confirmation.action,
-                details_hash=confirmation.details_hash,
-                passkey=proof.passkey.id,
-                acr=acr,
+                detail={
+                    "confirmation": confirmation.id,
+                    "client_id": confirmation.client_id,
+                    "action": confirmation.action,
+                    "details_hash": confirmation.details_hash,
+                    "passkey": proof.passkey.id,
+                    "acr": acr,
+                },
             )
+            # The event records the confirming proof's assurance, not the session's.
+            repos.audit.append(replace(confirmed, amr=proof.assurance.amr, aal=proof.assurance.aal))
             return confirmation
 
     def _mine(
@@ -456,34 +457,6 @@ class ConfirmationService:
                 session_id=grant.session_id,
                 amr=grant.amr,
                 detail={"client_id": grant.client_id, **detail},
-            )
-        )
-
-    @staticmethod
-    def _audit_session(
-        repos: SqlRepositories,
-        event: str,
-        outcome: str,
-        session: Session,
-        client_info: ClientInfo,
-        now: datetime,
-        *,
-        amr: tuple[str, ...] | None = None,
-        aal: int | None = None,
-        **detail: str,
-    ) -> None:
-        repos.audit.append(
-            AuditEvent(
-                event=event,
-                outcome=outcome,
-                at=now,
-                ip=client_info.ip,
-                user_agent=client_info.user_agent,
-                user_id=session.user_id,
-                session_id=session.id,
-                amr=amr if amr is not None else session.amr,
-                aal=aal if aal is not None else session.aal,
-                detail=detail,
             )
         )
 
