@@ -18,6 +18,7 @@ from sekisho.app import create_app
 from sekisho.core.keys import Keyring
 from sekisho.settings import Settings
 from sekisho.store.database import Database, make_engine
+from tests.support.watchdog import StallWatchdog
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 SECRET_KEY = "test-secret-key-0123456789abcdef0123456789"
@@ -52,8 +53,9 @@ class LiveServer:
         self.port = port
         self.url = f"http://{host_name}:{port}"
         self.app = create_app(settings)
+        self._watchdog = StallWatchdog(self.app, label=f"port {port}")
         config = uvicorn.Config(
-            self.app,
+            self._watchdog,
             host="127.0.0.1",
             port=port,
             log_level="warning",
@@ -79,6 +81,7 @@ class LiveServer:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=15)
+        self._watchdog.stop()
 
     @property
     def database(self) -> Database:
