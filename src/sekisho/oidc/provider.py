@@ -22,6 +22,7 @@ from cryptography.fernet import InvalidToken
 from sekisho.core.clients import ClientInfo
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent, Session, User
+from sekisho.core.sessions import session_event
 from sekisho.oidc import (
     assurance,
     authorization_details,
@@ -36,6 +37,7 @@ from sekisho.oidc import (
 from sekisho.oidc.client_assertion import AssertionRefused
 from sekisho.oidc.clients import Credentials, authenticate, presented_credentials
 from sekisho.oidc.errors import AuthorizationPageError, OAuthError
+from sekisho.oidc.grant_events import grant_event
 from sekisho.oidc.records import AuthorizationRequest, Client, Grant, SigningKey
 from sekisho.policy.assurance import Attestation, highest_aal
 from sekisho.policy.confirmations import Confirmation
@@ -1013,15 +1015,11 @@ class Provider:
             now=now,
         )
         repos.audit.append(
-            AuditEvent(
-                event=event,
-                outcome="success",
-                at=now,
-                ip=client_info.ip,
-                user_agent=client_info.user_agent,
-                user_id=grant.user_id,
-                session_id=grant.session_id,
-                amr=grant.amr,
+            grant_event(
+                event,
+                grant,
+                client_info,
+                now,
                 detail={
                     "client_id": client.id,
                     "grant": grant.id,
@@ -1114,16 +1112,12 @@ class Provider:
         **detail: str,
     ) -> None:
         repos.audit.append(
-            AuditEvent(
-                event=event,
+            session_event(
+                event,
+                session,
+                client_info,
+                now,
                 outcome=outcome,
-                at=now,
-                ip=client_info.ip,
-                user_agent=client_info.user_agent,
-                user_id=session.user_id if session else None,
-                session_id=session.id if session else None,
-                amr=session.amr if session else (),
-                aal=session.aal if session else None,
                 detail={"client_id": client.id, **detail},
             )
         )

@@ -33,9 +33,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sekisho.core.clients import ClientInfo
-from sekisho.core.records import AuditEvent
 from sekisho.oidc.clients import presented_credentials
 from sekisho.oidc.errors import OAuthError
+from sekisho.oidc.grant_events import grant_event
 from sekisho.oidc.records import Client, Grant
 from sekisho.store.oidc import SqlOidc
 from sekisho.store.oidc_tokens import SqlOidcTokens
@@ -243,15 +243,5 @@ class Refresher:
         if grant is not None:
             facts["acr"] = grant.acr
         repos.audit.append(
-            AuditEvent(
-                event=event,
-                outcome=outcome,
-                at=now,
-                ip=client_info.ip,
-                user_agent=client_info.user_agent,
-                user_id=grant.user_id if grant else None,
-                session_id=grant.session_id if grant else None,
-                amr=grant.amr if grant else (),
-                detail=facts,
-            )
+            grant_event(event, grant, client_info, now, outcome=outcome, detail=facts)
         )

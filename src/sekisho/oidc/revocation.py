@@ -26,11 +26,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sekisho.core.clients import ClientInfo
-from sekisho.core.records import AuditEvent
 from sekisho.oidc import tokens
 from sekisho.oidc.clients import presented_credentials
 from sekisho.oidc.discovery import provider
 from sekisho.oidc.errors import OAuthError
+from sekisho.oidc.grant_events import grant_event
 from sekisho.oidc.records import Client, Grant
 from sekisho.oidc.token import client_endpoint
 from sekisho.store.oidc import SqlOidc
@@ -138,15 +138,12 @@ def _audit(
     kind: str,
 ) -> None:
     repos.audit.append(
-        AuditEvent(
-            event=event,
+        grant_event(
+            event,
+            grant,
+            client_info,
+            now,
             outcome=outcome,
-            at=now,
-            ip=client_info.ip,
-            user_agent=client_info.user_agent,
-            user_id=grant.user_id,
-            session_id=grant.session_id,
-            amr=grant.amr,
             detail={
                 "client_id": client.id,
                 "token_client_id": grant.client_id,
