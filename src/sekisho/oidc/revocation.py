@@ -55,18 +55,13 @@ class Revocation:
         if not token:
             raise OAuthError("invalid_request", "token is required.")
         refresh_first = form.get("token_type_hint") != "access_token"
-        provider = self._provider
-        with provider.database.transaction() as repos:
-            store = SqlOidc(repos.connection)
-            now = provider.clock()
-            found = provider.authenticated(repos, store, credentials, client_info, now)
-            error = (
-                found
-                if isinstance(found, OAuthError)
-                else self._revoke(repos, store, found, token, refresh_first, client_info, now)
-            )
-        if error is not None:
-            raise error
+        self._provider.for_client(
+            credentials,
+            client_info,
+            lambda repos, store, client, now: self._revoke(
+                repos, store, client, token, refresh_first, client_info, now
+            ),
+        )
 
     def _revoke(
         self,
