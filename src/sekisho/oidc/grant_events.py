@@ -9,10 +9,12 @@ what the event adds (the client, the grant's ``acr``, a reason) is its ``detail`
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from sekisho.core.clients import ClientInfo
 from sekisho.core.records import AuditEvent
+from sekisho.core.sessions import session_event
 from sekisho.oidc.records import Grant
 
 
@@ -26,15 +28,9 @@ def grant_event(
     detail: Mapping[str, object] | None = None,
 ) -> AuditEvent:
     """An audit event about ``grant`` (its user, session and ``amr``; none of them when
-    the grant is not known), from ``client``."""
-    return AuditEvent(
-        event=event,
-        outcome=outcome,
-        at=now,
-        ip=client.ip,
-        user_agent=client.user_agent,
-        user_id=grant.user_id if grant else None,
-        session_id=grant.session_id if grant else None,
-        amr=grant.amr if grant else (),
-        detail=dict(detail or {}),
-    )
+    the grant is not known), from ``client``: session_event's, done by no session, with
+    the grant's facts in place of a session's."""
+    made = session_event(event, None, client, now, outcome=outcome, detail=detail)
+    if grant is None:
+        return made
+    return replace(made, user_id=grant.user_id, session_id=grant.session_id, amr=grant.amr)
