@@ -32,6 +32,7 @@ from sekisho.methods.passkey.transaction import PasskeyConfirmation
 from sekisho.oidc import assurance, signing_keys, subjects
 from sekisho.oidc.clients import redirect_uri_matches, secret_digest
 from sekisho.oidc.confirmation_token import confirmation_token
+from sekisho.oidc.grant_events import grant_event
 from sekisho.oidc.provider import Provider
 from sekisho.oidc.records import Client, Grant
 from sekisho.policy.actions import Action, DetailsError
@@ -447,15 +448,12 @@ class ConfirmationService:
         **detail: str,
     ) -> None:
         repos.audit.append(
-            AuditEvent(
-                event=event,
+            grant_event(
+                event,
+                grant,
+                client_info,
+                now,
                 outcome=outcome,
-                at=now,
-                ip=client_info.ip,
-                user_agent=client_info.user_agent,
-                user_id=grant.user_id,
-                session_id=grant.session_id,
-                amr=grant.amr,
                 detail={"client_id": grant.client_id, **detail},
             )
         )

@@ -20,10 +20,10 @@ from tests.e2e.conftest import Device
 from tests.e2e.test_accessibility import Findings, check, open_page
 from tests.e2e.test_passkeys_browser import VirtualAuthenticator, add_passkey, sign_in_by_email
 from tests.support.confirmations import (
-    ACTIONS,
     WITHDRAWAL,
     ask,
     collect,
+    confirming_server,
     details_hash,
     redeem,
     verify_confirmation,
@@ -35,19 +35,6 @@ from tests.support.smtp import SmtpCapture
 
 pytestmark = pytest.mark.browser
 
-POLICY = (
-    """\
-default_tier = "standard"
-
-[tiers.standard]
-methods = ["passkey", "email"]
-
-[tiers.standard.step_up.withdrawal]
-aal = 2
-max_age = "5m"
-"""
-    + ACTIONS
-)
 SHOWN = {
     "en": ("Confirm: Withdrawal", "¥1,250,000", "To account", "Confirm with my passkey"),
     "ja": ("出金の承認", "￥1,250,000", "出金先口座", "パスキーで承認する"),
@@ -56,9 +43,7 @@ SHOWN = {
 
 @pytest.fixture
 def server(make_server: ServerFactory, tmp_path: Path) -> LiveServer:
-    path = tmp_path / "policy.toml"
-    path.write_text(POLICY, encoding="utf-8")
-    return make_server(host_name="localhost", policy_file=path)
+    return confirming_server(make_server, tmp_path, host_name="localhost")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ verifies the signed confirmation with the published keys and redeems it once."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,15 +19,16 @@ from tests.support.authenticator import SoftAuthenticator, b64url_decode
 from tests.support.browser import FormBrowser
 from tests.support.cli import run_sekisho
 from tests.support.confirmations import (
-    ACTIONS,
     WITHDRAWAL,
     access_token,
     ask,
     binding,
     collect,
     confirm,
+    confirming_server,
     details_hash,
     options,
+    person,
     redeem,
     verify_confirmation,
 )
@@ -37,51 +37,15 @@ from tests.support.passkeys import email_sign_in, register, sign_in
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
 
-POLICY = (
-    """\
-default_tier = "standard"
-
-[tiers.standard]
-methods = ["passkey", "email"]
-
-[tiers.standard.step_up.withdrawal]
-aal = 2
-max_age = "5m"
-"""
-    + ACTIONS
-)
-
 
 @pytest.fixture
 def confirming(make_server: ServerFactory, tmp_path: Path) -> LiveServer:
-    path = tmp_path / "policy.toml"
-    path.write_text(POLICY, encoding="utf-8")
-    return make_server(policy_file=path)
-
-
-def _audited(server: LiveServer, event: str) -> list[dict[str, Any]]:
-    with server.database.engine.connect() as connection:
-        rows = connection.execute(
-            text("SELECT detail FROM audit_events WHERE event = :e ORDER BY id"), {"e": event}
-        ).scalars()
-        return [json.loads(row) for row in rows]
+    return confirming_server(make_server, tmp_path)
 
 
 def _execute(server: LiveServer, statement: str, **values: Any) -> None:
     with server.database.engine.begin() as connection:
         connection.execute(text(statement), values)
-
-
-def _person(
-    server: LiveServer, smtp: SmtpCapture, browser: httpx.Client, email: str
-) -> SoftAuthenticator:
-    """An account with a passkey, signed in with it (AAL2) in ``browser``."""
-    server.add_user(email)
-    authenticator = SoftAuthenticator()
-    email_sign_in(server, smtp, browser, email)
-    assert register(server, browser, authenticator).status_code == 201
-    assert sign_in(server, browser, authenticator).status_code == 200
-    return authenticator
 
 
 def _asked(server: LiveServer, token: str, **kwargs: Any) -> dict[str, Any]:
@@ -98,7 +62,7 @@ def _confirmed(
     registered: Registered,
     email: str,
 ) -> str:
-    authenticator = _person(server, smtp, browser, email)
+    authenticator = person(server, smtp, browser, email)
     created = _asked(server, access_token(server, registered, browser))
     assert confirm(server, browser, authenticator, created["id"]).status_code == 200
     return str(created["id"])
@@ -110,7 +74,7 @@ def test_a_withdrawal_is_confirmed_bound_verified_and_redeemed_once(
     server = confirming
     registered = register_client(server)
     with server.client() as browser:
-        authenticator = _person(server, smtp, browser, "hana@example.com")
+        authenticator = person(server, smtp, browser, "hana@example.com")
         token = access_token(server, registered, browser)
         created = _asked(server, token, return_uri=REDIRECT_URI)
         assert created["details_hash"] == details_hash(WITHDRAWAL)
@@ -128,7 +92,7 @@ def test_a_withdrawal_is_confirmed_bound_verified_and_redeemed_once(
         started = options(browser, created["id"])
         public_key = started.json()["publicKey"]
         challenge = b64url_decode(public_key["challenge"])
-        requested = _audited(server, "confirmation.requested")[-1]
+        requested = server.audited("confirmation.requested")[-1]
         with server.database.engine.connect() as connection:
             sub = connection.execute(
                 text("SELECT id FROM users WHERE email = 'hana@example.com'")
@@ -166,12 +130,12 @@ def test_a_withdrawal_is_confirmed_bound_verified_and_redeemed_once(
     again = redeem(server, registered, created["id"])
     assert (again.status_code, again.json()["error"]) == (409, "confirmation_used")
     assert collect(server, registered, created["id"]).json()["confirmation"] is None
-    assert [entry["reason"] for entry in _audited(server, "confirmation.refused")] == [
+    assert [entry["reason"] for entry in server.audited("confirmation.refused")] == [
         "pending",
         "redeemed",
     ]
-    assert len(_audited(server, "confirmation.confirmed")) == 1
-    assert len(_audited(server, "confirmation.redeemed")) == 1
+    assert len(server.audited("confirmation.confirmed")) == 1
+    assert len(server.audited("confirmation.redeemed")) == 1
 
 
 @pytest.mark.parametrize(
@@ -194,7 +158,7 @@ def test_another_action_or_other_details_are_refused_and_spend_it(
     assert (refused.status_code, refused.json()["error"]) == (409, "confirmation_mismatch")
     honest = redeem(server, registered, jti)
     assert (honest.status_code, honest.json()["error"]) == (409, "confirmation_used")
-    assert _audited(server, "confirmation.refused")[0]["reason"] == "mismatch"
+    assert server.audited("confirmation.refused")[0]["reason"] == "mismatch"
 
 
 def test_another_client_and_an_expired_confirmation_are_refused(
@@ -260,7 +224,7 @@ def test_an_aal1_session_and_an_old_sign_in_get_the_rfc_9470_challenge(
     assert stale.status_code == 401
     assert 'error="insufficient_user_authentication"' in stale.headers["www-authenticate"]
     assert "max_age=300" in stale.headers["www-authenticate"]
-    assert [entry["acr"] for entry in _audited(server, "confirmation.step_up_required")] == [
+    assert [entry["acr"] for entry in server.audited("confirmation.step_up_required")] == [
         "urn:sekisho:acr:aal1",
         "phr",
     ]
@@ -275,7 +239,7 @@ def test_requests_that_cannot_be_confirmed_are_refused_with_their_code(
     server = confirming
     registered = register_client(server)
     with server.client() as browser:
-        _person(server, smtp, browser, "yui@example.com")
+        person(server, smtp, browser, "yui@example.com")
         token = access_token(server, registered, browser)
     cases: list[tuple[dict[str, Any], int, str]] = [
         ({"action": "teleport"}, 422, "unknown_action"),
@@ -301,7 +265,7 @@ def test_the_assertion_is_bound_to_its_own_confirmation_person_and_user_verifica
     server = confirming
     registered = register_client(server)
     with server.client() as browser, server.client() as stranger:
-        authenticator = _person(server, smtp, browser, "sora@example.com")
+        authenticator = person(server, smtp, browser, "sora@example.com")
         token = access_token(server, registered, browser)
         first = _asked(server, token)["id"]
         second = _asked(server, token, details={**WITHDRAWAL, "amount": "9900000"})["id"]
@@ -319,7 +283,7 @@ def test_the_assertion_is_bound_to_its_own_confirmation_person_and_user_verifica
             json={"flow_id": started.json()["flow_id"], "credential": credential},
         )
         assert (swapped.status_code, swapped.json()["error"]) == (400, "invalid_or_expired")
-        assert _audited(server, "confirmation.passkey.failed")[-1]["reason"] == (
+        assert server.audited("confirmation.passkey.failed")[-1]["reason"] == (
             "challenge_of_another_transaction"
         )
 
@@ -330,7 +294,7 @@ def test_the_assertion_is_bound_to_its_own_confirmation_person_and_user_verifica
         authenticator.user_verification = True
 
         # Another person signed in sees nothing and cannot confirm.
-        _person(server, smtp, stranger, "ao@example.com")
+        person(server, smtp, stranger, "ao@example.com")
         assert stranger.get(f"/confirm/{second}").status_code == 404
         assert options(stranger, second).json()["error"] == "confirmation_unknown"
 
@@ -346,7 +310,7 @@ def test_db_purge_removes_expired_confirmations_only(
     server = confirming
     registered = register_client(server)
     with server.client() as browser:
-        _person(server, smtp, browser, "rin@example.com")
+        person(server, smtp, browser, "rin@example.com")
         token = access_token(server, registered, browser)
         old, live = _asked(server, token)["id"], _asked(server, token)["id"]
     _execute(
@@ -370,7 +334,7 @@ def test_an_account_on_hold_after_a_recovery_cannot_ask(
     server = confirming
     registered = register_client(server)
     with server.client() as browser:
-        _person(server, smtp, browser, "haru@example.com")
+        person(server, smtp, browser, "haru@example.com")
         token = access_token(server, registered, browser)
     now = datetime.now(UTC)
     with server.database.engine.begin() as connection:
@@ -388,7 +352,7 @@ def test_an_account_on_hold_after_a_recovery_cannot_ask(
         )
     held = ask(server, token)
     assert (held.status_code, held.json()["error"]) == (403, "recovery_hold")
-    assert _audited(server, "confirmation.refused")[-1]["reason"] == "recovery_hold"
+    assert server.audited("confirmation.refused")[-1]["reason"] == "recovery_hold"
 
 
 def test_without_a_passkey_that_verifies_the_user_the_page_says_so(
@@ -436,9 +400,7 @@ def test_the_applications_side_is_counted_per_ip(
 ) -> None:
     """Ask, collect and redeem share ``limit_token_per_ip``, counted before the bearer or
     the client's secret is looked at: a flood of forged requests is cut off too."""
-    path = tmp_path / "policy.toml"
-    path.write_text(POLICY, encoding="utf-8")
-    server = make_server(policy_file=path, limit_token_per_ip="3/minute")
+    server = confirming_server(make_server, tmp_path, limit_token_per_ip="3/minute")
     registered = register_client(server)
     assert registered.secret is not None
     basic = (registered.client_id, registered.secret)

@@ -5,6 +5,8 @@ confirmation checked with joserfc against the published JWKS (not the server's c
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +16,9 @@ from joserfc.jwk import KeySet
 
 from tests.support.authenticator import SoftAuthenticator, b64url, b64url_decode
 from tests.support.oidc import Registered, authorize_url, exchange, query_of
+from tests.support.passkeys import email_sign_in, register, sign_in
 from tests.support.server import LiveServer
+from tests.support.smtp import SmtpCapture
 
 WITHDRAWAL = {"amount": "1250000", "currency": "JPY", "destination": "MUFG 0123-4567890"}
 ACTIONS = """
@@ -32,6 +36,38 @@ title = { en = "Closing the account", ja = "口座の解約" }
 [actions.close_account.details]
 account = { type = "string", label = { en = "Account", ja = "口座" } }
 """
+STEP_UP = """\
+default_tier = "standard"
+
+[tiers.standard]
+methods = ["passkey", "email"]
+
+[tiers.standard.step_up.withdrawal]
+aal = {aal}
+max_age = "5m"
+"""
+
+
+def confirming_server(
+    make_server: Callable[..., LiveServer], tmp_path: Path, *, aal: int = 2, **settings: Any
+) -> LiveServer:
+    """A server with ACTIONS declared, whose one tier asks for ``aal`` within the last
+    five minutes before a withdrawal."""
+    path = tmp_path / "policy.toml"
+    path.write_text(STEP_UP.format(aal=aal) + ACTIONS, encoding="utf-8")
+    return make_server(policy_file=path, **settings)
+
+
+def person(
+    server: LiveServer, smtp: SmtpCapture, browser: httpx.Client, email: str
+) -> SoftAuthenticator:
+    """An account with a passkey, signed in with it (AAL2) in ``browser``."""
+    server.add_user(email)
+    authenticator = SoftAuthenticator()
+    email_sign_in(server, smtp, browser, email)
+    assert register(server, browser, authenticator).status_code == 201
+    assert sign_in(server, browser, authenticator).status_code == 200
+    return authenticator
 
 
 def details_hash(details: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 import uuid
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import psycopg
 import uvicorn
+from sqlalchemy import text
 
 from sekisho.app import create_app
 from sekisho.core.keys import Keyring
@@ -95,6 +97,19 @@ class LiveServer:
         try:
             with database.transaction() as repos:
                 return repos.users.create(email, now=datetime.now(UTC), verified=True).id
+        finally:
+            database.dispose()
+
+    def audited(self, event: str) -> list[dict[str, Any]]:
+        """The details of every ``event`` audited so far, oldest first."""
+        database = self.database
+        try:
+            with database.engine.connect() as connection:
+                rows = connection.execute(
+                    text("SELECT detail FROM audit_events WHERE event = :e ORDER BY id"),
+                    {"e": event},
+                ).scalars()
+                return [json.loads(row) for row in rows]
         finally:
             database.dispose()
 

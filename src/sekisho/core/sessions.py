@@ -107,24 +107,25 @@ class SessionManager:
 
 def session_event(
     event: str,
-    session: Session,
+    session: Session | None,
     client: ClientInfo,
     now: datetime,
     *,
     outcome: str = "success",
     detail: Mapping[str, object] | None = None,
 ) -> AuditEvent:
-    """An audit event done by ``session``: its user, id, amr and AAL, from ``client``."""
+    """An audit event done by ``session``: its user, id, amr and AAL (none of them when
+    no one is signed in), from ``client``."""
     return AuditEvent(
         event=event,
         outcome=outcome,
         at=now,
         ip=client.ip,
         user_agent=client.user_agent,
-        user_id=session.user_id,
-        session_id=session.id,
-        amr=session.amr,
-        aal=session.aal,
+        user_id=session.user_id if session else None,
+        session_id=session.id if session else None,
+        amr=session.amr if session else (),
+        aal=session.aal if session else None,
         detail=dict(detail or {}),
     )
 

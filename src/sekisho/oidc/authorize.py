@@ -30,7 +30,8 @@ from sekisho.web import context
 from sekisho.web.context import CheckedForm
 from sekisho.web.cookies import AUTHORIZATION_MAX_AGE
 from sekisho.web.middleware import CONTENT_SECURITY_POLICY
-from sekisho.web.rendering import page
+from sekisho.web.params import form_lists, query_lists
+from sekisho.web.rendering import page, refusal_page
 
 router = APIRouter(include_in_schema=False)
 CONSENT_PURPOSE = "oidc-consent-form"
@@ -134,16 +135,8 @@ def _consent_page(request: Request, outcome: AskConsent) -> Response:
 
 
 def _error_page(request: Request, error: AuthorizationPageError) -> Response:
-    language = context.locale(request)
-    return page(
-        request,
-        "message.html",
-        status_code=400,
-        heading=gettext(language, "This sign-in cannot go on"),
-        text=gettext(language, PAGE_ERRORS.get(error.reason, PAGE_ERRORS["repeated_parameter"])),
-        error_code=error.reason,
-        link=None,
-        link_text=None,
+    return refusal_page(
+        request, N_("This sign-in cannot go on"), PAGE_ERRORS, error.reason, "repeated_parameter"
     )
 
 
@@ -163,24 +156,14 @@ def _authorize(request: Request, params: dict[str, list[str]]) -> Response:
 def authorize(request: Request) -> Response:
     """GET only: HEAD is refused at the edge (``HEAD_REFUSED``), since this GET may
     store a pending request or mint a code."""
-    params: dict[str, list[str]] = {}
-    for name, value in request.query_params.multi_items():
-        params.setdefault(name, []).append(value)
-    return _authorize(request, params)
+    return _authorize(request, query_lists(request))
 
 
 @router.post("/authorize")
 async def authorize_post(request: Request) -> Response:
     """OIDC Core §3.1.2.1: the same request as a form post (no CSRF token: it comes from
     the client's site by design, and changes nothing before the person acts)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    params: dict[str, list[str]] = {}
-    if content_type == "application/x-www-form-urlencoded":
-        form = await request.form()
-        for name, value in form.multi_items():
-            if isinstance(value, str):
-                params.setdefault(name, []).append(value)
-    return await run_in_threadpool(_authorize, request, params)
+    return await run_in_threadpool(_authorize, request, await form_lists(request))
 
 
 @router.get("/authorize/resume")

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sekisho.core.clients import ClientInfo
-from sekisho.core.records import AuditEvent, Session
+from sekisho.core.records import Session
+from sekisho.core.sessions import session_event
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.oidc.records import ConnectedApp
 from sekisho.store.database import Database
@@ -39,16 +40,11 @@ class ConnectedApps:
                 raise SekishoError(ErrorCode.not_found)
             _consented, grants = store.disconnect(session.user_id, client_id, now=now)
             repos.audit.append(
-                AuditEvent(
-                    event="oidc.consent.revoked",
-                    outcome="success",
-                    at=now,
-                    ip=client.ip,
-                    user_agent=client.user_agent,
-                    user_id=session.user_id,
-                    session_id=session.id,
-                    amr=session.amr,
-                    aal=session.aal,
+                session_event(
+                    "oidc.consent.revoked",
+                    session,
+                    client,
+                    now,
                     detail={"client_id": client_id, "grants_ended": grants},
                 )
             )

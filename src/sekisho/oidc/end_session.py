@@ -29,7 +29,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from sekisho.core.clients import ClientInfo
-from sekisho.core.records import AuditEvent, Session
+from sekisho.core.records import Session
+from sekisho.core.sessions import session_event
 from sekisho.i18n import LOCALES
 from sekisho.oidc import signing_keys, subjects
 from sekisho.oidc.provider import Provider
@@ -218,16 +219,12 @@ class EndSession:
         **detail: str,
     ) -> None:
         repos.audit.append(
-            AuditEvent(
-                event="oidc.logout",
+            session_event(
+                "oidc.logout",
+                session,
+                client_info,
+                now,
                 outcome=outcome,
-                at=now,
-                ip=client_info.ip,
-                user_agent=client_info.user_agent,
-                user_id=session.user_id,
-                session_id=session.id,
-                amr=session.amr,
-                aal=session.aal,
                 detail={
                     "client_id": request.client.id if request.client else "",
                     "hint": "yes" if request.hint else "no",

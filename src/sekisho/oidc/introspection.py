@@ -71,28 +71,33 @@ class Introspection:
         if not token:
             raise OAuthError("invalid_request", "token is required.")
         refresh_first = form.get("token_type_hint") == "refresh_token"
-        provider = self._provider
-        answer: dict[str, Any] | OAuthError = dict(INACTIVE)
-        with provider.database.transaction() as repos:
-            store = SqlOidc(repos.connection)
-            now = provider.clock()
-            found = provider.authenticated(repos, store, credentials, client_info, now)
-            if isinstance(found, OAuthError):
-                answer = found
-            elif found.public:
-                answer = OAuthError(
-                    "invalid_client", "Introspection needs a confidential client.", status=401
-                )
-            else:
-                finders = (self._access_token, self._refresh_token)
-                for find in finders[::-1] if refresh_first else finders:
-                    claims = find(repos, store, found, token, now)
-                    if claims is not None:
-                        answer = claims
-                        break
-        if isinstance(answer, OAuthError):
-            raise answer
-        return answer
+        return self._provider.for_client(
+            credentials,
+            client_info,
+            lambda repos, store, client, now: self._answer(
+                repos, store, client, token, refresh_first, now
+            ),
+        )
+
+    def _answer(
+        self,
+        repos: SqlRepositories,
+        store: SqlOidc,
+        client: Client,
+        token: str,
+        refresh_first: bool,
+        now: datetime,
+    ) -> dict[str, Any] | OAuthError:
+        if client.public:
+            return OAuthError(
+                "invalid_client", "Introspection needs a confidential client.", status=401
+            )
+        finders = (self._access_token, self._refresh_token)
+        for find in finders[::-1] if refresh_first else finders:
+            claims = find(repos, store, client, token, now)
+            if claims is not None:
+                return claims
+        return dict(INACTIVE)
 
     def _stands(self, repos: SqlRepositories, store: SqlOidc, grant: Grant, now: datetime) -> bool:
         if grant.revoked_at is not None or not self._provider.session_live(store, grant, now):

@@ -31,7 +31,8 @@ from sekisho.oidc.end_session import (
 from sekisho.web import context
 from sekisho.web.context import CheckedForm
 from sekisho.web.middleware import HEAD_REQUEST
-from sekisho.web.rendering import page
+from sekisho.web.params import form_lists, query_lists
+from sekisho.web.rendering import page, refusal_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -57,16 +58,8 @@ def _ending(request: Request) -> EndSession:
 
 
 def _error_page(request: Request, error: LogoutPageError) -> Response:
-    language = context.locale(request)
-    return page(
-        request,
-        "message.html",
-        status_code=400,
-        heading=gettext(language, "Sign-out cannot go on"),
-        text=gettext(language, PAGE_ERRORS.get(error.reason, PAGE_ERRORS["invalid_request"])),
-        error_code=error.reason,
-        link=None,
-        link_text=None,
+    return refusal_page(
+        request, N_("Sign-out cannot go on"), PAGE_ERRORS, error.reason, "invalid_request"
     )
 
 
@@ -139,24 +132,14 @@ def _end_session(request: Request, params: dict[str, list[str]]) -> Response:
 
 @router.api_route("/logout", methods=["GET", "HEAD"])
 def end_session(request: Request) -> Response:
-    params: dict[str, list[str]] = {}
-    for name, value in request.query_params.multi_items():
-        params.setdefault(name, []).append(value)
-    return _end_session(request, params)
+    return _end_session(request, query_lists(request))
 
 
 @router.post("/logout")
 async def end_session_post(request: Request) -> Response:
     """§2: the same request as a form post (no CSRF token: it comes from the client's
     site by design; without proof it only shows the confirmation page)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    params: dict[str, list[str]] = {}
-    if content_type == "application/x-www-form-urlencoded":
-        form = await request.form()
-        for name, value in form.multi_items():
-            if isinstance(value, str):
-                params.setdefault(name, []).append(value)
-    return await run_in_threadpool(_end_session, request, params)
+    return await run_in_threadpool(_end_session, request, await form_lists(request))
 
 
 @router.post("/logout/confirm")

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from cryptography.fernet import InvalidToken
@@ -22,6 +22,7 @@ from cryptography.fernet import InvalidToken
 from sekisho.core.clients import ClientInfo
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent, Session, User
+from sekisho.core.sessions import session_event
 from sekisho.oidc import (
     assurance,
     authorization_details,
@@ -36,6 +37,7 @@ from sekisho.oidc import (
 from sekisho.oidc.client_assertion import AssertionRefused
 from sekisho.oidc.clients import Credentials, authenticate, presented_credentials
 from sekisho.oidc.errors import AuthorizationPageError, OAuthError
+from sekisho.oidc.grant_events import grant_event
 from sekisho.oidc.records import AuthorizationRequest, Client, Grant, SigningKey
 from sekisho.policy.assurance import Attestation, highest_aal
 from sekisho.policy.confirmations import Confirmation
@@ -99,10 +101,7 @@ class Confirm:
 Outcome = Respond | SignIn | AskConsent | Confirm
 
 
-@dataclass(frozen=True, slots=True)
-class _TokenOutcome:
-    body: dict[str, Any] | None
-    error: OAuthError | None
+_Answer = TypeVar("_Answer")
 
 
 class Provider:
@@ -245,16 +244,14 @@ class Provider:
         if "request_uri" in form:
             raise OAuthError("invalid_request", "A pushed request cannot hold request_uri.")
         reference = secrets.token_urlsafe(32)
-        with self.database.transaction() as repos:
-            store = SqlOidc(repos.connection)
-            now = self.clock()
-            found = self.authenticated(repos, store, credentials, client_info, now, pushed=True)
-            refusal: OAuthError | None = found if isinstance(found, OAuthError) else None
-            if not isinstance(found, OAuthError):
-                fields = {**form, "client_id": found.id}
-                refusal = self._push(repos, store, found, fields, reference, client_info, now)
-        if refusal is not None:
-            raise refusal
+        self.for_client(
+            credentials,
+            client_info,
+            lambda repos, store, client, now: self._push(
+                repos, store, client, {**form, "client_id": client.id}, reference, client_info, now
+            ),
+            pushed=True,
+        )
         return {
             "request_uri": REQUEST_URI_PREFIX + reference,
             "expires_in": int(PUSHED_LIFETIME.total_seconds()),
@@ -847,20 +844,34 @@ class Provider:
             )
         if not (43 <= len(verifier) <= 128 and set(verifier) <= VERIFIER_ALPHABET):
             raise OAuthError("invalid_grant", "The code_verifier is malformed.")
+        return self.for_client(
+            credentials,
+            client_info,
+            lambda repos, store, client, now: self._redeem(
+                repos, store, client, code, redirect_uri, verifier, client_info, now
+            ),
+        )
+
+    def for_client(
+        self,
+        credentials: Credentials,
+        client_info: ClientInfo,
+        handle: Callable[[SqlRepositories, SqlOidc, Client, datetime], _Answer | OAuthError],
+        *,
+        pushed: bool = False,
+    ) -> _Answer:
+        """What ``handle`` answers the client ``credentials`` authenticate (see
+        :meth:`authenticated`), in one transaction. A refusal, the client's own or
+        ``handle``'s, is raised only after the commit, so what was written on the way
+        stays: a spent code or assertion, a revoked token family, the audit events."""
         with self.database.transaction() as repos:
             store = SqlOidc(repos.connection)
             now = self.clock()
-            found = self.authenticated(repos, store, credentials, client_info, now)
-            if isinstance(found, OAuthError):
-                outcome = _TokenOutcome(None, found)
-            else:
-                outcome = self._redeem(
-                    repos, store, found, code, redirect_uri, verifier, client_info, now
-                )
-        if outcome.error is not None:
-            raise outcome.error
-        assert outcome.body is not None
-        return outcome.body
+            found = self.authenticated(repos, store, credentials, client_info, now, pushed=pushed)
+            answer = found if isinstance(found, OAuthError) else handle(repos, store, found, now)
+        if isinstance(answer, OAuthError):
+            raise answer
+        return answer
 
     def authenticated(
         self,
@@ -894,7 +905,7 @@ class Provider:
         verifier: str,
         client_info: ClientInfo,
         now: datetime,
-    ) -> _TokenOutcome:
+    ) -> dict[str, Any] | OAuthError:
         digest = self.keys.digest(CODE_PURPOSE, code[:256])
         redeemed = store.redeem_code(digest, now=now)
         if redeemed is None:
@@ -904,9 +915,7 @@ class Provider:
                 refusal = "replayed"
                 store.revoke_grant(replayed, reason="code_replayed", now=now)
             self._audit_token_refusal(repos, client, replayed, refusal, client_info, now)
-            return _TokenOutcome(
-                None, OAuthError("invalid_grant", "The code is invalid or expired.")
-            )
+            return OAuthError("invalid_grant", "The code is invalid or expired.")
         reason: str | None = None
         if redeemed.client_id != client.id:
             reason = "other_client"
@@ -926,16 +935,12 @@ class Provider:
             self._audit_token_refusal(
                 repos, client, redeemed.grant_id, reason or "invalid", client_info, now
             )
-            return _TokenOutcome(
-                None, OAuthError("invalid_grant", "The code is invalid or expired.")
-            )
+            return OAuthError("invalid_grant", "The code is invalid or expired.")
         user = repos.users.by_id(grant.user_id)
         if user is None or user.status != "active":
             store.revoke_grant(grant.id, reason="account_inactive", now=now)
             self._audit_token_refusal(repos, client, grant.id, "account_inactive", client_info, now)
-            return _TokenOutcome(
-                None, OAuthError("invalid_grant", "The code is invalid or expired.")
-            )
+            return OAuthError("invalid_grant", "The code is invalid or expired.")
         transaction: dict[str, Any] = {}
         if grant.confirmation_id is not None:
             confirmation = SqlConfirmations(repos.connection).get(grant.confirmation_id)
@@ -944,9 +949,7 @@ class Provider:
                 self._audit_token_refusal(
                     repos, client, grant.id, "transaction_unusable", client_info, now
                 )
-                return _TokenOutcome(
-                    None, OAuthError("invalid_grant", "The code is invalid or expired.")
-                )
+                return OAuthError("invalid_grant", "The code is invalid or expired.")
             transaction = authorization_details.token_claims(confirmation)
         body = self.issue_tokens(
             repos, store, client, grant, user, client_info=client_info, now=now, claims=transaction
@@ -957,7 +960,7 @@ class Provider:
             body["refresh_token"] = self.refresher.issue(
                 SqlOidcTokens(repos.connection), grant, now=now
             )
-        return _TokenOutcome(body, None)
+        return body
 
     def issue_tokens(
         self,
@@ -1013,15 +1016,11 @@ class Provider:
             now=now,
         )
         repos.audit.append(
-            AuditEvent(
-                event=event,
-                outcome="success",
-                at=now,
-                ip=client_info.ip,
-                user_agent=client_info.user_agent,
-                user_id=grant.user_id,
-                session_id=grant.session_id,
-                amr=grant.amr,
+            grant_event(
+                event,
+                grant,
+                client_info,
+                now,
                 detail={
                     "client_id": client.id,
                     "grant": grant.id,
@@ -1114,16 +1113,12 @@ class Provider:
         **detail: str,
     ) -> None:
         repos.audit.append(
-            AuditEvent(
-                event=event,
+            session_event(
+                event,
+                session,
+                client_info,
+                now,
                 outcome=outcome,
-                at=now,
-                ip=client_info.ip,
-                user_agent=client_info.user_agent,
-                user_id=session.user_id if session else None,
-                session_id=session.id if session else None,
-                amr=session.amr if session else (),
-                aal=session.aal if session else None,
                 detail={"client_id": client.id, **detail},
             )
         )

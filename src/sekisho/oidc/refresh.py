@@ -28,14 +28,13 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sekisho.core.clients import ClientInfo
-from sekisho.core.records import AuditEvent
 from sekisho.oidc.clients import presented_credentials
 from sekisho.oidc.errors import OAuthError
+from sekisho.oidc.grant_events import grant_event
 from sekisho.oidc.records import Client, Grant
 from sekisho.store.oidc import SqlOidc
 from sekisho.store.oidc_tokens import SqlOidcTokens
@@ -47,12 +46,6 @@ if TYPE_CHECKING:
 OFFLINE_ACCESS = "offline_access"
 REFRESH_PURPOSE = "oidc-refresh-token"
 MAX_TOKEN = 256
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    body: dict[str, Any] | None
-    error: OAuthError | None
 
 
 def _invalid() -> OAuthError:
@@ -90,19 +83,13 @@ class Refresher:
         if not presented:
             raise OAuthError("invalid_request", "refresh_token is required.")
         asked = form.get("scope")
-        provider = self._provider
-        with provider.database.transaction() as repos:
-            store = SqlOidc(repos.connection)
-            now = provider.clock()
-            found = provider.authenticated(repos, store, credentials, client_info, now)
-            if isinstance(found, OAuthError):
-                outcome = _Outcome(None, found)
-            else:
-                outcome = self._rotate(repos, store, found, presented, asked, client_info, now)
-        if outcome.error is not None:
-            raise outcome.error
-        assert outcome.body is not None
-        return outcome.body
+        return self._provider.for_client(
+            credentials,
+            client_info,
+            lambda repos, store, client, now: self._rotate(
+                repos, store, client, presented, asked, client_info, now
+            ),
+        )
 
     def _rotate(
         self,
@@ -113,7 +100,7 @@ class Refresher:
         asked: str | None,
         client_info: ClientInfo,
         now: datetime,
-    ) -> _Outcome:
+    ) -> dict[str, Any] | OAuthError:
         refresh_tokens = SqlOidcTokens(repos.connection)
         digest = self.digest(presented)
         grant_id = refresh_tokens.spend_refresh_token(digest, client_id=client.id, now=now)
@@ -143,7 +130,7 @@ class Refresher:
                 reason=reason or "invalid",
                 grant_id=grant_id,
             )
-            return _Outcome(None, _invalid())
+            return _invalid()
         scope = grant.scope
         if asked is not None:
             scope = tuple(dict.fromkeys(asked.split()))
@@ -164,7 +151,7 @@ class Refresher:
             event="oidc.token.refreshed",
         )
         body["refresh_token"] = self.issue(refresh_tokens, grant, now=now)
-        return _Outcome(body, None)
+        return body
 
     def _refuse_unspendable(
         self,
@@ -175,7 +162,7 @@ class Refresher:
         digest: str,
         now: datetime,
         client_info: ClientInfo,
-    ) -> _Outcome:
+    ) -> dict[str, Any] | OAuthError:
         """Unknown, another client's, expired, or spent: only the last is reuse."""
         found = refresh_tokens.refresh_token(digest)
         if found is None:
@@ -189,7 +176,7 @@ class Refresher:
                 now,
                 reason="unknown",
             )
-            return _Outcome(None, _invalid())
+            return _invalid()
         grant = store.grant(found.grant_id)
         if found.client_id != client.id:
             reason = "other_client"
@@ -205,7 +192,7 @@ class Refresher:
                 now,
                 grant_id=found.grant_id,
             )
-            return _Outcome(None, _invalid())
+            return _invalid()
         else:
             reason = "expired"
         self._audit(
@@ -219,7 +206,7 @@ class Refresher:
             reason=reason,
             grant_id=found.grant_id,
         )
-        return _Outcome(None, _invalid())
+        return _invalid()
 
     @staticmethod
     def _audit(
@@ -243,15 +230,5 @@ class Refresher:
         if grant is not None:
             facts["acr"] = grant.acr
         repos.audit.append(
-            AuditEvent(
-                event=event,
-                outcome=outcome,
-                at=now,
-                ip=client_info.ip,
-                user_agent=client_info.user_agent,
-                user_id=grant.user_id if grant else None,
-                session_id=grant.session_id if grant else None,
-                amr=grant.amr if grant else (),
-                detail=facts,
-            )
+            grant_event(event, grant, client_info, now, outcome=outcome, detail=facts)
         )

@@ -26,11 +26,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sekisho.core.clients import ClientInfo
-from sekisho.core.records import AuditEvent
 from sekisho.oidc import tokens
 from sekisho.oidc.clients import presented_credentials
 from sekisho.oidc.discovery import provider
 from sekisho.oidc.errors import OAuthError
+from sekisho.oidc.grant_events import grant_event
 from sekisho.oidc.records import Client, Grant
 from sekisho.oidc.token import client_endpoint
 from sekisho.store.oidc import SqlOidc
@@ -55,18 +55,13 @@ class Revocation:
         if not token:
             raise OAuthError("invalid_request", "token is required.")
         refresh_first = form.get("token_type_hint") != "access_token"
-        provider = self._provider
-        with provider.database.transaction() as repos:
-            store = SqlOidc(repos.connection)
-            now = provider.clock()
-            found = provider.authenticated(repos, store, credentials, client_info, now)
-            error = (
-                found
-                if isinstance(found, OAuthError)
-                else self._revoke(repos, store, found, token, refresh_first, client_info, now)
-            )
-        if error is not None:
-            raise error
+        self._provider.for_client(
+            credentials,
+            client_info,
+            lambda repos, store, client, now: self._revoke(
+                repos, store, client, token, refresh_first, client_info, now
+            ),
+        )
 
     def _revoke(
         self,
@@ -138,15 +133,12 @@ def _audit(
     kind: str,
 ) -> None:
     repos.audit.append(
-        AuditEvent(
-            event=event,
+        grant_event(
+            event,
+            grant,
+            client_info,
+            now,
             outcome=outcome,
-            at=now,
-            ip=client_info.ip,
-            user_agent=client_info.user_agent,
-            user_id=grant.user_id,
-            session_id=grant.session_id,
-            amr=grant.amr,
             detail={
                 "client_id": client.id,
                 "token_client_id": grant.client_id,

@@ -15,6 +15,7 @@ The same patterns go into the OpenAPI schema, so the schema says what the server
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
@@ -102,3 +103,27 @@ async def refuse_nul(request: Request) -> None:
         "\x00" in key or "\x00" in value for key, value in request.query_params.multi_items()
     ):
         raise SekishoError(ErrorCode.invalid_request)
+
+
+def query_lists(request: Request) -> dict[str, list[str]]:
+    """Every query parameter with all its values in order: a repeated one stays
+    repeated, for the endpoint to refuse (OAuth 2.0 parameters "MUST NOT be included
+    more than once", RFC 6749 §3.1)."""
+    return _lists(request.query_params.multi_items())
+
+
+async def form_lists(request: Request) -> dict[str, list[str]]:
+    """The same for a form post: an ``application/x-www-form-urlencoded`` body's text
+    fields; any other body carries no parameters."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return {}
+    form = await request.form()
+    return _lists((name, value) for name, value in form.multi_items() if isinstance(value, str))
+
+
+def _lists(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    params: dict[str, list[str]] = {}
+    for name, value in items:
+        params.setdefault(name, []).append(value)
+    return params

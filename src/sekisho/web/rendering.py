@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from sekisho.i18n import LOCALES, jinja_environment
+from sekisho.i18n import LOCALES, gettext, jinja_environment
 from sekisho.web import context
 
 
@@ -25,3 +26,22 @@ def page(request: Request, template: str, status_code: int = 200, **values: Any)
     response = HTMLResponse(body, status_code=status_code)
     context.attach_new_csrf(request, response)
     return response
+
+
+def refusal_page(
+    request: Request, heading: str, reasons: Mapping[str, str], reason: str, fallback: str
+) -> HTMLResponse:
+    """A 400 page for a request refused where no redirect can be trusted: ``heading`` and
+    the message of ``reason`` (``fallback``'s when it has none), both message ids shown in
+    the reader's language, the reason as the error code, and no link onwards."""
+    language = context.locale(request)
+    return page(
+        request,
+        "message.html",
+        status_code=400,
+        heading=gettext(language, heading),
+        text=gettext(language, reasons.get(reason, reasons[fallback])),
+        error_code=reason,
+        link=None,
+        link_text=None,
+    )

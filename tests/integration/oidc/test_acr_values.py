@@ -5,10 +5,7 @@ reach the level, or a new sign-in that still proved too little, answers the clie
 
 from __future__ import annotations
 
-import json
-
 import httpx
-from sqlalchemy import text
 
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.oidc import (
@@ -26,14 +23,6 @@ from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
 
 AAL1 = "urn:sekisho:acr:aal1"
-
-
-def _audited(server: LiveServer, event: str) -> list[dict[str, str]]:
-    with server.database.engine.connect() as connection:
-        rows = connection.execute(
-            text("SELECT detail FROM audit_events WHERE event = :e ORDER BY id"), {"e": event}
-        ).scalars()
-        return [json.loads(row) for row in rows]
 
 
 def _acr(server: LiveServer, registered: Registered, callback: str) -> str:
@@ -62,7 +51,7 @@ def test_an_account_without_a_passkey_gets_unmet_authentication_requirements(
         assert refusal["state"] == "st-1"
         assert refusal["iss"] == server.settings.public_origin
         assert "code" not in refusal
-        assert _audited(server, "oidc.authorization.refused")[-1]["error"] == (
+        assert server.audited("oidc.authorization.refused")[-1]["error"] == (
             "unmet_authentication_requirements"
         )
 
@@ -85,9 +74,9 @@ def test_a_weaker_session_steps_up_with_a_passkey(server: LiveServer, smtp: Smtp
         again = browser.get(authorize_url(registered.client_id, acr_values="phr"))
         assert again.status_code == 303
         assert _acr(server, registered, again.headers["location"]) == "phr"
-        assert [
-            entry["acr_values"] for entry in _audited(server, "oidc.authorization.step_up")
-        ] == ["phr"]
+        assert [entry["acr_values"] for entry in server.audited("oidc.authorization.step_up")] == [
+            "phr"
+        ]
 
 
 def test_a_new_sign_in_that_still_proves_too_little_is_refused(

@@ -19,11 +19,12 @@ from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator, b64url_decode
 from tests.support.browser import FormBrowser
 from tests.support.confirmations import (
-    ACTIONS,
     WITHDRAWAL,
     binding,
     confirm,
+    confirming_server,
     options,
+    person,
     redeem,
 )
 from tests.support.oidc import (
@@ -42,37 +43,13 @@ from tests.support.passkeys import email_sign_in, register, sign_in
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
 
-TIERS = """\
-default_tier = "standard"
-
-[tiers.standard]
-methods = ["passkey", "email"]
-
-[tiers.standard.step_up.withdrawal]
-aal = {aal}
-max_age = "5m"
-"""
 REQUEST_TAG = re.compile(r'name="request" value="([^"]+)"')
 REQUESTED = [{"type": "withdrawal", **WITHDRAWAL}]
 
 
-def _server(make_server: ServerFactory, tmp_path: Path, *, aal: int) -> LiveServer:
-    path = tmp_path / "policy.toml"
-    path.write_text(TIERS.format(aal=aal) + ACTIONS, encoding="utf-8")
-    return make_server(policy_file=path)
-
-
 @pytest.fixture
 def rar(make_server: ServerFactory, tmp_path: Path) -> LiveServer:
-    return _server(make_server, tmp_path, aal=2)
-
-
-def _audited(server: LiveServer, event: str) -> list[dict[str, Any]]:
-    with server.database.engine.connect() as connection:
-        rows = connection.execute(
-            text("SELECT detail FROM audit_events WHERE event = :e ORDER BY id"), {"e": event}
-        ).scalars()
-        return [json.loads(row) for row in rows]
+    return confirming_server(make_server, tmp_path)
 
 
 def _count(server: LiveServer, table: str) -> int:
@@ -87,18 +64,6 @@ def _sub(server: LiveServer, email: str) -> str:
                 text("SELECT id FROM users WHERE email = :e"), {"e": email}
             ).scalar_one()
         )
-
-
-def _person(
-    server: LiveServer, smtp: SmtpCapture, browser: httpx.Client, email: str
-) -> SoftAuthenticator:
-    """An account with a passkey, signed in with it (AAL2) in ``browser``."""
-    server.add_user(email)
-    authenticator = SoftAuthenticator()
-    email_sign_in(server, smtp, browser, email)
-    assert register(server, browser, authenticator).status_code == 201
-    assert sign_in(server, browser, authenticator).status_code == 200
-    return authenticator
 
 
 def _ask(
@@ -148,7 +113,7 @@ def test_a_withdrawal_is_confirmed_bound_and_carried_into_the_tokens_once(
         metadata = http.get("/.well-known/openid-configuration").json()
     assert metadata["authorization_details_types_supported"] == ["withdrawal", "close_account"]
     with server.client() as browser:
-        authenticator = _person(server, smtp, browser, "hana@example.com")
+        authenticator = person(server, smtp, browser, "hana@example.com")
         confirmation = _confirmation_of(_ask(browser, registered))
         page = browser.get(f"/confirm/{confirmation}", headers={"Accept-Language": "en"})
         assert page.status_code == 200
@@ -195,9 +160,9 @@ def test_a_withdrawal_is_confirmed_bound_and_carried_into_the_tokens_once(
     again = redeem(server, registered, confirmation)
     assert (again.status_code, again.json()["error"]) == (409, "confirmation_used")
     assert _introspect(server, registered, tokens.json()["access_token"]) == {"active": False}
-    requested = _audited(server, "confirmation.requested")
+    requested = server.audited("confirmation.requested")
     assert [entry["via"] for entry in requested] == ["authorization_details"]
-    assert _audited(server, "oidc.authorization.granted")[-1]["confirmation"] == confirmation
+    assert server.audited("oidc.authorization.granted")[-1]["confirmation"] == confirmation
 
 
 def test_an_assertion_for_one_transaction_cannot_confirm_another(
@@ -208,7 +173,7 @@ def test_an_assertion_for_one_transaction_cannot_confirm_another(
     server = rar
     registered = register_client(server)
     with server.client() as browser:
-        authenticator = _person(server, smtp, browser, "kai@example.com")
+        authenticator = person(server, smtp, browser, "kai@example.com")
         first = _confirmation_of(_ask(browser, registered))
         started = options(browser, first)
         other = [{"type": "withdrawal", **WITHDRAWAL, "destination": "MUFG 0999-0000001"}]
@@ -230,7 +195,7 @@ def test_an_assertion_for_one_transaction_cannot_confirm_another(
         code = _confirmed_code(server, browser, authenticator, second)
     tokens = exchange(server, registered, code)
     assert tokens.json()["authorization_details"] == other
-    failures = _audited(server, "confirmation.passkey.failed")
+    failures = server.audited("confirmation.passkey.failed")
     assert [entry["reason"] for entry in failures] == ["challenge_of_another_transaction"]
 
 
@@ -256,14 +221,14 @@ def test_undeclared_types_and_invalid_fields_are_refused_to_the_client(
     registered = register_client(server)
     raw = details if isinstance(details, str) else json.dumps(details)
     with server.client() as browser:
-        _person(server, smtp, browser, "mio@example.com")
+        person(server, smtp, browser, "mio@example.com")
         refusal = _refusal(_ask(browser, registered, raw))
     assert refusal["error"] == "invalid_authorization_details"
     assert refusal["state"] == "st-1"
     assert refusal["iss"] == server.settings.public_origin
     assert "code" not in refusal
     assert _count(server, "transaction_confirmations") == 0
-    assert _audited(server, "oidc.authorization.refused")[-1]["error"] == (
+    assert server.audited("oidc.authorization.refused")[-1]["error"] == (
         "invalid_authorization_details"
     )
 
@@ -272,7 +237,7 @@ def test_a_public_client_may_not_ask_for_a_transaction(rar: LiveServer, smtp: Sm
     server = rar
     registered = register_client(server, auth_method="none")
     with server.client() as browser:
-        _person(server, smtp, browser, "ao@example.com")
+        person(server, smtp, browser, "ao@example.com")
         assert _refusal(_ask(browser, registered))["error"] == "unauthorized_client"
     assert _count(server, "transaction_confirmations") == 0
 
@@ -281,10 +246,10 @@ def test_an_account_below_the_step_up_level_gets_unmet_authentication_requiremen
     make_server: ServerFactory, tmp_path: Path, smtp: SmtpCapture
 ) -> None:
     """The tier wants AAL3 for a withdrawal; a synced passkey reaches AAL2 only."""
-    server = _server(make_server, tmp_path, aal=3)
+    server = confirming_server(make_server, tmp_path, aal=3)
     registered = register_client(server)
     with server.client() as browser:
-        _person(server, smtp, browser, "rin@example.com")
+        person(server, smtp, browser, "rin@example.com")
         refusal = _refusal(_ask(browser, registered))
     assert refusal["error"] == "unmet_authentication_requirements"
     assert refusal["state"] == "st-1"
@@ -308,7 +273,7 @@ def test_an_email_session_steps_up_with_a_passkey_before_the_confirmation(
         confirmation = _confirmation_of(browser.get("/authorize/resume"))
         code = _confirmed_code(server, browser, authenticator, confirmation)
     assert exchange(server, registered, code).json()["authorization_details"] == REQUESTED
-    assert [entry["acr_values"] for entry in _audited(server, "oidc.authorization.step_up")] == [
+    assert [entry["acr_values"] for entry in server.audited("oidc.authorization.step_up")] == [
         "phr"
     ]
 
@@ -319,7 +284,7 @@ def test_leaving_the_page_unconfirmed_declines_the_request(
     server = rar
     registered = register_client(server)
     with server.client() as browser:
-        _person(server, smtp, browser, "yua@example.com")
+        person(server, smtp, browser, "yua@example.com")
         confirmation = _confirmation_of(_ask(browser, registered))
         page = browser.get(f"/confirm/{confirmation}")
         assert f'href="/authorize/resume?confirmation={confirmation}"' in page.text
@@ -337,7 +302,7 @@ def test_a_refresh_drops_the_transaction(rar: LiveServer, smtp: SmtpCapture) -> 
     server = rar
     registered = register_client(server, scopes=OFFLINE_SCOPES)
     with server.client() as browser:
-        authenticator = _person(server, smtp, browser, "emi@example.com")
+        authenticator = person(server, smtp, browser, "emi@example.com")
         confirmation = _confirmation_of(_ask(browser, registered, scope="openid offline_access"))
         code = _confirmed_code(server, browser, authenticator, confirmation)
     tokens = exchange(server, registered, code).json()
@@ -358,7 +323,7 @@ def test_a_third_party_client_gets_consent_then_the_confirmation(
     registered = register_client(server, first_party=False, name="Kabu Notes")
     browser = FormBrowser(server.url)
     try:
-        authenticator = _person(server, smtp, browser.http, "nagi@example.com")
+        authenticator = person(server, smtp, browser.http, "nagi@example.com")
         asked = _ask(browser.http, registered)
         assert asked.headers["location"] == "/authorize/resume"
         tag = REQUEST_TAG.search(browser.http.get("/authorize/resume").text)
@@ -380,7 +345,7 @@ def test_signed_out_the_passkey_comes_first_then_the_confirmation(
     server = rar
     registered = register_client(server)
     with server.client() as setup:
-        authenticator = _person(server, smtp, setup, "mei@example.com")
+        authenticator = person(server, smtp, setup, "mei@example.com")
     with server.client() as browser:
         asked = _ask(browser, registered)
         assert asked.headers["location"] == "/signin"
@@ -402,13 +367,13 @@ def test_a_transaction_redeemed_before_the_token_request_gives_no_tokens(
     server = rar
     registered = register_client(server)
     with server.client() as browser:
-        authenticator = _person(server, smtp, browser, "toa@example.com")
+        authenticator = person(server, smtp, browser, "toa@example.com")
         confirmation = _confirmation_of(_ask(browser, registered))
         code = _confirmed_code(server, browser, authenticator, confirmation)
     assert redeem(server, registered, confirmation).status_code == 200
     refused = exchange(server, registered, code)
     assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
-    refusals = _audited(server, "oidc.token.refused")
+    refusals = server.audited("oidc.token.refused")
     assert [entry["reason"] for entry in refusals] == ["transaction_unusable"]
 
 
@@ -418,7 +383,7 @@ def test_prompt_none_is_interaction_required_and_another_person_cannot_finish_it
     server = rar
     registered = register_client(server)
     with server.client() as first, server.client() as second:
-        _person(server, smtp, first, "hiro@example.com")
+        person(server, smtp, first, "hiro@example.com")
         silent = _refusal(_ask(first, registered, prompt="none"))
         assert silent["error"] == "interaction_required"
         assert _count(server, "transaction_confirmations") == 0
@@ -426,7 +391,7 @@ def test_prompt_none_is_interaction_required_and_another_person_cannot_finish_it
         pending = {name: value for name, value in first.cookies.items() if "authorization" in name}
         assert len(pending) == 1
         # Someone else, holding this browser's request (a shared computer), gets no code.
-        _person(server, smtp, second, "kenta@example.com")
+        person(server, smtp, second, "kenta@example.com")
         for name, value in pending.items():
             second.cookies.set(name, value)
         assert second.get(f"/confirm/{confirmation}").status_code == 404
