@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,8 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     declare_length: bool = True
     """False: no Content-Length, the body ends when the connection closes."""
+    stall: float = 0.0
+    """Seconds to wait before answering (a site that answers slowly)."""
 
 
 class DocumentServer:
@@ -40,6 +43,7 @@ class DocumentServer:
                     documents.hits[self.path] += 1
                     documents.hosts.append(self.headers.get("Host", ""))
                     answer = documents._answers.get(self.path, Answer(b"", status=404))
+                time.sleep(answer.stall)
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)

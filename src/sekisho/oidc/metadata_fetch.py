@@ -13,8 +13,11 @@ Invariants of every fetch:
   with the name kept for ``Host`` and for TLS (SNI and certificate check), so a second
   resolution cannot swap in another address (DNS rebinding). No proxy from the
   environment is used.
-- No redirect is followed; short timeouts, a deadline for the whole fetch, and a body
-  of at most :data:`MAX_BYTES`.
+- No redirect is followed; short timeouts, and a body of at most :data:`MAX_BYTES`.
+- The caller waits at most :data:`DEADLINE` for the whole fetch, name resolution
+  included: the fetch runs in a daemon thread of its own, at most
+  :data:`MAX_CONCURRENT` at once, so a site that answers a byte at a time (or a slow
+  resolver) cannot hold the server's thread pool.
 - The body must be JSON.
 
 A refusal is :class:`FetchRefused` with a stable ``code`` (:class:`FetchFailure`),
@@ -28,6 +31,7 @@ import ipaddress
 import json
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,11 +48,14 @@ MAX_URI_LENGTH = 2000
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 3.0
 DEADLINE = 5.0
-"""Seconds for the whole fetch, however slowly the body trickles in."""
+"""Seconds the caller waits for the whole fetch, however slowly the answer trickles in."""
+MAX_CONCURRENT = 8
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
 _NO_CACHE = re.compile(r"(?:^|,)\s*(?:no-store|no-cache)\s*(?:,|$)", re.IGNORECASE)
 
 Resolver = Callable[[str, int], list[str]]
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+"""RFC 6052's well-known prefix: the IPv4 address it embeds is the one reached."""
 
 
 class FetchFailure(StrEnum):
@@ -104,9 +111,12 @@ class MetadataFetcher:
         *,
         allow_loopback: bool,
         resolve: Resolver = _resolve,
+        deadline: float = DEADLINE,
     ) -> None:
         self.allow_loopback = allow_loopback
         self._resolve = resolve
+        self._deadline = deadline
+        self._slots = threading.BoundedSemaphore(MAX_CONCURRENT)
 
     def check_uri(self, uri: str) -> str:
         """``uri`` if it may be fetched at all (before any resolution), else
@@ -129,8 +139,34 @@ class MetadataFetcher:
         raise FetchRefused(FetchFailure.uri, "use https")
 
     def fetch_json(self, uri: str) -> Fetched:
-        """The JSON document at ``uri``, or :class:`FetchRefused`."""
-        parts = urlsplit(self.check_uri(uri))
+        """The JSON document at ``uri``, or :class:`FetchRefused`, within the deadline."""
+        self.check_uri(uri)
+        if not self._slots.acquire(timeout=self._deadline):
+            raise FetchRefused(FetchFailure.timeout, "too many fetches under way")
+        outcome: list[Fetched | FetchRefused] = []
+        worker = threading.Thread(
+            target=self._run, args=(uri, outcome), name="sekisho-metadata-fetch", daemon=True
+        )
+        worker.start()
+        worker.join(self._deadline)
+        if not outcome:
+            raise FetchRefused(
+                FetchFailure.timeout if worker.is_alive() else FetchFailure.unreachable
+            )
+        if isinstance(outcome[0], FetchRefused):
+            raise outcome[0]
+        return outcome[0]
+
+    def _run(self, uri: str, outcome: list[Fetched | FetchRefused]) -> None:
+        try:
+            outcome.append(self._fetch(uri))
+        except FetchRefused as error:
+            outcome.append(error)
+        finally:
+            self._slots.release()
+
+    def _fetch(self, uri: str) -> Fetched:
+        parts = urlsplit(uri)
         host = str(parts.hostname)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         address = self._checked_address(host, port)
@@ -139,7 +175,7 @@ class MetadataFetcher:
         host_header = f"[{host}]" if ":" in host else host
         if parts.port:
             host_header = f"{host_header}:{parts.port}"
-        deadline = time.monotonic() + DEADLINE
+        deadline = time.monotonic() + self._deadline
         try:
             with (
                 httpx.Client(
@@ -162,7 +198,7 @@ class MetadataFetcher:
                 cache_control = answer.headers.get("cache-control", "")
         except httpx.TimeoutException as error:
             raise FetchRefused(FetchFailure.timeout) from error
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as error:
             raise FetchRefused(FetchFailure.unreachable, type(error).__name__) from error
         try:
             document = json.loads(body.decode("utf-8"))
@@ -186,8 +222,11 @@ class MetadataFetcher:
             ip = ipaddress.ip_address(address.split("%", 1)[0])
         except ValueError:
             return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
+        if isinstance(ip, ipaddress.IPv6Address):
+            embedded = ip.ipv4_mapped or ip.sixtofour
+            if embedded is None and ip in _NAT64:
+                embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+            ip = embedded or ip
         if ip.is_loopback:
             return self.allow_loopback
         return ip.is_global and not ip.is_multicast

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from joserfc.jwk import ECKey
 from sqlalchemy import text
 
@@ -35,19 +33,6 @@ from tests.support.smtp import SmtpCapture
 
 PATH = "/.well-known/jwks.json"
 CLIENT_ID = re.compile(r"client_id: (\S+)")
-ALLOW = {"oidc_client_fetch_allow_loopback": True}
-
-
-@pytest.fixture
-def documents() -> Iterator[DocumentServer]:
-    server = DocumentServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def dev_server(make_server: ServerFactory) -> LiveServer:
-    return make_server(**ALLOW)
 
 
 def _key() -> ECKey:

@@ -7,12 +7,9 @@ different redirect hosts with one sector know a person by the same ``sub``."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import text
 
-from tests.conftest import ServerFactory
 from tests.integration.admin.support import bearer, create_key
 from tests.integration.oidc.test_pairwise_subjects import _sign_in_to
 from tests.support.browser import FormBrowser
@@ -26,18 +23,6 @@ A = "https://a.example/cb"
 B = "https://b.example/cb"
 PATH = "/sector.json"
 CLIENT_ID = re.compile(r"client_id: (\S+)")
-
-
-@pytest.fixture
-def documents() -> Iterator[DocumentServer]:
-    server = DocumentServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def dev_server(make_server: ServerFactory) -> LiveServer:
-    return make_server(oidc_client_fetch_allow_loopback=True)
 
 
 def _clients(server: LiveServer) -> int:

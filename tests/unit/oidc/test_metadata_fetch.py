@@ -4,8 +4,6 @@ refused fetch reaches a server: the addresses are checked before connecting."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from sekisho.oidc.metadata_fetch import (
@@ -20,13 +18,6 @@ from tests.support.smtp import free_port
 
 DEV = MetadataFetcher(allow_loopback=True)
 PRODUCTION = MetadataFetcher(allow_loopback=False)
-
-
-@pytest.fixture
-def documents() -> Iterator[DocumentServer]:
-    server = DocumentServer().start()
-    yield server
-    server.stop()
 
 
 def _refusal(fetcher: MetadataFetcher, uri: str) -> FetchFailure:
@@ -69,6 +60,8 @@ def test_loopback_needs_the_development_setting(documents: DocumentServer) -> No
         "[fc00::1]",
         "[::ffff:10.0.0.1]",
         "[ff02::1]",
+        "[64:ff9b::a00:1]",
+        "[2002:a9fe:a9fe::1]",
     ],
 )
 def test_addresses_that_are_not_public_are_refused_even_in_development(host: str) -> None:
@@ -133,6 +126,14 @@ def test_a_body_that_is_not_json_is_refused(documents: DocumentServer) -> None:
     latin = documents.serve("/latin", Answer(b'{"k": "\xff"}'))
     assert _refusal(DEV, html) is FetchFailure.not_json
     assert _refusal(DEV, latin) is FetchFailure.not_json
+
+
+def test_the_caller_waits_no_longer_than_the_deadline(documents: DocumentServer) -> None:
+    """The site's answer comes within every socket timeout, but after the deadline."""
+    uri = documents.serve("/slow.json", Answer(b'{"keys": []}', stall=1.5))
+    hasty = MetadataFetcher(allow_loopback=True, deadline=0.2)
+    assert _refusal(hasty, uri) is FetchFailure.timeout
+    assert DEV.fetch_json(uri).document == {"keys": []}
 
 
 def test_a_closed_port_is_unreachable() -> None:

@@ -5,7 +5,6 @@ kept and reported by their code."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,13 +31,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def documents() -> Iterator[DocumentServer]:
-    server = DocumentServer().start()
-    yield server
-    server.stop()
 
 
 def _key() -> ECKey:
