@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.browser import FormBrowser
+from tests.support.document_server import DocumentServer
 from tests.support.server import LiveServer, fresh_database, settings_for
 from tests.support.smtp import SmtpCapture, free_port
 
@@ -71,3 +72,11 @@ def browsers(server: LiveServer) -> Iterator[Callable[..., FormBrowser]]:
     yield open_browser
     for browser in opened:
         browser.close()
+
+
+@pytest.fixture
+def documents() -> Iterator[DocumentServer]:
+    """A relying party's documents (a JWK Set, a sector listing) on 127.0.0.1."""
+    server = DocumentServer().start()
+    yield server
+    server.stop()

@@ -126,7 +126,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.state.sekisho = sekisho
     app.state.oidc = oidc
     app.state.api_keys = ApiKeyService(database=database, keys=sekisho.keys, clock=clock)
-    app.state.client_admin = ClientAdmin(database, sekisho.keys)
+    app.state.client_admin = ClientAdmin(database, sekisho.keys, oidc.fetcher)
     app.state.confirmations = ConfirmationService(oidc)
     app.state.connected_apps = ConnectedApps(database, clock)
     app.state.cookies = Cookies.for_settings(settings)

@@ -31,6 +31,7 @@ from sekisho.mail.senders import make_sender
 from sekisho.mail.worker import OutboxWorker
 from sekisho.oidc import commands as oidc_commands
 from sekisho.oidc.backchannel import BackchannelWorker
+from sekisho.oidc.metadata_fetch import MetadataFetcher
 from sekisho.operator_recovery_service import CaseRefused as OperatorCaseRefused
 from sekisho.operator_recovery_service import OperatorRecoveryService
 from sekisho.policy.assurance import Attestation
@@ -169,7 +170,11 @@ def _oidc_database() -> tuple[Database, Keyring]:
     return _database(settings, keys=keys), keys
 
 
-oidc_commands.install(app, _oidc_database)
+def _metadata_fetcher() -> MetadataFetcher:
+    return MetadataFetcher(allow_loopback=_settings().oidc_client_fetch_allow_loopback)
+
+
+oidc_commands.install(app, _oidc_database, _metadata_fetcher)
 api_key_commands.install(app, _oidc_database)
 
 

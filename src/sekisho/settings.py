@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     backchannel_retry_base_seconds: float = Field(default=5.0, gt=0)
     backchannel_retry_max_seconds: float = Field(default=900.0, gt=0)
     backchannel_max_attempts: int = Field(default=20, ge=1)
+    oidc_client_fetch_allow_loopback: bool = False
     smtp_host: str = "localhost"
     smtp_port: int = 25
     smtp_security: Literal["none", "starttls", "tls"] = "starttls"
@@ -275,6 +276,8 @@ class Settings(BaseSettings):
             problems.append("SEKISHO_PUBLIC_ORIGIN must be https")
         if self.mail_backend == "devmailbox":
             problems.append("SEKISHO_MAIL_BACKEND=devmailbox is for development only")
+        if self.oidc_client_fetch_allow_loopback:
+            problems.append("SEKISHO_OIDC_CLIENT_FETCH_ALLOW_LOOPBACK is for development only")
         if problems:
             raise ValueError("production mode refuses: " + "; ".join(problems))
         return self

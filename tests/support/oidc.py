@@ -54,6 +54,8 @@ def register_client(
     post_logout_redirect_uris: tuple[str, ...] = (),
     backchannel_logout_uri: str | None = None,
     subject_type: str = "public",
+    jwks_uri: str | None = None,
+    sector_identifier_uri: str | None = None,
 ) -> Registered:
     made = clients.register(
         Keyring(secret_key),
@@ -72,6 +74,8 @@ def register_client(
         id_token_alg=id_token_alg,
         backchannel_logout_uri=backchannel_logout_uri,
         subject_type=subject_type,
+        jwks_uri=jwks_uri,
+        sector_identifier_uri=sector_identifier_uri,
     )
     database = server.database
     try:

@@ -33,6 +33,19 @@ def test_production_accepts_a_real_configuration() -> None:
     assert settings.public_origin == "https://id.example.com"
     assert settings.secure_cookies
     assert "x" * 48 not in repr(settings)
+    assert not settings.oidc_client_fetch_allow_loopback
+
+
+def test_production_refuses_fetching_client_documents_from_loopback() -> None:
+    with pytest.raises(ValidationError) as error:
+        Settings(
+            mode="production",
+            secret_key="x" * 48,
+            public_origin="https://id.example.com",
+            mail_backend="smtp",
+            oidc_client_fetch_allow_loopback=True,
+        )
+    assert "SEKISHO_OIDC_CLIENT_FETCH_ALLOW_LOOPBACK is for development only" in str(error.value)
 
 
 @pytest.mark.parametrize(

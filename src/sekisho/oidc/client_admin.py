@@ -3,19 +3,22 @@
 
 Invariant: a client secret is returned once, by ``add`` or ``rotate_secret``, and
 stored only as its keyed hash (oidc/clients.py); every change writes one audit event,
-naming who made it (``cli`` or the API key), in the same transaction.
+naming who made it (``cli`` or the API key), in the same transaction. A
+``sector_identifier_uri`` is fetched (oidc/metadata_fetch.py) and must list the
+redirect URIs before anything is stored; a ``jwks_uri`` must be fetchable under this
+deployment's fetch rules, and is fetched when the client first authenticates.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
-from sekisho.oidc import client_assertion, clients
+from sekisho.oidc import clients
 from sekisho.oidc.clients import NewClient, RegistrationError
+from sekisho.oidc.metadata_fetch import FetchRefused, MetadataFetcher
 from sekisho.oidc.records import Client
 from sekisho.store.database import Database
 from sekisho.store.oidc import SqlOidc
@@ -39,12 +42,14 @@ class ClientSettings:
     id_token_lifetime: timedelta = clients.DEFAULT_ID_TOKEN_LIFETIME
     access_token_lifetime: timedelta = clients.DEFAULT_ACCESS_TOKEN_LIFETIME
     client_id: str | None = None
-    jwks: dict[str, Any] | None = None
+    jwks: object = None
     require_par: bool = False
     id_token_alg: str = "ES256"  # noqa: S105 (an algorithm name, not a secret)
     backchannel_logout_uri: str | None = None
     backchannel_logout_session_required: bool = False
     subject_type: str = "public"
+    jwks_uri: str | None = None
+    sector_identifier_uri: str | None = None
 
 
 def describe(client: Client) -> dict[str, object]:
@@ -70,13 +75,16 @@ def describe(client: Client) -> dict[str, object]:
         "backchannel_logout_uri": client.backchannel_logout_uri,
         "backchannel_logout_session_required": client.backchannel_logout_session_required,
         "subject_type": client.subject_type,
+        "jwks_uri": client.jwks_uri,
+        "sector_identifier_uri": client.sector_identifier_uri,
     }
 
 
 class ClientAdmin:
-    def __init__(self, database: Database, keys: Keyring) -> None:
+    def __init__(self, database: Database, keys: Keyring, fetcher: MetadataFetcher) -> None:
         self._database = database
         self._keys = keys
+        self._fetcher = fetcher
 
     def all(self) -> list[Client]:
         with self._database.reading() as repos:
@@ -107,7 +115,13 @@ class ClientAdmin:
             backchannel_logout_uri=settings.backchannel_logout_uri,
             backchannel_logout_session_required=settings.backchannel_logout_session_required,
             subject_type=settings.subject_type,
+            jwks_uri=settings.jwks_uri,
+            sector_identifier_uri=settings.sector_identifier_uri,
         )
+        if made.client.jwks_uri is not None:
+            self._fetchable(made.client.jwks_uri, "JWKS URI")
+        if made.client.sector_identifier_uri is not None:
+            self.check_sector(made.client.sector_identifier_uri, made.client.redirect_uris)
         with self._database.transaction() as repos:
             store = SqlOidc(repos.connection)
             if store.client(made.client.id) is not None:
@@ -129,20 +143,49 @@ class ClientAdmin:
             repos.audit.append(_event("oidc.client_secret_rotated", client_id, now, actor))
         return secret
 
-    def set_jwks(self, client_id: str, jwks: object, *, now: datetime, actor: str) -> bool:
-        """Replace a ``private_key_jwt`` client's public keys (the client's own key
-        rotation: register the new set, with the old key still in it until the client
-        signs with the new one). Raises :class:`RegistrationError` for an unacceptable
-        set; False when there is no such ``private_key_jwt`` client."""
-        try:
-            checked = client_assertion.check_jwks(jwks)
-        except ValueError as error:
-            raise RegistrationError(str(error)) from error
+    def set_jwks(
+        self,
+        client_id: str,
+        *,
+        jwks: object = None,
+        jwks_uri: str | None = None,
+        now: datetime,
+        actor: str,
+    ) -> bool:
+        """Replace a ``private_key_jwt`` client's public keys with an inline set or a
+        JWKS URI, exactly one (the client's own key rotation: register the new set, with
+        the old key still in it until the client signs with the new one; a client at a
+        JWKS URI rotates there). Raises :class:`RegistrationError` for unacceptable
+        keys; False when there is no such ``private_key_jwt`` client."""
+        checked, uri = clients.registrable_keys("private_key_jwt", jwks, jwks_uri)
+        if uri is not None:
+            self._fetchable(uri, "JWKS URI")
         with self._database.transaction() as repos:
-            if not SqlOidc(repos.connection).set_client_jwks(client_id, checked):
+            if not SqlOidc(repos.connection).set_client_jwks(client_id, checked, uri):
                 return False
             repos.audit.append(_event("oidc.client_jwks_replaced", client_id, now, actor))
         return True
+
+    def check_sector(self, uri: str, redirect_uris: tuple[str, ...]) -> None:
+        """Fetch a ``sector_identifier_uri`` and check that it lists every redirect URI
+        (OIDC Core §8.1). Whatever changes a pairwise client's redirect URIs calls this
+        again. Raises :class:`RegistrationError`."""
+        self._fetchable(uri, "sector identifier URI")
+        try:
+            fetched = self._fetcher.fetch_json(uri)
+        except FetchRefused as error:
+            raise RegistrationError(
+                f"the sector identifier URI could not be fetched ({error.code.value})"
+            ) from error
+        clients.check_sector_listing(fetched.document, redirect_uris)
+
+    def _fetchable(self, uri: str, what: str) -> None:
+        try:
+            self._fetcher.check_uri(uri)
+        except FetchRefused as error:
+            raise RegistrationError(
+                f"{uri}: this deployment does not fetch a {what} there ({error.code.value})"
+            ) from error
 
     def remove(self, client_id: str, *, now: datetime, actor: str) -> bool:
         """Remove a client; every token it holds stops working at once."""

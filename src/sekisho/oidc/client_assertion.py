@@ -99,6 +99,16 @@ def subject(assertion: str) -> str | None:
     return sub if isinstance(sub, str) and 0 < len(sub) <= 64 else None
 
 
+def key_id(assertion: str) -> str | None:
+    """The ``kid`` an assertion's header names, read before any check, only to know
+    whether a client's fetched key set holds it (oidc/remote_jwks.py)."""
+    try:
+        kid = jws.extract_compact(assertion.encode("ascii")).headers().get("kid")
+    except (JoseError, ValueError, UnicodeError):
+        return None
+    return kid if isinstance(kid, str) and 0 < len(kid) <= 200 else None
+
+
 def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 

@@ -52,16 +52,17 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def check_backchannel_logout_uri(uri: str) -> str:
-    """A back-channel logout URI (Back-Channel Logout 1.0 §2.2): absolute, no fragment,
-    no userinfo; https, or http on a loopback address (development)."""
+def check_https_uri(uri: str, what: str) -> str:
+    """A URI Sekisho itself calls or fetches (``what`` names it in refusals): absolute,
+    no fragment, no userinfo; https, or http on a loopback address (development; the
+    fetcher refuses that too unless its setting allows it)."""
     if len(uri) > 2000 or any(char in uri for char in " \"'<>\\") or not uri.isprintable():
         raise RegistrationError(f"{uri!r}: not a plain URI")
     parts = urlsplit(uri)
     if parts.fragment or "#" in uri:
-        raise RegistrationError(f"{uri}: a back-channel logout URI has no fragment")
+        raise RegistrationError(f"{uri}: a {what} has no fragment")
     if parts.username is not None or parts.password is not None:
-        raise RegistrationError(f"{uri}: a back-channel logout URI has no user information")
+        raise RegistrationError(f"{uri}: a {what} has no user information")
     if (parts.scheme == "https" and parts.hostname) or (
         parts.scheme == "http" and is_loopback(parts.hostname)
     ):
@@ -69,18 +70,44 @@ def check_backchannel_logout_uri(uri: str) -> str:
     raise RegistrationError(f"{uri}: use https (http only on a loopback address)")
 
 
-def check_subject_type(subject_type: str, redirect_uris: list[str]) -> str:
-    """``public`` or ``pairwise``; a pairwise client's sector identifier is the host of
-    its redirect URIs, so they must share one (OIDC Core §8.1)."""
+def check_backchannel_logout_uri(uri: str) -> str:
+    """A back-channel logout URI (Back-Channel Logout 1.0 §2.2)."""
+    return check_https_uri(uri, "back-channel logout URI")
+
+
+def check_subject_type(
+    subject_type: str, redirect_uris: list[str], sector_identifier_uri: str | None = None
+) -> str:
+    """``public`` or ``pairwise``. A pairwise client's sector identifier is the host of
+    its ``sector_identifier_uri`` (whose listing of the redirect URIs is checked by
+    :func:`check_sector_listing` when it is fetched), or else the host of its redirect
+    URIs, which must then share one (OIDC Core §8.1)."""
     if subject_type not in SUBJECT_TYPES:
         raise RegistrationError(f"subject type must be one of {', '.join(SUBJECT_TYPES)}")
-    if subject_type == "pairwise":
+    if sector_identifier_uri is not None:
+        if subject_type != "pairwise":
+            raise RegistrationError("a sector identifier URI is registered only with pairwise")
+        check_https_uri(sector_identifier_uri, "sector identifier URI")
+    elif subject_type == "pairwise":
         hosts = {urlsplit(uri).hostname for uri in redirect_uris}
         if len(hosts) != 1 or None in hosts:
             raise RegistrationError(
-                "a pairwise client's redirect URIs must share one host (its sector identifier)"
+                "a pairwise client's redirect URIs must share one host (its sector"
+                " identifier), or the client needs a sector identifier URI"
             )
     return subject_type
+
+
+def check_sector_listing(document: object, redirect_uris: list[str] | tuple[str, ...]) -> None:
+    """The document at a ``sector_identifier_uri`` is a JSON array of URIs holding every
+    registered redirect URI (OIDC Core §8.1); raises :class:`RegistrationError`."""
+    if not isinstance(document, list) or not all(isinstance(uri, str) for uri in document):
+        raise RegistrationError("the sector identifier URI must serve a JSON array of URIs")
+    missing = sorted(set(redirect_uris) - set(document))
+    if missing:
+        raise RegistrationError(
+            f"the sector identifier URI does not list the redirect URI {', '.join(missing)}"
+        )
 
 
 def check_redirect_uri(uri: str, *, application_type: str) -> str:
@@ -160,13 +187,17 @@ def register(
     backchannel_logout_uri: str | None = None,
     backchannel_logout_session_required: bool = False,
     subject_type: str = "public",
+    jwks_uri: str | None = None,
+    sector_identifier_uri: str | None = None,
 ) -> NewClient:
-    """A new client and, for a secret-based method, its secret (returned once)."""
+    """A new client and, for a secret-based method, its secret (returned once). The
+    documents at ``jwks_uri`` and ``sector_identifier_uri`` are not fetched here
+    (:class:`sekisho.oidc.client_admin.ClientAdmin` fetches the latter)."""
     if auth_method not in AUTH_METHODS:
         raise RegistrationError(f"auth method must be one of {', '.join(AUTH_METHODS)}")
     if id_token_alg not in ALGORITHMS:
         raise RegistrationError(f"the ID token algorithm must be one of {', '.join(ALGORITHMS)}")
-    registered_jwks = _registrable_jwks(auth_method, jwks)
+    registered_jwks, registered_jwks_uri = registrable_keys(auth_method, jwks, jwks_uri)
     if application_type not in APPLICATION_TYPES:
         raise RegistrationError("application type must be web or native")
     if not redirect_uris:
@@ -210,21 +241,31 @@ def register(
             check_backchannel_logout_uri(backchannel_logout_uri) if backchannel_logout_uri else None
         ),
         backchannel_logout_session_required=backchannel_logout_session_required,
-        subject_type=check_subject_type(subject_type, redirect_uris),
+        subject_type=check_subject_type(subject_type, redirect_uris, sector_identifier_uri),
+        jwks_uri=registered_jwks_uri,
+        sector_identifier_uri=sector_identifier_uri,
     )
     return NewClient(client=client, secret=secret)
 
 
-def _registrable_jwks(auth_method: str, jwks: object) -> dict[str, Any] | None:
-    """The JWK Set a ``private_key_jwt`` client needs, and no other client has."""
+def registrable_keys(
+    auth_method: str, jwks: object, jwks_uri: str | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The keys a ``private_key_jwt`` client needs, and no other client has: exactly
+    one of an inline JWK Set and a ``jwks_uri`` (OIDC Registration §2)."""
     if auth_method != "private_key_jwt":
-        if jwks is not None:
-            raise RegistrationError("a JWKS is registered only with private_key_jwt")
-        return None
-    if jwks is None:
-        raise RegistrationError("private_key_jwt needs the client's JWKS (its public keys)")
+        if jwks is not None or jwks_uri is not None:
+            raise RegistrationError("a JWKS or JWKS URI is registered only with private_key_jwt")
+        return None, None
+    if (jwks is None) == (jwks_uri is None):
+        raise RegistrationError(
+            "private_key_jwt needs the client's JWKS (its public keys) or its JWKS URI,"
+            " exactly one of them"
+        )
+    if jwks_uri is not None:
+        return None, check_https_uri(jwks_uri, "JWKS URI")
     try:
-        return client_assertion.check_jwks(jwks)
+        return client_assertion.check_jwks(jwks), None
     except ValueError as error:
         raise RegistrationError(str(error)) from error
 

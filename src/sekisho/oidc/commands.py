@@ -15,23 +15,40 @@ import typer
 from sekisho.core.keys import Keyring
 from sekisho.oidc import clients, signing_keys
 from sekisho.oidc.client_admin import ClientAdmin, ClientExists, ClientSettings, describe
+from sekisho.oidc.metadata_fetch import MetadataFetcher
 from sekisho.store.database import Database
 from sekisho.store.oidc import SqlOidc
 
 OpenDatabase = Callable[[], tuple[Database, Keyring]]
+OpenFetcher = Callable[[], MetadataFetcher]
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def install(app: typer.Typer, open_database: OpenDatabase) -> None:
+def _parsed_jwks(jwks: str | None) -> object:
+    """``--jwks`` as JSON (None when not given); a refusal exits with status 2."""
+    if jwks is None:
+        return None
+    try:
+        return json.loads(jwks)
+    except ValueError as error:
+        typer.echo(f"refused: --jwks is not JSON: {error}", err=True)
+        raise typer.Exit(2) from error
+
+
+def install(app: typer.Typer, open_database: OpenDatabase, open_fetcher: OpenFetcher) -> None:
     keys_app = typer.Typer(help="OpenID Connect signing keys.", no_args_is_help=True)
     clients_app = typer.Typer(
         help="OpenID Connect clients (relying parties).", no_args_is_help=True
     )
     app.add_typer(keys_app, name="keys")
     app.add_typer(clients_app, name="clients")
+
+    def client_admin() -> ClientAdmin:
+        database, keyring = open_database()
+        return ClientAdmin(database, keyring, open_fetcher())
 
     @keys_app.command("list")
     def keys_list() -> None:
@@ -116,8 +133,8 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
         ] = None,
         auth_method: str = typer.Option(
             "client_secret_basic",
-            help="client_secret_basic, client_secret_post, private_key_jwt (with --jwks),"
-            " or none (public client, PKCE).",
+            help="client_secret_basic, client_secret_post, private_key_jwt (with --jwks or"
+            " --jwks-uri), or none (public client, PKCE).",
         ),
         application_type: str = typer.Option("web", help="web or native."),
         first_party: bool = typer.Option(False, help="Skip the consent page (your own apps)."),
@@ -131,6 +148,11 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
             None,
             help="private_key_jwt: the client's public keys, a JWK Set as inline JSON.",
         ),
+        jwks_uri: str = typer.Option(
+            None,
+            help="private_key_jwt: where the client publishes its JWK Set (https), instead"
+            " of --jwks.",
+        ),
         require_par: bool = typer.Option(
             False, help="Accept only pushed authorization requests (RFC 9126) from it."
         ),
@@ -142,16 +164,18 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
             False, help="The client needs sid in logout tokens (Sekisho always sends it)."
         ),
         subject_type: str = typer.Option(
-            "public", help="public (the user id) or pairwise (per redirect URI host)."
+            "public",
+            help="public (the user id) or pairwise (per sector: the redirect URIs' host, or"
+            " the host of --sector-identifier-uri).",
+        ),
+        sector_identifier_uri: str = typer.Option(
+            None,
+            help="pairwise: an https URI serving a JSON array of the client's redirect URIs;"
+            " its host becomes the sector (checked now).",
         ),
     ) -> None:
         """Register a client. Its secret is printed once: store it in the application."""
-        try:
-            registered_jwks = json.loads(jwks) if jwks is not None else None
-        except ValueError as error:
-            typer.echo(f"refused: --jwks is not JSON: {error}", err=True)
-            raise typer.Exit(2) from error
-        database, keyring = open_database()
+        registered_jwks = _parsed_jwks(jwks)
         settings = ClientSettings(
             name=name,
             redirect_uris=redirect_uri,
@@ -164,14 +188,16 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
             access_token_lifetime=timedelta(seconds=access_token_lifetime),
             client_id=client_id,
             jwks=registered_jwks,
+            jwks_uri=jwks_uri,
             require_par=require_par,
             id_token_alg=id_token_alg,
             backchannel_logout_uri=backchannel_logout_uri,
             backchannel_logout_session_required=backchannel_logout_session_required,
             subject_type=subject_type,
+            sector_identifier_uri=sector_identifier_uri,
         )
         try:
-            made = ClientAdmin(database, keyring).add(settings, now=_now(), actor="cli")
+            made = client_admin().add(settings, now=_now(), actor="cli")
         except ClientExists as error:
             typer.echo(str(error), err=True)
             raise typer.Exit(1) from error
@@ -186,16 +212,14 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
     @clients_app.command("list")
     def clients_list() -> None:
         """Every client: id, auth method, first-party flag, name."""
-        database, keyring = open_database()
-        for client in ClientAdmin(database, keyring).all():
+        for client in client_admin().all():
             party = "first-party" if client.first_party else "third-party"
             typer.echo(f"{client.id}  {client.auth_method}  {party}  {client.name}")
 
     @clients_app.command("show")
     def clients_show(client_id: str) -> None:
         """One client's settings as JSON (never its secret)."""
-        database, keyring = open_database()
-        client = ClientAdmin(database, keyring).one(client_id)
+        client = client_admin().one(client_id)
         if client is None:
             typer.echo(f"no client {client_id}", err=True)
             raise typer.Exit(1)
@@ -204,8 +228,7 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
     @clients_app.command("rotate-secret")
     def clients_rotate_secret(client_id: str) -> None:
         """A new secret for a confidential client; the old one stops working at once."""
-        database, keyring = open_database()
-        secret = ClientAdmin(database, keyring).rotate_secret(client_id, now=_now(), actor="cli")
+        secret = client_admin().rotate_secret(client_id, now=_now(), actor="cli")
         if secret is None:
             typer.echo(f"no confidential client {client_id}", err=True)
             raise typer.Exit(1)
@@ -215,18 +238,21 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
     @clients_app.command("set-jwks")
     def clients_set_jwks(
         client_id: str,
-        jwks: Annotated[str, typer.Option(help="The new public keys: a JWK Set as inline JSON.")],
+        jwks: Annotated[
+            str | None, typer.Option(help="The new public keys: a JWK Set as inline JSON.")
+        ] = None,
+        jwks_uri: Annotated[
+            str | None,
+            typer.Option(help="Or where the client publishes its JWK Set (https) from now on."),
+        ] = None,
     ) -> None:
-        """Replace a private_key_jwt client's public keys (keep the old key in the set
-        until the client signs with the new one)."""
+        """Replace a private_key_jwt client's public keys, by --jwks or --jwks-uri (keep
+        the old key in the set until the client signs with the new one)."""
+        keys = _parsed_jwks(jwks)
         try:
-            keys = json.loads(jwks)
-        except ValueError as error:
-            typer.echo(f"refused: --jwks is not JSON: {error}", err=True)
-            raise typer.Exit(2) from error
-        database, keyring = open_database()
-        try:
-            done = ClientAdmin(database, keyring).set_jwks(client_id, keys, now=_now(), actor="cli")
+            done = client_admin().set_jwks(
+                client_id, jwks=keys, jwks_uri=jwks_uri, now=_now(), actor="cli"
+            )
         except clients.RegistrationError as error:
             typer.echo(f"refused: {error}", err=True)
             raise typer.Exit(2) from error
@@ -238,8 +264,7 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
     @clients_app.command("remove")
     def clients_remove(client_id: str) -> None:
         """Remove a client; every token it holds stops working at once."""
-        database, keyring = open_database()
-        if not ClientAdmin(database, keyring).remove(client_id, now=_now(), actor="cli"):
+        if not client_admin().remove(client_id, now=_now(), actor="cli"):
             typer.echo(f"no client {client_id}", err=True)
             raise typer.Exit(1)
         typer.echo(f"removed {client_id}")

@@ -38,7 +38,9 @@ from sekisho.oidc.client_assertion import AssertionRefused
 from sekisho.oidc.clients import Credentials, authenticate, presented_credentials
 from sekisho.oidc.errors import AuthorizationPageError, OAuthError
 from sekisho.oidc.grant_events import grant_event
+from sekisho.oidc.metadata_fetch import FetchFailure, MetadataFetcher
 from sekisho.oidc.records import AuthorizationRequest, Client, Grant, SigningKey
+from sekisho.oidc.remote_jwks import RemoteKeySets
 from sekisho.policy.assurance import Attestation, highest_aal
 from sekisho.policy.confirmations import Confirmation
 from sekisho.service import Sekisho
@@ -112,6 +114,10 @@ class Provider:
         self.issuer = sekisho.settings.public_origin
         self.private_keys = signing_keys.PrivateKeys(self.keys)
         self.refresher = refresh.Refresher(self)
+        self.fetcher = MetadataFetcher(
+            allow_loopback=sekisho.settings.oidc_client_fetch_allow_loopback
+        )
+        self.remote_keys = RemoteKeySets(self.fetcher, self.clock)
 
     def clock(self) -> datetime:
         return self.sekisho.clock()
@@ -240,7 +246,7 @@ class Provider:
         authenticates as at ``/token``, the request is validated as at ``/authorize``
         and kept under a keyed hash of a random reference for :data:`PUSHED_LIFETIME`.
         Refusals are raised after the transaction commits (with their audit event)."""
-        credentials = presented_credentials(headers, form, basic=basic)
+        credentials = self.credentials(headers, form, basic=basic)
         if "request_uri" in form:
             raise OAuthError("invalid_request", "A pushed request cannot hold request_uri.")
         reference = secrets.token_urlsafe(32)
@@ -295,6 +301,35 @@ class Provider:
         )
         return refusal
 
+    def credentials(
+        self, headers: dict[str, str], form: dict[str, str], *, basic: bool
+    ) -> Credentials:
+        """What the request presented to authenticate its client
+        (:func:`clients.presented_credentials`); for a ``private_key_jwt`` client whose
+        keys are at a ``jwks_uri``, its key set is prepared here, in the calling thread
+        and before the caller's transaction (oidc/remote_jwks.py)."""
+        credentials = presented_credentials(headers, form, basic=basic)
+        if credentials.assertion is None:
+            return credentials
+        with self.database.reading() as repos:
+            client = SqlOidc(repos.connection).client(credentials.client_id)
+        if client is not None and client.auth_method == "private_key_jwt" and client.jwks_uri:
+            kid = client_assertion.key_id(credentials.assertion)
+            self.remote_keys.prepare(client.id, client.jwks_uri, kid)
+        return credentials
+
+    def _keys_of(self, client: Client) -> dict[str, Any] | None:
+        """A ``private_key_jwt`` client's key set: inline, or as prepared from its
+        ``jwks_uri`` (a failed fetch refuses with ``jwks_uri:<code>``)."""
+        if client.jwks_uri is None:
+            return client.jwks
+        found = self.remote_keys.outcome(client.id, client.jwks_uri)
+        if found is None:
+            raise AssertionRefused("jwks_uri:not_fetched")
+        if isinstance(found, FetchFailure):
+            raise AssertionRefused(f"jwks_uri:{found.value}")
+        return found
+
     def _audiences(self, *, pushed: bool) -> tuple[str, ...]:
         """What a client assertion's ``aud`` may say here (oidc/client_assertion.py)."""
         token_endpoint = f"{self.issuer}/token"
@@ -323,7 +358,7 @@ class Provider:
             checked = client_assertion.verify(
                 credentials.assertion,
                 client_id=client.id,
-                jwks=client.jwks,
+                jwks=self._keys_of(client),
                 audiences=audiences,
                 now=now,
             )
@@ -834,7 +869,7 @@ class Provider:
             raise OAuthError(
                 "unsupported_grant_type", "Only authorization_code and refresh_token are supported."
             )
-        credentials = presented_credentials(headers, form, basic=basic)
+        credentials = self.credentials(headers, form, basic=basic)
         code = form.get("code")
         redirect_uri = form.get("redirect_uri")
         verifier = form.get("code_verifier")

@@ -16,7 +16,7 @@ class Client:
     name: str
     auth_method: str
     """``client_secret_basic``, ``client_secret_post``, ``private_key_jwt`` (RFC 7523,
-    keys in ``jwks``) or ``none`` (public, PKCE only)."""
+    keys in ``jwks`` or at ``jwks_uri``) or ``none`` (public, PKCE only)."""
     application_type: str
     """``web`` or ``native``; only native clients get RFC 8252's loopback port rule."""
     redirect_uris: tuple[str, ...]
@@ -39,6 +39,12 @@ class Client:
     backchannel_logout_session_required: bool = False
     subject_type: str = "public"
     """``public`` (the user id) or ``pairwise`` (OIDC Core §8.1, per sector)."""
+    jwks_uri: str | None = None
+    """Where a ``private_key_jwt`` client publishes its keys (OIDC Registration §2);
+    exactly one of ``jwks`` and ``jwks_uri`` is set for such a client."""
+    sector_identifier_uri: str | None = None
+    """A pairwise client's sector (OIDC Core §8.1): a JSON array of its redirect URIs,
+    checked when they are registered."""
 
     @property
     def public(self) -> bool:
@@ -46,8 +52,11 @@ class Client:
 
     @property
     def sector_identifier(self) -> str:
-        """The host of the redirect URIs (OIDC Core §8.1; registration makes a pairwise
-        client's redirect URIs share one host)."""
+        """The host of the ``sector_identifier_uri`` when there is one, else of the
+        redirect URIs (OIDC Core §8.1; registration makes a pairwise client without a
+        sector identifier URI keep its redirect URIs on one host)."""
+        if self.sector_identifier_uri:
+            return urlsplit(self.sector_identifier_uri).hostname or ""
         return (urlsplit(self.redirect_uris[0]).hostname or "") if self.redirect_uris else ""
 
 

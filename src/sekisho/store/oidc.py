@@ -123,6 +123,8 @@ def _client(row: RowMapping) -> Client:
         backchannel_logout_uri=row["backchannel_logout_uri"],
         backchannel_logout_session_required=bool(row["backchannel_logout_session_required"]),
         subject_type=row["subject_type"],
+        jwks_uri=row["jwks_uri"],
+        sector_identifier_uri=row["sector_identifier_uri"],
     )
 
 
@@ -272,6 +274,8 @@ class SqlOidc:
                 backchannel_logout_uri=client.backchannel_logout_uri,
                 backchannel_logout_session_required=client.backchannel_logout_session_required,
                 subject_type=client.subject_type,
+                jwks_uri=client.jwks_uri,
+                sector_identifier_uri=client.sector_identifier_uri,
             )
         )
 
@@ -292,12 +296,15 @@ class SqlOidc:
         ).first()
         return row is not None
 
-    def set_client_jwks(self, client_id: str, jwks: dict[str, Any]) -> bool:
-        """Replace a ``private_key_jwt`` client's keys; False for any other client."""
+    def set_client_jwks(
+        self, client_id: str, jwks: dict[str, Any] | None, jwks_uri: str | None
+    ) -> bool:
+        """Replace a ``private_key_jwt`` client's keys, inline or by URI (the caller
+        passes exactly one); False for any other client."""
         row = self._c.execute(
             update(oidc_clients)
             .where(oidc_clients.c.id == client_id, oidc_clients.c.auth_method == "private_key_jwt")
-            .values(jwks=json.dumps(jwks, sort_keys=True))
+            .values(jwks=json.dumps(jwks, sort_keys=True) if jwks else None, jwks_uri=jwks_uri)
             .returning(oidc_clients.c.id)
         ).first()
         return row is not None

@@ -333,6 +333,9 @@ oidc_clients = Table(
     Column("backchannel_logout_uri", String(2000)),
     Column("backchannel_logout_session_required", Boolean, nullable=False, server_default=false()),
     Column("subject_type", String(16), nullable=False, server_default="public"),
+    # revision 0018_client_jwks_uri: OIDC Registration §2, OIDC Core §8.1
+    Column("jwks_uri", String(2000)),
+    Column("sector_identifier_uri", String(2000)),
 )
 
 oidc_pending_requests = Table(

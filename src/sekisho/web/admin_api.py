@@ -111,6 +111,12 @@ class ClientOut(BaseModel):
     backchannel_logout_uri: str | None
     backchannel_logout_session_required: bool
     subject_type: str
+    jwks_uri: str | None = Field(
+        description="Where a private_key_jwt client publishes its keys, instead of jwks."
+    )
+    sector_identifier_uri: str | None = Field(
+        description="A pairwise client's sector identifier URI (OIDC Core 8.1)."
+    )
 
 
 class ClientCreated(ClientOut):
@@ -142,8 +148,15 @@ class ClientBody(_Strict):
     client_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._~-]{1,64}$")] | None = None
     jwks: dict[str, Any] | None = Field(
         default=None,
-        description="private_key_jwt only (and required there): the client's public keys,"
-        " a JWK Set of 1 to 10 EC P-256 or RSA (2048 bits or more) keys (RFC 7523).",
+        description="private_key_jwt only, exactly one of jwks and jwks_uri: the client's"
+        " public keys, a JWK Set of 1 to 10 EC P-256 or RSA (2048 bits or more) keys"
+        " (RFC 7523).",
+    )
+    jwks_uri: Uri | None = Field(
+        default=None,
+        description="private_key_jwt only, exactly one of jwks and jwks_uri: an https URI"
+        " where the client publishes that JWK Set (fetched when it authenticates, cached,"
+        " refetched when an assertion names an unknown kid).",
     )
     require_pushed_authorization_requests: bool = Field(
         default=False, description="Accept only pushed authorization requests (RFC 9126 §6)."
@@ -158,7 +171,12 @@ class ClientBody(_Strict):
     subject_type: Literal["public", "pairwise"] = Field(
         default="public",
         description="pairwise: a per-sector sub (OIDC Core 8.1); the redirect URIs must "
-        "share one host.",
+        "share one host, unless sector_identifier_uri is given.",
+    )
+    sector_identifier_uri: Uri | None = Field(
+        default=None,
+        description="pairwise only: an https URI serving a JSON array that lists every "
+        "redirect URI (fetched and checked now); its host becomes the sector.",
     )
 
 
@@ -273,11 +291,13 @@ def create_client(
         access_token_lifetime=timedelta(seconds=body.access_token_lifetime_seconds),
         client_id=body.client_id,
         jwks=body.jwks,
+        jwks_uri=body.jwks_uri,
         require_par=body.require_pushed_authorization_requests,
         id_token_alg=body.id_token_signed_response_alg,
         backchannel_logout_uri=body.backchannel_logout_uri,
         backchannel_logout_session_required=body.backchannel_logout_session_required,
         subject_type=body.subject_type,
+        sector_identifier_uri=body.sector_identifier_uri,
     )
     sekisho = context.service(request)
     try:
@@ -308,9 +328,15 @@ def rotate_client_secret(
 
 
 class JwksBody(_Strict):
-    jwks: dict[str, Any] = Field(
-        description="The client's new public keys: a JWK Set of 1 to 10 EC P-256 or RSA"
-        " (2048 bits or more) keys."
+    jwks: dict[str, Any] | None = Field(
+        default=None,
+        description="Exactly one of jwks and jwks_uri: the client's new public keys, a JWK"
+        " Set of 1 to 10 EC P-256 or RSA (2048 bits or more) keys.",
+    )
+    jwks_uri: Uri | None = Field(
+        default=None,
+        description="Exactly one of jwks and jwks_uri: an https URI where the client"
+        " publishes its JWK Set from now on.",
     )
 
 
@@ -327,13 +353,15 @@ def replace_client_jwks(
     body: JwksBody,
     key: Annotated[ApiKey, Depends(_scopes("clients:write"))],
 ) -> ClientOut:
-    """Replace a `private_key_jwt` client's public keys, as `sekisho clients set-jwks`
-    does (keep the old key in the set until the client signs with the new one). Scope
-    `clients:write`."""
+    """Replace a `private_key_jwt` client's public keys, inline or by URI, as `sekisho
+    clients set-jwks` does (keep the old key in the set until the client signs with the
+    new one). Scope `clients:write`."""
     admin = client_admin(request)
     now = context.service(request).clock()
     try:
-        replaced = admin.set_jwks(client_id, body.jwks, now=now, actor=_actor(key))
+        replaced = admin.set_jwks(
+            client_id, jwks=body.jwks, jwks_uri=body.jwks_uri, now=now, actor=_actor(key)
+        )
     except RegistrationError as error:
         raise _explained(ErrorCode.invalid_client_metadata, error) from error
     client = admin.one(client_id) if replaced else None
