@@ -32,6 +32,7 @@ from tests.support.smtp import SmtpCapture
 pytestmark = pytest.mark.browser
 
 REQUESTED = [{"type": "withdrawal", **WITHDRAWAL}]
+CURRENCY = {"en": "JPY (Japanese Yen)", "ja": "日本円（JPY）"}  # noqa: RUF001
 
 
 @pytest.fixture
@@ -85,6 +86,7 @@ def test_a_withdrawal_in_authorization_details_is_shown_confirmed_and_tokenised(
     details = page.locator("#confirmation-details")
     expect(details).to_contain_text(amount)
     expect(details).to_contain_text(label)
+    expect(details).to_contain_text(CURRENCY[language])
     expect(details).to_contain_text(WITHDRAWAL["destination"])
     expect(page.locator("h1 + p")).to_contain_text("Kabu Bank")
     expect(page.locator("#confirm-button")).to_have_text(button)

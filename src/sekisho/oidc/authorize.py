@@ -139,7 +139,7 @@ def _error_page(request: Request, error: AuthorizationPageError) -> Response:
         request,
         "message.html",
         status_code=400,
-        heading=gettext(language, "This sign-in cannot go on"),
+        heading=gettext(language, "This sign-in cannot continue"),
         text=gettext(language, PAGE_ERRORS.get(error.reason, PAGE_ERRORS["repeated_parameter"])),
         error_code=error.reason,
         link=None,

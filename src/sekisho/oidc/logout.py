@@ -45,7 +45,7 @@ PAGE_ERRORS = {
     ),
     "client_mismatch": N_("This sign-out request names two different applications."),
     "id_token_hint_mismatch": N_(
-        "This sign-out request is for another account than the one signed in here. You are still signed in."
+        "This sign-out request is for a different account from the one signed in here. You are still signed in."
     ),
     "repeated_parameter": N_("This sign-out request is malformed."),
     "invalid_request": N_("This sign-out request is malformed."),
@@ -57,16 +57,18 @@ def _ending(request: Request) -> EndSession:
 
 
 def _error_page(request: Request, error: LogoutPageError) -> Response:
+    """The refusal; when it leaves the person signed in, the way on is their account."""
     language = context.locale(request)
+    still_signed_in = error.reason == "id_token_hint_mismatch"
     return page(
         request,
         "message.html",
         status_code=400,
-        heading=gettext(language, "Sign-out cannot go on"),
+        heading=gettext(language, "This sign-out cannot continue"),
         text=gettext(language, PAGE_ERRORS.get(error.reason, PAGE_ERRORS["invalid_request"])),
         error_code=error.reason,
-        link=None,
-        link_text=None,
+        link="/account" if still_signed_in else None,
+        link_text=gettext(language, "Go to your account") if still_signed_in else None,
     )
 
 
