@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import ServerFactory
 from tests.e2e.conftest import Device
 from tests.e2e.test_accessibility import Findings, check, open_page
-from tests.e2e.test_confirmations_browser import POLICY, SHOWN
+from tests.e2e.test_confirmations_browser import (
+    SHOWN,
+    server,  # noqa: F401 (a fixture: the server with the withdrawal policy)
+)
 from tests.e2e.test_passkeys_browser import VirtualAuthenticator, add_passkey, sign_in_by_email
 from tests.support.confirmations import WITHDRAWAL, redeem
 from tests.support.oidc import challenge, exchange, post_as, register_client
@@ -35,23 +35,13 @@ REQUESTED = [{"type": "withdrawal", **WITHDRAWAL}]
 CURRENCY = {"en": "JPY (Japanese Yen)", "ja": "日本円（JPY）"}  # noqa: RUF001
 
 
-@pytest.fixture
-def server(make_server: ServerFactory, tmp_path: Path) -> LiveServer:
-    path = tmp_path / "policy.toml"
-    path.write_text(POLICY, encoding="utf-8")
-    return make_server(host_name="localhost", policy_file=path)
-
-
-@pytest.fixture
-def callback() -> Iterator[Callback]:
-    receiver = Callback().start()
-    yield receiver
-    receiver.stop()
-
-
 @pytest.mark.parametrize("language", ["en", "ja"])
 def test_a_withdrawal_in_authorization_details_is_shown_confirmed_and_tokenised(
-    server: LiveServer, smtp: SmtpCapture, device: Device, callback: Callback, language: str
+    server: LiveServer,  # noqa: F811
+    smtp: SmtpCapture,
+    device: Device,
+    callback: Callback,
+    language: str,
 ) -> None:
     address = f"rar-{language}@example.com"
     server.add_user(address)

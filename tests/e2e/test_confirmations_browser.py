@@ -8,7 +8,6 @@ application, which verifies and redeems the signed confirmation."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -59,13 +58,6 @@ def server(make_server: ServerFactory, tmp_path: Path) -> LiveServer:
     path = tmp_path / "policy.toml"
     path.write_text(POLICY, encoding="utf-8")
     return make_server(host_name="localhost", policy_file=path)
-
-
-@pytest.fixture
-def callback() -> Iterator[Callback]:
-    receiver = Callback().start()
-    yield receiver
-    receiver.stop()
 
 
 def _received(callback: Callback, count: int) -> dict[str, str]:

@@ -7,7 +7,6 @@ refused on a page. Each page is scanned with axe."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
@@ -37,13 +36,6 @@ WORDS = {
         "heading": "連携しているアプリケーション",
     },
 }
-
-
-@pytest.fixture
-def callback() -> Iterator[Callback]:
-    receiver = Callback().start()
-    yield receiver
-    receiver.stop()
 
 
 def _allow(

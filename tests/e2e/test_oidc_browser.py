@@ -5,7 +5,6 @@ browser go back to the application (issue 9)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
@@ -22,13 +21,6 @@ from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def callback() -> Iterator[Callback]:
-    receiver = Callback().start()
-    yield receiver
-    receiver.stop()
 
 
 def _authorize(page: Page, registered: Registered, callback: Callback, **extra: str) -> None:
