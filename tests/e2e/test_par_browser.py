@@ -23,10 +23,10 @@ from tests.e2e.test_passkeys_browser import (
     VirtualAuthenticator,
     add_passkey,
 )
-from tests.support.node_rp import node_relying_party
-from tests.support.oidc import query_of, register_client
+from tests.support.node_rp import node_app
+from tests.support.oidc import query_of
 from tests.support.server import LiveServer
-from tests.support.smtp import SmtpCapture, free_port, link_and_code
+from tests.support.smtp import SmtpCapture, link_and_code
 
 pytestmark = pytest.mark.browser
 
@@ -50,18 +50,7 @@ def test_a_pushed_request_signs_in_by_email_code_then_by_passkey(
 ) -> None:
     address = "pushed@example.com"
     user_id = server.add_user(address)
-    port = free_port()
-    registered = register_client(
-        server, redirect_uris=(f"http://127.0.0.1:{port}/callback",), require_par=True
-    )
-    assert registered.secret is not None
-    with node_relying_party(
-        issuer=server.settings.public_origin,
-        client_id=registered.client_id,
-        client_secret=registered.secret,
-        port=port,
-        par=True,
-    ) as origin:
+    with node_app(server, par=True, require_par=True) as (registered, origin):
         page = device()
         page.context.add_init_script(NO_CONDITIONAL_MEDIATION)
         VirtualAuthenticator(page)
