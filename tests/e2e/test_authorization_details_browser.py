@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
@@ -24,7 +23,7 @@ from tests.e2e.test_confirmations_browser import (
 )
 from tests.e2e.test_passkeys_browser import VirtualAuthenticator, add_passkey, sign_in_by_email
 from tests.support.confirmations import WITHDRAWAL, redeem
-from tests.support.oidc import challenge, exchange, post_as, register_client
+from tests.support.oidc import authorize_url, exchange, post_as, register_client
 from tests.support.relying_party import Callback
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
@@ -52,17 +51,14 @@ def test_a_withdrawal_in_authorization_details_is_shown_confirmed_and_tokenised(
     sign_in_by_email(page, server, smtp, address)
     add_passkey(page)
 
-    params = {
-        "client_id": registered.client_id,
-        "redirect_uri": callback.redirect_uri,
-        "response_type": "code",
-        "scope": "openid email",
-        "state": "rar-state",
-        "code_challenge": challenge(),
-        "code_challenge_method": "S256",
-        "authorization_details": json.dumps(REQUESTED),
-    }
-    page.goto("/authorize?" + urlencode(params))
+    page.goto(
+        authorize_url(
+            registered.client_id,
+            redirect_uri=callback.redirect_uri,
+            state="rar-state",
+            authorization_details=json.dumps(REQUESTED),
+        )
+    )
     # An email session is AAL1; the withdrawal's step-up wants a passkey first.
     expect(page).to_have_url(server.url + "/signin")
     expect(page.locator("#passkey-required")).to_be_visible()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -27,7 +26,7 @@ from tests.support.confirmations import (
     redeem,
     verify_confirmation,
 )
-from tests.support.oidc import Registered, challenge, exchange, register_client
+from tests.support.oidc import Registered, authorize_url, exchange, register_client
 from tests.support.relying_party import Callback
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
@@ -73,18 +72,8 @@ def _access_token(
 ) -> str:
     """The code flow in ``page`` (a step-up, when ``extra`` asks for one, passed with the
     passkey), the code redeemed as the application would."""
-    params = {
-        "client_id": registered.client_id,
-        "redirect_uri": callback.redirect_uri,
-        "response_type": "code",
-        "scope": "openid email",
-        "state": "s",
-        "code_challenge": challenge(),
-        "code_challenge_method": "S256",
-        **extra,
-    }
     before = len(callback.received)
-    page.goto("/authorize?" + urlencode(params))
+    page.goto(authorize_url(registered.client_id, redirect_uri=callback.redirect_uri, **extra))
     if extra:
         page.locator("#passkey-button").click()
     received = _received(callback, before + 1)
