@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
+from tests.support.relying_party import Callback
 from tests.support.server import LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -48,6 +49,14 @@ def chromium(playwright: Playwright) -> Iterator[Browser]:
     )
     yield browser
     browser.close()
+
+
+@pytest.fixture
+def callback() -> Iterator[Callback]:
+    """A relying party's redirect URI on a real socket (``callback.redirect_uri``)."""
+    receiver = Callback().start()
+    yield receiver
+    receiver.stop()
 
 
 @pytest.fixture

@@ -8,12 +8,10 @@ application, which verifies and redeems the signed confirmation."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.conftest import ServerFactory
 from tests.e2e.conftest import Device
@@ -28,7 +26,7 @@ from tests.support.confirmations import (
     redeem,
     verify_confirmation,
 )
-from tests.support.oidc import challenge, exchange, register_client
+from tests.support.oidc import Registered, authorize_url, exchange, register_client
 from tests.support.relying_party import Callback
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
@@ -46,19 +44,28 @@ def server(make_server: ServerFactory, tmp_path: Path) -> LiveServer:
     return confirming_server(make_server, tmp_path, host_name="localhost")
 
 
-@pytest.fixture
-def callback() -> Iterator[Callback]:
-    receiver = Callback().start()
-    yield receiver
-    receiver.stop()
-
-
 def _received(callback: Callback, count: int) -> dict[str, str]:
     deadline = time.monotonic() + 15
     while len(callback.received) < count:
         assert time.monotonic() < deadline, callback.received
         time.sleep(0.05)
     return callback.received[count - 1][1]
+
+
+def _access_token(
+    page: Page, server: LiveServer, registered: Registered, callback: Callback, **extra: str
+) -> str:
+    """The code flow in ``page`` (a step-up, when ``extra`` asks for one, passed with the
+    passkey), the code redeemed as the application would."""
+    before = len(callback.received)
+    page.goto(authorize_url(registered.client_id, redirect_uri=callback.redirect_uri, **extra))
+    if extra:
+        page.locator("#passkey-button").click()
+    received = _received(callback, before + 1)
+    assert "code" in received, received
+    answer = exchange(server, registered, received["code"], redirect_uri=callback.redirect_uri)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
 
 
 @pytest.mark.parametrize("language", ["en", "ja"])
@@ -77,33 +84,14 @@ def test_a_withdrawal_is_stepped_up_shown_confirmed_and_redeemed(
     sign_in_by_email(page, server, smtp, address)
     add_passkey(page)
 
-    def authorize(**extra: str) -> str:
-        params = {
-            "client_id": registered.client_id,
-            "redirect_uri": callback.redirect_uri,
-            "response_type": "code",
-            "scope": "openid email",
-            "state": "s",
-            "code_challenge": challenge(),
-            "code_challenge_method": "S256",
-            **extra,
-        }
-        before = len(callback.received)
-        page.goto("/authorize?" + urlencode(params))
-        if extra:
-            page.locator("#passkey-button").click()
-        received = _received(callback, before + 1)
-        assert "code" in received, received
-        answer = exchange(server, registered, received["code"], redirect_uri=callback.redirect_uri)
-        assert answer.status_code == 200, answer.text
-        return str(answer.json()["access_token"])
-
-    weak = ask(server, authorize(), return_uri=callback.redirect_uri)
+    weak = ask(
+        server, _access_token(page, server, registered, callback), return_uri=callback.redirect_uri
+    )
     assert weak.status_code == 401
     challenge_header = weak.headers["www-authenticate"]
     assert 'acr_values="phr"' in challenge_header
     assert "max_age=300" in challenge_header
-    token = authorize(acr_values="phr", max_age="300")
+    token = _access_token(page, server, registered, callback, acr_values="phr", max_age="300")
     asked = ask(server, token, return_uri=callback.redirect_uri)
     assert asked.status_code == 201, asked.text
     confirmation_id = asked.json()["id"]
@@ -133,3 +121,32 @@ def test_a_withdrawal_is_stepped_up_shown_confirmed_and_redeemed(
     page.goto(asked.json()["url"])
     expect(page.locator("#confirm-done")).to_be_visible()
     expect(page.locator("#confirm-button")).to_have_count(0)
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_without_a_passkey_the_page_shows_the_details_and_says_to_add_one(
+    server: LiveServer,
+    smtp: SmtpCapture,
+    device: Device,
+    callback: Callback,
+    language: str,
+) -> None:
+    """An action without a step-up can be asked from an email session, but only a
+    passkey that verifies the user confirms it: the page shows what was asked and sends
+    the person to their account to add one."""
+    address = f"{language}-closer@example.com"
+    server.add_user(address)
+    registered = register_client(server, redirect_uris=(callback.redirect_uri,))
+    page = open_page(device, language)
+    sign_in_by_email(page, server, smtp, address)
+    token = _access_token(page, server, registered, callback)
+    asked = ask(server, token, action="close_account", details={"account": "A-0012345"})
+    assert asked.status_code == 201, asked.text
+    page.goto(asked.json()["url"])
+    expect(page.locator("#confirmation-details")).to_contain_text("A-0012345")
+    expect(page.locator("#confirm-unavailable")).to_be_visible()
+    expect(page.locator("#confirm-button")).to_have_count(0)
+    expect(page.locator('main a[href="/account"]')).to_be_visible()
+    findings = Findings()
+    check(page, f"confirmation without a passkey ({language})", findings)
+    findings.assert_none()

@@ -1,11 +1,12 @@
 """Connected apps and the sign-out confirmation in a real browser (Debian's Chromium
 through Playwright), in English and Japanese on a 375 px phone: the app a person allowed
 is listed with what it may do, its access is removed with one labelled button, and a
-logout request without proof asks before signing out. Each page is scanned with axe."""
+logout request without proof of this session (none, or an ID token of another session)
+asks before signing out, and one for another account or an unregistered address is
+refused on a page. Each page is scanned with axe."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
@@ -15,7 +16,8 @@ from tests.e2e.conftest import Device
 from tests.e2e.test_accessibility import LINUX_CHROME, LOCALES, PHONE, Findings, check
 from tests.e2e.test_email_signin_browser import emailed, request_email
 from tests.e2e.test_passkeys_browser import NO_CONDITIONAL_MEDIATION
-from tests.support.oidc import challenge, register_client
+from tests.support.browser import FormBrowser
+from tests.support.oidc import challenge, code_for, exchange, register_client, sign_in_by_code
 from tests.support.relying_party import Callback
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
@@ -34,13 +36,6 @@ WORDS = {
         "heading": "連携しているアプリケーション",
     },
 }
-
-
-@pytest.fixture
-def callback() -> Iterator[Callback]:
-    receiver = Callback().start()
-    yield receiver
-    receiver.stop()
 
 
 def _allow(
@@ -64,6 +59,20 @@ def _allow(
     page.locator("#allow").click()
     page.wait_for_url(callback.redirect_uri + "?*")
     assert callback.wait()[0] == "GET"
+
+
+def _id_token(server: LiveServer, smtp: SmtpCapture, address: str) -> str:
+    """An ID token for ``address`` from a session of its own, in another browser, from
+    the first-party client "Kabu Bank"."""
+    bank = register_client(server, name="Kabu Bank")
+    browser = FormBrowser(server.url)
+    try:
+        sign_in_by_code(browser, smtp, address)
+        tokens = exchange(server, bank, code_for(browser, bank.client_id))
+    finally:
+        browser.close()
+    assert tokens.status_code == 200, tokens.text
+    return str(tokens.json()["id_token"])
 
 
 @pytest.mark.parametrize("language", ["en", "ja"])
@@ -91,6 +100,32 @@ def test_connected_apps_and_the_logout_confirmation(
     expect(page.locator("#app-removed")).to_be_visible()
     expect(page.locator("#no-apps")).to_be_visible()
     check(page, "account after removing an app", findings)
+
+    # Logout requests that do not prove this session: a hint from another session of
+    # the same person and a bare request ask first; a hint for someone else is refused.
+    page.goto("/logout?" + urlencode({"id_token_hint": _id_token(server, smtp, "aoi@example.com")}))
+    expect(page.locator("#logout-form")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Kabu Bank")
+    check(page, "logout confirmation for another session's hint", findings)
+    page.goto("/logout")
+    expect(page.locator("#logout-form")).to_be_visible()
+    check(page, "logout confirmation from an unnamed site", findings)
+    server.add_user("ren@example.com")
+    page.goto("/logout?" + urlencode({"id_token_hint": _id_token(server, smtp, "ren@example.com")}))
+    expect(page.locator('#message[data-error="id_token_hint_mismatch"]')).to_be_visible()
+    expect(page.locator('main a[href="/account"]')).to_be_visible()  # still signed in
+    check(page, "logout refused for another account", findings)
+    page.goto(
+        "/logout?"
+        + urlencode(
+            {
+                "client_id": registered.client_id,
+                "post_logout_redirect_uri": "https://elsewhere.example/",
+            }
+        )
+    )
+    expect(page.locator('#message[data-error="post_logout_redirect_uri_mismatch"]')).to_be_visible()
+    check(page, "logout refused for an unregistered address", findings)
 
     page.goto("/logout?" + urlencode({"client_id": registered.client_id}))
     expect(page.locator("#logout-form")).to_be_visible()

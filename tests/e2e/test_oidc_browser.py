@@ -5,12 +5,12 @@ browser go back to the application (issue 9)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from sekisho.oidc.provider import REQUEST_URI_PREFIX
 from tests.e2e.conftest import Device
 from tests.e2e.test_accessibility import LINUX_CHROME, LOCALES, PHONE, Findings, check
 from tests.e2e.test_email_signin_browser import emailed, open_link_elsewhere, request_email
@@ -21,13 +21,6 @@ from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def callback() -> Iterator[Callback]:
-    receiver = Callback().start()
-    yield receiver
-    receiver.stop()
 
 
 def _authorize(page: Page, registered: Registered, callback: Callback, **extra: str) -> None:
@@ -119,8 +112,17 @@ def test_oidc_pages_are_accessible_and_fit_a_phone(
     expect(page.locator("#consent-form")).to_be_visible()
     check(page, "consent", findings)
     page.goto("/authorize?client_id=nobody")
-    expect(page.locator("#message[data-error]")).to_be_visible()
-    check(page, "authorization error", findings)
+    expect(page.locator('#message[data-error="unknown_client"]')).to_be_visible()
+    check(page, "authorization error: unknown client", findings)
+    _authorize(page, registered, callback, redirect_uri="https://elsewhere.example/callback")
+    expect(page.locator('#message[data-error="redirect_uri_mismatch"]')).to_be_visible()
+    check(page, "authorization error: unregistered redirect URI", findings)
+    spent = urlencode(
+        {"client_id": registered.client_id, "request_uri": f"{REQUEST_URI_PREFIX}spent"}
+    )
+    page.goto(f"/authorize?{spent}")
+    expect(page.locator('#message[data-error="invalid_request_uri"]')).to_be_visible()
+    check(page, "authorization error: unusable request_uri", findings)
     # form_post.js held back, as if it failed to load: the page's own button remains.
     no_script = device(locale=LOCALES[language], viewport=PHONE, user_agent=LINUX_CHROME)
     no_script.route("**/static/form_post.js", lambda route: route.abort())

@@ -68,6 +68,7 @@ def test_restricted_session_enrols_a_passkey_then_opens_the_account(
     settle(page, "#enrol")
     expect(page).to_have_url(server.url + "/account")
     expect(page.locator("h1")).to_have_text(HEADING[language])
+    expect(page.get_by_role("heading", name=HEADING[language])).to_have_count(1)
     expect(page.locator("#passkeys")).to_have_count(0)
     findings = Findings()
     check(page, f"restricted ({language})", findings)

@@ -12,10 +12,14 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.cli import ServeOutput
+from tests.support.oidc import Registered, register_client
+from tests.support.server import LiveServer
+from tests.support.smtp import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "node"
 INSTALLED = EXAMPLE / "node_modules" / ".package-lock.json"
@@ -83,3 +87,25 @@ def node_relying_party(
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextmanager
+def node_app(
+    server: LiveServer, *, par: bool = False, **client: Any
+) -> Iterator[tuple[Registered, str]]:
+    """A client registered on ``server`` (``client``: more of its settings) whose one
+    redirect URI is the Node app's callback, and that app running for it; yields the
+    registration and the app's origin."""
+    port = free_port()
+    registered = register_client(
+        server, redirect_uris=(f"http://127.0.0.1:{port}/callback",), **client
+    )
+    assert registered.secret is not None
+    with node_relying_party(
+        issuer=server.settings.public_origin,
+        client_id=registered.client_id,
+        client_secret=registered.secret,
+        port=port,
+        par=par,
+    ) as origin:
+        yield registered, origin

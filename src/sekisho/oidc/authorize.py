@@ -136,7 +136,11 @@ def _consent_page(request: Request, outcome: AskConsent) -> Response:
 
 def _error_page(request: Request, error: AuthorizationPageError) -> Response:
     return refusal_page(
-        request, N_("This sign-in cannot go on"), PAGE_ERRORS, error.reason, "repeated_parameter"
+        request,
+        N_("This sign-in cannot continue"),
+        PAGE_ERRORS,
+        error.reason,
+        "repeated_parameter",
     )
 
 

@@ -46,7 +46,7 @@ PAGE_ERRORS = {
     ),
     "client_mismatch": N_("This sign-out request names two different applications."),
     "id_token_hint_mismatch": N_(
-        "This sign-out request is for another account than the one signed in here. You are still signed in."
+        "This sign-out request is for a different account from the one signed in here. You are still signed in."
     ),
     "repeated_parameter": N_("This sign-out request is malformed."),
     "invalid_request": N_("This sign-out request is malformed."),
@@ -58,8 +58,15 @@ def _ending(request: Request) -> EndSession:
 
 
 def _error_page(request: Request, error: LogoutPageError) -> Response:
+    """The refusal; when it leaves the person signed in, the way on is their account."""
+    still_signed_in = error.reason == "id_token_hint_mismatch"
     return refusal_page(
-        request, N_("Sign-out cannot go on"), PAGE_ERRORS, error.reason, "invalid_request"
+        request,
+        N_("This sign-out cannot continue"),
+        PAGE_ERRORS,
+        error.reason,
+        "invalid_request",
+        onwards=("/account", N_("Go to your account")) if still_signed_in else None,
     )
 
 

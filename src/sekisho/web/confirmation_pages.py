@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from sekisho.errors import ErrorCode, SekishoError
+from sekisho.i18n import N_, gettext
 from sekisho.policy.actions import Action
 from sekisho.web import context
 from sekisho.web.confirmations_api import return_url, service
@@ -24,6 +25,10 @@ from sekisho.web.params import IDENTIFIER
 from sekisho.web.rendering import page
 
 router = APIRouter(include_in_schema=False)
+
+# Translators: a currency code and its name, e.g. "JPY (Japanese Yen)"; Japanese puts
+# the name first and the code in full-width brackets.
+CURRENCY = N_("%(code)s (%(name)s)")
 
 
 def rows(action: Action, details: dict[str, str | int], language: str) -> list[tuple[str, str]]:
@@ -36,7 +41,8 @@ def rows(action: Action, details: dict[str, str | int], language: str) -> list[t
                 Decimal(str(value)), str(details[field.currency]), locale=language
             )
         elif field.type == "currency":
-            text = f"{value} ({get_currency_name(str(value), locale=language)})"
+            name = get_currency_name(str(value), locale=language)
+            text = gettext(language, CURRENCY, code=value, name=name)
         elif field.type == "integer":
             text = format_decimal(value, locale=language)
         else:

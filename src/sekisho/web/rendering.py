@@ -29,11 +29,18 @@ def page(request: Request, template: str, status_code: int = 200, **values: Any)
 
 
 def refusal_page(
-    request: Request, heading: str, reasons: Mapping[str, str], reason: str, fallback: str
+    request: Request,
+    heading: str,
+    reasons: Mapping[str, str],
+    reason: str,
+    fallback: str,
+    *,
+    onwards: tuple[str, str] | None = None,
 ) -> HTMLResponse:
     """A 400 page for a request refused where no redirect can be trusted: ``heading`` and
     the message of ``reason`` (``fallback``'s when it has none), both message ids shown in
-    the reader's language, the reason as the error code, and no link onwards."""
+    the reader's language, the reason as the error code, and a link onwards only when
+    ``onwards`` names one (a local path and its message id)."""
     language = context.locale(request)
     return page(
         request,
@@ -42,6 +49,6 @@ def refusal_page(
         heading=gettext(language, heading),
         text=gettext(language, reasons.get(reason, reasons[fallback])),
         error_code=reason,
-        link=None,
-        link_text=None,
+        link=onwards[0] if onwards else None,
+        link_text=gettext(language, onwards[1]) if onwards else None,
     )

@@ -16,7 +16,7 @@ import httpx
 
 from tests.conftest import ServerFactory
 from tests.support.browser import FormBrowser
-from tests.support.node_rp import node_relying_party
+from tests.support.node_rp import node_app, node_relying_party
 from tests.support.oidc import query_of, register_client, response_of, sign_in_by_code
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, free_port
@@ -38,15 +38,7 @@ def _me(browser: FormBrowser, origin: str) -> httpx.Response:
 
 def test_openid_client_signs_in_by_email_code(server: LiveServer, smtp: SmtpCapture) -> None:
     user_id = server.add_user("haru@example.com")
-    port = free_port()
-    registered = register_client(server, redirect_uris=(f"http://127.0.0.1:{port}/callback",))
-    assert registered.secret is not None
-    with node_relying_party(
-        issuer=server.settings.public_origin,
-        client_id=registered.client_id,
-        client_secret=registered.secret,
-        port=port,
-    ) as origin:
+    with node_app(server) as (registered, origin):
         browser = FormBrowser(server.url)
         try:
             authorize = _to_sekisho(browser, origin, "/login")
@@ -102,16 +94,7 @@ def test_openid_client_signs_in_through_par(server: LiveServer, smtp: SmtpCaptur
     credentials, the browser carries only ``client_id`` and a single-use ``request_uri``,
     and the sign-in by email code resumes that pushed request."""
     user_id = server.add_user("kou@example.com")
-    port = free_port()
-    registered = register_client(server, redirect_uris=(f"http://127.0.0.1:{port}/callback",))
-    assert registered.secret is not None
-    with node_relying_party(
-        issuer=server.settings.public_origin,
-        client_id=registered.client_id,
-        client_secret=registered.secret,
-        port=port,
-        par=True,
-    ) as origin:
+    with node_app(server, par=True) as (registered, origin):
         browser = FormBrowser(server.url)
         try:
             authorize = _to_sekisho(browser, origin, "/login")
@@ -224,15 +207,7 @@ def test_openid_client_refusals(server: LiveServer, smtp: SmtpCapture) -> None:
     ``acr_values`` the account cannot reach comes back as the OIDC error, which
     openid-client raises as such."""
     server.add_user("rin@example.com")
-    port = free_port()
-    registered = register_client(server, redirect_uris=(f"http://127.0.0.1:{port}/callback",))
-    assert registered.secret is not None
-    with node_relying_party(
-        issuer=server.settings.public_origin,
-        client_id=registered.client_id,
-        client_secret=registered.secret,
-        port=port,
-    ) as origin:
+    with node_app(server) as (_registered, origin):
         browser = FormBrowser(server.url)
         try:
             authorize = _to_sekisho(browser, origin, "/login")
@@ -270,15 +245,7 @@ def test_openid_client_reads_the_token_endpoints_rate_limit(
     ``ResponseBodyError`` whose ``error`` is ``rate_limited``."""
     server = make_server(limit_token_per_client="1/minute")
     server.add_user("sou@example.com")
-    port = free_port()
-    registered = register_client(server, redirect_uris=(f"http://127.0.0.1:{port}/callback",))
-    assert registered.secret is not None
-    with node_relying_party(
-        issuer=server.settings.public_origin,
-        client_id=registered.client_id,
-        client_secret=registered.secret,
-        port=port,
-    ) as origin:
+    with node_app(server) as (_registered, origin):
         browser = FormBrowser(server.url)
         try:
             browser.http.get(_to_sekisho(browser, origin, "/login"))
