@@ -90,22 +90,6 @@ def test_registration_needs_a_recent_sign_in(make_server: ServerFactory, smtp: S
         assert refused.json()["error"] == "reauthentication_required"
 
 
-def test_passkey_sessions_get_aal2_timeouts(make_server: ServerFactory, smtp: SmtpCapture) -> None:
-    server = make_server(session_aal2_idle_timeout="PT1S")
-    server.add_user("tia@example.com")
-    authenticator = SoftAuthenticator()
-    with httpx.Client(base_url=server.url) as client:
-        email_sign_in(server, smtp, client, "tia@example.com")
-        assert register(server, client, authenticator).status_code == 201
-        assert sign_in(server, client, authenticator).status_code == 200
-        time.sleep(1.3)
-        assert client.get("/api/v1/session").status_code == 401
-    with httpx.Client(base_url=server.url) as email_only:
-        email_sign_in(server, smtp, email_only, "tia@example.com")
-        time.sleep(1.3)
-        assert email_only.get("/api/v1/session").status_code == 200
-
-
 def test_removing_needs_only_a_fresh_sign_in_but_adding_needs_the_highest_level(
     server: LiveServer, smtp: SmtpCapture
 ) -> None:
