@@ -788,8 +788,15 @@ class SqlPasswords:
         )
         return result.first() is not None
 
-    def any_held(self) -> bool:
-        return self._c.execute(select(passwords.c.user_id).limit(1)).first() is not None
+    def any_usable(self, default_mode: str) -> bool:
+        mode = func.coalesce(users.c.migration_mode, default_mode)
+        usable = (
+            select(passwords.c.user_id)
+            .join(users, users.c.id == passwords.c.user_id)
+            .where(mode != "passwordless")
+            .limit(1)
+        )
+        return self._c.execute(usable).first() is not None
 
 
 class SqlLocks:
