@@ -7,11 +7,15 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
+from sekisho.i18n import gettext
+from sekisho.mail.compose import NOTICES
 from sekisho.methods.passkey.authentication import EMAIL_FIRST_ENTRIES
 from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator, b64url_decode
 from tests.support.passkeys import email_sign_in, register, sign_in
+from tests.support.recovery import wait_for_subject
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, text_of
 
@@ -142,6 +146,25 @@ def test_removing_needs_only_a_fresh_sign_in_but_adding_needs_the_highest_level(
         assert client.get("/api/v1/passkeys").json() == []
     removed_notice = smtp.wait_for("uma@example.com", 3)
     assert "removed" in str(removed_notice["Subject"])
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_adding_and_removing_a_passkey_are_notified_in_the_browsers_language(
+    server: LiveServer, smtp: SmtpCapture, language: str
+) -> None:
+    server.add_user("ume@example.com")
+    with httpx.Client(base_url=server.url, headers={"Accept-Language": language}) as client:
+        email_sign_in(server, smtp, client, "ume@example.com")
+        added = register(server, client, SoftAuthenticator())
+        assert added.status_code == 201, added.text
+        name = added.json()["name"]
+        assert client.delete(f"/api/v1/passkeys/{added.json()['id']}").status_code == 204
+    for notice in ("passkey_added", "passkey_removed"):
+        title, body = NOTICES[notice]
+        message = wait_for_subject(smtp, "ume@example.com", gettext(language, title))
+        assert message["To"] == "ume@example.com"
+        assert gettext(language, body, name=name) in text_of(message)
+        assert f"{server.url}/account" in text_of(message)
 
 
 def test_email_first_entries_carry_no_transports(server: LiveServer, smtp: SmtpCapture) -> None:

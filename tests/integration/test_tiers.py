@@ -88,10 +88,13 @@ def audit_of(server: LiveServer, address: str) -> list[AuditEvent]:
         database.dispose()
 
 
-def with_passkey(server: LiveServer, smtp: SmtpCapture, address: str) -> SoftAuthenticator:
+def with_passkey(
+    server: LiveServer, smtp: SmtpCapture, address: str, language: str = "en"
+) -> SoftAuthenticator:
+    """An account that signed in by email in ``language`` and added a passkey."""
     server.add_user(address)
     authenticator = SoftAuthenticator()
-    with server.client() as client:
+    with server.client(headers={"Accept-Language": language}) as client:
         assert email_code(smtp, client, address).status_code == 200
         assert register(server, client, authenticator).status_code == 201
     return authenticator

@@ -35,8 +35,11 @@ class Users(Protocol):
     def create(
         self, email: str, *, now: datetime, verified: bool, display_name: str | None = None
     ) -> User: ...
-    def mark_signed_in(self, user_id: str, *, now: datetime, email_proven: bool) -> None:
-        """Record a sign-in; only a proof of the mailbox marks the address verified."""
+    def mark_signed_in(
+        self, user_id: str, *, now: datetime, email_proven: bool, locale: str
+    ) -> None:
+        """Record a sign-in and its language (``locale``); only a proof of the mailbox
+        marks the address verified."""
         ...
 
     def set_status(self, email: str, status: str, *, now: datetime) -> bool:
