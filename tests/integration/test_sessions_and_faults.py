@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -12,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import ServerFactory
-from tests.support.authenticator import SoftAuthenticator
+from tests.support.authenticator import AttestationCA, SoftAuthenticator
 from tests.support.browser import FormBrowser
 from tests.support.clock import SettableClock
 from tests.support.passkeys import email_sign_in, register, sign_in
@@ -179,6 +181,42 @@ def test_case29_aal2_sessions_idle_1_hour_and_24_hours_in_all_by_default(
         clock.advance(timedelta(minutes=30))
         assert not _alive(busy), "24 hours after sign-in, however active"
         assert _alive(by_email), "the AAL1 session, unused for a day, lives on"
+
+
+def test_case29_aal3_sessions_idle_15_minutes_and_12_hours_in_all_by_default(
+    make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
+) -> None:
+    """NIST SP 800-63B-4 §2.3.3: AAL3 (an attested, allow-listed, device-bound key) at
+    most 15 minutes idle and 12 hours overall."""
+    trusted = AttestationCA()
+    root = tmp_path / "attestation-root.pem"
+    root.write_bytes(trusted.root_pem)
+    allowed = uuid.uuid4()
+    clock = SettableClock()
+    server = make_server(
+        clock=clock,
+        passkey_attestation="direct",
+        passkey_trust_roots=[root],
+        passkey_aaguid_allowlist=[str(allowed)],
+    )
+    server.add_user("ken@example.com")
+    key = SoftAuthenticator(aaguid=allowed.bytes, attestation="packed-x5c", attestation_ca=trusted)
+    with server.client() as idle, server.client() as busy:
+        email_sign_in(server, smtp, idle, "ken@example.com")
+        assert register(server, idle, key).status_code == 201
+        for client in (idle, busy):
+            assert sign_in(server, client, key).json()["aal"] == 3
+        clock.advance(timedelta(minutes=14))
+        assert _alive(idle), "14 minutes unused is within the AAL3 idle limit"
+        clock.advance(timedelta(minutes=15))
+        assert not _alive(idle), "15 minutes unused since its last request"
+        assert not _alive(busy)
+        assert sign_in(server, busy, key).json()["aal"] == 3
+        for _ in range(71):
+            clock.advance(timedelta(minutes=10))
+            assert _alive(busy)
+        clock.advance(timedelta(minutes=10))
+        assert not _alive(busy), "12 hours after sign-in, however active"
 
 
 @pytest.mark.parametrize(
