@@ -3,37 +3,14 @@ that its migration mode (its own override, else the deployment's) lets it use.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import bcrypt
 import httpx
 
-from sekisho.core.records import User
 from tests.conftest import ServerFactory
+from tests.support.passwords import import_with_password
 from tests.support.server import LiveServer
 
 LEGACY_HASH = "$2b$12$KIXQJdXh3ZLmjc1aV6VjUe1bqfWZJvYcqYf8mQe0fX3iYQm7R5f2a"
-
-
-def _with_password(
-    server: LiveServer, email: str, mode: str | None = None, hash: str = LEGACY_HASH
-) -> None:
-    database = server.database
-    now = datetime.now(UTC)
-    user_id = f"legacy-{email.split('@')[0]}"
-    with database.transaction() as repos:
-        repos.users.save_imported(
-            User(
-                id=user_id,
-                email=email,
-                status="active",
-                created_at=now,
-                migration_mode=mode,
-                imported_at=now,
-            )
-        )
-        repos.passwords.put(user_id, hash=hash, scheme="bcrypt", now=now)
-    database.dispose()
 
 
 def _offered(server: LiveServer) -> bool:
@@ -52,7 +29,7 @@ def test_password_link_only_when_an_account_holds_a_password(
     with httpx.Client(base_url=fresh.url) as client:
         assert 'id="password-link"' not in client.get("/signin").text
         assert client.get("/signin/password").status_code == 303
-    _with_password(fresh, "pat@example.com")
+    import_with_password(fresh, "pat@example.com", LEGACY_HASH)
     later = make_server()
     with httpx.Client(base_url=later.url) as client:
         assert 'id="password-link"' in client.get("/signin").text
@@ -68,10 +45,10 @@ def test_an_account_kept_on_passwords_by_its_override_gets_the_page(
     """A passwordless deployment still offers the page and link when an account's own
     migration mode keeps its password (the API honours that override too)."""
     passwordless = make_server(migration_mode="passwordless")
-    _with_password(passwordless, "gil@example.com")
+    import_with_password(passwordless, "gil@example.com", LEGACY_HASH)
     assert not _offered(make_server(migration_mode="passwordless"))
     hashed = bcrypt.hashpw(b"legacy secret", bcrypt.gensalt(rounds=4)).decode()
-    _with_password(passwordless, "hal@example.com", mode="hybrid", hash=hashed)
+    import_with_password(passwordless, "hal@example.com", hashed, mode="hybrid")
     server = make_server(migration_mode="passwordless")
     assert _offered(server)
     with httpx.Client(base_url=server.url) as client:
@@ -90,7 +67,7 @@ def test_no_page_when_every_password_is_switched_off_by_its_override(
     make_server: ServerFactory,
 ) -> None:
     hybrid = make_server()
-    _with_password(hybrid, "ivy@example.com", mode="passwordless")
+    import_with_password(hybrid, "ivy@example.com", LEGACY_HASH, mode="passwordless")
     assert not _offered(make_server())
-    _with_password(hybrid, "jan@example.com", mode="phase_out")
+    import_with_password(hybrid, "jan@example.com", LEGACY_HASH, mode="phase_out")
     assert _offered(make_server())

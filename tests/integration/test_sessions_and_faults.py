@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,8 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import ServerFactory
-from tests.support.authenticator import AttestationCA, SoftAuthenticator
+from tests.support.attestation import AttestedDeployment
+from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
 from tests.support.clock import SettableClock
 from tests.support.passkeys import email_sign_in, register, sign_in
@@ -188,19 +188,11 @@ def test_case29_aal3_sessions_idle_15_minutes_and_12_hours_in_all_by_default(
 ) -> None:
     """NIST SP 800-63B-4 §2.3.3: AAL3 (an attested, allow-listed, device-bound key) at
     most 15 minutes idle and 12 hours overall."""
-    trusted = AttestationCA()
-    root = tmp_path / "attestation-root.pem"
-    root.write_bytes(trusted.root_pem)
-    allowed = uuid.uuid4()
+    attested = AttestedDeployment(tmp_path / "attestation-root.pem")
     clock = SettableClock()
-    server = make_server(
-        clock=clock,
-        passkey_attestation="direct",
-        passkey_trust_roots=[root],
-        passkey_aaguid_allowlist=[str(allowed)],
-    )
+    server = make_server(clock=clock, **attested.settings())
     server.add_user("ken@example.com")
-    key = SoftAuthenticator(aaguid=allowed.bytes, attestation="packed-x5c", attestation_ca=trusted)
+    key = attested.key()
     with server.client() as idle, server.client() as busy:
         email_sign_in(server, smtp, idle, "ken@example.com")
         assert register(server, idle, key).status_code == 201

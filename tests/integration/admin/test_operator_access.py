@@ -4,31 +4,17 @@ the admin API takes only a scoped API key, never a session, however strong."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from pathlib import Path
 
 from tests.conftest import ServerFactory
 from tests.integration.admin.support import bearer, create_key
-from tests.support.authenticator import AttestationCA, SoftAuthenticator
-from tests.support.cli import run_sekisho
+from tests.integration.test_tiers import CORPORATE, set_tier_attested
+from tests.support.attestation import AttestedDeployment
+from tests.support.authenticator import SoftAuthenticator
 from tests.support.passkeys import email_sign_in, register, sign_in
 from tests.support.smtp import SmtpCapture
 
 OPERATOR = "op@example.com"
-POLICY = """\
-default_tier = "standard"
-
-[tiers.standard]
-methods = ["passkey", "email"]
-
-[tiers.corporate]
-methods = ["passkey"]
-signin_aal = 3
-synced_passkeys = false
-attestation = "required"
-email_recovery = false
-"""
 
 
 def test_operator_pages_need_the_operators_tier_level(
@@ -37,29 +23,12 @@ def test_operator_pages_need_the_operators_tier_level(
     """An AAL2 passkey session opens the pages while the operator's tier asks for AAL2;
     once the tier asks for AAL3, the same session is refused and only an attested,
     device-bound key's AAL3 session opens them."""
-    trusted = AttestationCA()
-    root = tmp_path / "attestation-root.pem"
-    root.write_bytes(trusted.root_pem)
-    allowed = uuid.uuid4()
+    attested = AttestedDeployment(tmp_path / "attestation-root.pem")
     policy_file = tmp_path / "policy.toml"
-    policy_file.write_text(POLICY, encoding="utf-8")
-    trust = {
-        "passkey_attestation": "direct",
-        "passkey_trust_roots": [root],
-        "passkey_aaguid_allowlist": [str(allowed)],
-    }
-    server = make_server(policy_file=policy_file, admin_emails=[OPERATOR], **trust)
+    policy_file.write_text(CORPORATE, encoding="utf-8")
+    server = make_server(policy_file=policy_file, admin_emails=[OPERATOR], **attested.settings())
     server.add_user(OPERATOR)
-    synced = SoftAuthenticator(
-        aaguid=allowed.bytes,
-        attestation="packed-x5c",
-        attestation_ca=trusted,
-        backup_eligible=True,
-        backup_state=True,
-    )
-    hardware = SoftAuthenticator(
-        aaguid=allowed.bytes, attestation="packed-x5c", attestation_ca=trusted
-    )
+    synced, hardware = attested.key(synced=True), attested.key()
     with server.client() as synced_session:
         email_sign_in(server, smtp, synced_session, OPERATOR)
         assert register(server, synced_session, synced).status_code == 201
@@ -67,17 +36,7 @@ def test_operator_pages_need_the_operators_tier_level(
         assert register(server, synced_session, hardware).status_code == 201
         assert synced_session.get("/admin/migration").status_code == 200
 
-        done = run_sekisho(
-            server.settings.database_url,
-            "users",
-            "set-tier",
-            OPERATOR,
-            "corporate",
-            SEKISHO_POLICY_FILE=str(policy_file),
-            SEKISHO_PASSKEY_ATTESTATION="direct",
-            SEKISHO_PASSKEY_TRUST_ROOTS=json.dumps([str(root)]),
-            SEKISHO_PASSKEY_AAGUID_ALLOWLIST=json.dumps([str(allowed)]),
-        )
+        done = set_tier_attested(server, policy_file, attested, OPERATOR, "corporate")
         assert done.returncode == 0, done.stderr
         refused = synced_session.get("/admin/migration")
         assert refused.status_code == 403, "an AAL2 session below the tier's AAL3"
