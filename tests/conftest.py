@@ -4,6 +4,7 @@ PostgreSQL, and a live server on a real socket."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +40,20 @@ def make_server(backend: str, smtp: SmtpCapture, tmp_path: Path) -> Iterator[Ser
 
     ``host_name="localhost"`` makes the public origin (and the URL clients use)
     http://localhost:PORT, for browser WebAuthn: an IP address cannot be an RP ID.
+    ``clock`` replaces the server's "now" (tests/support/clock.py).
     """
     started: list[LiveServer] = []
     with fresh_database(backend, tmp_path) as database_url:
 
-        def factory(*, host_name: str = "127.0.0.1", **overrides: Any) -> LiveServer:
+        def factory(
+            *,
+            host_name: str = "127.0.0.1",
+            clock: Callable[[], datetime] | None = None,
+            **overrides: Any,
+        ) -> LiveServer:
             port = free_port()
             settings = settings_for(database_url, smtp.port, port, host_name, **overrides)
-            server = LiveServer(settings, port, host_name)
+            server = LiveServer(settings, port, host_name, clock)
             started.append(server.start())
             return server
 

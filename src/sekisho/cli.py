@@ -60,6 +60,10 @@ from sekisho.store.outbox_queue import OutboxQueue
 from sekisho.store.reporting import METHODS, migration_report
 from sekisho.tier_service import TierChange, TierRefused, TierService
 
+LOCALE_HELP = (
+    "Language of the holder's notice (en or ja) if the account has no sign-in on record;"
+    " otherwise the notice is in the language of its last sign-in."
+)
 app = typer.Typer(help="Sekisho: a passwordless authentication server.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
@@ -452,9 +456,7 @@ def users_set_tier(
     email: str,
     tier: str = typer.Argument(None, help="A tier the policy declares."),
     rules: bool = typer.Option(False, "--rules", help="Forget the set tier: rules decide."),
-    locale: str = typer.Option(
-        DEFAULT_LOCALE, "--locale", help="Language of the notice: en or ja."
-    ),
+    locale: str = typer.Option(DEFAULT_LOCALE, "--locale", help=LOCALE_HELP),
 ) -> None:
     """Put an account in a tier (audited); refused if it would lock the account out."""
     if (tier is None) == (not rules):
@@ -496,9 +498,7 @@ def users_set_attribute(
     name: str,
     value: str = typer.Argument(None, help="A number, true, false or text."),
     remove: bool = typer.Option(False, "--remove", help="Remove the attribute."),
-    locale: str = typer.Option(
-        DEFAULT_LOCALE, "--locale", help="Language of the notice: en or ja."
-    ),
+    locale: str = typer.Option(DEFAULT_LOCALE, "--locale", help=LOCALE_HELP),
 ) -> None:
     """Set an attribute the policy's tier rules read (audited; the derived tier follows)."""
     if (value is None) == (not remove):
@@ -545,9 +545,7 @@ def recovery_open(
     email: str,
     reason: str = typer.Option(..., "--reason", help="Why, and how you will confirm who they are."),
     operator: str = typer.Option(..., "--operator", help="You: recorded as the opener."),
-    locale: str = typer.Option(
-        DEFAULT_LOCALE, "--locale", help="Language of the holder's notices: en or ja."
-    ),
+    locale: str = typer.Option(DEFAULT_LOCALE, "--locale", help=LOCALE_HELP),
 ) -> None:
     """Open a recovery for an account that lost every passkey and code (audited, the
     holder is emailed); another operator approves it."""
@@ -567,9 +565,7 @@ def recovery_open(
 def recovery_approve(
     case_id: str,
     operator: str = typer.Option(..., "--operator", help="You: not the operator who opened it."),
-    locale: str = typer.Option(
-        DEFAULT_LOCALE, "--locale", help="Language of the holder's notice: en or ja."
-    ),
+    locale: str = typer.Option(DEFAULT_LOCALE, "--locale", help=LOCALE_HELP),
 ) -> None:
     """Approve another operator's recovery: prints the one-time code, this once."""
     try:
@@ -595,9 +591,7 @@ def recovery_cancel(
     case_id: str,
     reason: str = typer.Option(..., "--reason", help="Why, for example: the holder never asked."),
     operator: str = typer.Option(..., "--operator", help="You: recorded as who cancelled it."),
-    locale: str = typer.Option(
-        DEFAULT_LOCALE, "--locale", help="Language of the holder's notice: en or ja."
-    ),
+    locale: str = typer.Option(DEFAULT_LOCALE, "--locale", help=LOCALE_HELP),
 ) -> None:
     """Cancel a recovery not used yet: no approval, and its code stops working."""
     try:

@@ -168,7 +168,7 @@ class Sekisho:
             migration=self.migration,
             tier_allows=lambda user: "password" in policy.tier_for(user).methods,
         )
-        self.password_presence = PasswordPresence(database)
+        self.password_presence = PasswordPresence(database, default_mode=settings.migration_mode)
         self.passkeys = PasskeyService(
             settings=settings,
             database=database,
@@ -321,8 +321,9 @@ class Sekisho:
         )
 
     def offers_passwords(self) -> bool:
-        """The migration mode allows password sign-in and some account holds a password."""
-        return self.migration.offers_passwords(self.clock()) and self.password_presence.any_held()
+        """Before the cut-off, some account holds a password its migration mode (its own
+        override, else the deployment's) lets it use."""
+        return self.migration.before_cutoff(self.clock()) and self.password_presence.any_usable()
 
     # -- sessions --------------------------------------------------------------------
 

@@ -91,8 +91,8 @@ class Settings(BaseSettings):
     account_max_delay: timedelta = timedelta(minutes=15)
     account_lockout: timedelta = timedelta(hours=24)
 
-    session_idle_timeout: timedelta = timedelta(hours=12)
-    session_absolute_timeout: timedelta = timedelta(days=7)
+    session_idle_timeout: timedelta = timedelta(days=30)
+    session_absolute_timeout: timedelta = timedelta(days=30)
     session_aal2_idle_timeout: timedelta = timedelta(hours=1)
     session_aal2_absolute_timeout: timedelta = timedelta(hours=24)
     session_aal3_idle_timeout: timedelta = timedelta(minutes=15)

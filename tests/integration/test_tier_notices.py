@@ -35,12 +35,14 @@ def tiered(make_server: ServerFactory, policy_file: Path) -> LiveServer:
     return make_server(policy_file=policy_file)
 
 
-def test_an_operator_tier_change_is_notified_in_the_chosen_language(
+def test_an_operator_tier_change_is_notified_in_the_holders_language(
     tiered: LiveServer, smtp: SmtpCapture, policy_file: Path
 ) -> None:
-    with_passkey(tiered, smtp, "hana@example.com")
+    """The holder signed in in Japanese; the operator's command names no language (its
+    default is English): the notice is in Japanese."""
+    with_passkey(tiered, smtp, "hana@example.com", language="ja")
     status, _out, err = sekisho(
-        tiered, policy_file, "users", "set-tier", "hana@example.com", "high_value", "--locale", "ja"
+        tiered, policy_file, "users", "set-tier", "hana@example.com", "high_value"
     )
     assert status == 0, err
     notice = wait_for_subject(smtp, "hana@example.com", subject("ja"))
@@ -51,6 +53,28 @@ def test_an_operator_tier_change_is_notified_in_the_chosen_language(
     assert f"{tiered.url}/account" in body
     events = [event for event, *_ in audit_events(tiered, "account.tier")]
     assert events == ["account.tier_set", "account.tier_changed"]
+
+
+def test_the_holders_language_wins_over_the_operators_and_stands_in_without_a_sign_in(
+    tiered: LiveServer, smtp: SmtpCapture
+) -> None:
+    """``locale`` of the admin API (and ``--locale``) is only for an account that has
+    never signed in; one that has gets the language of its last sign-in."""
+    with_passkey(tiered, smtp, "eri@example.com", language="en")
+    tiered.add_user("yuki@example.com")  # never signed in
+    _key_id, key = create_key(tiered, "users:read", "users:write")
+    with tiered.client(headers=bearer(key)) as client:
+        for address in ("eri@example.com", "yuki@example.com"):
+            moved = client.post(
+                "/api/v1/admin/users/tier",
+                json={"email": address, "tier": "moving", "locale": "ja"},
+            )
+            assert moved.status_code == 200, moved.text
+    english = wait_for_subject(smtp, "eri@example.com", subject("en"))
+    assert "An operator of this service made this change" in text_of(english)
+    japanese = wait_for_subject(smtp, "yuki@example.com", subject("ja"))
+    assert "管理者" in text_of(japanese)
+    assert subject("ja") not in subjects(smtp, "eri@example.com")
 
 
 def test_a_rule_moving_the_account_is_notified_and_staying_put_is_not(

@@ -6,7 +6,7 @@ account moved into a stricter tier, which enrols a passkey and then signs in wit
 from __future__ import annotations
 
 import json
-import uuid
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -17,7 +17,8 @@ import pytest
 from sekisho.core.records import AuditEvent
 from sekisho.methods.password.hashes import hash_password
 from tests.conftest import ServerFactory
-from tests.support.authenticator import AttestationCA, SoftAuthenticator
+from tests.support.attestation import AttestedDeployment
+from tests.support.authenticator import SoftAuthenticator
 from tests.support.cli import run_sekisho
 from tests.support.oidc import authorize_url, register_client
 from tests.support.passkeys import register, sign_in
@@ -88,10 +89,13 @@ def audit_of(server: LiveServer, address: str) -> list[AuditEvent]:
         database.dispose()
 
 
-def with_passkey(server: LiveServer, smtp: SmtpCapture, address: str) -> SoftAuthenticator:
+def with_passkey(
+    server: LiveServer, smtp: SmtpCapture, address: str, language: str = "en"
+) -> SoftAuthenticator:
+    """An account that signed in by email in ``language`` and added a passkey."""
     server.add_user(address)
     authenticator = SoftAuthenticator()
-    with server.client() as client:
+    with server.client(headers={"Accept-Language": language}) as client:
         assert email_code(smtp, client, address).status_code == 200
         assert register(server, client, authenticator).status_code == 201
     return authenticator
@@ -290,46 +294,38 @@ email_recovery = false
 """
 
 
+def set_tier_attested(
+    server: LiveServer, policy_file: Path, attested: AttestedDeployment, address: str, tier: str
+) -> subprocess.CompletedProcess[str]:
+    """``sekisho users set-tier`` with the policy and the attestation settings of
+    ``attested`` (a tier that requires attestation is checked against them)."""
+    return run_sekisho(
+        server.settings.database_url,
+        "users",
+        "set-tier",
+        address,
+        tier,
+        SEKISHO_POLICY_FILE=str(policy_file),
+        SEKISHO_PASSKEY_ATTESTATION="direct",
+        SEKISHO_PASSKEY_TRUST_ROOTS=json.dumps([str(attested.root)]),
+        SEKISHO_PASSKEY_AAGUID_ALLOWLIST=json.dumps([str(attested.aaguid)]),
+    )
+
+
 def test_case55_corporate_tier_needs_an_attested_device_bound_key_for_aal3(
     make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
 ) -> None:
-    trusted = AttestationCA()
-    root = tmp_path / "attestation-root.pem"
-    root.write_bytes(trusted.root_pem)
-    allowed = uuid.uuid4()
+    attested = AttestedDeployment(tmp_path / "attestation-root.pem")
     policy_file = tmp_path / "corporate.toml"
     policy_file.write_text(CORPORATE, encoding="utf-8")
-    server = make_server(
-        policy_file=policy_file,
-        passkey_attestation="direct",
-        passkey_trust_roots=[root],
-        passkey_aaguid_allowlist=[str(allowed)],
-    )
-    synced = SoftAuthenticator(
-        aaguid=allowed.bytes,
-        attestation="packed-x5c",
-        attestation_ca=trusted,
-        backup_eligible=True,
-        backup_state=True,
-    )
-    hardware = SoftAuthenticator(
-        aaguid=allowed.bytes, attestation="packed-x5c", attestation_ca=trusted
-    )
+    server = make_server(policy_file=policy_file, **attested.settings())
+    synced = attested.key(synced=True)
+    hardware = attested.key()
     server.add_user("nao@example.com")
     with server.client() as client:
         assert email_code(smtp, client, "nao@example.com").status_code == 200
         assert register(server, client, synced).status_code == 201
-    done = run_sekisho(
-        server.settings.database_url,
-        "users",
-        "set-tier",
-        "nao@example.com",
-        "corporate",
-        SEKISHO_POLICY_FILE=str(policy_file),
-        SEKISHO_PASSKEY_ATTESTATION="direct",
-        SEKISHO_PASSKEY_TRUST_ROOTS=json.dumps([str(root)]),
-        SEKISHO_PASSKEY_AAGUID_ALLOWLIST=json.dumps([str(allowed)]),
-    )
+    done = set_tier_attested(server, policy_file, attested, "nao@example.com", "corporate")
     assert done.returncode == 0, done.stderr
     assert "the next sign-in by passkey gets a session that can only add a passkey" in done.stdout
     with server.client() as client:
@@ -339,13 +335,7 @@ def test_case55_corporate_tier_needs_an_attested_device_bound_key_for_aal3(
         assert bridged.status_code == 200, bridged.text
         assert (bridged.json()["aal"], bridged.json()["restriction"]) == (2, "enrol_passkey")
         assert bridged.json()["amr"] == ["swk", "pin", "mfa"]
-        another_synced = SoftAuthenticator(
-            aaguid=allowed.bytes,
-            attestation="packed-x5c",
-            attestation_ca=trusted,
-            backup_eligible=True,
-            backup_state=False,
-        )
+        another_synced = attested.key(synced=True, backup_state=False)
         refused = register(server, client, another_synced)
         assert refused.status_code == 403
         assert refused.json()["error"] == "passkey_not_allowed"

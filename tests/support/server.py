@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,14 +47,21 @@ class LiveServer:
     """uvicorn serving ``create_app(settings)`` in a thread, on 127.0.0.1.
 
     ``host_name`` is the name clients use to reach it: ``localhost`` for browser tests
-    of WebAuthn, whose RP ID must be a domain (an IP address is refused).
+    of WebAuthn, whose RP ID must be a domain (an IP address is refused). ``clock``
+    replaces the server's "now" (tests/support/clock.py) for tests of deadlines.
     """
 
-    def __init__(self, settings: Settings, port: int, host_name: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        port: int,
+        host_name: str = "127.0.0.1",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.settings = settings
         self.port = port
         self.url = f"http://{host_name}:{port}"
-        self.app = create_app(settings)
+        self.app = create_app(settings) if clock is None else create_app(settings, clock=clock)
         self._watchdog = StallWatchdog(self.app, label=f"port {port}")
         config = uvicorn.Config(
             self._watchdog,

@@ -178,7 +178,9 @@ class Completion:
         )
         repos.sessions.create(session, token_digest=self._sessions.token_digest(token))
         self._browsers.observe(repos, user, session, client, now)
-        repos.users.mark_signed_in(user.id, now=now, email_proven=AMR_EMAIL in proof.amr)
+        repos.users.mark_signed_in(
+            user.id, now=now, email_proven=AMR_EMAIL in proof.amr, locale=client.locale
+        )
         if proof.via != "password" and restriction is None:
             self._migration.retire_if_phasing_out(
                 repos, user, because=f"signin:{proof.via}", client=client, now=now

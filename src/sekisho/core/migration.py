@@ -25,13 +25,11 @@ class MigrationPolicy:
         return user.migration_mode or self.mode
 
     def password_allowed(self, user: User, now: datetime) -> bool:
-        if self.cutoff is not None and now >= self.cutoff:
-            return False
-        return self.mode_for(user) != "passwordless"
+        return self.before_cutoff(now) and self.mode_for(user) != "passwordless"
 
-    def offers_passwords(self, now: datetime) -> bool:
-        """Whether the sign-in page shows password sign-in at all."""
-        return self.mode != "passwordless" and (self.cutoff is None or now < self.cutoff)
+    def before_cutoff(self, now: datetime) -> bool:
+        """Whether password sign-in has not yet ended for everyone."""
+        return self.cutoff is None or now < self.cutoff
 
     def retire_if_phasing_out(
         self, repos: Repositories, user: User, *, because: str, client: ClientInfo, now: datetime

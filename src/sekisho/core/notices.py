@@ -44,7 +44,14 @@ def queue_notice(
     **params: str,
 ) -> None:
     """Queue ``notice`` to the account's address in the caller's transaction; ``by`` is
-    :data:`BY_OPERATOR` for changes no browser of the account made."""
+    :data:`BY_OPERATOR` for changes no browser of the account made.
+
+    Such a notice is written in the language of the account's last sign-in
+    (``user.locale``), the holder's rather than the operator's; ``locale`` only when the
+    account has no sign-in on record. Other notices follow the browser that made the
+    change (``locale``)."""
+    if by == BY_OPERATOR and user.locale:
+        locale = user.locale
     payload = {
         "to": user.email,
         # The worker sends while this account exists, even once its address has changed

@@ -35,8 +35,11 @@ class Users(Protocol):
     def create(
         self, email: str, *, now: datetime, verified: bool, display_name: str | None = None
     ) -> User: ...
-    def mark_signed_in(self, user_id: str, *, now: datetime, email_proven: bool) -> None:
-        """Record a sign-in; only a proof of the mailbox marks the address verified."""
+    def mark_signed_in(
+        self, user_id: str, *, now: datetime, email_proven: bool, locale: str
+    ) -> None:
+        """Record a sign-in and its language (``locale``); only a proof of the mailbox
+        marks the address verified."""
         ...
 
     def set_status(self, email: str, status: str, *, now: datetime) -> bool:
@@ -68,8 +71,9 @@ class Passwords(Protocol):
     def get(self, user_id: str) -> StoredPassword | None: ...
     def put(self, user_id: str, *, hash: str, scheme: str, now: datetime) -> None: ...
     def delete(self, user_id: str) -> bool: ...
-    def any_held(self) -> bool:
-        """Whether at least one account has a password."""
+    def any_usable(self, default_mode: str) -> bool:
+        """Whether at least one account has a password that its migration mode (its own,
+        else ``default_mode``) lets it sign in with."""
         ...
 
 

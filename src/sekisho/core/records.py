@@ -24,6 +24,9 @@ class User:
     imported_at: datetime | None = None
     password_retired_at: datetime | None = None
     tier: str | None = None
+    #: The language of the account's last sign-in: notices of changes nobody made from
+    #: the holder's own browser (an operator's) are written in it.
+    locale: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

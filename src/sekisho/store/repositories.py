@@ -56,7 +56,9 @@ _USER_BY_EMAIL = select(users).where(users.c.email == bindparam("p_email"))
 _USER_BY_ID = select(users).where(users.c.id == bindparam("p_id"))
 _USER_INSERT = insert(users)
 _USER_SIGNED_IN = (
-    update(users).where(users.c.id == bindparam("p_id")).values(last_sign_in_at=bindparam("p_now"))
+    update(users)
+    .where(users.c.id == bindparam("p_id"))
+    .values(last_sign_in_at=bindparam("p_now"), locale=bindparam("p_locale"))
 )
 _USER_EMAIL_PROVEN = (
     update(users)
@@ -175,6 +177,7 @@ def _user(row: RowMapping) -> User:
         imported_at=row["imported_at"],
         password_retired_at=row["password_retired_at"],
         tier=row["tier"],
+        locale=row["locale"],
     )
 
 
@@ -234,8 +237,10 @@ class SqlUsers:
         )
         return user
 
-    def mark_signed_in(self, user_id: str, *, now: datetime, email_proven: bool) -> None:
-        self._c.execute(_USER_SIGNED_IN, {"p_id": user_id, "p_now": now})
+    def mark_signed_in(
+        self, user_id: str, *, now: datetime, email_proven: bool, locale: str
+    ) -> None:
+        self._c.execute(_USER_SIGNED_IN, {"p_id": user_id, "p_now": now, "p_locale": locale})
         if email_proven:
             self._c.execute(_USER_EMAIL_PROVEN, {"p_id": user_id, "p_now": now})
 
@@ -788,8 +793,15 @@ class SqlPasswords:
         )
         return result.first() is not None
 
-    def any_held(self) -> bool:
-        return self._c.execute(select(passwords.c.user_id).limit(1)).first() is not None
+    def any_usable(self, default_mode: str) -> bool:
+        mode = func.coalesce(users.c.migration_mode, default_mode)
+        usable = (
+            select(passwords.c.user_id)
+            .join(users, users.c.id == passwords.c.user_id)
+            .where(mode != "passwordless")
+            .limit(1)
+        )
+        return self._c.execute(usable).first() is not None
 
 
 class SqlLocks:

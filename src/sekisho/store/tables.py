@@ -73,6 +73,7 @@ users = Table(
     _when("imported_at", nullable=True),
     _when("password_retired_at", nullable=True),
     Column("tier", String(32)),
+    Column("locale", String(16)),
 )
 
 passwords = Table(

@@ -2,9 +2,11 @@
 
 Only signed-in accounts whose address is in ``admin_emails`` may see them; everyone
 else gets the same 404 as a missing page. An operator's session must be phishing
-resistant (a passkey with user verification, AAL2: issue 10): an operator signed in by
-email, password or recovery code is refused with a page saying to sign in with a passkey
-(403 ``operator_passkey_required``).
+resistant (a passkey with user verification) and at AAL2 or the operator's tier's
+sign-in level, whichever is higher (issue 10): an operator signed in by email, password
+or recovery code, or below the tier's level (a session from before the tier was raised),
+is refused with a page saying to sign in with a passkey (403
+``operator_passkey_required``).
 """
 
 from __future__ import annotations
@@ -31,11 +33,15 @@ BAR_SHARE = 0.7
 def _require_admin(request: Request) -> None:
     sekisho = context.service(request)
     session = context.any_session(request)
-    if session is None or sekisho.user_of(session).email not in sekisho.admin_emails:
+    if session is None:
+        raise SekishoError(ErrorCode.not_found)
+    operator = sekisho.user_of(session)
+    if operator.email not in sekisho.admin_emails:
         raise SekishoError(ErrorCode.not_found)
     if session.restricted:
         raise SekishoError(ErrorCode.restricted_session)
-    if not verified_passkey(session.amr, session.aal):
+    tier_level = sekisho.completion.policy.tier_for(operator).signin_aal
+    if not verified_passkey(session.amr, session.aal) or session.aal < tier_level:
         raise SekishoError(ErrorCode.operator_passkey_required)
 
 

@@ -180,14 +180,18 @@ class ClientBody(_Strict):
     )
 
 
+NOTICE_LOCALE = (
+    "The language of the email that tells the account holder, if the account has no"
+    " sign-in on record; otherwise the email is in the language of its last sign-in."
+)
+
+
 class UserBody(_Strict):
     email: Email
 
 
 class NoticeLocale(UserBody):
-    locale: Literal["en", "ja"] = Field(
-        "en", description="The language of the email that tells the account holder."
-    )
+    locale: Literal["en", "ja"] = Field("en", description=NOTICE_LOCALE)
 
 
 class TierBody(NoticeLocale):

@@ -27,7 +27,15 @@ from sekisho.operator_recovery_service import (
     OperatorRecoveryService,
 )
 from sekisho.web import context
-from sekisho.web.admin_api import KEY, JsonOnly, UserBody, _actor, _scopes, _Strict
+from sekisho.web.admin_api import (
+    KEY,
+    NOTICE_LOCALE,
+    JsonOnly,
+    UserBody,
+    _actor,
+    _scopes,
+    _Strict,
+)
 from sekisho.web.refusals import ANY, JSON_BODY, PATH_ID, refusals
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -40,18 +48,18 @@ class OpenBody(UserBody):
         description="Why, in words: how the holder asked and how you will confirm who "
         "they are (10 to 500 characters; audited)."
     )
-    locale: Locale = Field("en", description="The language of the holder's notices.")
+    locale: Locale = Field("en", description=NOTICE_LOCALE)
 
 
 class ApproveBody(_Strict):
-    locale: Locale = Field("en", description="The language of the holder's notice.")
+    locale: Locale = Field("en", description=NOTICE_LOCALE)
 
 
 class CancelBody(_Strict):
     reason: Annotated[str, Field(min_length=1, max_length=REASON_MAX)] = Field(
         description="Why (10 to 500 characters; audited)."
     )
-    locale: Locale = Field("en", description="The language of the holder's notice.")
+    locale: Locale = Field("en", description=NOTICE_LOCALE)
 
 
 class RecoveryCaseOut(BaseModel):

@@ -73,11 +73,12 @@ def _alive(database: Database, manager: SessionManager, token: str, at: datetime
 
 
 def test_defaults_follow_nist() -> None:
+    assert TIMEOUTS.absolute(1) == timedelta(days=30)
+    assert TIMEOUTS.idle(1) == timedelta(days=30), "no inactivity limit of its own at AAL1"
     assert TIMEOUTS.absolute(2) == timedelta(hours=24)
     assert TIMEOUTS.idle(2) == timedelta(hours=1)
     assert TIMEOUTS.absolute(3) == timedelta(hours=12)
     assert TIMEOUTS.idle(3) == timedelta(minutes=15)
-    assert TIMEOUTS.absolute(1) <= timedelta(days=30)
 
 
 @pytest.mark.parametrize(

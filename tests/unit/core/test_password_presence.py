@@ -9,12 +9,12 @@ from sekisho.core.password_presence import PasswordPresence
 
 class _Passwords:
     def __init__(self) -> None:
-        self.held = False
-        self.asked = 0
+        self.usable = False
+        self.asked: list[str] = []
 
-    def any_held(self) -> bool:
-        self.asked += 1
-        return self.held
+    def any_usable(self, default_mode: str) -> bool:
+        self.asked.append(default_mode)
+        return self.usable
 
 
 class _Transactions:
@@ -29,12 +29,14 @@ class _Transactions:
 def test_the_database_is_asked_at_most_once_per_ttl() -> None:
     transactions = _Transactions()
     now = [100.0]
-    presence = PasswordPresence(transactions, ttl=30.0, monotonic=lambda: now[0])
-    assert not presence.any_held()
-    transactions.passwords.held = True
+    presence = PasswordPresence(
+        transactions, default_mode="passwordless", ttl=30.0, monotonic=lambda: now[0]
+    )
+    assert not presence.any_usable()
+    transactions.passwords.usable = True
     now[0] = 129.0
-    assert not presence.any_held()
-    assert transactions.passwords.asked == 1
+    assert not presence.any_usable()
+    assert transactions.passwords.asked == ["passwordless"]
     now[0] = 130.0
-    assert presence.any_held()
-    assert transactions.passwords.asked == 2
+    assert presence.any_usable()
+    assert transactions.passwords.asked == ["passwordless"] * 2

@@ -13,12 +13,14 @@ relying party, with this module's choice of credential and account:
   signCount step; the library's own check is switched off by passing 0);
 - stored state changes only after every check passed (§7.2, the final step).
 
-Email-first never tells whether the address has an account or passkeys: for an address
-with none, ``allowCredentials`` lists a decoy id derived from the address with a keyed
-hash, so the answer has the same shape and stays the same across requests; entries carry
-no ``transports`` (which would tell a decoy from a real credential), and decoys take one
-of the id lengths common authenticators use. An address with several passkeys still
-lists several entries: that count is what it can reveal.
+Email-first never tells whether the address has an account or how many passkeys it has:
+``allowCredentials`` always lists at least ``EMAIL_FIRST_ENTRIES`` ids, the address's
+credentials padded with decoy ids derived from the address with a keyed hash, in an
+order set by the ids' bytes; so every address with up to that many passkeys, and every
+address without an account, gets an answer of the same shape and size, stable across
+requests. Entries carry no ``transports`` (which would tell a decoy from a real
+credential), and decoys take one of the id lengths common authenticators use. Only an
+account with more than ``EMAIL_FIRST_ENTRIES`` passkeys lists more entries.
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ PURPOSE = "passkey-signin"
 FLOW_KIND = "passkey_signin"
 _DECOY = "passkey-decoy"
 DECOY_LENGTHS = (16, 20, 32, 64)
+EMAIL_FIRST_ENTRIES = 8
+"""Entries of every email-first ``allowCredentials``: more than nearly any account
+holds, and a list size security keys take in one request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +102,9 @@ class PasskeySignIn:
         if email is not None:
             user = repos.users.by_email(email)
             registered = repos.passkeys.for_user(user.id) if user else []
-            allow = [
-                PublicKeyCredentialDescriptor(id=passkey.credential_id) for passkey in registered
-            ] or [PublicKeyCredentialDescriptor(id=self._decoy_id(email))]
+            ids = [passkey.credential_id for passkey in registered]
+            ids += [self._decoy_id(email, n) for n in range(EMAIL_FIRST_ENTRIES - len(ids))]
+            allow = [PublicKeyCredentialDescriptor(id=entry) for entry in sorted(ids)]
         challenge = self._ceremonies.new_challenge()
         options = generate_authentication_options(
             rp_id=self._rp.rp_id,
@@ -117,11 +122,12 @@ class PasskeySignIn:
         )
         return StartedCeremony(flow_id=flow_id, options=dict(options_to_json_dict(options)))
 
-    def _decoy_id(self, email: str) -> bytes:
-        """A credential id that looks like one: stable for the address, keyed, and of one
-        of the lengths common authenticators use."""
+    def _decoy_id(self, email: str, number: int) -> bytes:
+        """The address's ``number``-th decoy: a credential id that looks like one, stable
+        for the address, keyed, and of one of the lengths common authenticators use."""
+        label = f"{number}:{email}"
         material = bytes.fromhex(
-            self._keys.digest(_DECOY, email) + self._keys.digest(_DECOY, email + "#2")
+            self._keys.digest(_DECOY, label) + self._keys.digest(_DECOY, label + "#2")
         )
         return material[: DECOY_LENGTHS[material[0] % len(DECOY_LENGTHS)]]
 

@@ -1,0 +1,66 @@
+"""Who may operate (issue 10 "Operators"): the operator pages take only a phishing
+resistant session at AAL2 or the operator's tier's sign-in level, whichever is higher;
+the admin API takes only a scoped API key, never a session, however strong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import ServerFactory
+from tests.integration.admin.support import bearer, create_key
+from tests.integration.test_tiers import CORPORATE, set_tier_attested
+from tests.support.attestation import AttestedDeployment
+from tests.support.authenticator import SoftAuthenticator
+from tests.support.passkeys import email_sign_in, register, sign_in
+from tests.support.smtp import SmtpCapture
+
+OPERATOR = "op@example.com"
+
+
+def test_operator_pages_need_the_operators_tier_level(
+    make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
+) -> None:
+    """An AAL2 passkey session opens the pages while the operator's tier asks for AAL2;
+    once the tier asks for AAL3, the same session is refused and only an attested,
+    device-bound key's AAL3 session opens them."""
+    attested = AttestedDeployment(tmp_path / "attestation-root.pem")
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(CORPORATE, encoding="utf-8")
+    server = make_server(policy_file=policy_file, admin_emails=[OPERATOR], **attested.settings())
+    server.add_user(OPERATOR)
+    synced, hardware = attested.key(synced=True), attested.key()
+    with server.client() as synced_session:
+        email_sign_in(server, smtp, synced_session, OPERATOR)
+        assert register(server, synced_session, synced).status_code == 201
+        assert sign_in(server, synced_session, synced).json()["aal"] == 2
+        assert register(server, synced_session, hardware).status_code == 201
+        assert synced_session.get("/admin/migration").status_code == 200
+
+        done = set_tier_attested(server, policy_file, attested, OPERATOR, "corporate")
+        assert done.returncode == 0, done.stderr
+        refused = synced_session.get("/admin/migration")
+        assert refused.status_code == 403, "an AAL2 session below the tier's AAL3"
+        assert 'data-error="operator_passkey_required"' in refused.text
+    with server.client() as hardware_session:
+        signed_in = sign_in(server, hardware_session, hardware, email=OPERATOR)
+        assert signed_in.status_code == 200, signed_in.text
+        assert signed_in.json()["aal"] == 3
+        assert hardware_session.get("/admin/migration").status_code == 200
+
+
+def test_the_admin_api_takes_a_scoped_key_never_an_operators_session(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    server = make_server(admin_emails=[OPERATOR])
+    server.add_user(OPERATOR)
+    key = SoftAuthenticator()
+    _key_id, api_key = create_key(server, "clients:read")
+    with server.client() as operator:
+        email_sign_in(server, smtp, operator, OPERATOR)
+        assert register(server, operator, key).status_code == 201
+        assert sign_in(server, operator, key).json()["aal"] == 2
+        assert operator.get("/admin/migration").status_code == 200, "a session fit for the pages"
+        refused = operator.get("/api/v1/admin/clients")
+        assert refused.status_code == 401
+        assert refused.json()["error"] == "api_key_invalid"
+        assert operator.get("/api/v1/admin/clients", headers=bearer(api_key)).status_code == 200

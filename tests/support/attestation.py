@@ -1,0 +1,43 @@
+"""A deployment that trusts a throwaway attestation root and allow-lists one AAGUID, and
+the software keys it accepts: what reaching AAL3 over real HTTP needs (SECURITY.md
+case 55)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.support.authenticator import AttestationCA, SoftAuthenticator
+
+
+@dataclass
+class AttestedDeployment:
+    """``settings()`` for ``make_server``, and ``key()`` for an attested key of the
+    allow-listed model."""
+
+    root: Path
+    ca: AttestationCA = field(default_factory=AttestationCA)
+    aaguid: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def __post_init__(self) -> None:
+        self.root.write_bytes(self.ca.root_pem)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "passkey_attestation": "direct",
+            "passkey_trust_roots": [self.root],
+            "passkey_aaguid_allowlist": [str(self.aaguid)],
+        }
+
+    def key(self, *, synced: bool = False, backup_state: bool | None = None) -> SoftAuthenticator:
+        """A device-bound key (AAL3 with UV), or with ``synced`` a backup-eligible one
+        (``backup_state`` defaults to backed up)."""
+        return SoftAuthenticator(
+            aaguid=self.aaguid.bytes,
+            attestation="packed-x5c",
+            attestation_ca=self.ca,
+            backup_eligible=synced,
+            backup_state=synced if backup_state is None else backup_state,
+        )
