@@ -919,9 +919,11 @@ class Provider:
         grant = store.grant(redeemed.grant_id)
         if reason is None and (grant is None or grant.revoked_at is not None):
             reason = "grant_revoked"
-        if reason is None and grant is not None and not self.session_live(store, grant, now):
-            reason = "session_ended"
-        if reason is not None or grant is None:
+        session_end = None
+        if reason is None and grant is not None:
+            session_end = self.live_session_end(store, grant, now)
+            reason = "session_ended" if session_end is None else None
+        if reason is not None or grant is None or session_end is None:
             store.revoke_grant(redeemed.grant_id, reason=reason or "invalid", now=now)
             self._audit_token_refusal(
                 repos, client, redeemed.grant_id, reason or "invalid", client_info, now
@@ -955,7 +957,7 @@ class Provider:
             body[authorization_details.PARAMETER] = transaction[authorization_details.PARAMETER]
         if refresh.OFFLINE_ACCESS in grant.scope:
             body["refresh_token"] = self.refresher.issue(
-                SqlOidcTokens(repos.connection), grant, now=now
+                SqlOidcTokens(repos.connection), grant, now=now, ends=session_end
             )
         return _TokenOutcome(body, None)
 
@@ -1039,17 +1041,21 @@ class Provider:
         }
 
     def session_live(self, store: SqlOidc, grant: Grant, now: datetime) -> bool:
-        """The grant's Sekisho session stands: not revoked, not past its absolute end,
-        and not idle past its limit: its level's, or the tighter one its tier issued it
-        with (the same rule as ``SessionTimeouts.idle_of`` on the pages)."""
+        """The grant's Sekisho session stands (see :meth:`live_session_end`)."""
+        return self.live_session_end(store, grant, now) is not None
+
+    def live_session_end(self, store: SqlOidc, grant: Grant, now: datetime) -> datetime | None:
+        """The absolute end of the grant's Sekisho session if it stands: not revoked,
+        not past that end, and not idle past its limit: its level's, or the tighter one
+        its tier issued it with (the same rule as ``SessionTimeouts.idle_of`` on the
+        pages); None otherwise."""
         seen = store.session_activity(grant.session_id, now=now)
         if seen is None:
-            return False
-        last_seen_at, aal, own_limit = seen
-        limit = self.sekisho.sessions.timeouts.idle(aal)
-        if own_limit is not None:
-            limit = min(limit, own_limit)
-        return now - last_seen_at < limit
+            return None
+        limit = self.sekisho.sessions.timeouts.idle(seen.aal)
+        if seen.idle_limit is not None:
+            limit = min(limit, seen.idle_limit)
+        return seen.expires_at if now - seen.last_seen_at < limit else None
 
     @staticmethod
     def published_keys(store: SqlOidc, now: datetime) -> list[SigningKey]:
