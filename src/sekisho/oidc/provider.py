@@ -97,6 +97,8 @@ class Confirm:
 
 
 Outcome = Respond | SignIn | AskConsent | Confirm
+SessionLookup = Callable[[SqlRepositories, datetime], Session | None]
+"""The browser's live session, looked up in the caller's transaction at ``now``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,26 +160,29 @@ class Provider:
         self,
         params: Callable[[str], list[str]],
         *,
-        session: Session | None,
+        session: SessionLookup,
         client_info: ClientInfo,
     ) -> Outcome:
-        """A fresh authorization request from the client (GET /authorize)."""
+        """A fresh authorization request from the client (GET /authorize). The browser's
+        session is looked up inside the request's own transaction (one transaction for
+        both, not two)."""
         if params("request_uri"):
             return self._authorize_pushed(params, session=session, client_info=client_info)
         refused: AuthorizationPageError | None = None
         with self.database.transaction() as repos:
             store = SqlOidc(repos.connection)
             now = self.clock()
+            signed_in = session(repos, now)
             try:
                 client, target = requests.trusted_target(params, store.client)
             except AuthorizationPageError as error:
                 self._audit_page_refusal(
-                    repos, params("client_id"), session, error.reason, client_info, now
+                    repos, params("client_id"), signed_in, error.reason, client_info, now
                 )
                 refused = error
             else:
                 if client.require_par:
-                    self._audit_refusal(repos, client, session, "par_required", client_info, now)
+                    self._audit_refusal(repos, client, signed_in, "par_required", client_info, now)
                     return self._error(
                         target.redirect_uri,
                         target.response_mode,
@@ -193,18 +198,18 @@ class Provider:
                         request, params, self.sekisho.completion.policy, client
                     )
                 except OAuthError as error:
-                    self._audit_refusal(repos, client, session, error.error, client_info, now)
+                    self._audit_refusal(repos, client, signed_in, error.error, client_info, now)
                     return self._error(
                         target.redirect_uri, target.response_mode, target.state, error
                     )
-                return self._decide(repos, store, client, request, session, client_info, now)
+                return self._decide(repos, store, client, request, signed_in, client_info, now)
         raise refused
 
     def _authorize_pushed(
         self,
         params: Callable[[str], list[str]],
         *,
-        session: Session | None,
+        session: SessionLookup,
         client_info: ClientInfo,
     ) -> Outcome:
         """``/authorize`` with ``client_id`` and a pushed ``request_uri`` (RFC 9126 §4):
@@ -217,6 +222,7 @@ class Provider:
         with self.database.transaction() as repos:
             store = SqlOidc(repos.connection)
             now = self.clock()
+            signed_in = session(repos, now)
             client = store.client(client_ids[0]) if len(client_ids) == 1 else None
             reference = request_uris[0] if len(request_uris) == 1 else ""
             if client is None:
@@ -229,9 +235,9 @@ class Provider:
                 )
                 request = store.use_pushed(digest, now=now)
                 if request is not None and request.client_id == client.id:
-                    return self._decide(repos, store, client, request, session, client_info, now)
+                    return self._decide(repos, store, client, request, signed_in, client_info, now)
                 reason = "invalid_request_uri"
-            self._audit_page_refusal(repos, client_ids, session, reason, client_info, now)
+            self._audit_page_refusal(repos, client_ids, signed_in, reason, client_info, now)
         raise AuthorizationPageError(reason)
 
     def push(
