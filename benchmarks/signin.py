@@ -2,6 +2,7 @@
 
 Run:  .venv/bin/python -m benchmarks.signin [--users 32] [--seconds 10] [--backend sqlite]
       [--scenario email --scenario code --scenario passkey]
+      [--scenario exchange --scenario refresh --scenario userinfo]
 
 Both servers run as separate uvicorn processes (one worker), pinned with ``taskset`` to
 core 1 when the machine has two or more; the load generator pins itself to core 0 and
@@ -21,7 +22,14 @@ sink, POST the code: one whole code sign-in), ``passkey`` (options, then verify 
 software authenticator of tests/support), ``email`` (POST the sign-in request; last,
 since it queues more mail than a worker delivers in the window, and the next window
 would pay for that backlog). ``floor`` (not run by default) is ``GET /healthz``: the
-HTTP floor of each server, routing and middleware with no work. Nothing here is asserted.
+HTTP floor of each server, routing and middleware with no work. The OpenID Connect
+scenarios (not run by default) share one first-party confidential client, registered
+before the first of them runs, when each user also signs in by passkey and keeps that
+browser's cookies: ``exchange`` (``GET /authorize`` with PKCE S256 for the signed-in
+browser, then ``POST /token`` with the code and ``client_secret_basic``: ID, access and
+refresh token), ``refresh`` (the ``refresh_token`` grant; each answer's refresh token is
+the user's next, so rotation is exercised) and ``userinfo`` (``GET /userinfo`` with the
+user's latest access token). Nothing here is asserted.
 
 ``--open-loop`` adds, per scenario, a window where operations arrive at a fixed rate,
 half of what each server reached in its closed-loop window, whatever the latency: the
