@@ -245,19 +245,17 @@ async def token(request: Request) -> Response:
         if client_id is None:
             store.rollback()
             return _invalid("invalid_client", 401)
-        if fields.get("grant_type") == "refresh_token":
-            body = _refresh(ref, client_id, fields, now)
-        elif fields.get("grant_type") == "authorization_code":
-            body = _exchange(ref, client_id, fields, now)
-        else:
-            body = None
-        if body is None:
+        spent = _spend(ref, client_id, fields, now)
+        grant = store.run(_GRANT, (spent[0], now)) if spent else []
+        if spent is None or not grant:
             store.rollback()
             return _invalid("invalid_grant")
-        store.run(
-            "INSERT INTO audit VALUES (?, ?, ?, ?)",
-            (uuid.uuid4().hex, body.pop("event"), None, now),
-        )
+        grant_id, event = spent
+        facts = grant[0]
+        if event == "oidc.token.refreshed":
+            facts = (*facts[:3], None, *facts[4:])  # no nonce in a refreshed ID token
+        body = _tokens(ref, client_id, facts, grant_id, now)
+        store.run("INSERT INTO audit VALUES (?, ?, ?, ?)", (uuid.uuid4().hex, event, None, now))
         store.commit()
     except BaseException:
         store.rollback()
@@ -265,43 +263,33 @@ async def token(request: Request) -> Response:
     return JSONResponse(body, headers=NO_STORE)
 
 
-def _exchange(
+def _spend(
     ref: Reference, client_id: str, fields: dict[str, str], now: float
-) -> dict[str, Any] | None:
-    spent = ref.store.run(
-        "UPDATE codes SET used = 1 WHERE digest = ? AND used = 0 AND expires_at > ?"
-        " RETURNING grant_id, client_id, redirect_uri, challenge",
-        (ref.digest("code", fields.get("code", "")), now),
-    )
-    if (
-        not spent
-        or spent[0][1] != client_id
-        or spent[0][2] != fields.get("redirect_uri")
-        or not hmac.compare_digest(_s256(fields.get("code_verifier", "")), spent[0][3])
-    ):
-        return None
-    grant = ref.store.run(_GRANT, (spent[0][0], now))
-    if not grant:
-        return None
-    return {**_tokens(ref, client_id, grant[0], spent[0][0], now), "event": "oidc.token.issued"}
-
-
-def _refresh(
-    ref: Reference, client_id: str, fields: dict[str, str], now: float
-) -> dict[str, Any] | None:
-    spent = ref.store.run(
-        "UPDATE refresh_tokens SET used_at = ? WHERE digest = ? AND client_id = ?"
-        " AND used_at IS NULL AND expires_at > ? RETURNING grant_id",
-        (now, ref.digest("refresh", fields.get("refresh_token", "")), client_id, now),
-    )
-    if not spent:
-        return None
-    grant = ref.store.run(_GRANT, (spent[0][0], now))
-    if not grant:
-        return None
-    fresh = (*grant[0][:3], None, *grant[0][4:])  # no nonce in a refreshed ID token
-    tokens = _tokens(ref, client_id, fresh, spent[0][0], now)
-    return {**tokens, "event": "oidc.token.refreshed"}
+) -> tuple[str, str] | None:
+    """Spend the code or refresh token (one ``UPDATE ... RETURNING``: single use) and
+    check the code's bindings; the grant it belongs to and the audit event to write."""
+    if fields.get("grant_type") == "authorization_code":
+        code = ref.store.run(
+            "UPDATE codes SET used = 1 WHERE digest = ? AND used = 0 AND expires_at > ?"
+            " RETURNING grant_id, client_id, redirect_uri, challenge",
+            (ref.digest("code", fields.get("code", "")), now),
+        )
+        if (
+            not code
+            or code[0][1] != client_id
+            or code[0][2] != fields.get("redirect_uri")
+            or not hmac.compare_digest(_s256(fields.get("code_verifier", "")), code[0][3])
+        ):
+            return None
+        return code[0][0], "oidc.token.issued"
+    if fields.get("grant_type") == "refresh_token":
+        refresh = ref.store.run(
+            "UPDATE refresh_tokens SET used_at = ? WHERE digest = ? AND client_id = ?"
+            " AND used_at IS NULL AND expires_at > ? RETURNING grant_id",
+            (now, ref.digest("refresh", fields.get("refresh_token", "")), client_id, now),
+        )
+        return (refresh[0][0], "oidc.token.refreshed") if refresh else None
+    return None
 
 
 async def userinfo(request: Request) -> Response:
