@@ -10,7 +10,9 @@ Essential work, the same as Sekisho's for each operation:
   the secret consumed atomically, the flow completed, a session row and an audit row;
 - passkey sign-in: options (a challenge row) and verify (the challenge consumed,
   py_webauthn verification with UV required, the sign count updated, a session row and
-  an audit row).
+  an audit row);
+- OpenID Connect authorization, code exchange, refresh and UserInfo: see
+  ``benchmarks/reference_oidc.py``.
 
 Run by the benchmark as ``uvicorn --factory benchmarks.reference_app:create_app``;
 settings from ``REFERENCE_*`` environment variables. One connection, used on the event
@@ -47,6 +49,8 @@ from webauthn import generate_authentication_options, verify_authentication_resp
 from webauthn.helpers import options_to_json_dict, parse_authentication_credential_json
 from webauthn.helpers.structs import UserVerificationRequirement
 
+from benchmarks import reference_oidc
+
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, email TEXT UNIQUE NOT NULL,"
     " handle TEXT NOT NULL)",
@@ -80,7 +84,7 @@ class Store:
             self.connection = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
             self.connection.execute("PRAGMA journal_mode=WAL")
             self.connection.execute("PRAGMA synchronous=NORMAL")
-        for statement in SCHEMA:
+        for statement in (*SCHEMA, *reference_oidc.SCHEMA):
             self.run(statement)
         self.commit()
 
@@ -91,6 +95,12 @@ class Store:
             self.connection.execute("BEGIN IMMEDIATE")
         cursor = self.connection.execute(sql, params)
         return list(cursor.fetchall()) if cursor.description else []
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """A read outside any write transaction (SQLite autocommit: no lock taken)."""
+        if self.postgres:
+            sql = sql.replace("?", "%s")
+        return list(self.connection.execute(sql, params).fetchall())
 
     def commit(self) -> None:
         self.connection.commit()
@@ -110,6 +120,7 @@ class Reference:
         self.smtp_port = int(os.environ["REFERENCE_SMTP_PORT"])
         self.store = Store(os.environ["REFERENCE_DATABASE_URL"])
         self.wakeup = asyncio.Event()
+        self.signer = reference_oidc.Signer(self.key)
 
     def digest(self, purpose: str, value: str) -> str:
         return hmac.new(self.key + purpose.encode(), value.encode(), hashlib.sha256).hexdigest()
@@ -321,6 +332,10 @@ def create_app() -> Starlette:
             Route("/passkey/verify", passkey_verify, methods=["POST"]),
             Route("/setup/user", add_user, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/authorize", reference_oidc.authorize, methods=["GET"]),
+            Route("/token", reference_oidc.token, methods=["POST"]),
+            Route("/userinfo", reference_oidc.userinfo, methods=["GET"]),
+            Route("/setup/client", reference_oidc.add_client, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

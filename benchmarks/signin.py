@@ -2,6 +2,7 @@
 
 Run:  .venv/bin/python -m benchmarks.signin [--users 32] [--seconds 10] [--backend sqlite]
       [--scenario email --scenario code --scenario passkey]
+      [--scenario exchange --scenario refresh --scenario userinfo]
 
 Both servers run as separate uvicorn processes (one worker), pinned with ``taskset`` to
 core 1 when the machine has two or more; the load generator pins itself to core 0 and
@@ -21,7 +22,14 @@ sink, POST the code: one whole code sign-in), ``passkey`` (options, then verify 
 software authenticator of tests/support), ``email`` (POST the sign-in request; last,
 since it queues more mail than a worker delivers in the window, and the next window
 would pay for that backlog). ``floor`` (not run by default) is ``GET /healthz``: the
-HTTP floor of each server, routing and middleware with no work. Nothing here is asserted.
+HTTP floor of each server, routing and middleware with no work. The OpenID Connect
+scenarios (not run by default) share one first-party confidential client, registered
+before the first of them runs, when each user also signs in by passkey and keeps that
+browser's cookies: ``exchange`` (``GET /authorize`` with PKCE S256 for the signed-in
+browser, then ``POST /token`` with the code and ``client_secret_basic``: ID, access and
+refresh token), ``refresh`` (the ``refresh_token`` grant; each answer's refresh token is
+the user's next, so rotation is exercised) and ``userinfo`` (``GET /userinfo`` with the
+user's latest access token). Nothing here is asserted.
 
 ``--open-loop`` adds, per scenario, a window where operations arrive at a fixed rate,
 half of what each server reached in its closed-loop window, whatever the latency: the
@@ -36,7 +44,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -49,6 +60,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import psycopg
 from tests.support.authenticator import SoftAuthenticator, b64url, b64url_decode
@@ -65,6 +77,13 @@ SECRET = "benchmark-secret-key-0123456789abcdef0123456789"  # noqa: S105 (throwa
 VENV_BIN = Path(sys.executable).parent
 REDIS_URL = "redis://127.0.0.1:6379/14"
 DEVICE_COOKIE = "sekisho_device"  # development mode: no __Host- prefix
+OIDC_CLIENT = "bench-rp"
+OIDC_REDIRECT = "https://rp.example/callback"
+OIDC_SCOPE = "openid email profile offline_access"
+OIDC_VERIFIER = "benchmark-pkce-verifier-0123456789abcdefghijklmnop"
+OIDC_CHALLENGE = (
+    base64.urlsafe_b64encode(hashlib.sha256(OIDC_VERIFIER.encode()).digest()).rstrip(b"=").decode()
+)
 
 
 @dataclass
@@ -76,6 +95,8 @@ class Server:
     database_url: str
     #: ``sekisho mail worker`` when delivery runs in its own process.
     mailer: subprocess.Popen[bytes] | None = None
+    #: The benchmark client's secret (set up before the first OIDC scenario).
+    oidc_secret: str = ""
 
     @property
     def origin(self) -> str:
@@ -130,6 +151,9 @@ class VirtualUser:
     client: Client
     email: str
     authenticator: SoftAuthenticator = field(default_factory=SoftAuthenticator)
+    #: The OIDC scenarios: the cookies of the signed-in browser, the latest tokens.
+    signed_in: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -222,6 +246,8 @@ def start_sekisho(args: argparse.Namespace, folder: str, smtp_port: int, pin: li
         SEKISHO_LIMIT_VERIFY_PER_IP=many,
         SEKISHO_LIMIT_VERIFY_GLOBAL=many,
         SEKISHO_LIMIT_CEREMONIES_PER_IP=many,
+        SEKISHO_LIMIT_TOKEN_PER_IP=many,
+        SEKISHO_LIMIT_TOKEN_PER_CLIENT=many,
     )
     if args.mail_worker == "separate":
         env["SEKISHO_MAIL_WORKER"] = "false"
@@ -340,6 +366,59 @@ async def op_passkey(server: Server, user: VirtualUser, sink: MailSink, result: 
     _expect(response.status, 200, "verify", result)
 
 
+def _basic(server: Server) -> dict[str, str]:
+    """``client_secret_basic`` (RFC 6749 §2.3.1) for the benchmark's client."""
+    pair = f"{quote(OIDC_CLIENT, safe='')}:{quote(server.oidc_secret, safe='')}"
+    return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+
+
+async def op_exchange(server: Server, user: VirtualUser, sink: MailSink, result: Result) -> None:
+    """A signed-in browser at ``/authorize`` (PKCE S256), then the client at ``/token``
+    with the code (``client_secret_basic``): ID, access and refresh token."""
+    user.client.cookies = dict(user.signed_in)
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": OIDC_CLIENT,
+            "redirect_uri": OIDC_REDIRECT,
+            "scope": OIDC_SCOPE,
+            "state": secrets.token_urlsafe(8),
+            "nonce": secrets.token_urlsafe(8),
+            "code_challenge": OIDC_CHALLENGE,
+            "code_challenge_method": "S256",
+        }
+    )
+    response = await user.client.get(f"/authorize?{query}")
+    _expect(response.status, 303, "authorize", result)
+    answer = parse_qs(urlsplit(response.location or "").query)
+    if "code" not in answer:
+        result.unexpected["authorize without code"] += 1
+        raise Unexpected("authorize")
+    fields = {
+        "grant_type": "authorization_code",
+        "code": answer["code"][0],
+        "redirect_uri": OIDC_REDIRECT,
+        "code_verifier": OIDC_VERIFIER,
+    }
+    response = await user.client.post_form("/token", fields, _basic(server))
+    _expect(response.status, 200, "token", result)
+    user.tokens = response.json()
+
+
+async def op_refresh(server: Server, user: VirtualUser, sink: MailSink, result: Result) -> None:
+    """The refresh token grant with rotation: the answer's refresh token is the next."""
+    fields = {"grant_type": "refresh_token", "refresh_token": user.tokens["refresh_token"]}
+    response = await user.client.post_form("/token", fields, _basic(server))
+    _expect(response.status, 200, "refresh", result)
+    user.tokens = response.json()
+
+
+async def op_userinfo(server: Server, user: VirtualUser, sink: MailSink, result: Result) -> None:
+    bearer = {"Authorization": f"Bearer {user.tokens['access_token']}"}
+    response = await user.client.get("/userinfo", bearer)
+    _expect(response.status, 200, "userinfo", result)
+
+
 async def op_floor(server: Server, user: VirtualUser, sink: MailSink, result: Result) -> None:
     response = await user.client.get("/healthz")
     _expect(response.status, 200, "healthz", result)
@@ -351,7 +430,11 @@ OPERATIONS: dict[str, Operation] = {
     "code": op_code,
     "passkey": op_passkey,
     "floor": op_floor,
+    "exchange": op_exchange,
+    "refresh": op_refresh,
+    "userinfo": op_userinfo,
 }
+OIDC_SCENARIOS = ("exchange", "refresh", "userinfo")
 
 
 async def run_window(
@@ -535,6 +618,73 @@ async def setup_reference(server: Server, users: list[VirtualUser]) -> None:
             raise RuntimeError("reference set-up failed")
 
 
+def _add_sekisho_client(server: Server) -> str:
+    """A first-party confidential client (``client_secret_basic``) that may ask for
+    ``offline_access``, its tokens living an hour (the longest allowed), so that a
+    user's access token outlives the run. Returns its secret."""
+    from datetime import UTC, datetime, timedelta
+
+    from sekisho.core.keys import Keyring
+    from sekisho.oidc import clients
+    from sekisho.store.database import Database, make_engine
+    from sekisho.store.oidc import SqlOidc
+
+    made = clients.register(
+        Keyring(SECRET),
+        name="Benchmark",
+        redirect_uris=[OIDC_REDIRECT],
+        post_logout_redirect_uris=[],
+        auth_method="client_secret_basic",
+        application_type="web",
+        first_party=True,
+        scopes=OIDC_SCOPE.split(),
+        id_token_lifetime=timedelta(hours=1),
+        access_token_lifetime=timedelta(hours=1),
+        now=datetime.now(UTC),
+        client_id=OIDC_CLIENT,
+    )
+    database = Database(make_engine(server.database_url), Keyring(SECRET))
+    try:
+        with database.transaction() as repos:
+            SqlOidc(repos.connection).add_client(made.client)
+    finally:
+        database.dispose()
+    assert made.secret is not None
+    return made.secret
+
+
+async def setup_oidc(
+    servers: list[Server], crowd: dict[str, list[VirtualUser]], sink: MailSink
+) -> None:
+    """Once, before the first OIDC scenario: the client on both servers; each user signs
+    in by passkey (its browser's cookies kept for ``/authorize``) and runs one code
+    exchange, so that it holds tokens for ``refresh`` and ``userinfo``."""
+    reference, sekisho = servers
+    sekisho.oidc_secret = _add_sekisho_client(sekisho)
+    reference.oidc_secret = secrets.token_urlsafe(32)
+    response = await crowd["reference"][0].client.post(
+        "/setup/client",
+        {
+            "client_id": OIDC_CLIENT,
+            "secret": reference.oidc_secret,
+            "redirect_uri": OIDC_REDIRECT,
+            "scope": OIDC_SCOPE,
+        },
+    )
+    if response.status != 200:
+        raise RuntimeError("reference client set-up failed")
+    for server in servers:
+        for user in crowd[server.name]:
+            result = Result()
+            try:
+                await op_passkey(server, user, sink, result)
+                user.signed_in = dict(user.client.cookies)
+                await op_exchange(server, user, sink, result)
+            except Unexpected:
+                failed = f"{server.name}: OIDC set-up failed: {result.unexpected}"
+                raise RuntimeError(failed) from None
+
+
 def _open_row(name: str, rate: float, result: Result, reference_cpu: float | None) -> str:
     cpu = result.cpu * 1000 / max(1, result.operations)
     ratio = f"{cpu / reference_cpu:.1f}x" if reference_cpu else "1.0x"
@@ -585,6 +735,8 @@ async def measure(args: argparse.Namespace, folder: str) -> None:
             f" {args.backend}, {args.workers} worker(s) each, servers pinned: {bool(pin)}"
         )
         for scenario in args.scenario or ["code", "passkey", "email"]:
+            if scenario in OIDC_SCENARIOS and not servers[1].oidc_secret:
+                await setup_oidc(servers, crowd, sink)
             print(f"\n{scenario}\n")
             print(
                 "| server | ops/s | p50 ms | p95 ms | p99 ms | CPU ms/op | CPU ratio"

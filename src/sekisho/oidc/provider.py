@@ -101,6 +101,8 @@ class Confirm:
 
 
 Outcome = Respond | SignIn | AskConsent | Confirm
+SessionLookup = Callable[[SqlRepositories, datetime], Session | None]
+"""The browser's live session, looked up in the caller's transaction at ``now``."""
 
 
 _Answer = TypeVar("_Answer")
@@ -163,26 +165,29 @@ class Provider:
         self,
         params: Callable[[str], list[str]],
         *,
-        session: Session | None,
+        session: SessionLookup,
         client_info: ClientInfo,
     ) -> Outcome:
-        """A fresh authorization request from the client (GET /authorize)."""
+        """A fresh authorization request from the client (GET /authorize). The browser's
+        session is looked up inside the request's own transaction (one transaction for
+        both, not two)."""
         if params("request_uri"):
             return self._authorize_pushed(params, session=session, client_info=client_info)
         refused: AuthorizationPageError | None = None
         with self.database.transaction() as repos:
             store = SqlOidc(repos.connection)
             now = self.clock()
+            signed_in = session(repos, now)
             try:
                 client, target = requests.trusted_target(params, store.client)
             except AuthorizationPageError as error:
                 self._audit_page_refusal(
-                    repos, params("client_id"), session, error.reason, client_info, now
+                    repos, params("client_id"), signed_in, error.reason, client_info, now
                 )
                 refused = error
             else:
                 if client.require_par:
-                    self._audit_refusal(repos, client, session, "par_required", client_info, now)
+                    self._audit_refusal(repos, client, signed_in, "par_required", client_info, now)
                     return self._error(
                         target.redirect_uri,
                         target.response_mode,
@@ -198,18 +203,18 @@ class Provider:
                         request, params, self.sekisho.completion.policy, client
                     )
                 except OAuthError as error:
-                    self._audit_refusal(repos, client, session, error.error, client_info, now)
+                    self._audit_refusal(repos, client, signed_in, error.error, client_info, now)
                     return self._error(
                         target.redirect_uri, target.response_mode, target.state, error
                     )
-                return self._decide(repos, store, client, request, session, client_info, now)
+                return self._decide(repos, store, client, request, signed_in, client_info, now)
         raise refused
 
     def _authorize_pushed(
         self,
         params: Callable[[str], list[str]],
         *,
-        session: Session | None,
+        session: SessionLookup,
         client_info: ClientInfo,
     ) -> Outcome:
         """``/authorize`` with ``client_id`` and a pushed ``request_uri`` (RFC 9126 §4):
@@ -222,6 +227,7 @@ class Provider:
         with self.database.transaction() as repos:
             store = SqlOidc(repos.connection)
             now = self.clock()
+            signed_in = session(repos, now)
             client = store.client(client_ids[0]) if len(client_ids) == 1 else None
             reference = request_uris[0] if len(request_uris) == 1 else ""
             if client is None:
@@ -234,9 +240,9 @@ class Provider:
                 )
                 request = store.use_pushed(digest, now=now)
                 if request is not None and request.client_id == client.id:
-                    return self._decide(repos, store, client, request, session, client_info, now)
+                    return self._decide(repos, store, client, request, signed_in, client_info, now)
                 reason = "invalid_request_uri"
-            self._audit_page_refusal(repos, client_ids, session, reason, client_info, now)
+            self._audit_page_refusal(repos, client_ids, signed_in, reason, client_info, now)
         raise AuthorizationPageError(reason)
 
     def push(
@@ -963,9 +969,11 @@ class Provider:
         grant = store.grant(redeemed.grant_id)
         if reason is None and (grant is None or grant.revoked_at is not None):
             reason = "grant_revoked"
-        if reason is None and grant is not None and not self.session_live(store, grant, now):
-            reason = "session_ended"
-        if reason is not None or grant is None:
+        session_end = None
+        if reason is None and grant is not None:
+            session_end = self.live_session_end(store, grant, now)
+            reason = "session_ended" if session_end is None else None
+        if reason is not None or grant is None or session_end is None:
             store.revoke_grant(redeemed.grant_id, reason=reason or "invalid", now=now)
             self._audit_token_refusal(
                 repos, client, redeemed.grant_id, reason or "invalid", client_info, now
@@ -993,7 +1001,7 @@ class Provider:
             body[authorization_details.PARAMETER] = transaction[authorization_details.PARAMETER]
         if refresh.OFFLINE_ACCESS in grant.scope:
             body["refresh_token"] = self.refresher.issue(
-                SqlOidcTokens(repos.connection), grant, now=now
+                SqlOidcTokens(repos.connection), grant, now=now, ends=session_end
             )
         return body
 
@@ -1073,17 +1081,21 @@ class Provider:
         }
 
     def session_live(self, store: SqlOidc, grant: Grant, now: datetime) -> bool:
-        """The grant's Sekisho session stands: not revoked, not past its absolute end,
-        and not idle past its limit: its level's, or the tighter one its tier issued it
-        with (the same rule as ``SessionTimeouts.idle_of`` on the pages)."""
+        """The grant's Sekisho session stands (see :meth:`live_session_end`)."""
+        return self.live_session_end(store, grant, now) is not None
+
+    def live_session_end(self, store: SqlOidc, grant: Grant, now: datetime) -> datetime | None:
+        """The absolute end of the grant's Sekisho session if it stands: not revoked,
+        not past that end, and not idle past its limit: its level's, or the tighter one
+        its tier issued it with (the same rule as ``SessionTimeouts.idle_of`` on the
+        pages); None otherwise."""
         seen = store.session_activity(grant.session_id, now=now)
         if seen is None:
-            return False
-        last_seen_at, aal, own_limit = seen
-        limit = self.sekisho.sessions.timeouts.idle(aal)
-        if own_limit is not None:
-            limit = min(limit, own_limit)
-        return now - last_seen_at < limit
+            return None
+        limit = self.sekisho.sessions.timeouts.idle(seen.aal)
+        if seen.idle_limit is not None:
+            limit = min(limit, seen.idle_limit)
+        return seen.expires_at if now - seen.last_seen_at < limit else None
 
     @staticmethod
     def published_keys(store: SqlOidc, now: datetime) -> list[SigningKey]:

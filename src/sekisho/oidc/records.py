@@ -136,6 +136,18 @@ class Grant:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionActivity:
+    """What a grant needs of its Sekisho session, read in one statement: when it was
+    last seen, its AAL, the idle limit it was issued with (a tier's), if any, and its
+    absolute end (a refresh token never outlives it)."""
+
+    last_seen_at: datetime
+    aal: int
+    idle_limit: timedelta | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class RedeemedCode:
     """A code won by exactly one redemption, with what it was bound to."""
 

@@ -58,10 +58,11 @@ class Refresher:
     def digest(self, token: str) -> str:
         return self._provider.keys.digest(REFRESH_PURPOSE, token[:MAX_TOKEN])
 
-    def issue(self, store: SqlOidcTokens, grant: Grant, *, now: datetime) -> str:
-        """A new refresh token of ``grant``'s family, living until its session's end."""
+    def issue(self, store: SqlOidcTokens, grant: Grant, *, now: datetime, ends: datetime) -> str:
+        """A new refresh token of ``grant``'s family, living until ``ends``, its live
+        session's absolute end (:meth:`Provider.live_session_end`, read by the caller
+        in the same transaction)."""
         token = secrets.token_urlsafe(32)
-        ends = store.session_expires_at(grant.session_id) or now
         store.add_refresh_token(
             self.digest(token),
             grant_id=grant.id,
@@ -109,14 +110,16 @@ class Refresher:
             )
         grant = store.grant(grant_id)
         reason: str | None = None
+        session_end = None
         if grant is None or grant.revoked_at is not None:
             reason = "grant_revoked"
-        elif not self._provider.session_live(store, grant, now):
-            reason = "session_ended"
+        else:
+            session_end = self._provider.live_session_end(store, grant, now)
+            reason = "session_ended" if session_end is None else None
         user = repos.users.by_id(grant.user_id) if grant is not None else None
         if reason is None and (user is None or user.status != "active"):
             reason = "account_inactive"
-        if reason is not None or grant is None or user is None:
+        if reason is not None or grant is None or user is None or session_end is None:
             store.revoke_grant(grant_id, reason=reason or "invalid", now=now)
             self._audit(
                 repos,
@@ -149,7 +152,7 @@ class Refresher:
             now=now,
             event="oidc.token.refreshed",
         )
-        body["refresh_token"] = self.issue(refresh_tokens, grant, now=now)
+        body["refresh_token"] = self.issue(refresh_tokens, grant, now=now, ends=session_end)
         return body
 
     def _refuse_unspendable(

@@ -2,8 +2,8 @@
 every parameter at most once, answers never cached (§5.1). Revocation (RFC 7009) and
 introspection (RFC 7662) read their forms and answer their refusals the same way.
 
-All three are rate limited per client IP (``limit_token_per_ip``, before the form is
-read) and per authenticated client (``limit_token_per_client``, in
+All three are rate limited per client IP (``limit_token_per_ip``, in the same hop to
+the thread pool as the work) and per authenticated client (``limit_token_per_client``, in
 :meth:`Provider.authenticated`). A refusal is ``429`` with ``Retry-After`` and the
 RFC 6749 §5.2 body shape holding Sekisho's own stable code:
 ``{"error": "rate_limited", "error_description": ...}``. Not ``slow_down``: that code
@@ -50,12 +50,6 @@ def refusal(error: OAuthError, *, basic: bool) -> Response:
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
-async def limit_by_ip(request: Request) -> None:
-    """Counts the request against ``limit_token_per_ip``; raises ``rate_limited``."""
-    limits = context.service(request).limits
-    await run_in_threadpool(limits.hit, limits.token_per_ip, client_info_of(request).ip)
-
-
 async def read_form(request: Request) -> dict[str, str]:
     """The form's fields, each present once (RFC 6749 §3.1 and §3.2: parameters MUST
     NOT be included more than once) and of bounded length."""
@@ -89,18 +83,28 @@ async def client_endpoint(
     request: Request, work: ClientWork, *, status_code: int = 200
 ) -> Response:
     """The shell of every client-authenticated form endpoint (``/token``, ``/par``,
-    ``/revoke``, ``/introspect``): counted per client IP before the form is read, the
-    form read on the loop, the work (client authentication first) in the thread pool;
-    refusals as RFC 6749 §5.2 bodies and nothing cached. Work that answers None gets an
-    empty body (RFC 7009 §2.2)."""
+    ``/revoke``, ``/introspect``): the form read on the loop, then one hop to the thread
+    pool that counts the request against ``limit_token_per_ip`` and, if it is within
+    the limit, does the work (client authentication first). A malformed form is counted
+    too (its own hop), and a client over the limit gets the 429 before any form error.
+    Refusals as RFC 6749 §5.2 bodies and nothing cached. Work that answers None gets
+    an empty body (RFC 7009 §2.2)."""
     basic = "authorization" in request.headers
     headers = {"Authorization": request.headers.get("authorization", "")}
+    limits = context.service(request).limits
+    client_info = client_info_of(request)
+
+    def counted(fields: dict[str, str]) -> dict[str, Any] | None:
+        limits.hit(limits.token_per_ip, client_info.ip)
+        return work(headers, fields, basic=basic, client_info=client_info)
+
     try:
-        await limit_by_ip(request)
-        fields = await read_form(request)
-        body = await run_in_threadpool(
-            work, headers, fields, basic=basic, client_info=client_info_of(request)
-        )
+        try:
+            fields = await read_form(request)
+        except OAuthError:
+            await run_in_threadpool(limits.hit, limits.token_per_ip, client_info.ip)
+            raise
+        body = await run_in_threadpool(counted, fields)
     except OAuthError as error:
         return refusal(error, basic=basic)
     except SekishoError as error:

@@ -8,6 +8,7 @@ session the client knows (``oidc/subjects.py``: Sekisho's ids, or pairwise).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -132,6 +133,15 @@ def access_token(
     return AccessToken(value=value, jti=jti, expires_at=expires_at)
 
 
+@functools.lru_cache(maxsize=64)
+def _verifying_key(jwk: tuple[tuple[str, str], ...]) -> ECKey:
+    """A published ES256 public key, imported once per process (building the key object
+    costs more than checking a signature with it). The cache key is the whole public JWK,
+    so whatever the table holds is what verifies; a key that leaves the JWKS is no
+    longer asked for."""
+    return ECKey.import_key(dict(jwk))
+
+
 def access_token_claims(
     value: str, *, issuer: str, published: list[SigningKey], now: datetime
 ) -> dict[str, Any] | None:
@@ -139,7 +149,11 @@ def access_token_claims(
     and with a ``jti`` (RFC 9068 §4); None for anything else. Access tokens are always
     ES256. Whether it was revoked is the caller's question (the token record)."""
     key_set = KeySet(
-        [ECKey.import_key(dict(key.public_jwk)) for key in published if key.alg == ALGORITHM]
+        [
+            _verifying_key(tuple(sorted(key.public_jwk.items())))
+            for key in published
+            if key.alg == ALGORITHM
+        ]
     )
     try:
         token = jwt.decode(value, key_set, algorithms=[ALGORITHM])

@@ -24,6 +24,7 @@ from sekisho.oidc.records import (
     Grant,
     PendingRequest,
     RedeemedCode,
+    SessionActivity,
     SigningKey,
 )
 from sekisho.store.tables import (
@@ -83,6 +84,10 @@ _PUSHED_USE = (
     .values(used_at=bindparam("p_now"))
     .returning(oidc_pushed_requests.c.client_id, oidc_pushed_requests.c.parameters)
 )
+_KEYS = select(oidc_signing_keys).order_by(oidc_signing_keys.c.created_at, oidc_signing_keys.c.kid)
+_GRANT_INSERT = insert(oidc_grants)
+_CODE_INSERT = insert(oidc_codes)
+_ACCESS_INSERT = insert(oidc_access_tokens)
 _CLIENT_GET = select(oidc_clients).where(oidc_clients.c.id == bindparam("p_id"))
 _GRANT_GET = select(oidc_grants).where(oidc_grants.c.id == bindparam("p_id"))
 _TOKEN_GRANT = (
@@ -95,7 +100,9 @@ _TOKEN_GRANT = (
         oidc_grants.c.revoked_at.is_(None),
     )
 )
-_SESSION_LIVE = select(sessions.c.last_seen_at, sessions.c.aal, sessions.c.idle_seconds).where(
+_SESSION_LIVE = select(
+    sessions.c.last_seen_at, sessions.c.aal, sessions.c.idle_seconds, sessions.c.expires_at
+).where(
     sessions.c.id == bindparam("p_id"),
     sessions.c.revoked_at.is_(None),
     sessions.c.expires_at > bindparam("p_now"),
@@ -218,12 +225,7 @@ class SqlOidc:
 
     def signing_keys(self) -> list[SigningKey]:
         """Every key, oldest first."""
-        rows = self._c.execute(
-            select(oidc_signing_keys).order_by(
-                oidc_signing_keys.c.created_at, oidc_signing_keys.c.kid
-            )
-        ).mappings()
-        return [_key(row) for row in rows]
+        return [_key(row) for row in self._c.execute(_KEYS).mappings()]
 
     def retire_key(self, kid: str, *, at: datetime, published_until: datetime) -> bool:
         """Stop a key signing at ``at`` (sooner, for one already due to retire later)."""
@@ -394,19 +396,20 @@ class SqlOidc:
 
     def add_grant(self, grant: Grant) -> None:
         self._c.execute(
-            insert(oidc_grants).values(
-                id=grant.id,
-                client_id=grant.client_id,
-                user_id=grant.user_id,
-                session_id=grant.session_id,
-                scope=" ".join(grant.scope),
-                nonce=grant.nonce,
-                auth_time=grant.auth_time,
-                amr=" ".join(grant.amr),
-                acr=grant.acr,
-                created_at=grant.created_at,
-                confirmation_id=grant.confirmation_id,
-            )
+            _GRANT_INSERT,
+            {
+                "id": grant.id,
+                "client_id": grant.client_id,
+                "user_id": grant.user_id,
+                "session_id": grant.session_id,
+                "scope": " ".join(grant.scope),
+                "nonce": grant.nonce,
+                "auth_time": grant.auth_time,
+                "amr": " ".join(grant.amr),
+                "acr": grant.acr,
+                "created_at": grant.created_at,
+                "confirmation_id": grant.confirmation_id,
+            },
         )
 
     def grant(self, grant_id: str) -> Grant | None:
@@ -433,14 +436,15 @@ class SqlOidc:
         expires_at: datetime,
     ) -> None:
         self._c.execute(
-            insert(oidc_codes).values(
-                digest=digest,
-                grant_id=grant_id,
-                client_id=client_id,
-                redirect_uri=redirect_uri,
-                code_challenge=code_challenge,
-                expires_at=expires_at,
-            )
+            _CODE_INSERT,
+            {
+                "digest": digest,
+                "grant_id": grant_id,
+                "client_id": client_id,
+                "redirect_uri": redirect_uri,
+                "code_challenge": code_challenge,
+                "expires_at": expires_at,
+            },
         )
 
     def redeem_code(self, digest: str, *, now: datetime) -> RedeemedCode | None:
@@ -465,7 +469,7 @@ class SqlOidc:
 
     def add_access_token(self, jti: str, *, grant_id: str, expires_at: datetime) -> None:
         self._c.execute(
-            insert(oidc_access_tokens).values(jti=jti, grant_id=grant_id, expires_at=expires_at)
+            _ACCESS_INSERT, {"jti": jti, "grant_id": grant_id, "expires_at": expires_at}
         )
 
     def grant_of_access_token(self, jti: str, *, now: datetime) -> Grant | None:
@@ -473,17 +477,14 @@ class SqlOidc:
         row = self._c.execute(_TOKEN_GRANT, {"p_jti": jti, "p_now": now}).mappings().first()
         return _grant(row) if row else None
 
-    def session_activity(
-        self, session_id: str, *, now: datetime
-    ) -> tuple[datetime, int, timedelta | None] | None:
-        """When an unrevoked, unexpired Sekisho session was last seen, its AAL, and the
-        idle limit it was issued with (a tier's), if any."""
+    def session_activity(self, session_id: str, *, now: datetime) -> SessionActivity | None:
+        """When an unrevoked, unexpired Sekisho session was last seen, its AAL, the idle
+        limit it was issued with (a tier's), if any, and its absolute end."""
         row = self._c.execute(_SESSION_LIVE, {"p_id": session_id, "p_now": now}).first()
         if row is None:
             return None
-        last_seen_at: datetime = row.last_seen_at
         own = timedelta(seconds=row.idle_seconds) if row.idle_seconds is not None else None
-        return last_seen_at, int(row.aal), own
+        return SessionActivity(row.last_seen_at, int(row.aal), own, row.expires_at)
 
     # -- consent ---------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
-from sekisho.store.tables import oidc_access_tokens, oidc_refresh_tokens, sessions
+from sekisho.store.tables import oidc_access_tokens, oidc_refresh_tokens
 
 _REFRESH_SPEND = (
     update(oidc_refresh_tokens)
@@ -29,6 +29,7 @@ _REFRESH_SPEND = (
     .values(used_at=bindparam("p_now"))
     .returning(oidc_refresh_tokens.c.grant_id)
 )
+_REFRESH_INSERT = insert(oidc_refresh_tokens)
 _REFRESH_GET = select(oidc_refresh_tokens).where(
     oidc_refresh_tokens.c.digest == bindparam("p_digest")
 )
@@ -42,7 +43,6 @@ _ACCESS_REVOKE = (
     .values(revoked_at=bindparam("p_now"))
     .returning(oidc_access_tokens.c.jti)
 )
-_SESSION_END = select(sessions.c.expires_at).where(sessions.c.id == bindparam("p_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +82,14 @@ class SqlOidcTokens:
         expires_at: datetime,
     ) -> None:
         self._c.execute(
-            insert(oidc_refresh_tokens).values(
-                digest=digest,
-                grant_id=grant_id,
-                client_id=client_id,
-                created_at=created_at,
-                expires_at=expires_at,
-            )
+            _REFRESH_INSERT,
+            {
+                "digest": digest,
+                "grant_id": grant_id,
+                "client_id": client_id,
+                "created_at": created_at,
+                "expires_at": expires_at,
+            },
         )
 
     def spend_refresh_token(self, digest: str, *, client_id: str, now: datetime) -> str | None:
@@ -110,11 +111,6 @@ class SqlOidcTokens:
             expires_at=row["expires_at"],
             used_at=row["used_at"],
         )
-
-    def session_expires_at(self, session_id: str) -> datetime | None:
-        """The absolute end of a Sekisho session (a refresh token never outlives it)."""
-        row = self._c.execute(_SESSION_END, {"p_id": session_id}).first()
-        return row.expires_at if row else None
 
     # -- access tokens ---------------------------------------------------------------
 

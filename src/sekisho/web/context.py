@@ -102,7 +102,11 @@ def current_session(request: Request) -> Session | None:
     restricted session is refused, never taken for a full one: 403
     ``session_restricted`` after a recovery code, ``restricted_session`` when the
     account's tier wants a passkey it lacks."""
-    session = any_session(request)
+    return unrestricted(any_session(request))
+
+
+def unrestricted(session: Session | None) -> Session | None:
+    """``session`` unless it is restricted (see :func:`current_session`)."""
     if session is not None and session.restricted:
         if session.restriction == RESTRICTION_RECOVERY:
             raise SekishoError(ErrorCode.session_restricted)
