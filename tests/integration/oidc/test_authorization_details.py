@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
 from sqlalchemy import text
 
 from tests.conftest import ServerFactory
@@ -399,3 +401,46 @@ def test_prompt_none_is_interaction_required_and_another_person_cannot_finish_it
         assert taken["error"] == "access_denied"
         assert "code" not in taken
         assert first.get("/authorize/resume").status_code == 400
+
+
+def _granted(server: LiveServer, registered: Registered, smtp: SmtpCapture, email: str) -> str:
+    """A person confirms the withdrawal asked through RAR; the code the client gets."""
+    with server.client() as browser:
+        authenticator = person(server, smtp, browser, email)
+        confirmation = _confirmation_of(_ask(browser, registered))
+        return _confirmed_code(server, browser, authenticator, confirmation)
+
+
+def _expire(server: LiveServer, confirmation: str) -> None:
+    with server.database.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE transaction_confirmations SET expires_at = created_at WHERE id = :id"),
+            {"id": confirmation},
+        )
+
+
+def test_the_access_token_carries_the_transaction_under_the_published_keys(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    """RFC 9396 §9.1 and RFC 9068: what a resource server reads from the JWT itself,
+    checked with joserfc against the JWKS, not with the server's code."""
+    server = rar
+    registered = register_client(server)
+    tokens = exchange(server, registered, _granted(server, registered, smtp, "sora@example.com"))
+    assert tokens.status_code == 200, tokens.text
+    with httpx.Client(timeout=30) as http:
+        metadata = http.get(server.url + "/.well-known/openid-configuration").json()
+        key_set = KeySet.import_key_set(http.get(metadata["jwks_uri"]).json())
+    decoded = jwt.decode(tokens.json()["access_token"], key_set, algorithms=["ES256"])
+    assert decoded.header["typ"] == "at+jwt"
+    jwt.JWTClaimsRegistry(
+        iss={"essential": True, "value": metadata["issuer"]},
+        aud={"essential": True, "value": metadata["issuer"]},
+        client_id={"essential": True, "value": registered.client_id},
+        exp={"essential": True},
+        jti={"essential": True},
+    ).validate(decoded.claims)
+    assert decoded.claims["authorization_details"] == REQUESTED
+    (granted,) = server.audited("oidc.authorization.granted")
+    assert decoded.claims["txn"] == granted["confirmation"]
+    assert decoded.claims["acr"] == "phr"
