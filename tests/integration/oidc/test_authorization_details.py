@@ -444,3 +444,56 @@ def test_the_access_token_carries_the_transaction_under_the_published_keys(
     (granted,) = server.audited("oidc.authorization.granted")
     assert decoded.claims["txn"] == granted["confirmation"]
     assert decoded.claims["acr"] == "phr"
+
+
+def test_an_expired_transaction_gives_no_tokens_and_cannot_be_redeemed(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server)
+    code = _granted(server, registered, smtp, "riku@example.com")
+    confirmation = server.audited("oidc.authorization.granted")[-1]["confirmation"]
+    _expire(server, confirmation)
+    refused = exchange(server, registered, code)
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
+    assert [entry["reason"] for entry in server.audited("oidc.token.refused")] == [
+        "transaction_unusable"
+    ]
+    late = redeem(server, registered, confirmation)
+    assert (late.status_code, late.json()["error"]) == (410, "confirmation_expired")
+    assert server.audited("confirmation.refused")[-1]["reason"] == "expired"
+
+
+def test_a_transaction_expiring_after_the_tokens_leaves_them_inactive(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server)
+    code = _granted(server, registered, smtp, "nao@example.com")
+    tokens = exchange(server, registered, code)
+    assert tokens.status_code == 200, tokens.text
+    access = tokens.json()["access_token"]
+    confirmation = _introspect(server, registered, access)["txn"]
+    _expire(server, confirmation)
+    assert _introspect(server, registered, access) == {"active": False}
+    late = redeem(server, registered, confirmation)
+    assert (late.status_code, late.json()["error"]) == (410, "confirmation_expired")
+
+
+def test_a_transaction_expired_on_the_page_cannot_be_confirmed(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server)
+    with server.client() as browser:
+        authenticator = person(server, smtp, browser, "ema@example.com")
+        confirmation = _confirmation_of(_ask(browser, registered))
+        started = options(browser, confirmation)
+        assert started.status_code == 200, started.text
+        _expire(server, confirmation)
+        late = confirm(server, browser, authenticator, confirmation, started=started)
+        assert (late.status_code, late.json()["error"]) == (410, "confirmation_expired")
+        declined = query_of(response_of(browser.get("/authorize/resume")))
+    assert declined["error"] == "access_denied"
+    assert "code" not in declined
+    assert server.audited("oidc.authorization.granted") == []
