@@ -23,6 +23,7 @@ from tests.support.browser import FormBrowser
 from tests.support.confirmations import (
     WITHDRAWAL,
     binding,
+    collect,
     confirm,
     confirming_server,
     options,
@@ -497,3 +498,44 @@ def test_a_transaction_expired_on_the_page_cannot_be_confirmed(
     assert declined["error"] == "access_denied"
     assert "code" not in declined
     assert server.audited("oidc.authorization.granted") == []
+
+
+def test_another_client_can_neither_redeem_the_transaction_nor_spend_it(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    """The confirmation's audience is the client that asked. Another confidential
+    client may introspect the access token as a resource server (RFC 7662; see
+    :mod:`sekisho.oidc.introspection`), which names the owner in ``client_id``, but it
+    cannot collect or redeem the transaction, nor burn it for its owner."""
+    server = rar
+    registered = register_client(server)
+    other = register_client(server, name="Other app")
+    code = _granted(server, registered, smtp, "yuki@example.com")
+    tokens = exchange(server, registered, code)
+    assert tokens.status_code == 200, tokens.text
+    access = tokens.json()["access_token"]
+    confirmation = _introspect(server, registered, access)["txn"]
+    for answer in (redeem(server, other, confirmation), collect(server, other, confirmation)):
+        assert (answer.status_code, answer.json()["error"]) == (404, "confirmation_unknown")
+    seen = _introspect(server, other, access)
+    assert (seen["active"], seen["client_id"]) == (True, registered.client_id)
+    assert redeem(server, registered, confirmation).status_code == 200
+    assert _introspect(server, other, access) == {"active": False}
+
+
+def test_another_client_presenting_the_code_gets_no_tokens_and_burns_the_grant(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server)
+    other = register_client(server, name="Other app")
+    code = _granted(server, registered, smtp, "kaito@example.com")
+    confirmation = server.audited("oidc.authorization.granted")[-1]["confirmation"]
+    stolen = exchange(server, other, code)
+    assert (stolen.status_code, stolen.json()["error"]) == (400, "invalid_grant")
+    assert "access_token" not in stolen.json()
+    assert [entry["reason"] for entry in server.audited("oidc.token.refused")] == ["other_client"]
+    late = exchange(server, registered, code)
+    assert (late.status_code, late.json()["error"]) == (400, "invalid_grant")
+    refused = redeem(server, other, confirmation)
+    assert (refused.status_code, refused.json()["error"]) == (404, "confirmation_unknown")
