@@ -43,6 +43,7 @@ from tests.support.oidc import (
     response_of,
 )
 from tests.support.passkeys import email_sign_in, register, sign_in
+from tests.support.recovery import generate_codes, recover
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
 
@@ -539,3 +540,70 @@ def test_another_client_presenting_the_code_gets_no_tokens_and_burns_the_grant(
     assert (late.status_code, late.json()["error"]) == (400, "invalid_grant")
     refused = redeem(server, other, confirmation)
     assert (refused.status_code, refused.json()["error"]) == (404, "confirmation_unknown")
+
+
+def _recovered(server: LiveServer, smtp: SmtpCapture, email: str) -> tuple[FormBrowser, list[str]]:
+    """An account signed in by email with recovery codes made, in its own browser."""
+    server.add_user(email)
+    browser = FormBrowser(server.url)
+    email_sign_in(server, smtp, browser.http, email)
+    return browser, generate_codes(browser)
+
+
+def test_an_account_on_hold_after_a_recovery_is_refused_the_transaction(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    """SECURITY.md case 54: after a recovery, money movement waits for the hold,
+    however fresh and strong the new passkey's sign-in."""
+    server = rar
+    registered = register_client(server)
+    owner, codes = _recovered(server, smtp, "shun@example.com")
+    owner.close()
+    rescuer = FormBrowser(server.url)
+    try:
+        assert recover(rescuer, "shun@example.com", codes[0]) == 303
+        replacement = SoftAuthenticator()
+        assert register(server, rescuer.http, replacement).status_code == 201
+        assert sign_in(server, rescuer.http, replacement).status_code == 200
+        refusal = _refusal(_ask(rescuer.http, registered))
+    finally:
+        rescuer.close()
+    assert refusal["error"] == "access_denied"
+    assert "code" not in refusal
+    assert server.audited("oidc.authorization.refused")[-1]["error"] == "recovery_hold"
+    assert _count(server, "transaction_confirmations") == 0
+
+
+def test_a_transaction_opened_before_a_recovery_cannot_be_confirmed_on_hold(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    """The hold also covers a transaction asked before the recovery: the same browser,
+    recovered and signed in with the new passkey, cannot confirm it and gets no code."""
+    server = rar
+    registered = register_client(server)
+    browser, codes = _recovered(server, smtp, "tomo@example.com")
+    try:
+        lost = SoftAuthenticator()
+        assert register(server, browser.http, lost).status_code == 201
+        assert sign_in(server, browser.http, lost).status_code == 200
+        confirmation = _confirmation_of(_ask(browser.http, registered))
+        started = options(browser.http, confirmation)
+        assert recover(browser, "tomo@example.com", codes[0]) == 303
+        replacement = SoftAuthenticator()
+        assert register(server, browser.http, replacement).status_code == 201
+        assert sign_in(server, browser.http, replacement).status_code == 200
+        for held in (
+            options(browser.http, confirmation),
+            confirm(server, browser.http, lost, confirmation, started=started),
+        ):
+            assert (held.status_code, held.json()["error"]) == (403, "recovery_hold")
+        declined = query_of(
+            response_of(browser.http.get(f"/authorize/resume?confirmation={confirmation}"))
+        )
+    finally:
+        browser.close()
+    assert declined["error"] == "access_denied"
+    assert "code" not in declined
+    assert server.audited("oidc.authorization.granted") == []
+    refusals = server.audited("confirmation.refused")
+    assert [entry["reason"] for entry in refusals] == ["recovery_hold", "recovery_hold"]
