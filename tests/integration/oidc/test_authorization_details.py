@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy import text
 from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator, b64url_decode
 from tests.support.browser import FormBrowser
+from tests.support.clock import SettableClock
 from tests.support.confirmations import (
     WITHDRAWAL,
     binding,
@@ -607,3 +609,29 @@ def test_a_transaction_opened_before_a_recovery_cannot_be_confirmed_on_hold(
     assert server.audited("oidc.authorization.granted") == []
     refusals = server.audited("confirmation.refused")
     assert [entry["reason"] for entry in refusals] == ["recovery_hold", "recovery_hold"]
+
+
+def test_a_sign_in_older_than_the_actions_max_age_is_made_again(
+    make_server: ServerFactory, tmp_path: Path, smtp: SmtpCapture
+) -> None:
+    """The tier's ``max_age`` for a withdrawal (5 minutes) wins over the client's
+    looser one (an hour): a passkey sign-in 6 minutes old is sent to sign in again
+    before any confirmation is opened, and the tokens carry the new ``auth_time``."""
+    clock = SettableClock()
+    server = confirming_server(make_server, tmp_path, clock=clock)
+    registered = register_client(server)
+    with server.client() as browser:
+        authenticator = person(server, smtp, browser, "aki@example.com")
+        clock.advance(timedelta(minutes=6))
+        asked = _ask(browser, registered, max_age="3600")
+        assert (asked.status_code, asked.headers["location"]) == (303, "/signin")
+        assert _count(server, "transaction_confirmations") == 0
+        again = clock()
+        assert sign_in(server, browser, authenticator).status_code == 200
+        confirmation = _confirmation_of(browser.get("/authorize/resume"))
+        code = _confirmed_code(server, browser, authenticator, confirmation)
+    tokens = exchange(server, registered, code)
+    assert tokens.status_code == 200, tokens.text
+    claims = _introspect(server, registered, tokens.json()["access_token"])
+    assert claims["authorization_details"] == REQUESTED
+    assert claims["auth_time"] >= int(again.timestamp())
