@@ -110,6 +110,17 @@ def _confirmed_code(
     return query_of(response_of(browser.get(back)))["code"]
 
 
+def _granted(
+    server: LiveServer, registered: Registered, smtp: SmtpCapture, email: str
+) -> tuple[str, str]:
+    """A person confirms the withdrawal asked through RAR: the confirmation and the
+    code the client gets."""
+    with server.client() as browser:
+        authenticator = person(server, smtp, browser, email)
+        confirmation = _confirmation_of(_ask(browser, registered))
+        return confirmation, _confirmed_code(server, browser, authenticator, confirmation)
+
+
 def test_a_withdrawal_is_confirmed_bound_and_carried_into_the_tokens_once(
     rar: LiveServer, smtp: SmtpCapture
 ) -> None:
@@ -372,10 +383,7 @@ def test_a_transaction_redeemed_before_the_token_request_gives_no_tokens(
 ) -> None:
     server = rar
     registered = register_client(server)
-    with server.client() as browser:
-        authenticator = person(server, smtp, browser, "toa@example.com")
-        confirmation = _confirmation_of(_ask(browser, registered))
-        code = _confirmed_code(server, browser, authenticator, confirmation)
+    confirmation, code = _granted(server, registered, smtp, "toa@example.com")
     assert redeem(server, registered, confirmation).status_code == 200
     refused = exchange(server, registered, code)
     assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
@@ -407,14 +415,6 @@ def test_prompt_none_is_interaction_required_and_another_person_cannot_finish_it
         assert first.get("/authorize/resume").status_code == 400
 
 
-def _granted(server: LiveServer, registered: Registered, smtp: SmtpCapture, email: str) -> str:
-    """A person confirms the withdrawal asked through RAR; the code the client gets."""
-    with server.client() as browser:
-        authenticator = person(server, smtp, browser, email)
-        confirmation = _confirmation_of(_ask(browser, registered))
-        return _confirmed_code(server, browser, authenticator, confirmation)
-
-
 def _expire(server: LiveServer, confirmation: str) -> None:
     with server.database.engine.begin() as connection:
         connection.execute(
@@ -430,7 +430,8 @@ def test_the_access_token_carries_the_transaction_under_the_published_keys(
     checked with joserfc against the JWKS, not with the server's code."""
     server = rar
     registered = register_client(server)
-    tokens = exchange(server, registered, _granted(server, registered, smtp, "sora@example.com"))
+    confirmation, code = _granted(server, registered, smtp, "sora@example.com")
+    tokens = exchange(server, registered, code)
     assert tokens.status_code == 200, tokens.text
     with httpx.Client(timeout=30) as http:
         metadata = http.get(server.url + "/.well-known/openid-configuration").json()
@@ -445,8 +446,7 @@ def test_the_access_token_carries_the_transaction_under_the_published_keys(
         jti={"essential": True},
     ).validate(decoded.claims)
     assert decoded.claims["authorization_details"] == REQUESTED
-    (granted,) = server.audited("oidc.authorization.granted")
-    assert decoded.claims["txn"] == granted["confirmation"]
+    assert decoded.claims["txn"] == confirmation
     assert decoded.claims["acr"] == "phr"
 
 
@@ -455,8 +455,7 @@ def test_an_expired_transaction_gives_no_tokens_and_cannot_be_redeemed(
 ) -> None:
     server = rar
     registered = register_client(server)
-    code = _granted(server, registered, smtp, "riku@example.com")
-    confirmation = server.audited("oidc.authorization.granted")[-1]["confirmation"]
+    confirmation, code = _granted(server, registered, smtp, "riku@example.com")
     _expire(server, confirmation)
     refused = exchange(server, registered, code)
     assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
@@ -473,11 +472,11 @@ def test_a_transaction_expiring_after_the_tokens_leaves_them_inactive(
 ) -> None:
     server = rar
     registered = register_client(server)
-    code = _granted(server, registered, smtp, "nao@example.com")
+    confirmation, code = _granted(server, registered, smtp, "nao@example.com")
     tokens = exchange(server, registered, code)
     assert tokens.status_code == 200, tokens.text
     access = tokens.json()["access_token"]
-    confirmation = _introspect(server, registered, access)["txn"]
+    assert _introspect(server, registered, access)["txn"] == confirmation
     _expire(server, confirmation)
     assert _introspect(server, registered, access) == {"active": False}
     late = redeem(server, registered, confirmation)
@@ -513,11 +512,11 @@ def test_another_client_can_neither_redeem_the_transaction_nor_spend_it(
     server = rar
     registered = register_client(server)
     other = register_client(server, name="Other app")
-    code = _granted(server, registered, smtp, "yuki@example.com")
+    confirmation, code = _granted(server, registered, smtp, "yuki@example.com")
     tokens = exchange(server, registered, code)
     assert tokens.status_code == 200, tokens.text
     access = tokens.json()["access_token"]
-    confirmation = _introspect(server, registered, access)["txn"]
+    assert _introspect(server, registered, access)["txn"] == confirmation
     for answer in (redeem(server, other, confirmation), collect(server, other, confirmation)):
         assert (answer.status_code, answer.json()["error"]) == (404, "confirmation_unknown")
     seen = _introspect(server, other, access)
@@ -532,8 +531,7 @@ def test_another_client_presenting_the_code_gets_no_tokens_and_burns_the_grant(
     server = rar
     registered = register_client(server)
     other = register_client(server, name="Other app")
-    code = _granted(server, registered, smtp, "kaito@example.com")
-    confirmation = server.audited("oidc.authorization.granted")[-1]["confirmation"]
+    confirmation, code = _granted(server, registered, smtp, "kaito@example.com")
     stolen = exchange(server, other, code)
     assert (stolen.status_code, stolen.json()["error"]) == (400, "invalid_grant")
     assert "access_token" not in stolen.json()
