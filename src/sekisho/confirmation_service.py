@@ -220,6 +220,7 @@ class ConfirmationService:
             now = self._provider.clock()
             confirmation, user = self._mine(repos, confirmation_id, session)
             self._ensure_pending(confirmation, now)
+            self._ensure_not_held(repos, confirmation, session, client_info, now)
             passkeys = self._confirming_passkeys(repos, user, confirmation)
             if not passkeys:
                 raise SekishoError(ErrorCode.confirmation_passkey_required)
@@ -248,6 +249,7 @@ class ConfirmationService:
             now = self._provider.clock()
             confirmation, user = self._mine(repos, confirmation_id, session)
             self._ensure_pending(confirmation, now)
+            self._ensure_not_held(repos, confirmation, session, client_info, now)
             allowed = self._confirming_passkeys(repos, user, confirmation)
             proof = self._passkey.finish(
                 repos,
@@ -337,6 +339,39 @@ class ConfirmationService:
             raise SekishoError(ErrorCode.confirmation_expired)
         if status != "pending":
             raise SekishoError(ErrorCode.confirmation_used)
+
+    @staticmethod
+    def _ensure_not_held(
+        repos: SqlRepositories,
+        confirmation: Confirmation,
+        session: Session,
+        client_info: ClientInfo,
+        now: datetime,
+    ) -> None:
+        """SECURITY.md case 54: no confirmation while sensitive actions are on hold after
+        a recovery, including one asked for before the recovery (first-party or RAR),
+        which the recovered session could otherwise confirm."""
+        hold = repos.recoveries.hold_until(confirmation.user_id, now=now)
+        if hold is None:
+            return
+        repos.audit.append(
+            session_event(
+                "confirmation.refused",
+                session,
+                client_info,
+                now,
+                outcome="failure",
+                detail={
+                    "client_id": confirmation.client_id,
+                    "confirmation": confirmation.id,
+                    "action": confirmation.action,
+                    "reason": "recovery_hold",
+                },
+            )
+        )
+        raise SekishoError(
+            ErrorCode.recovery_hold, persist=True, detail={"until": hold.isoformat()}
+        )
 
     def _action(self, confirmation: Confirmation) -> Action:
         action = self._policy.action(confirmation.action)

@@ -327,19 +327,12 @@ def test_db_purge_removes_expired_confirmations_only(
     assert collect(server, registered, old).status_code == 404
 
 
-def test_an_account_on_hold_after_a_recovery_cannot_ask(
-    confirming: LiveServer, smtp: SmtpCapture
-) -> None:
-    """SECURITY.md case 54: money movement waits for the hold after a recovery."""
-    server = confirming
-    registered = register_client(server)
-    with server.client() as browser:
-        person(server, smtp, browser, "haru@example.com")
-        token = access_token(server, registered, browser)
+def _hold(server: LiveServer, email: str) -> None:
+    """A recovery completed 50 minutes ago whose hold lasts 23 more hours."""
     now = datetime.now(UTC)
     with server.database.engine.begin() as connection:
         user_id = connection.execute(
-            text("SELECT id FROM users WHERE email = 'haru@example.com'")
+            text("SELECT id FROM users WHERE email = :email"), {"email": email}
         ).scalar_one()
         connection.execute(
             insert(account_recoveries).values(
@@ -350,8 +343,39 @@ def test_an_account_on_hold_after_a_recovery_cannot_ask(
                 hold_until=now + timedelta(hours=23),
             )
         )
+
+
+def test_an_account_on_hold_after_a_recovery_cannot_ask(
+    confirming: LiveServer, smtp: SmtpCapture
+) -> None:
+    """SECURITY.md case 54: money movement waits for the hold after a recovery."""
+    server = confirming
+    registered = register_client(server)
+    with server.client() as browser:
+        person(server, smtp, browser, "haru@example.com")
+        token = access_token(server, registered, browser)
+    _hold(server, "haru@example.com")
     held = ask(server, token)
     assert (held.status_code, held.json()["error"]) == (403, "recovery_hold")
+    assert server.audited("confirmation.refused")[-1]["reason"] == "recovery_hold"
+
+
+def test_a_confirmation_asked_before_the_hold_cannot_be_confirmed_during_it(
+    confirming: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = confirming
+    registered = register_client(server)
+    with server.client() as browser:
+        authenticator = person(server, smtp, browser, "sana@example.com")
+        created = _asked(server, access_token(server, registered, browser))
+        started = options(browser, created["id"])
+        _hold(server, "sana@example.com")
+        for held in (
+            options(browser, created["id"]),
+            confirm(server, browser, authenticator, created["id"], started=started),
+        ):
+            assert (held.status_code, held.json()["error"]) == (403, "recovery_hold")
+    assert collect(server, registered, created["id"]).json()["status"] == "pending"
     assert server.audited("confirmation.refused")[-1]["reason"] == "recovery_hold"
 
 

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
 from sqlalchemy import text
 
 from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator, b64url_decode
 from tests.support.browser import FormBrowser
+from tests.support.clock import SettableClock
 from tests.support.confirmations import (
     WITHDRAWAL,
     binding,
+    collect,
     confirm,
     confirming_server,
     options,
@@ -40,6 +45,7 @@ from tests.support.oidc import (
     response_of,
 )
 from tests.support.passkeys import email_sign_in, register, sign_in
+from tests.support.recovery import generate_codes, recover
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
 
@@ -102,6 +108,17 @@ def _confirmed_code(
     back = verified.json()["redirect_to"]
     assert back == f"/authorize/resume?confirmation={confirmation}"
     return query_of(response_of(browser.get(back)))["code"]
+
+
+def _granted(
+    server: LiveServer, registered: Registered, smtp: SmtpCapture, email: str
+) -> tuple[str, str]:
+    """A person confirms the withdrawal asked through RAR: the confirmation and the
+    code the client gets."""
+    with server.client() as browser:
+        authenticator = person(server, smtp, browser, email)
+        confirmation = _confirmation_of(_ask(browser, registered))
+        return confirmation, _confirmed_code(server, browser, authenticator, confirmation)
 
 
 def test_a_withdrawal_is_confirmed_bound_and_carried_into_the_tokens_once(
@@ -366,10 +383,7 @@ def test_a_transaction_redeemed_before_the_token_request_gives_no_tokens(
 ) -> None:
     server = rar
     registered = register_client(server)
-    with server.client() as browser:
-        authenticator = person(server, smtp, browser, "toa@example.com")
-        confirmation = _confirmation_of(_ask(browser, registered))
-        code = _confirmed_code(server, browser, authenticator, confirmation)
+    confirmation, code = _granted(server, registered, smtp, "toa@example.com")
     assert redeem(server, registered, confirmation).status_code == 200
     refused = exchange(server, registered, code)
     assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
@@ -399,3 +413,223 @@ def test_prompt_none_is_interaction_required_and_another_person_cannot_finish_it
         assert taken["error"] == "access_denied"
         assert "code" not in taken
         assert first.get("/authorize/resume").status_code == 400
+
+
+def _expire(server: LiveServer, confirmation: str) -> None:
+    with server.database.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE transaction_confirmations SET expires_at = created_at WHERE id = :id"),
+            {"id": confirmation},
+        )
+
+
+def test_the_access_token_carries_the_transaction_under_the_published_keys(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    """RFC 9396 §9.1 and RFC 9068: what a resource server reads from the JWT itself,
+    checked with joserfc against the JWKS, not with the server's code."""
+    server = rar
+    registered = register_client(server)
+    confirmation, code = _granted(server, registered, smtp, "sora@example.com")
+    tokens = exchange(server, registered, code)
+    assert tokens.status_code == 200, tokens.text
+    with httpx.Client(timeout=30) as http:
+        metadata = http.get(server.url + "/.well-known/openid-configuration").json()
+        key_set = KeySet.import_key_set(http.get(metadata["jwks_uri"]).json())
+    decoded = jwt.decode(tokens.json()["access_token"], key_set, algorithms=["ES256"])
+    assert decoded.header["typ"] == "at+jwt"
+    jwt.JWTClaimsRegistry(
+        iss={"essential": True, "value": metadata["issuer"]},
+        aud={"essential": True, "value": metadata["issuer"]},
+        client_id={"essential": True, "value": registered.client_id},
+        exp={"essential": True},
+        jti={"essential": True},
+    ).validate(decoded.claims)
+    assert decoded.claims["authorization_details"] == REQUESTED
+    assert decoded.claims["txn"] == confirmation
+    assert decoded.claims["acr"] == "phr"
+
+
+def test_an_expired_transaction_gives_no_tokens_and_cannot_be_redeemed(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server)
+    confirmation, code = _granted(server, registered, smtp, "riku@example.com")
+    _expire(server, confirmation)
+    refused = exchange(server, registered, code)
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
+    assert [entry["reason"] for entry in server.audited("oidc.token.refused")] == [
+        "transaction_unusable"
+    ]
+    late = redeem(server, registered, confirmation)
+    assert (late.status_code, late.json()["error"]) == (410, "confirmation_expired")
+    assert server.audited("confirmation.refused")[-1]["reason"] == "expired"
+
+
+def test_a_transaction_expiring_after_the_tokens_leaves_them_inactive(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server)
+    confirmation, code = _granted(server, registered, smtp, "nao@example.com")
+    tokens = exchange(server, registered, code)
+    assert tokens.status_code == 200, tokens.text
+    access = tokens.json()["access_token"]
+    assert _introspect(server, registered, access)["txn"] == confirmation
+    _expire(server, confirmation)
+    assert _introspect(server, registered, access) == {"active": False}
+    late = redeem(server, registered, confirmation)
+    assert (late.status_code, late.json()["error"]) == (410, "confirmation_expired")
+
+
+def test_a_transaction_expired_on_the_page_cannot_be_confirmed(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server)
+    with server.client() as browser:
+        authenticator = person(server, smtp, browser, "ema@example.com")
+        confirmation = _confirmation_of(_ask(browser, registered))
+        started = options(browser, confirmation)
+        assert started.status_code == 200, started.text
+        _expire(server, confirmation)
+        late = confirm(server, browser, authenticator, confirmation, started=started)
+        assert (late.status_code, late.json()["error"]) == (410, "confirmation_expired")
+        declined = query_of(response_of(browser.get("/authorize/resume")))
+    assert declined["error"] == "access_denied"
+    assert "code" not in declined
+    assert server.audited("oidc.authorization.granted") == []
+
+
+def test_another_client_can_neither_redeem_the_transaction_nor_spend_it(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    """The confirmation's audience is the client that asked. Another confidential
+    client may introspect the access token as a resource server (RFC 7662; see
+    :mod:`sekisho.oidc.introspection`), which names the owner in ``client_id``, but it
+    cannot collect or redeem the transaction, nor burn it for its owner."""
+    server = rar
+    registered = register_client(server)
+    other = register_client(server, name="Other app")
+    confirmation, code = _granted(server, registered, smtp, "yuki@example.com")
+    tokens = exchange(server, registered, code)
+    assert tokens.status_code == 200, tokens.text
+    access = tokens.json()["access_token"]
+    assert _introspect(server, registered, access)["txn"] == confirmation
+    for answer in (redeem(server, other, confirmation), collect(server, other, confirmation)):
+        assert (answer.status_code, answer.json()["error"]) == (404, "confirmation_unknown")
+    seen = _introspect(server, other, access)
+    assert (seen["active"], seen["client_id"]) == (True, registered.client_id)
+    assert redeem(server, registered, confirmation).status_code == 200
+    assert _introspect(server, other, access) == {"active": False}
+
+
+def test_another_client_presenting_the_code_gets_no_tokens_and_burns_the_grant(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    server = rar
+    registered = register_client(server)
+    other = register_client(server, name="Other app")
+    confirmation, code = _granted(server, registered, smtp, "kaito@example.com")
+    stolen = exchange(server, other, code)
+    assert (stolen.status_code, stolen.json()["error"]) == (400, "invalid_grant")
+    assert "access_token" not in stolen.json()
+    assert [entry["reason"] for entry in server.audited("oidc.token.refused")] == ["other_client"]
+    late = exchange(server, registered, code)
+    assert (late.status_code, late.json()["error"]) == (400, "invalid_grant")
+    refused = redeem(server, other, confirmation)
+    assert (refused.status_code, refused.json()["error"]) == (404, "confirmation_unknown")
+
+
+def _recovered(server: LiveServer, smtp: SmtpCapture, email: str) -> tuple[FormBrowser, list[str]]:
+    """An account signed in by email with recovery codes made, in its own browser."""
+    server.add_user(email)
+    browser = FormBrowser(server.url)
+    email_sign_in(server, smtp, browser.http, email)
+    return browser, generate_codes(browser)
+
+
+def test_an_account_on_hold_after_a_recovery_is_refused_the_transaction(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    """SECURITY.md case 54: after a recovery, money movement waits for the hold,
+    however fresh and strong the new passkey's sign-in."""
+    server = rar
+    registered = register_client(server)
+    owner, codes = _recovered(server, smtp, "shun@example.com")
+    owner.close()
+    rescuer = FormBrowser(server.url)
+    try:
+        assert recover(rescuer, "shun@example.com", codes[0]) == 303
+        replacement = SoftAuthenticator()
+        assert register(server, rescuer.http, replacement).status_code == 201
+        assert sign_in(server, rescuer.http, replacement).status_code == 200
+        refusal = _refusal(_ask(rescuer.http, registered))
+    finally:
+        rescuer.close()
+    assert refusal["error"] == "access_denied"
+    assert "code" not in refusal
+    assert server.audited("oidc.authorization.refused")[-1]["error"] == "recovery_hold"
+    assert _count(server, "transaction_confirmations") == 0
+
+
+def test_a_transaction_opened_before_a_recovery_cannot_be_confirmed_on_hold(
+    rar: LiveServer, smtp: SmtpCapture
+) -> None:
+    """The hold also covers a transaction asked before the recovery: the same browser,
+    recovered and signed in with the new passkey, cannot confirm it and gets no code."""
+    server = rar
+    registered = register_client(server)
+    browser, codes = _recovered(server, smtp, "tomo@example.com")
+    try:
+        lost = SoftAuthenticator()
+        assert register(server, browser.http, lost).status_code == 201
+        assert sign_in(server, browser.http, lost).status_code == 200
+        confirmation = _confirmation_of(_ask(browser.http, registered))
+        started = options(browser.http, confirmation)
+        assert recover(browser, "tomo@example.com", codes[0]) == 303
+        replacement = SoftAuthenticator()
+        assert register(server, browser.http, replacement).status_code == 201
+        assert sign_in(server, browser.http, replacement).status_code == 200
+        for held in (
+            options(browser.http, confirmation),
+            confirm(server, browser.http, lost, confirmation, started=started),
+        ):
+            assert (held.status_code, held.json()["error"]) == (403, "recovery_hold")
+        declined = query_of(
+            response_of(browser.http.get(f"/authorize/resume?confirmation={confirmation}"))
+        )
+    finally:
+        browser.close()
+    assert declined["error"] == "access_denied"
+    assert "code" not in declined
+    assert server.audited("oidc.authorization.granted") == []
+    refusals = server.audited("confirmation.refused")
+    assert [entry["reason"] for entry in refusals] == ["recovery_hold", "recovery_hold"]
+
+
+def test_a_sign_in_older_than_the_actions_max_age_is_made_again(
+    make_server: ServerFactory, tmp_path: Path, smtp: SmtpCapture
+) -> None:
+    """The tier's ``max_age`` for a withdrawal (5 minutes) wins over the client's
+    looser one (an hour): a passkey sign-in 6 minutes old is sent to sign in again
+    before any confirmation is opened, and the tokens carry the new ``auth_time``."""
+    clock = SettableClock()
+    server = confirming_server(make_server, tmp_path, clock=clock)
+    registered = register_client(server)
+    with server.client() as browser:
+        authenticator = person(server, smtp, browser, "aki@example.com")
+        clock.advance(timedelta(minutes=6))
+        asked = _ask(browser, registered, max_age="3600")
+        assert (asked.status_code, asked.headers["location"]) == (303, "/signin")
+        assert _count(server, "transaction_confirmations") == 0
+        again = clock()
+        assert sign_in(server, browser, authenticator).status_code == 200
+        confirmation = _confirmation_of(browser.get("/authorize/resume"))
+        code = _confirmed_code(server, browser, authenticator, confirmation)
+    tokens = exchange(server, registered, code)
+    assert tokens.status_code == 200, tokens.text
+    claims = _introspect(server, registered, tokens.json()["access_token"])
+    assert claims["authorization_details"] == REQUESTED
+    assert claims["auth_time"] >= int(again.timestamp())
