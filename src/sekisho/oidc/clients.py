@@ -293,6 +293,17 @@ class Credentials:
     assertion: str | None = None
 
 
+def basic_credentials(authorization: str) -> tuple[str | None, str | None]:
+    """The client id and secret of an ``Authorization: Basic`` header (RFC 6749 §2.3.1),
+    each None when absent. Credentials are UTF-8 (RFC 7617 §2.1): bytes that do not
+    decode give (None, None), a failed authentication like any other."""
+    try:
+        client_id, secret = extract_basic_authorization({"Authorization": authorization})
+    except UnicodeDecodeError:
+        return None, None
+    return client_id, secret
+
+
 def presented_credentials(
     headers: dict[str, str], form: dict[str, str], *, basic: bool
 ) -> Credentials:
@@ -315,7 +326,7 @@ def presented_credentials(
             raise OAuthError("invalid_client", "Client authentication failed.", status=401)
         return Credentials(subject, None, "private_key_jwt", assertion=assertion)
     if basic:
-        client_id, secret = extract_basic_authorization(headers)
+        client_id, secret = basic_credentials(headers.get("Authorization", ""))
         if not client_id or secret is None or posted_secret is not None:
             raise OAuthError("invalid_client", "Client authentication failed.", status=401)
         if form.get("client_id") not in (None, client_id):
