@@ -195,6 +195,19 @@ def test_unknown_accounts_and_bad_input(tiered: LiveServer) -> None:
             json={"email": "nobody@example.com", "name": "Assets", "value": 1},
         )
         assert bad_name.status_code == 422
+        # JSON numbers are finite: Python's parser reads NaN, Infinity and 1e400 as
+        # floats that no JSON document can hold; they are refused, nothing is stored
+        tiered.add_user("mika@example.com")
+        for number in ("NaN", "Infinity", "-Infinity", "1e400"):
+            refused = client.post(
+                "/api/v1/admin/users/attribute",
+                content=f'{{"email": "mika@example.com", "name": "assets_jpy", "value": {number}}}',
+                headers={"Content-Type": "application/json"},
+            )
+            assert refused.status_code == 422, (number, refused.text)
+            assert refused.json()["error"] == "invalid_field", number
+        shown = client.post("/api/v1/admin/users/lookup", json={"email": "mika@example.com"})
+        assert shown.json()["attributes"] == {}
         assert (
             client.post("/api/v1/admin/users/lookup", json={"email": "not an address"}).json()[
                 "error"
