@@ -252,6 +252,19 @@ def test_requests_that_cannot_be_confirmed_are_refused_with_their_code(
     for arguments, status, error in cases:
         answer = ask(server, token, **arguments)
         assert (answer.status_code, answer.json()["error"]) == (status, error), arguments
+    # a lone surrogate (a JSON escape of one half of a pair) as a field name or a value:
+    # no UTF-8 answer could echo it
+    with server.client() as http:
+        for members, error in (
+            ('"\\ud800": "x"', "invalid_details"),
+            ('"amount": "1", "currency": "JPY", "destination": "\\ud800"', "invalid_field"),
+        ):
+            lone = http.post(
+                "/api/v1/confirmations",
+                content=f'{{"action": "withdrawal", "details": {{{members}}}}}',
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            assert (lone.status_code, lone.json()["error"]) == (422, error), members
     forged = ask(server, token[:-4] + "AAAA")
     assert (forged.status_code, forged.json()["error"]) == (401, "access_token_invalid")
     assert forged.headers["www-authenticate"].startswith(
