@@ -116,6 +116,15 @@ def test_bad_client_settings_are_refused_with_the_reason(server: LiveServer) -> 
         assert insecure.status_code == 400
         assert insecure.json()["error"] == "invalid_client_metadata"
         assert "https" in insecure.json()["explanation"]
+        for malformed in ("https://[::1/cb", "https://rp.example:99999/cb"):
+            for field in ("redirect_uris", "post_logout_redirect_uris"):
+                refused = client.post("/api/v1/admin/clients", json={**CLIENT, field: [malformed]})
+                assert refused.status_code == 400, (field, malformed, refused.text)
+                assert refused.json()["error"] == "invalid_client_metadata"
+            refused = client.post(
+                "/api/v1/admin/clients", json={**CLIENT, "backchannel_logout_uri": malformed}
+            )
+            assert refused.status_code == 400, (malformed, refused.text)
         unknown_field = client.post("/api/v1/admin/clients", json={**CLIENT, "secret": "x"})
         assert unknown_field.status_code == 422
         assert unknown_field.json()["error"] == "invalid_field"
