@@ -503,7 +503,7 @@ def _attribute_value(raw: str) -> int | float | bool | str:
 def users_set_attribute(
     email: str,
     name: str,
-    value: str = typer.Argument(None, help="A number, true, false or text."),
+    value: str = typer.Argument(None, help="A finite number, true, false or text."),
     remove: bool = typer.Option(False, "--remove", help="Remove the attribute."),
     locale: str = typer.Option(DEFAULT_LOCALE, "--locale", help=LOCALE_HELP),
 ) -> None:

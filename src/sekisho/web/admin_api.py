@@ -56,7 +56,7 @@ AttributeValue = Annotated[
     | Annotated[float, Field(allow_inf_nan=False)]
     | Annotated[str, Field(max_length=200)]
     | None,
-    Field(description="A number, true, false or text; null removes the attribute."),
+    Field(description="A finite number, true, false or text; null removes the attribute."),
 ]
 
 
