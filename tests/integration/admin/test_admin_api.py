@@ -121,10 +121,13 @@ def test_bad_client_settings_are_refused_with_the_reason(server: LiveServer) -> 
                 refused = client.post("/api/v1/admin/clients", json={**CLIENT, field: [malformed]})
                 assert refused.status_code == 400, (field, malformed, refused.text)
                 assert refused.json()["error"] == "invalid_client_metadata"
-            refused = client.post(
-                "/api/v1/admin/clients", json={**CLIENT, "backchannel_logout_uri": malformed}
-            )
-            assert refused.status_code == 400, (malformed, refused.text)
+            for extra in (
+                {"backchannel_logout_uri": malformed},
+                {"subject_type": "pairwise", "sector_identifier_uri": malformed},
+            ):
+                refused = client.post("/api/v1/admin/clients", json={**CLIENT, **extra})
+                assert refused.status_code == 400, (extra, refused.text)
+                assert refused.json()["error"] == "invalid_client_metadata"
         unknown_field = client.post("/api/v1/admin/clients", json={**CLIENT, "secret": "x"})
         assert unknown_field.status_code == 422
         assert unknown_field.json()["error"] == "invalid_field"
