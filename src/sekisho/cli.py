@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import re
 import sys
@@ -482,13 +483,19 @@ def _locale(raw: str) -> str:
 
 
 def _attribute_value(raw: str) -> int | float | bool | str:
+    """A number, true, false or text. A number is finite: ``float`` reads "nan", "inf"
+    and "1e400" as values no JSON document can hold."""
     if raw in ("true", "false"):
         return raw == "true"
     for kind in (int, float):
         try:
-            return kind(raw)
+            number = kind(raw)
         except ValueError:
             continue
+        if not math.isfinite(number):
+            typer.echo(f"{raw}: a number must be finite", err=True)
+            raise typer.Exit(2)
+        return number
     return raw
 
 
@@ -496,7 +503,7 @@ def _attribute_value(raw: str) -> int | float | bool | str:
 def users_set_attribute(
     email: str,
     name: str,
-    value: str = typer.Argument(None, help="A number, true, false or text."),
+    value: str = typer.Argument(None, help="A finite number, true, false or text."),
     remove: bool = typer.Option(False, "--remove", help="Remove the attribute."),
     locale: str = typer.Option(DEFAULT_LOCALE, "--locale", help=LOCALE_HELP),
 ) -> None:

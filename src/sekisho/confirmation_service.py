@@ -21,8 +21,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NoReturn
 
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
-
 from sekisho.core.clients import ClientInfo
 from sekisho.core.records import AuditEvent, Passkey, Session, User
 from sekisho.core.sessions import session_event
@@ -30,7 +28,7 @@ from sekisho.errors import ErrorCode, SekishoError
 from sekisho.methods.passkey.ceremony import StartedCeremony
 from sekisho.methods.passkey.transaction import PasskeyConfirmation
 from sekisho.oidc import assurance, signing_keys, subjects
-from sekisho.oidc.clients import redirect_uri_matches, secret_digest
+from sekisho.oidc.clients import basic_credentials, redirect_uri_matches, secret_digest
 from sekisho.oidc.confirmation_token import confirmation_token
 from sekisho.oidc.grant_events import grant_event
 from sekisho.oidc.provider import Provider
@@ -457,7 +455,7 @@ class ConfirmationService:
     def _client(self, store: SqlOidc, authorization: str) -> Client:
         """A confidential client authenticated with HTTP Basic (RFC 6749 §2.3.1), whatever
         method it uses at the token endpoint."""
-        client_id, secret = extract_basic_authorization({"Authorization": authorization})
+        client_id, secret = basic_credentials(authorization)
         client = store.client(str(client_id)) if client_id else None
         if (
             client is None

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerFactory
+from tests.integration.admin.support import create_key
 from tests.support.passkeys import email_sign_in
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
@@ -254,3 +255,81 @@ def test_every_answer_of_the_edge_carries_its_headers(make_server: ServerFactory
     assert head.headers["cache-control"] == "no-store"
     assert static.headers.get("cache-control") != "no-store"
     assert len({answer.headers["x-request-id"] for answer in (refused, head, static)}) == 3
+
+
+#: JSON endpoints of the account, admin and sign-in APIs, with a body of each's shape.
+_JSON_BODIES: dict[str, dict[str, object]] = {
+    "/api/v1/signin/email": {"email": "lone@example.com"},
+    "/api/v1/signin/passkey/options": {"email": "lone@example.com"},
+    "/api/v1/account/email": {"email": "new@example.com"},
+    "/api/v1/account/email/code": {"code": "123456"},
+    "/api/v1/account/email/link": {"token": "x" * 43},
+    "/api/v1/admin/clients": {"name": "n", "redirect_uris": ["https://rp.example/cb"]},
+    "/api/v1/admin/users/lookup": {"email": "lone@example.com"},
+    "/api/v1/admin/users/tier": {"email": "lone@example.com", "tier": "standard"},
+    "/api/v1/admin/users/attribute": {"email": "lone@example.com", "name": "n", "value": "v"},
+    "/api/v1/admin/recoveries": {"email": "lone@example.com", "reason": "a reason long enough"},
+    f"/api/v1/admin/recoveries/{'0' * 32}/cancel": {"reason": "a reason long enough"},
+}
+
+
+def _with_lone_surrogates(body: dict[str, object]) -> list[dict[str, object]]:
+    """The body with an extra member named by a lone surrogate, then with each string
+    (or list of strings) replaced by one."""
+    variants: list[dict[str, object]] = [{**body, "\ud800": 1}]
+    for name, value in body.items():
+        if isinstance(value, str):
+            variants.append({**body, name: "\ud800"})
+        elif isinstance(value, list):
+            variants.append({**body, name: ["\ud800"]})
+    return variants
+
+
+def test_lone_surrogates_in_json_are_a_4xx_everywhere(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    """A ``\\ud800`` escape is valid JSON but no UTF-8 text: wherever it lands (a member
+    name, a value), the answer is a 4xx with a stable code, never a 500 from echoing it."""
+    server.add_user("lone@example.com")
+    _key_id, key = create_key(server, "clients:write", "users:read", "users:write", "recovery:open")
+    with server.client() as http:
+        email_sign_in(server, smtp, http, "lone@example.com")
+        for path, body in _JSON_BODIES.items():
+            headers = {"Content-Type": "application/json", "Origin": server.url}
+            if path.startswith("/api/v1/admin/"):
+                headers["Authorization"] = f"Bearer {key}"
+            for variant in _with_lone_surrogates(body):
+                raw = json.dumps(variant)  # ASCII: the surrogate travels as \ud800
+                answer = http.post(path, content=raw, headers=headers)
+                assert 400 <= answer.status_code < 500, (path, raw, answer.text)
+                assert answer.json()["error"], (path, raw)
+        assert http.get("/api/v1/session").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/account/email",
+        "/account/email/code",
+        "/account/email/confirm",
+        "/account/apps/any/revoke",
+        "/authorize/consent",
+        "/logout/confirm",
+        "/signin/recovery/operator",
+    ],
+)
+def test_multipart_posts_to_form_pages_are_415(
+    server: LiveServer, smtp: SmtpCapture, path: str
+) -> None:
+    """Form pages read url-encoded forms only: a multipart body (files included) is
+    refused before any field is read, the CSRF token field included."""
+    server.add_user("parts@example.com")
+    with server.client() as http:
+        email_sign_in(server, smtp, http, "parts@example.com")
+        answer = http.post(
+            path,
+            files={"csrf_token": ("t.txt", b"x"), "email": ("e.txt", b"new@example.com")},
+            headers={"Origin": server.url},
+        )
+        assert answer.status_code == 415, answer.text
+        assert http.get("/api/v1/session").status_code == 200

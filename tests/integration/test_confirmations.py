@@ -5,6 +5,7 @@ verifies the signed confirmation with the published keys and redeems it once."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,22 @@ def test_another_action_or_other_details_are_refused_and_spend_it(
     assert server.audited("confirmation.refused")[0]["reason"] == "mismatch"
 
 
+def test_a_confirmation_redeemed_twenty_times_at_once_is_spent_once(
+    confirming: LiveServer, smtp: SmtpCapture
+) -> None:
+    """The redemption is one atomic update: parallel requests from the application
+    (a retry storm, or a replay) give one 200 and nineteen ``confirmation_used``."""
+    server = confirming
+    registered = register_client(server)
+    with server.client() as browser:
+        jti = _confirmed(server, smtp, browser, registered, "rin@example.com")
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _: redeem(server, registered, jti), range(20)))
+    outcomes = sorted((answer.status_code, answer.json().get("error", "")) for answer in answers)
+    assert outcomes == [(200, "")] + [(409, "confirmation_used")] * 19
+    assert len(server.audited("confirmation.redeemed")) == 1
+
+
 def test_another_client_and_an_expired_confirmation_are_refused(
     confirming: LiveServer, smtp: SmtpCapture
 ) -> None:
@@ -252,6 +269,19 @@ def test_requests_that_cannot_be_confirmed_are_refused_with_their_code(
     for arguments, status, error in cases:
         answer = ask(server, token, **arguments)
         assert (answer.status_code, answer.json()["error"]) == (status, error), arguments
+    # a lone surrogate (a JSON escape of one half of a pair) as a field name or a value:
+    # no UTF-8 answer could echo it
+    with server.client() as http:
+        for members, error in (
+            ('"\\ud800": "x"', "invalid_details"),
+            ('"amount": "1", "currency": "JPY", "destination": "\\ud800"', "invalid_field"),
+        ):
+            lone = http.post(
+                "/api/v1/confirmations",
+                content=f'{{"action": "withdrawal", "details": {{{members}}}}}',
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            assert (lone.status_code, lone.json()["error"]) == (422, error), members
     forged = ask(server, token[:-4] + "AAAA")
     assert (forged.status_code, forged.json()["error"]) == (401, "access_token_invalid")
     assert forged.headers["www-authenticate"].startswith(

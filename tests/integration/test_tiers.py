@@ -192,6 +192,12 @@ def test_rules_move_an_account_when_its_attribute_changes(
     )
     assert status == 0
     assert "moves from tier high_value to standard" in out
+    for number in ("nan", "inf", "Infinity", "1e400"):
+        status, _out, err = sekisho(
+            tiered, policy_file, "users", "set-attribute", "kai@example.com", "assets_jpy", number
+        )
+        assert status == 2, number
+        assert "must be finite" in err
 
 
 def test_restricted_session_enrols_a_passkey_then_signs_in_fully(

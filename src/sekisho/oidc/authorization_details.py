@@ -67,7 +67,7 @@ def parse(
         raise _refuse("authorization_details is too long.")
     try:
         entries = json.loads(values[0])
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # nested past the recursion limit
         raise _refuse("authorization_details must be a JSON array.") from error
     if not isinstance(entries, list) or not entries:
         raise _refuse("authorization_details must be a non-empty JSON array.")

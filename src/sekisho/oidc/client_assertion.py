@@ -93,7 +93,7 @@ def subject(assertion: str) -> str | None:
     check, only to find the client whose keys will verify it."""
     try:
         payload = json.loads(jws.extract_compact(assertion.encode("ascii")).payload)
-    except (JoseError, ValueError, UnicodeError):
+    except (JoseError, ValueError, UnicodeError, RecursionError):  # RecursionError: deep JSON
         return None
     sub = payload.get("sub") if isinstance(payload, dict) else None
     return sub if isinstance(sub, str) and 0 < len(sub) <= 64 else None

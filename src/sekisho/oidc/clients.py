@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
@@ -52,13 +52,34 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
+def parsed_uri(uri: str) -> SplitResult | None:
+    """``uri`` split into its parts, or None when it does not parse: a bracketed host
+    that is not an IPv6 literal, or a port that is not a number from 0 to 65535
+    (``urlsplit`` raises on the first, ``port`` on the second)."""
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 (a malformed port raises)
+    except ValueError:
+        return None
+    return parts
+
+
+def _registrable_parts(uri: str, kind: str) -> SplitResult:
+    """The parts of a URI the operator registers as a ``kind``, refused when it does not
+    parse or holds characters no plain URI does."""
+    if len(uri) > 2000 or any(char in uri for char in " \"'<>\\") or not uri.isprintable():
+        raise RegistrationError(f"{uri!r}: not a plain URI")
+    parts = parsed_uri(uri)
+    if parts is None:
+        raise RegistrationError(f"{uri}: not a valid {kind} (its host or port does not parse)")
+    return parts
+
+
 def check_https_uri(uri: str, what: str) -> str:
     """A URI Sekisho itself calls or fetches (``what`` names it in refusals): absolute,
     no fragment, no userinfo; https, or http on a loopback address (development; the
     fetcher refuses that too unless its setting allows it)."""
-    if len(uri) > 2000 or any(char in uri for char in " \"'<>\\") or not uri.isprintable():
-        raise RegistrationError(f"{uri!r}: not a plain URI")
-    parts = urlsplit(uri)
+    parts = _registrable_parts(uri, what)
     if parts.fragment or "#" in uri:
         raise RegistrationError(f"{uri}: a {what} has no fragment")
     if parts.username is not None or parts.password is not None:
@@ -114,9 +135,7 @@ def check_redirect_uri(uri: str, *, application_type: str) -> str:
     """A registrable redirect URI: absolute, no fragment (RFC 6749 §3.1.2), no userinfo;
     https, or http on a loopback host; or, for native apps, a private-use scheme with a
     dot (RFC 8252 §7.1)."""
-    if len(uri) > 2000 or any(char in uri for char in " \"'<>\\") or not uri.isprintable():
-        raise RegistrationError(f"{uri!r}: not a plain URI")
-    parts = urlsplit(uri)
+    parts = _registrable_parts(uri, "redirect URI")
     if parts.fragment or "#" in uri:
         raise RegistrationError(f"{uri}: a redirect URI has no fragment")
     if parts.username is not None or parts.password is not None:
@@ -140,14 +159,10 @@ def redirect_uri_matches(client: Client, candidate: str) -> bool:
         return True
     if client.application_type != "native":
         return False
-    asked = urlsplit(candidate)
-    if asked.scheme != "http" or asked.hostname not in LOOPBACK_HOSTS or asked.fragment:
+    asked = parsed_uri(candidate)
+    if asked is None or asked.scheme != "http" or asked.hostname not in LOOPBACK_HOSTS:
         return False
-    if asked.username is not None or asked.password is not None:
-        return False
-    try:
-        asked.port  # noqa: B018 (a malformed port raises)
-    except ValueError:
+    if asked.fragment or asked.username is not None or asked.password is not None:
         return False
     for registered in client.redirect_uris:
         known = urlsplit(registered)
@@ -293,6 +308,17 @@ class Credentials:
     assertion: str | None = None
 
 
+def basic_credentials(authorization: str) -> tuple[str | None, str | None]:
+    """The client id and secret of an ``Authorization: Basic`` header (RFC 6749 §2.3.1),
+    each None when absent. Credentials are UTF-8 (RFC 7617 §2.1): bytes that do not
+    decode give (None, None), a failed authentication like any other."""
+    try:
+        client_id, secret = extract_basic_authorization({"Authorization": authorization})
+    except UnicodeDecodeError:
+        return None, None
+    return client_id, secret
+
+
 def presented_credentials(
     headers: dict[str, str], form: dict[str, str], *, basic: bool
 ) -> Credentials:
@@ -315,7 +341,7 @@ def presented_credentials(
             raise OAuthError("invalid_client", "Client authentication failed.", status=401)
         return Credentials(subject, None, "private_key_jwt", assertion=assertion)
     if basic:
-        client_id, secret = extract_basic_authorization(headers)
+        client_id, secret = basic_credentials(headers.get("Authorization", ""))
         if not client_id or secret is None or posted_secret is not None:
             raise OAuthError("invalid_client", "Client authentication failed.", status=401)
         if form.get("client_id") not in (None, client_id):

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from babel.numbers import get_currency_name
 
 FIELD_TYPES = ("string", "integer", "amount", "currency")
+#: What the policy file may name a tier, an action or a field.
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 LANGUAGES = ("en", "ja")
 MAX_STRING = 200
 MAX_INTEGER = 2**53 - 1  # exact in every JSON implementation (RFC 8785 §3.2.2.3)
@@ -87,6 +89,10 @@ class Action:
             raise DetailsError("", "details must be an object")
         names = {field.name for field in self.fields}
         extra = sorted(set(details) - names)
+        if extra and not NAME.match(extra[0]):
+            # Not echoed: no field could have that name, and it may not even encode
+            # (a lone surrogate from a JSON escape).
+            raise DetailsError("", f"details hold a field that {self.name} does not declare")
         if extra:
             raise DetailsError(extra[0], f"is not a field of {self.name}")
         checked: dict[str, str | int] = {}

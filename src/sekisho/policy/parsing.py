@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sekisho.policy.actions import FIELD_TYPES, LANGUAGES, Action, DetailField
+from sekisho.policy.actions import FIELD_TYPES, LANGUAGES, NAME, Action, DetailField
 from sekisho.policy.assurance import AAL1, AAL3, LEVELS
 from sekisho.policy.tiers import METHODS, OPERATORS, Policy, Rule, StepUp, Tier
 
@@ -38,7 +38,6 @@ STEP_UP_KEYS = ("aal", "max_age")
 RULE_KEYS = ("when", "tier")
 ATTESTATION = ("any", "required")
 MAX_ABSOLUTE = timedelta(days=30)  # NIST SP 800-63B-4 §2.1.3: AAL1 at most 30 days
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _AAGUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h|d)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -207,7 +206,7 @@ class _Reader:
 
     def action(self, name: str, raw: object) -> Action:
         path: Path_ = ("actions", name)
-        if not _NAME.match(name):
+        if not NAME.match(name):
             raise self.fail(path, f"action name {name!r}: use lower-case letters, digits and _")
         table = self._table(raw, path, ACTION_KEYS)
         title = self._words(table, (*path, "title"))
@@ -237,7 +236,7 @@ class _Reader:
         return Action(name=name, title=title, fields=fields)
 
     def detail_field(self, name: str, raw: object, path: Path_) -> DetailField:
-        if not _NAME.match(name):
+        if not NAME.match(name):
             raise self.fail(path, f"field name {name!r}: use lower-case letters, digits and _")
         table = self._table(raw, path, FIELD_KEYS)
         kind = table.get("type")
@@ -270,7 +269,7 @@ class _Reader:
 
     def tier(self, name: str, raw: object) -> Tier:
         path: Path_ = ("tiers", name)
-        if not _NAME.match(name):
+        if not NAME.match(name):
             raise self.fail(
                 path, f"tier name {name!r}: use lower-case letters, digits and _ (at most 32)"
             )
@@ -388,7 +387,7 @@ class _Reader:
         actions = []
         for action, spec in raw.items():
             where = (*path, action)
-            if not _NAME.match(action):
+            if not NAME.match(action):
                 raise self.fail(
                     where, f"action name {action!r}: use lower-case letters, digits and _"
                 )

@@ -51,8 +51,12 @@ Lifetime = Annotated[
 ]
 AttributeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 AttributeValue = Annotated[
-    bool | int | float | Annotated[str, Field(max_length=200)] | None,
-    Field(description="A number, true, false or text; null removes the attribute."),
+    bool
+    | int
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | Annotated[str, Field(max_length=200)]
+    | None,
+    Field(description="A finite number, true, false or text; null removes the attribute."),
 ]
 
 

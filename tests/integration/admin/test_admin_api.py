@@ -116,6 +116,18 @@ def test_bad_client_settings_are_refused_with_the_reason(server: LiveServer) -> 
         assert insecure.status_code == 400
         assert insecure.json()["error"] == "invalid_client_metadata"
         assert "https" in insecure.json()["explanation"]
+        for malformed in ("https://[::1/cb", "https://rp.example:99999/cb"):
+            for field in ("redirect_uris", "post_logout_redirect_uris"):
+                refused = client.post("/api/v1/admin/clients", json={**CLIENT, field: [malformed]})
+                assert refused.status_code == 400, (field, malformed, refused.text)
+                assert refused.json()["error"] == "invalid_client_metadata"
+            for extra in (
+                {"backchannel_logout_uri": malformed},
+                {"subject_type": "pairwise", "sector_identifier_uri": malformed},
+            ):
+                refused = client.post("/api/v1/admin/clients", json={**CLIENT, **extra})
+                assert refused.status_code == 400, (extra, refused.text)
+                assert refused.json()["error"] == "invalid_client_metadata"
         unknown_field = client.post("/api/v1/admin/clients", json={**CLIENT, "secret": "x"})
         assert unknown_field.status_code == 422
         assert unknown_field.json()["error"] == "invalid_field"
@@ -195,6 +207,19 @@ def test_unknown_accounts_and_bad_input(tiered: LiveServer) -> None:
             json={"email": "nobody@example.com", "name": "Assets", "value": 1},
         )
         assert bad_name.status_code == 422
+        # JSON numbers are finite: Python's parser reads NaN, Infinity and 1e400 as
+        # floats that no JSON document can hold; they are refused, nothing is stored
+        tiered.add_user("mika@example.com")
+        for number in ("NaN", "Infinity", "-Infinity", "1e400"):
+            refused = client.post(
+                "/api/v1/admin/users/attribute",
+                content=f'{{"email": "mika@example.com", "name": "assets_jpy", "value": {number}}}',
+                headers={"Content-Type": "application/json"},
+            )
+            assert refused.status_code == 422, (number, refused.text)
+            assert refused.json()["error"] == "invalid_field", number
+        shown = client.post("/api/v1/admin/users/lookup", json={"email": "mika@example.com"})
+        assert shown.json()["attributes"] == {}
         assert (
             client.post("/api/v1/admin/users/lookup", json={"email": "not an address"}).json()[
                 "error"

@@ -229,6 +229,8 @@ def test_an_assertion_for_one_transaction_cannot_confirm_another(
         [],
         {"type": "withdrawal", **WITHDRAWAL},
         "not json",
+        "[" * 2000 + "]" * 2000,  # deeper than the interpreter's recursion limit
+        '[{"type": "withdrawal", "\\ud800": 1}]',  # a lone surrogate as a field name
     ],
 )
 def test_undeclared_types_and_invalid_fields_are_refused_to_the_client(

@@ -1,9 +1,12 @@
 """The provider's endpoints at the HTTP edge: discovery and the JWKS are the only
 dynamic answers shared caches may keep; HEAD never runs an authorization request (405,
 nothing stored, no code); the token endpoint is rate limited per IP and per
-authenticated client with a stable ``rate_limited`` body."""
+authenticated client with a stable ``rate_limited`` body; HTTP Basic credentials that
+do not decode as UTF-8 are a failed client authentication, never a 500."""
 
 from __future__ import annotations
+
+import base64
 
 import httpx
 from sqlalchemy import text
@@ -160,3 +163,31 @@ def test_the_token_endpoint_is_limited_per_authenticated_client(
             assert exchange(server, other, code["code"]).status_code == 200
     finally:
         browser.close()
+
+
+def test_basic_credentials_that_are_not_utf8_fail_client_authentication(
+    server: LiveServer,
+) -> None:
+    """RFC 7617 §2.1 credentials are UTF-8 text; bytes that are not (here 0xff) are
+    refused like a wrong secret on every endpoint that reads Basic credentials."""
+    registered = register_client(server)
+    garbled = {"Authorization": "Basic " + base64.b64encode(b"\xff\xfe:\x80").decode()}
+    form = {"grant_type": "authorization_code", "code": "x", "token": "x"}
+    with server.client() as http:
+        for path in ("/token", "/par", "/revoke", "/introspect"):
+            answer = http.post(path, data=form, headers=garbled)
+            assert answer.status_code == 401, (path, answer.text)
+            assert answer.json()["error"] == "invalid_client", path
+            assert answer.headers["cache-control"] == "no-store", path
+        for answer in (
+            http.get("/api/v1/confirmations/abc", headers=garbled),
+            http.post(
+                "/api/v1/confirmations/abc/redeem",
+                json={"action": "withdrawal", "details": {}},
+                headers=garbled,
+            ),
+        ):
+            assert answer.status_code == 401, answer.text
+            assert answer.json()["error"] == "client_authentication_failed"
+        # the client itself still authenticates
+        assert _token_request(http, registered.client_id, registered.secret).status_code == 400

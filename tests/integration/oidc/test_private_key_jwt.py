@@ -151,6 +151,8 @@ def test_every_bad_assertion_is_invalid_client(server: LiveServer) -> None:
         "alg none": unsigned,
         "another client's id": _assertion(key, secret_client.client_id, issuer),
         "garbage": "not.a.jwt",
+        # JSON deeper than the interpreter's recursion limit, read before any check
+        "nested payload": f"{header}.{base64url(b'[' * 1400 + b']' * 1400)}.",
     }
     for name, assertion in cases.items():
         assert _outcome(_token(server, assertion)) == REFUSED, name

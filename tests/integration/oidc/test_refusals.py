@@ -52,6 +52,34 @@ def test_an_unregistered_redirect_uri_gets_a_page_never_a_redirect(
     assert 'data-error="redirect_uri_mismatch"' in answer.text
 
 
+@pytest.mark.parametrize(
+    "redirect_uri",
+    ["http://[::1/callback", "http://127.0.0.1:99999/callback", "http://127.0.0.1:x/callback"],
+)
+def test_a_malformed_loopback_uri_of_a_native_client_gets_a_page(
+    server: LiveServer, redirect_uri: str
+) -> None:
+    """A native client's loopback URI matches with any port (RFC 8252 §7.3), so the
+    candidate is parsed: one that does not parse is a mismatch, at /authorize and /par."""
+    native = register_client(
+        server,
+        auth_method="none",
+        application_type="native",
+        redirect_uris=("http://127.0.0.1/callback",),
+    )
+    with server.client() as http:
+        answer = http.get(authorize_url(native.client_id, redirect_uri=redirect_uri))
+        pushed = http.post(
+            "/par",
+            data={**query_of(authorize_url(native.client_id)), "redirect_uri": redirect_uri},
+        )
+    assert answer.status_code == 400
+    assert "location" not in answer.headers
+    assert 'data-error="redirect_uri_mismatch"' in answer.text
+    assert pushed.status_code == 400, pushed.text
+    assert pushed.json()["error"] == "invalid_request"
+
+
 def test_unknown_client_and_repeated_parameters_get_a_page(server: LiveServer) -> None:
     registered = register_client(server)
     with server.client() as http:

@@ -20,14 +20,18 @@ from sekisho.oidc import signing_keys
 from sekisho.store.oidc import SqlOidc
 from tests.support.browser import FormBrowser
 from tests.support.oidc import (
+    OFFLINE_SCOPES,
     Registered,
     code_for,
     exchange,
+    post_as,
     query_of,
+    refresh_with,
     register_client,
     response_of,
     sign_in_by_code,
     signed_in_browser,
+    userinfo_status,
 )
 from tests.support.server import SECRET_KEY, LiveServer
 from tests.support.smtp import SmtpCapture
@@ -104,6 +108,37 @@ def test_a_hint_naming_this_session_ends_it_and_returns_with_state(
     assert ended["outcome"] == "success"
     assert ended["detail"]["client_id"] == registered.client_id
     assert len(_events(server, "session.signed_out")) == 1
+
+
+def test_the_sessions_tokens_die_with_it_at_every_endpoint(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    """After the logout, the access and refresh tokens issued in the ended session are
+    refused by every endpoint that takes them, the confirmation API included."""
+    registered = register_client(server, scopes=OFFLINE_SCOPES)
+    browser = signed_in_browser(server, smtp, "gone@example.com")
+    code = code_for(browser, registered.client_id, scope=" ".join(OFFLINE_SCOPES))
+    tokens = exchange(server, registered, code).json()
+    access = str(tokens["access_token"])
+    assert userinfo_status(server, access) == 200
+
+    answer = _logout(browser, id_token_hint=tokens["id_token"])
+
+    assert answer.status_code == 200, answer.text
+    assert not browser.signed_in()
+    assert userinfo_status(server, access) == 401
+    for token in (access, tokens["refresh_token"]):
+        assert post_as(server, registered, "/introspect", token=token).json() == {"active": False}
+    assert refresh_with(server, registered, tokens["refresh_token"]).json()["error"] == (
+        "invalid_grant"
+    )
+    with server.client() as http:
+        asked = http.post(
+            "/api/v1/confirmations",
+            json={"action": "withdrawal", "details": {}},
+            headers={"Authorization": f"Bearer {access}"},
+        )
+    assert (asked.status_code, asked.json()["error"]) == (401, "access_token_invalid")
 
 
 def test_an_expired_hint_still_identifies_the_session(
