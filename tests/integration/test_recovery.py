@@ -23,7 +23,7 @@ from tests.support.attestation import AttestedDeployment, synced_and_hardware
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
 from tests.support.cli import run_sekisho
-from tests.support.passkeys import email_sign_in, register, sign_in
+from tests.support.passkeys import email_sign_in, refused_as_adding_a_passkey, register, sign_in
 from tests.support.recovery import generate_codes, recover, subjects, wait_for_subject
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, text_of
@@ -292,16 +292,7 @@ def test_an_account_holding_an_aal3_key_makes_new_codes_only_with_that_key(
     with server.client() as weak, server.client() as strong:
         assert sign_in(server, weak, synced).json()["aal"] == 2
         assert weak.get("/api/v1/recovery-codes").json()["may_generate"] is False
-        adding = weak.post("/api/v1/passkeys/registration/options", json={})
-        refused = weak.post("/api/v1/recovery-codes", json={})
-        assert (
-            (refused.status_code, refused.json()["error"])
-            == (
-                adding.status_code,
-                adding.json()["error"],
-            )
-            == (403, "reauthentication_required")
-        )
+        refused_as_adding_a_passkey(weak, weak.post("/api/v1/recovery-codes", json={}))
         assert weak.get("/api/v1/recovery-codes").json()["remaining"] == 0
 
         assert sign_in(server, strong, hardware).json()["aal"] == 3
