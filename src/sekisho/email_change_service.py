@@ -1,10 +1,13 @@
 """Changing an account's email address (SECURITY.md case 31; NIST SP 800-63B-4 §4.6).
 
 Invariants:
-- Asking needs a full (unrestricted) session with a fresh proof: the same rule as making
-  new recovery codes (:meth:`RecoveryRules.may_regenerate`: a passkey sign-in with user
-  verification within ``recovery_codes_reauthentication_window`` when the account has
-  such a passkey, else a fresh email sign-in), and no recovery hold.
+- Asking needs a full (unrestricted) session with a fresh proof at the account's highest
+  reachable AAL: the same rule as making new recovery codes
+  (:meth:`RecoveryRules.may_regenerate`: a sign-in within
+  ``recovery_codes_reauthentication_window`` by the account's strongest kind of passkey,
+  so an account holding an attested AAL3 key refuses a synced passkey's AAL2 session
+  with ``reauthentication_required``, as adding a passkey does; else a fresh email
+  sign-in), and no recovery hold.
 - The answer is the same whether or not the new address belongs to another account.
   A free address gets a one-time link and 6-digit code (keyed hashes stored, single use,
   ``email_link_ttl``); an address that is taken gets, instead, a message telling its

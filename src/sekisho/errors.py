@@ -61,6 +61,10 @@ class ErrorCode(Enum):
         "This kind of passkey or security key is not allowed here. Use one your organisation gave you.",
     )
     passkey_already_registered = ErrorSpec(409, "This passkey is already registered.")
+    passkey_limit_reached = ErrorSpec(
+        409,
+        "This account already has as many passkeys as it can hold. Remove one you no longer use, then add the new one.",
+    )
     wrong_origin = ErrorSpec(
         421,
         "You opened Sekisho at another address. Sign-in links and passkeys work only at its public address: open Sekisho there.",

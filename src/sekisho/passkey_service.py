@@ -23,7 +23,11 @@ from sekisho.core.sessions import session_event
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.methods.passkey.authentication import PasskeySignIn
 from sekisho.methods.passkey.ceremony import StartedCeremony
-from sekisho.methods.passkey.registration import PasskeyRegistration, clean_name
+from sekisho.methods.passkey.registration import (
+    PASSKEYS_PER_ACCOUNT,
+    PasskeyRegistration,
+    clean_name,
+)
 from sekisho.methods.passkey.relying_party import RelyingParty
 from sekisho.policy.admission import (
     Standing,
@@ -148,6 +152,7 @@ class PasskeyService:
         with self._database.transaction() as repos:
             now = self._clock()
             user = self._fresh_user(repos, session, now, Change.ADD)
+            self._ensure_room(repos, session, client)
             return self._registration.begin(
                 repos, user=user, binding=binding, client=client, now=now
             )
@@ -166,6 +171,7 @@ class PasskeyService:
         with self._database.transaction() as repos:
             now = self._clock()
             user = self._fresh_user(repos, session, now, Change.ADD)
+            self._ensure_room(repos, session, client)
             tier = self._completion.policy.tier_for(user)
             registered = self._registration.finish(
                 repos,
@@ -275,6 +281,11 @@ class PasskeyService:
             )
             return removed
 
+    @staticmethod
+    def at_limit(registered: Sequence[Passkey]) -> bool:
+        """The account holds as many passkeys as it may (the account page says so)."""
+        return len(registered) >= PASSKEYS_PER_ACCOUNT
+
     def freshness(self, session: Session, registered: Sequence[Passkey]) -> Freshness:
         """What the session is fresh enough for right now, given the account's passkeys
         (drives the account page, which has already loaded them)."""
@@ -309,6 +320,31 @@ class PasskeyService:
         return recently_authenticated(
             session, required_aal=required, window=self._settings.reauthentication_window, now=now
         )
+
+    def _ensure_room(self, repos: Repositories, session: Session, client: ClientInfo) -> None:
+        """Refuse a passkey past ``PASSKEYS_PER_ACCOUNT`` (``passkey_limit_reached``,
+        audited), counting under the account's lock so that two ceremonies finishing at
+        once cannot both take the last place. A restricted session (a recovery, or a
+        tier's enrolment) is not held to it: it may not remove a passkey, so a refusal
+        would leave the owner no way in; full sessions of that account then add none until
+        it is back under the cap."""
+        if session.restricted:
+            return
+        repos.locks.hold(f"passkeys:{session.user_id}")
+        if len(repos.passkeys.for_user(session.user_id)) >= PASSKEYS_PER_ACCOUNT:
+            self._audit(
+                repos,
+                "passkey.registration.failed",
+                session,
+                client,
+                outcome="failure",
+                reason="passkey_limit_reached",
+            )
+            raise SekishoError(
+                ErrorCode.passkey_limit_reached,
+                persist=True,
+                detail={"limit": PASSKEYS_PER_ACCOUNT},
+            )
 
     def _fresh_user(
         self, repos: Repositories, session: Session, now: datetime, change: Change

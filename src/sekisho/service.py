@@ -101,6 +101,7 @@ class Sekisho:
             max_delay=settings.account_max_delay,
             lockout=settings.account_lockout,
         )
+        attestation = Attestation(frozenset(settings.passkey_aaguid_allowlist))
         policy = policy_for(
             settings.policy_file, attested_keys=settings.passkey_attestation == "direct"
         )
@@ -111,7 +112,7 @@ class Sekisho:
             self_signup=settings.self_signup,
             migration=self.migration,
             policy=policy,
-            attestation=Attestation(frozenset(settings.passkey_aaguid_allowlist)),
+            attestation=attestation,
             browsers=NewBrowserNotices(keys=self.keys),
             restricted_lifetime=settings.recovery_session_lifetime,
         )
@@ -120,6 +121,7 @@ class Sekisho:
             hold=settings.recovery_hold,
             enrolment_window=settings.recovery_session_lifetime,
             regeneration_window=settings.recovery_codes_reauthentication_window,
+            attestation=attestation,
         )
         self.email_change = EmailChangeService(
             database=database,
@@ -159,7 +161,7 @@ class Sekisho:
         self.tiers = TierService(
             transactions=database,
             policy=policy,
-            attestation=Attestation(frozenset(settings.passkey_aaguid_allowlist)),
+            attestation=attestation,
             keys=self.keys,
             clock=clock,
         )

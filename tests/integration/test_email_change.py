@@ -19,11 +19,12 @@ from sekisho.mail.worker import OutboxWorker
 from sekisho.service import utc_now
 from sekisho.store.tables import account_recoveries, audit_events, email_changes, users
 from tests.conftest import ServerFactory
+from tests.support.attestation import AttestedDeployment, synced_and_hardware
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
 from tests.support.cli import run_sekisho
 from tests.support.loop import run_async
-from tests.support.passkeys import email_sign_in, register, sign_in
+from tests.support.passkeys import email_sign_in, refused_as_adding_a_passkey, register, sign_in
 from tests.support.recovery import generate_codes, recover, wait_for_subject
 from tests.support.server import LiveServer
 from tests.support.smtp import CODE, SmtpCapture, link_and_code, text_of
@@ -114,6 +115,33 @@ def test_a_passkey_account_needs_a_passkey_then_the_link_changes_it_and_tells_th
     with server.client() as later:
         email_sign_in(server, smtp, later, "new@example.com")
         assert later.get("/api/v1/session").json()["user_id"] == user_id
+
+
+def test_an_account_holding_an_aal3_key_changes_its_address_only_with_that_key(
+    make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
+) -> None:
+    """SECURITY.md case 31: re-authentication at the account's *highest* AAL. A synced
+    passkey's AAL2 session gets the refusal adding a passkey gets; the attested
+    device-bound key's AAL3 session may ask."""
+    attested = AttestedDeployment(tmp_path / "attestation-root.pem")
+    server = make_server(**attested.settings())
+    user_id = server.add_user("aki@example.com")
+    synced, hardware = synced_and_hardware(server, smtp, attested, "aki@example.com")
+    with server.client() as weak, server.client() as strong:
+        assert sign_in(server, weak, synced).json()["aal"] == 2
+        refused_as_adding_a_passkey(
+            weak, weak.post("/api/v1/account/email", json={"email": "aki2@example.com"})
+        )
+        assert email_of(server, user_id) == "aki@example.com"
+
+        assert sign_in(server, strong, hardware).json()["aal"] == 3
+        asked = strong.post("/api/v1/account/email", json={"email": "aki2@example.com"})
+        assert asked.status_code == 202, asked.text
+        _link, _token, code = confirmation(smtp, "aki2@example.com")
+        done = strong.post("/api/v1/account/email/code", json={"code": code})
+        assert done.status_code == 200, done.text
+    assert email_of(server, user_id) == "aki2@example.com"
+    assert len(smtp.to("aki2@example.com")) == 1, "the AAL2 session's request sent nothing"
 
 
 def test_an_email_only_account_confirms_by_code_on_the_pages_in_japanese(

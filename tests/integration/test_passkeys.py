@@ -12,9 +12,10 @@ import pytest
 from sekisho.i18n import gettext
 from sekisho.mail.compose import NOTICES
 from sekisho.methods.passkey.authentication import EMAIL_FIRST_ENTRIES
+from sekisho.methods.passkey.registration import PASSKEYS_PER_ACCOUNT
 from tests.conftest import ServerFactory
 from tests.support.authenticator import SoftAuthenticator, b64url_decode
-from tests.support.passkeys import email_sign_in, register, sign_in
+from tests.support.passkeys import email_sign_in, register, registration_answer, sign_in
 from tests.support.recovery import wait_for_subject
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, text_of
@@ -118,6 +119,53 @@ def test_email_first_hides_how_many_passkeys_an_address_has(
     with httpx.Client(base_url=server.url) as client:
         response = sign_in(server, client, authenticators[1], email="ria@example.com")
         assert response.status_code == 200, response.text
+
+
+def test_an_account_holds_no_more_passkeys_than_email_first_lists(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    """Past ``EMAIL_FIRST_ENTRIES`` the padded list would tell the count, so a ninth
+    passkey is refused (409 ``passkey_limit_reached``) whether the ceremony starts or
+    finishes at the cap, nothing is stored, the account page says why in both languages,
+    and removing one makes room again."""
+    assert PASSKEYS_PER_ACCOUNT == EMAIL_FIRST_ENTRIES
+    server.add_user("ima@example.com")
+    keys = [SoftAuthenticator() for _ in range(PASSKEYS_PER_ACCOUNT + 1)]
+    ninth = keys[-1]
+    with httpx.Client(base_url=server.url) as client:
+        email_sign_in(server, smtp, client, "ima@example.com")
+        assert register(server, client, keys[0]).status_code == 201
+        assert sign_in(server, client, keys[0]).status_code == 200
+        for key in keys[1:-2]:
+            assert register(server, client, key).status_code == 201
+        started_with_room = registration_answer(server, client, ninth)
+        assert register(server, client, keys[-2]).status_code == 201
+        assert len(client.get("/api/v1/passkeys").json()) == PASSKEYS_PER_ACCOUNT
+        assert len(_email_first_entries(client, "ima@example.com")) == EMAIL_FIRST_ENTRIES
+
+        finished = client.post("/api/v1/passkeys/registration/verify", json=started_with_room)
+        started = client.post("/api/v1/passkeys/registration/options", json={})
+        for refused in (finished, started):
+            assert refused.status_code == 409, refused.text
+            assert refused.json() == {
+                "error": "passkey_limit_reached",
+                "message": "This account already has as many passkeys as it can hold. "
+                "Remove one you no longer use, then add the new one.",
+                "limit": PASSKEYS_PER_ACCOUNT,
+            }
+        listed = client.get("/api/v1/passkeys").json()
+        assert len(listed) == PASSKEYS_PER_ACCOUNT
+        page = client.get("/account")
+        assert 'id="passkey-limit-note"' in page.text
+        assert "This account has 8 passkeys, the most it can hold." in page.text
+        assert 'id="add-passkey"' not in page.text
+        japanese = client.get("/account", headers={"Accept-Language": "ja"})
+        assert "このアカウントのパスキーは8件で、登録できる上限に達しています。" in japanese.text
+
+        assert client.delete(f"/api/v1/passkeys/{listed[0]['id']}").status_code == 204
+        assert 'id="add-passkey"' in client.get("/account").text
+        assert register(server, client, ninth).status_code == 201
+        assert len(client.get("/api/v1/passkeys").json()) == PASSKEYS_PER_ACCOUNT
 
 
 def test_registration_needs_a_recent_sign_in(make_server: ServerFactory, smtp: SmtpCapture) -> None:

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 from sqlalchemy import select, update
@@ -18,10 +19,11 @@ from sekisho.mail.compose import NOTICES
 from sekisho.store.tables import account_recoveries
 from sekisho.store.tables import recovery_codes as recovery_codes_table
 from tests.conftest import ServerFactory
+from tests.support.attestation import AttestedDeployment, synced_and_hardware
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
 from tests.support.cli import run_sekisho
-from tests.support.passkeys import email_sign_in, register, sign_in
+from tests.support.passkeys import email_sign_in, refused_as_adding_a_passkey, register, sign_in
 from tests.support.recovery import generate_codes, recover, subjects, wait_for_subject
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, text_of
@@ -275,6 +277,29 @@ def test_new_codes_need_a_fresh_passkey_sign_in_when_the_account_has_one(
     finally:
         browser.close()
         passkey_browser.close()
+
+
+def test_an_account_holding_an_aal3_key_makes_new_codes_only_with_that_key(
+    make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
+) -> None:
+    """SECURITY.md case 31: new codes need the account's *highest* AAL. A synced
+    passkey's AAL2 session gets the refusal adding a passkey gets; the attested
+    device-bound key's AAL3 session may make them."""
+    attested = AttestedDeployment(tmp_path / "attestation-root.pem")
+    server = make_server(**attested.settings())
+    server.add_user("kou@example.com")
+    synced, hardware = synced_and_hardware(server, smtp, attested, "kou@example.com")
+    with server.client() as weak, server.client() as strong:
+        assert sign_in(server, weak, synced).json()["aal"] == 2
+        assert weak.get("/api/v1/recovery-codes").json()["may_generate"] is False
+        refused_as_adding_a_passkey(weak, weak.post("/api/v1/recovery-codes", json={}))
+        assert weak.get("/api/v1/recovery-codes").json()["remaining"] == 0
+
+        assert sign_in(server, strong, hardware).json()["aal"] == 3
+        assert strong.get("/api/v1/recovery-codes").json()["may_generate"] is True
+        made = strong.post("/api/v1/recovery-codes", json={})
+        assert made.status_code == 201, made.text
+        assert len(made.json()["codes"]) == 10
 
 
 def test_download_echoes_only_well_formed_codes(

@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.authenticator import AttestationCA, SoftAuthenticator
+from tests.support.passkeys import email_sign_in, register, sign_in
+from tests.support.server import LiveServer
+from tests.support.smtp import SmtpCapture
 
 
 @dataclass
@@ -41,3 +44,17 @@ class AttestedDeployment:
             backup_eligible=synced,
             backup_state=synced if backup_state is None else backup_state,
         )
+
+
+def synced_and_hardware(
+    server: LiveServer, smtp: SmtpCapture, attested: AttestedDeployment, address: str
+) -> tuple[SoftAuthenticator, SoftAuthenticator]:
+    """Make the account at ``address`` hold a synced passkey (AAL2) and an attested
+    device-bound key (AAL3), added over HTTP; the two keys, in that order."""
+    synced, hardware = attested.key(synced=True), attested.key()
+    with server.client() as client:
+        email_sign_in(server, smtp, client, address)
+        assert register(server, client, synced).status_code == 201
+        assert sign_in(server, client, synced).json()["aal"] == 2
+        assert register(server, client, hardware).status_code == 201
+    return synced, hardware

@@ -28,10 +28,12 @@ def origin_of(server: LiveServer) -> str:
     return server.settings.public_origin
 
 
-def register(
+def registration_answer(
     server: LiveServer, client: httpx.Client, authenticator: SoftAuthenticator, **overrides: Any
-) -> httpx.Response:
-    """Run a registration ceremony; ``overrides`` go to ``SoftAuthenticator.register``."""
+) -> dict[str, Any]:
+    """Open a registration ceremony and let ``authenticator`` answer it; the body for
+    ``/passkeys/registration/verify``, not yet sent. ``overrides`` go to
+    ``SoftAuthenticator.register``."""
     options = client.post("/api/v1/passkeys/registration/options", json={})
     assert options.status_code == 200, options.text
     public_key = options.json()["publicKey"]
@@ -43,10 +45,15 @@ def register(
     }
     arguments.update(overrides)
     credential = authenticator.register(**arguments)
-    return client.post(
-        "/api/v1/passkeys/registration/verify",
-        json={"flow_id": options.json()["flow_id"], "credential": credential},
-    )
+    return {"flow_id": options.json()["flow_id"], "credential": credential}
+
+
+def register(
+    server: LiveServer, client: httpx.Client, authenticator: SoftAuthenticator, **overrides: Any
+) -> httpx.Response:
+    """Run a registration ceremony; ``overrides`` go to ``SoftAuthenticator.register``."""
+    answer = registration_answer(server, client, authenticator, **overrides)
+    return client.post("/api/v1/passkeys/registration/verify", json=answer)
 
 
 def sign_in(
@@ -77,3 +84,12 @@ def sign_in(
         "/api/v1/signin/passkey/verify",
         json={"flow_id": options.json()["flow_id"], "credential": credential},
     )
+
+
+def refused_as_adding_a_passkey(client: httpx.Client, refused: httpx.Response) -> None:
+    """``refused`` is the step-up refusal that adding a passkey gets from this session:
+    403 ``reauthentication_required``."""
+    adding = client.post("/api/v1/passkeys/registration/options", json={})
+    expected = (403, "reauthentication_required")
+    assert (adding.status_code, adding.json()["error"]) == expected
+    assert (refused.status_code, refused.json()["error"]) == expected

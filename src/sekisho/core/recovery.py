@@ -27,7 +27,7 @@ from sekisho.core.ports import Repositories
 from sekisho.core.records import Passkey, Recovery, Session, User
 from sekisho.core.sessions import session_event
 from sekisho.errors import ErrorCode, SekishoError
-from sekisho.policy.assurance import AAL2, AMR_PASSWORD
+from sekisho.policy.assurance import AMR_PASSWORD, Attestation, highest_aal
 
 RESTRICTION_RECOVERY = "recovery"
 VIA_RECOVERY_CODE = "recovery_code"
@@ -51,6 +51,7 @@ class RecoveryRules:
     hold: timedelta
     enrolment_window: timedelta
     regeneration_window: timedelta
+    attestation: Attestation
 
     def may_enrol(self, repos: Repositories, session: Session, *, now: datetime) -> bool:
         """A recovery session may add one passkey, while it is fresh."""
@@ -74,14 +75,16 @@ class RecoveryRules:
     def may_regenerate(
         self, session: Session, passkeys: list[Passkey], recovery: Recovery | None, now: datetime
     ) -> bool:
-        """Whether this session may replace the codes now (holds aside)."""
+        """Whether this session may replace the codes (or change the address) now, holds
+        aside: a synced passkey's AAL2 session is not enough for an account that holds an
+        AAL3 key."""
         if is_recovery(session):
             return recovery is not None and now - session.auth_time <= self.enrolment_window
         if session.restriction is not None or AMR_PASSWORD in session.amr:
             return False
         if now - session.auth_time > self.regeneration_window:
             return False
-        return session.aal >= AAL2 or not any(passkey.user_verified for passkey in passkeys)
+        return session.aal >= highest_aal(passkeys, self.attestation)
 
     def complete(
         self,

@@ -458,6 +458,7 @@ def account(
         credential_ids=[base64url(passkey.credential_id) for passkey in passkeys],
         rp_id=sekisho.passkeys.relying_party.rp_id,
         freshness=sekisho.passkeys.freshness(session, passkeys),
+        passkeys_full=sekisho.passkeys.at_limit(passkeys),
         recovery=sekisho.recovery.status(session),
         nudge=nudge,
         password_session="pwd" in session.amr,

@@ -138,12 +138,17 @@ def sign_in_verify(request: Request, body: CeremonyBody) -> Response:
     response_model=CeremonyOptions,
     dependencies=[JsonOnly],
     responses=refusals(
-        *JSON_BODY, *SIGNED_IN, ErrorCode.reauthentication_required, ErrorCode.rate_limited
+        *JSON_BODY,
+        *SIGNED_IN,
+        ErrorCode.reauthentication_required,
+        ErrorCode.passkey_limit_reached,
+        ErrorCode.rate_limited,
     ),
 )
 def registration_options(request: Request, body: EmptyBody) -> Response:
     """Start adding a passkey; needs a recent sign-in at the account's highest level
-    (403 ``reauthentication_required`` otherwise)."""
+    (403 ``reauthentication_required`` otherwise) and room for one more (409
+    ``passkey_limit_reached`` once the account holds eight)."""
     binding = context.binding_for_request(request)
     started = context.service(request).passkeys.begin_registration(
         context.require_any_session(request), binding=binding, client=context.client(request)
@@ -165,6 +170,7 @@ def registration_options(request: Request, body: EmptyBody) -> Response:
         ErrorCode.reauthentication_required,
         ErrorCode.passkey_not_allowed,
         ErrorCode.passkey_already_registered,
+        ErrorCode.passkey_limit_reached,
     ),
 )
 def registration_verify(request: Request, body: RegistrationBody) -> Response:

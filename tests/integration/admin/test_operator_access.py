@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.conftest import ServerFactory
 from tests.integration.admin.support import bearer, create_key
 from tests.integration.test_tiers import CORPORATE, set_tier_attested
-from tests.support.attestation import AttestedDeployment
+from tests.support.attestation import AttestedDeployment, synced_and_hardware
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.passkeys import email_sign_in, register, sign_in
 from tests.support.smtp import SmtpCapture
@@ -28,12 +28,9 @@ def test_operator_pages_need_the_operators_tier_level(
     policy_file.write_text(CORPORATE, encoding="utf-8")
     server = make_server(policy_file=policy_file, admin_emails=[OPERATOR], **attested.settings())
     server.add_user(OPERATOR)
-    synced, hardware = attested.key(synced=True), attested.key()
+    synced, hardware = synced_and_hardware(server, smtp, attested, OPERATOR)
     with server.client() as synced_session:
-        email_sign_in(server, smtp, synced_session, OPERATOR)
-        assert register(server, synced_session, synced).status_code == 201
         assert sign_in(server, synced_session, synced).json()["aal"] == 2
-        assert register(server, synced_session, hardware).status_code == 201
         assert synced_session.get("/admin/migration").status_code == 200
 
         done = set_tier_attested(server, policy_file, attested, OPERATOR, "corporate")

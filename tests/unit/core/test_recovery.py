@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sekisho.core.keys import Keyring
@@ -12,14 +13,16 @@ from sekisho.core.recovery import (
     RecoveryRules,
     restriction_for,
 )
-from sekisho.policy.assurance import verified_passkey
+from sekisho.policy.assurance import Attestation, verified_passkey
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+HARDWARE_MODEL = "11111111-1111-1111-1111-111111111111"
 RULES = RecoveryRules(
     keys=Keyring("a-test-secret-that-is-long-enough-0123456789"),
     hold=timedelta(hours=24),
     enrolment_window=timedelta(minutes=15),
     regeneration_window=timedelta(minutes=5),
+    attestation=Attestation(frozenset({HARDWARE_MODEL})),
 )
 
 
@@ -74,6 +77,15 @@ def test_new_codes_need_a_fresh_passkey_when_the_account_has_one() -> None:
     assert not RULES.may_regenerate(session(("email",), 1), keys, None, NOW)
     stale = session(PASSKEY_SESSION, 2, age=timedelta(minutes=6))
     assert not RULES.may_regenerate(stale, keys, None, NOW)
+
+
+def test_an_account_with_an_attested_hardware_key_needs_that_key() -> None:
+    hardware = replace(passkey(), aaguid=HARDWARE_MODEL, attestation_trusted=True)
+    synced = replace(passkey(), backup_eligible=True, backup_state=True)
+    keys = [synced, hardware]
+    assert not RULES.may_regenerate(session(("swk", "pin", "mfa"), 2), keys, None, NOW)
+    assert RULES.may_regenerate(session(PASSKEY_SESSION, 3), keys, None, NOW)
+    assert RULES.may_regenerate(session(("swk", "pin", "mfa"), 2), [synced], None, NOW)
 
 
 def test_without_a_passkey_any_fresh_sign_in_but_the_password_will_do() -> None:

@@ -19,8 +19,10 @@ credentials padded with decoy ids derived from the address with a keyed hash, in
 order set by the ids' bytes; so every address with up to that many passkeys, and every
 address without an account, gets an answer of the same shape and size, stable across
 requests. Entries carry no ``transports`` (which would tell a decoy from a real
-credential), and decoys take one of the id lengths common authenticators use. Only an
-account with more than ``EMAIL_FIRST_ENTRIES`` passkeys lists more entries.
+credential), and decoys take one of the id lengths common authenticators use. A full
+session cannot register more than ``EMAIL_FIRST_ENTRIES`` passkeys
+(``registration.PASSKEYS_PER_ACCOUNT``); only an account that went past it from a
+restricted session (recovery, tier enrolment) lists more entries.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, Passkey, User
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.methods.passkey.aaguids import model_name
+from sekisho.methods.passkey.authentication import EMAIL_FIRST_ENTRIES
 from sekisho.methods.passkey.ceremony import (
     Ceremonies,
     StartedCeremony,
@@ -61,6 +62,9 @@ from sekisho.methods.passkey.relying_party import (
 PURPOSE = "passkey-register"
 FLOW_KIND = "passkey_register"
 MAX_NAME = 100
+PASSKEYS_PER_ACCOUNT = EMAIL_FIRST_ENTRIES
+"""The most passkeys an account may register: no more than email-first sign-in pads its
+``allowCredentials`` to, so the size of that list never tells how many an address has."""
 _TRANSPORTS = {transport.value for transport in AuthenticatorTransport}
 
 

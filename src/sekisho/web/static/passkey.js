@@ -156,6 +156,7 @@
           reauthentication_required: error.dataset.reauth,
           passkey_already_registered: error.dataset.exists,
           passkey_not_allowed: error.dataset.notAllowed,
+          passkey_limit_reached: error.dataset.limit,
         };
         show(error, messages[failure && failure.code] || error.dataset.failed);
       });
