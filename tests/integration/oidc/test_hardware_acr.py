@@ -13,6 +13,7 @@ from tests.conftest import ServerFactory
 from tests.support.attestation import AttestedDeployment
 from tests.support.oidc import (
     REDIRECT_URI,
+    Registered,
     authorize_url,
     exchange,
     query_of,
@@ -21,16 +22,24 @@ from tests.support.oidc import (
     verify_id_token,
 )
 from tests.support.passkeys import email_sign_in, register, sign_in
+from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
+
+
+def _attested_server(
+    make_server: ServerFactory, tmp_path: Path, email: str
+) -> tuple[LiveServer, AttestedDeployment, Registered]:
+    """A server trusting a throwaway attestation root, an account and a client."""
+    attested = AttestedDeployment(tmp_path / "attestation-root.pem")
+    server = make_server(**attested.settings())
+    server.add_user(email)
+    return server, attested, register_client(server)
 
 
 def test_a_device_bound_attested_key_signs_in_for_phrh(
     make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
 ) -> None:
-    attested = AttestedDeployment(tmp_path / "attestation-root.pem")
-    server = make_server(**attested.settings())
-    server.add_user("jun@example.com")
-    registered = register_client(server)
+    server, attested, registered = _attested_server(make_server, tmp_path, "jun@example.com")
     hardware = attested.key()
     with httpx.Client(base_url=server.url) as browser:
         email_sign_in(server, smtp, browser, "jun@example.com")
@@ -54,10 +63,7 @@ def test_a_device_bound_attested_key_signs_in_for_phrh(
 def test_a_synced_passkey_asking_for_phrh_gets_unmet_authentication_requirements(
     make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
 ) -> None:
-    attested = AttestedDeployment(tmp_path / "attestation-root.pem")
-    server = make_server(**attested.settings())
-    server.add_user("mio@example.com")
-    registered = register_client(server)
+    server, attested, registered = _attested_server(make_server, tmp_path, "mio@example.com")
     synced = attested.key(synced=True)
     with httpx.Client(base_url=server.url) as browser:
         email_sign_in(server, smtp, browser, "mio@example.com")

@@ -4,16 +4,15 @@ or a refresh, lives exactly that long (``exp`` - ``iat``; RFC 9068 §2.2, OIDC C
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.support.cli import run_sekisho
 from tests.support.oidc import (
     Registered,
+    add_client_by_cli,
     code_for,
     exchange,
     refresh_with,
@@ -25,33 +24,6 @@ from tests.support.smtp import SmtpCapture
 
 ID_TOKEN_SECONDS = 137
 ACCESS_TOKEN_SECONDS = 43
-
-
-def _added(server: LiveServer) -> Registered:
-    added = run_sekisho(
-        server.settings.database_url,
-        "clients",
-        "add",
-        "--name",
-        "Short-lived",
-        "--redirect-uri",
-        "https://rp.example/callback",
-        "--first-party",
-        "--scope",
-        "openid",
-        "--scope",
-        "offline_access",
-        "--id-token-lifetime",
-        str(ID_TOKEN_SECONDS),
-        "--access-token-lifetime",
-        str(ACCESS_TOKEN_SECONDS),
-    )
-    assert added.returncode == 0, added.stderr
-    client_id = re.search(r"client_id: (\S+)", added.stdout)
-    secret = re.search(r"client_secret: (\S+)", added.stdout)
-    assert client_id is not None
-    assert secret is not None
-    return Registered(client_id.group(1), secret.group(1))
 
 
 def _access_claims(server: LiveServer, access_token: str) -> dict[str, Any]:
@@ -70,7 +42,17 @@ def _check_lifetimes(server: LiveServer, registered: Registered, body: dict[str,
 
 
 def test_a_clients_lifetimes_set_its_tokens_exp(server: LiveServer, smtp: SmtpCapture) -> None:
-    registered = _added(server)
+    registered = add_client_by_cli(
+        server,
+        "--scope",
+        "openid",
+        "--scope",
+        "offline_access",
+        "--id-token-lifetime",
+        str(ID_TOKEN_SECONDS),
+        "--access-token-lifetime",
+        str(ACCESS_TOKEN_SECONDS),
+    )
     browser = signed_in_browser(server, smtp, "toki@example.com")
     try:
         code = code_for(browser, registered.client_id, scope="openid offline_access")

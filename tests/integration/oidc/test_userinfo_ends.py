@@ -9,7 +9,13 @@ import pytest
 from sqlalchemy import text
 
 from tests.support.cli import run_sekisho
-from tests.support.oidc import code_for, exchange, register_client, signed_in_browser
+from tests.support.oidc import (
+    add_client_by_cli,
+    code_for,
+    exchange,
+    register_client,
+    signed_in_browser,
+)
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
 
@@ -42,19 +48,8 @@ def test_userinfo_refuses_the_access_token_once_its_client_or_user_ends(
     if ending in ("client_removed", "client_added_again"):
         assert run_sekisho(url, "clients", "remove", registered.client_id).returncode == 0
     if ending == "client_added_again":
-        added = run_sekisho(
-            url,
-            "clients",
-            "add",
-            "--name",
-            "Brokerage",
-            "--redirect-uri",
-            "https://rp.example/callback",
-            "--first-party",
-            "--client-id",
-            registered.client_id,
-        )
-        assert added.returncode == 0, added.stderr
+        again = add_client_by_cli(server, "--client-id", registered.client_id)
+        assert again.client_id == registered.client_id
     elif ending == "user_disabled":
         assert run_sekisho(url, "users", "disable", email).returncode == 0
     elif ending == "status_only":  # the account's status alone, its session untouched
