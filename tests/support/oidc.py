@@ -22,6 +22,7 @@ from sekisho.oidc import clients
 from sekisho.oidc.signing_keys import ALGORITHM
 from sekisho.store.oidc import SqlOidc
 from tests.support.browser import FormBrowser
+from tests.support.cli import run_sekisho
 from tests.support.server import SECRET_KEY, LiveServer
 from tests.support.smtp import SmtpCapture, link_and_code
 
@@ -84,6 +85,28 @@ def register_client(
     finally:
         database.dispose()
     return Registered(made.client.id, made.secret)
+
+
+def add_client_by_cli(server: LiveServer, *options: str) -> Registered:
+    """A first-party client for :data:`REDIRECT_URI` registered by ``sekisho clients
+    add`` as an operator runs it, with ``options`` added; its printed id and secret."""
+    added = run_sekisho(
+        server.settings.database_url,
+        "clients",
+        "add",
+        "--name",
+        "Brokerage",
+        "--redirect-uri",
+        REDIRECT_URI,
+        "--first-party",
+        *options,
+    )
+    assert added.returncode == 0, added.stderr
+    client_id = re.search(r"client_id: (\S+)", added.stdout)
+    secret = re.search(r"client_secret: (\S+)", added.stdout)
+    assert client_id is not None
+    assert secret is not None
+    return Registered(client_id.group(1), secret.group(1))
 
 
 def rp_client(server: LiveServer, registered: Registered, **kwargs: Any) -> OAuth2Session:
