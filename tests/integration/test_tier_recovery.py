@@ -1,0 +1,188 @@
+"""Recovery that keeps the tier, and AAL3 step-up, over real HTTP on SQLite and
+PostgreSQL (issue 10; SECURITY.md cases 54 and 55): a recovery code in a passkey-only
+tier leads to a session that can only enrol a passkey the tier accepts, after which the
+other sessions end, the hold applies and the user is told; email alone never recovers
+such an account; a transaction that needs AAL3 is confirmed only by an attested
+device-bound key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from sekisho.i18n import gettext
+from sekisho.mail.compose import NOTICES
+from tests.conftest import ServerFactory
+from tests.support.authenticator import SoftAuthenticator
+from tests.support.cli import run_sekisho
+from tests.support.confirmations import (
+    ACTIONS,
+    access_token,
+    ask,
+)
+from tests.support.oidc import authorize_url, register_client
+from tests.support.passkeys import email_sign_in, register, sign_in
+from tests.support.recovery import wait_for_subject
+from tests.support.server import LiveServer
+from tests.support.smtp import SmtpCapture, link_and_code, text_of
+
+HIGH_VALUE = """\
+default_tier = "standard"
+
+[tiers.standard]
+methods = ["passkey", "email"]
+
+[tiers.high_value]
+methods = ["passkey"]
+signin_aal = 2
+email_recovery = false
+
+[tiers.high_value.step_up.withdrawal]
+aal = 2
+max_age = "5m"
+"""
+CORPORATE = """\
+default_tier = "standard"
+
+[tiers.standard]
+methods = ["passkey", "email"]
+
+[tiers.corporate]
+methods = ["passkey"]
+signin_aal = 3
+synced_passkeys = false
+attestation = "required"
+email_recovery = false
+"""
+AAL3_WITHDRAWAL = """\
+default_tier = "standard"
+
+[tiers.standard]
+methods = ["passkey", "email"]
+
+[tiers.standard.step_up.withdrawal]
+aal = 3
+max_age = "5m"
+"""
+
+
+def _policy(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "policy.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _subject(notice: str) -> str:
+    return gettext("en", NOTICES[notice][0])
+
+
+def _codes_after_passkey_sign_in(
+    server: LiveServer, smtp: SmtpCapture, client: httpx.Client, key: SoftAuthenticator, email: str
+) -> list[str]:
+    """An account that signed in by email, added ``key``, signed in with it and made a
+    set of recovery codes (which needs that fresh passkey sign-in)."""
+    server.add_user(email)
+    email_sign_in(server, smtp, client, email)
+    assert register(server, client, key).status_code == 201
+    assert sign_in(server, client, key, email=email).status_code == 200
+    made = client.post("/api/v1/recovery-codes", json={})
+    assert made.status_code == 201, made.text
+    codes: list[str] = made.json()["codes"]
+    return codes
+
+
+def _email_alone_is_refused(server: LiveServer, smtp: SmtpCapture, email: str) -> None:
+    """Neither the code nor the link of a sign-in email gives any session (case 50)."""
+    for via in ("code", "link"):
+        with server.client() as client:
+            earlier = len(smtp.to(email))
+            flow = client.post("/api/v1/signin/email", json={"email": email})
+            assert flow.status_code == 202, flow.text
+            link, code = link_and_code(smtp.wait_for_signin(email, earlier))
+            if via == "code":
+                refused = client.post(
+                    f"/api/v1/signin/email/flows/{flow.json()['flow_id']}/code",
+                    json={"code": code},
+                )
+            else:
+                token = parse_qs(urlsplit(link).query)["token"][0]
+                refused = client.post("/api/v1/signin/email/link/confirm", json={"token": token})
+            assert refused.status_code == 403, (via, refused.text)
+            assert refused.json()["error"] == "signin_method_not_allowed"
+            assert client.get("/api/v1/session").status_code == 401
+
+
+def _recover(server: LiveServer, client: httpx.Client, email: str, code: str) -> None:
+    """A recovery code in: a recovery session that can do nothing but add a passkey."""
+    recovered = client.post("/api/v1/signin/recovery", json={"email": email, "recovery_code": code})
+    assert recovered.status_code == 200, recovered.text
+    session = recovered.json()
+    assert (session["aal"], session["restriction"]) == (1, "recovery")
+    for refused in (
+        client.get("/api/v1/passkeys"),
+        client.get("/api/v1/sessions"),
+        client.post("/api/v1/sessions/revoke-others", json={}),
+        client.post("/api/v1/recovery-codes", json={}),
+    ):
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"] == "session_restricted"
+
+
+def test_case54_a_recovery_code_in_a_high_value_tier_enrols_a_passkey_then_holds(
+    make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
+) -> None:
+    policy_file = _policy(tmp_path, HIGH_VALUE + ACTIONS)
+    server = make_server(policy_file=policy_file)
+    email = "aki@example.com"
+    lost = SoftAuthenticator()
+    replacement = SoftAuthenticator()
+    registered = register_client(server)
+    with server.client() as owner, server.client() as other, server.client() as rescuer:
+        codes = _codes_after_passkey_sign_in(server, smtp, owner, lost, email)
+        moved = run_sekisho(
+            server.settings.database_url,
+            "users",
+            "set-tier",
+            email,
+            "high_value",
+            SEKISHO_POLICY_FILE=str(policy_file),
+        )
+        assert moved.returncode == 0, moved.stderr
+        assert sign_in(server, other, lost, email=email).status_code == 200
+        before = access_token(server, registered, other)
+
+        _email_alone_is_refused(server, smtp, email)
+
+        _recover(server, rescuer, email, codes[0])
+        no_code = rescuer.get(authorize_url(registered.client_id))
+        assert no_code.status_code == 403
+        assert "location" not in no_code.headers
+        assert 'data-error="session_restricted"' in no_code.text
+
+        assert register(server, rescuer, replacement).status_code == 201
+        for ended in (owner, other):
+            assert ended.get("/api/v1/session").status_code == 401
+        assert ask(server, before).json()["error"] == "access_token_invalid"
+        again = rescuer.post("/api/v1/passkeys/registration/options", json={})
+        assert (again.status_code, again.json()["error"]) == (403, "session_restricted")
+
+    [completed] = server.audited("recovery.completed")
+    assert completed["sessions_ended"] == 2
+    with server.client() as fresh:
+        signed_in = sign_in(server, fresh, replacement, email=email)
+        assert signed_in.status_code == 200, signed_in.text
+        assert (signed_in.json()["aal"], signed_in.json()["restriction"]) == (2, None)
+        passkeys = fresh.get("/api/v1/passkeys").json()
+        old = next(p for p in passkeys if p["id"] != completed["passkey"])
+        held = fresh.delete(f"/api/v1/passkeys/{old['id']}")
+        assert (held.status_code, held.json()["error"]) == (403, "recovery_hold")
+        assert held.json()["until"] == completed["hold_until"]
+        withdrawal = ask(server, access_token(server, registered, fresh))
+        assert (withdrawal.status_code, withdrawal.json()["error"]) == (403, "recovery_hold")
+
+    used = wait_for_subject(smtp, email, _subject("recovery_code_used"))
+    assert f"{server.url}/account" in text_of(used)
+    done = wait_for_subject(smtp, email, _subject("recovery_completed"))
+    assert done["To"] == email
