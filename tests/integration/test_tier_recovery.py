@@ -15,6 +15,8 @@ import httpx
 from sekisho.i18n import gettext
 from sekisho.mail.compose import NOTICES
 from tests.conftest import ServerFactory
+from tests.integration.test_tiers import CORPORATE
+from tests.support.attestation import AttestedDeployment, set_tier_attested
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.cli import run_sekisho
 from tests.support.confirmations import (
@@ -42,19 +44,6 @@ email_recovery = false
 [tiers.high_value.step_up.withdrawal]
 aal = 2
 max_age = "5m"
-"""
-CORPORATE = """\
-default_tier = "standard"
-
-[tiers.standard]
-methods = ["passkey", "email"]
-
-[tiers.corporate]
-methods = ["passkey"]
-signin_aal = 3
-synced_passkeys = false
-attestation = "required"
-email_recovery = false
 """
 AAL3_WITHDRAWAL = """\
 default_tier = "standard"
@@ -184,5 +173,46 @@ def test_case54_a_recovery_code_in_a_high_value_tier_enrols_a_passkey_then_holds
 
     used = wait_for_subject(smtp, email, _subject("recovery_code_used"))
     assert f"{server.url}/account" in text_of(used)
+    done = wait_for_subject(smtp, email, _subject("recovery_completed"))
+    assert done["To"] == email
+
+
+def test_case54_a_corporate_recovery_accepts_only_an_attested_device_bound_key(
+    make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
+) -> None:
+    attested = AttestedDeployment(tmp_path / "attestation-root.pem")
+    policy_file = _policy(tmp_path, CORPORATE)
+    server = make_server(policy_file=policy_file, **attested.settings())
+    email = "kei@example.com"
+    lost = attested.key()
+    synced = attested.key(synced=True)
+    replacement = attested.key()
+    with server.client() as owner, server.client() as rescuer:
+        codes = _codes_after_passkey_sign_in(server, smtp, owner, lost, email)
+        moved = set_tier_attested(server, policy_file, attested, email, "corporate")
+        assert moved.returncode == 0, moved.stderr
+
+        _email_alone_is_refused(server, smtp, email)
+
+        _recover(server, rescuer, email, codes[0])
+        refused = register(server, rescuer, synced)
+        assert (refused.status_code, refused.json()["error"]) == (403, "passkey_not_allowed")
+        assert owner.get("/api/v1/session").status_code == 200
+        assert not server.audited("recovery.completed")
+        assert register(server, rescuer, replacement).status_code == 201
+        assert owner.get("/api/v1/session").status_code == 401
+
+    [completed] = server.audited("recovery.completed")
+    assert completed["sessions_ended"] == 1
+    with server.client() as fresh:
+        unknown = sign_in(server, fresh, synced)
+        assert (unknown.status_code, unknown.json()["error"]) == (400, "passkey_unknown")
+        signed_in = sign_in(server, fresh, replacement, email=email)
+        assert signed_in.status_code == 200, signed_in.text
+        assert (signed_in.json()["aal"], signed_in.json()["restriction"]) == (3, None)
+        assert len(fresh.get("/api/v1/passkeys").json()) == 2
+        held = fresh.post("/api/v1/recovery-codes", json={})
+        assert (held.status_code, held.json()["error"]) == (403, "recovery_hold")
+    wait_for_subject(smtp, email, _subject("recovery_code_used"))
     done = wait_for_subject(smtp, email, _subject("recovery_completed"))
     assert done["To"] == email
