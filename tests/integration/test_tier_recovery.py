@@ -17,12 +17,17 @@ from sekisho.mail.compose import NOTICES
 from tests.conftest import ServerFactory
 from tests.integration.test_tiers import CORPORATE
 from tests.support.attestation import AttestedDeployment, set_tier_attested
-from tests.support.authenticator import SoftAuthenticator
+from tests.support.authenticator import SoftAuthenticator, b64url_decode
 from tests.support.cli import run_sekisho
 from tests.support.confirmations import (
     ACTIONS,
     access_token,
     ask,
+    collect,
+    confirm,
+    options,
+    redeem,
+    verify_confirmation,
 )
 from tests.support.oidc import authorize_url, register_client
 from tests.support.passkeys import email_sign_in, register, sign_in
@@ -216,3 +221,63 @@ def test_case54_a_corporate_recovery_accepts_only_an_attested_device_bound_key(
     wait_for_subject(smtp, email, _subject("recovery_code_used"))
     done = wait_for_subject(smtp, email, _subject("recovery_completed"))
     assert done["To"] == email
+
+
+def test_case55_a_withdrawal_needing_aal3_is_confirmed_only_by_an_attested_device_bound_key(
+    make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
+) -> None:
+    attested = AttestedDeployment(tmp_path / "attestation-root.pem")
+    server = make_server(
+        policy_file=_policy(tmp_path, AAL3_WITHDRAWAL + ACTIONS), **attested.settings()
+    )
+    registered = register_client(server)
+    email = "yuki@example.com"
+    synced = attested.key(synced=True)
+    hardware = attested.key()
+    server.add_user(email)
+    with server.client() as browser:
+        email_sign_in(server, smtp, browser, email)
+        assert register(server, browser, synced).status_code == 201
+        assert sign_in(server, browser, synced, email=email).json()["aal"] == 2
+        assert register(server, browser, hardware).status_code == 201
+
+        weak = ask(server, access_token(server, registered, browser))
+        assert (weak.status_code, weak.json()["error"]) == (401, "insufficient_user_authentication")
+        assert weak.headers["www-authenticate"] == (
+            'Bearer realm="sekisho", error="insufficient_user_authentication", '
+            'acr_values="phrh", max_age=300'
+        )
+        assert (weak.json()["acr_values"], weak.json()["max_age"]) == ("phrh", 300)
+
+        assert sign_in(server, browser, hardware, email=email).json()["aal"] == 3
+        asked = ask(server, access_token(server, registered, browser))
+        assert asked.status_code == 201, asked.text
+        confirmation_id = asked.json()["id"]
+
+        started = options(browser, confirmation_id)
+        offered = [c["id"] for c in started.json()["publicKey"]["allowCredentials"]]
+        assert [b64url_decode(c) for c in offered] == list(hardware.credentials)
+        public_key = started.json()["publicKey"]
+        assertion = synced.assert_(
+            rp_id=public_key["rpId"],
+            origin=server.settings.public_origin,
+            challenge=b64url_decode(public_key["challenge"]),
+        )
+        too_low = browser.post(
+            f"/api/v1/confirmations/{confirmation_id}/verify",
+            json={"flow_id": started.json()["flow_id"], "credential": assertion},
+        )
+        assert (too_low.status_code, too_low.json()["error"]) == (400, "passkey_rejected")
+        assert collect(server, registered, confirmation_id).json()["status"] == "pending"
+
+        confirmed = confirm(server, browser, hardware, confirmation_id)
+        assert confirmed.status_code == 200, confirmed.text
+
+    collected = collect(server, registered, confirmation_id).json()
+    assert collected["status"] == "confirmed"
+    claims = verify_confirmation(server, collected["confirmation"], client_id=registered.client_id)
+    assert claims["acr"] == "phrh"
+    assert "hwk" in claims["amr"]
+    assert redeem(server, registered, confirmation_id).status_code == 200
+    [failed] = server.audited("confirmation.passkey.failed")
+    assert (failed["confirmation"], failed["reason"]) == (confirmation_id, "aal_too_low")
