@@ -15,10 +15,9 @@ import httpx
 from sekisho.i18n import gettext
 from sekisho.mail.compose import NOTICES
 from tests.conftest import ServerFactory
-from tests.integration.test_tiers import CORPORATE
+from tests.integration.test_tiers import CORPORATE, POLICY, sekisho
 from tests.support.attestation import AttestedDeployment, set_tier_attested
 from tests.support.authenticator import SoftAuthenticator, b64url_decode
-from tests.support.cli import run_sekisho
 from tests.support.confirmations import (
     ACTIONS,
     access_token,
@@ -35,21 +34,16 @@ from tests.support.recovery import wait_for_subject
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, link_and_code, text_of
 
-HIGH_VALUE = """\
-default_tier = "standard"
-
-[tiers.standard]
-methods = ["passkey", "email"]
-
-[tiers.high_value]
-methods = ["passkey"]
-signin_aal = 2
-email_recovery = false
-
+# test_tiers' policy, whose high_value tier also asks for a fresh AAL2 before a withdrawal.
+HIGH_VALUE = (
+    POLICY
+    + """
 [tiers.high_value.step_up.withdrawal]
 aal = 2
 max_age = "5m"
 """
+    + ACTIONS
+)
 AAL3_WITHDRAWAL = """\
 default_tier = "standard"
 
@@ -124,10 +118,18 @@ def _recover(server: LiveServer, client: httpx.Client, email: str, code: str) ->
         assert refused.json()["error"] == "session_restricted"
 
 
+def _notified(server: LiveServer, smtp: SmtpCapture, email: str) -> None:
+    """The code's use and the recovery's completion were mailed to the account."""
+    for notice in ("recovery_code_used", "recovery_completed"):
+        message = wait_for_subject(smtp, email, _subject(notice))
+        assert message["To"] == email
+        assert f"{server.url}/account" in text_of(message)
+
+
 def test_case54_a_recovery_code_in_a_high_value_tier_enrols_a_passkey_then_holds(
     make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
 ) -> None:
-    policy_file = _policy(tmp_path, HIGH_VALUE + ACTIONS)
+    policy_file = _policy(tmp_path, HIGH_VALUE)
     server = make_server(policy_file=policy_file)
     email = "aki@example.com"
     lost = SoftAuthenticator()
@@ -135,15 +137,8 @@ def test_case54_a_recovery_code_in_a_high_value_tier_enrols_a_passkey_then_holds
     registered = register_client(server)
     with server.client() as owner, server.client() as other, server.client() as rescuer:
         codes = _codes_after_passkey_sign_in(server, smtp, owner, lost, email)
-        moved = run_sekisho(
-            server.settings.database_url,
-            "users",
-            "set-tier",
-            email,
-            "high_value",
-            SEKISHO_POLICY_FILE=str(policy_file),
-        )
-        assert moved.returncode == 0, moved.stderr
+        status, _out, err = sekisho(server, policy_file, "users", "set-tier", email, "high_value")
+        assert status == 0, err
         assert sign_in(server, other, lost, email=email).status_code == 200
         before = access_token(server, registered, other)
 
@@ -176,10 +171,7 @@ def test_case54_a_recovery_code_in_a_high_value_tier_enrols_a_passkey_then_holds
         withdrawal = ask(server, access_token(server, registered, fresh))
         assert (withdrawal.status_code, withdrawal.json()["error"]) == (403, "recovery_hold")
 
-    used = wait_for_subject(smtp, email, _subject("recovery_code_used"))
-    assert f"{server.url}/account" in text_of(used)
-    done = wait_for_subject(smtp, email, _subject("recovery_completed"))
-    assert done["To"] == email
+    _notified(server, smtp, email)
 
 
 def test_case54_a_corporate_recovery_accepts_only_an_attested_device_bound_key(
@@ -218,9 +210,7 @@ def test_case54_a_corporate_recovery_accepts_only_an_attested_device_bound_key(
         assert len(fresh.get("/api/v1/passkeys").json()) == 2
         held = fresh.post("/api/v1/recovery-codes", json={})
         assert (held.status_code, held.json()["error"]) == (403, "recovery_hold")
-    wait_for_subject(smtp, email, _subject("recovery_code_used"))
-    done = wait_for_subject(smtp, email, _subject("recovery_completed"))
-    assert done["To"] == email
+    _notified(server, smtp, email)
 
 
 def test_case55_a_withdrawal_needing_aal3_is_confirmed_only_by_an_attested_device_bound_key(
