@@ -247,15 +247,8 @@ def test_case55_a_withdrawal_needing_aal3_is_confirmed_only_by_an_attested_devic
         started = options(browser, confirmation_id)
         offered = [c["id"] for c in started.json()["publicKey"]["allowCredentials"]]
         assert [b64url_decode(c) for c in offered] == list(hardware.credentials)
-        public_key = started.json()["publicKey"]
-        assertion = synced.assert_(
-            rp_id=public_key["rpId"],
-            origin=server.settings.public_origin,
-            challenge=b64url_decode(public_key["challenge"]),
-        )
-        too_low = browser.post(
-            f"/api/v1/confirmations/{confirmation_id}/verify",
-            json={"flow_id": started.json()["flow_id"], "credential": assertion},
+        too_low = confirm(
+            server, browser, synced, confirmation_id, started=started, offered_only=False
         )
         assert (too_low.status_code, too_low.json()["error"]) == (400, "passkey_rejected")
         assert collect(server, registered, confirmation_id).json()["status"] == "pending"
