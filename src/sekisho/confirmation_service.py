@@ -248,7 +248,10 @@ class ConfirmationService:
             confirmation, user = self._mine(repos, confirmation_id, session)
             self._ensure_pending(confirmation, now)
             self._ensure_not_held(repos, confirmation, session, client_info, now)
-            allowed = self._confirming_passkeys(repos, user, confirmation)
+            # Any passkey of the person's that the tier accepts may answer; one below the
+            # action's level is refused after its assertion verified, as ``aal_too_low``
+            # (docs/flows/step-up.md), not as a stranger's credential.
+            allowed = self._accepted_passkeys(repos, user)
             proof = self._passkey.finish(
                 repos,
                 user=user,
@@ -385,13 +388,21 @@ class ConfirmationService:
     ) -> list[Passkey]:
         """The account's passkeys its tier accepts that reach the confirming level with
         user verification."""
+        needed = self._requirement(user, confirmation).confirming_aal
+        return [
+            passkey
+            for passkey in self._accepted_passkeys(repos, user)
+            if stored_passkey_aal(passkey, self._passkeys.attestation) >= needed
+        ]
+
+    def _accepted_passkeys(self, repos: SqlRepositories, user: User) -> list[Passkey]:
+        """The account's passkeys that verify the user and its tier accepts."""
         tier = self._policy.tier_for(user)
         attestation = self._passkeys.attestation
-        needed = requirement(tier, confirmation.action).confirming_aal
         return [
             passkey
             for passkey in qualifying_passkeys(tier, repos.passkeys.for_user(user.id), attestation)
-            if passkey.user_verified and stored_passkey_aal(passkey, attestation) >= needed
+            if passkey.user_verified
         ]
 
     # -- the application collects and redeems ------------------------------------------

@@ -5,8 +5,6 @@ account moved into a stricter tier, which enrols a passkey and then signs in wit
 
 from __future__ import annotations
 
-import json
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -17,7 +15,7 @@ import pytest
 from sekisho.core.records import AuditEvent
 from sekisho.methods.password.hashes import hash_password
 from tests.conftest import ServerFactory
-from tests.support.attestation import AttestedDeployment
+from tests.support.attestation import AttestedDeployment, set_tier_attested
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.cli import run_sekisho
 from tests.support.oidc import authorize_url, register_client
@@ -298,24 +296,6 @@ synced_passkeys = false
 attestation = "required"
 email_recovery = false
 """
-
-
-def set_tier_attested(
-    server: LiveServer, policy_file: Path, attested: AttestedDeployment, address: str, tier: str
-) -> subprocess.CompletedProcess[str]:
-    """``sekisho users set-tier`` with the policy and the attestation settings of
-    ``attested`` (a tier that requires attestation is checked against them)."""
-    return run_sekisho(
-        server.settings.database_url,
-        "users",
-        "set-tier",
-        address,
-        tier,
-        SEKISHO_POLICY_FILE=str(policy_file),
-        SEKISHO_PASSKEY_ATTESTATION="direct",
-        SEKISHO_PASSKEY_TRUST_ROOTS=json.dumps([str(attested.root)]),
-        SEKISHO_PASSKEY_AAGUID_ALLOWLIST=json.dumps([str(attested.aaguid)]),
-    )
 
 
 def test_case55_corporate_tier_needs_an_attested_device_bound_key_for_aal3(

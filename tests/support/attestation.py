@@ -4,12 +4,15 @@ case 55)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tests.support.authenticator import AttestationCA, SoftAuthenticator
+from tests.support.cli import run_sekisho
 from tests.support.passkeys import email_sign_in, register, sign_in
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
@@ -58,3 +61,21 @@ def synced_and_hardware(
         assert sign_in(server, client, synced).json()["aal"] == 2
         assert register(server, client, hardware).status_code == 201
     return synced, hardware
+
+
+def set_tier_attested(
+    server: LiveServer, policy_file: Path, attested: AttestedDeployment, address: str, tier: str
+) -> subprocess.CompletedProcess[str]:
+    """``sekisho users set-tier`` with the policy and the attestation settings of
+    ``attested`` (a tier that requires attestation is checked against them)."""
+    return run_sekisho(
+        server.settings.database_url,
+        "users",
+        "set-tier",
+        address,
+        tier,
+        SEKISHO_POLICY_FILE=str(policy_file),
+        SEKISHO_PASSKEY_ATTESTATION="direct",
+        SEKISHO_PASSKEY_TRUST_ROOTS=json.dumps([str(attested.root)]),
+        SEKISHO_PASSKEY_AAGUID_ALLOWLIST=json.dumps([str(attested.aaguid)]),
+    )

@@ -124,16 +124,20 @@ def confirm(
     confirmation_id: str,
     *,
     started: httpx.Response | None = None,
+    offered_only: bool = True,
 ) -> httpx.Response:
-    """The page's ceremony: options, an assertion over their challenge, verify."""
+    """The page's ceremony: options, an assertion over their challenge, verify. Without
+    ``offered_only`` the authenticator answers with its own credential even when the
+    options did not offer it (what a tampered page could send)."""
     started = started or options(browser, confirmation_id)
     assert started.status_code == 200, started.text
     public_key = started.json()["publicKey"]
+    offered = [b64url_decode(c["id"]) for c in public_key["allowCredentials"]]
     credential = authenticator.assert_(
         rp_id=public_key["rpId"],
         origin=server.settings.public_origin,
         challenge=b64url_decode(public_key["challenge"]),
-        allow_credentials=[b64url_decode(c["id"]) for c in public_key["allowCredentials"]],
+        allow_credentials=offered if offered_only else None,
     )
     return browser.post(
         f"/api/v1/confirmations/{confirmation_id}/verify",

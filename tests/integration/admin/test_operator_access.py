@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tests.conftest import ServerFactory
 from tests.integration.admin.support import bearer, create_key
-from tests.integration.test_tiers import CORPORATE, set_tier_attested
-from tests.support.attestation import AttestedDeployment, synced_and_hardware
+from tests.integration.test_tiers import CORPORATE
+from tests.support.attestation import AttestedDeployment, set_tier_attested, synced_and_hardware
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.passkeys import email_sign_in, register, sign_in
 from tests.support.smtp import SmtpCapture
