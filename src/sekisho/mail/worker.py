@@ -82,8 +82,12 @@ class OutboxWorker:
         """``policy`` is the deployment's tiers, as the completion step holds them;
         without it they are read from ``settings.policy_file``."""
         self._settings = settings
-        self._policy = policy or policy_for(
-            settings.policy_file, attested_keys=settings.passkey_attestation == "direct"
+        self._policy = (
+            policy
+            if policy is not None
+            else policy_for(
+                settings.policy_file, attested_keys=settings.passkey_attestation == "direct"
+            )
         )
         self._attestation = Attestation(frozenset(settings.passkey_aaguid_allowlist))
         self._database = database
