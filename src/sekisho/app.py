@@ -93,6 +93,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                 keys=sekisho.keys,
                 sender=make_sender(settings, database),
                 clock=sekisho.clock,
+                policy=sekisho.completion.policy,
             )
             logouts = BackchannelWorker(
                 settings=settings, database=database, keys=sekisho.keys, clock=sekisho.clock

@@ -700,6 +700,7 @@ def mail_worker() -> None:
         keys=keys,
         sender=make_sender(settings, database),
         clock=utc_now,
+        policy=_policy(settings),
     )
     logouts = BackchannelWorker(settings=settings, database=database, keys=keys, clock=utc_now)
 

@@ -11,12 +11,8 @@ from pathlib import Path
 
 from sqlalchemy import insert, select, update
 
-from sekisho.core.keys import Keyring
 from sekisho.i18n import gettext
 from sekisho.mail.compose import NOTICES
-from sekisho.mail.senders import SmtpSender
-from sekisho.mail.worker import OutboxWorker
-from sekisho.service import utc_now
 from sekisho.store.tables import account_recoveries, audit_events, email_changes, users
 from tests.conftest import ServerFactory
 from tests.support.attestation import AttestedDeployment, synced_and_hardware
@@ -24,6 +20,7 @@ from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
 from tests.support.cli import run_sekisho
 from tests.support.loop import run_async
+from tests.support.outbox import outbox_worker
 from tests.support.passkeys import email_sign_in, refused_as_adding_a_passkey, register, sign_in
 from tests.support.recovery import generate_codes, recover, wait_for_subject
 from tests.support.server import LiveServer
@@ -434,14 +431,7 @@ def test_a_confirmation_superseded_before_it_is_sent_is_not_sent(
 
     async def deliver() -> int:
         """One batch, by a worker (and SMTP connection) of this event loop's own."""
-        sender = SmtpSender(server.settings)
-        worker = OutboxWorker(
-            settings=server.settings,
-            database=database,
-            keys=Keyring(server.settings.secret_key.get_secret_value()),
-            sender=sender,
-            clock=utc_now,
-        )
+        worker, sender = outbox_worker(server, database)
         handled = await worker.deliver_due(limit=10)
         await sender.idle()
         return handled

@@ -5,23 +5,28 @@ account moved into a stricter tier, which enrols a passkey and then signs in wit
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
 from sekisho.methods.password.hashes import hash_password
 from tests.conftest import ServerFactory
 from tests.support.attestation import AttestedDeployment, set_tier_attested
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.cli import run_sekisho
+from tests.support.loop import run_async
 from tests.support.oidc import authorize_url, register_client
+from tests.support.outbox import outbox_worker
 from tests.support.passkeys import register, sign_in
 from tests.support.server import LiveServer
-from tests.support.smtp import SmtpCapture, link_and_code
+from tests.support.smtp import CODE, LINK, SmtpCapture, html_of, link_and_code, text_of
 
 START = datetime(2026, 11, 27, tzinfo=UTC)
 POLICY = """\
@@ -99,26 +104,59 @@ def with_passkey(
     return authenticator
 
 
+def passkey_only_mail(smtp: SmtpCapture, address: str, after: int, subject: str) -> tuple[str, str]:
+    """The first message to ``address`` after its ``after``-th with ``subject`` (security
+    notices may arrive in between), its text and HTML. Neither it nor any message
+    before it carries a sign-in link or a code."""
+    count = after
+    while True:
+        count += 1
+        message = smtp.wait_for(address, count)
+        plain, html = text_of(message), html_of(message)
+        assert LINK.search(plain + html) is None, plain
+        if message["Subject"] == subject:
+            break
+    for part in (subject, plain, html):
+        assert "token=" not in part
+        assert CODE.search(part) is None, part
+    return plain, html
+
+
+def email_refused(smtp: SmtpCapture, client: httpx.Client, address: str) -> None:
+    """Ask for an email for an account whose tier refuses email (from an English
+    account): the usual ``202``, and a message in English with no link and no code."""
+    earlier = len(smtp.to(address))
+    assert client.post("/api/v1/signin/email", json={"email": address}).status_code == 202
+    passkey_only_mail(smtp, address, earlier, "Sign in with your passkey")
+
+
 def test_case50_email_never_signs_a_high_value_account_in(
     tiered: LiveServer, smtp: SmtpCapture, policy_file: Path
 ) -> None:
-    authenticator = with_passkey(tiered, smtp, "hana@example.com")
+    """The holder, who last signed in in Japanese, gets a Japanese message without link
+    or code that sends them to the sign-in page; the requester (an English browser)
+    gets the same answer as for an address without an account."""
+    authenticator = with_passkey(tiered, smtp, "hana@example.com", language="ja")
     status, out, err = sekisho(
         tiered, policy_file, "users", "set-tier", "hana@example.com", "high_value"
     )
     assert status == 0, err
     assert "moves from tier standard to high_value" in out
     assert "ways in: passkey:Passkey" in out
-    with tiered.client() as client:
+    earlier = len(smtp.to("hana@example.com"))
+    with tiered.client(headers={"Accept-Language": "en"}) as client:
         asked = client.post("/api/v1/signin/email", json={"email": "hana@example.com"})
         unknown = client.post("/api/v1/signin/email", json={"email": "nobody@example.com"})
         assert asked.status_code == unknown.status_code == 202
         assert set(asked.json()) == set(unknown.json())
-    with tiered.client() as client:
-        refused = email_code(smtp, client, "hana@example.com")
-        assert refused.status_code == 403
-        assert refused.json()["error"] == "signin_method_not_allowed"
-        assert "sekisho_session" not in " ".join(refused.headers.get_list("set-cookie"))
+        plain, html = passkey_only_mail(
+            smtp, "hana@example.com", earlier, "パスキーでサインインしてください"
+        )
+        assert "リンクも確認コードも記載していません" in plain
+        assert "心当たりがない場合は、このメールは無視してかまいません" in plain
+        assert f"{tiered.settings.public_origin}/signin\n" in plain
+        assert f'href="{tiered.settings.public_origin}/signin"' in html
+        assert 'lang="ja"' in html
         assert client.get("/api/v1/session").status_code == 401
     with tiered.client() as client:
         signed_in = sign_in(tiered, client, authenticator, email="hana@example.com")
@@ -126,9 +164,9 @@ def test_case50_email_never_signs_a_high_value_account_in(
         assert signed_in.json()["aal"] == 2
         assert signed_in.json()["restriction"] is None
     events = audit_of(tiered, "hana@example.com")
-    rejected = [e for e in events if e.event == "signin.rejected"]
-    assert rejected[0].detail["reason"] == "tier_forbids_method"
-    assert rejected[0].detail["tier"] == "high_value"
+    sent = [e.detail["reason"] for e in events if e.event == "mail.sent"]
+    assert sent.count("passkey_only_notice") == 1
+    assert not any(e.event == "signin.email.failed" for e in events)
     assert any(e.event == "account.tier_changed" for e in events)
 
 
@@ -184,7 +222,7 @@ def test_rules_move_an_account_when_its_attribute_changes(
     assert status == 0, err
     assert "moves from tier standard to high_value" in out
     with tiered.client() as client:
-        assert email_code(smtp, client, "kai@example.com").status_code == 403
+        email_refused(smtp, client, "kai@example.com")
     status, out, _err = sekisho(
         tiered, policy_file, "users", "set-attribute", "kai@example.com", "assets_jpy", "--remove"
     )
@@ -196,6 +234,14 @@ def test_rules_move_an_account_when_its_attribute_changes(
         )
         assert status == 2, number
         assert "must be finite" in err
+    after = len(smtp.to("kai@example.com"))
+    with tiered.client() as client:
+        flow = client.post("/api/v1/signin/email", json={"email": "kai@example.com"})
+        _link, code = link_and_code(smtp.wait_for_signin("kai@example.com", after))
+        signed_in = client.post(
+            f"/api/v1/signin/email/flows/{flow.json()['flow_id']}/code", json={"code": code}
+        )
+        assert signed_in.status_code == 200, signed_in.text
 
 
 def test_restricted_session_enrols_a_passkey_then_signs_in_fully(
@@ -239,9 +285,7 @@ def test_restricted_session_enrols_a_passkey_then_signs_in_fully(
         assert client.get("/api/v1/sessions").status_code == 200
         assert "Add a passkey to continue" not in client.get("/account").text
     with tiered.client() as client:
-        again = email_code(smtp, client, "mio@example.com")
-        assert again.status_code == 403
-        assert again.json()["error"] == "signin_method_not_allowed"
+        email_refused(smtp, client, "mio@example.com")
     events = [e.event for e in audit_of(tiered, "mio@example.com")]
     assert "signin.restricted" in events
     assert "signin.succeeded" in events
@@ -315,7 +359,7 @@ def test_case55_corporate_tier_needs_an_attested_device_bound_key_for_aal3(
     assert done.returncode == 0, done.stderr
     assert "the next sign-in by passkey gets a session that can only add a passkey" in done.stdout
     with server.client() as client:
-        assert email_code(smtp, client, "nao@example.com").status_code == 403
+        email_refused(smtp, client, "nao@example.com")
     with server.client() as client:
         bridged = sign_in(server, client, synced, email="nao@example.com")
         assert bridged.status_code == 200, bridged.text
@@ -335,11 +379,58 @@ def test_case55_corporate_tier_needs_an_attested_device_bound_key_for_aal3(
         assert again.json()["error"] == "signin_method_not_allowed"
 
 
+def deliver(server: LiveServer) -> None:
+    """Send what is queued, by a worker of this test's own (the server runs none)."""
+    database = server.database
+    worker, sender = outbox_worker(server, database)
+
+    async def batch() -> None:
+        await worker.deliver_due()
+        await sender.idle()
+
+    try:
+        run_async(batch())
+    finally:
+        database.dispose()
+
+
+def queued_secrets(server: LiveServer) -> tuple[str, str]:
+    """The link token and the code of the last sign-in email queued, read from the
+    outbox before the worker has decided on it (the worker erases the payload)."""
+    database = server.database
+    try:
+        with database.engine.connect() as connection:
+            sealed = connection.execute(
+                text(
+                    "SELECT sealed_payload FROM outbox WHERE kind = 'signin' "
+                    "AND sealed_payload IS NOT NULL ORDER BY id DESC"
+                )
+            ).first()
+    finally:
+        database.dispose()
+    assert sealed is not None
+    payload = json.loads(Keyring(server.settings.secret_key.get_secret_value()).unseal(sealed[0]))
+    return parse_qs(urlsplit(payload["link"]).query)["token"][0], payload["code"]
+
+
 def test_case50_neither_the_email_link_nor_the_password_signs_a_high_value_account_in(
-    tiered: LiveServer, smtp: SmtpCapture, policy_file: Path
+    make_server: ServerFactory, smtp: SmtpCapture, policy_file: Path
 ) -> None:
-    with_passkey(tiered, smtp, "ren@example.com")
-    database = tiered.database
+    """The link and the code made for the flow never reach the mailbox, and even taken
+    from the outbox they do not sign the account in; a right password is not told apart
+    from a wrong one."""
+    server = make_server(policy_file=policy_file, mail_worker=False)
+    server.add_user("ren@example.com")
+    with server.client() as client:
+        flow = client.post("/api/v1/signin/email", json={"email": "ren@example.com"})
+        deliver(server)
+        _link, code = link_and_code(smtp.wait_for("ren@example.com"))
+        signed_in = client.post(
+            f"/api/v1/signin/email/flows/{flow.json()['flow_id']}/code", json={"code": code}
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        assert register(server, client, SoftAuthenticator()).status_code == 201
+    database = server.database
     try:
         with database.transaction() as repos:
             user = repos.users.by_email("ren@example.com")
@@ -350,9 +441,9 @@ def test_case50_neither_the_email_link_nor_the_password_signs_a_high_value_accou
     finally:
         database.dispose()
     assert (
-        sekisho(tiered, policy_file, "users", "set-tier", "ren@example.com", "high_value")[0] == 0
+        sekisho(server, policy_file, "users", "set-tier", "ren@example.com", "high_value")[0] == 0
     )
-    with tiered.client() as client:
+    with server.client() as client:
         wrong = client.post(
             "/api/v1/signin/password", json={"email": "ren@example.com", "password": "wrong one"}
         )
@@ -363,21 +454,42 @@ def test_case50_neither_the_email_link_nor_the_password_signs_a_high_value_accou
         assert wrong.status_code == right.status_code == 400
         assert wrong.json() == right.json()
         assert client.get("/api/v1/session").status_code == 401
-    with tiered.client() as client:
-        earlier = len(smtp.to("ren@example.com"))
+    deliver(server)
+    tier_notice = smtp.wait_for("ren@example.com", 3)
+    assert tier_notice["Subject"] == "The sign-in rules for your account changed"
+    earlier = 3
+    with server.client() as client:
         assert (
             client.post("/api/v1/signin/email", json={"email": "ren@example.com"}).status_code
             == 202
         )
-        link, _code = link_and_code(smtp.wait_for("ren@example.com", earlier + 1))
-        token = parse_qs(urlsplit(link).query)["token"][0]
-        refused = client.post("/api/v1/signin/email/link/confirm", json={"token": token})
-        assert refused.status_code == 403
-        assert refused.json()["error"] == "signin_method_not_allowed"
+        token, _code = queued_secrets(server)
+        deliver(server)
+        plain, _html = passkey_only_mail(
+            smtp, "ren@example.com", earlier, "Sign in with your passkey"
+        )
+        assert "this email contains no link and no code" in plain
+        by_link = client.post("/api/v1/signin/email/link/confirm", json={"token": token})
+        assert by_link.status_code == 403
+        assert by_link.json()["error"] == "signin_method_not_allowed"
         assert client.get("/api/v1/session").status_code == 401
-    events = audit_of(tiered, "ren@example.com")
+    with server.client() as client:
+        flow = client.post("/api/v1/signin/email", json={"email": "ren@example.com"})
+        assert flow.status_code == 202
+        _token, code = queued_secrets(server)
+        deliver(server)
+        passkey_only_mail(smtp, "ren@example.com", earlier + 1, "Sign in with your passkey")
+        by_code = client.post(
+            f"/api/v1/signin/email/flows/{flow.json()['flow_id']}/code", json={"code": code}
+        )
+        assert by_code.status_code == 403
+        assert by_code.json()["error"] == "signin_method_not_allowed"
+        assert "sekisho_session" not in " ".join(by_code.headers.get_list("set-cookie"))
+        assert client.get("/api/v1/session").status_code == 401
+    events = audit_of(server, "ren@example.com")
     rejected = [e.detail.get("via") for e in events if e.event == "signin.rejected"]
-    assert rejected == ["link"]
+    assert rejected == ["code", "link"]
+    assert all(e.detail["tier"] == "high_value" for e in events if e.event == "signin.rejected")
     password = [e.detail.get("reason") for e in events if e.event == "signin.password.failed"]
     assert password == ["tier_forbids_method", "tier_forbids_method"]
 

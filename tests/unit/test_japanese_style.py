@@ -28,6 +28,7 @@ VALUES = {
     "account_url": "https://sekisho.example.jp/account",
     "body": "パスキー「My laptop」がアカウントに追加されました。",
     "public_origin": "https://sekisho.example.jp",
+    "signin_url": "https://sekisho.example.jp/signin",
     "title": "アカウントにパスキーが追加されました",
     "by_operator": False,
 }
@@ -65,9 +66,17 @@ def test_emails_are_ignored_not_discarded() -> None:
     assert any("このメールは無視してください" in text for text in texts)
 
 
-@pytest.mark.parametrize("template", ["signin.txt", "notice.txt", "no_account.txt"])
-def test_rendered_japanese_mail_puts_values_right_after_the_colon(template: str) -> None:
+@pytest.mark.parametrize(
+    ("template", "line"),
+    [
+        ("signin.txt", "端末：Linux 上の Chrome"),  # noqa: RUF001
+        ("notice.txt", "端末：Linux 上の Chrome"),  # noqa: RUF001
+        ("no_account.txt", "端末：Linux 上の Chrome"),  # noqa: RUF001
+        ("passkey_only.txt", "IPアドレス：203.0.113.7"),  # noqa: RUF001
+    ],
+)
+def test_rendered_japanese_mail_puts_values_right_after_the_colon(template: str, line: str) -> None:
     text = jinja_environment("mail/templates", "ja").get_template(template).render(**VALUES)
     assert "：" in text  # noqa: RUF001
     assert not SPACE_AFTER_COLON.search(text), text
-    assert "端末：Linux 上の Chrome" in text  # noqa: RUF001
+    assert line in text

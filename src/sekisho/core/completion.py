@@ -199,18 +199,12 @@ class Completion:
         return IssuedSession(token=token, session=session, user=user)
 
     def _admit(self, repos: Repositories, user: User, tier: Tier, proof: Proof) -> Admission:
-        def standing() -> Standing:
-            return Standing(
-                passkeys=tuple(repos.passkeys.for_user(user.id)),
-                has_password=repos.passwords.get(user.id) is not None,
-            )
-
         return admit(
             tier,
             via=method_of(proof.amr),
             aal=proof.aal,
             passkey=proof.passkey,
-            standing=standing,
+            standing=lambda: standing_of(repos, user),
             attestation=self._attestation,
         )
 
@@ -244,3 +238,12 @@ class Completion:
                 detail=detail,
             )
         )
+
+
+def standing_of(repos: Repositories, user: User) -> Standing:
+    """What ``user`` holds, as the tier's admission reads it: its passkeys and whether a
+    password is stored."""
+    return Standing(
+        passkeys=tuple(repos.passkeys.for_user(user.id)),
+        has_password=repos.passwords.get(user.id) is not None,
+    )

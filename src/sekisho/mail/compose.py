@@ -73,6 +73,23 @@ def no_account_message(mail_from: str, payload: dict[str, Any], public_origin: s
     return _message(mail_from, payload["to"], subject, "no_account", context)
 
 
+def passkey_only_message(
+    mail_from: str, payload: dict[str, Any], locale: str, public_origin: str
+) -> EmailMessage:
+    """Sent instead of a sign-in email to an account whose tier does not let email sign
+    it in (SECURITY.md case 50): no link and no code, only where to sign in with a
+    passkey. Written in ``locale``, the holder's; the requester's device description is
+    left out because it was written in the requester's language."""
+    context = {
+        "locale": locale,
+        "requested_at": datetime.fromisoformat(payload["requested_at"]),
+        "ip": payload["ip"],
+        "signin_url": f"{public_origin}/signin",
+    }
+    subject = gettext(locale, "Sign in with your passkey")
+    return _message(mail_from, payload["to"], subject, "passkey_only", context)
+
+
 NOTICES = {
     "passkey_added": (
         N_("A passkey was added to your account"),

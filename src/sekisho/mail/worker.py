@@ -1,8 +1,11 @@
 """The outbox worker: delivers queued mail off the request path, retrying with backoff.
 
 It also decides *whether* a sign-in email goes out at all (the account exists, or
-self sign-up is on; otherwise nothing, or a 'no account' notice when configured), so
-that the request path is the same for known and unknown addresses (SECURITY.md case 10).
+self sign-up is on; otherwise nothing, or a 'no account' notice when configured), and
+*which* one: an account whose tier would refuse an email proof gets a message with no
+link and no code that points to passkey sign-in (SECURITY.md case 50). Deciding here
+keeps the request path the same for every address, known or not, whatever its tier
+(case 10).
 """
 
 from __future__ import annotations
@@ -18,17 +21,23 @@ from typing import Any
 
 from cryptography.fernet import InvalidToken
 
+from sekisho.core.completion import standing_of
 from sekisho.core.keys import Keyring
 from sekisho.core.ports import Repositories
-from sekisho.core.records import AuditEvent, FlowState
+from sekisho.core.records import AuditEvent, FlowState, User
 from sekisho.mail.compose import (
     email_change_message,
     email_taken_message,
     no_account_message,
     notice_message,
+    passkey_only_message,
     signin_message,
 )
 from sekisho.mail.senders import Sender
+from sekisho.policy.admission import Admission, admit
+from sekisho.policy.assurance import EMAIL, Attestation, method_of
+from sekisho.policy.deployment import policy_for
+from sekisho.policy.tiers import Policy
 from sekisho.settings import Settings
 from sekisho.store.database import Database
 from sekisho.store.email_changes import SqlEmailChanges
@@ -68,8 +77,19 @@ class OutboxWorker:
         keys: Keyring,
         sender: Sender,
         clock: Callable[[], datetime],
+        policy: Policy | None = None,
     ) -> None:
+        """``policy`` is the deployment's tiers, as the completion step holds them;
+        without it they are read from ``settings.policy_file``."""
         self._settings = settings
+        self._policy = (
+            policy
+            if policy is not None
+            else policy_for(
+                settings.policy_file, attested_keys=settings.passkey_attestation == "direct"
+            )
+        )
+        self._attestation = Attestation(frozenset(settings.passkey_aaguid_allowlist))
         self._database = database
         self._keys = keys
         self._sender = sender
@@ -215,6 +235,14 @@ class OutboxWorker:
             return None, "flow_ended"
         if user is not None and user.status != "active":
             return None, "account_disabled"
+        if user is not None and self._email_refused(repos, user):
+            notice = passkey_only_message(
+                self._settings.mail_from,
+                payload,
+                user.locale or payload["locale"],
+                self._settings.public_origin,
+            )
+            return notice, "passkey_only_notice"
         if user is not None or self._settings.self_signup:
             return signin_message(self._settings.mail_from, payload), "delivered"
         if self._settings.notify_unknown_address:
@@ -223,6 +251,21 @@ class OutboxWorker:
             )
             return notice, "no_account_notice"
         return None, "no_account"
+
+    def _email_refused(self, repos: Repositories, user: User) -> bool:
+        """Whether the completion step would refuse this account an email proof: the
+        same :func:`~sekisho.policy.admission.admit` question it asks (case 50). A tier
+        that lets email recover the account still gets the link and code, which lead
+        to a session restricted to enrolling a passkey."""
+        admission = admit(
+            self._policy.tier_for(user),
+            via=method_of(EMAIL.amr),
+            aal=EMAIL.aal,
+            passkey=None,
+            standing=lambda: standing_of(repos, user),
+            attestation=self._attestation,
+        )
+        return admission is Admission.REFUSED
 
     def _decide_notice(
         self, repos: Repositories, payload: dict[str, Any]

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from sekisho.core.keys import Keyring
-from sekisho.mail.senders import SmtpSender
-from sekisho.mail.worker import OutboxWorker
-from sekisho.service import utc_now
 from sekisho.store.database import Database
 from tests.conftest import ServerFactory
 from tests.support.loop import run_async
+from tests.support.outbox import outbox_worker
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, link_and_code
 
@@ -41,14 +38,7 @@ def test_queued_messages_share_one_smtp_connection(
             server.add_user(address)
             assert client.post("/api/v1/signin/email", json={"email": address}).status_code == 202
     database = server.database
-    sender = SmtpSender(server.settings)
-    worker = OutboxWorker(
-        settings=server.settings,
-        database=database,
-        keys=Keyring(server.settings.secret_key.get_secret_value()),
-        sender=sender,
-        clock=utc_now,
-    )
+    worker, sender = outbox_worker(server, database)
 
     async def deliver_all() -> int:
         delivered = 0
@@ -65,18 +55,6 @@ def test_queued_messages_share_one_smtp_connection(
         link_and_code(smtp.wait_for(address))
     assert len(smtp.peers) == 3
     assert len(set(smtp.peers)) == 1
-
-
-def _worker(server: LiveServer, database: Database) -> tuple[OutboxWorker, SmtpSender]:
-    sender = SmtpSender(server.settings)
-    worker = OutboxWorker(
-        settings=server.settings,
-        database=database,
-        keys=Keyring(server.settings.secret_key.get_secret_value()),
-        sender=sender,
-        clock=utc_now,
-    )
-    return worker, sender
 
 
 def _queue(server: LiveServer, addresses: list[str]) -> None:
@@ -102,7 +80,7 @@ def test_a_burst_is_claimed_sent_and_settled_as_one_batch(
     addresses = [f"batch{i}@example.com" for i in range(3)]
     _queue(server, addresses)
     database = server.database
-    worker, sender = _worker(server, database)
+    worker, sender = outbox_worker(server, database)
 
     async def one_batch() -> int:
         handled = await worker.deliver_due(limit=10)
@@ -132,7 +110,7 @@ def test_after_a_failed_send_the_rest_of_the_batch_is_given_back_unattempted(
     server = make_server(mail_worker=False)
     _queue(server, [f"down{i}@example.com" for i in range(3)])
     database = server.database
-    worker, sender = _worker(server, database)
+    worker, sender = outbox_worker(server, database)
 
     async def one_batch() -> int:
         handled = await worker.deliver_due(limit=10)
