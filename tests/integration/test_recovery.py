@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 from sekisho.core import recovery_codes
@@ -319,24 +320,27 @@ def test_download_echoes_only_well_formed_codes(
     assert browsers().post("/account/recovery-codes/download", {"code": codes}).status_code == 401
 
 
+@pytest.mark.parametrize(("language", "other"), [("ja", "en"), ("en", "ja")])
 def test_a_sign_in_from_a_new_browser_is_notified(
-    server: LiveServer, smtp: SmtpCapture, browsers: Browsers
+    server: LiveServer, smtp: SmtpCapture, browsers: Browsers, language: str, other: str
 ) -> None:
+    """Once per new browser, in that browser's language."""
     server.add_user("ivy@example.com")
     first = browsers()
+    first.http.headers["Accept-Language"] = other
     email_sign_in(server, smtp, first.http, "ivy@example.com")
     email_sign_in(server, smtp, first.http, "ivy@example.com")
     second = browsers()
-    second.http.headers["Accept-Language"] = "ja"
+    second.http.headers["Accept-Language"] = language
     email_sign_in(server, smtp, second.http, "ivy@example.com")
-    notice = wait_for_subject(smtp, "ivy@example.com", subject("new_browser", "ja"))
+    notice = wait_for_subject(smtp, "ivy@example.com", subject("new_browser", language))
     assert f"{server.url}/account" in text_of(notice)
     email_sign_in(server, smtp, second.http, "ivy@example.com")
     email_sign_in(server, smtp, first.http, "ivy@example.com")
     time.sleep(0.5)  # let the worker deliver anything else it was given
     titles = subjects(smtp, "ivy@example.com")
-    assert titles.count(subject("new_browser", "ja")) == 1
-    assert subject("new_browser", "en") not in titles
+    assert titles.count(subject("new_browser", language)) == 1
+    assert subject("new_browser", other) not in titles
 
 
 def test_operator_pages_refuse_an_email_session_in_both_languages(

@@ -6,7 +6,7 @@ account moved into a stricter tier, which enrols a passkey and then signs in wit
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,6 +21,7 @@ from tests.conftest import ServerFactory
 from tests.support.attestation import AttestedDeployment, set_tier_attested
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.cli import run_sekisho
+from tests.support.clock import SettableClock
 from tests.support.loop import run_async
 from tests.support.oidc import authorize_url, register_client
 from tests.support.outbox import outbox_worker
@@ -532,3 +533,56 @@ def test_a_restricted_session_gets_no_authorization_code(
         assert answer.status_code == 403, answer.text
         assert "location" not in answer.headers
         assert 'data-error="restricted_session"' in answer.text
+
+
+BRIEF_POLICY = """\
+default_tier = "standard"
+
+[tiers.standard]
+methods = ["passkey", "email"]
+
+[tiers.brief]
+description = "Shorter sessions than the AAL allows."
+methods = ["passkey", "email"]
+idle_timeout = "20m"
+absolute_timeout = "3h"
+"""
+
+
+def test_a_tiers_timeouts_shorten_the_sessions_of_its_accounts(
+    make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
+) -> None:
+    """A tier's ``idle_timeout`` and ``absolute_timeout`` cut its accounts' sessions
+    below the AAL's limits (AAL1: 30 days each); another tier's accounts keep those."""
+    policy_file = tmp_path / "brief.toml"
+    policy_file.write_text(BRIEF_POLICY, encoding="utf-8")
+    clock = SettableClock()
+    server = make_server(policy_file=policy_file, clock=clock)
+    for address in ("aki@example.com", "sou@example.com"):
+        server.add_user(address)
+    assert sekisho(server, policy_file, "users", "set-tier", "aki@example.com", "brief")[0] == 0
+    with server.client() as idle, server.client() as busy, server.client() as standard:
+        for client, address in ((idle, "aki@example.com"), (busy, "aki@example.com")):
+            assert email_code(smtp, client, address).status_code == 200
+        assert email_code(smtp, standard, "sou@example.com").status_code == 200
+        clock.advance(timedelta(minutes=10))
+        assert _alive(busy)
+        clock.advance(timedelta(minutes=9))
+        assert _alive(idle), "19 minutes unused is within the tier's idle limit"
+        assert _alive(busy)
+        clock.advance(timedelta(minutes=10))
+        assert _alive(busy)
+        clock.advance(timedelta(minutes=10))
+        assert not _alive(idle), "20 minutes unused since its last request"
+        assert _alive(busy)
+        assert _alive(standard), "the standard tier keeps the AAL1 idle limit"
+        for _ in range(14):
+            clock.advance(timedelta(minutes=10))
+            assert _alive(busy)
+        clock.advance(timedelta(minutes=2))
+        assert not _alive(busy), "3 hours after sign-in, however active"
+        assert _alive(standard)
+
+
+def _alive(client: httpx.Client) -> bool:
+    return client.get("/api/v1/session").status_code == 200
