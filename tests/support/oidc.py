@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import jwt as pyjwt
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
@@ -159,12 +160,14 @@ def form_post_of(page: httpx.Response) -> tuple[str, dict[str, str]]:
 def verify_id_token(
     server: LiveServer, id_token: str, *, client_id: str, alg: str = "ES256"
 ) -> dict[str, Any]:
-    """Check an ID token against the published JWKS with joserfc, as a relying party
-    would (OIDC Core §3.1.3.7), and return its claims; only ``alg`` is accepted."""
+    """Check an ID token against the published JWKS as a relying party would (OIDC Core
+    §3.1.3.7), with two JOSE implementations: joserfc, which Sekisho signs with, and
+    PyJWT, which shares no code with it, so that a fault common to the signer and its
+    own library cannot pass unseen. Only ``alg`` is accepted; returns the claims."""
     with httpx.Client(timeout=30) as http:
         metadata = http.get(server.url + "/.well-known/openid-configuration").json()
-        key_set = KeySet.import_key_set(http.get(metadata["jwks_uri"]).json())
-    token = jwt.decode(id_token, key_set, algorithms=[alg])
+        published = http.get(metadata["jwks_uri"]).json()
+    token = jwt.decode(id_token, KeySet.import_key_set(published), algorithms=[alg])
     assert token.header["alg"] == alg
     jwt.JWTClaimsRegistry(
         iss={"essential": True, "value": metadata["issuer"]},
@@ -173,6 +176,16 @@ def verify_id_token(
         iat={"essential": True},
         sub={"essential": True},
     ).validate(token.claims)
+    signing_key = pyjwt.PyJWKSet.from_dict(published)[token.header["kid"]]
+    independent = pyjwt.decode(
+        id_token,
+        signing_key,
+        algorithms=[alg],
+        audience=client_id,
+        issuer=metadata["issuer"],
+        options={"require": ["iss", "aud", "exp", "iat", "sub"]},
+    )
+    assert independent == dict(token.claims)
     return dict(token.claims)
 
 
