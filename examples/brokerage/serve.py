@@ -4,7 +4,8 @@ example together, with the example registered as a first-party client.
     .venv/bin/python examples/brokerage/serve.py
 
 Sekisho: http://localhost:8000 (mail at /dev/mailbox); the example:
-http://localhost:8100. Ctrl-C stops both. The database is var/brokerage.db; each start
+http://localhost:8100 (``PORT`` and ``BROKERAGE_PORT`` choose others). Ctrl-C stops
+both. The database is var/brokerage.db (``SEKISHO_DATABASE_URL`` chooses another); each start
 gives the client a new secret (``sekisho clients rotate-secret``), since Sekisho shows a
 secret only once.
 """
@@ -74,7 +75,9 @@ def main() -> None:
         "SEKISHO_SELF_SIGNUP": "true",
         "SEKISHO_MAIL_BACKEND": "devmailbox",
         "SEKISHO_PUBLIC_ORIGIN": issuer,
-        "SEKISHO_DATABASE_URL": f"sqlite:///{root / 'var' / 'brokerage.db'}",
+        "SEKISHO_DATABASE_URL": os.environ.get(
+            "SEKISHO_DATABASE_URL", f"sqlite:///{root / 'var' / 'brokerage.db'}"
+        ),
         "SEKISHO_POLICY_FILE": str(Path(__file__).with_name("policy.toml")),
     }
     upgraded = sekisho("db", "upgrade", env=env)
