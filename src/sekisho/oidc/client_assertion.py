@@ -109,6 +109,22 @@ def key_id(assertion: str) -> str | None:
     return kid if isinstance(kid, str) and 0 < len(kid) <= 200 else None
 
 
+def _decode(assertion: str, keys: KeySet) -> jwt.Token:
+    """The assertion verified by a key of ``keys``. ``kid`` is optional (RFC 7515
+    §4.1.4) and some clients send none (Authlib's ``PrivateKeyJWT``): without it, each
+    registered key is tried in turn (at most :data:`MAX_KEYS`), so that a client whose
+    set holds two keys, as during a rotation, still authenticates with either."""
+    if key_id(assertion) is not None or len(keys.keys) == 1:
+        return jwt.decode(assertion, keys, algorithms=list(ALGORITHMS))
+    refusal: JoseError | ValueError | None = None
+    for key in keys.keys:
+        try:
+            return jwt.decode(assertion, key, algorithms=list(ALGORITHMS))
+        except (JoseError, ValueError) as error:
+            refusal = error
+    raise refusal if refusal is not None else ValueError("no key")
+
+
 def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
@@ -126,7 +142,7 @@ def verify(
         raise AssertionRefused("no_registered_keys")
     try:
         keys = KeySet.import_key_set(cast(KeySetSerialization, jwks))
-        token = jwt.decode(assertion, keys, algorithms=list(ALGORITHMS))
+        token = _decode(assertion, keys)
     except (JoseError, ValueError, UnicodeError) as error:
         raise AssertionRefused(f"signature:{getattr(error, 'error', 'invalid')}") from error
     claims = token.claims

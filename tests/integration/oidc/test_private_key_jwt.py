@@ -43,7 +43,13 @@ def _jwks(*keys: Key) -> dict[str, Any]:
 
 
 def _assertion(
-    key: Key, client_id: str, audience: Any, *, alg: str = "ES256", **claims: Any
+    key: Key,
+    client_id: str,
+    audience: Any,
+    *,
+    alg: str = "ES256",
+    with_kid: bool = True,
+    **claims: Any,
 ) -> str:
     now = int(time.time())
     body: dict[str, Any] = {
@@ -56,7 +62,8 @@ def _assertion(
         **claims,
     }
     body = {name: value for name, value in body.items() if value is not None}
-    return jwt.encode({"alg": alg, "kid": key.kid}, body, key, algorithms=[alg])
+    header = {"alg": alg, "kid": key.kid} if with_kid else {"alg": alg}
+    return jwt.encode(header, body, key, algorithms=[alg])
 
 
 def _token(
@@ -124,6 +131,25 @@ def test_rsa_keys_and_the_token_endpoint_audience_are_accepted(server: LiveServe
         assert _outcome(_token(server, signed)) == AUTHENTICATED, alg
     both = _assertion(ec, registered.client_id, [server.settings.public_origin, token_endpoint])
     assert _outcome(_token(server, both)) == AUTHENTICATED
+
+
+def test_an_assertion_without_kid_is_checked_against_each_registered_key(
+    server: LiveServer,
+) -> None:
+    """RFC 7515 §4.1.4: ``kid`` is optional, and Authlib's client sends none; a client
+    whose set holds two keys (a rotation) authenticates with either, a stranger with
+    neither."""
+    old, new = ECKey.generate_key("P-256", auto_kid=True), ECKey.generate_key("P-256")
+    rsa = RSAKey.generate_key(2048, auto_kid=True)
+    registered = register_client(server, auth_method="private_key_jwt", jwks=_jwks(old, rsa, new))
+    issuer = server.settings.public_origin
+    for key, alg in ((old, "ES256"), (new, "ES256"), (rsa, "PS256")):
+        signed = _assertion(key, registered.client_id, issuer, alg=alg, with_kid=False)
+        assert _outcome(_token(server, signed)) == AUTHENTICATED, alg
+    stranger = ECKey.generate_key("P-256")
+    refused = _assertion(stranger, registered.client_id, issuer, with_kid=False)
+    assert _outcome(_token(server, refused)) == REFUSED
+    assert _refusal_reasons(server) == ["signature:bad_signature"]
 
 
 def test_every_bad_assertion_is_invalid_client(server: LiveServer) -> None:
