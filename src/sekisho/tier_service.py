@@ -6,8 +6,11 @@ Invariant: a change that would leave the account with no way in at all (no metho
 tier allows and no bridge to a restricted enrolment session) is refused with the
 reason, and every change that is made writes one audit event (SECURITY.md case 51).
 A change of the tier in force, whether an operator set it or a rule derived it from an
-attribute, is notified to the account's address in the same transaction (in ``locale``:
-the account holder is not the one asking, so the operator or the app chooses).
+attribute, is notified to the account's address in the same transaction (in the
+holder's language when known, else ``locale``), and in that transaction ends every
+session whose proof the new tier would not admit in full (SECURITY.md case 50: a
+method the tier forbids cannot keep the account signed in either, even if it was used
+before); ending them queues their back-channel logouts like any other end.
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ from typing import Any
 
 from sekisho.core.addresses import normalize_email
 from sekisho.core.clients import ClientInfo
+from sekisho.core.completion import standing_of
 from sekisho.core.keys import Keyring
 from sekisho.core.notices import BY_OPERATOR, TIER_CHANGED, queue_notice
 from sekisho.core.ports import Repositories, Transactions
-from sekisho.core.records import AuditEvent, User
+from sekisho.core.records import AuditEvent, Session, User
+from sekisho.core.sessions import session_event
 from sekisho.i18n import DEFAULT_LOCALE
-from sekisho.policy.admission import Standing, bridges, lockout_reason, ways_in
-from sekisho.policy.assurance import Attestation
-from sekisho.policy.tiers import Policy
+from sekisho.policy.admission import Admission, admit, bridges, lockout_reason, ways_in
+from sekisho.policy.assurance import Attestation, method_of
+from sekisho.policy.tiers import Policy, Tier
 
 ACTOR_DETAIL = {"by": "operator"}
 
@@ -151,10 +156,7 @@ class TierService:
 
     def _change(self, repos: Repositories, before: User, after: User) -> TierChange:
         old, new = self._policy.tier_for(before), self._policy.tier_for(after)
-        standing = Standing(
-            passkeys=tuple(repos.passkeys.for_user(before.id)),
-            has_password=repos.passwords.get(before.id) is not None,
-        )
+        standing = standing_of(repos, before)
         if old.name != new.name:
             reason = lockout_reason(new, standing, self._attestation)
             if reason is not None:
@@ -201,6 +203,9 @@ class TierService:
                     detail={"from": change.before, "to": change.after, "notified": "email"},
                 )
             )
+            tier = self._policy.tier(change.after)
+            if tier is not None:
+                self._end_refused_sessions(repos, user, tier, actor, now)
             queue_notice(
                 repos,
                 self._keys,
@@ -213,3 +218,37 @@ class TierService:
                 before=change.before,
                 after=change.after,
             )
+
+    def _end_refused_sessions(
+        self, repos: Repositories, user: User, tier: Tier, actor: str, now: datetime
+    ) -> None:
+        """End the unrestricted sessions whose proof ``tier`` would refuse or only
+        restrict; a restricted session may already do no more than enrol a passkey."""
+        for session in repos.sessions.active_for(user.id):
+            if session.restricted or self._admits(repos, user, tier, session):
+                continue
+            if repos.sessions.revoke(session.id, reason="tier_changed", now=now):
+                repos.audit.append(
+                    session_event(
+                        "session.ended_by_tier",
+                        session,
+                        ClientInfo.of(actor, None),
+                        now,
+                        detail={"tier": tier.name},
+                    )
+                )
+
+    def _admits(self, repos: Repositories, user: User, tier: Tier, session: Session) -> bool:
+        """Whether ``tier`` would admit the session's proof in full. A session does not
+        record which passkey proved it, so a passkey proof is judged by its AAL."""
+        return (
+            admit(
+                tier,
+                via=method_of(session.amr),
+                aal=session.aal,
+                passkey=None,
+                standing=lambda: standing_of(repos, user),
+                attestation=self._attestation,
+            )
+            is Admission.FULL
+        )

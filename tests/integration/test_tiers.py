@@ -535,6 +535,28 @@ def test_a_restricted_session_gets_no_authorization_code(
         assert 'data-error="restricted_session"' in answer.text
 
 
+def test_a_stricter_tier_ends_the_sessions_it_would_not_admit(
+    tiered: LiveServer, policy_file: Path, smtp: SmtpCapture
+) -> None:
+    """SECURITY.md case 50: moving into high_value ends the email session at once (a
+    method the tier forbids cannot keep the account signed in) and keeps the passkey
+    session; moving back ends nothing."""
+    tiered.add_user("mio@example.com")
+    authenticator = SoftAuthenticator()
+    with tiered.client() as by_email, tiered.client() as by_passkey:
+        assert email_code(smtp, by_email, "mio@example.com").status_code == 200
+        assert register(tiered, by_email, authenticator).status_code == 201
+        assert sign_in(tiered, by_passkey, authenticator).status_code == 200
+        moved = sekisho(tiered, policy_file, "users", "set-tier", "mio@example.com", "high_value")
+        assert moved[0] == 0
+        assert by_email.get("/api/v1/session").status_code == 401
+        assert by_passkey.get("/api/v1/session").status_code == 200
+        back = sekisho(tiered, policy_file, "users", "set-tier", "mio@example.com", "standard")
+        assert back[0] == 0
+        assert by_passkey.get("/api/v1/session").status_code == 200
+    assert [entry["tier"] for entry in tiered.audited("session.ended_by_tier")] == ["high_value"]
+
+
 BRIEF_POLICY = """\
 default_tier = "standard"
 

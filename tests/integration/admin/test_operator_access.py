@@ -21,8 +21,8 @@ def test_operator_pages_need_the_operators_tier_level(
     make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
 ) -> None:
     """An AAL2 passkey session opens the pages while the operator's tier asks for AAL2;
-    once the tier asks for AAL3, the same session is refused and only an attested,
-    device-bound key's AAL3 session opens them."""
+    the move to a tier that asks for AAL3 ends that session (tier_service), and only an
+    attested, device-bound key's AAL3 session opens them."""
     attested = AttestedDeployment(tmp_path / "attestation-root.pem")
     policy_file = tmp_path / "policy.toml"
     policy_file.write_text(CORPORATE, encoding="utf-8")
@@ -35,9 +35,8 @@ def test_operator_pages_need_the_operators_tier_level(
 
         done = set_tier_attested(server, policy_file, attested, OPERATOR, "corporate")
         assert done.returncode == 0, done.stderr
-        refused = synced_session.get("/admin/migration")
-        assert refused.status_code == 403, "an AAL2 session below the tier's AAL3"
-        assert 'data-error="operator_passkey_required"' in refused.text
+        assert synced_session.get("/api/v1/session").status_code == 401
+        assert synced_session.get("/admin/migration").status_code == 404
     with server.client() as hardware_session:
         signed_in = sign_in(server, hardware_session, hardware, email=OPERATOR)
         assert signed_in.status_code == 200, signed_in.text
@@ -61,3 +60,33 @@ def test_the_admin_api_takes_a_scoped_key_never_an_operators_session(
         assert refused.status_code == 401
         assert refused.json()["error"] == "api_key_invalid"
         assert operator.get("/api/v1/admin/clients", headers=bearer(api_key)).status_code == 200
+
+
+def test_operator_pages_follow_a_policy_that_raised_the_tiers_level(
+    make_server: ServerFactory, smtp: SmtpCapture, tmp_path: Path
+) -> None:
+    """A session made while the operator's tier asked for AAL2 outlives a policy file
+    that now asks for AAL3 (no tier change ended it): the pages refuse it."""
+    attested = AttestedDeployment(tmp_path / "attestation-root.pem")
+    lenient = tmp_path / "lenient.toml"
+    lenient.write_text(
+        CORPORATE.replace("signin_aal = 3", "signin_aal = 2")
+        .replace("synced_passkeys = false\n", "")
+        .replace('attestation = "required"\n', ""),
+        encoding="utf-8",
+    )
+    strict = tmp_path / "strict.toml"
+    strict.write_text(CORPORATE, encoding="utf-8")
+    before = make_server(policy_file=lenient, admin_emails=[OPERATOR], **attested.settings())
+    before.add_user(OPERATOR)
+    synced, _hardware = synced_and_hardware(before, smtp, attested, OPERATOR)
+    assert set_tier_attested(before, lenient, attested, OPERATOR, "corporate").returncode == 0
+    with before.client() as synced_session:
+        assert sign_in(before, synced_session, synced).json()["aal"] == 2
+        assert synced_session.get("/admin/migration").status_code == 200
+        after = make_server(policy_file=strict, admin_emails=[OPERATOR], **attested.settings())
+        with after.client(cookies=synced_session.cookies) as same_session:
+            assert same_session.get("/api/v1/session").json()["aal"] == 2
+            refused = same_session.get("/admin/migration")
+    assert refused.status_code == 403, "an AAL2 session below the tier's AAL3"
+    assert 'data-error="operator_passkey_required"' in refused.text
