@@ -225,7 +225,7 @@ def register(
     for lifetime in (id_token_lifetime, access_token_lifetime):
         if not timedelta(seconds=30) <= lifetime <= MAX_TOKEN_LIFETIME:
             raise RegistrationError("token lifetimes are between 30 seconds and 1 hour")
-    identifier = client_id or secrets.token_urlsafe(18)
+    identifier = client_id or new_client_id()
     if not (0 < len(identifier) <= 64 and identifier.isascii() and identifier.isprintable()):
         raise RegistrationError("a client id is 1 to 64 printable ASCII characters")
     if " " in identifier or ":" in identifier:
@@ -283,6 +283,16 @@ def registrable_keys(
         return client_assertion.check_jwks(jwks), None
     except ValueError as error:
         raise RegistrationError(str(error)) from error
+
+
+def new_client_id() -> str:
+    """A generated client id: 144 random bits, URL-safe, never starting with ``-``, which
+    the command line (``sekisho clients show|rotate-secret|remove ID``) would read as an
+    option (one id in 64 did)."""
+    while True:
+        identifier = secrets.token_urlsafe(18)
+        if not identifier.startswith("-"):
+            return identifier
 
 
 def new_secret() -> str:

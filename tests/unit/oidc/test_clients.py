@@ -100,3 +100,10 @@ def test_a_client_authenticates_with_its_registered_method_and_secret() -> None:
 
 def test_a_secret_is_bound_to_its_client_id() -> None:
     assert clients.secret_digest(KEYS, "a", "b:c") != clients.secret_digest(KEYS, "a:b", "c")
+
+
+def test_a_generated_client_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line would read ``-7x6s...`` as an option (``clients show ID``)."""
+    drawn = iter(["-7x6sIjuYidywzHSn7wUiy-N", "Q7x6sIjuYidywzHSn7wUiy-N"])
+    monkeypatch.setattr("sekisho.oidc.clients.secrets.token_urlsafe", lambda _size: next(drawn))
+    assert clients.new_client_id() == "Q7x6sIjuYidywzHSn7wUiy-N"
