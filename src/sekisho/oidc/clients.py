@@ -228,8 +228,8 @@ def register(
     identifier = client_id or new_client_id()
     if not (0 < len(identifier) <= 64 and identifier.isascii() and identifier.isprintable()):
         raise RegistrationError("a client id is 1 to 64 printable ASCII characters")
-    if " " in identifier or ":" in identifier:
-        raise RegistrationError("a client id holds no space or colon")
+    if " " in identifier or ":" in identifier or identifier.startswith("-"):
+        raise RegistrationError("a client id holds no space or colon and does not begin with -")
     secret = secrets.token_urlsafe(32) if auth_method.startswith("client_secret") else None
     client = Client(
         id=identifier,

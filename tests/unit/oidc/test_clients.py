@@ -107,3 +107,21 @@ def test_a_generated_client_id_never_starts_with_a_dash(monkeypatch: pytest.Monk
     drawn = iter(["-7x6sIjuYidywzHSn7wUiy-N", "Q7x6sIjuYidywzHSn7wUiy-N"])
     monkeypatch.setattr("sekisho.oidc.clients.secrets.token_urlsafe", lambda _size: next(drawn))
     assert clients.new_client_id() == "Q7x6sIjuYidywzHSn7wUiy-N"
+
+
+def test_a_chosen_client_id_may_not_start_with_a_dash() -> None:
+    with pytest.raises(clients.RegistrationError, match="does not begin with -"):
+        clients.register(
+            KEYS,
+            name="Dash",
+            redirect_uris=["https://app.example/cb"],
+            post_logout_redirect_uris=[],
+            auth_method="client_secret_basic",
+            application_type="web",
+            first_party=True,
+            scopes=["openid"],
+            id_token_lifetime=timedelta(minutes=5),
+            access_token_lifetime=timedelta(minutes=5),
+            now=NOW,
+            client_id="-dash",
+        )
