@@ -111,7 +111,7 @@ class TierService:
             after = replace(user, tier=tier)
             change = self._change(repos, user, after)
             repos.users.set_tier(user.id, tier)
-            self._audit(
+            self._record(
                 repos, "account.tier_set", user, change, actor, locale, stored=tier or "(rules)"
             )
             return change
@@ -136,7 +136,7 @@ class TierService:
             after = replace(user, attributes=attributes)
             change = self._change(repos, user, after)
             repos.users.set_attributes(user.id, attributes)
-            self._audit(
+            self._record(
                 repos,
                 "account.attribute_set",
                 user,
@@ -169,7 +169,7 @@ class TierService:
             bridges=tuple(bridges(new, standing)),
         )
 
-    def _audit(
+    def _record(
         self,
         repos: Repositories,
         event: str,
@@ -179,6 +179,9 @@ class TierService:
         locale: str,
         **detail: str,
     ) -> None:
+        """What a stored change does in its transaction: the operator's ``event``; and,
+        when the tier in force changes, ``account.tier_changed``, the end of the sessions
+        the new tier refuses, and the holder's notice."""
         now = self._clock()
         repos.audit.append(
             AuditEvent(
