@@ -2,7 +2,7 @@
 makes (a tier set, an operator-assisted recovery) reach the holder in their language.
 
 Revision ID: 0019_user_locale
-Revises: 0017_email_change
+Revises: 0018_client_jwks_uri
 Create Date: 2026-11-27 18:00:00.000000
 """
 
