@@ -135,10 +135,14 @@ class Reference:
             "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
             (uuid.uuid4().hex, user_id, self.digest("session", token), now + 86400, aal),
         )
+        self.audit(event, user_id, now)
+        return token
+
+    def audit(self, event: str, user_id: str | None, now: float) -> None:
+        """The audit row, in the caller's transaction."""
         self.store.run(
             "INSERT INTO audit VALUES (?, ?, ?, ?)", (uuid.uuid4().hex, event, user_id, now)
         )
-        return token
 
     async def deliver(self) -> None:
         """Send queued mail over one kept connection; woken by each request's commit."""

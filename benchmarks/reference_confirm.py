@@ -30,7 +30,6 @@ import json
 import re
 import secrets
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import rfc8785
@@ -150,10 +149,7 @@ async def create(request: Request) -> JSONResponse:
                 now + REQUEST_TTL,
             ),
         )
-        store.run(
-            "INSERT INTO audit VALUES (?, ?, ?, ?)",
-            (uuid.uuid4().hex, "confirmation.requested", user_id, now),
-        )
+        ref.audit("confirmation.requested", user_id, now)
         store.commit()
     except BaseException:
         store.rollback()
@@ -288,10 +284,7 @@ async def verify(request: Request) -> JSONResponse:
         ):
             store.rollback()
             return _refused("confirmation_used")
-        store.run(
-            "INSERT INTO audit VALUES (?, ?, ?, ?)",
-            (uuid.uuid4().hex, "confirmation.confirmed", user_id, now),
-        )
+        ref.audit("confirmation.confirmed", user_id, now)
         store.commit()
     except BaseException:
         store.rollback()

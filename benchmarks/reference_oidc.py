@@ -25,7 +25,6 @@ import hmac
 import json
 import secrets
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlencode
 
@@ -146,10 +145,7 @@ async def authorize(request: Request) -> Response:
                 now + CODE_TTL,
             ),
         )
-        store.run(
-            "INSERT INTO audit VALUES (?, ?, ?, ?)",
-            (uuid.uuid4().hex, "oidc.authorization.granted", user_id, now),
-        )
+        ref.audit("oidc.authorization.granted", user_id, now)
         store.commit()
     except BaseException:
         store.rollback()
@@ -256,7 +252,7 @@ async def token(request: Request) -> Response:
         if event == "oidc.token.refreshed":
             facts = (*facts[:3], None, *facts[4:])  # no nonce in a refreshed ID token
         body = _tokens(ref, client_id, facts, grant_id, now)
-        store.run("INSERT INTO audit VALUES (?, ?, ?, ?)", (uuid.uuid4().hex, event, None, now))
+        ref.audit(event, None, now)
         store.commit()
     except BaseException:
         store.rollback()

@@ -70,6 +70,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import psycopg
 from tests.support.authenticator import SoftAuthenticator, b64url, b64url_decode
+from tests.support.confirmations import ACTIONS, STEP_UP
 from tests.support.server import POSTGRES_ADMIN
 from tests.support.smtp import free_port
 
@@ -90,26 +91,10 @@ OIDC_VERIFIER = "benchmark-pkce-verifier-0123456789abcdefghijklmnop"
 OIDC_CHALLENGE = (
     base64.urlsafe_b64encode(hashlib.sha256(OIDC_VERIFIER.encode()).digest()).rstrip(b"=").decode()
 )
-#: The ``confirm`` scenario's policy: the withdrawal of examples/policy.toml, asked of
-#: every account with a passkey session (AAL2) from within the run.
-CONFIRM_POLICY = """\
-default_tier = "standard"
-
-[tiers.standard]
-methods = ["passkey", "email"]
-
-[tiers.standard.step_up.withdrawal]
-aal = 2
-max_age = "12h"
-
-[actions.withdrawal]
-title = { en = "Withdrawal", ja = "出金" }
-
-[actions.withdrawal.details]
-amount = { type = "amount", currency = "currency", label = { en = "Amount", ja = "金額" } }
-currency = { type = "currency", label = { en = "Currency", ja = "通貨" } }
-destination = { type = "string", label = { en = "To account", ja = "出金先口座" } }
-"""
+#: The ``confirm`` scenario's policy: the withdrawal of examples/policy.toml (as the
+#: integration tests declare it), asked of every account with an AAL2 session from
+#: within the run.
+CONFIRM_POLICY = STEP_UP.format(aal=2).replace('"5m"', '"12h"') + ACTIONS
 
 
 @dataclass
