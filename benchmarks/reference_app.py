@@ -12,7 +12,8 @@ Essential work, the same as Sekisho's for each operation:
   py_webauthn verification with UV required, the sign count updated, a session row and
   an audit row);
 - OpenID Connect authorization, code exchange, refresh and UserInfo: see
-  ``benchmarks/reference_oidc.py``.
+  ``benchmarks/reference_oidc.py``; a step-up confirmation: see
+  ``benchmarks/reference_confirm.py``.
 
 Run by the benchmark as ``uvicorn --factory benchmarks.reference_app:create_app``;
 settings from ``REFERENCE_*`` environment variables. One connection, used on the event
@@ -49,7 +50,7 @@ from webauthn import generate_authentication_options, verify_authentication_resp
 from webauthn.helpers import options_to_json_dict, parse_authentication_credential_json
 from webauthn.helpers.structs import UserVerificationRequirement
 
-from benchmarks import reference_oidc
+from benchmarks import reference_confirm, reference_oidc
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, email TEXT UNIQUE NOT NULL,"
@@ -63,7 +64,7 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS credentials (id TEXT PRIMARY KEY, user_id TEXT NOT NULL,"
     " public_key TEXT NOT NULL, sign_count INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, user_id TEXT NOT NULL,"
-    " token TEXT NOT NULL, expires_at DOUBLE PRECISION NOT NULL)",
+    " token TEXT NOT NULL, expires_at DOUBLE PRECISION NOT NULL, aal INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit (id TEXT PRIMARY KEY, event TEXT NOT NULL,"
     " user_id TEXT, at DOUBLE PRECISION NOT NULL)",
 )
@@ -84,7 +85,7 @@ class Store:
             self.connection = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
             self.connection.execute("PRAGMA journal_mode=WAL")
             self.connection.execute("PRAGMA synchronous=NORMAL")
-        for statement in (*SCHEMA, *reference_oidc.SCHEMA):
+        for statement in (*SCHEMA, *reference_oidc.SCHEMA, *reference_confirm.SCHEMA):
             self.run(statement)
         self.commit()
 
@@ -125,17 +126,23 @@ class Reference:
     def digest(self, purpose: str, value: str) -> str:
         return hmac.new(self.key + purpose.encode(), value.encode(), hashlib.sha256).hexdigest()
 
-    def session(self, user_id: str, event: str) -> str:
+    def session(self, user_id: str, event: str, aal: int) -> str:
+        """A session row holding the level its sign-in proved (a passkey with user
+        verification: 2), which a step-up confirmation checks."""
         token = secrets.token_urlsafe(32)
         now = time.time()
         self.store.run(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?)",
-            (uuid.uuid4().hex, user_id, self.digest("session", token), now + 86400),
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
+            (uuid.uuid4().hex, user_id, self.digest("session", token), now + 86400, aal),
         )
+        self.audit(event, user_id, now)
+        return token
+
+    def audit(self, event: str, user_id: str | None, now: float) -> None:
+        """The audit row, in the caller's transaction."""
         self.store.run(
             "INSERT INTO audit VALUES (?, ?, ?, ?)", (uuid.uuid4().hex, event, user_id, now)
         )
-        return token
 
     async def deliver(self) -> None:
         """Send queued mail over one kept connection; woken by each request's commit."""
@@ -223,7 +230,7 @@ async def verify_code(request: Request) -> JSONResponse:
             return JSONResponse({"error": "invalid_or_expired"}, status_code=400)
         store.run("UPDATE flows SET state = 'completed' WHERE id = ?", (flow_id,))
         user = store.run("SELECT id FROM users WHERE email = ?", (rows[0][0],))
-        token = ref.session(user[0][0], "signin.succeeded")
+        token = ref.session(user[0][0], "signin.succeeded", aal=1)
         store.commit()
     except BaseException:
         store.rollback()
@@ -283,7 +290,7 @@ async def passkey_verify(request: Request) -> JSONResponse:
             "UPDATE credentials SET sign_count = ? WHERE id = ?",
             (verified.new_sign_count, parsed.raw_id.hex()),
         )
-        token = ref.session(user_id, "passkey.signin.succeeded")
+        token = ref.session(user_id, "passkey.signin.succeeded", aal=2)
         store.commit()
     except BaseException:
         store.rollback()
@@ -336,6 +343,10 @@ def create_app() -> Starlette:
             Route("/token", reference_oidc.token, methods=["POST"]),
             Route("/userinfo", reference_oidc.userinfo, methods=["GET"]),
             Route("/setup/client", reference_oidc.add_client, methods=["POST"]),
+            Route("/confirmations", reference_confirm.create, methods=["POST"]),
+            Route("/confirmations/{id}", reference_confirm.collect, methods=["GET"]),
+            Route("/confirmations/{id}/options", reference_confirm.options, methods=["POST"]),
+            Route("/confirmations/{id}/verify", reference_confirm.verify, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

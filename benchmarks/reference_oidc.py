@@ -25,7 +25,6 @@ import hmac
 import json
 import secrets
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlencode
 
@@ -146,10 +145,7 @@ async def authorize(request: Request) -> Response:
                 now + CODE_TTL,
             ),
         )
-        store.run(
-            "INSERT INTO audit VALUES (?, ?, ?, ?)",
-            (uuid.uuid4().hex, "oidc.authorization.granted", user_id, now),
-        )
+        ref.audit("oidc.authorization.granted", user_id, now)
         store.commit()
     except BaseException:
         store.rollback()
@@ -160,9 +156,9 @@ async def authorize(request: Request) -> Response:
     return RedirectResponse(f"{client[0][0]}?{urlencode(answer)}", status_code=303)
 
 
-def _client_id(ref: Reference, authorization: str) -> str | None:
+def basic_client(ref: Reference, authorization: str, *, reading: bool = False) -> str | None:
     """``client_secret_basic`` (RFC 6749 §2.3.1): the client whose keyed secret hash
-    matches, or None."""
+    matches, or None. ``reading``: outside any write transaction."""
     scheme, _, encoded = authorization.partition(" ")
     if scheme.lower() != "basic":
         return None
@@ -171,7 +167,8 @@ def _client_id(ref: Reference, authorization: str) -> str | None:
     except ValueError:
         return None
     client_id, secret = unquote(client_id), unquote(secret)
-    stored = ref.store.run("SELECT secret FROM clients WHERE id = ?", (client_id,))
+    lookup = ref.store.read if reading else ref.store.run
+    stored = lookup("SELECT secret FROM clients WHERE id = ?", (client_id,))
     presented = ref.digest("client", f"{client_id}:{secret}")
     if not stored or not hmac.compare_digest(stored[0][0], presented):
         return None
@@ -241,7 +238,7 @@ async def token(request: Request) -> Response:
     store = ref.store
     now = time.time()
     try:
-        client_id = _client_id(ref, request.headers.get("authorization", ""))
+        client_id = basic_client(ref, request.headers.get("authorization", ""))
         if client_id is None:
             store.rollback()
             return _invalid("invalid_client", 401)
@@ -255,7 +252,7 @@ async def token(request: Request) -> Response:
         if event == "oidc.token.refreshed":
             facts = (*facts[:3], None, *facts[4:])  # no nonce in a refreshed ID token
         body = _tokens(ref, client_id, facts, grant_id, now)
-        store.run("INSERT INTO audit VALUES (?, ?, ?, ?)", (uuid.uuid4().hex, event, None, now))
+        ref.audit(event, None, now)
         store.commit()
     except BaseException:
         store.rollback()
@@ -292,17 +289,16 @@ def _spend(
     return None
 
 
-async def userinfo(request: Request) -> Response:
-    ref: Reference = request.app.state.ref
+def access_claims(ref: Reference, request: Request, now: float) -> dict[str, Any] | None:
+    """The claims of the request's Bearer access token (RFC 6750) if its ES256 signature,
+    ``typ`` ``at+jwt`` and RFC 9068 claims check out; None otherwise."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    refused = Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
     if scheme.lower() != "bearer":
-        return refused
-    now = time.time()
+        return None
     try:
         decoded = jwt.decode(value.strip(), ref.signer.public, algorithms=[ALG])
         if decoded.header.get("typ") != "at+jwt":
-            return refused
+            return None
         jwt.JWTClaimsRegistry(
             now=int(now),
             leeway=0,
@@ -312,6 +308,16 @@ async def userinfo(request: Request) -> Response:
             jti={"essential": True},
         ).validate(decoded.claims)
     except (JoseError, ValueError):
+        return None
+    return decoded.claims
+
+
+async def userinfo(request: Request) -> Response:
+    ref: Reference = request.app.state.ref
+    refused = Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    now = time.time()
+    claims = access_claims(ref, request, now)
+    if claims is None:
         return refused
     store = ref.store
     try:
@@ -320,17 +326,17 @@ async def userinfo(request: Request) -> Response:
             " JOIN grants g ON g.id = a.grant_id JOIN sessions s ON s.id = g.session_id"
             " JOIN users u ON u.id = g.user_id"
             " WHERE a.jti = ? AND a.expires_at > ? AND g.revoked = 0 AND s.expires_at > ?",
-            (decoded.claims["jti"], now, now),
+            (claims["jti"], now, now),
         )
     finally:
         store.rollback()
     if not found:
         return refused
     user_id, scope, email = found[0]
-    claims: dict[str, Any] = {"sub": user_id}
-    if "email" in decoded.claims.get("scope", "").split() and "email" in scope.split():
-        claims.update(email=email, email_verified=True)
-    return JSONResponse(claims)
+    answer: dict[str, Any] = {"sub": user_id}
+    if "email" in claims.get("scope", "").split() and "email" in scope.split():
+        answer.update(email=email, email_verified=True)
+    return JSONResponse(answer)
 
 
 async def add_client(request: Request) -> JSONResponse:

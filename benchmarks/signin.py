@@ -2,7 +2,7 @@
 
 Run:  .venv/bin/python -m benchmarks.signin [--users 32] [--seconds 10] [--backend sqlite]
       [--scenario email --scenario code --scenario passkey]
-      [--scenario exchange --scenario refresh --scenario userinfo]
+      [--scenario exchange --scenario refresh --scenario userinfo --scenario confirm]
 
 Both servers run as separate uvicorn processes (one worker), pinned with ``taskset`` to
 core 1 when the machine has two or more; the load generator pins itself to core 0 and
@@ -29,7 +29,13 @@ browser's cookies: ``exchange`` (``GET /authorize`` with PKCE S256 for the signe
 browser, then ``POST /token`` with the code and ``client_secret_basic``: ID, access and
 refresh token), ``refresh`` (the ``refresh_token`` grant; each answer's refresh token is
 the user's next, so rotation is exercised) and ``userinfo`` (``GET /userinfo`` with the
-user's latest access token). Nothing here is asserted.
+user's latest access token). ``confirm`` (not run by default, after the same set-up) is
+a step-up confirmation of a withdrawal, as the brokerage example asks for one: the
+application (its own connection) posts the action and details with the user's access
+token, the signed-in browser gets the passkey options whose challenge binds the details'
+hash and answers them with the software authenticator (user verified), and the
+application collects the signed single-use confirmation (HTTP Basic). The application's
+own check of that JWT is not done: it is not the server's work. Nothing here is asserted.
 
 ``--open-loop`` adds, per scenario, a window where operations arrive at a fixed rate,
 half of what each server reached in its closed-loop window, whatever the latency: the
@@ -64,6 +70,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import psycopg
 from tests.support.authenticator import SoftAuthenticator, b64url, b64url_decode
+from tests.support.confirmations import ACTIONS, STEP_UP
 from tests.support.server import POSTGRES_ADMIN
 from tests.support.smtp import free_port
 
@@ -84,6 +91,10 @@ OIDC_VERIFIER = "benchmark-pkce-verifier-0123456789abcdefghijklmnop"
 OIDC_CHALLENGE = (
     base64.urlsafe_b64encode(hashlib.sha256(OIDC_VERIFIER.encode()).digest()).rstrip(b"=").decode()
 )
+#: The ``confirm`` scenario's policy: the withdrawal of examples/policy.toml (as the
+#: integration tests declare it), asked of every account with an AAL2 session from
+#: within the run.
+CONFIRM_POLICY = STEP_UP.format(aal=2).replace('"5m"', '"12h"') + ACTIONS
 
 
 @dataclass
@@ -154,6 +165,8 @@ class VirtualUser:
     #: The OIDC scenarios: the cookies of the signed-in browser, the latest tokens.
     signed_in: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    #: ``confirm``: the application's own connection to the server (no cookies).
+    app: Client | None = None
 
 
 @dataclass
@@ -253,6 +266,10 @@ def start_sekisho(args: argparse.Namespace, folder: str, smtp_port: int, pin: li
         env["SEKISHO_MAIL_WORKER"] = "false"
     if args.workers > 1:
         env["SEKISHO_REDIS_URL"] = REDIS_URL
+    if "confirm" in (args.scenario or ()):
+        policy = Path(folder) / "policy.toml"
+        policy.write_text(CONFIRM_POLICY, encoding="utf-8")
+        env["SEKISHO_POLICY_FILE"] = str(policy)
     command = [*pin, str(VENV_BIN / "sekisho"), "serve", "--port", str(port)]
     command += ["--workers", str(args.workers)]
     process = _spawn(command, env, Path(folder) / "sekisho.log")
@@ -266,6 +283,7 @@ def start_sekisho(args: argparse.Namespace, folder: str, smtp_port: int, pin: li
         "code": "/api/v1/signin/email/flows/{flow_id}/code",
         "options": "/api/v1/signin/passkey/options",
         "verify": "/api/v1/signin/passkey/verify",
+        "confirmations": "/api/v1/confirmations",
     }
     return Server("sekisho", port, process, paths, url, mailer)
 
@@ -304,6 +322,7 @@ def start_reference(
         "code": "/email/{flow_id}/code",
         "options": "/passkey/options",
         "verify": "/passkey/verify",
+        "confirmations": "/confirmations",
     }
     return Server("reference", port, process, paths, url)
 
@@ -419,6 +438,44 @@ async def op_userinfo(server: Server, user: VirtualUser, sink: MailSink, result:
     _expect(response.status, 200, "userinfo", result)
 
 
+async def op_confirm(server: Server, user: VirtualUser, sink: MailSink, result: Result) -> None:
+    """The application asks for a withdrawal's confirmation with the user's access token;
+    the signed-in browser runs the passkey ceremony (options, an assertion over their
+    challenge, which binds the details' hash, verify); the application collects the
+    signed confirmation."""
+    assert user.app is not None
+    base = server.paths["confirmations"]
+    details = {
+        "amount": str(100_001 + secrets.randbelow(10_000_000)),
+        "currency": "JPY",
+        "destination": f"MUFG 0123-{user.index:07d}",
+    }
+    bearer = {"Authorization": f"Bearer {user.tokens['access_token']}"}
+    response = await user.app.post(base, {"action": "withdrawal", "details": details}, bearer)
+    _expect(response.status, 201, "ask", result)
+    confirmation = f"{base}/{response.json()['id']}"
+    user.client.cookies = dict(user.signed_in)
+    response = await user.client.post(f"{confirmation}/options", {})
+    _expect(response.status, 200, "options", result)
+    started = response.json()
+    public_key = started["publicKey"]
+    credential = user.authenticator.assert_(  # noqa: PT009 (the authenticator, not a test)
+        rp_id=public_key["rpId"],
+        origin=server.origin,
+        challenge=b64url_decode(public_key["challenge"]),
+        allow_credentials=[b64url_decode(c["id"]) for c in public_key["allowCredentials"]],
+    )
+    response = await user.client.post(
+        f"{confirmation}/verify", {"flow_id": started["flow_id"], "credential": credential}
+    )
+    _expect(response.status, 200, "verify", result)
+    response = await user.app.get(confirmation, _basic(server))
+    _expect(response.status, 200, "collect", result)
+    if not response.json().get("confirmation"):
+        result.unexpected["collected without a confirmation"] += 1
+        raise Unexpected("collect")
+
+
 async def op_floor(server: Server, user: VirtualUser, sink: MailSink, result: Result) -> None:
     response = await user.client.get("/healthz")
     _expect(response.status, 200, "healthz", result)
@@ -433,8 +490,10 @@ OPERATIONS: dict[str, Operation] = {
     "exchange": op_exchange,
     "refresh": op_refresh,
     "userinfo": op_userinfo,
+    "confirm": op_confirm,
 }
-OIDC_SCENARIOS = ("exchange", "refresh", "userinfo")
+#: Scenarios that need the OIDC set-up (a client, each user's tokens).
+OIDC_SCENARIOS = ("exchange", "refresh", "userinfo", "confirm")
 
 
 async def run_window(
@@ -675,6 +734,7 @@ async def setup_oidc(
         raise RuntimeError("reference client set-up failed")
     for server in servers:
         for user in crowd[server.name]:
+            user.app = Client(server.port, f"localhost:{server.port}")
             result = Result()
             try:
                 await op_passkey(server, user, sink, result)

@@ -38,8 +38,8 @@ class Client:
     _reader: asyncio.StreamReader | None = None
     _writer: asyncio.StreamWriter | None = None
 
-    async def post(self, path: str, body: Any) -> Response:
-        return await self.request("POST", path, json.dumps(body).encode())
+    async def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> Response:
+        return await self.request("POST", path, json.dumps(body).encode(), headers=headers)
 
     async def post_form(
         self, path: str, fields: dict[str, str], headers: dict[str, str] | None = None
