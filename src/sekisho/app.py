@@ -40,6 +40,7 @@ from sekisho.store.mail_health import MailHealth
 from sekisho.web import (
     admin,
     admin_api,
+    admin_recoveries,
     admin_recoveries_api,
     api,
     confirmation_pages,
@@ -138,6 +139,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.include_router(api.router)
     app.include_router(passkeys_api.router)
     app.include_router(admin.router)
+    app.include_router(admin_recoveries.router)
     app.include_router(admin_api.router)
     app.include_router(admin_recoveries_api.router)
     app.include_router(connected_apps.router)

@@ -53,11 +53,23 @@ LISTED = 50
 
 
 class CaseRefused(ValueError):
-    """The step is not taken; the message says why in words."""
+    """The step is not taken; the message says why in words, and ``why`` names the
+    reason for the operator pages, which say it in the reader's language: ``reason``
+    (its length), ``disabled``, ``no_passkeys`` (the tier), ``pending``, ``unknown``
+    (no such case), ``no_account``, ``own_case`` (the opener approving), ``changed``
+    (approved or expired meanwhile), or the case's state (``approved``, ``used``,
+    ``cancelled``, ``expired``)."""
+
+    def __init__(self, explanation: str, *, why: str) -> None:
+        super().__init__(explanation)
+        self.why = why
 
 
 class NoAccount(CaseRefused):
     """No account has that address."""
+
+    def __init__(self, explanation: str) -> None:
+        super().__init__(explanation, why="no_account")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,25 +106,28 @@ class OperatorRecoveryService:
         if not REASON_MIN <= len(reason) <= REASON_MAX:
             raise CaseRefused(
                 f"give the reason in {REASON_MIN} to {REASON_MAX} characters "
-                "(how the holder asked, and how you will confirm who they are)"
+                "(how the holder asked, and how you will confirm who they are)",
+                why="reason",
             )
         with self._database.transaction() as repos:
             now = self._clock()
             user = _user(repos, raw_email)
             repos.locks.hold(f"operator-recovery:{user.id}")
             if user.status != "active":
-                raise CaseRefused(f"{user.email} is disabled: enable it first")
+                raise CaseRefused(f"{user.email} is disabled: enable it first", why="disabled")
             tier = self._policy.tier_for(user)
             if "passkey" not in tier.methods:
                 raise CaseRefused(
                     f"{user.email} is in tier {tier.name}, which allows no passkeys: a "
-                    "recovery ends by adding one, so it cannot finish there"
+                    "recovery ends by adding one, so it cannot finish there",
+                    why="no_passkeys",
                 )
             pending = repos.operator_recoveries.pending_for(user.id, now=now)
             if pending is not None:
                 raise CaseRefused(
                     f"{user.email} already has recovery {pending.id} "
-                    f"({pending.state(now)} until {pending.expires_at.isoformat()})"
+                    f"({pending.state(now)} until {pending.expires_at.isoformat()})",
+                    why="pending",
                 )
             case = OperatorRecovery(
                 id=secrets.token_hex(16),  # hex: never read as an option by a shell
@@ -142,11 +157,9 @@ class OperatorRecoveryService:
         with self._database.transaction() as repos:
             now = self._clock()
             case = repos.operator_recoveries.get(case_id)
-            if case is None:
-                raise CaseRefused(f"no recovery {case_id}")
-            user = repos.users.by_id(case.user_id)
-            if user is None:
-                raise CaseRefused(f"no recovery {case_id}")
+            user = repos.users.by_id(case.user_id) if case is not None else None
+            if case is None or user is None:
+                raise CaseRefused(f"no recovery {case_id}", why="unknown")
             code = recovery_codes.new_code()
             digest = code_digest(self._keys, user.id, recovery_codes.ungrouped(code))
             expires_at = now + self._code_lifetime
@@ -154,7 +167,7 @@ class OperatorRecoveryService:
             if refusal is None and not repos.operator_recoveries.approve(
                 case.id, by=actor, code_digest=digest, expires_at=expires_at, now=now
             ):
-                refusal = "it changed meanwhile (approved or expired)"
+                refusal = ("changed", "it changed meanwhile (approved or expired)")
             if refusal is None:
                 approved = replace(case, approved_by=actor, approved_at=now, expires_at=expires_at)
                 _audit(repos, "recovery.operator.approved", "success", user, actor, now, approved)
@@ -172,7 +185,8 @@ class OperatorRecoveryService:
                 return ApprovedCase(case=approved, code=code)
             # The refused attempt is recorded (the transaction commits), then refused.
             _audit(repos, "recovery.operator.approve_refused", "failure", user, actor, now, case)
-        raise CaseRefused(f"recovery {case_id} cannot be approved: {refusal}")
+        why, explanation = refusal
+        raise CaseRefused(f"recovery {case_id} cannot be approved: {explanation}", why=why)
 
     def cancel(
         self, case_id: str, reason: str, *, actor: str, locale: str = DEFAULT_LOCALE
@@ -182,16 +196,19 @@ class OperatorRecoveryService:
         works."""
         reason = " ".join(reason.split())
         if not REASON_MIN <= len(reason) <= REASON_MAX:
-            raise CaseRefused(f"give the reason in {REASON_MIN} to {REASON_MAX} characters")
+            raise CaseRefused(
+                f"give the reason in {REASON_MIN} to {REASON_MAX} characters", why="reason"
+            )
         with self._database.transaction() as repos:
             now = self._clock()
             case = repos.operator_recoveries.get(case_id)
             user = repos.users.by_id(case.user_id) if case is not None else None
             if case is None or user is None:
-                raise CaseRefused(f"no recovery {case_id}")
+                raise CaseRefused(f"no recovery {case_id}", why="unknown")
             if not repos.operator_recoveries.cancel(case.id, by=actor, now=now):
+                state = case.state(now)
                 raise CaseRefused(
-                    f"recovery {case_id} cannot be cancelled: it is {case.state(now)}"
+                    f"recovery {case_id} cannot be cancelled: it is {state}", why=state
                 )
             cancelled = replace(case, cancelled_by=actor, cancelled_at=now)
             _audit(
@@ -261,12 +278,13 @@ def _attach_session(repos: Repositories, proof: OperatorCodeProof, issued: Issue
     repos.operator_recoveries.attach_session(proof.case_id, issued.session.id)
 
 
-def _approval_refusal(case: OperatorRecovery, actor: str, now: datetime) -> str | None:
+def _approval_refusal(case: OperatorRecovery, actor: str, now: datetime) -> tuple[str, str] | None:
+    """Why ``actor`` may not approve ``case`` (the ``why`` and the words), or None."""
     if case.opened_by == actor:
-        return "the operator who opened it cannot approve it: a second operator must"
+        return ("own_case", "the operator who opened it cannot approve it: a second operator must")
     state = case.state(now)
     if state != "open":
-        return f"it is {state}"
+        return (state, f"it is {state}")
     return None
 
 

@@ -1,4 +1,5 @@
-"""Operator pages: the migration report, with charts, tables and CSV/JSON export.
+"""Operator pages: the migration report, with charts, tables and CSV/JSON export (the
+recovery cases are in ``web/admin_recoveries.py``, behind the same door).
 
 Only signed-in accounts whose address is in ``admin_emails`` may see them; everyone
 else gets the same 404 as a missing page. An operator's session must be phishing
@@ -18,6 +19,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from sekisho.core.records import User
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.policy.assurance import verified_passkey
 from sekisho.store.reporting import METHODS, Cohort, MigrationReport, migration_report
@@ -30,7 +32,8 @@ CHARTED_COHORTS = 4
 BAR_SHARE = 0.7
 
 
-def _require_admin(request: Request) -> None:
+def require_operator(request: Request) -> User:
+    """The signed-in operator, or the refusal this module's docstring describes."""
     sekisho = context.service(request)
     session = context.any_session(request)
     if session is None:
@@ -43,6 +46,7 @@ def _require_admin(request: Request) -> None:
     tier_level = sekisho.completion.policy.tier_for(operator).signin_aal
     if not verified_passkey(session.amr, session.aal) or session.aal < tier_level:
         raise SekishoError(ErrorCode.operator_passkey_required)
+    return operator
 
 
 def _bars(report: MigrationReport, frame: Frame) -> list[dict[str, object]]:
@@ -104,7 +108,7 @@ def _cohort_lines(cohorts: list[Cohort], frame: Frame) -> list[dict[str, object]
 
 @router.api_route("/admin/migration", methods=["GET", "HEAD"])
 def migration(request: Request, format: str = "html") -> Response:
-    _require_admin(request)
+    require_operator(request)
     sekisho = context.service(request)
     report = migration_report(sekisho.database, now=sekisho.clock())
     if format == "json":
