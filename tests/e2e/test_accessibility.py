@@ -215,11 +215,13 @@ def import_users(server: LiveServer) -> None:
         database.dispose()
 
 
-def sign_in_as_operator(page: Page, server: LiveServer, smtp: SmtpCapture) -> None:
+def sign_in_as_operator(
+    page: Page, server: LiveServer, smtp: SmtpCapture, address: str = ADMIN
+) -> None:
     """Operator pages need a passkey session: sign in by email, add a passkey, then sign
     in with it (``page`` gets a virtual authenticator)."""
     VirtualAuthenticator(page)
-    sign_in_by_email(page, server, smtp, ADMIN)
+    sign_in_by_email(page, server, smtp, address)
     add_passkey(page)
     page.goto("/signin")
     page.locator("#passkey-button").click()
