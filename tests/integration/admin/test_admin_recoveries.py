@@ -23,7 +23,7 @@ from sekisho.web.admin_recoveries import REFUSALS
 from tests.conftest import ServerFactory
 from tests.integration.admin.support import audit_events
 from tests.integration.test_operator_recovery import REASON, high_value_holder, subject
-from tests.integration.test_tiers import POLICY, email_code, sekisho
+from tests.integration.test_tiers import email_code, sekisho
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
 from tests.support.passkeys import email_sign_in, register, sign_in
@@ -37,13 +37,6 @@ HOLDER = "mio@example.com"
 CASES = "/admin/recoveries"
 CODE = re.compile(r'<code id="one-time-code" lang="en">([A-Z0-9-]+)</code>')
 CASE = re.compile(r'id="case-([0-9a-f]{32})"')
-
-
-@pytest.fixture
-def policy_file(tmp_path: Path) -> Path:
-    path = tmp_path / "policy.toml"
-    path.write_text(POLICY, encoding="utf-8")
-    return path
 
 
 @pytest.fixture
@@ -73,6 +66,14 @@ def operator(
     return browser
 
 
+def two_operators(
+    server: LiveServer, smtp: SmtpCapture, policy_file: Path, browsers: list[FormBrowser]
+) -> tuple[FormBrowser, FormBrowser]:
+    """Alice and Bob signed in with passkeys, and the passkey-only holder they help."""
+    high_value_holder(server, smtp, policy_file, HOLDER)
+    return operator(server, smtp, browsers, ALICE), operator(server, smtp, browsers, BOB)
+
+
 def refusal(answer: httpx.Response, why: str, status: int = 409) -> None:
     """A refusal page saying ``why`` in English, with the way back to the cases."""
     assert answer.status_code == status, answer.text
@@ -97,9 +98,7 @@ def open_case(browser: FormBrowser, email: str = HOLDER) -> str:
 def test_two_operators_recover_an_account_from_the_pages(
     server: LiveServer, smtp: SmtpCapture, policy_file: Path, browsers: list[FormBrowser]
 ) -> None:
-    high_value_holder(server, smtp, policy_file, HOLDER)
-    alice = operator(server, smtp, browsers, ALICE)
-    bob = operator(server, smtp, browsers, BOB)
+    alice, bob = two_operators(server, smtp, policy_file, browsers)
     assert 'href="/admin/recoveries"' in alice.http.get("/admin/migration").text
 
     case_id = open_case(alice)
@@ -168,9 +167,7 @@ def test_opening_refusals_show_the_form_again_with_why(
 def test_cancel_with_a_reason_and_refusals_of_finished_or_unknown_cases(
     server: LiveServer, smtp: SmtpCapture, policy_file: Path, browsers: list[FormBrowser]
 ) -> None:
-    high_value_holder(server, smtp, policy_file, HOLDER)
-    alice = operator(server, smtp, browsers, ALICE)
-    bob = operator(server, smtp, browsers, BOB)
+    alice, bob = two_operators(server, smtp, policy_file, browsers)
     case_id = open_case(alice)
     refusal(bob.post(f"{CASES}/{case_id}/cancel", {"reason": "short"}), "reason", status=400)
     cancelled = bob.post(
