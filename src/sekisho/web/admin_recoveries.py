@@ -44,6 +44,7 @@ REFUSALS = {
         "Give the reason in 10 to 500 characters: how the holder asked, and how you will "
         "confirm who they are."
     ),
+    "cancel_reason": N_("Give the reason for cancelling in 10 to 500 characters."),
     "no_account": N_("No account has this email address. Check it with the holder."),
     "disabled": N_("This account is disabled. Enable it before opening a recovery."),
     "no_passkeys": N_(
@@ -106,14 +107,16 @@ def _cases_page(
 
 
 def _refused(request: Request, error: CaseRefused) -> Response:
-    """A refused approval or cancellation, as a page with the way back to the cases."""
+    """A refused approval or cancellation, as a page with the way back to the cases
+    (only a cancellation has a reason to refuse)."""
     language = context.locale(request)
+    why = "cancel_reason" if error.why == "reason" else error.why
     return page(
         request,
         "message.html",
         status_code=400 if error.why == "reason" else 409,
         heading=gettext(language, "This recovery step was refused"),
-        text=gettext(language, REFUSALS.get(error.why, REFUSALS["unknown"])),
+        text=gettext(language, REFUSALS.get(why, REFUSALS["unknown"])),
         error_code=ErrorCode.recovery_case_refused.name,
         link=CASES,
         link_text=gettext(language, "Back to recovery cases"),

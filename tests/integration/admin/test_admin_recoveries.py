@@ -169,7 +169,7 @@ def test_cancel_with_a_reason_and_refusals_of_finished_or_unknown_cases(
 ) -> None:
     alice, bob = two_operators(server, smtp, policy_file, browsers)
     case_id = open_case(alice)
-    refusal(bob.post(f"{CASES}/{case_id}/cancel", {"reason": "short"}), "reason", status=400)
+    refusal(bob.post(f"{CASES}/{case_id}/cancel", {"reason": "short"}), "cancel_reason", status=400)
     cancelled = bob.post(
         f"{CASES}/{case_id}/cancel", {"reason": "The holder says they never asked"}
     )
