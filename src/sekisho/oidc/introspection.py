@@ -36,6 +36,7 @@ from starlette.responses import Response
 
 from sekisho.core.clients import ClientInfo
 from sekisho.oidc import subjects, tokens
+from sekisho.oidc.clients import presented_credentials
 from sekisho.oidc.discovery import provider
 from sekisho.oidc.errors import OAuthError
 from sekisho.oidc.records import Client, Grant
@@ -65,7 +66,7 @@ class Introspection:
     ) -> dict[str, Any]:
         """RFC 7662 §2. A transaction, though nothing about the token changes: a client
         assertion's ``jti`` is spent, and a refused authentication audited."""
-        credentials = self._provider.credentials(headers, form, basic=basic)
+        credentials = presented_credentials(headers, form, basic=basic)
         token = form.get("token")
         if not token:
             raise OAuthError("invalid_request", "token is required.")
