@@ -35,7 +35,12 @@ from sekisho.oidc import (
     tokens,
 )
 from sekisho.oidc.client_assertion import AssertionRefused
-from sekisho.oidc.clients import Credentials, authenticate, presented_credentials
+from sekisho.oidc.clients import (
+    Credentials,
+    authenticate,
+    presented_credentials,
+    redirect_uri_matches,
+)
 from sekisho.oidc.errors import AuthorizationPageError, OAuthError
 from sekisho.oidc.grant_events import grant_event
 from sekisho.oidc.metadata_fetch import FetchFailure, MetadataFetcher
@@ -592,6 +597,10 @@ class Provider:
         pending: str | None = None,
         waiting_since: datetime | None = None,
     ) -> Outcome:
+        if not redirect_uri_matches(client, request.redirect_uri):
+            # a pending or pushed request whose redirect URI was removed since: no code
+            # and no error go there any more (``sekisho clients update``)
+            raise AuthorizationPageError("redirect_uri_mismatch")
         request = self._tightened(repos, request, session)
         if session is None or self._needs_sign_in(request, session, waiting_since, now):
             if "none" in request.prompt:
@@ -1012,6 +1021,8 @@ class Provider:
             reason = "other_client"
         elif redeemed.redirect_uri != redirect_uri:
             reason = "redirect_uri_mismatch"
+        elif not redirect_uri_matches(client, redirect_uri):
+            reason = "redirect_uri_unregistered"  # removed since (``sekisho clients update``)
         elif not secrets.compare_digest(
             create_s256_code_challenge(verifier), redeemed.code_challenge
         ):
