@@ -21,6 +21,7 @@ from tests.integration.oidc.test_private_key_jwt import (
     AUTHENTICATED,
     REFUSED,
     _assertion,
+    _client_reads,
     _outcome,
     _refusal_reasons,
     _token,
@@ -233,3 +234,19 @@ def test_a_key_rotated_without_kid_is_picked_up_by_one_refetch(
     assert documents.hits[PATH] == 2
     assert kidless(new) == AUTHENTICATED
     assert all(reason.startswith("signature:") for reason in _refusal_reasons(dev_server))
+
+
+def test_a_client_at_a_jwks_uri_is_read_once_per_request_once_its_set_is_kept(
+    dev_server: LiveServer, documents: DocumentServer
+) -> None:
+    """The request that fetches reads its client on both sides of the fetch (no fetch
+    holds a transaction); every request after it reads the client once."""
+    key = _key()
+    uri = documents.serve_json(PATH, _set(key))
+    client_id = register_client(dev_server, auth_method="private_key_jwt", jwks_uri=uri).client_id
+    reads = _client_reads(dev_server)
+    assert _try(dev_server, key, client_id) == AUTHENTICATED
+    assert len(reads) == 2
+    assert _try(dev_server, key, client_id) == AUTHENTICATED
+    assert len(reads) == 3
+    assert documents.hits[PATH] == 1
