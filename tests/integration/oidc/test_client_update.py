@@ -85,6 +85,14 @@ def test_update_changes_settings_checked_as_at_registration(server: LiveServer) 
         assert refused[0] == 2, message
         assert message in refused[2], refused[2]
     assert _update(server, "no-such-client", "--name", "x")[0] == 1
+    add = ("clients", "add", "--name", "API", "--redirect-uri", "https://api.example/cb")
+    url = server.settings.database_url
+    unknown_target = run_sekisho(url, *add, "--introspects", "nobody")
+    assert (unknown_target.returncode, "no client nobody" in unknown_target.stderr) == (2, True)
+    public = run_sekisho(url, *add, "--auth-method", "none", "--introspects", app.client_id)
+    assert "a public client cannot introspect" in public.stderr
+    added = run_sekisho(url, *add, "--introspects", app.client_id)
+    assert added.returncode == 0, added.stderr
     assert _update(server, api.client_id, "--subject-type", "pairwise")[0] == 2  # no such option
 
     updates = server.audited("oidc.client_updated")
