@@ -58,6 +58,7 @@ def register_client(
     subject_type: str = "public",
     jwks_uri: str | None = None,
     sector_identifier_uri: str | None = None,
+    introspects: tuple[str, ...] = (),
 ) -> Registered:
     made = clients.register(
         Keyring(secret_key),
@@ -78,6 +79,7 @@ def register_client(
         subject_type=subject_type,
         jwks_uri=jwks_uri,
         sector_identifier_uri=sector_identifier_uri,
+        introspects=introspects,
     )
     database = server.database
     try:

@@ -11,7 +11,7 @@ deployment's fetch rules, and is fetched when the client first authenticates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sekisho.core.keys import Keyring
@@ -50,6 +50,34 @@ class ClientSettings:
     subject_type: str = "public"
     jwks_uri: str | None = None
     sector_identifier_uri: str | None = None
+    introspects: tuple[str, ...] = ()
+
+
+UPDATABLE = frozenset(
+    {
+        "name",
+        "redirect_uris",
+        "post_logout_redirect_uris",
+        "backchannel_logout_uri",
+        "backchannel_logout_session_required",
+        "first_party",
+        "scopes",
+        "require_par",
+        "id_token_lifetime",
+        "access_token_lifetime",
+        "id_token_alg",
+        "introspects",
+    }
+)
+"""The :class:`Client` fields ``update`` changes. Not the id, the auth method and keys
+(``rotate-secret``, ``set-jwks``), the application type (it decides which redirect URIs
+are registrable), nor the subject type or sector identifier URI: either would change
+every ``sub`` the client has seen, so its users would look like new people to it
+(register a new client instead)."""
+
+
+class ClientChanged(RegistrationError):
+    """The client changed while an update was being checked; nothing was written."""
 
 
 def describe(client: Client) -> dict[str, object]:
@@ -77,6 +105,7 @@ def describe(client: Client) -> dict[str, object]:
         "subject_type": client.subject_type,
         "jwks_uri": client.jwks_uri,
         "sector_identifier_uri": client.sector_identifier_uri,
+        "introspects": list(client.introspects),
     }
 
 
@@ -117,6 +146,7 @@ class ClientAdmin:
             subject_type=settings.subject_type,
             jwks_uri=settings.jwks_uri,
             sector_identifier_uri=settings.sector_identifier_uri,
+            introspects=settings.introspects,
         )
         if made.client.jwks_uri is not None:
             self._fetchable(made.client.jwks_uri, "JWKS URI")
@@ -126,9 +156,50 @@ class ClientAdmin:
             store = SqlOidc(repos.connection)
             if store.client(made.client.id) is not None:
                 raise ClientExists(f"client {made.client.id} already exists")
+            _check_introspected(store, made.client, known=())
             store.add_client(made.client)
             repos.audit.append(_event("oidc.client_added", made.client.id, now, actor))
         return made
+
+    def update(
+        self, client_id: str, changes: dict[str, object], *, now: datetime, actor: str
+    ) -> Client | None:
+        """Change the settings of :data:`UPDATABLE` named in ``changes`` (field names of
+        :class:`Client`), checked by :func:`clients.checked` as at registration; the
+        changed client, or None when there is none. A pairwise client's redirect URIs are
+        checked against its sector as at registration, and may not move it to another
+        sector (every ``sub`` would change). Raises :class:`RegistrationError`.
+
+        Codes and pending or pushed requests issued for a redirect URI that is removed
+        are refused from then on (oidc/provider.py checks the URI is still registered
+        when it issues a code and when it redeems one)."""
+        unknown = sorted(set(changes) - UPDATABLE)
+        if unknown:
+            raise RegistrationError(f"cannot change {', '.join(unknown)} with update")
+        before = self.one(client_id)
+        if before is None:
+            return None
+        after = clients.checked(replace(before, **changes))  # type: ignore[arg-type]
+        if after.subject_type == "pairwise" and after.sector_identifier != before.sector_identifier:
+            raise RegistrationError(
+                "these redirect URIs would move the pairwise client to another sector,"
+                " changing every sub it has seen"
+            )
+        if after.sector_identifier_uri is not None and after.redirect_uris != before.redirect_uris:
+            self.check_sector(after.sector_identifier_uri, after.redirect_uris)
+        changed = sorted(
+            name for name in UPDATABLE if getattr(after, name) != getattr(before, name)
+        )
+        with self._database.transaction() as repos:
+            store = SqlOidc(repos.connection)
+            if store.client(client_id) != before:
+                raise ClientChanged("the client changed meanwhile; nothing was written, try again")
+            _check_introspected(store, after, known=before.introspects)
+            store.update_client(after)
+            repos.audit.append(
+                _event("oidc.client_updated", client_id, now, actor, changed=changed)
+            )
+        return after
 
     def rotate_secret(self, client_id: str, *, now: datetime, actor: str) -> str | None:
         """A new secret for a confidential client (the old one stops working at once);
@@ -196,7 +267,21 @@ class ClientAdmin:
         return True
 
 
-def _event(event: str, client_id: str, now: datetime, actor: str) -> AuditEvent:
+def _check_introspected(store: SqlOidc, client: Client, *, known: tuple[str, ...]) -> None:
+    """Every client newly named (not in ``known``) among those ``client`` may introspect
+    the tokens of is registered (one removed since stays named, harmlessly)."""
+    missing = [
+        other for other in client.introspects if other not in known and store.client(other) is None
+    ]
+    if missing:
+        raise RegistrationError(f"no client {', '.join(missing)} to introspect the tokens of")
+
+
+def _event(event: str, client_id: str, now: datetime, actor: str, **detail: object) -> AuditEvent:
     return AuditEvent(
-        event=event, outcome="success", at=now, ip=actor, detail={"client_id": client_id}
+        event=event,
+        outcome="success",
+        at=now,
+        ip=actor,
+        detail={"client_id": client_id, **detail},
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -204,63 +204,104 @@ def register(
     subject_type: str = "public",
     jwks_uri: str | None = None,
     sector_identifier_uri: str | None = None,
+    introspects: tuple[str, ...] = (),
 ) -> NewClient:
     """A new client and, for a secret-based method, its secret (returned once). The
     documents at ``jwks_uri`` and ``sector_identifier_uri`` are not fetched here
     (:class:`sekisho.oidc.client_admin.ClientAdmin` fetches the latter)."""
-    if auth_method not in AUTH_METHODS:
-        raise RegistrationError(f"auth method must be one of {', '.join(AUTH_METHODS)}")
-    if id_token_alg not in ALGORITHMS:
-        raise RegistrationError(f"the ID token algorithm must be one of {', '.join(ALGORITHMS)}")
     registered_jwks, registered_jwks_uri = registrable_keys(auth_method, jwks, jwks_uri)
-    if application_type not in APPLICATION_TYPES:
-        raise RegistrationError("application type must be web or native")
-    if not redirect_uris:
-        raise RegistrationError("at least one redirect URI is needed")
-    unknown = sorted(set(scopes) - set(SUPPORTED_SCOPES))
-    if unknown or "openid" not in scopes:
-        raise RegistrationError(
-            f"scopes must include openid and come from {', '.join(SUPPORTED_SCOPES)}"
-        )
-    for lifetime in (id_token_lifetime, access_token_lifetime):
-        if not timedelta(seconds=30) <= lifetime <= MAX_TOKEN_LIFETIME:
-            raise RegistrationError("token lifetimes are between 30 seconds and 1 hour")
     identifier = client_id or new_client_id()
-    if not (0 < len(identifier) <= 64 and identifier.isascii() and identifier.isprintable()):
-        raise RegistrationError("a client id is 1 to 64 printable ASCII characters")
-    if " " in identifier or ":" in identifier or identifier.startswith("-"):
-        raise RegistrationError("a client id holds no space or colon and does not begin with -")
     secret = secrets.token_urlsafe(32) if auth_method.startswith("client_secret") else None
     client = Client(
         id=identifier,
         name=name,
         auth_method=auth_method,
         application_type=application_type,
-        redirect_uris=tuple(
-            check_redirect_uri(uri, application_type=application_type) for uri in redirect_uris
-        ),
-        post_logout_redirect_uris=tuple(
-            check_redirect_uri(uri, application_type=application_type)
-            for uri in post_logout_redirect_uris
-        ),
+        redirect_uris=tuple(redirect_uris),
+        post_logout_redirect_uris=tuple(post_logout_redirect_uris),
         first_party=first_party,
-        scopes=tuple(dict.fromkeys(scopes)),
+        scopes=tuple(scopes),
         id_token_lifetime=id_token_lifetime,
         access_token_lifetime=access_token_lifetime,
         created_at=now,
-        secret_digest=secret_digest(keys, identifier, secret) if secret else None,
         require_par=require_par,
         jwks=registered_jwks,
         id_token_alg=id_token_alg,
-        backchannel_logout_uri=(
-            check_backchannel_logout_uri(backchannel_logout_uri) if backchannel_logout_uri else None
-        ),
+        backchannel_logout_uri=backchannel_logout_uri,
         backchannel_logout_session_required=backchannel_logout_session_required,
-        subject_type=check_subject_type(subject_type, redirect_uris, sector_identifier_uri),
+        subject_type=subject_type,
         jwks_uri=registered_jwks_uri,
         sector_identifier_uri=sector_identifier_uri,
+        introspects=tuple(introspects),
     )
-    return NewClient(client=client, secret=secret)
+    checked_client = checked(client)
+    if secret is not None:
+        checked_client = replace(
+            checked_client, secret_digest=secret_digest(keys, identifier, secret)
+        )
+    return NewClient(client=checked_client, secret=secret)
+
+
+def checked(client: Client) -> Client:
+    """The one check of a client's settings, when it is registered and whenever they
+    change (``sekisho clients add`` and ``update``, the admin API's POST and PATCH):
+    the client with its URIs and scopes as stored, or :class:`RegistrationError`. Keys
+    are checked by :func:`registrable_keys`; that the clients it ``introspects`` exist
+    is checked by :class:`sekisho.oidc.client_admin.ClientAdmin` in its transaction."""
+    if client.auth_method not in AUTH_METHODS:
+        raise RegistrationError(f"auth method must be one of {', '.join(AUTH_METHODS)}")
+    if client.id_token_alg not in ALGORITHMS:
+        raise RegistrationError(f"the ID token algorithm must be one of {', '.join(ALGORITHMS)}")
+    if client.application_type not in APPLICATION_TYPES:
+        raise RegistrationError("application type must be web or native")
+    if not client.redirect_uris:
+        raise RegistrationError("at least one redirect URI is needed")
+    unknown = sorted(set(client.scopes) - set(SUPPORTED_SCOPES))
+    if unknown or "openid" not in client.scopes:
+        raise RegistrationError(
+            f"scopes must include openid and come from {', '.join(SUPPORTED_SCOPES)}"
+        )
+    for lifetime in (client.id_token_lifetime, client.access_token_lifetime):
+        if not timedelta(seconds=30) <= lifetime <= MAX_TOKEN_LIFETIME:
+            raise RegistrationError("token lifetimes are between 30 seconds and 1 hour")
+    check_client_id(client.id)
+    if client.introspects and client.public:
+        raise RegistrationError("a public client cannot introspect tokens")
+    for other in client.introspects:
+        check_client_id(other)
+    return replace(
+        client,
+        redirect_uris=tuple(
+            check_redirect_uri(uri, application_type=client.application_type)
+            for uri in client.redirect_uris
+        ),
+        post_logout_redirect_uris=tuple(
+            check_redirect_uri(uri, application_type=client.application_type)
+            for uri in client.post_logout_redirect_uris
+        ),
+        scopes=tuple(dict.fromkeys(client.scopes)),
+        backchannel_logout_uri=(
+            check_backchannel_logout_uri(client.backchannel_logout_uri)
+            if client.backchannel_logout_uri
+            else None
+        ),
+        subject_type=check_subject_type(
+            client.subject_type, list(client.redirect_uris), client.sector_identifier_uri
+        ),
+        introspects=tuple(
+            other for other in dict.fromkeys(client.introspects) if other != client.id
+        ),
+    )
+
+
+def check_client_id(identifier: str) -> str:
+    """A client id: 1 to 64 printable ASCII characters, no space or colon, not
+    beginning with ``-`` (the command line would read it as an option)."""
+    if not (0 < len(identifier) <= 64 and identifier.isascii() and identifier.isprintable()):
+        raise RegistrationError("a client id is 1 to 64 printable ASCII characters")
+    if " " in identifier or ":" in identifier or identifier.startswith("-"):
+        raise RegistrationError("a client id holds no space or colon and does not begin with -")
+    return identifier
 
 
 def registrable_keys(

@@ -38,6 +38,17 @@ def _parsed_jwks(jwks: str | None) -> object:
         raise typer.Exit(2) from error
 
 
+def _listed(values: list[str] | None) -> tuple[str, ...] | None:
+    """A repeated option's values, None when not given; a single "" empties the list."""
+    if values is None:
+        return None
+    return tuple(value for value in values if value)
+
+
+def _seconds(value: int | None) -> timedelta | None:
+    return None if value is None else timedelta(seconds=value)
+
+
 def install(app: typer.Typer, open_database: OpenDatabase, open_fetcher: OpenFetcher) -> None:
     keys_app = typer.Typer(help="OpenID Connect signing keys.", no_args_is_help=True)
     clients_app = typer.Typer(
@@ -173,6 +184,13 @@ def install(app: typer.Typer, open_database: OpenDatabase, open_fetcher: OpenFet
             help="pairwise: an https URI serving a JSON array of the client's redirect URIs;"
             " its host becomes the sector (checked now).",
         ),
+        introspects: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="A client whose access tokens this one, a resource server, may"
+                " introspect (repeat for more; default: only its own tokens)."
+            ),
+        ] = None,
     ) -> None:
         """Register a client. Its secret is printed once: store it in the application."""
         registered_jwks = _parsed_jwks(jwks)
@@ -195,6 +213,7 @@ def install(app: typer.Typer, open_database: OpenDatabase, open_fetcher: OpenFet
             backchannel_logout_session_required=backchannel_logout_session_required,
             subject_type=subject_type,
             sector_identifier_uri=sector_identifier_uri,
+            introspects=tuple(introspects or ()),
         )
         try:
             made = client_admin().add(settings, now=_now(), actor="cli")
@@ -224,6 +243,79 @@ def install(app: typer.Typer, open_database: OpenDatabase, open_fetcher: OpenFet
             typer.echo(f"no client {client_id}", err=True)
             raise typer.Exit(1)
         typer.echo(json.dumps(describe(client), indent=2, ensure_ascii=False))
+
+    @clients_app.command("update")
+    def clients_update(
+        client_id: str,
+        name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+        redirect_uri: Annotated[
+            list[str] | None,
+            typer.Option(help="The redirect URIs from now on (repeat; replaces them all)."),
+        ] = None,
+        post_logout_redirect_uri: Annotated[
+            list[str] | None,
+            typer.Option(help='The post-logout redirect URIs from now on ("" for none).'),
+        ] = None,
+        backchannel_logout_uri: Annotated[
+            str | None, typer.Option(help='Where logout tokens are posted ("" for nowhere).')
+        ] = None,
+        backchannel_logout_session_required: Annotated[
+            bool | None, typer.Option(help="The client needs sid in logout tokens.")
+        ] = None,
+        first_party: Annotated[
+            bool | None,
+            typer.Option("--first-party/--third-party", help="Skip the consent page or not."),
+        ] = None,
+        scope: Annotated[
+            list[str] | None, typer.Option(help="The allowed scopes from now on (repeat).")
+        ] = None,
+        require_par: Annotated[
+            bool | None, typer.Option(help="Accept only pushed authorization requests.")
+        ] = None,
+        id_token_lifetime: Annotated[
+            int | None, typer.Option(help="ID token lifetime in seconds.")
+        ] = None,
+        access_token_lifetime: Annotated[
+            int | None, typer.Option(help="Access token lifetime in seconds.")
+        ] = None,
+        id_token_alg: Annotated[
+            str | None, typer.Option(help="ID token signature: ES256, RS256, PS256.")
+        ] = None,
+        introspects: Annotated[
+            list[str] | None,
+            typer.Option(
+                help='The clients whose access tokens it may introspect from now on ("" for none).'
+            ),
+        ] = None,
+    ) -> None:
+        """Change a client's settings, checked as by add; what is not given stays. The
+        subject type cannot change (every sub would): register a new client instead."""
+        given: dict[str, object | None] = {
+            "name": name,
+            "redirect_uris": _listed(redirect_uri),
+            "post_logout_redirect_uris": _listed(post_logout_redirect_uri),
+            "backchannel_logout_uri": backchannel_logout_uri,
+            "backchannel_logout_session_required": backchannel_logout_session_required,
+            "first_party": first_party,
+            "scopes": _listed(scope),
+            "require_par": require_par,
+            "id_token_lifetime": _seconds(id_token_lifetime),
+            "access_token_lifetime": _seconds(access_token_lifetime),
+            "id_token_alg": id_token_alg,
+            "introspects": _listed(introspects),
+        }
+        changes = {field: value for field, value in given.items() if value is not None}
+        if changes.get("backchannel_logout_uri") == "":
+            changes["backchannel_logout_uri"] = None
+        try:
+            updated = client_admin().update(client_id, changes, now=_now(), actor="cli")
+        except clients.RegistrationError as error:
+            typer.echo(f"refused: {error}", err=True)
+            raise typer.Exit(2) from error
+        if updated is None:
+            typer.echo(f"no client {client_id}", err=True)
+            raise typer.Exit(1)
+        typer.echo(json.dumps(describe(updated), indent=2, ensure_ascii=False))
 
     @clients_app.command("rotate-secret")
     def clients_rotate_secret(client_id: str) -> None:

@@ -35,7 +35,12 @@ from sekisho.oidc import (
     tokens,
 )
 from sekisho.oidc.client_assertion import AssertionRefused
-from sekisho.oidc.clients import Credentials, authenticate, presented_credentials
+from sekisho.oidc.clients import (
+    Credentials,
+    authenticate,
+    presented_credentials,
+    redirect_uri_matches,
+)
 from sekisho.oidc.errors import AuthorizationPageError, OAuthError
 from sekisho.oidc.grant_events import grant_event
 from sekisho.oidc.metadata_fetch import FetchFailure, MetadataFetcher
@@ -106,6 +111,18 @@ SessionLookup = Callable[[SqlRepositories, datetime], Session | None]
 
 
 _Answer = TypeVar("_Answer")
+
+
+class KeysToFetch(Exception):
+    """A ``jwks_uri`` client's key set must be fetched before its assertion can be
+    checked (oidc/remote_jwks.py): raised inside a transaction, before it writes."""
+
+    def __init__(self, client_id: str, uri: str, kid: str | None, *, missed: bool) -> None:
+        super().__init__(client_id)
+        self.client_id = client_id
+        self.uri = uri
+        self.kid = kid
+        self.missed = missed
 
 
 class Provider:
@@ -252,7 +269,7 @@ class Provider:
         authenticates as at ``/token``, the request is validated as at ``/authorize``
         and kept under a keyed hash of a random reference for :data:`PUSHED_LIFETIME`.
         Refusals are raised after the transaction commits (with their audit event)."""
-        credentials = self.credentials(headers, form, basic=basic)
+        credentials = presented_credentials(headers, form, basic=basic)
         if "request_uri" in form:
             raise OAuthError("invalid_request", "A pushed request cannot hold request_uri.")
         reference = secrets.token_urlsafe(32)
@@ -307,23 +324,6 @@ class Provider:
         )
         return refusal
 
-    def credentials(
-        self, headers: dict[str, str], form: dict[str, str], *, basic: bool
-    ) -> Credentials:
-        """What the request presented to authenticate its client
-        (:func:`clients.presented_credentials`); for a ``private_key_jwt`` client whose
-        keys are at a ``jwks_uri``, its key set is prepared here, in the calling thread
-        and before the caller's transaction (oidc/remote_jwks.py)."""
-        credentials = presented_credentials(headers, form, basic=basic)
-        if credentials.assertion is None:
-            return credentials
-        with self.database.reading() as repos:
-            client = SqlOidc(repos.connection).client(credentials.client_id)
-        if client is not None and client.auth_method == "private_key_jwt" and client.jwks_uri:
-            kid = client_assertion.key_id(credentials.assertion)
-            self.remote_keys.prepare(client.id, client.jwks_uri, kid)
-        return credentials
-
     def _keys_of(self, client: Client) -> dict[str, Any] | None:
         """A ``private_key_jwt`` client's key set: inline, or as prepared from its
         ``jwks_uri`` (a failed fetch refuses with ``jwks_uri:<code>``)."""
@@ -335,6 +335,42 @@ class Provider:
         if isinstance(found, FetchFailure):
             raise AssertionRefused(f"jwks_uri:{found.value}")
         return found
+
+    def _verified(
+        self,
+        client: Client,
+        assertion: str,
+        audiences: tuple[str, ...],
+        now: datetime,
+        fetched: bool,
+    ) -> client_assertion.Assertion:
+        """The client's checked assertion (:func:`client_assertion.verify`). For a client
+        at a ``jwks_uri``, raises :class:`KeysToFetch` instead, unless its set was just
+        ``fetched`` for this request, when the kept set is stale, lacks the assertion's
+        ``kid``, or, the assertion naming none, none of its keys verifies the signature
+        (oidc/remote_jwks.py decides whether a refetch is due)."""
+        uri = client.jwks_uri
+        kid = client_assertion.key_id(assertion)
+        if uri is not None and not fetched and self.remote_keys.wants(client.id, uri, kid):
+            raise KeysToFetch(client.id, uri, kid, missed=False)
+        try:
+            return client_assertion.verify(
+                assertion,
+                client_id=client.id,
+                jwks=self._keys_of(client),
+                audiences=audiences,
+                now=now,
+            )
+        except AssertionRefused as refused:
+            missed = kid is None and refused.reason.startswith("signature:")
+            if (
+                uri is not None
+                and missed
+                and not fetched
+                and self.remote_keys.wants(client.id, uri, kid, missed=True)
+            ):
+                raise KeysToFetch(client.id, uri, kid, missed=True) from refused
+            raise
 
     def _audiences(self, *, pushed: bool) -> tuple[str, ...]:
         """What a client assertion's ``aud`` may say here (oidc/client_assertion.py)."""
@@ -351,23 +387,19 @@ class Provider:
         audiences: tuple[str, ...],
         client_info: ClientInfo,
         now: datetime,
+        fetched: bool,
     ) -> Client | OAuthError:
         """The authenticated client, or the ``invalid_client`` to answer after an audit
         event that says why. A ``private_key_jwt`` assertion's ``jti`` is spent here,
-        atomically (RFC 7523 §3 item 7)."""
+        atomically (RFC 7523 §3 item 7). The client is read here only, once per
+        transaction. Raises :class:`KeysToFetch` (see :meth:`_verified`)."""
         client = store.client(credentials.client_id)
         try:
             if credentials.method != "private_key_jwt" or credentials.assertion is None:
                 return authenticate(self.keys, client, credentials)
             if client is None or client.auth_method != "private_key_jwt":
                 raise AssertionRefused("not_a_private_key_jwt_client")
-            checked = client_assertion.verify(
-                credentials.assertion,
-                client_id=client.id,
-                jwks=self._keys_of(client),
-                audiences=audiences,
-                now=now,
-            )
+            checked = self._verified(client, credentials.assertion, audiences, now, fetched)
             bound = f"{len(client.id)}:{client.id}:{checked.jti}"
             if not store.spend_assertion(
                 self.keys.digest(ASSERTION_PURPOSE, bound),
@@ -565,6 +597,10 @@ class Provider:
         pending: str | None = None,
         waiting_since: datetime | None = None,
     ) -> Outcome:
+        if not redirect_uri_matches(client, request.redirect_uri):
+            # a pending or pushed request whose redirect URI was removed since: no code
+            # and no error go there any more (``sekisho clients update``)
+            raise AuthorizationPageError("redirect_uri_mismatch")
         request = self._tightened(repos, request, session)
         if session is None or self._needs_sign_in(request, session, waiting_since, now):
             if "none" in request.prompt:
@@ -875,7 +911,7 @@ class Provider:
             raise OAuthError(
                 "unsupported_grant_type", "Only authorization_code and refresh_token are supported."
             )
-        credentials = self.credentials(headers, form, basic=basic)
+        credentials = presented_credentials(headers, form, basic=basic)
         code = form.get("code")
         redirect_uri = form.get("redirect_uri")
         verifier = form.get("code_verifier")
@@ -904,11 +940,33 @@ class Provider:
         """What ``handle`` answers the client ``credentials`` authenticate (see
         :meth:`authenticated`), in one transaction. A refusal, the client's own or
         ``handle``'s, is raised only after the commit, so what was written on the way
-        stays: a spent code or assertion, a revoked token family, the audit events."""
+        stays: a spent code or assertion, a revoked token family, the audit events.
+
+        A client whose key set must first be fetched from its ``jwks_uri`` leaves the
+        transaction before anything is written (:class:`KeysToFetch` rolls it back), so
+        that no fetch holds the SQLite writer lock or a PostgreSQL connection; the set is
+        fetched and the transaction runs once more, with what was fetched."""
+        try:
+            return self._for_client(credentials, client_info, handle, pushed, fetched=False)
+        except KeysToFetch as wanted:
+            self.remote_keys.prepare(wanted.client_id, wanted.uri, wanted.kid, missed=wanted.missed)
+        return self._for_client(credentials, client_info, handle, pushed, fetched=True)
+
+    def _for_client(
+        self,
+        credentials: Credentials,
+        client_info: ClientInfo,
+        handle: Callable[[SqlRepositories, SqlOidc, Client, datetime], _Answer | OAuthError],
+        pushed: bool,
+        *,
+        fetched: bool,
+    ) -> _Answer:
         with self.database.transaction() as repos:
             store = SqlOidc(repos.connection)
             now = self.clock()
-            found = self.authenticated(repos, store, credentials, client_info, now, pushed=pushed)
+            found = self.authenticated(
+                repos, store, credentials, client_info, now, pushed=pushed, fetched=fetched
+            )
             answer = found if isinstance(found, OAuthError) else handle(repos, store, found, now)
         if isinstance(answer, OAuthError):
             raise answer
@@ -923,6 +981,7 @@ class Provider:
         now: datetime,
         *,
         pushed: bool = False,
+        fetched: bool = False,
     ) -> Client | OAuthError:
         """The client that presented ``credentials`` by any of its methods (see
         :meth:`_client_of`), or the ``invalid_client`` to raise once the transaction
@@ -930,7 +989,7 @@ class Provider:
         once it has proven who it is, so a stranger naming a client cannot spend its
         allowance."""
         found = self._client_of(
-            repos, store, credentials, self._audiences(pushed=pushed), client_info, now
+            repos, store, credentials, self._audiences(pushed=pushed), client_info, now, fetched
         )
         if not isinstance(found, OAuthError):
             self.sekisho.limits.hit(self.sekisho.limits.token_per_client, found.id)
@@ -962,6 +1021,8 @@ class Provider:
             reason = "other_client"
         elif redeemed.redirect_uri != redirect_uri:
             reason = "redirect_uri_mismatch"
+        elif not redirect_uri_matches(client, redirect_uri):
+            reason = "redirect_uri_unregistered"  # removed since (``sekisho clients update``)
         elif not secrets.compare_digest(
             create_s256_code_challenge(verifier), redeemed.code_challenge
         ):

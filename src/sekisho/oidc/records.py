@@ -45,6 +45,10 @@ class Client:
     sector_identifier_uri: str | None = None
     """A pairwise client's sector (OIDC Core §8.1): a JSON array of its redirect URIs,
     checked when they are registered."""
+    introspects: tuple[str, ...] = ()
+    """The clients whose access tokens this client, a resource server, may introspect
+    (RFC 7662 §2.2 and §4: the server decides who learns about which tokens); besides
+    these, a client learns only about tokens issued to itself."""
 
     @property
     def public(self) -> bool:

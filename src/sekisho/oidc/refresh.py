@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sekisho.core.clients import ClientInfo
+from sekisho.oidc.clients import presented_credentials
 from sekisho.oidc.errors import OAuthError
 from sekisho.oidc.grant_events import grant_event
 from sekisho.oidc.records import Client, Grant
@@ -78,7 +79,7 @@ class Refresher:
         """RFC 6749 §6. Refusals are raised after the commit, so a spent token, a
         revoked family and their audit events stay; a bad ``scope`` is refused before
         anything is written."""
-        credentials = self._provider.credentials(headers, form, basic=basic)
+        credentials = presented_credentials(headers, form, basic=basic)
         presented = form.get("refresh_token")
         if not presented:
             raise OAuthError("invalid_request", "refresh_token is required.")

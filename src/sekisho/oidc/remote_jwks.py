@@ -10,9 +10,13 @@ Invariants:
   :meth:`RemoteKeySets.outcome`, which never fetches.
 - A set is kept for the ``Cache-Control`` max-age its server gave, bounded to
   :data:`MIN_TTL`..:data:`MAX_TTL` (:data:`DEFAULT_TTL` when it gives none).
-- An assertion naming a ``kid`` not in the kept set makes one refetch (the client
-  rotated its key), at most once per :data:`REFETCH_INTERVAL` per client, so
-  assertions with made-up ``kid`` values cannot make Sekisho hammer the client's server.
+- An assertion naming a ``kid`` not in the kept set, or naming none and verified by
+  no kept key (``missed``: a client that sends no ``kid`` rotated its key), makes one
+  refetch, at most once per :data:`REFETCH_INTERVAL` per client, so assertions with
+  made-up ``kid`` values or made-up signatures cannot make Sekisho hammer the client's
+  server. :meth:`RemoteKeySets.wants` says, without fetching, whether
+  :meth:`RemoteKeySets.prepare` would fetch, so that a request can look at its client
+  and the kept set in its transaction and leave it only to fetch.
 - A failed fetch is kept like a set for :data:`FAILURE_TTL`: the refusal is answered
   (``invalid_client``, audited with the failure code) without fetching again each time.
 - The kept set passed :func:`client_assertion.check_jwks`, the same check an inline set
@@ -51,6 +55,16 @@ class _Kept:
         return kid is None or any(key.get("kid") == kid for key in self.jwks["keys"])
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Whether to fetch, and what the fetch records as the last refetch (a fetch while
+    the kept set is still fresh)."""
+
+    fetch: bool
+    now: datetime
+    refetched_at: datetime | None
+
+
 class RemoteKeySets:
     def __init__(self, fetcher: MetadataFetcher, clock: Callable[[], datetime]) -> None:
         self._fetcher = fetcher
@@ -59,25 +73,31 @@ class RemoteKeySets:
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
 
-    def prepare(self, client_id: str, uri: str, kid: str | None) -> None:
+    def wants(self, client_id: str, uri: str, kid: str | None, *, missed: bool = False) -> bool:
+        """Whether :meth:`prepare` with these arguments would fetch (never blocks)."""
+        return self._plan(self._kept.get(client_id), uri, kid, missed).fetch
+
+    def prepare(self, client_id: str, uri: str, kid: str | None, *, missed: bool = False) -> None:
         """Make :meth:`outcome` hold a set for this client and URI that is fresh, or,
-        when the assertion names an unknown ``kid``, refetched if the interval allows.
-        Blocks while fetching (the thread pool); one fetch per client at a time."""
+        when the assertion names an unknown ``kid`` (or, naming none, was ``missed`` by
+        every kept key), refetched if the interval allows. Blocks while fetching (the
+        thread pool); one fetch per client at a time."""
         with self._lock_of(client_id):
-            now = self._clock()
-            kept = self._kept.get(client_id)
-            if kept is not None and kept.uri == uri:
-                if kept.fresh_until > now and kept.knows(kid):
-                    return
-                refetch_allowed = (
-                    kept.refetched_at is None or now - kept.refetched_at >= REFETCH_INTERVAL
-                )
-                if kept.fresh_until > now and not refetch_allowed:
-                    return
-                refetched_at = now if kept.fresh_until > now else kept.refetched_at
-            else:
-                refetched_at = None
-            self._kept[client_id] = self._fetch(uri, now, refetched_at)
+            plan = self._plan(self._kept.get(client_id), uri, kid, missed)
+            if plan.fetch:
+                self._kept[client_id] = self._fetch(uri, plan.now, plan.refetched_at)
+
+    def _plan(self, kept: _Kept | None, uri: str, kid: str | None, missed: bool) -> _Plan:
+        now = self._clock()
+        if kept is None or kept.uri != uri:
+            return _Plan(True, now, None)
+        fresh = kept.fresh_until > now
+        if fresh and kept.knows(kid) and not missed:
+            return _Plan(False, now, kept.refetched_at)
+        refetch_allowed = kept.refetched_at is None or now - kept.refetched_at >= REFETCH_INTERVAL
+        if fresh and not refetch_allowed:
+            return _Plan(False, now, kept.refetched_at)
+        return _Plan(True, now, now if fresh else kept.refetched_at)
 
     def outcome(self, client_id: str, uri: str) -> dict[str, Any] | FetchFailure | None:
         """The set :meth:`prepare` kept for this client and URI, why its fetch failed,

@@ -27,6 +27,7 @@ from starlette.responses import Response
 
 from sekisho.core.clients import ClientInfo
 from sekisho.oidc import tokens
+from sekisho.oidc.clients import presented_credentials
 from sekisho.oidc.discovery import provider
 from sekisho.oidc.errors import OAuthError
 from sekisho.oidc.grant_events import grant_event
@@ -49,7 +50,7 @@ class Revocation:
     def revoke(
         self, headers: dict[str, str], form: dict[str, str], *, basic: bool, client_info: ClientInfo
     ) -> None:
-        credentials = self._provider.credentials(headers, form, basic=basic)
+        credentials = presented_credentials(headers, form, basic=basic)
         token = form.get("token")
         if not token:
             raise OAuthError("invalid_request", "token is required.")

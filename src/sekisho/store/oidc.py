@@ -132,7 +132,26 @@ def _client(row: RowMapping) -> Client:
         subject_type=row["subject_type"],
         jwks_uri=row["jwks_uri"],
         sector_identifier_uri=row["sector_identifier_uri"],
+        introspects=tuple(json.loads(row["introspects"])),
     )
+
+
+def _settings(client: Client) -> dict[str, object]:
+    """The columns of a client's changeable settings (oidc/client_admin.py UPDATABLE)."""
+    return {
+        "name": client.name,
+        "redirect_uris": json.dumps(list(client.redirect_uris)),
+        "post_logout_redirect_uris": json.dumps(list(client.post_logout_redirect_uris)),
+        "first_party": client.first_party,
+        "scopes": " ".join(client.scopes),
+        "id_token_lifetime": int(client.id_token_lifetime.total_seconds()),
+        "access_token_lifetime": int(client.access_token_lifetime.total_seconds()),
+        "require_par": client.require_par,
+        "id_token_signed_response_alg": client.id_token_alg,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
+        "introspects": json.dumps(list(client.introspects)),
+    }
 
 
 def _key(row: RowMapping) -> SigningKey:
@@ -258,28 +277,29 @@ class SqlOidc:
         self._c.execute(
             insert(oidc_clients).values(
                 id=client.id,
-                name=client.name,
                 secret_digest=client.secret_digest,
                 auth_method=client.auth_method,
                 application_type=client.application_type,
-                redirect_uris=json.dumps(list(client.redirect_uris)),
-                post_logout_redirect_uris=json.dumps(list(client.post_logout_redirect_uris)),
-                first_party=client.first_party,
-                scopes=" ".join(client.scopes),
-                id_token_lifetime=int(client.id_token_lifetime.total_seconds()),
-                access_token_lifetime=int(client.access_token_lifetime.total_seconds()),
                 created_at=client.created_at,
                 secret_rotated_at=client.secret_rotated_at,
-                require_par=client.require_par,
                 jwks=json.dumps(client.jwks, sort_keys=True) if client.jwks else None,
-                id_token_signed_response_alg=client.id_token_alg,
-                backchannel_logout_uri=client.backchannel_logout_uri,
-                backchannel_logout_session_required=client.backchannel_logout_session_required,
                 subject_type=client.subject_type,
                 jwks_uri=client.jwks_uri,
                 sector_identifier_uri=client.sector_identifier_uri,
+                **_settings(client),
             )
         )
+
+    def update_client(self, client: Client) -> bool:
+        """Write the settings ``sekisho clients update`` may change (:func:`_settings`);
+        False when there is no such client."""
+        row = self._c.execute(
+            update(oidc_clients)
+            .where(oidc_clients.c.id == client.id)
+            .values(**_settings(client))
+            .returning(oidc_clients.c.id)
+        ).first()
+        return row is not None
 
     def client(self, client_id: str) -> Client | None:
         row = self._c.execute(_CLIENT_GET, {"p_id": client_id}).mappings().first()

@@ -337,6 +337,8 @@ oidc_clients = Table(
     # revision 0018_client_jwks_uri: OIDC Registration §2, OIDC Core §8.1
     Column("jwks_uri", String(2000)),
     Column("sector_identifier_uri", String(2000)),
+    # revision 0021_client_introspection: RFC 7662 §2.2, a JSON array of client ids
+    Column("introspects", Text, nullable=False, server_default="[]"),
 )
 
 oidc_pending_requests = Table(

@@ -11,7 +11,7 @@ set-tier`` / ``set-attribute``, so both keep the same checks and audit events.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -46,6 +46,11 @@ ClientId = Annotated[
 #: Printable ASCII, and bounded so that the largest valid body stays well under
 #: ``max_body_bytes`` (a URI beyond that is refused as 422, never 413).
 Uri = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[!-~]+$")]
+ClientIdValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9._~-]{1,64}$")]
+INTROSPECTS = (
+    "The clients whose access tokens this client, a resource server, may introspect"
+    " (RFC 7662); it always may its own. Any other token is answered as unknown."
+)
 Lifetime = Annotated[
     int, Field(ge=30, le=3600, description="Seconds."), BeforeValidator(whole_number)
 ]
@@ -121,6 +126,7 @@ class ClientOut(BaseModel):
     sector_identifier_uri: str | None = Field(
         description="A pairwise client's sector identifier URI (OIDC Core 8.1)."
     )
+    introspects: list[str] = Field(description=INTROSPECTS)
 
 
 class ClientCreated(ClientOut):
@@ -182,6 +188,67 @@ class ClientBody(_Strict):
         description="pairwise only: an https URI serving a JSON array that lists every "
         "redirect URI (fetched and checked now); its host becomes the sector.",
     )
+    introspects: Annotated[list[ClientIdValue], Field(max_length=20)] = Field(
+        default=[], description=INTROSPECTS
+    )
+
+
+class ClientPatch(_Strict):
+    """The settings to change; what is absent stays. Not the subject type (every sub
+    would change) nor the id, auth method, keys or application type."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    redirect_uris: Annotated[list[Uri], Field(min_length=1, max_length=10)] | None = None
+    post_logout_redirect_uris: Annotated[list[Uri], Field(max_length=10)] | None = None
+    first_party: bool | None = None
+    scopes: (
+        Annotated[
+            list[Literal["openid", "email", "profile", "offline_access"]],
+            Field(min_length=1, max_length=4),
+        ]
+        | None
+    ) = None
+    id_token_lifetime_seconds: Lifetime | None = None
+    access_token_lifetime_seconds: Lifetime | None = None
+    require_pushed_authorization_requests: bool | None = None
+    id_token_signed_response_alg: Literal["ES256", "RS256", "PS256"] | None = None
+    backchannel_logout_uri: Uri | None = Field(
+        default=None, description="null removes it (no back-channel logout)."
+    )
+    backchannel_logout_session_required: bool | None = None
+    introspects: Annotated[list[ClientIdValue], Field(max_length=20)] | None = Field(
+        default=None, description=INTROSPECTS
+    )
+
+    def changes(self) -> dict[str, object]:
+        """The :class:`Client` fields to change (``ClientAdmin.update``)."""
+        named = {
+            "name": self.name,
+            "redirect_uris": _tupled(self.redirect_uris),
+            "post_logout_redirect_uris": _tupled(self.post_logout_redirect_uris),
+            "first_party": self.first_party,
+            "scopes": _tupled(self.scopes),
+            "id_token_lifetime": _lifetime(self.id_token_lifetime_seconds),
+            "access_token_lifetime": _lifetime(self.access_token_lifetime_seconds),
+            "require_par": self.require_pushed_authorization_requests,
+            "id_token_alg": self.id_token_signed_response_alg,
+            "backchannel_logout_session_required": self.backchannel_logout_session_required,
+            "introspects": _tupled(self.introspects),
+        }
+        changes: dict[str, object] = {
+            field: value for field, value in named.items() if value is not None
+        }
+        if "backchannel_logout_uri" in self.model_fields_set:
+            changes["backchannel_logout_uri"] = self.backchannel_logout_uri
+        return changes
+
+
+def _tupled(values: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)
+
+
+def _lifetime(seconds: int | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
 
 
 NOTICE_LOCALE = (
@@ -306,6 +373,7 @@ def create_client(
         backchannel_logout_session_required=body.backchannel_logout_session_required,
         subject_type=body.subject_type,
         sector_identifier_uri=body.sector_identifier_uri,
+        introspects=tuple(body.introspects),
     )
     sekisho = context.service(request)
     try:
@@ -376,6 +444,33 @@ def replace_client_jwks(
     if client is None:
         raise SekishoError(ErrorCode.not_found)
     return _client_out(describe(client))
+
+
+@router.patch(
+    "/clients/{client_id}",
+    dependencies=[JsonOnly],
+    responses=refusals(
+        *JSON_BODY, *KEY, *PATH_ID, ErrorCode.invalid_client_metadata, ErrorCode.not_found
+    ),
+)
+def update_client(
+    request: Request,
+    client_id: ClientId,
+    body: ClientPatch,
+    key: Annotated[ApiKey, Depends(_scopes("clients:write"))],
+) -> ClientOut:
+    """Change a client's settings, as `sekisho clients update` does, checked as at
+    registration; what the body does not name stays. Scope `clients:write`."""
+    now = context.service(request).clock()
+    try:
+        updated = client_admin(request).update(
+            client_id, body.changes(), now=now, actor=_actor(key)
+        )
+    except RegistrationError as error:
+        raise _explained(ErrorCode.invalid_client_metadata, error) from error
+    if updated is None:
+        raise SekishoError(ErrorCode.not_found)
+    return _client_out(describe(updated))
 
 
 @router.delete(

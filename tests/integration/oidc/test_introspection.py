@@ -1,6 +1,8 @@
 """Token introspection (RFC 7662) over real HTTP: confidential clients only; an access
-token's claims while it, its grant, its session and the account stand; a refresh token
-only to the client it was issued to; ``{"active": false}`` and nothing else otherwise."""
+token's claims, while it, its grant, its session and the account stand, only to the
+client it was issued to and the resource servers registered to introspect that client's
+tokens; a refresh token only to the client it was issued to; ``{"active": false}`` and
+nothing else otherwise."""
 
 from __future__ import annotations
 
@@ -32,7 +34,9 @@ def _introspect(server: LiveServer, caller: Registered, token: str, **hint: str)
 
 def test_active_tokens_until_the_session_ends(server: LiveServer, smtp: SmtpCapture) -> None:
     registered = register_client(server, scopes=OFFLINE_SCOPES)
-    resource_server = register_client(server, name="Brokerage API")
+    resource_server = register_client(
+        server, name="Brokerage API", introspects=(registered.client_id,)
+    )
     browser = signed_in_browser(server, smtp, "tomo@example.com")
     try:
         code = code_for(browser, registered.client_id, scope=OFFLINE)
@@ -107,3 +111,41 @@ def test_only_authenticated_confidential_clients_may_introspect(server: LiveServ
     assert wrong.headers["www-authenticate"].startswith("Basic")
     missing = post_as(server, confidential, "/introspect")
     assert (missing.status_code, missing.json()["error"]) == (400, "invalid_request")
+
+
+def test_a_client_learns_only_about_tokens_it_may(server: LiveServer, smtp: SmtpCapture) -> None:
+    """RFC 7662 §2.2 and §4: another client's valid token is answered exactly as an
+    unknown one (no oracle), and the probe is audited."""
+    app = register_client(server, scopes=OFFLINE_SCOPES)
+    other_app = register_client(server, name="Other app")
+    stranger = register_client(server, name="Stranger API")
+    serves_other = register_client(server, name="Other API", introspects=(other_app.client_id,))
+    serves_app = register_client(server, name="Brokerage API", introspects=(app.client_id,))
+    browser = signed_in_browser(server, smtp, "mio@example.com")
+    try:
+        code = code_for(browser, app.client_id, scope=OFFLINE)
+    finally:
+        browser.close()
+    tokens = exchange(server, app, code).json()
+    access = tokens["access_token"]
+
+    assert _introspect(server, app, access)["active"] is True
+    assert _introspect(server, serves_app, access)["active"] is True
+    for caller in (other_app, stranger, serves_other):
+        assert _introspect(server, caller, access) == INACTIVE
+        assert _introspect(server, caller, tokens["refresh_token"]) == INACTIVE
+    # a resource server never learns about a refresh token, even of a client it serves
+    assert _introspect(server, serves_app, tokens["refresh_token"]) == INACTIVE
+
+    refused = server.audited("oidc.introspection.refused")
+    assert len(refused) == 7
+    assert refused[0] == {
+        "client_id": other_app.client_id,
+        "reason": "not_entitled",
+        "token_type": "access_token",
+        "token_client_id": app.client_id,
+    }
+    assert {event["token_type"] for event in refused} == {
+        "access_token",
+        "refresh_token",
+    }

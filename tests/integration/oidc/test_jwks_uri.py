@@ -21,6 +21,7 @@ from tests.integration.oidc.test_private_key_jwt import (
     AUTHENTICATED,
     REFUSED,
     _assertion,
+    _client_reads,
     _outcome,
     _refusal_reasons,
     _token,
@@ -208,3 +209,44 @@ def test_the_cli_and_the_admin_api_set_a_jwks_uri(
             text("SELECT count(*) FROM audit_events WHERE event = 'oidc.client_jwks_replaced'")
         ).scalar_one()
     assert replaced == 2
+
+
+def test_a_key_rotated_without_kid_is_picked_up_by_one_refetch(
+    dev_server: LiveServer, documents: DocumentServer
+) -> None:
+    """Authlib's client sends no ``kid``: an assertion that no kept key verifies makes
+    the same rate-limited refetch as an unknown ``kid``, then is checked once more."""
+    old, new, stranger = _key(), _key(), _key()
+    uri = documents.serve_json(PATH, _set(old))
+    client_id = register_client(dev_server, auth_method="private_key_jwt", jwks_uri=uri).client_id
+    origin = dev_server.settings.public_origin
+
+    def kidless(key: ECKey) -> tuple[int, str]:
+        return _outcome(_token(dev_server, _assertion(key, client_id, origin, with_kid=False)))
+
+    assert kidless(old) == AUTHENTICATED
+    documents.serve_json(PATH, _set(new))
+    assert kidless(new) == AUTHENTICATED
+    assert documents.hits[PATH] == 2
+    # within the refetch interval, an assertion no key verifies fetches nothing
+    assert kidless(stranger) == REFUSED
+    assert kidless(old) == REFUSED
+    assert documents.hits[PATH] == 2
+    assert kidless(new) == AUTHENTICATED
+    assert all(reason.startswith("signature:") for reason in _refusal_reasons(dev_server))
+
+
+def test_a_client_at_a_jwks_uri_is_read_once_per_request_once_its_set_is_kept(
+    dev_server: LiveServer, documents: DocumentServer
+) -> None:
+    """The request that fetches reads its client on both sides of the fetch (no fetch
+    holds a transaction); every request after it reads the client once."""
+    key = _key()
+    uri = documents.serve_json(PATH, _set(key))
+    client_id = register_client(dev_server, auth_method="private_key_jwt", jwks_uri=uri).client_id
+    reads = _client_reads(dev_server)
+    assert _try(dev_server, key, client_id) == AUTHENTICATED
+    assert len(reads) == 2
+    assert _try(dev_server, key, client_id) == AUTHENTICATED
+    assert len(reads) == 3
+    assert documents.hits[PATH] == 1

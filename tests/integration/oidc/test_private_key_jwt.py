@@ -20,6 +20,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
+from sqlalchemy import event
 
 from sekisho.core.encoding import base64url
 from tests.support.oidc import (
@@ -300,3 +301,26 @@ def test_authlibs_private_key_jwt_client(server: LiveServer, smtp: SmtpCapture) 
     finally:
         browser.close()
     assert _refusal_reasons(server) == ["lifetime"]
+
+
+def _client_reads(server: LiveServer) -> list[str]:
+    """Every statement the server sends that reads ``oidc_clients``, from now on."""
+    reads: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statement = args[2]
+        if "FROM oidc_clients" in statement:
+            reads.append(statement)
+
+    event.listen(server.app.state.oidc.database.engine, "before_cursor_execute", seen)
+    return reads
+
+
+def test_a_token_request_reads_its_client_once(server: LiveServer) -> None:
+    """The client is read once, in the request's transaction, whatever its method."""
+    key = ECKey.generate_key("P-256", auto_kid=True)
+    registered = register_client(server, auth_method="private_key_jwt", jwks=_jwks(key))
+    reads = _client_reads(server)
+    signed = _assertion(key, registered.client_id, server.settings.public_origin)
+    assert _outcome(_token(server, signed)) == AUTHENTICATED
+    assert len(reads) == 1
