@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.staticfiles import StaticFiles
 
 from sekisho import __version__, tracing
@@ -53,7 +54,6 @@ from sekisho.web import (
     health,
     metrics,
     pages,
-    params,
     passkeys_api,
     recovery_api,
     recovery_pages,
@@ -64,6 +64,7 @@ from sekisho.web.devices import DeviceCookie
 from sekisho.web.middleware import Edge
 
 STATIC = Path(__file__).resolve().parent / "web" / "static"
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> FastAPI:
@@ -123,7 +124,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         redoc_url=None,
         openapi_url="/api/openapi.json",
         redirect_slashes=False,  # its redirect would be built from the Host header
-        dependencies=[Depends(params.refuse_nul)],
+        # FastAPI's own OpenTelemetry layer: off with tracing off (nothing of OpenTelemetry
+        # runs then, see sekisho.tracing); otherwise it checks the providers per request.
+        telemetry=None if settings.tracing != "off" else _NO_TELEMETRY,
     )
     app.state.sekisho = sekisho
     app.state.oidc = oidc
@@ -134,38 +137,39 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.state.cookies = Cookies.for_settings(settings)
     app.state.mail_health = MailHealth(database)
     errors.install(app)
+    # Starlette's router tries routes in order, so the sign-in and token endpoints come
+    # first (docs/architecture.md); no path of a router here is matched by one before it.
     app.include_router(health.router)
-    app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(passkeys_api.router)
+    app.include_router(confirmations_api.router)
+    for oidc_router in (
+        token.router,
+        authorize.router,
+        userinfo.router,
+        discovery.router,
+        pushed.router,
+        revocation.router,
+        introspection.router,
+        logout.router,
+    ):
+        app.include_router(oidc_router)
+    app.include_router(pages.router)
     app.include_router(admin.router)
     app.include_router(admin_recoveries.router)
     app.include_router(admin_api.router)
     app.include_router(admin_recoveries_api.router)
     app.include_router(connected_apps.router)
-    for oidc_router in (
-        discovery.router,
-        authorize.router,
-        pushed.router,
-        token.router,
-        revocation.router,
-        introspection.router,
-        userinfo.router,
-        logout.router,
-    ):
-        app.include_router(oidc_router)
     app.include_router(recovery_pages.router)
     app.include_router(recovery_api.router)
     app.include_router(email_change_api.router)
     app.include_router(email_change_pages.router)
-    app.include_router(confirmations_api.router)
     app.include_router(confirmation_pages.router)
     if settings.development:
         app.include_router(devmailbox.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if settings.development:
         app.add_middleware(DevelopmentOrigin, public_origin=settings.public_origin)
-    app.add_middleware(DeviceCookie, cookies=app.state.cookies)
     request_metrics = metrics.install(app, settings, database, limits)
     tracing.install(app, settings)
     app.add_middleware(
@@ -175,5 +179,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         hsts=settings.secure_cookies,
         max_body_bytes=settings.max_body_bytes,
         body_read_seconds=settings.body_read_timeout_seconds,
+        refuse_nul=errors.refuse_nul,
+        device_cookie=DeviceCookie(app.state.cookies),
     )
     return app

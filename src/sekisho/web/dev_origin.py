@@ -15,9 +15,9 @@ alone too.
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -31,8 +31,10 @@ DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 LEFT_ALONE = frozenset({"/healthz", "/readyz"})
 
 
+@functools.lru_cache(maxsize=64)
 def _split_host(host: str, scheme: str) -> tuple[str, int] | None:
-    """A Host header's name (lower case) and port, the scheme's port when none is given."""
+    """A Host header's name (lower case) and port, the scheme's port when none is given.
+    Cached: every request asks, almost always with the same few values."""
     try:
         parts = urlsplit(f"//{host}")
         port = parts.port
@@ -62,7 +64,8 @@ class DevelopmentOrigin:
 
     def _elsewhere(self, scope: Scope) -> bool:
         """The request reached this port under a host name other than the origin's."""
-        reached = _split_host(Headers(scope=scope).get("host", ""), str(scope["scheme"]))
+        host = next((value for name, value in scope["headers"] if name == b"host"), b"")
+        reached = _split_host(host.decode("latin-1"), str(scope["scheme"]))
         return reached is not None and reached[1] == self.port and reached[0] != self.host
 
     def _redirect(self, scope: Scope) -> Response:

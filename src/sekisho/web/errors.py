@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
 
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import N_, gettext
@@ -61,6 +62,12 @@ _FIELD_CODES: dict[tuple[str, ...], ErrorCode] = {
     ("email",): ErrorCode.invalid_email,
     ("code",): ErrorCode.invalid_code_format,
 }
+
+
+async def refuse_nul(scope: Scope, receive: Receive, send: Send) -> None:
+    """The edge's answer to a NUL in the path or the query string
+    (:func:`sekisho.web.params.carries_nul`): 400 ``invalid_request``, as every refusal."""
+    await _respond(Request(scope, receive), ErrorCode.invalid_request)(scope, receive, send)
 
 
 def _respond(

@@ -7,6 +7,8 @@ What it does, outermost first, for each request:
 - writes the access log line and feeds the request metrics: method, path *without* the
   query string (tokens travel in emailed links' query strings, SECURITY.md case 9),
   percent-encoded so a CR or LF cannot forge a line, status and time;
+- the device cookie, when the request minted a device id
+  (:class:`sekisho.web.devices.DeviceCookie`);
 - security headers on every response: CSP with frame-ancestors 'none', no referrer, HSTS
   behind TLS, and ``Cache-Control: no-store`` on everything except static files and the
   explicit allow-list :data:`PUBLIC_CACHE` (provider metadata and keys, the same for
@@ -18,11 +20,15 @@ What it does, outermost first, for each request:
 - a body read timeout: each wait for the next piece of a request body is bounded, then
   408 and the connection closed (uvicorn has none, so a client that declares a body
   and stalls would hold a connection and a worker thread for ever);
-- a body size cap: 413 for a body declared or streamed over ``max_body_bytes``.
+- a body size cap: 413 for a body declared or streamed over ``max_body_bytes``;
+- a NUL in the path or the query string (:func:`sekisho.web.params.carries_nul`) is
+  answered by ``refuse_nul`` (400 ``invalid_request``, as the API or a page) before any
+  routing.
 
 These were six middlewares, one inside the other; each added a coroutine frame per
 request and a wrapper per message sent or received. One layer does the same with one
-``send`` wrapper and one ``receive`` wrapper (docs/architecture.md).
+``send`` wrapper and one ``receive`` wrapper (docs/architecture.md). The NUL refusal was an
+app-wide FastAPI dependency, solved on every request.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sekisho.core.request_ids import enter_request, leave_request
+from sekisho.web.params import carries_nul
 from sekisho.web.request_ids import HEADER, request_id_for
 
 access_log = logging.getLogger("sekisho.access")
@@ -93,8 +100,12 @@ class Edge:
         hsts: bool,
         max_body_bytes: int,
         body_read_seconds: float,
+        refuse_nul: ASGIApp,
+        device_cookie: Callable[[Scope], tuple[bytes, bytes] | None],
     ) -> None:
         self.app = app
+        self.refuse_nul = refuse_nul
+        self.device_cookie = device_cookie
         self.accept_request_id = accept_request_id
         self.observe = observe
         self.max_bytes = max_body_bytes
@@ -125,6 +136,11 @@ class Edge:
         static = path.startswith("/static/")
         public = PUBLIC_CACHE.get(path)
         id_header = (HEADER, request_id.encode())
+        inner = (
+            {**scope, "method": "GET", HEAD_REQUEST: True}
+            if head and path not in HEAD_REFUSED
+            else scope
+        )
 
         async def edge_send(message: Message) -> None:
             nonlocal status
@@ -133,7 +149,11 @@ class Edge:
                 caching = None if static else _NO_STORE
                 if public is not None and status == 200:
                     caching = (_CACHE_CONTROL, public)
-                message["headers"] = self._secured(message.get("headers", ()), caching, id_header)
+                headers = self._secured(message.get("headers", ()), caching, id_header)
+                device = self.device_cookie(inner)
+                if device is not None:
+                    headers.append(device)
+                message["headers"] = headers
             elif head and message["type"] == "http.response.body":
                 if message.get("more_body", False):
                     return
@@ -148,7 +168,8 @@ class Edge:
             if not pending:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.seconds)
+                async with asyncio.timeout(self.seconds):
+                    message = await receive()
             except TimeoutError:
                 raise _Stalled from None
             if message["type"] != "http.request" or not message.get("more_body", False):
@@ -164,11 +185,9 @@ class Edge:
             if too_large:
                 await _refuse(edge_send)
                 return
-            inner = (
-                {**scope, "method": "GET", HEAD_REQUEST: True}
-                if head and path not in HEAD_REFUSED
-                else scope
-            )
+            if carries_nul(scope):
+                await self.refuse_nul(scope, edge_receive, edge_send)
+                return
             try:
                 await self.app(inner, edge_receive, edge_send)
             except _TooLarge:

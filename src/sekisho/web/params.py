@@ -5,8 +5,8 @@ Invariants:
   checked against the shape Sekisho gives it (``secrets.token_urlsafe``) before any
   database call, so a malformed one is 422 ``invalid_field`` on every backend;
 - no request string with a NUL character reaches the store: PostgreSQL refuses NUL in
-  text, and that refusal must never look like an outage (503). :func:`refuse_nul` runs
-  before every route, for the path and the query string; body strings are either of a
+  text, and that refusal must never look like an outage (503). :func:`carries_nul` is
+  checked before routing, for the path and the query string; body strings are either of a
   shape above or cleaned or normalised before use, and the form reader refuses NUL
   (:func:`sekisho.web.context.field`).
 
@@ -23,9 +23,9 @@ from fastapi import Path
 from pydantic import BeforeValidator, Field
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
+from starlette.types import Scope
 
 from sekisho.core.addresses import MAX_ADDRESS_LENGTH
-from sekisho.errors import ErrorCode, SekishoError
 
 #: ``secrets.token_urlsafe`` output (flow, session and passkey ids are 22 characters).
 IDENTIFIER = r"^[A-Za-z0-9_-]{1,64}$"
@@ -94,15 +94,13 @@ class _SessionIdConvertor(Convertor[str]):
 register_url_convertor("session_id", _SessionIdConvertor())
 
 
-async def refuse_nul(request: Request) -> None:
-    """App-wide dependency: a NUL in the path or the query string is 400 ``invalid_request``.
-
-    ``async`` though it awaits nothing: FastAPI runs a plain ``def`` dependency on the
-    thread pool, a hop that cost more than the check (docs/architecture.md)."""
-    if "\x00" in request.url.path or any(
-        "\x00" in key or "\x00" in value for key, value in request.query_params.multi_items()
-    ):
-        raise SekishoError(ErrorCode.invalid_request)
+def carries_nul(scope: Scope) -> bool:
+    """A NUL in the path or the query string (raw or percent-encoded: ``%00`` is the only
+    encoding of it). Checked by the edge before routing (:class:`sekisho.web.middleware.Edge`),
+    which then answers 400 ``invalid_request``: a check on the raw scope, where an
+    app-wide dependency cost dependency solving on every request (docs/architecture.md)."""
+    query: bytes = scope.get("query_string", b"")
+    return "\x00" in scope["path"] or b"%00" in query or b"\x00" in query
 
 
 def query_lists(request: Request) -> dict[str, list[str]]:
