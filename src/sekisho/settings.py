@@ -137,7 +137,10 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 64 * 1024
     body_read_timeout_seconds: float = Field(default=10.0, gt=0)
-    forwarded_allow_ips: str = "127.0.0.1"
+    #: No peer is a proxy until the operator names one: a default of ``127.0.0.1``
+    #: let any process on the host (nginx or not) choose its own address by writing
+    #: ``X-Forwarded-For``, and so pass every per-IP limit (SECURITY.md cases 14, 42).
+    forwarded_allow_ips: str = ""
     accept_request_id: bool = False
     log_format: Literal["text", "json"] = "text"
     metrics_token: SecretStr | None = None

@@ -21,16 +21,17 @@ from tests.support.smtp import free_port
 TRUSTED_PROXY = "127.0.0.2"
 
 
-@pytest.fixture
-def factory_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+@contextlib.contextmanager
+def _factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[str]:
+    """``uvicorn --factory sekisho.asgi:create`` with one send per IP an hour."""
     port = free_port()
     for name, value in {
         "SEKISHO_PUBLIC_ORIGIN": f"http://127.0.0.1:{port}",
         "SEKISHO_DATABASE_URL": f"sqlite:///{tmp_path}/factory.db",
         "SEKISHO_SECRET_KEY": SECRET_KEY,
         "SEKISHO_MAIL_WORKER": "false",
-        "SEKISHO_FORWARDED_ALLOW_IPS": f"{TRUSTED_PROXY}/32",
         "SEKISHO_LIMIT_SENDS_PER_IP": "1/hour",
+        **environment,
     }.items():
         monkeypatch.setenv(name, value)
     config = uvicorn.Config(
@@ -55,6 +56,12 @@ def factory_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+@pytest.fixture
+def factory_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    with _factory(tmp_path, monkeypatch, SEKISHO_FORWARDED_ALLOW_IPS=f"{TRUSTED_PROXY}/32") as url:
+        yield url
 
 
 def _request_from(url: str, source: str, forwarded_for: str, address: str) -> int:
@@ -82,3 +89,18 @@ def test_forwarded_for_is_believed_from_a_listed_proxy_only(factory_url: str) ->
         _request_from(factory_url, "127.0.0.1", "198.51.100.5", "b2@example.com"),
     ]
     assert direct == [202, 429]
+
+
+def test_by_default_no_peer_is_a_proxy_so_a_local_client_cannot_rotate_its_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An attacker on the same host (or a tester on loopback) writing a new
+    ``X-Forwarded-For`` on every request is still one client: nothing is trusted
+    until ``forwarded_allow_ips`` names the proxy."""
+    monkeypatch.delenv("SEKISHO_FORWARDED_ALLOW_IPS", raising=False)
+    with _factory(tmp_path, monkeypatch) as url:
+        rotated = [
+            _request_from(url, "127.0.0.1", f"198.51.100.{n}", f"c{n}@example.com")
+            for n in (1, 2, 3)
+        ]
+    assert rotated == [202, 429, 429]

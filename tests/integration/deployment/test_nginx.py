@@ -64,6 +64,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 "SEKISHO_SMTP_SECURITY": "none",
                 "SEKISHO_MAIL_POLL_SECONDS": "0.05",
                 "SEKISHO_ACCEPT_REQUEST_ID": "true",
+                "SEKISHO_FORWARDED_ALLOW_IPS": "127.0.0.1",  # nginx on this host
                 "SEKISHO_LIMIT_SENDS_PER_ADDRESS": "2/hour",
             }
             for command in (["db", "upgrade"], ["users", "add", "ana@example.com"]):
