@@ -6,7 +6,7 @@ transaction, and returns plain results; the web layer only translates HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -360,11 +360,12 @@ class Sekisho:
             raise SekishoError(ErrorCode.not_authenticated)
         return user
 
-    def account(self, session: Session) -> AccountView:
+    def account(self, session: Session, *, activity: Collection[str] = ()) -> AccountView:
+        """The account, its sessions, and its 20 newest events named in ``activity``."""
         with self.database.reading() as repos:
             user = self._user(repos, session)
             return AccountView(
                 user=user,
                 sessions=repos.sessions.active_for(user.id),
-                activity=repos.audit.recent(user.id, user.email, 20),
+                activity=repos.audit.recent(user.id, user.email, 20, activity),
             )

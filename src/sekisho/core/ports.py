@@ -7,7 +7,7 @@ requests on any number of instances see exactly one winner.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -224,7 +224,9 @@ class KnownDevices(Protocol):
 
 class Audit(Protocol):
     def append(self, event: AuditEvent) -> None: ...
-    def recent(self, user_id: str, email: str, limit: int) -> list[AuditEvent]:
+    def recent(
+        self, user_id: str, email: str, limit: int, events: Collection[str] | None = None
+    ) -> list[AuditEvent]:
         """The newest events about an account, by its id or its address (requests and
         failed attempts are recorded by address, before any account is looked up)."""
         ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -609,14 +609,16 @@ class SqlAudit:
         written, self._pending = self._pending, []
         audit_chain.adopt(self._c, self._seal, written)
 
-    def recent(self, user_id: str, email: str, limit: int) -> list[AuditEvent]:
+    def recent(
+        self, user_id: str, email: str, limit: int, events: Collection[str] | None = None
+    ) -> list[AuditEvent]:
+        """The newest ``limit`` events of the account, only those named in ``events``
+        when given (before the limit, so other events never push them off)."""
         t = audit_events
-        rows = self._c.execute(
-            select(t)
-            .where(or_(t.c.user_id == user_id, t.c.email == email))
-            .order_by(t.c.id.desc())
-            .limit(limit)
-        ).mappings()
+        query = select(t).where(or_(t.c.user_id == user_id, t.c.email == email))
+        if events is not None:
+            query = query.where(t.c.event.in_(sorted(events)))
+        rows = self._c.execute(query.order_by(t.c.id.desc()).limit(limit)).mappings()
         return [
             AuditEvent(
                 event=row["event"],

@@ -32,6 +32,10 @@ router = APIRouter(include_in_schema=False)
 
 NUDGE_MAX_AGE = 30 * 24 * 3600
 
+#: The events the account page lists under "Recent activity", worded for the holder.
+#: Only these are listed (the query filters on them), so no row shows an internal
+#: name; events written for operators and applications (tokens issued, pushed
+#: requests, attributes set) are in the audit log, not on this page.
 EVENT_LABELS = {
     "signin.succeeded": N_("Signed in"),
     "signin.rejected": N_("Sign-in refused"),
@@ -69,6 +73,21 @@ EVENT_LABELS = {
     "signin.new_browser": N_("Signed in from a new browser"),
     "oidc.consent.revoked": N_("Access taken back from a connected app"),
     "oidc.logout": N_("Signed out at an application's request"),
+    "oidc.consent.granted": N_("Access given to a connected app"),
+    "oidc.authorization.granted": N_("Signed in to an application"),
+    "oidc.refresh.reused": N_("An app's old sign-in was used again: its access was ended"),
+    "signin.restricted": N_("Signed in to add a passkey first"),
+    "session.ended_by_tier": N_("Signed out by a change of tier"),
+    "account.tier_set": N_("Account tier changed"),
+    "account.tier_changed": N_("Account tier changed"),
+    "passkey.removal_refused": N_("Removing a passkey refused"),
+    "recovery.operator.opened": N_("Recovery by our staff opened"),
+    "recovery.operator.approved": N_("Recovery by our staff approved"),
+    "recovery.operator.cancelled": N_("Recovery by our staff cancelled"),
+    "recovery.operator.used": N_("Signed in with a code from our staff"),
+    "recovery.operator.failed": N_("Code from our staff refused"),
+    "confirmation.confirmed": N_("Transaction confirmed with a passkey"),
+    "confirmation.passkey.failed": N_("Transaction confirmation failed"),
 }
 
 
@@ -447,7 +466,7 @@ def account(
     return page(
         request,
         "account.html",
-        view=sekisho.account(session),
+        view=sekisho.account(session, activity=EVENT_LABELS),
         current=session,
         passkeys=items,
         action_names=action_names,
@@ -465,7 +484,7 @@ def account(
         describe=lambda item: ClientInfo.of(item.ip, item.user_agent).describe(language),
         signed_in_with=lambda amr, aal: wording.signed_in_with(language, amr, aal),
         method=lambda amr: wording.method_label(language, amr) if amr else "",
-        event_label=lambda name: gettext(language, EVENT_LABELS.get(name) or name),
+        event_label=lambda name: gettext(language, EVENT_LABELS[name]),
     )
 
 
