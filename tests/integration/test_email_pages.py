@@ -111,3 +111,23 @@ def test_this_was_not_me_needs_csrf_and_is_audited(server: LiveServer, smtp: Smt
     finally:
         waiting.close()
         phone.close()
+
+
+def test_a_wrong_code_and_the_tries_left_read_as_one_message_in_each_language(
+    server: LiveServer,
+) -> None:
+    """English sentences are separated by a space; Japanese ones follow 。 directly."""
+    expected = {
+        "en": '<p class="error" role="alert" id="error">That code is not correct. <span',
+        "ja": '<p class="error" role="alert" id="error">確認コードが正しくありません。<span',
+    }
+    for language, start in expected.items():
+        browser = FormBrowser(server.url)
+        try:
+            browser.http.cookies.set("sekisho_lang", language)
+            flow = browser.request_email(f"{language}@example.com")
+            wrong = browser.post("/signin/email/code", {"flow": flow, "code": "000000"})
+            assert wrong.status_code == 400
+            assert start in wrong.text
+        finally:
+            browser.close()
