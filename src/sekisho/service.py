@@ -367,5 +367,7 @@ class Sekisho:
             return AccountView(
                 user=user,
                 sessions=repos.sessions.active_for(user.id),
-                activity=repos.audit.recent(user.id, user.email, 20, activity),
+                activity=repos.audit.recent(
+                    user.id, user.email, 20, activity, since=user.created_at
+                ),
             )

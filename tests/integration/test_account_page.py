@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sekisho.core.records import AuditEvent
 from tests.support.passkeys import email_sign_in
 from tests.support.server import LiveServer
-from tests.support.smtp import SmtpCapture
+from tests.support.smtp import SmtpCapture, text_of
 
 ADDRESS = "hana@example.com"
 INTERNAL_NAME = re.compile(r"\b[a-z_]+\.[a-z_]+(\.[a-z_]+)?\b")
@@ -66,3 +66,25 @@ def test_events_written_for_others_neither_show_nor_push_the_holders_off(
         activity = _activity(holder.get("/account").text)
     assert "Signed in" in activity
     assert INTERNAL_NAME.search(activity) is None, activity
+
+
+def test_an_address_given_up_does_not_bring_its_old_accounts_activity(
+    server: LiveServer, smtp: SmtpCapture
+) -> None:
+    """An account moved to a new address keeps its history to itself: whoever is later
+    given the old address sees no sign-in of the earlier holder (times, addresses)."""
+    server.add_user(ADDRESS)
+    with server.client() as earlier:
+        email_sign_in(server, smtp, earlier, ADDRESS)
+        asked = earlier.post("/api/v1/account/email", json={"email": "hana.new@example.com"})
+        assert asked.status_code == 202, asked.text
+        text = text_of(smtp.wait_for("hana.new@example.com"))
+        token = re.search(r"/account/email/confirm\?token=([A-Za-z0-9_-]+)", text)
+        assert token is not None, text
+        moved = earlier.post("/api/v1/account/email/link", json={"token": token.group(1)})
+        assert moved.status_code == 200, moved.text
+    server.add_user(ADDRESS)
+    with server.client() as later:
+        email_sign_in(server, smtp, later, ADDRESS)
+        activity = _activity(later.get("/account").text)
+    assert activity.count("Signed in") == 1, activity

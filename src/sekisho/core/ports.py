@@ -225,7 +225,12 @@ class KnownDevices(Protocol):
 class Audit(Protocol):
     def append(self, event: AuditEvent) -> None: ...
     def recent(
-        self, user_id: str, email: str, limit: int, events: Collection[str] | None = None
+        self,
+        user_id: str,
+        email: str,
+        limit: int,
+        events: Collection[str] | None = None,
+        since: datetime | None = None,
     ) -> list[AuditEvent]:
         """The newest events about an account, by its id or its address (requests and
         failed attempts are recorded by address, before any account is looked up)."""

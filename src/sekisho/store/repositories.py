@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -610,12 +610,23 @@ class SqlAudit:
         audit_chain.adopt(self._c, self._seal, written)
 
     def recent(
-        self, user_id: str, email: str, limit: int, events: Collection[str] | None = None
+        self,
+        user_id: str,
+        email: str,
+        limit: int,
+        events: Collection[str] | None = None,
+        since: datetime | None = None,
     ) -> list[AuditEvent]:
-        """The newest ``limit`` events of the account, only those named in ``events``
-        when given (before the limit, so other events never push them off)."""
+        """The newest ``limit`` events of the account: its own, and those that name only
+        its address (requests for it, from ``since``, the account's creation, on: an
+        address given up by an earlier account never brings that account's events).
+        Only those named in ``events`` when given (before the limit, so other events
+        never push them off)."""
         t = audit_events
-        query = select(t).where(or_(t.c.user_id == user_id, t.c.email == email))
+        about_address = and_(t.c.user_id.is_(None), t.c.email == email)
+        if since is not None:
+            about_address = and_(about_address, t.c.at >= since)
+        query = select(t).where(or_(t.c.user_id == user_id, about_address))
         if events is not None:
             query = query.where(t.c.event.in_(sorted(events)))
         rows = self._c.execute(query.order_by(t.c.id.desc()).limit(limit)).mappings()
