@@ -179,7 +179,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         hsts=settings.secure_cookies,
         max_body_bytes=settings.max_body_bytes,
         body_read_seconds=settings.body_read_timeout_seconds,
-        refuse_nul=errors.refuse_nul,
+        refuse=errors.refuse_at_edge,
         device_cookie=DeviceCookie(app.state.cookies),
     )
     return app

@@ -333,3 +333,32 @@ def test_multipart_posts_to_form_pages_are_415(
         )
         assert answer.status_code == 415, answer.text
         assert http.get("/api/v1/session").status_code == 200
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared", "streamed"])
+def test_a_form_body_over_the_limit_gets_a_page_not_json(
+    make_server: ServerFactory, chunked: bool
+) -> None:
+    """A page's form over the cap is answered as every page refusal is: HTML in the
+    visitor's language, with the stable code, and the connection closed."""
+    server = make_server(max_body_bytes=1024)
+    form = b"email=" + b"a" * 2000
+    framing = (
+        b"Transfer-Encoding: chunked\r\n\r\n"
+        + f"{len(form):x}\r\n".encode()
+        + form
+        + b"\r\n0\r\n\r\n"
+        if chunked
+        else f"Content-Length: {len(form)}\r\n\r\n".encode() + form
+    )
+    request = (
+        b"POST /signin/email HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Language: ja\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n" + framing
+    )
+    answer = _raw(server, request)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b"content-type: text/html" in head.lower()
+    assert b"connection: close" in head.lower()
+    assert b"payload_too_large" in body
+    assert b'lang="ja"' in body

@@ -64,10 +64,13 @@ _FIELD_CODES: dict[tuple[str, ...], ErrorCode] = {
 }
 
 
-async def refuse_nul(scope: Scope, receive: Receive, send: Send) -> None:
-    """The edge's answer to a NUL in the path or the query string
-    (:func:`sekisho.web.params.carries_nul`): 400 ``invalid_request``, as every refusal."""
-    await _respond(Request(scope, receive), ErrorCode.invalid_request)(scope, receive, send)
+async def refuse_at_edge(scope: Scope, receive: Receive, send: Send, code: ErrorCode) -> None:
+    """The edge's own refusals, answered like every other (JSON under ``/api/``, a page
+    elsewhere): 400 ``invalid_request`` for a NUL in the path or the query string
+    (:func:`sekisho.web.params.carries_nul`), 413 ``payload_too_large`` for a body over
+    the cap, which also closes the connection (the rest of the body is never read)."""
+    headers = {"Connection": "close"} if code is ErrorCode.payload_too_large else None
+    await _respond(Request(scope, receive), code, headers=headers)(scope, receive, send)
 
 
 def _respond(

@@ -20,9 +20,10 @@ What it does, outermost first, for each request:
 - a body read timeout: each wait for the next piece of a request body is bounded, then
   408 and the connection closed (uvicorn has none, so a client that declares a body
   and stalls would hold a connection and a worker thread for ever);
-- a body size cap: 413 for a body declared or streamed over ``max_body_bytes``;
+- a body size cap: 413 for a body declared or streamed over ``max_body_bytes``, as a
+  page outside ``/api/`` (``refuse``);
 - a NUL in the path or the query string (:func:`sekisho.web.params.carries_nul`) is
-  answered by ``refuse_nul`` (400 ``invalid_request``, as the API or a page) before any
+  answered by ``refuse`` (400 ``invalid_request``, as the API or a page) before any
   routing.
 
 These were six middlewares, one inside the other; each added a coroutine frame per
@@ -34,20 +35,23 @@ app-wide FastAPI dependency, solved on every request.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sekisho.core.request_ids import enter_request, leave_request
+from sekisho.errors import ErrorCode
 from sekisho.web.params import carries_nul
 from sekisho.web.request_ids import HEADER, request_id_for
 
 access_log = logging.getLogger("sekisho.access")
+
+#: How the edge answers a request it refuses itself (``web.errors.refuse_at_edge``).
+Refuse = Callable[[Scope, Receive, Send, ErrorCode], Awaitable[None]]
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -100,11 +104,11 @@ class Edge:
         hsts: bool,
         max_body_bytes: int,
         body_read_seconds: float,
-        refuse_nul: ASGIApp,
+        refuse: Refuse,
         device_cookie: Callable[[Scope], tuple[bytes, bytes] | None],
     ) -> None:
         self.app = app
-        self.refuse_nul = refuse_nul
+        self.refuse = refuse
         self.device_cookie = device_cookie
         self.accept_request_id = accept_request_id
         self.observe = observe
@@ -183,15 +187,15 @@ class Edge:
         token = enter_request(request_id)
         try:
             if too_large:
-                await _refuse(edge_send)
+                await self.refuse(scope, receive, edge_send, ErrorCode.payload_too_large)
                 return
             if carries_nul(scope):
-                await self.refuse_nul(scope, edge_receive, edge_send)
+                await self.refuse(scope, edge_receive, edge_send, ErrorCode.invalid_request)
                 return
             try:
                 await self.app(inner, edge_receive, edge_send)
             except _TooLarge:
-                await _refuse(edge_send)
+                await self.refuse(scope, receive, edge_send, ErrorCode.payload_too_large)
         finally:
             seconds = time.perf_counter() - started
             self._log(scope, status, seconds)
@@ -247,22 +251,6 @@ def _over(declared: bytes, max_bytes: int) -> bool:
         return int(declared) > max_bytes
     except ValueError:
         return True
-
-
-async def _refuse(send: Send) -> None:
-    body = json.dumps({"error": "payload_too_large", "message": "The request is too large."})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body.encode()})
 
 
 class _TooLarge(HTTPException):
