@@ -137,6 +137,11 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 64 * 1024
     body_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: How long ``sekisho serve`` keeps an idle connection open. uvicorn's own 5 s is
+    #: shorter than most clients' pools keep one (httpx, Node's agent, proxies), so a
+    #: client would send its next request on a connection the server was closing and
+    #: read no answer; 75 s is nginx's default, and a reverse proxy closes first.
+    keep_alive_seconds: int = Field(default=75, gt=0)
     #: No peer is a proxy until the operator names one: a default of ``127.0.0.1``
     #: let any process on the host (nginx or not) choose its own address by writing
     #: ``X-Forwarded-For``, and so pass every per-IP limit (SECURITY.md cases 14, 42).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import subprocess
 import sys
 import time
@@ -214,6 +215,27 @@ def test_serve_shows_one_address(tmp_path: Path) -> None:
     )
     assert "127.0.0.1" not in output
     assert "Uvicorn running" not in output
+
+
+def test_serve_keeps_an_idle_connection_for_the_next_request(tmp_path: Path) -> None:
+    """A kept-alive connection idle for longer than uvicorn's default 5 s still answers:
+    clients reuse pooled connections, and a server closing first left one request
+    without an answer (SEKISHO_KEEP_ALIVE_SECONDS, 75 s by default)."""
+    port = free_port()
+    with serving(tmp_path, port):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        statuses = []
+        for pause in (0, 6.5):
+            time.sleep(pause)
+            connection.request("GET", "/healthz")
+            answer = connection.getresponse()
+            answer.read()
+            statuses.append(answer.status)
+            if pause == 0:
+                first_socket = connection.sock
+        assert connection.sock is first_socket
+        connection.close()
+    assert statuses == [200, 200]
 
 
 def test_serve_with_workers_needs_shared_rate_limits(tmp_path: Path) -> None:
