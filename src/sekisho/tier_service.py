@@ -78,8 +78,10 @@ class TierService:
         attestation: Attestation,
         keys: Keyring,
         clock: Callable[[], datetime],
+        self_signup: bool,
     ) -> None:
         self._transactions = transactions
+        self._self_signup = self_signup
         self._keys = keys
         self._policy = policy
         self._attestation = attestation
@@ -161,7 +163,7 @@ class TierService:
         old, new = self._policy.tier_for(before), self._policy.tier_for(after)
         standing = standing_of(repos, before)
         if old.name != new.name:
-            reason = lockout_reason(new, standing, self._attestation)
+            reason = lockout_reason(new, standing, self._attestation, self_signup=self._self_signup)
             if reason is not None:
                 raise TierRefused(f"{before.email} stays in tier {old.name}: {reason}")
         return TierChange(
@@ -169,7 +171,7 @@ class TierService:
             before=old.name,
             after=new.name,
             ways_in=tuple(ways_in(new, standing, self._attestation)),
-            bridges=tuple(bridges(new, standing)),
+            bridges=tuple(bridges(new, standing, self_signup=self._self_signup)),
         )
 
     def _record(
@@ -303,6 +305,7 @@ class TierService:
                 passkey=None,
                 standing=lambda: standing_of(repos, user),
                 attestation=self._attestation,
+                self_signup=self._self_signup,
             )
             is Admission.FULL
         )
