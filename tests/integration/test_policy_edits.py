@@ -30,13 +30,24 @@ def _alive(server: LiveServer, earlier: httpx.Client) -> bool:
 
 
 def _signed_in_both_ways(
-    server: LiveServer, smtp: SmtpCapture, by_email: httpx.Client, by_passkey: httpx.Client
-) -> None:
+    make_server: ServerFactory,
+    smtp: SmtpCapture,
+    tmp_path: Path,
+    by_email: httpx.Client,
+    by_passkey: httpx.Client,
+) -> tuple[Path, LiveServer]:
+    """A server on test_tiers' policy where one account signed ``by_email`` in by email
+    and ``by_passkey`` in by the passkey it then added; the policy file and the server."""
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(POLICY, encoding="utf-8")
+    server = make_server(policy_file=policy_file)
+    by_email.base_url = by_passkey.base_url = httpx.URL(server.url)
     server.add_user("mio@example.com")
     authenticator = SoftAuthenticator()
     assert email_code(smtp, by_email, "mio@example.com").status_code == 200
     assert register(server, by_email, authenticator).status_code == 201
     assert sign_in(server, by_passkey, authenticator).status_code == 200
+    return policy_file, server
 
 
 def test_an_edit_that_forbids_email_ends_the_email_sessions_once(
@@ -45,11 +56,8 @@ def test_an_edit_that_forbids_email_ends_the_email_sessions_once(
     """standard stops admitting email (passkeys at AAL2 only): after the restart the
     email session is dead and the passkey session lives; a second restart with the same
     policy ends nothing more and audits no second application."""
-    policy_file = tmp_path / "policy.toml"
-    policy_file.write_text(POLICY, encoding="utf-8")
-    first = make_server(policy_file=policy_file)
-    with first.client() as by_email, first.client() as by_passkey:
-        _signed_in_both_ways(first, smtp, by_email, by_passkey)
+    with httpx.Client(timeout=30) as by_email, httpx.Client(timeout=30) as by_passkey:
+        policy_file, first = _signed_in_both_ways(make_server, smtp, tmp_path, by_email, by_passkey)
         first.stop()
         policy_file.write_text(STRICTER, encoding="utf-8")
         edited = make_server(policy_file=policy_file)
@@ -68,11 +76,8 @@ def test_an_edited_rule_that_moves_an_account_ends_what_its_new_tier_refuses(
 ) -> None:
     """The rule's threshold drops below the account's assets: the account is now
     high_value by the rule, and its email session ends at the restart."""
-    policy_file = tmp_path / "policy.toml"
-    policy_file.write_text(POLICY, encoding="utf-8")
-    first = make_server(policy_file=policy_file)
-    with first.client() as by_email, first.client() as by_passkey:
-        _signed_in_both_ways(first, smtp, by_email, by_passkey)
+    with httpx.Client(timeout=30) as by_email, httpx.Client(timeout=30) as by_passkey:
+        policy_file, first = _signed_in_both_ways(make_server, smtp, tmp_path, by_email, by_passkey)
         database = first.database
         try:
             with database.transaction() as repos:
@@ -96,11 +101,8 @@ def test_instances_starting_together_apply_an_edit_exactly_once(
 ) -> None:
     """Three processes start at once with the edited policy: every one of them starts,
     one claims the policy, and the email session is ended by exactly one event."""
-    policy_file = tmp_path / "policy.toml"
-    policy_file.write_text(POLICY, encoding="utf-8")
-    first = make_server(policy_file=policy_file)
-    with first.client() as by_email, first.client() as by_passkey:
-        _signed_in_both_ways(first, smtp, by_email, by_passkey)
+    with httpx.Client(timeout=30) as by_email, httpx.Client(timeout=30) as by_passkey:
+        policy_file, first = _signed_in_both_ways(make_server, smtp, tmp_path, by_email, by_passkey)
         first.stop()
         policy_file.write_text(STRICTER, encoding="utf-8")
         started: list[LiveServer] = []
