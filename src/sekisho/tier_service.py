@@ -10,7 +10,9 @@ attribute, is notified to the account's address in the same transaction (in the
 holder's language when known, else ``locale``), and in that transaction ends every
 session whose proof the new tier would not admit in full (SECURITY.md case 50: a
 method the tier forbids cannot keep the account signed in either, even if it was used
-before); ending them queues their back-channel logouts like any other end.
+before); ending them queues their back-channel logouts like any other end. An edit of
+the policy file is applied the same way, once, by the first process that starts with it
+(``apply_policy``), for every account that holds a session.
 """
 
 from __future__ import annotations
