@@ -87,6 +87,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             now=clock(),
         )
         await asyncio.to_thread(oidc.ensure_keys)
+        await asyncio.to_thread(sekisho.tiers.apply_policy)
         worker_tasks: list[asyncio.Task[None]] = []
         if settings.mail_worker:
             worker = OutboxWorker(

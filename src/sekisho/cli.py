@@ -37,7 +37,7 @@ from sekisho.operator_recovery_service import CaseRefused as OperatorCaseRefused
 from sekisho.operator_recovery_service import OperatorRecoveryService
 from sekisho.policy.assurance import Attestation
 from sekisho.policy.deployment import policy_for
-from sekisho.policy.explain import explain
+from sekisho.policy.explain import explain, explain_self_signup
 from sekisho.policy.parsing import PolicyError, load_policy
 from sekisho.policy.tiers import Policy
 from sekisho.service import utc_now
@@ -434,6 +434,7 @@ def _tiers(process: str) -> TierService:
         attestation=Attestation(frozenset(settings.passkey_aaguid_allowlist)),
         keys=keys,
         clock=utc_now,
+        self_signup=settings.self_signup,
     )
 
 
@@ -644,6 +645,8 @@ def policy_check(path: Path) -> None:
     if deployment is None:
         typer.echo("(not checked against this deployment's settings: they do not load here)")
         return
+    if deployment.self_signup:
+        typer.echo(explain_self_signup(policy))
     try:
         policy_for(path, attested_keys=deployment.passkey_attestation == "direct")
     except PolicyError as error:

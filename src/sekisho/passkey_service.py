@@ -213,13 +213,10 @@ class PasskeyService:
         """The account holds a passkey its tier accepts (a restricted session's
         enrolment is done; signing in with that passkey issues the full session)."""
         with self._database.reading() as repos:
-            user = repos.users.by_id(session.user_id)
-            if user is None:
+            if repos.users.by_id(session.user_id) is None:
                 return False
-            tier = self._completion.policy.tier_for(user)
-            return bool(
-                qualifying_passkeys(tier, repos.passkeys.for_user(user.id), self.attestation)
-            )
+            registered = repos.passkeys.for_user(session.user_id)
+            return self._enrolment_done(repos, session, registered)
 
     def passkeys_of(self, session: Session) -> list[Passkey]:
         with self._database.reading() as repos:
@@ -326,12 +323,17 @@ class PasskeyService:
         audited), counting under the account's lock so that two ceremonies finishing at
         once cannot both take the last place. A restricted session (a recovery, or a
         tier's enrolment) is not held to it: it may not remove a passkey, so a refusal
-        would leave the owner no way in; full sessions of that account then add none until
-        it is back under the cap."""
-        if session.restricted:
-            return
+        would leave the owner no way in. The exemption is bounded: a restricted session
+        enrols one passkey and no more (a recovery's is completed by it; a tier's
+        enrolment is done once the account holds a passkey the tier accepts), and full
+        sessions of that account then add none until it is back under the cap."""
         repos.locks.hold(f"passkeys:{session.user_id}")
-        if len(repos.passkeys.for_user(session.user_id)) >= PASSKEYS_PER_ACCOUNT:
+        registered = repos.passkeys.for_user(session.user_id)
+        if session.restricted:
+            if not is_recovery(session) and self._enrolment_done(repos, session, registered):
+                raise SekishoError(ErrorCode.session_restricted)
+            return
+        if len(registered) >= PASSKEYS_PER_ACCOUNT:
             self._audit(
                 repos,
                 "passkey.registration.failed",
@@ -345,6 +347,18 @@ class PasskeyService:
                 persist=True,
                 detail={"limit": PASSKEYS_PER_ACCOUNT},
             )
+
+    def _enrolment_done(
+        self, repos: Repositories, session: Session, registered: Sequence[Passkey]
+    ) -> bool:
+        """The account already holds a passkey its tier accepts: the enrolment this
+        restricted session exists for is done, and signing in with it gives the full
+        session."""
+        user = repos.users.by_id(session.user_id)
+        if user is None:
+            return True
+        tier = self._completion.policy.tier_for(user)
+        return bool(qualifying_passkeys(tier, registered, self.attestation))
 
     def _fresh_user(
         self, repos: Repositories, session: Session, now: datetime, change: Change

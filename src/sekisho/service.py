@@ -164,6 +164,7 @@ class Sekisho:
             attestation=attestation,
             keys=self.keys,
             clock=clock,
+            self_signup=settings.self_signup,
         )
         self.password = PasswordSignIn(
             failures=failures,

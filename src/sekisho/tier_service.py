@@ -10,7 +10,9 @@ attribute, is notified to the account's address in the same transaction (in the
 holder's language when known, else ``locale``), and in that transaction ends every
 session whose proof the new tier would not admit in full (SECURITY.md case 50: a
 method the tier forbids cannot keep the account signed in either, even if it was used
-before); ending them queues their back-channel logouts like any other end.
+before); ending them queues their back-channel logouts like any other end. An edit of
+the policy file is applied the same way, once, by the first process that starts with it
+(``apply_policy``), for every account that holds a session.
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ from sekisho.core.sessions import session_event
 from sekisho.i18n import DEFAULT_LOCALE
 from sekisho.policy.admission import Admission, admit, bridges, lockout_reason, ways_in
 from sekisho.policy.assurance import Attestation, method_of
+from sekisho.policy.fingerprint import fingerprint
 from sekisho.policy.tiers import Policy, Tier
 
 ACTOR_DETAIL = {"by": "operator"}
+POLICY_ACTOR = "policy"  # who ends the sessions an edited policy refuses
+SHOWN = 12  # fingerprint characters in the audit event
 
 
 class TierRefused(ValueError):
@@ -75,8 +80,10 @@ class TierService:
         attestation: Attestation,
         keys: Keyring,
         clock: Callable[[], datetime],
+        self_signup: bool,
     ) -> None:
         self._transactions = transactions
+        self._self_signup = self_signup
         self._keys = keys
         self._policy = policy
         self._attestation = attestation
@@ -158,7 +165,7 @@ class TierService:
         old, new = self._policy.tier_for(before), self._policy.tier_for(after)
         standing = standing_of(repos, before)
         if old.name != new.name:
-            reason = lockout_reason(new, standing, self._attestation)
+            reason = lockout_reason(new, standing, self._attestation, self_signup=self._self_signup)
             if reason is not None:
                 raise TierRefused(f"{before.email} stays in tier {old.name}: {reason}")
         return TierChange(
@@ -166,7 +173,7 @@ class TierService:
             before=old.name,
             after=new.name,
             ways_in=tuple(ways_in(new, standing, self._attestation)),
-            bridges=tuple(bridges(new, standing)),
+            bridges=tuple(bridges(new, standing, self_signup=self._self_signup)),
         )
 
     def _record(
@@ -222,24 +229,72 @@ class TierService:
                 after=change.after,
             )
 
+    def apply_policy(self) -> int | None:
+        """Make the weakest link hold after an edit of the policy (SECURITY.md case 50):
+        when this process runs another policy than the one last applied (by
+        :func:`~sekisho.policy.fingerprint.fingerprint`), claim it and, in the same
+        transaction, end every session the account's tier under it would not admit in
+        full, whether the edit changed the tier's rules or moved the account to another
+        tier by a rule. Returns how many sessions ended; None when the policy was
+        already applied (by this deployment before, or by a process starting at the
+        same time)."""
+        mine = fingerprint(self._policy, self._attestation)
+        with self._transactions.transaction() as repos:
+            now = self._clock()
+            if not repos.applied_policy.claim(mine, now=now):
+                return None
+            ended = 0
+            for user_id in repos.sessions.users_signed_in(now=now):
+                user = repos.users.by_id(user_id)
+                if user is not None:
+                    tier = self._policy.tier_for(user)
+                    ended += self._end_refused_sessions(
+                        repos, user, tier, POLICY_ACTOR, now, cause="policy_changed"
+                    )
+            repos.audit.append(
+                AuditEvent(
+                    event="policy.applied",
+                    outcome="success",
+                    at=now,
+                    ip=POLICY_ACTOR,
+                    detail={
+                        "fingerprint": mine[:SHOWN],
+                        "source": self._policy.source,
+                        "sessions_ended": ended,
+                    },
+                )
+            )
+            return ended
+
     def _end_refused_sessions(
-        self, repos: Repositories, user: User, tier: Tier, actor: str, now: datetime
-    ) -> None:
+        self,
+        repos: Repositories,
+        user: User,
+        tier: Tier,
+        actor: str,
+        now: datetime,
+        *,
+        cause: str = "tier_changed",
+    ) -> int:
         """End the unrestricted sessions whose proof ``tier`` would refuse or only
-        restrict; a restricted session may already do no more than enrol a passkey."""
+        restrict (a restricted session may already do no more than enrol a passkey);
+        return how many ended."""
+        ended = 0
         for session in repos.sessions.active_for(user.id):
             if session.restricted or self._admits(repos, user, tier, session):
                 continue
-            if repos.sessions.revoke(session.id, reason="tier_changed", now=now):
+            if repos.sessions.revoke(session.id, reason=cause, now=now):
+                ended += 1
                 repos.audit.append(
                     session_event(
                         "session.ended_by_tier",
                         session,
                         ClientInfo.of(actor, None),
                         now,
-                        detail={"tier": tier.name},
+                        detail={"tier": tier.name, "cause": cause},
                     )
                 )
+        return ended
 
     def _admits(self, repos: Repositories, user: User, tier: Tier, session: Session) -> bool:
         """Whether ``tier`` would admit the session's proof in full. A session does not
@@ -252,6 +307,7 @@ class TierService:
                 passkey=None,
                 standing=lambda: standing_of(repos, user),
                 attestation=self._attestation,
+                self_signup=self._self_signup,
             )
             is Admission.FULL
         )

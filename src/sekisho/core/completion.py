@@ -206,6 +206,7 @@ class Completion:
             passkey=proof.passkey,
             standing=lambda: standing_of(repos, user),
             attestation=self._attestation,
+            self_signup=self._self_signup,
         )
 
     @staticmethod

@@ -149,6 +149,9 @@ class Sessions(Protocol):
     def revoke(self, session_id: str, *, reason: str, now: datetime) -> bool: ...
     def revoke_others(self, user_id: str, *, keep: str, now: datetime) -> int: ...
     def active_for(self, user_id: str) -> list[Session]: ...
+    def users_signed_in(self, *, now: datetime) -> list[str]:
+        """The accounts that hold an unrestricted session not yet past its absolute end."""
+        ...
 
 
 class RecoveryCodes(Protocol):
@@ -248,6 +251,13 @@ class Locks(Protocol):
         ...
 
 
+class AppliedPolicy(Protocol):
+    def claim(self, fingerprint: str, *, now: datetime) -> bool:
+        """Record ``fingerprint`` as the policy applied; True when this call changed the
+        record, so that of several processes starting at once exactly one applies it."""
+        ...
+
+
 class Repositories(Protocol):
     """Everything one transaction can touch."""
 
@@ -279,6 +289,8 @@ class Repositories(Protocol):
     def devices(self) -> KnownDevices: ...
     @property
     def operator_recoveries(self) -> OperatorRecoveries: ...
+    @property
+    def applied_policy(self) -> AppliedPolicy: ...
 
 
 class Transactions(Protocol):

@@ -264,6 +264,7 @@ class OutboxWorker:
             passkey=None,
             standing=lambda: standing_of(repos, user),
             attestation=self._attestation,
+            self_signup=self._settings.self_signup,
         )
         return admission is Admission.REFUSED
 

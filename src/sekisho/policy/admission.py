@@ -6,6 +6,10 @@
   gets, from a proof the tier still accepts as a bridge (one of its registered
   passkeys, or email when the tier lets email recover the account), a *restricted*
   session whose only use is enrolling a passkey the tier accepts.
+- Where anyone may join by email (``self_signup``), email also leads to that restricted
+  session for an account that holds no passkey at all, whatever its tier: the email
+  proves the address, which is all such an account has ever had, and joining anew
+  would prove no more. Once the account holds a passkey, email is refused again.
 - Removing a passkey, or moving the account to another tier, must leave at least one
   way in: an allowed method, or that bridge (case 51).
 """
@@ -71,12 +75,12 @@ def ways_in(tier: Tier, standing: Standing, attestation: Attestation) -> list[st
     return ways
 
 
-def bridges(tier: Tier, standing: Standing) -> list[str]:
+def bridges(tier: Tier, standing: Standing, *, self_signup: bool = False) -> list[str]:
     """The proofs that lead to a restricted enrolment session when nothing else does."""
     found = []
     if standing.passkeys and "passkey" in tier.methods:
         found.append("passkey")
-    if tier.email_recovery:
+    if tier.email_recovery or (self_signup and "passkey" in tier.methods and not standing.passkeys):
         found.append("email")
     return found
 
@@ -89,6 +93,7 @@ def admit(
     passkey: Passkey | None,
     standing: Callable[[], Standing],
     attestation: Attestation,
+    self_signup: bool = False,
 ) -> Admission:
     """Full, restricted or refused, for one proof by ``via`` at ``aal``. ``standing`` is
     read only when the proof is not allowed outright (the common sign-in costs no
@@ -100,14 +105,16 @@ def admit(
     if allowed:
         return Admission.FULL
     held = standing()
-    if not ways_in(tier, held, attestation) and via in bridges(tier, held):
+    if not ways_in(tier, held, attestation) and via in bridges(tier, held, self_signup=self_signup):
         return Admission.RESTRICTED
     return Admission.REFUSED
 
 
-def lockout_reason(tier: Tier, standing: Standing, attestation: Attestation) -> str | None:
+def lockout_reason(
+    tier: Tier, standing: Standing, attestation: Attestation, *, self_signup: bool = False
+) -> str | None:
     """Why the account would have no way in under ``tier``; None when it has one."""
-    if ways_in(tier, standing, attestation) or bridges(tier, standing):
+    if ways_in(tier, standing, attestation) or bridges(tier, standing, self_signup=self_signup):
         return None
     needs = _needs(tier)
     held = (

@@ -25,6 +25,25 @@ def explain(policy: Policy) -> list[str]:
     return lines
 
 
+def explain_self_signup(policy: Policy) -> str:
+    """What joining by email (``self_signup``) gives a newcomer: an account with no
+    attributes yet, so in the tier the rules give no attributes."""
+    tier = policy.derived({})
+    where = f"self_signup is on and newcomers land in tier {tier.name}"
+    if tier.email_signin and tier.signin_aal <= 1:
+        return f"{where}, which lets email sign in: a newcomer's email signs the account in."
+    if "passkey" not in tier.methods:
+        return (
+            f"{where}, which signs in neither by email nor by passkey: a newcomer's "
+            "account could never sign in. Choose another default tier."
+        )
+    return (
+        f"{where}, which does not let email sign in: a newcomer's email proves the "
+        "address and leads to a session that can only enrol a passkey; once the account "
+        "holds one, email never signs it in again."
+    )
+
+
 _FIELD_WORDS = {
     "string": "text",
     "integer": "a whole number",

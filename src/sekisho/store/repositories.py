@@ -31,6 +31,7 @@ from sekisho.core.records import (
     User,
 )
 from sekisho.store import audit_chain
+from sekisho.store.applied_policy import SqlAppliedPolicy
 from sekisho.store.devices import SqlKnownDevices
 from sekisho.store.logouts import SqlLogouts
 from sekisho.store.operator_recovery import SqlOperatorRecoveries
@@ -548,6 +549,20 @@ class SqlSessions:
         self._logouts.enqueue(ended, reason="revoked_others", now=now)
         return len(ended)
 
+    def users_signed_in(self, *, now: datetime) -> list[str]:
+        """The accounts that hold an unrestricted session not yet past its absolute end."""
+        rows = self._c.execute(
+            select(sessions.c.user_id)
+            .where(
+                sessions.c.revoked_at.is_(None),
+                sessions.c.restriction.is_(None),
+                sessions.c.expires_at > now,
+            )
+            .distinct()
+            .order_by(sessions.c.user_id)
+        )
+        return list(rows.scalars())
+
     def active_for(self, user_id: str) -> list[Session]:
         rows = self._c.execute(
             select(sessions)
@@ -853,3 +868,4 @@ class SqlRepositories:
         self.recoveries = SqlRecoveries(connection)
         self.devices = SqlKnownDevices(connection)
         self.operator_recoveries = SqlOperatorRecoveries(connection)
+        self.applied_policy = SqlAppliedPolicy(connection)

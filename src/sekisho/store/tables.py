@@ -296,6 +296,14 @@ deployment_key = Table(
     _when("recorded_at"),
 )
 
+policy_fingerprint = Table(
+    "policy_fingerprint",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("fingerprint", String(64), nullable=False),
+    _when("applied_at"),
+)
+
 # -- OpenID Connect provider (sekisho.oidc; revision 0006_oidc) ----------------------------
 
 oidc_signing_keys = Table(

@@ -3,7 +3,7 @@ RFC 7662 §2.2 and §4): a JSON array of client ids, empty for every existing cl
 that each learns only about its own tokens from now on.
 
 Revision ID: 0021_client_introspection
-Revises: 0019_user_locale
+Revises: 0020_policy_fingerprint
 Create Date: 2026-11-27 21:00:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0021_client_introspection"
-down_revision: str | None = "0019_user_locale"
+down_revision: str | None = "0020_policy_fingerprint"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
