@@ -57,6 +57,53 @@ def test_queued_messages_share_one_smtp_connection(
     assert len(set(smtp.peers)) == 1
 
 
+def test_a_burst_goes_out_over_several_connections_at_once(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    """The first message of a batch goes alone, the rest over ``smtp_connections``
+    conversations at once; the batch is settled in the order it was queued."""
+    server = make_server(mail_worker=False, smtp_connections=3)
+    addresses = [f"lane{i}@example.com" for i in range(7)]
+    _queue(server, addresses)
+    database = server.database
+    worker, sender = outbox_worker(server, database)
+
+    async def one_batch() -> int:
+        handled = await worker.deliver_due(limit=10)
+        await sender.idle()
+        return handled
+
+    try:
+        assert run_async(one_batch()) == 7
+        for address in addresses:
+            link_and_code(smtp.wait_for(address))
+        assert len(set(smtp.peers)) == 3
+        assert _outbox(database) == [("sent", 1, False, False)] * 7
+        with database.engine.connect() as connection:
+            sent = connection.execute(
+                text("SELECT email FROM audit_events WHERE event = 'mail.sent' ORDER BY seq")
+            ).scalars()
+            assert list(sent) == addresses
+    finally:
+        database.dispose()
+
+
+def test_the_connection_is_kept_between_two_sign_ins_a_moment_apart(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    """A person signing in just after another does not wait for a new SMTP connection:
+    the worker keeps it for a few seconds after the queue runs dry."""
+    server = make_server(mail_poll_seconds=3600)
+    for address in ("first@example.com", "second@example.com"):
+        server.add_user(address)
+        with server.client() as client:
+            response = client.post("/api/v1/signin/email", json={"email": address})
+            assert response.status_code == 202
+        link_and_code(smtp.wait_for(address))
+    assert len(smtp.peers) == 2
+    assert len(set(smtp.peers)) == 1
+
+
 def _queue(server: LiveServer, addresses: list[str]) -> None:
     with server.client() as client:
         for address in addresses:
