@@ -11,6 +11,12 @@ from typing import Any
 
 from sekisho.i18n import N_, format_mail_datetime, gettext, jinja_environment
 
+#: Headers whose values repeat from message to message, and how many parsed ones are kept.
+REPEATED = frozenset(
+    {"from", "auto-submitted", "mime-version", "content-type", "content-transfer-encoding"}
+)
+PARSED_KEPT = 64
+
 
 class _KeptHeaderClasses(HeaderRegistry):
     """The stdlib's header registry builds a new class (``type(...)``) for every header
@@ -21,6 +27,22 @@ class _KeptHeaderClasses(HeaderRegistry):
     def __init__(self) -> None:
         super().__init__()
         self._classes: dict[str, type[BaseHeader]] = {}
+        self._parsed: dict[tuple[str, str], BaseHeader] = {}
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        """A header whose value is the same in every message (``REPEATED``: the sender,
+        the parts' types and encodings) is parsed once and the parsed, immutable header
+        shared; any other (recipient, subject with its code, date, message id, a
+        boundary) is parsed every time, and never kept."""
+        key = (name.lower(), value)
+        if key[0] not in REPEATED or "boundary" in value:
+            return super().__call__(name, value)
+        found = self._parsed.get(key)
+        if found is None:
+            if len(self._parsed) >= PARSED_KEPT:
+                self._parsed.clear()
+            found = self._parsed[key] = super().__call__(name, value)
+        return found
 
     def __getitem__(self, name: str) -> type[BaseHeader]:
         key = name.lower()
