@@ -4,46 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Protocol
 
 import aiosmtplib
-from aiosmtplib.email import extract_recipients, extract_sender, flatten_message
 from sqlalchemy import insert
 
+from sekisho.mail.compose import Outgoing
 from sekisho.settings import Settings
 from sekisho.store.database import Database
 from sekisho.store.tables import dev_mailbox
 
 log = logging.getLogger("sekisho.mail")
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """A composed message with its envelope and its bytes for the wire, made on a worker
-    thread (:func:`outgoing`) so that the event loop only transmits. ``data`` is what
-    aiosmtplib's ``send_message`` would send to a server that has 8BITMIME."""
-
-    message: EmailMessage
-    sender: str
-    recipients: list[str]
-    data: bytes
-    utf8: bool
-
-
-def outgoing(message: EmailMessage) -> Outgoing:
-    """Flatten ``message`` for the wire as ``send_message`` does (Bcc left out); off the
-    event loop: the stdlib generator was a seventh of the loop's busy time under load."""
-    sender = extract_sender(message)
-    recipients = extract_recipients(message)
-    if sender is None or not recipients:
-        raise ValueError("a message needs From and To")
-    utf8 = not (sender + "".join(recipients)).isascii()
-    return Outgoing(
-        message, sender, recipients, flatten_message(message, utf8=utf8, cte_type="8bit"), utf8
-    )
 
 
 class Sender(Protocol):
@@ -128,17 +101,18 @@ class SmtpSender:
 
 
 async def _transmit(client: aiosmtplib.SMTP, message: Outgoing) -> None:
-    """The bytes flattened off the loop, with the options ``send_message`` would give;
-    a server without 8BITMIME gets the message flattened by ``send_message`` for 7 bits."""
-    if client.is_ehlo_or_helo_needed:
-        await client.ehlo()
-    if not client.supports_extension("8BITMIME"):
-        await client.send_message(message.message)
-        return
-    if message.utf8 and not client.supports_extension("SMTPUTF8"):
-        raise aiosmtplib.SMTPNotSupported("a non-ASCII address, and no SMTPUTF8 at the server")
-    options = ["SMTPUTF8", "BODY=8BITMIME"] if message.utf8 else ["BODY=8BITMIME"]
-    await client.sendmail(message.sender, message.recipients, message.data, mail_options=options)
+    """The composed bytes as they are: 7-bit, or UTF-8 headers for a non-ASCII address,
+    which the server must accept (SMTPUTF8), as ``send_message`` required."""
+    options: list[str] = []
+    if message.utf8:
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        if not client.supports_extension("SMTPUTF8"):
+            raise aiosmtplib.SMTPNotSupported("a non-ASCII address, and no SMTPUTF8 at the server")
+        options = ["SMTPUTF8", "BODY=8BITMIME"]
+    await client.sendmail(
+        message.sender, list(message.recipients), message.data, mail_options=options
+    )
 
 
 class DevMailboxSender:
@@ -150,7 +124,7 @@ class DevMailboxSender:
         self._database = database
 
     async def send(self, outgoing: Outgoing) -> None:
-        message = outgoing.message
+        message = outgoing.parsed()
         await asyncio.to_thread(self._keep, message)
         body = message.get_body(preferencelist=("plain",))
         text = body.get_content() if body is not None else ""

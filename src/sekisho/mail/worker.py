@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 from cryptography.fernet import InvalidToken
@@ -26,6 +25,7 @@ from sekisho.core.keys import Keyring
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, FlowState, User
 from sekisho.mail.compose import (
+    Outgoing,
     email_change_message,
     email_taken_message,
     no_account_message,
@@ -33,7 +33,7 @@ from sekisho.mail.compose import (
     passkey_only_message,
     signin_message,
 )
-from sekisho.mail.senders import Outgoing, Sender, outgoing
+from sekisho.mail.senders import Sender
 from sekisho.policy.admission import Admission, admit
 from sekisho.policy.assurance import EMAIL, Attestation, method_of
 from sekisho.policy.deployment import policy_for
@@ -252,14 +252,14 @@ class OutboxWorker:
             readable.append((message, payload))
         decisions = self._decide_all(readable) if readable else []
         prepared = [
-            (message, payload, None if email is None else outgoing(email), reason)
+            (message, payload, email, reason)
             for (message, payload), (email, reason) in zip(readable, decisions, strict=True)
         ]
         return len(claimed), prepared, settled
 
     def _decide_all(
         self, batch: list[tuple[ClaimedMessage, dict[str, Any]]]
-    ) -> list[tuple[EmailMessage | None, str]]:
+    ) -> list[tuple[Outgoing | None, str]]:
         """For each message of a batch, in one read-only transaction: the message to
         send, or None and why not."""
         with self._database.reading() as repos:
@@ -272,9 +272,7 @@ class OutboxWorker:
                 for message, payload in batch
             ]
 
-    def _decide(
-        self, repos: Repositories, payload: dict[str, Any]
-    ) -> tuple[EmailMessage | None, str]:
+    def _decide(self, repos: Repositories, payload: dict[str, Any]) -> tuple[Outgoing | None, str]:
         """The message to send, or None and why not. A sign-in email whose flow has
         ended (expired, superseded, completed) is not sent: its link and code are dead."""
         user = repos.users.by_email(payload["to"])
@@ -317,7 +315,7 @@ class OutboxWorker:
 
     def _decide_notice(
         self, repos: Repositories, payload: dict[str, Any]
-    ) -> tuple[EmailMessage | None, str]:
+    ) -> tuple[Outgoing | None, str]:
         """A security notice goes to the account's address while the account exists."""
         user_id = payload.get("user_id")
         user = (
@@ -333,7 +331,7 @@ class OutboxWorker:
 
     def _decide_email_change(
         self, repos: SqlRepositories, kind: str, payload: dict[str, Any]
-    ) -> tuple[EmailMessage | None, str]:
+    ) -> tuple[Outgoing | None, str]:
         """The confirmation of a new address, or the notice that it already has an
         account (``email_change_service``); both go to the new address. A confirmation
         whose change has ended (superseded, used, expired) is not sent: it is dead."""

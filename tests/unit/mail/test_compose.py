@@ -1,12 +1,14 @@
-"""Composition: headers whose value repeats are parsed once; per-message ones never kept."""
+"""Composition: the message is written out directly, and reads back as the stdlib reads it."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from sekisho.mail.compose import signin_message
 
-FROM = "Sekisho <no-reply@example.com>"
+FROM = "セキショ <no-reply@example.com>"
 
 
 def _payload(to: str, code: str) -> dict[str, Any]:
@@ -23,13 +25,37 @@ def _payload(to: str, code: str) -> dict[str, Any]:
     }
 
 
-def test_the_sender_header_is_parsed_once_and_the_recipient_every_time() -> None:
-    first = signin_message(FROM, _payload("a@example.com", "123456"))
-    second = signin_message(FROM, _payload("b@example.com", "654321"))
-    assert first["From"] is second["From"]
-    assert first["To"] is not second["To"]
-    assert str(second["To"]) == "b@example.com"
-    assert "654321" in str(second["Subject"])
-    assert first.get_content_type() == "multipart/alternative"
-    plain = second.get_body(preferencelist=("plain",))
-    assert plain is not None and "654321" in plain.get_content()
+def test_a_sign_in_message_is_7_bit_and_reads_back_whole() -> None:
+    outgoing = signin_message(FROM, _payload("b@example.com", "654321"))
+    assert outgoing.data.isascii()
+    assert all(len(line) <= 78 for line in outgoing.data.split(b"\r\n"))
+    assert (outgoing.sender, outgoing.recipients, outgoing.utf8) == (
+        "no-reply@example.com",
+        ("b@example.com",),
+        False,
+    )
+    message = outgoing.parsed()
+    assert message.defects == []
+    assert str(message["From"]) == FROM
+    assert str(message["To"]) == "b@example.com"
+    assert "654321" in str(message["Subject"])
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["Message-ID"].endswith("@example.com>")
+    assert message.get_content_type() == "multipart/alternative"
+    plain = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert plain is not None
+    assert html is not None
+    assert "654321" in plain.get_content()
+    assert "654321" in html.get_content()
+
+
+def test_a_non_ascii_recipient_needs_smtputf8() -> None:
+    outgoing = signin_message(FROM, _payload("名前@example.com", "111111"))
+    assert outgoing.utf8
+    assert str(outgoing.parsed()["To"]) == "名前@example.com"
+
+
+def test_a_line_break_never_reaches_the_header_block() -> None:
+    with pytest.raises(ValueError, match="line break"):
+        signin_message(FROM, _payload("a@example.com\r\nBcc: x@example.com", "111111"))
