@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout_seconds: float = 10.0
+    smtp_connections: int = Field(default=4, ge=1, le=32)
 
     self_signup: bool = False
     notify_unknown_address: bool = False

@@ -11,6 +11,7 @@ from typing import Protocol
 import aiosmtplib
 from sqlalchemy import insert
 
+from sekisho.mail.compose import Outgoing
 from sekisho.settings import Settings
 from sekisho.store.database import Database
 from sekisho.store.tables import dev_mailbox
@@ -19,7 +20,10 @@ log = logging.getLogger("sekisho.mail")
 
 
 class Sender(Protocol):
-    async def send(self, message: EmailMessage) -> None: ...
+    #: How many messages it sends at once.
+    connections: int
+
+    async def send(self, message: Outgoing) -> None: ...
 
     async def idle(self) -> None:
         """The queue is empty for now: let go of what is kept open between messages."""
@@ -28,44 +32,60 @@ class Sender(Protocol):
 class SmtpSender:
     """aiosmtplib with STARTTLS, implicit TLS or none, and optional auth.
 
-    One connection is kept while messages follow each other (the worker calls
-    :meth:`idle` when the queue runs dry, which ends it with QUIT), so a burst costs one
-    TCP and TLS handshake and one login, not one per message. A kept connection the
-    server has dropped is replaced once; any other failure closes it and is raised
-    (the worker retries the message later).
+    Up to ``smtp_connections`` connections send at once; each is kept while messages
+    follow each other (the worker calls :meth:`idle` when no mail has come for a few
+    seconds, which ends them with QUIT), so a burst costs one TCP and TLS handshake and
+    one login per connection, not one per message. A kept connection the server has
+    dropped is replaced once; any other failure closes it and is raised (the worker
+    retries the message later).
     """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._client: aiosmtplib.SMTP | None = None
-        self._lock = asyncio.Lock()
+        self.connections = settings.smtp_connections
+        self._free = asyncio.Semaphore(self.connections)
+        self._kept: list[aiosmtplib.SMTP] = []
 
-    async def send(self, message: EmailMessage) -> None:
-        async with self._lock:
-            kept = self._client is not None and self._client.is_connected
-            try:
-                await (await self._connected()).send_message(message)
-            except aiosmtplib.SMTPServerDisconnected:
-                self._drop()
-                if not kept:
+    async def send(self, message: Outgoing) -> None:
+        async with self._free:
+            client = self._take_kept()
+            if client is not None:
+                try:
+                    await _transmit(client, message)
+                except aiosmtplib.SMTPServerDisconnected:
+                    client.close()
+                except BaseException:
+                    client.close()
                     raise
-                await (await self._connected()).send_message(message)
+                else:
+                    self._kept.append(client)
+                    return
+            client = await self._connect()
+            try:
+                await _transmit(client, message)
             except BaseException:
-                self._drop()
+                client.close()
                 raise
+            self._kept.append(client)
 
     async def idle(self) -> None:
-        async with self._lock:
-            client, self._client = self._client, None
-            if client is not None and client.is_connected:
+        kept, self._kept = self._kept, []
+        for client in kept:
+            if client.is_connected:
                 try:
                     await client.quit()
                 except (aiosmtplib.SMTPException, OSError):
                     client.close()
 
-    async def _connected(self) -> aiosmtplib.SMTP:
-        if self._client is not None and self._client.is_connected:
-            return self._client
+    def _take_kept(self) -> aiosmtplib.SMTP | None:
+        while self._kept:
+            client = self._kept.pop()
+            if client.is_connected:
+                return client
+            client.close()
+        return None
+
+    async def _connect(self) -> aiosmtplib.SMTP:
         s = self._settings
         client = aiosmtplib.SMTP(
             hostname=s.smtp_host,
@@ -77,22 +97,34 @@ class SmtpSender:
             timeout=s.smtp_timeout_seconds,
         )
         await client.connect()
-        self._client = client
         return client
 
-    def _drop(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+
+async def _transmit(client: aiosmtplib.SMTP, message: Outgoing) -> None:
+    """The composed bytes as they are: 7-bit, or UTF-8 headers for a non-ASCII address,
+    which the server must accept (SMTPUTF8), as ``send_message`` required."""
+    options: list[str] = []
+    if message.utf8:
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        if not client.supports_extension("SMTPUTF8"):
+            raise aiosmtplib.SMTPNotSupported("a non-ASCII address, and no SMTPUTF8 at the server")
+        options = ["SMTPUTF8", "BODY=8BITMIME"]
+    await client.sendmail(
+        message.sender, list(message.recipients), message.data, mail_options=options
+    )
 
 
 class DevMailboxSender:
     """Development only: keeps messages in the database for /dev/mailbox and prints them."""
 
+    connections = 1
+
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, outgoing: Outgoing) -> None:
+        message = outgoing.parsed()
         await asyncio.to_thread(self._keep, message)
         body = message.get_body(preferencelist=("plain",))
         text = body.get_content() if body is not None else ""

@@ -11,12 +11,11 @@ keeps the request path the same for every address, known or not, whatever its ti
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 from cryptography.fernet import InvalidToken
@@ -26,6 +25,7 @@ from sekisho.core.keys import Keyring
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, FlowState, User
 from sekisho.mail.compose import (
+    Outgoing,
     email_change_message,
     email_taken_message,
     no_account_message,
@@ -46,8 +46,11 @@ from sekisho.store.repositories import SqlRepositories
 
 log = logging.getLogger("sekisho.mail")
 BATCH = 32  # messages claimed, decided and settled together
-#: A claimed message, its payload, and the message to send (None: not sent, and why).
-_Prepared = tuple[ClaimedMessage, dict[str, Any], EmailMessage | None, str]
+#: How long the SMTP connections are kept once the queue is empty.
+KEEP_OPEN_SECONDS = 5.0
+#: A claimed message, its payload, and the message to send (None: not sent), and why.
+_Prepared = tuple[ClaimedMessage, dict[str, Any], Outgoing | None, str]
+_Sendable = tuple[ClaimedMessage, dict[str, Any], Outgoing, str]
 REQUIRED_FIELDS = {
     "signin": frozenset({"flow_id", "to", "locale", "link", "code", "requested_at"}),
     "notice": frozenset({"to", "locale", "notice", "params", "requested_at", "ip", "device"}),
@@ -66,6 +69,16 @@ REQUIRED_FIELDS = {
     ),
     "email_change_taken": frozenset({"to", "locale", "requested_at", "ip", "device"}),
 }
+
+
+@dataclass
+class _Batch:
+    """What became of a claimed batch so far; ``failed`` once a send has failed."""
+
+    settled: list[Settlement]
+    retries: list[Retry] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)
+    failed: bool = False
 
 
 class OutboxWorker:
@@ -105,30 +118,43 @@ class OutboxWorker:
         this loop, from the committing thread); the poll is the safety net for mail
         queued by other processes and for retries. The wake-up is never lost: the event
         is cleared before the queue is read again, so a message committed after that
-        read sets it anew.
+        read sets it anew. The SMTP connections are let go once no mail has come for
+        ``KEEP_OPEN_SECONDS``, so a person signing in after another does not wait for a
+        new connection.
         """
         loop = asyncio.get_running_loop()
         stop_listening = self._database.on_enqueue(
             lambda: loop.call_soon_threadsafe(self.wakeup.set)
         )
+        poll = self._settings.mail_poll_seconds
         try:
             while True:
                 try:
                     while await self.deliver_due():
                         pass
-                    await self._sender.idle()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("outbox worker cycle failed; retrying")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self.wakeup.wait(), timeout=self._settings.mail_poll_seconds
-                    )
-                self.wakeup.clear()
+                if await self._woken(min(KEEP_OPEN_SECONDS, poll)):
+                    continue
+                await self._sender.idle()
+                if poll > KEEP_OPEN_SECONDS:
+                    await self._woken(poll - KEEP_OPEN_SECONDS)
         finally:
             stop_listening()
             await self._sender.idle()
+
+    async def _woken(self, timeout: float) -> bool:
+        """Wait for a wake-up at most ``timeout`` seconds; whether one came. The event is
+        cleared before the queue is read again, so no wake-up is lost."""
+        try:
+            await asyncio.wait_for(self.wakeup.wait(), timeout=timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self.wakeup.clear()
+        return True
 
     async def deliver_one(self) -> bool:
         """Claim and handle one due message; False when none is due."""
@@ -138,46 +164,68 @@ class OutboxWorker:
         """Claim up to ``limit`` due messages and handle them; how many were claimed.
 
         One transaction claims the batch, one read-only transaction decides for all of
-        it, the messages go out one after the other over the kept connection, and one
-        transaction settles the batch with its audit events. After a failed send the
-        rest of the batch is given back unattempted, so a broken SMTP server costs one
-        timeout per batch, not one per message, and no lease outlives its batch.
+        it (and composes and flattens its messages, off the event loop), the messages go
+        out over the sender's kept connections, several at once, and one transaction
+        settles the batch with its audit events. After a failed send the rest of the
+        batch is given back unattempted, so a broken SMTP server costs one timeout per
+        batch, not one per message, and no lease outlives its batch.
         """
         claimed, prepared, settled = await asyncio.to_thread(self._prepare, limit)
         if not claimed:
             return 0
-        retries: list[Retry] = []
-        released: list[int] = []
-        send_failed = False
+        batch = _Batch(settled)
+        sendable: list[_Sendable] = []
         for message, payload, email, reason in prepared:
             if email is None:
-                settled.append(
+                batch.settled.append(
                     self._settlement(
                         message, payload, "dropped", reason, _undelivered(message, reason)
                     )
                 )
-            elif send_failed:
-                released.append(message.id)
             else:
-                try:
-                    await self._sender.send(email)
-                except Exception as error:
-                    send_failed = True
-                    failure = self._failed_attempt(message, payload, error)
-                    if isinstance(failure, Retry):
-                        retries.append(failure)
-                    else:
-                        settled.append(failure)
-                else:
-                    settled.append(self._settlement(message, payload, "sent", reason, None))
+                sendable.append((message, payload, email, reason))
+        # The first message goes alone: a server that is down costs one attempt per
+        # batch, not one per connection. The rest share the sender's connections.
+        await self._send_in_lanes(batch, iter(sendable[:1]), lanes=1)
+        await self._send_in_lanes(batch, iter(sendable[1:]), lanes=self._sender.connections)
         await asyncio.to_thread(
             self._queue.finish,
             now=self._clock(),
-            settled=settled,
-            retries=retries,
-            released=released,
+            settled=sorted(batch.settled, key=lambda settlement: settlement.message_id),
+            retries=batch.retries,
+            released=batch.released,
         )
         return claimed
+
+    async def _send_in_lanes(
+        self,
+        batch: _Batch,
+        messages: Iterator[_Sendable],
+        *,
+        lanes: int,
+    ) -> None:
+        """Send ``messages`` over at most ``lanes`` conversations at once, each lane taking
+        the next message when its last one is done. After a failed send, the messages
+        not yet started are given back unattempted."""
+
+        async def lane() -> None:
+            for message, payload, email, reason in messages:
+                if batch.failed:
+                    batch.released.append(message.id)
+                    continue
+                try:
+                    await self._sender.send(email)
+                except Exception as error:
+                    batch.failed = True
+                    failure = self._failed_attempt(message, payload, error)
+                    if isinstance(failure, Retry):
+                        batch.retries.append(failure)
+                    else:
+                        batch.settled.append(failure)
+                else:
+                    batch.settled.append(self._settlement(message, payload, "sent", reason, None))
+
+        await asyncio.gather(*(lane() for _ in range(lanes)))
 
     def _prepare(self, limit: int) -> tuple[int, list[_Prepared], list[Settlement]]:
         """On a worker thread, in one go: claim a batch, unseal and check each payload,
@@ -211,7 +259,7 @@ class OutboxWorker:
 
     def _decide_all(
         self, batch: list[tuple[ClaimedMessage, dict[str, Any]]]
-    ) -> list[tuple[EmailMessage | None, str]]:
+    ) -> list[tuple[Outgoing | None, str]]:
         """For each message of a batch, in one read-only transaction: the message to
         send, or None and why not."""
         with self._database.reading() as repos:
@@ -224,9 +272,7 @@ class OutboxWorker:
                 for message, payload in batch
             ]
 
-    def _decide(
-        self, repos: Repositories, payload: dict[str, Any]
-    ) -> tuple[EmailMessage | None, str]:
+    def _decide(self, repos: Repositories, payload: dict[str, Any]) -> tuple[Outgoing | None, str]:
         """The message to send, or None and why not. A sign-in email whose flow has
         ended (expired, superseded, completed) is not sent: its link and code are dead."""
         user = repos.users.by_email(payload["to"])
@@ -270,7 +316,7 @@ class OutboxWorker:
 
     def _decide_notice(
         self, repos: Repositories, payload: dict[str, Any]
-    ) -> tuple[EmailMessage | None, str]:
+    ) -> tuple[Outgoing | None, str]:
         """A security notice goes to the account's address while the account exists."""
         user_id = payload.get("user_id")
         user = (
@@ -286,7 +332,7 @@ class OutboxWorker:
 
     def _decide_email_change(
         self, repos: SqlRepositories, kind: str, payload: dict[str, Any]
-    ) -> tuple[EmailMessage | None, str]:
+    ) -> tuple[Outgoing | None, str]:
         """The confirmation of a new address, or the notice that it already has an
         account (``email_change_service``); both go to the new address. A confirmation
         whose change has ended (superseded, used, expired) is not sent: it is dead."""

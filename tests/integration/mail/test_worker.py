@@ -57,6 +57,33 @@ def test_queued_messages_share_one_smtp_connection(
     assert len(set(smtp.peers)) == 1
 
 
+def test_a_burst_goes_out_over_several_connections_at_once(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    """The first message of a batch goes alone, the rest over ``smtp_connections``
+    conversations at once; the batch is settled in the order it was queued."""
+    server = make_server(mail_worker=False, smtp_connections=3)
+    addresses = [f"lane{i}@example.com" for i in range(7)]
+    assert _sent_in_one_batch(server, smtp, addresses) == addresses
+    assert len(set(smtp.peers)) == 3
+
+
+def test_the_connection_is_kept_between_two_sign_ins_a_moment_apart(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    """A person signing in just after another does not wait for a new SMTP connection:
+    the worker keeps it for a few seconds after the queue runs dry."""
+    server = make_server(mail_poll_seconds=3600)
+    for address in ("first@example.com", "second@example.com"):
+        server.add_user(address)
+        with server.client() as client:
+            response = client.post("/api/v1/signin/email", json={"email": address})
+            assert response.status_code == 202
+        link_and_code(smtp.wait_for(address))
+    assert len(smtp.peers) == 2
+    assert len(set(smtp.peers)) == 1
+
+
 def _queue(server: LiveServer, addresses: list[str]) -> None:
     with server.client() as client:
         for address in addresses:
@@ -78,6 +105,12 @@ def test_a_burst_is_claimed_sent_and_settled_as_one_batch(
 ) -> None:
     server = make_server(mail_worker=False)
     addresses = [f"batch{i}@example.com" for i in range(3)]
+    assert _sent_in_one_batch(server, smtp, addresses) == addresses
+
+
+def _sent_in_one_batch(server: LiveServer, smtp: SmtpCapture, addresses: list[str]) -> list[str]:
+    """Queue a message to each address, deliver them as one batch, check each arrived
+    and was settled as sent; the addresses of the ``mail.sent`` events, in order."""
     _queue(server, addresses)
     database = server.database
     worker, sender = outbox_worker(server, database)
@@ -88,15 +121,16 @@ def test_a_burst_is_claimed_sent_and_settled_as_one_batch(
         return handled
 
     try:
-        assert run_async(one_batch()) == 3
+        assert run_async(one_batch()) == len(addresses)
         for address in addresses:
             link_and_code(smtp.wait_for(address))
-        assert _outbox(database) == [("sent", 1, False, False)] * 3
+        assert _outbox(database) == [("sent", 1, False, False)] * len(addresses)
         with database.engine.connect() as connection:
-            sent = connection.execute(
-                text("SELECT email FROM audit_events WHERE event = 'mail.sent' ORDER BY seq")
-            ).scalars()
-            assert list(sent) == addresses
+            return list(
+                connection.execute(
+                    text("SELECT email FROM audit_events WHERE event = 'mail.sent' ORDER BY seq")
+                ).scalars()
+            )
     finally:
         database.dispose()
 
