@@ -325,3 +325,22 @@ def test_a_case_opened_on_the_command_line_is_approved_on_the_pages_only_by_anot
     approved = alice.post(f"{CASES}/{case_id}/approve", {})
     assert approved.status_code == 200, approved.text
     assert CODE.search(approved.text) is not None
+
+
+def test_a_case_whose_opener_names_no_operator_cannot_be_approved(
+    server: LiveServer, smtp: SmtpCapture, policy_file: Path, browsers: list[FormBrowser]
+) -> None:
+    """A case opened before cases recorded people (its opener an API key id or a
+    command-line name) could be approved by its own opener on another channel: it is
+    refused, and can still be cancelled."""
+    alice, bob = two_operators(server, smtp, policy_file, browsers)
+    case_id = open_case(alice)
+    with server.database.engine.begin() as connection:
+        connection.execute(
+            update(operator_recoveries)
+            .where(operator_recoveries.c.id == case_id)
+            .values(opened_by="api-key:0123456789abcdef")
+        )
+    refusal(bob.post(f"{CASES}/{case_id}/approve", {}), "unattributed")
+    cancelled = bob.post(f"{CASES}/{case_id}/cancel", {"reason": REASON})
+    assert cancelled.status_code == 303, cancelled.text
