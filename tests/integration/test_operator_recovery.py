@@ -202,6 +202,31 @@ def test_two_operators_recover_a_passkey_only_account(
     ]
 
 
+def open_on_the_command_line(
+    server: LiveServer, policy_file: Path, address: str, operator: str, *more: str
+) -> tuple[int, str, str]:
+    """``sekisho recovery open ADDRESS --reason REASON --operator OPERATOR``."""
+    return sekisho(
+        server,
+        policy_file,
+        "recovery",
+        "open",
+        address,
+        "--reason",
+        REASON,
+        "--operator",
+        operator,
+        *more,
+    )
+
+
+def approve_on_the_command_line(
+    server: LiveServer, policy_file: Path, case_id: str, operator: str
+) -> tuple[int, str, str]:
+    """``sekisho recovery approve CASE --operator OPERATOR``: status, output, errors."""
+    return sekisho(server, policy_file, "recovery", "approve", case_id, "--operator", operator)
+
+
 def _case_id(out: str) -> str:
     found = re.search(r"^opened recovery (\S+) for ", out, re.MULTILINE)
     assert found is not None, out
@@ -219,29 +244,16 @@ def test_the_command_line_keeps_two_operators_and_a_raced_code_works_once(
 ) -> None:
     address = "sho@example.com"
     high_value_holder(tiered, smtp, policy_file, address, language="ja")
-    status, out, err = sekisho(
-        tiered,
-        policy_file,
-        "recovery",
-        "open",
-        address,
-        "--reason",
-        REASON,
-        "--operator",
-        ALICE,
-        "--locale",
-        "en",  # the holder signed in in Japanese: their notices are in Japanese
+    # The holder signed in in Japanese: their notices are in Japanese.
+    status, out, err = open_on_the_command_line(
+        tiered, policy_file, address, ALICE, "--locale", "en"
     )
     assert status == 0, err
     case_id = _case_id(out)
-    status, out, err = sekisho(
-        tiered, policy_file, "recovery", "approve", case_id, "--operator", ALICE
-    )
+    status, out, err = approve_on_the_command_line(tiered, policy_file, case_id, ALICE)
     assert status == 1
     assert "a second operator must" in err
-    status, out, err = sekisho(
-        tiered, policy_file, "recovery", "approve", case_id, "--operator", BOB
-    )
+    status, out, err = approve_on_the_command_line(tiered, policy_file, case_id, BOB)
     assert status == 0, err
     code = _code(out)
     assert "never by email" in out
@@ -407,14 +419,10 @@ def test_one_person_cannot_open_by_api_and_approve_on_the_command_line(
     assert opened.status_code == 201, opened.text
     case_id = opened.json()["id"]
     for same in (ALICE, "Alice@Example.com"):
-        status, _out, err = sekisho(
-            tiered, policy_file, "recovery", "approve", case_id, "--operator", same
-        )
+        status, _out, err = approve_on_the_command_line(tiered, policy_file, case_id, same)
         assert status == 1
         assert "a second operator must" in err
-    status, out, err = sekisho(
-        tiered, policy_file, "recovery", "approve", case_id, "--operator", BOB
-    )
+    status, out, err = approve_on_the_command_line(tiered, policy_file, case_id, BOB)
     assert status == 0, err
     assert _code(out)
     events = [
@@ -434,9 +442,7 @@ def test_one_person_cannot_open_on_the_command_line_and_approve_by_api(
 ) -> None:
     address = "rin@example.com"
     high_value_holder(tiered, smtp, policy_file, address)
-    status, out, err = sekisho(
-        tiered, policy_file, "recovery", "open", address, "--reason", REASON, "--operator", BOB
-    )
+    status, out, err = open_on_the_command_line(tiered, policy_file, address, BOB)
     assert status == 0, err
     case_id = _case_id(out)
     _bob_id, bob_key = create_key(tiered, "recovery:approve", operator=BOB)
@@ -461,22 +467,10 @@ def test_the_command_line_acts_only_as_an_operator(
     address = "kai@example.com"
     high_value_holder(tiered, smtp, policy_file, address)
     for stranger in ("alice", "mallory@example.com"):
-        status, _out, err = sekisho(
-            tiered,
-            policy_file,
-            "recovery",
-            "open",
-            address,
-            "--reason",
-            REASON,
-            "--operator",
-            stranger,
-        )
+        status, _out, err = open_on_the_command_line(tiered, policy_file, address, stranger)
         assert status != 0
         assert "admin_emails" in err, err
-    status, out, err = sekisho(
-        tiered, policy_file, "recovery", "open", address, "--reason", REASON, "--operator", ALICE
-    )
+    status, out, err = open_on_the_command_line(tiered, policy_file, address, ALICE)
     assert status == 0, err
     status, _out, err = sekisho(
         tiered,

@@ -22,7 +22,13 @@ from sekisho.store.tables import operator_recoveries
 from sekisho.web.admin_recoveries import REFUSALS
 from tests.conftest import ServerFactory
 from tests.integration.admin.support import audit_events, bearer, create_key
-from tests.integration.test_operator_recovery import REASON, high_value_holder, subject
+from tests.integration.test_operator_recovery import (
+    REASON,
+    approve_on_the_command_line,
+    high_value_holder,
+    open_on_the_command_line,
+    subject,
+)
 from tests.integration.test_tiers import email_code, sekisho
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
@@ -285,9 +291,7 @@ def test_one_operator_cannot_approve_on_another_channel_what_they_opened_on_the_
         own = api.post(f"/api/v1/admin/recoveries/{case_id}/approve", json={})
     assert own.status_code == 409, own.text
     assert own.json()["error"] == "recovery_case_refused"
-    status, _out, err = sekisho(
-        server, policy_file, "recovery", "approve", case_id, "--operator", ALICE.upper()
-    )
+    status, _out, err = approve_on_the_command_line(server, policy_file, case_id, ALICE.upper())
     assert status == 1
     assert "a second operator must" in err
     bob_id, bob_key = create_key(server, "recovery:approve", operator=BOB)
@@ -314,9 +318,7 @@ def test_a_case_opened_on_the_command_line_is_approved_on_the_pages_only_by_anot
     server: LiveServer, smtp: SmtpCapture, policy_file: Path, browsers: list[FormBrowser]
 ) -> None:
     alice, bob = two_operators(server, smtp, policy_file, browsers)
-    status, out, err = sekisho(
-        server, policy_file, "recovery", "open", HOLDER, "--reason", REASON, "--operator", BOB
-    )
+    status, out, err = open_on_the_command_line(server, policy_file, HOLDER, BOB)
     assert status == 0, err
     found = re.search(r"^opened recovery (\S+) for ", out, re.MULTILINE)
     assert found is not None
