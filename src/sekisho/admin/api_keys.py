@@ -42,8 +42,11 @@ class ApiKeyService:
         made = api_keys.make(
             self._keys, name=name, scopes=scopes, now=now, operator=operator, operators=operators
         )
-        detail = {"key_id": made.record.id, "name": made.record.name}
-        detail["scopes"] = " ".join(made.record.scopes)
+        detail = {
+            "key_id": made.record.id,
+            "name": made.record.name,
+            "scopes": " ".join(made.record.scopes),
+        }
         if made.record.operator is not None:
             detail["operator"] = made.record.operator
         with self._database.transaction() as repos:
