@@ -24,6 +24,7 @@ from sekisho import logs
 from sekisho.admin import commands as api_key_commands
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.keys import Keyring
+from sekisho.core.operators import Actor, operators
 from sekisho.core.records import AuditEvent
 from sekisho.i18n import DEFAULT_LOCALE, LOCALES
 from sekisho.importer import import_users
@@ -180,7 +181,7 @@ def _metadata_fetcher() -> MetadataFetcher:
 
 
 oidc_commands.install(app, _oidc_database, _metadata_fetcher)
-api_key_commands.install(app, _oidc_database)
+api_key_commands.install(app, _oidc_database, lambda: operators(_settings().admin_emails))
 
 
 def _public_origin_for_port(settings: Settings, port: int) -> Settings:
@@ -535,25 +536,26 @@ def _operator_recovery(process: str) -> OperatorRecoveryService:
         database=_database(settings, keys=keys, process=process),
         keys=keys,
         policy=_policy(settings),
+        operators=operators(settings.admin_emails),
         approval_window=settings.operator_recovery_approval_window,
         code_lifetime=settings.operator_recovery_code_lifetime,
         clock=utc_now,
     )
 
 
-def _operator(name: str) -> str:
-    """The operator a command acts as, as the audit log records it."""
-    if not re.fullmatch(r"[A-Za-z0-9._@+-]{1,100}", name):
-        typer.echo("--operator is a name or address: letters, digits and . _ @ + -", err=True)
-        raise typer.Exit(2)
-    return f"cli:{name}"
+def _operator(address: str) -> Actor:
+    """The operator a command acts as: their address in ``admin_emails`` (the service
+    refuses any other), taking a step on the command line."""
+    return Actor(operator=address.strip(), channel="cli")
 
 
 @recovery_app.command("open")
 def recovery_open(
     email: str,
     reason: str = typer.Option(..., "--reason", help="Why, and how you will confirm who they are."),
-    operator: str = typer.Option(..., "--operator", help="You: recorded as the opener."),
+    operator: str = typer.Option(
+        ..., "--operator", help="You: your address in admin_emails, recorded as the opener."
+    ),
     locale: str = typer.Option(DEFAULT_LOCALE, "--locale", help=LOCALE_HELP),
 ) -> None:
     """Open a recovery for an account that lost every passkey and code (audited, the
@@ -567,13 +569,17 @@ def recovery_open(
         raise typer.Exit(1) from error
     typer.echo(f"opened recovery {case.id} for {case.email}")
     typer.echo(f"another operator approves it before {case.expires_at.isoformat()}:")
-    typer.echo(f"  sekisho recovery approve {case.id} --operator NAME")
+    typer.echo(f"  sekisho recovery approve {case.id} --operator ADDRESS")
 
 
 @recovery_app.command("approve")
 def recovery_approve(
     case_id: str,
-    operator: str = typer.Option(..., "--operator", help="You: not the operator who opened it."),
+    operator: str = typer.Option(
+        ...,
+        "--operator",
+        help="You: your address in admin_emails; not the operator who opened it, on any channel.",
+    ),
     locale: str = typer.Option(DEFAULT_LOCALE, "--locale", help=LOCALE_HELP),
 ) -> None:
     """Approve another operator's recovery: prints the one-time code, this once."""
@@ -599,7 +605,9 @@ def recovery_approve(
 def recovery_cancel(
     case_id: str,
     reason: str = typer.Option(..., "--reason", help="Why, for example: the holder never asked."),
-    operator: str = typer.Option(..., "--operator", help="You: recorded as who cancelled it."),
+    operator: str = typer.Option(
+        ..., "--operator", help="You: your address in admin_emails, recorded as who cancelled it."
+    ),
     locale: str = typer.Option(DEFAULT_LOCALE, "--locale", help=LOCALE_HELP),
 ) -> None:
     """Cancel a recovery not used yet: no approval, and its code stops working."""

@@ -112,6 +112,14 @@ class ErrorCode(Enum):
         401, "This request needs a valid API key: send Authorization: Bearer followed by the key."
     )
     insufficient_scope = ErrorSpec(403, "This API key does not have the scope this request needs.")
+    not_an_operator = ErrorSpec(
+        403,
+        "Only an operator, an address in admin_emails, may open, approve or cancel a recovery.",
+    )
+    api_key_no_operator = ErrorSpec(
+        403,
+        "This API key names no operator, so it cannot act on recovery cases: make a new key with the operator's address (sekisho api-keys create --operator).",
+    )
     invalid_client_metadata = ErrorSpec(
         400, "These client settings cannot be accepted; the explanation says why."
     )

@@ -4,9 +4,14 @@ recovery code. One implementation behind ``sekisho recovery open|approve|list`` 
 admin API (``/api/v1/admin/recoveries``). docs/flows/recovery.md draws it.
 
 Invariants:
-- two people: the operator who approves a case is never the one who opened it (checked
-  in the approving ``UPDATE`` itself), and the opener records a reason; any operator
-  may cancel a case not used yet, with a reason (for a holder who never asked);
+- every step is taken by an operator, a person named by their address in
+  ``admin_emails`` whatever the channel (:mod:`sekisho.core.operators`); anyone else is
+  refused, and audited;
+- two people: the operator who approves a case is never the one who opened it, compared
+  as people (``operator:<address>``), never as channels, in the approving ``UPDATE``
+  itself; a case whose opener names no person (opened before operators were recorded so)
+  cannot be approved; the opener records a reason; any operator may cancel a case not
+  used yet, with a reason (for a holder who never asked);
 - the approval makes one code, shown once to the approving operator and stored only as
   a keyed hash, valid once and for ``code_lifetime``; it is handed over out of band
   after the operator confirmed who the holder is, never emailed, so a mailbox alone
@@ -37,6 +42,7 @@ from sekisho.core.notices import (
     OPERATOR_RECOVERY_OPENED,
     queue_notice,
 )
+from sekisho.core.operators import PERSON, Actor, operator_address
 from sekisho.core.policy import FailurePolicy
 from sekisho.core.ports import Repositories
 from sekisho.core.records import AuditEvent, OperatorRecovery, User
@@ -56,9 +62,10 @@ class CaseRefused(ValueError):
     """The step is not taken; the message says why in words, and ``why`` names the
     reason for the operator pages, which say it in the reader's language: ``reason``
     (its length), ``disabled``, ``no_passkeys`` (the tier), ``pending``, ``unknown``
-    (no such case), ``no_account``, ``own_case`` (the opener approving), ``changed``
-    (approved or expired meanwhile), or the case's state (``approved``, ``used``,
-    ``cancelled``, ``expired``)."""
+    (no such case), ``no_account``, ``not_operator`` (not in ``admin_emails``),
+    ``own_case`` (the opener approving, on any channel), ``unattributed`` (the opener
+    names no person), ``changed`` (approved or expired meanwhile), or the case's state
+    (``approved``, ``used``, ``cancelled``, ``expired``)."""
 
     def __init__(self, explanation: str, *, why: str) -> None:
         super().__init__(explanation)
@@ -70,6 +77,13 @@ class NoAccount(CaseRefused):
 
     def __init__(self, explanation: str) -> None:
         super().__init__(explanation, why="no_account")
+
+
+class NotAnOperator(CaseRefused):
+    """The actor's address is not one of ``admin_emails``."""
+
+    def __init__(self, explanation: str) -> None:
+        super().__init__(explanation, why="not_operator")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +100,7 @@ class OperatorRecoveryService:
         database: Database,
         keys: Keyring,
         policy: Policy,
+        operators: frozenset[str],
         approval_window: timedelta,
         code_lifetime: timedelta,
         clock: Callable[[], datetime],
@@ -93,12 +108,13 @@ class OperatorRecoveryService:
         self._database = database
         self._keys = keys
         self._policy = policy
+        self._operators = operators
         self._approval_window = approval_window
         self._code_lifetime = code_lifetime
         self._clock = clock
 
     def open(
-        self, raw_email: str, reason: str, *, actor: str, locale: str = DEFAULT_LOCALE
+        self, raw_email: str, reason: str, *, actor: Actor, locale: str = DEFAULT_LOCALE
     ) -> OperatorRecovery:
         """Open a case for the account with the operator's reason; it waits for a
         second operator's approval until ``approval_window`` has passed."""
@@ -109,6 +125,7 @@ class OperatorRecoveryService:
                 "(how the holder asked, and how you will confirm who they are)",
                 why="reason",
             )
+        actor = self._person(actor)
         with self._database.transaction() as repos:
             now = self._clock()
             user = _user(repos, raw_email)
@@ -134,7 +151,7 @@ class OperatorRecoveryService:
                 user_id=user.id,
                 email=user.email,
                 reason=reason,
-                opened_by=actor,
+                opened_by=actor.recorded,
                 opened_at=now,
                 expires_at=now + self._approval_window,
             )
@@ -146,14 +163,15 @@ class OperatorRecoveryService:
                 user=user,
                 notice=OPERATOR_RECOVERY_OPENED,
                 locale=locale,
-                client=ClientInfo.of(actor, None, locale=locale),
+                client=ClientInfo.of(actor.recorded, None, locale=locale),
                 now=now,
                 by=BY_OPERATOR,
             )
             return case
 
-    def approve(self, case_id: str, *, actor: str, locale: str = DEFAULT_LOCALE) -> ApprovedCase:
+    def approve(self, case_id: str, *, actor: Actor, locale: str = DEFAULT_LOCALE) -> ApprovedCase:
         """A second operator's approval: the case's one-time code, shown this once."""
+        actor = self._person(actor)
         with self._database.transaction() as repos:
             now = self._clock()
             case = repos.operator_recoveries.get(case_id)
@@ -165,11 +183,13 @@ class OperatorRecoveryService:
             expires_at = now + self._code_lifetime
             refusal = _approval_refusal(case, actor, now)
             if refusal is None and not repos.operator_recoveries.approve(
-                case.id, by=actor, code_digest=digest, expires_at=expires_at, now=now
+                case.id, by=actor.recorded, code_digest=digest, expires_at=expires_at, now=now
             ):
                 refusal = ("changed", "it changed meanwhile (approved or expired)")
             if refusal is None:
-                approved = replace(case, approved_by=actor, approved_at=now, expires_at=expires_at)
+                approved = replace(
+                    case, approved_by=actor.recorded, approved_at=now, expires_at=expires_at
+                )
                 _audit(repos, "recovery.operator.approved", "success", user, actor, now, approved)
                 queue_notice(
                     repos,
@@ -177,7 +197,7 @@ class OperatorRecoveryService:
                     user=user,
                     notice=OPERATOR_RECOVERY_APPROVED,
                     locale=locale,
-                    client=ClientInfo.of(actor, None, locale=locale),
+                    client=ClientInfo.of(actor.recorded, None, locale=locale),
                     now=now,
                     by=BY_OPERATOR,
                     until=expires_at.isoformat(),
@@ -189,7 +209,7 @@ class OperatorRecoveryService:
         raise CaseRefused(f"recovery {case_id} cannot be approved: {explanation}", why=why)
 
     def cancel(
-        self, case_id: str, reason: str, *, actor: str, locale: str = DEFAULT_LOCALE
+        self, case_id: str, reason: str, *, actor: Actor, locale: str = DEFAULT_LOCALE
     ) -> OperatorRecovery:
         """End a case that is not used yet (any operator, for example when the holder
         says they never asked): it can no longer be approved, and its code no longer
@@ -199,18 +219,19 @@ class OperatorRecoveryService:
             raise CaseRefused(
                 f"give the reason in {REASON_MIN} to {REASON_MAX} characters", why="reason"
             )
+        actor = self._person(actor)
         with self._database.transaction() as repos:
             now = self._clock()
             case = repos.operator_recoveries.get(case_id)
             user = repos.users.by_id(case.user_id) if case is not None else None
             if case is None or user is None:
                 raise CaseRefused(f"no recovery {case_id}", why="unknown")
-            if not repos.operator_recoveries.cancel(case.id, by=actor, now=now):
+            if not repos.operator_recoveries.cancel(case.id, by=actor.recorded, now=now):
                 state = case.state(now)
                 raise CaseRefused(
                     f"recovery {case_id} cannot be cancelled: it is {state}", why=state
                 )
-            cancelled = replace(case, cancelled_by=actor, cancelled_at=now)
+            cancelled = replace(case, cancelled_by=actor.recorded, cancelled_at=now)
             _audit(
                 repos, "recovery.operator.cancelled", "success", user, actor, now, cancelled, reason
             )
@@ -220,11 +241,33 @@ class OperatorRecoveryService:
                 user=user,
                 notice=OPERATOR_RECOVERY_CANCELLED,
                 locale=locale,
-                client=ClientInfo.of(actor, None, locale=locale),
+                client=ClientInfo.of(actor.recorded, None, locale=locale),
                 now=now,
                 by=BY_OPERATOR,
             )
             return cancelled
+
+    def _person(self, actor: Actor) -> Actor:
+        """``actor`` with its address normalised, if it is one of ``admin_emails``;
+        otherwise :class:`NotAnOperator`, audited. The one check every channel's actor
+        passes before a step, so that cases record people."""
+        address = operator_address(actor.operator, self._operators)
+        if address is not None:
+            return replace(actor, operator=address)
+        with self._database.transaction() as repos:
+            repos.audit.append(
+                AuditEvent(
+                    event="recovery.operator.not_operator",
+                    outcome="failure",
+                    at=self._clock(),
+                    ip=actor.channel,
+                    detail={"channel": actor.channel, "operator": actor.operator},
+                )
+            )
+        raise NotAnOperator(
+            f"{actor.operator} is not an operator: only an address in admin_emails may "
+            "open, approve or cancel a recovery"
+        )
 
     def recent(self) -> list[OperatorRecovery]:
         """The newest cases, open or not (never a code: none is kept)."""
@@ -278,10 +321,22 @@ def _attach_session(repos: Repositories, proof: OperatorCodeProof, issued: Issue
     repos.operator_recoveries.attach_session(proof.case_id, issued.session.id)
 
 
-def _approval_refusal(case: OperatorRecovery, actor: str, now: datetime) -> tuple[str, str] | None:
-    """Why ``actor`` may not approve ``case`` (the ``why`` and the words), or None."""
-    if case.opened_by == actor:
-        return ("own_case", "the operator who opened it cannot approve it: a second operator must")
+def _approval_refusal(
+    case: OperatorRecovery, actor: Actor, now: datetime
+) -> tuple[str, str] | None:
+    """Why ``actor`` may not approve ``case`` (the ``why`` and the words), or None: the
+    one comparison of opener and approver, as people."""
+    if case.opened_by == actor.recorded:
+        return (
+            "own_case",
+            "the operator who opened it cannot approve it, on any channel: a second operator must",
+        )
+    if not case.opened_by.startswith(PERSON):
+        return (
+            "unattributed",
+            f"it was opened as {case.opened_by}, which names no operator: cancel it and "
+            "open a new one",
+        )
     state = case.state(now)
     if state != "open":
         return (state, f"it is {state}")
@@ -304,12 +359,18 @@ def _audit(
     event: str,
     outcome: str,
     user: User,
-    actor: str,
+    actor: Actor,
     now: datetime,
     case: OperatorRecovery,
     reason: str | None = None,
 ) -> None:
-    detail = {"by": "operator", "case": case.id, "opened_by": case.opened_by}
+    detail = {
+        "by": "operator",
+        "case": case.id,
+        "opened_by": case.opened_by,
+        "operator": actor.operator,
+        "channel": actor.channel,
+    }
     if case.approved_by:
         detail["approved_by"] = case.approved_by
     if case.cancelled_by:
@@ -321,7 +382,7 @@ def _audit(
             event=event,
             outcome=outcome,
             at=now,
-            ip=actor,
+            ip=actor.recorded,
             user_id=user.id,
             email=user.email,
             detail=detail,

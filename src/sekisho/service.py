@@ -16,6 +16,7 @@ from sekisho.core.completion import Completion, IssuedSession
 from sekisho.core.devices import NewBrowserNotices
 from sekisho.core.keys import Keyring
 from sekisho.core.migration import MigrationPolicy
+from sekisho.core.operators import operators
 from sekisho.core.password_presence import PasswordPresence
 from sekisho.core.policy import FailurePolicy
 from sekisho.core.ports import Repositories
@@ -46,17 +47,6 @@ from sekisho.tier_service import TierService
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _addresses(raw: list[str]) -> list[str]:
-    """Configured addresses in the same normal form as stored ones (unusable ones dropped)."""
-    normalised = []
-    for address in raw:
-        try:
-            normalised.append(normalize_email(address))
-        except InvalidAddress:
-            continue
-    return normalised
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +81,7 @@ class Sekisho:
                 absolute_aal3=settings.session_aal3_absolute_timeout,
             ),
         )
-        self.admin_emails = frozenset(_addresses(settings.admin_emails))
+        self.admin_emails = operators(settings.admin_emails)
         self.migration = MigrationPolicy(
             mode=settings.migration_mode, cutoff=settings.password_cutoff
         )
@@ -146,6 +136,7 @@ class Sekisho:
             database=database,
             keys=self.keys,
             policy=policy,
+            operators=self.admin_emails,
             approval_window=settings.operator_recovery_approval_window,
             code_lifetime=settings.operator_recovery_code_lifetime,
             clock=clock,

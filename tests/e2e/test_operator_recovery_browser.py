@@ -7,6 +7,7 @@ recovery completes; every page on the way passes the accessibility checks in eve
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -25,6 +26,8 @@ from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
 
 pytestmark = pytest.mark.browser
+AKI = "aki@example.com"
+BEN = "ben@example.com"
 REASON = "Lost every device; identity checked by video call against the ID on file"
 WORDS = {
     "en": ("Sign in with a code from our staff", "the one-time code from our staff"),
@@ -34,17 +37,36 @@ WORDS = {
 
 @pytest.fixture
 def server(make_server: ServerFactory) -> LiveServer:
-    return make_server(host_name="localhost")
+    return make_server(host_name="localhost", admin_emails=[AKI, BEN])
 
 
 def approved_code(server: LiveServer, address: str, language: str) -> str:
     url = server.settings.database_url
-    opened = run_sekisho(url, "recovery", "open", address, "--reason", REASON, "--operator", "aki")
+    operators = json.dumps([AKI, BEN])
+    opened = run_sekisho(
+        url,
+        "recovery",
+        "open",
+        address,
+        "--reason",
+        REASON,
+        "--operator",
+        AKI,
+        SEKISHO_ADMIN_EMAILS=operators,
+    )
     assert opened.returncode == 0, opened.stderr
     case = re.search(r"^opened recovery (\S+) ", opened.stdout, re.MULTILINE)
     assert case is not None
     approved = run_sekisho(
-        url, "recovery", "approve", case.group(1), "--operator", "ben", "--locale", language
+        url,
+        "recovery",
+        "approve",
+        case.group(1),
+        "--operator",
+        BEN,
+        "--locale",
+        language,
+        SEKISHO_ADMIN_EMAILS=operators,
     )
     assert approved.returncode == 0, approved.stderr
     code = re.search(r"^one-time code: (\S+)$", approved.stdout, re.MULTILINE)

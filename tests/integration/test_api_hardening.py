@@ -286,12 +286,14 @@ def _with_lone_surrogates(body: dict[str, object]) -> list[dict[str, object]]:
 
 
 def test_lone_surrogates_in_json_are_a_4xx_everywhere(
-    server: LiveServer, smtp: SmtpCapture
+    make_server: ServerFactory, smtp: SmtpCapture
 ) -> None:
     """A ``\\ud800`` escape is valid JSON but no UTF-8 text: wherever it lands (a member
     name, a value), the answer is a 4xx with a stable code, never a 500 from echoing it."""
+    server = make_server(admin_emails=["ops@example.com"])
     server.add_user("lone@example.com")
-    _key_id, key = create_key(server, "clients:write", "users:read", "users:write", "recovery:open")
+    scopes = ("clients:write", "users:read", "users:write", "recovery:open")
+    _key_id, key = create_key(server, *scopes, operator="ops@example.com")
     with server.client() as http:
         email_sign_in(server, smtp, http, "lone@example.com")
         for path, body in _JSON_BODIES.items():

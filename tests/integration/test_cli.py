@@ -39,6 +39,34 @@ def test_db_upgrade_and_user_management(backend: str, tmp_path: Path) -> None:
         assert "pending\t0" in status.stdout
 
 
+def test_api_keys_that_act_on_recoveries_belong_to_an_operator(
+    backend: str, tmp_path: Path
+) -> None:
+    """``--operator`` is required for recovery:open and recovery:approve and must be an
+    address in admin_emails; it is stored normalised and listed."""
+    operators = '["ops@example.com"]'
+    with fresh_database(backend, tmp_path) as url:
+        assert run_sekisho(url, "db", "upgrade").returncode == 0
+        create = ("api-keys", "create", "--name", "desk", "--scope", "recovery:approve")
+        missing = run_sekisho(url, *create, SEKISHO_ADMIN_EMAILS=operators)
+        assert missing.returncode == 2
+        assert "--operator" in missing.stderr
+        stranger = run_sekisho(
+            url, *create, "--operator", "eve@example.com", SEKISHO_ADMIN_EMAILS=operators
+        )
+        assert stranger.returncode == 2
+        assert "admin_emails" in stranger.stderr
+        made = run_sekisho(
+            url, *create, "--operator", "Ops@Example.com", SEKISHO_ADMIN_EMAILS=operators
+        )
+        assert made.returncode == 0, made.stderr
+        plain = run_sekisho(url, "api-keys", "create", "--name", "ro", "--scope", "users:read")
+        assert plain.returncode == 0, plain.stderr
+        listing = run_sekisho(url, "api-keys", "list").stdout
+        assert "recovery:approve  never used  ops@example.com  desk" in listing
+        assert "users:read  never used  no operator  ro" in listing
+
+
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_check_config_hides_secrets_and_refuses_bad_production(
     backend: str, tmp_path: Path

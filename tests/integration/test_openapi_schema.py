@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from sekisho.core.api_keys import SCOPES
+from tests.conftest import ServerFactory
 from tests.integration.admin.support import create_key
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.passkeys import email_sign_in, register
@@ -80,9 +81,10 @@ def test_every_operation_signed_in(server: LiveServer, smtp: SmtpCapture, tmp_pa
     )
 
 
-def test_every_admin_operation_with_a_key(server: LiveServer, tmp_path: Path) -> None:
+def test_every_admin_operation_with_a_key(make_server: ServerFactory, tmp_path: Path) -> None:
+    server = make_server(admin_emails=["ops@example.com"])
     server.add_user("fuzz@example.com")
-    _key_id, key = create_key(server, *SCOPES)
+    _key_id, key = create_key(server, *SCOPES, operator="ops@example.com")
     _run(server, tmp_path, "--header", f"Authorization: Bearer {key}", "--include-tag", "admin")
 
 

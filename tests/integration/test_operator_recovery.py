@@ -8,6 +8,7 @@ emailed at every step and never gets the code by email."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -21,9 +22,9 @@ from sqlalchemy import update
 
 from sekisho.i18n import gettext
 from sekisho.mail.compose import NOTICES
-from sekisho.store.tables import operator_recoveries
+from sekisho.store.tables import api_keys, operator_recoveries
 from tests.conftest import ServerFactory
-from tests.integration.admin.support import audit_events, bearer, create_key
+from tests.integration.admin.support import audit_events, bearer, create_key, make_key
 from tests.integration.test_tiers import POLICY, sekisho, with_passkey
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
@@ -33,6 +34,8 @@ from tests.support.recovery import subjects, wait_for_subject
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, text_of
 
+ALICE = "alice@example.com"
+BOB = "bob@example.com"
 REASON = "Lost phone and backup key; called from the number on file, ID checked at the branch"
 
 
@@ -49,7 +52,7 @@ def policy_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tiered(make_server: ServerFactory, policy_file: Path) -> LiveServer:
-    return make_server(policy_file=policy_file)
+    return make_server(policy_file=policy_file, admin_emails=[ALICE, BOB])
 
 
 def high_value_holder(
@@ -70,11 +73,13 @@ def test_two_operators_recover_a_passkey_only_account(
     lost = high_value_holder(tiered, smtp, policy_file, address)
     other = httpx.Client(base_url=tiered.url)
     assert sign_in(tiered, other, lost).status_code == 200
-    _blind_id, blind = create_key(tiered, "recovery:open", name="no read")
+    _blind_id, blind = create_key(tiered, "recovery:open", name="no read", operator=ALICE)
     opener_id, opener = create_key(
-        tiered, "recovery:open", "recovery:approve", "users:read", name="alice"
+        tiered, "recovery:open", "recovery:approve", "users:read", name="alice", operator=ALICE
     )
-    approver_id, approver = create_key(tiered, "recovery:approve", "recovery:read", name="bob")
+    approver_id, approver = create_key(
+        tiered, "recovery:approve", "recovery:read", name="bob", operator=BOB
+    )
 
     with tiered.client(headers=bearer(blind)) as probe:
         answers = [
@@ -95,7 +100,7 @@ def test_two_operators_recover_a_passkey_only_account(
         assert opened.status_code == 201, opened.text
         case = opened.json()
         assert case["state"] == "open"
-        assert case["opened_by"] == f"api-key:{opener_id}"
+        assert case["opened_by"] == f"operator:{ALICE}"
         assert "code" not in case
         again = alice.post("/api/v1/admin/recoveries", json={"email": address, "reason": REASON})
         assert again.status_code == 409
@@ -113,7 +118,7 @@ def test_two_operators_recover_a_passkey_only_account(
         assert approved.headers["cache-control"] == "no-store"
         code = approved.json()["code"]
         assert approved.json()["state"] == "approved"
-        assert approved.json()["approved_by"] == f"api-key:{approver_id}"
+        assert approved.json()["approved_by"] == f"operator:{BOB}"
         twice = bob.post(f"/api/v1/admin/recoveries/{case['id']}/approve", json={})
         assert twice.status_code == 409
         assert "it is approved" in twice.json()["explanation"]
@@ -184,6 +189,42 @@ def test_two_operators_recover_a_passkey_only_account(
         "recovery.operator.failed",
         "recovery.completed",
     ]
+    people = [
+        (e, d["operator"], d["channel"])
+        for e, _o, _ip, d in audit_events(tiered, "recovery.operator.")
+        if "approve" in e or "opened" in e
+    ]
+    assert people == [
+        ("recovery.operator.opened", ALICE, f"api-key:{opener_id}"),
+        ("recovery.operator.approve_refused", ALICE, f"api-key:{opener_id}"),
+        ("recovery.operator.approved", BOB, f"api-key:{approver_id}"),
+        ("recovery.operator.approve_refused", BOB, f"api-key:{approver_id}"),
+    ]
+
+
+def open_on_the_command_line(
+    server: LiveServer, policy_file: Path, address: str, operator: str, *more: str
+) -> tuple[int, str, str]:
+    """``sekisho recovery open ADDRESS --reason REASON --operator OPERATOR``."""
+    return sekisho(
+        server,
+        policy_file,
+        "recovery",
+        "open",
+        address,
+        "--reason",
+        REASON,
+        "--operator",
+        operator,
+        *more,
+    )
+
+
+def approve_on_the_command_line(
+    server: LiveServer, policy_file: Path, case_id: str, operator: str
+) -> tuple[int, str, str]:
+    """``sekisho recovery approve CASE --operator OPERATOR``: status, output, errors."""
+    return sekisho(server, policy_file, "recovery", "approve", case_id, "--operator", operator)
 
 
 def _case_id(out: str) -> str:
@@ -203,35 +244,25 @@ def test_the_command_line_keeps_two_operators_and_a_raced_code_works_once(
 ) -> None:
     address = "sho@example.com"
     high_value_holder(tiered, smtp, policy_file, address, language="ja")
-    status, out, err = sekisho(
-        tiered,
-        policy_file,
-        "recovery",
-        "open",
-        address,
-        "--reason",
-        REASON,
-        "--operator",
-        "alice",
-        "--locale",
-        "en",  # the holder signed in in Japanese: their notices are in Japanese
+    # The holder signed in in Japanese: their notices are in Japanese.
+    status, out, err = open_on_the_command_line(
+        tiered, policy_file, address, ALICE, "--locale", "en"
     )
     assert status == 0, err
     case_id = _case_id(out)
-    status, out, err = sekisho(
-        tiered, policy_file, "recovery", "approve", case_id, "--operator", "alice"
-    )
+    status, out, err = approve_on_the_command_line(tiered, policy_file, case_id, ALICE)
     assert status == 1
     assert "a second operator must" in err
-    status, out, err = sekisho(
-        tiered, policy_file, "recovery", "approve", case_id, "--operator", "bob"
-    )
+    status, out, err = approve_on_the_command_line(tiered, policy_file, case_id, BOB)
     assert status == 0, err
     code = _code(out)
     assert "never by email" in out
     status, listed, err = sekisho(tiered, policy_file, "recovery", "list")
     assert status == 0, err
-    assert f"{case_id}  {address}  approved  opened by cli:alice approved by cli:bob" in listed
+    assert (
+        f"{case_id}  {address}  approved  opened by operator:{ALICE} approved by operator:{BOB}"
+        in listed
+    )
     assert code not in listed
 
     opened = wait_for_subject(smtp, address, subject("operator_recovery_opened", "ja"))
@@ -284,22 +315,23 @@ def test_expired_cases_and_codes_do_not_work_and_are_purged(
             SEKISHO_POLICY_FILE=str(policy_file),
             SEKISHO_OPERATOR_RECOVERY_APPROVAL_WINDOW=window,
             SEKISHO_OPERATOR_RECOVERY_CODE_LIFETIME="PT1S",
+            SEKISHO_ADMIN_EMAILS=json.dumps([ALICE, BOB]),
         )
         return done.returncode, done.stdout, done.stderr
 
     high_value_holder(server, smtp, policy_file, address)
-    args = ("recovery", "open", address, "--reason", REASON, "--operator", "alice")
+    args = ("recovery", "open", address, "--reason", REASON, "--operator", ALICE)
     status, out, err = short(*args)
     assert status == 0, err
     stale = _case_id(out)
     time.sleep(1.2)
-    status, out, err = short("recovery", "approve", stale, "--operator", "bob")
+    status, out, err = short("recovery", "approve", stale, "--operator", BOB)
     assert status == 1
     assert "it is expired" in err
     status, out, err = short(*args, window="PT1H")  # the expired one no longer blocks
     assert status == 0, err
     fresh = _case_id(out)
-    status, out, err = short("recovery", "approve", fresh, "--operator", "bob")
+    status, out, err = short("recovery", "approve", fresh, "--operator", BOB)
     assert status == 0, err
     code = _code(out)
     time.sleep(1.2)
@@ -323,8 +355,10 @@ def test_a_cancelled_case_cannot_be_approved_and_its_code_stops_working(
 ) -> None:
     address = "yui@example.com"
     high_value_holder(tiered, smtp, policy_file, address)
-    _opener_id, opener = create_key(tiered, "recovery:open", "users:read", name="alice")
-    _approver_id, approver = create_key(tiered, "recovery:approve", name="bob")
+    _opener_id, opener = create_key(
+        tiered, "recovery:open", "users:read", name="alice", operator=ALICE
+    )
+    _approver_id, approver = create_key(tiered, "recovery:approve", name="bob", operator=BOB)
     never = "The holder called back: she never asked for this"
     with (
         tiered.client(headers=bearer(opener)) as alice,
@@ -370,3 +404,119 @@ def test_a_cancelled_case_cannot_be_approved_and_its_code_stops_working(
     assert subjects(smtp, address).count(cancelled_subject) == 2
     cancels = [d for e, _o, _ip, d in audit_events(tiered, "recovery.") if "cancelled" in e]
     assert [d["reason"] for d in cancels] == [never, never]
+
+
+def test_one_person_cannot_open_by_api_and_approve_on_the_command_line(
+    tiered: LiveServer, smtp: SmtpCapture, policy_file: Path
+) -> None:
+    """The two-person rule compares people: Alice's key and Alice on the command line
+    are one operator; Bob on the command line is a second one."""
+    address = "nao@example.com"
+    high_value_holder(tiered, smtp, policy_file, address)
+    key_id, key = create_key(tiered, "recovery:open", "users:read", operator=ALICE)
+    with tiered.client(headers=bearer(key)) as alice:
+        opened = alice.post("/api/v1/admin/recoveries", json={"email": address, "reason": REASON})
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["id"]
+    for same in (ALICE, "Alice@Example.com"):
+        status, _out, err = approve_on_the_command_line(tiered, policy_file, case_id, same)
+        assert status == 1
+        assert "a second operator must" in err
+    status, out, err = approve_on_the_command_line(tiered, policy_file, case_id, BOB)
+    assert status == 0, err
+    assert _code(out)
+    events = [
+        (e, o, d["operator"], d["channel"])
+        for e, o, _ip, d in audit_events(tiered, "recovery.operator.")
+    ]
+    assert events == [
+        ("recovery.operator.opened", "success", ALICE, f"api-key:{key_id}"),
+        ("recovery.operator.approve_refused", "failure", ALICE, "cli"),
+        ("recovery.operator.approve_refused", "failure", ALICE, "cli"),
+        ("recovery.operator.approved", "success", BOB, "cli"),
+    ]
+
+
+def test_one_person_cannot_open_on_the_command_line_and_approve_by_api(
+    tiered: LiveServer, smtp: SmtpCapture, policy_file: Path
+) -> None:
+    address = "rin@example.com"
+    high_value_holder(tiered, smtp, policy_file, address)
+    status, out, err = open_on_the_command_line(tiered, policy_file, address, BOB)
+    assert status == 0, err
+    case_id = _case_id(out)
+    _bob_id, bob_key = create_key(tiered, "recovery:approve", operator=BOB)
+    _alice_id, alice_key = create_key(tiered, "recovery:approve", operator=ALICE)
+    with tiered.client(headers=bearer(bob_key)) as bob:
+        own = bob.post(f"/api/v1/admin/recoveries/{case_id}/approve", json={})
+    assert own.status_code == 409
+    assert own.json()["error"] == "recovery_case_refused"
+    assert "second operator" in own.json()["explanation"]
+    with tiered.client(headers=bearer(alice_key)) as alice:
+        approved = alice.post(f"/api/v1/admin/recoveries/{case_id}/approve", json={})
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["opened_by"] == f"operator:{BOB}"
+    assert approved.json()["approved_by"] == f"operator:{ALICE}"
+
+
+def test_the_command_line_acts_only_as_an_operator(
+    tiered: LiveServer, smtp: SmtpCapture, policy_file: Path
+) -> None:
+    """``--operator`` is an address in admin_emails: a name, or anyone else's address,
+    is refused before anything happens, and the refusal is audited."""
+    address = "kai@example.com"
+    high_value_holder(tiered, smtp, policy_file, address)
+    for stranger in ("alice", "mallory@example.com"):
+        status, _out, err = open_on_the_command_line(tiered, policy_file, address, stranger)
+        assert status != 0
+        assert "admin_emails" in err, err
+    status, out, err = open_on_the_command_line(tiered, policy_file, address, ALICE)
+    assert status == 0, err
+    status, _out, err = sekisho(
+        tiered,
+        policy_file,
+        "recovery",
+        "approve",
+        _case_id(out),
+        "--operator",
+        "mallory@example.com",
+    )
+    assert status == 1
+    assert "not an operator" in err
+    refused = [d for e, _o, _ip, d in audit_events(tiered, "recovery.operator.not_operator")]
+    assert refused == [
+        {"channel": "cli", "operator": "alice"},
+        {"channel": "cli", "operator": "mallory@example.com"},
+        {"channel": "cli", "operator": "mallory@example.com"},
+    ]
+
+
+def test_a_key_without_an_operator_cannot_act_on_recoveries(
+    tiered: LiveServer, smtp: SmtpCapture, policy_file: Path
+) -> None:
+    """A key made before keys named their operator (its ``operator`` is empty) is
+    refused with 403 ``api_key_no_operator``, audited; a new one cannot be made so."""
+    address = "eri@example.com"
+    high_value_holder(tiered, smtp, policy_file, address)
+    made = make_key(tiered, "recovery:open", "users:read", name="old", operator=None)
+    assert made.returncode == 2
+    assert "--operator" in made.stderr
+    made = make_key(tiered, "recovery:approve", name="old", operator="mallory@example.com")
+    assert made.returncode == 2
+    assert "admin_emails" in made.stderr
+    key_id, key = create_key(
+        tiered, "recovery:open", "recovery:approve", "users:read", operator=ALICE
+    )
+    with tiered.database.engine.begin() as connection:
+        connection.execute(update(api_keys).where(api_keys.c.id == key_id).values(operator=None))
+    with tiered.client(headers=bearer(key)) as old:
+        answers = [
+            old.post("/api/v1/admin/recoveries", json={"email": address, "reason": REASON}),
+            old.post(f"/api/v1/admin/recoveries/{'0' * 32}/approve", json={}),
+            old.post(f"/api/v1/admin/recoveries/{'0' * 32}/cancel", json={"reason": REASON}),
+        ]
+    for answer in answers:
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["error"] == "api_key_no_operator"
+    reasons = [d["reason"] for _e, _o, _ip, d in audit_events(tiered, "api_key.refused")]
+    assert reasons == ["api_key_no_operator"] * 3

@@ -67,7 +67,12 @@ def tiered(make_server: ServerFactory, policy_file: Path) -> LiveServer:
 
 
 def sekisho(server: LiveServer, policy_file: Path, *args: str) -> tuple[int, str, str]:
-    done = run_sekisho(server.settings.database_url, *args, SEKISHO_POLICY_FILE=str(policy_file))
+    done = run_sekisho(
+        server.settings.database_url,
+        *args,
+        SEKISHO_POLICY_FILE=str(policy_file),
+        SEKISHO_ADMIN_EMAILS=json.dumps(server.settings.admin_emails),
+    )
     return done.returncode, done.stdout, done.stderr
 
 

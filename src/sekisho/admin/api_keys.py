@@ -26,10 +26,29 @@ class ApiKeyService:
         self._keys = keys
         self._clock = clock
 
-    def create(self, *, name: str, scopes: list[str], actor: str = "cli") -> NewApiKey:
-        """A new key (raises :class:`sekisho.core.api_keys.ApiKeyRefused`)."""
+    def create(
+        self,
+        *,
+        name: str,
+        scopes: list[str],
+        operator: str | None = None,
+        operators: frozenset[str] = frozenset(),
+        actor: str = "cli",
+    ) -> NewApiKey:
+        """A new key, belonging to ``operator`` if given (one of ``operators``, the
+        deployment's ``admin_emails``); raises
+        :class:`sekisho.core.api_keys.ApiKeyRefused`."""
         now = self._clock()
-        made = api_keys.make(self._keys, name=name, scopes=scopes, now=now)
+        made = api_keys.make(
+            self._keys, name=name, scopes=scopes, now=now, operator=operator, operators=operators
+        )
+        detail = {
+            "key_id": made.record.id,
+            "name": made.record.name,
+            "scopes": " ".join(made.record.scopes),
+        }
+        if made.record.operator is not None:
+            detail["operator"] = made.record.operator
         with self._database.transaction() as repos:
             SqlApiKeys(repos.connection).add(made.record)
             repos.audit.append(
@@ -38,11 +57,7 @@ class ApiKeyService:
                     outcome="success",
                     at=now,
                     ip=actor,
-                    detail={
-                        "key_id": made.record.id,
-                        "name": made.record.name,
-                        "scopes": " ".join(made.record.scopes),
-                    },
+                    detail=detail,
                 )
             )
         return made
@@ -75,10 +90,13 @@ class ApiKeyService:
         *,
         ip: str | None,
         user_agent: str | None,
+        operator: bool = False,
     ) -> ApiKey:
-        """The live key ``presented`` is, if it holds every one of ``scopes``; otherwise
-        ``api_key_invalid`` (RFC 6750 ``invalid_token``, 401) or ``insufficient_scope``
-        (403). A presented value that is refused is audited, with the key id it named."""
+        """The live key ``presented`` is, if it holds every one of ``scopes`` (and, with
+        ``operator``, names the operator it belongs to); otherwise ``api_key_invalid``
+        (RFC 6750 ``invalid_token``, 401), ``insufficient_scope`` (403) or
+        ``api_key_no_operator`` (403). A presented value that is refused is audited,
+        with the key id it named."""
         if presented is None:
             raise SekishoError(ErrorCode.api_key_invalid, detail={"scope": " ".join(scopes)})
         now = self._clock()
@@ -88,10 +106,13 @@ class ApiKeyService:
             record = store.get(parts[0]) if parts else None
             if api_keys.verify(self._keys, record, presented):
                 assert record is not None
-                if all(record.allows(scope) for scope in scopes):
+                if not all(record.allows(scope) for scope in scopes):
+                    refusal = ErrorCode.insufficient_scope
+                elif operator and record.operator is None:
+                    refusal = ErrorCode.api_key_no_operator
+                else:
                     store.used(record.id, now=now)
                     return record
-                refusal = ErrorCode.insufficient_scope
             else:
                 refusal = ErrorCode.api_key_invalid
             detail: dict[str, str] = {"scope": " ".join(scopes), "reason": refusal.name}

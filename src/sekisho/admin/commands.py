@@ -9,15 +9,17 @@ from typing import Annotated
 import typer
 
 from sekisho.admin.api_keys import ApiKeyService
-from sekisho.core.api_keys import SCOPES, ApiKeyRefused
+from sekisho.core.api_keys import OPERATOR_SCOPES, SCOPES, ApiKeyRefused
 from sekisho.core.keys import Keyring
 from sekisho.service import utc_now
 from sekisho.store.database import Database
 
 OpenDatabase = Callable[[], tuple[Database, Keyring]]
+#: The deployment's operators: ``admin_emails``, normalised.
+Operators = Callable[[], frozenset[str]]
 
 
-def install(app: typer.Typer, open_database: OpenDatabase) -> None:
+def install(app: typer.Typer, open_database: OpenDatabase, known_operators: Operators) -> None:
     keys_app = typer.Typer(help="API keys for the admin API.", no_args_is_help=True)
     app.add_typer(keys_app, name="api-keys")
 
@@ -31,10 +33,19 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
         scope: Annotated[
             list[str], typer.Option(help=f"A scope (repeat for more): {', '.join(SCOPES)}.")
         ],
+        operator: Annotated[
+            str | None,
+            typer.Option(
+                help="The operator the key belongs to, an address in admin_emails; "
+                f"required for {' and '.join(OPERATOR_SCOPES)}."
+            ),
+        ] = None,
     ) -> None:
         """Make a key (audited). It is printed once: store it in the tool that uses it."""
         try:
-            made = service().create(name=name, scopes=scope)
+            made = service().create(
+                name=name, scopes=scope, operator=operator, operators=known_operators()
+            )
         except ApiKeyRefused as error:
             typer.echo(f"refused: {error}", err=True)
             raise typer.Exit(2) from error
@@ -48,7 +59,8 @@ def install(app: typer.Typer, open_database: OpenDatabase) -> None:
         for key in service().all():
             state = "revoked" if key.revoked_at else "active"
             used = key.last_used_at.isoformat() if key.last_used_at else "never used"
-            typer.echo(f"{key.id}  {state:7}  {' '.join(key.scopes)}  {used}  {key.name}")
+            owner = key.operator or "no operator"
+            typer.echo(f"{key.id}  {state:7}  {' '.join(key.scopes)}  {used}  {owner}  {key.name}")
 
     @keys_app.command("revoke")
     def api_keys_revoke(key_id: str) -> None:

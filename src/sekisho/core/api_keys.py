@@ -7,7 +7,10 @@ secret scanners, the 16 hex digit id is the lookup key and the 256-bit secret is
 only as its keyed hash (core/keys.py, purpose ``api-key``), bound to the id.
 
 Invariant: the clear key exists only in the answer to ``create``; a revoked key, a key
-of another deployment or a malformed value never authenticates.
+of another deployment or a malformed value never authenticates. A key with a scope that
+acts on recovery cases (:data:`OPERATOR_SCOPES`) names the operator it belongs to, an
+address in ``admin_emails`` (:mod:`sekisho.core.operators`), so that the two-person rule
+sees the person behind it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sekisho.core.keys import Keyring
+from sekisho.core.operators import operator_address
 
 PURPOSE = "api-key"
 PREFIX = "sk_"
@@ -30,6 +34,8 @@ SCOPES = (
     "recovery:open",
     "recovery:approve",
 )
+#: Scopes whose steps an operator takes as a person (the two-person rule of recovery).
+OPERATOR_SCOPES = ("recovery:open", "recovery:approve")
 _SHAPE = re.compile(r"sk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 NAME_LENGTH = 100
 
@@ -47,6 +53,9 @@ class ApiKey:
     scopes: tuple[str, ...]
     digest: str
     created_at: datetime
+    #: The operator the key belongs to (a normalised address), or None: then it cannot
+    #: act on recovery cases, whatever its scopes.
+    operator: str | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
 
@@ -60,14 +69,34 @@ class NewApiKey:
     key: str
 
 
-def make(keys: Keyring, *, name: str, scopes: list[str], now: datetime) -> NewApiKey:
-    """A new key with the given scopes; ``key`` is to be shown once and forgotten."""
+def make(
+    keys: Keyring,
+    *,
+    name: str,
+    scopes: list[str],
+    now: datetime,
+    operator: str | None = None,
+    operators: frozenset[str] = frozenset(),
+) -> NewApiKey:
+    """A new key with the given scopes, belonging to ``operator`` (required for
+    :data:`OPERATOR_SCOPES`, and then one of ``operators``); ``key`` is to be shown
+    once and forgotten."""
     name = name.strip()
     if not name or len(name) > NAME_LENGTH or not name.isprintable():
         raise ApiKeyRefused(f"a key's name is 1 to {NAME_LENGTH} printable characters")
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise ApiKeyRefused(f"scopes are one or more of {', '.join(SCOPES)}")
+    if operator is not None:
+        address = operator_address(operator, operators)
+        if address is None:
+            raise ApiKeyRefused(f"{operator} is not an operator: give an address in admin_emails")
+        operator = address
+    elif set(scopes) & set(OPERATOR_SCOPES):
+        raise ApiKeyRefused(
+            f"a key with {' or '.join(OPERATOR_SCOPES)} belongs to an operator: "
+            "give --operator with their address in admin_emails"
+        )
     identifier = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     record = ApiKey(
@@ -76,6 +105,7 @@ def make(keys: Keyring, *, name: str, scopes: list[str], now: datetime) -> NewAp
         scopes=tuple(scope for scope in SCOPES if scope in scopes),
         digest=digest(keys, identifier, secret),
         created_at=now,
+        operator=operator,
     )
     return NewApiKey(record=record, key=f"{PREFIX}{identifier}_{secret}")
 

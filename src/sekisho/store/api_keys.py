@@ -23,6 +23,7 @@ def _record(row: RowMapping) -> ApiKey:
         scopes=tuple(row["scopes"].split()),
         digest=row["digest"],
         created_at=row["created_at"],
+        operator=row["operator"],
         last_used_at=row["last_used_at"],
         revoked_at=row["revoked_at"],
     )
@@ -40,6 +41,7 @@ class SqlApiKeys:
                 scopes=" ".join(key.scopes),
                 digest=key.digest,
                 created_at=key.created_at,
+                operator=key.operator,
             )
         )
 

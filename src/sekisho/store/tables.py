@@ -491,6 +491,7 @@ api_keys = Table(
     _when("created_at"),
     _when("last_used_at", nullable=True),
     _when("revoked_at", nullable=True),
+    Column("operator", String(254), nullable=True),
 )
 
 transaction_confirmations = Table(

@@ -75,8 +75,9 @@ def client_admin(request: Request) -> ClientAdmin:
     return admin
 
 
-def _scopes(*needed: str) -> Callable[..., ApiKey]:
-    """A dependency: the request's API key, if it holds every scope in ``needed``."""
+def _scopes(*needed: str, operator: bool = False) -> Callable[..., ApiKey]:
+    """A dependency: the request's API key, if it holds every scope in ``needed`` (and,
+    with ``operator``, names the operator it belongs to)."""
 
     def check(
         request: Request,
@@ -85,7 +86,7 @@ def _scopes(*needed: str) -> Callable[..., ApiKey]:
         presented = credentials.credentials if credentials else None
         info = context.client(request)
         return api_keys(request).authenticate(
-            presented, needed, ip=info.ip, user_agent=info.user_agent
+            presented, needed, ip=info.ip, user_agent=info.user_agent, operator=operator
         )
 
     return check

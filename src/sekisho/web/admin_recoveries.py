@@ -8,8 +8,9 @@ Invariants:
   a non-operator gets the 404 of a missing page, a restricted session or one that is not
   a passkey at AAL2 or the operator's tier's level gets a refusal page;
 - one code path with the admin API and the command line (``OperatorRecoveryService``),
-  so the same checks, audit events and notices to the holder; the operator is recorded
-  as ``operator:<address>`` (the API records ``api-key:<id>``, the CLI ``cli:<name>``);
+  so the same checks, audit events and notices to the holder; the operator is the
+  signed-in address, recorded as ``operator:<address>`` like on every channel, with
+  the channel ``pages`` in the audit events (:mod:`sekisho.core.operators`);
 - every form is a CSRF-checked same-origin post (:data:`sekisho.web.context.CheckedForm`);
 - a refused step is a page that says why in the reader's language, never a 500; the
   one-time code appears only on the approval's answer, which no cache keeps.
@@ -25,6 +26,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from sekisho.core.operators import Actor
 from sekisho.core.records import User
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import N_, gettext
@@ -59,6 +61,11 @@ REFUSALS = {
         "You opened this case, so you cannot approve it: a second operator must check it "
         "and approve it."
     ),
+    "unattributed": N_(
+        "This case was opened before operators were recorded by address, so nobody can "
+        "approve it: cancel it and open a new one."
+    ),
+    "not_operator": N_("Only an operator may take this step."),
     "changed": N_("This case changed meanwhile: another operator approved it, or it expired."),
     "approved": N_("This case is already approved: its one-time code was shown to the approver."),
     "used": N_("This case is finished: the holder has already used its code."),
@@ -71,9 +78,9 @@ def _see_cases() -> RedirectResponse:
     return RedirectResponse(CASES, status_code=303)
 
 
-def _actor(operator: User) -> str:
-    """The operator as the audit log records a step taken on these pages."""
-    return f"operator:{operator.email}"
+def _actor(operator: User) -> Actor:
+    """The signed-in operator, taking a step on these pages."""
+    return Actor(operator=operator.email, channel="pages")
 
 
 def _case_id(case_id: str) -> str:
@@ -98,7 +105,7 @@ def _cases_page(
         status_code=status_code,
         cases=service.recent(),
         now=service.now(),
-        me=_actor(operator),
+        me=_actor(operator).recorded,
         error=error,
         email=email,
         reason=reason,

@@ -1,10 +1,12 @@
 """Operator-assisted recovery in the admin API (issue 10 "Recovery that keeps the tier"
-and "Operators"): open a case, approve it with another key, cancel it, list cases. The same
+and "Operators"): open a case, approve it as another operator, cancel it, list cases. The same
 service as ``sekisho recovery open|approve|list``; docs/flows/recovery.md.
 
-Authenticated by API key only (``web/admin_api.py``): the key's id is the operator. The
-approving key must differ from the opening one; issue ``recovery:open`` and
-``recovery:approve`` to different people so that the two keys are two people.
+Authenticated by API key only (``web/admin_api.py``). A key that opens, approves or
+cancels names the operator it belongs to (``sekisho api-keys create --operator``, an
+address in ``admin_emails``); a key without one is refused with 403
+``api_key_no_operator``. The case records that person, so the approver is compared with
+the opener as a person whatever channel either used (:mod:`sekisho.core.operators`).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sekisho.core.api_keys import ApiKey
+from sekisho.core.operators import Actor
 from sekisho.core.records import OperatorRecovery
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.operator_recovery_service import (
     REASON_MAX,
     CaseRefused,
     NoAccount,
+    NotAnOperator,
     OperatorRecoveryService,
 )
 from sekisho.web import context
@@ -41,6 +45,8 @@ from sekisho.web.refusals import ANY, JSON_BODY, PATH_ID, refusals
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 CaseId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A recovery case id.")]
 Locale = Literal["en", "ja"]
+#: A key that names no operator, or one no longer in ``admin_emails``.
+OPERATOR = (ErrorCode.api_key_no_operator, ErrorCode.not_an_operator)
 
 
 class OpenBody(UserBody):
@@ -107,9 +113,18 @@ def _out(case: OperatorRecovery, now: datetime) -> dict[str, object]:
     }
 
 
+def _person(key: ApiKey) -> Actor:
+    """The operator behind ``key`` (checked by ``_scopes(..., operator=True)``)."""
+    if key.operator is None:
+        raise SekishoError(ErrorCode.api_key_no_operator)
+    return Actor(operator=key.operator, channel=_actor(key))
+
+
 def _refused(error: CaseRefused) -> SekishoError:
     if isinstance(error, NoAccount):
         return SekishoError(ErrorCode.not_found)
+    if isinstance(error, NotAnOperator):
+        return SekishoError(ErrorCode.not_an_operator, detail={"explanation": str(error)})
     return SekishoError(ErrorCode.recovery_case_refused, detail={"explanation": str(error)})
 
 
@@ -132,22 +147,23 @@ def list_recoveries(
         *KEY,
         ErrorCode.invalid_email,
         ErrorCode.not_found,
+        *OPERATOR,
         ErrorCode.recovery_case_refused,
     ),
 )
 def open_recovery(
     request: Request,
     body: OpenBody,
-    key: Annotated[ApiKey, Depends(_scopes("recovery:open", "users:read"))],
+    key: Annotated[ApiKey, Depends(_scopes("recovery:open", "users:read", operator=True))],
 ) -> RecoveryCaseOut:
     """Open a recovery for an account that lost every passkey and recovery code, with
-    the reason; a second operator (another key) approves it. The holder is emailed.
+    the reason; a second operator approves it. The holder is emailed.
     Refused with 409 `recovery_case_refused` (and why) when the account already has
     one under way. Scopes `recovery:open` and `users:read` (the answer shows whether
     the account exists)."""
     service = _service(request)
     try:
-        case = service.open(body.email, body.reason, actor=_actor(key), locale=body.locale)
+        case = service.open(body.email, body.reason, actor=_person(key), locale=body.locale)
     except CaseRefused as error:
         raise _refused(error) from error
     return RecoveryCaseOut.model_validate(_out(case, service.now()))
@@ -157,21 +173,22 @@ def open_recovery(
     "/recoveries/{case_id}/approve",
     response_model=RecoveryApproved,
     dependencies=[JsonOnly],
-    responses=refusals(*JSON_BODY, *KEY, *PATH_ID, ErrorCode.recovery_case_refused),
+    responses=refusals(*JSON_BODY, *KEY, *PATH_ID, *OPERATOR, ErrorCode.recovery_case_refused),
 )
 def approve_recovery(
     request: Request,
     case_id: CaseId,
     body: ApproveBody,
-    key: Annotated[ApiKey, Depends(_scopes("recovery:approve"))],
+    key: Annotated[ApiKey, Depends(_scopes("recovery:approve", operator=True))],
 ) -> Response:
-    """Approve an open case with a key other than the one that opened it: the answer
-    holds the one-time code, this once. Refused with 409 `recovery_case_refused` for
-    the opener's own key, an unknown, approved, used or expired case. Scope
-    `recovery:approve`."""
+    """Approve an open case as an operator other than the one who opened it (on any
+    channel): the answer holds the one-time code, this once. Refused with 409
+    `recovery_case_refused` for the opener (whatever key or channel they use), an
+    unknown, approved, used or expired case. Scope `recovery:approve`, on a key that
+    names its operator."""
     service = _service(request)
     try:
-        approved = service.approve(case_id, actor=_actor(key), locale=body.locale)
+        approved = service.approve(case_id, actor=_person(key), locale=body.locale)
     except CaseRefused as error:
         raise _refused(error) from error
     shown = RecoveryApproved.model_validate(
@@ -183,13 +200,13 @@ def approve_recovery(
 @router.post(
     "/recoveries/{case_id}/cancel",
     dependencies=[JsonOnly],
-    responses=refusals(*JSON_BODY, *KEY, *PATH_ID, ErrorCode.recovery_case_refused),
+    responses=refusals(*JSON_BODY, *KEY, *PATH_ID, *OPERATOR, ErrorCode.recovery_case_refused),
 )
 def cancel_recovery(
     request: Request,
     case_id: CaseId,
     body: CancelBody,
-    key: Annotated[ApiKey, Depends(_scopes("recovery:open"))],
+    key: Annotated[ApiKey, Depends(_scopes("recovery:open", operator=True))],
 ) -> RecoveryCaseOut:
     """End a case not used yet (for example when the holder never asked): it can no
     longer be approved and its code no longer works; the holder is emailed. Refused
@@ -197,7 +214,7 @@ def cancel_recovery(
     Scope `recovery:open`."""
     service = _service(request)
     try:
-        case = service.cancel(case_id, body.reason, actor=_actor(key), locale=body.locale)
+        case = service.cancel(case_id, body.reason, actor=_person(key), locale=body.locale)
     except CaseRefused as error:
         raise _refused(error) from error
     return RecoveryCaseOut.model_validate(_out(case, service.now()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from typing import Any
 
 from sqlalchemy import text
@@ -16,15 +17,34 @@ KEY = re.compile(r"^key: (sk_\S+)$", re.MULTILINE)
 KEY_ID = re.compile(r"^id: ([0-9a-f]{16})$", re.MULTILINE)
 
 
-def create_key(server: LiveServer, *scopes: str, name: str = "ops tool") -> tuple[str, str]:
-    """The id and the clear key of a new key with ``scopes``."""
-    flags = [part for scope in scopes for part in ("--scope", scope)]
-    made = run_sekisho(server.settings.database_url, "api-keys", "create", "--name", name, *flags)
+def create_key(
+    server: LiveServer, *scopes: str, name: str = "ops tool", operator: str | None = None
+) -> tuple[str, str]:
+    """The id and the clear key of a new key with ``scopes``, belonging to ``operator``."""
+    made = make_key(server, *scopes, name=name, operator=operator)
     assert made.returncode == 0, made.stderr
     key, identifier = KEY.search(made.stdout), KEY_ID.search(made.stdout)
     assert key is not None
     assert identifier is not None
     return identifier.group(1), key.group(1)
+
+
+def make_key(
+    server: LiveServer, *scopes: str, name: str, operator: str | None
+) -> subprocess.CompletedProcess[str]:
+    """``sekisho api-keys create`` with the server's ``admin_emails``."""
+    flags = [part for scope in scopes for part in ("--scope", scope)]
+    if operator is not None:
+        flags += ["--operator", operator]
+    return run_sekisho(
+        server.settings.database_url,
+        "api-keys",
+        "create",
+        "--name",
+        name,
+        *flags,
+        SEKISHO_ADMIN_EMAILS=json.dumps(server.settings.admin_emails),
+    )
 
 
 def bearer(key: str) -> dict[str, str]:

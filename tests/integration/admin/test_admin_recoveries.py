@@ -21,8 +21,14 @@ from sekisho.i18n import gettext
 from sekisho.store.tables import operator_recoveries
 from sekisho.web.admin_recoveries import REFUSALS
 from tests.conftest import ServerFactory
-from tests.integration.admin.support import audit_events
-from tests.integration.test_operator_recovery import REASON, high_value_holder, subject
+from tests.integration.admin.support import audit_events, bearer, create_key
+from tests.integration.test_operator_recovery import (
+    REASON,
+    approve_on_the_command_line,
+    high_value_holder,
+    open_on_the_command_line,
+    subject,
+)
 from tests.integration.test_tiers import email_code, sekisho
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
@@ -271,3 +277,72 @@ def test_a_restricted_operator_session_is_refused(
         ):
             assert answer.status_code == 403, answer.text
             assert 'data-error="restricted_session"' in answer.text
+
+
+def test_one_operator_cannot_approve_on_another_channel_what_they_opened_on_the_pages(
+    server: LiveServer, smtp: SmtpCapture, policy_file: Path, browsers: list[FormBrowser]
+) -> None:
+    """Pages + API and pages + command line by the same person are refused: the rule
+    compares Alice, not her channels; Bob's key, on another channel, approves."""
+    alice, _bob = two_operators(server, smtp, policy_file, browsers)
+    case_id = open_case(alice)
+    alice_id, alice_key = create_key(server, "recovery:approve", operator=ALICE)
+    with server.client(headers=bearer(alice_key)) as api:
+        own = api.post(f"/api/v1/admin/recoveries/{case_id}/approve", json={})
+    assert own.status_code == 409, own.text
+    assert own.json()["error"] == "recovery_case_refused"
+    status, _out, err = approve_on_the_command_line(server, policy_file, case_id, ALICE.upper())
+    assert status == 1
+    assert "a second operator must" in err
+    bob_id, bob_key = create_key(server, "recovery:approve", operator=BOB)
+    with server.client(headers=bearer(bob_key)) as api:
+        approved = api.post(f"/api/v1/admin/recoveries/{case_id}/approve", json={})
+    assert approved.status_code == 200, approved.text
+    assert (approved.json()["opened_by"], approved.json()["approved_by"]) == (
+        f"operator:{ALICE}",
+        f"operator:{BOB}",
+    )
+    steps = [
+        (event, detail["operator"], detail["channel"])
+        for event, _outcome, _ip, detail in audit_events(server, "recovery.operator.")
+    ]
+    assert steps == [
+        ("recovery.operator.opened", ALICE, "pages"),
+        ("recovery.operator.approve_refused", ALICE, f"api-key:{alice_id}"),
+        ("recovery.operator.approve_refused", ALICE, "cli"),
+        ("recovery.operator.approved", BOB, f"api-key:{bob_id}"),
+    ]
+
+
+def test_a_case_opened_on_the_command_line_is_approved_on_the_pages_only_by_another(
+    server: LiveServer, smtp: SmtpCapture, policy_file: Path, browsers: list[FormBrowser]
+) -> None:
+    alice, bob = two_operators(server, smtp, policy_file, browsers)
+    status, out, err = open_on_the_command_line(server, policy_file, HOLDER, BOB)
+    assert status == 0, err
+    found = re.search(r"^opened recovery (\S+) for ", out, re.MULTILINE)
+    assert found is not None
+    case_id = found.group(1)
+    refusal(bob.post(f"{CASES}/{case_id}/approve", {}), "own_case")
+    approved = alice.post(f"{CASES}/{case_id}/approve", {})
+    assert approved.status_code == 200, approved.text
+    assert CODE.search(approved.text) is not None
+
+
+def test_a_case_whose_opener_names_no_operator_cannot_be_approved(
+    server: LiveServer, smtp: SmtpCapture, policy_file: Path, browsers: list[FormBrowser]
+) -> None:
+    """A case opened before cases recorded people (its opener an API key id or a
+    command-line name) could be approved by its own opener on another channel: it is
+    refused, and can still be cancelled."""
+    alice, bob = two_operators(server, smtp, policy_file, browsers)
+    case_id = open_case(alice)
+    with server.database.engine.begin() as connection:
+        connection.execute(
+            update(operator_recoveries)
+            .where(operator_recoveries.c.id == case_id)
+            .values(opened_by="api-key:0123456789abcdef")
+        )
+    refusal(bob.post(f"{CASES}/{case_id}/approve", {}), "unattributed")
+    cancelled = bob.post(f"{CASES}/{case_id}/cancel", {"reason": REASON})
+    assert cancelled.status_code == 303, cancelled.text

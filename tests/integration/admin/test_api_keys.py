@@ -5,9 +5,11 @@ with RFC 6750 challenges, every creation, revocation and refused use audited."""
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import text, update
 
-from tests.integration.admin.support import audit_events, bearer, create_key
+from sekisho.store.tables import api_keys
+from tests.conftest import ServerFactory
+from tests.integration.admin.support import audit_events, bearer, create_key, make_key
 from tests.support.cli import run_sekisho
 from tests.support.server import LiveServer
 
@@ -22,7 +24,7 @@ def test_key_lifecycle_through_the_command_line(server: LiveServer) -> None:
     assert key.removeprefix(f"sk_{key_id}_") not in str(stored["digest"])
     assert stored["last_used_at"] is None
     listed = run_sekisho(url, "api-keys", "list")
-    assert f"{key_id}  active   clients:read  never used  ops tool" in listed.stdout
+    assert f"{key_id}  active   clients:read  never used  no operator  ops tool" in listed.stdout
     assert key not in listed.stdout
     with server.client() as client:
         assert client.get("/api/v1/admin/clients", headers=bearer(key)).status_code == 200
@@ -111,3 +113,35 @@ def test_a_key_without_the_scope_gets_403(server: LiveServer) -> None:
         assert connection.execute(text("SELECT count(*) FROM oidc_clients")).scalar_one() == 0
     reasons = [detail["reason"] for *_rest, detail in audit_events(server, "api_key.refused")]
     assert reasons == ["insufficient_scope", "insufficient_scope"]
+
+
+def test_a_recovery_key_names_its_operator_and_an_older_one_is_refused(
+    make_server: ServerFactory,
+) -> None:
+    """A key with recovery:open or recovery:approve is made for an operator in
+    admin_emails (audited with it); a key whose operator is empty, as every key made
+    before, gets 403 ``api_key_no_operator`` for the recovery steps, audited, while
+    reading cases needs no operator."""
+    server = make_server(admin_emails=["ops@example.com"])
+    refused = make_key(server, "recovery:open", "users:read", name="desk", operator=None)
+    assert refused.returncode == 2
+    assert "--operator" in refused.stderr
+    key_id, key = create_key(
+        server, "recovery:open", "recovery:read", "users:read", operator="OPS@example.com"
+    )
+    created = audit_events(server, "api_key.created")
+    assert created[0][3]["operator"] == "ops@example.com"
+    with server.database.engine.begin() as connection:
+        connection.execute(update(api_keys).where(api_keys.c.id == key_id).values(operator=None))
+    with server.client(headers=bearer(key)) as old:
+        assert old.get("/api/v1/admin/recoveries").status_code == 200
+        answer = old.post(
+            "/api/v1/admin/recoveries", json={"email": "a@example.com", "reason": "x" * 20}
+        )
+    assert answer.status_code == 403
+    assert answer.json()["error"] == "api_key_no_operator"
+    assert "--operator" in answer.json()["message"]
+    refusals = audit_events(server, "api_key.refused")
+    assert [(detail["key_id"], detail["reason"]) for *_rest, detail in refusals] == [
+        (key_id, "api_key_no_operator")
+    ]

@@ -52,3 +52,19 @@ def test_scopes_are_held_only_while_live() -> None:
 def test_unusable_names_and_scopes_are_refused(name: str, scopes: list[str]) -> None:
     with pytest.raises(ApiKeyRefused):
         api_keys.make(KEYS, name=name, scopes=scopes, now=NOW)
+
+
+@pytest.mark.parametrize("scope", api_keys.OPERATOR_SCOPES)
+def test_a_key_that_acts_on_recoveries_belongs_to_a_known_operator(scope: str) -> None:
+    known = frozenset({"ops@example.com"})
+    with pytest.raises(ApiKeyRefused, match="--operator"):
+        api_keys.make(KEYS, name="desk", scopes=[scope], now=NOW, operators=known)
+    with pytest.raises(ApiKeyRefused, match="admin_emails"):
+        api_keys.make(
+            KEYS, name="desk", scopes=[scope], now=NOW, operator="eve@example.com", operators=known
+        )
+    made = api_keys.make(
+        KEYS, name="desk", scopes=[scope], now=NOW, operator=" Ops@Example.com", operators=known
+    )
+    assert made.record.operator == "ops@example.com"
+    assert api_keys.make(KEYS, name="ro", scopes=["recovery:read"], now=NOW).record.operator is None
