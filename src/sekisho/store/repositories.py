@@ -608,11 +608,16 @@ class SqlAudit:
     lock a transaction takes (``sekisho.store.audit_chain``)."""
 
     def __init__(
-        self, connection: Connection, seal: AuditSeal, anchors: audit_chain.Anchors | None = None
+        self,
+        connection: Connection,
+        seal: AuditSeal,
+        anchors: audit_chain.Anchors | None = None,
+        known: audit_chain.KnownHead | None = None,
     ) -> None:
         self._c = connection
         self._seal = seal
         self._anchors = anchors
+        self._known = known
         self._pending: list[dict[str, Any]] = []
 
     def append(self, event: AuditEvent) -> None:
@@ -627,7 +632,7 @@ class SqlAudit:
         """Seal the waiting events onto the chain; returns them (as stored)."""
         written, self._pending = self._pending, []
         if written:
-            audit_chain.append(self._c, self._seal, written, self._anchors)
+            audit_chain.append(self._c, self._seal, written, self._anchors, self._known)
         return written
 
     def flush_adoption(self) -> None:
@@ -848,7 +853,11 @@ class SqlRepositories:
     """Implements :class:`sekisho.core.ports.Repositories` for one connection."""
 
     def __init__(
-        self, connection: Connection, seal: AuditSeal, anchors: audit_chain.Anchors | None = None
+        self,
+        connection: Connection,
+        seal: AuditSeal,
+        anchors: audit_chain.Anchors | None = None,
+        known: audit_chain.KnownHead | None = None,
     ) -> None:
         self.connection = connection
         self.locks = SqlLocks(connection)
@@ -858,7 +867,7 @@ class SqlRepositories:
         self.secrets = SqlSecrets(connection)
         self.failures = SqlFailureCounters(connection)
         self.sessions = SqlSessions(connection, self.logouts)
-        self.audit = SqlAudit(connection, seal, anchors)
+        self.audit = SqlAudit(connection, seal, anchors, known)
         self.outbox = SqlOutbox(connection)
         self.passkeys = SqlPasskeys(connection)
         self.passwords = SqlPasswords(connection)
