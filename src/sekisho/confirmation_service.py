@@ -97,7 +97,7 @@ class ConfirmationService:
             now = self._provider.clock()
             grant = self._grant(store, bearer, now)
             client = store.client(grant.client_id)
-            user = repos.users.by_id(grant.user_id)
+            user, hold = repos.users.by_id_and_hold(grant.user_id, now=now)
             if client is None or client.public or user is None or user.status != "active":
                 raise SekishoError(ErrorCode.access_token_invalid)
             action = self._policy.action(action_name)
@@ -133,7 +133,6 @@ class ConfirmationService:
                 raise SekishoError(
                     ErrorCode.insufficient_user_authentication, persist=True, detail=detail
                 )
-            hold = repos.recoveries.hold_until(user.id, now=now)
             if hold is not None:
                 self._audit_grant(
                     repos,
@@ -198,7 +197,7 @@ class ConfirmationService:
         an unknown id, get the same ``confirmation_unknown``)."""
         with self._database.reading() as repos:
             now = self._provider.clock()
-            confirmation, user = self._mine(repos, confirmation_id, session)
+            confirmation, user, _hold = self._mine(repos, confirmation_id, session, now)
             action = self._action(confirmation)
             client = SqlOidc(repos.connection).client(confirmation.client_id)
             return PageView(
@@ -216,9 +215,9 @@ class ConfirmationService:
         limits.hit(limits.ceremonies_per_ip, client_info.ip)
         with self._database.transaction() as repos:
             now = self._provider.clock()
-            confirmation, user = self._mine(repos, confirmation_id, session)
+            confirmation, user, hold = self._mine(repos, confirmation_id, session, now)
             self._ensure_pending(confirmation, now)
-            self._ensure_not_held(repos, confirmation, session, client_info, now)
+            self._ensure_not_held(repos, confirmation, hold, session, client_info, now)
             passkeys = self._confirming_passkeys(repos, user, confirmation)
             if not passkeys:
                 raise SekishoError(ErrorCode.confirmation_passkey_required)
@@ -245,9 +244,9 @@ class ConfirmationService:
         self._sekisho.limits.hit_verification(client_info.ip)
         with self._database.transaction() as repos:
             now = self._provider.clock()
-            confirmation, user = self._mine(repos, confirmation_id, session)
+            confirmation, user, hold = self._mine(repos, confirmation_id, session, now)
             self._ensure_pending(confirmation, now)
-            self._ensure_not_held(repos, confirmation, session, client_info, now)
+            self._ensure_not_held(repos, confirmation, hold, session, client_info, now)
             # Any passkey of the person's that the tier accepts may answer; one below the
             # action's level is refused after its assertion verified, as ``aal_too_low``
             # (docs/flows/step-up.md), not as a stranger's credential.
@@ -325,13 +324,15 @@ class ConfirmationService:
             return confirmation
 
     def _mine(
-        self, repos: SqlRepositories, confirmation_id: str, session: Session
-    ) -> tuple[Confirmation, User]:
+        self, repos: SqlRepositories, confirmation_id: str, session: Session, now: datetime
+    ) -> tuple[Confirmation, User, datetime | None]:
+        """The person's own confirmation, the person, and the end of their recovery hold
+        running at ``now`` (read with the person, in the same statement)."""
         confirmation = SqlConfirmations(repos.connection).get(confirmation_id)
-        user = repos.users.by_id(session.user_id)
+        user, hold = repos.users.by_id_and_hold(session.user_id, now=now)
         if confirmation is None or user is None or confirmation.user_id != user.id:
             raise SekishoError(ErrorCode.confirmation_unknown)
-        return confirmation, user
+        return confirmation, user, hold
 
     @staticmethod
     def _ensure_pending(confirmation: Confirmation, now: datetime) -> None:
@@ -345,14 +346,15 @@ class ConfirmationService:
     def _ensure_not_held(
         repos: SqlRepositories,
         confirmation: Confirmation,
+        hold: datetime | None,
         session: Session,
         client_info: ClientInfo,
         now: datetime,
     ) -> None:
         """SECURITY.md case 54: no confirmation while sensitive actions are on hold after
         a recovery, including one asked for before the recovery (first-party or RAR),
-        which the recovered session could otherwise confirm."""
-        hold = repos.recoveries.hold_until(confirmation.user_id, now=now)
+        which the recovered session could otherwise confirm. ``hold`` is the person's,
+        read in this step's transaction (:meth:`_mine`): each step checks it anew."""
         if hold is None:
             return
         repos.audit.append(

@@ -9,6 +9,14 @@ one chain, and its ``BEGIN IMMEDIATE`` transactions run one at a time. An event'
 drawn after its chain's head is locked, so within a chain id order is chain order. Each
 transaction holds at most one head lock, the last lock it takes, until its commit.
 
+On SQLite a process remembers the head its last seal left (:class:`KnownHead`) and seals
+the next transaction's events onto it with one compare-and-set ``UPDATE`` of the head
+(``WHERE`` its ``seq``, ``hash`` and ``mac`` are still those), then inserts them: two
+statements instead of three. Any other writer since (another process, a rolled-back
+transaction, a key adoption) makes the ``UPDATE`` match nothing, and the transaction
+reads the head as usual. PostgreSQL keeps the read: a compare-and-set there would lock a
+head it could then not use, and a transaction must hold at most one.
+
 The heads of every chain exist from the first start (``open_chain``), so ``verify``
 knows which chains must be there. Every ``ANCHOR_SECONDS`` a process adds to one of its
 transactions an anchor event that records the other chains' heads.
@@ -64,6 +72,16 @@ _MOVE_HEAD = (
     .where(audit_chain.c.id == bindparam("p_chain"))
     .values(seq=bindparam("p_seq"), hash=bindparam("p_hash"), mac=bindparam("p_mac"))
 )
+_ADVANCE_HEAD = (
+    update(audit_chain)
+    .where(
+        audit_chain.c.id == bindparam("p_chain"),
+        audit_chain.c.seq == bindparam("p_was_seq"),
+        audit_chain.c.hash == bindparam("p_was_hash"),
+        audit_chain.c.mac == bindparam("p_was_mac"),
+    )
+    .values(seq=bindparam("p_seq"), hash=bindparam("p_hash"), mac=bindparam("p_mac"))
+)
 _INSERT_EVENT = insert(audit_events)
 
 
@@ -87,6 +105,14 @@ class Anchors:
             return True
 
 
+class KnownHead:
+    """The head this process's last seal left on SQLite's one chain: a guess, checked by
+    the compare-and-set that uses it (its transaction may have rolled back since)."""
+
+    def __init__(self) -> None:
+        self.head: Head | None = None
+
+
 def chain_count(connection: Connection) -> int:
     return CHAINS_POSTGRESQL if connection.dialect.name == "postgresql" else CHAINS_SQLITE
 
@@ -96,14 +122,51 @@ def append(
     seal: AuditSeal,
     events: Sequence[Mapping[str, Any]],
     anchors: Anchors | None = None,
+    known: KnownHead | None = None,
 ) -> None:
     """Seal ``events`` (stored column values) onto one chain, in order (one statement
     for all of them; rows are inserted, and so get their ids, in list order), with an
-    anchor event after them when ``anchors`` says one is due."""
+    anchor event after them when ``anchors`` says one is due; on SQLite onto ``known``'s
+    head when it is still the chain's."""
+    chains = chain_count(connection)
+    if known is not None and chains == 1 and known.head is not None:
+        known.head = _advance(connection, seal, known.head, events)
+        if known.head is not None:
+            return
     head = _take_head(connection, seal)
-    if anchors is not None and chain_count(connection) > 1 and anchors.due():
+    if anchors is not None and chains > 1 and anchors.due():
         events = [*events, _anchor(connection, head.chain)]
-    _seal_onto(connection, seal, head, events)
+    moved = _seal_onto(connection, seal, head, events)
+    if known is not None and chains == 1:
+        known.head = moved
+
+
+def _advance(
+    connection: Connection,
+    seal: AuditSeal,
+    was: Head,
+    events: Sequence[Mapping[str, Any]],
+) -> Head | None:
+    """Move the head from ``was`` past ``events`` if it is still ``was`` (the UPDATE
+    takes SQLite's write lock before the events' ids are drawn), then insert them; the
+    head they left, or ``None`` when the chain had moved on."""
+    rows, moved = _sealed(seal, was, events)
+    advanced = connection.execute(
+        _ADVANCE_HEAD,
+        {
+            "p_chain": was.chain,
+            "p_was_seq": was.seq,
+            "p_was_hash": was.hash,
+            "p_was_mac": was.mac,
+            "p_seq": moved.seq,
+            "p_hash": moved.hash,
+            "p_mac": moved.mac,
+        },
+    )
+    if advanced.rowcount != 1:
+        return None
+    connection.execute(_INSERT_EVENT, rows)
+    return moved
 
 
 def adopt(connection: Connection, seal: AuditSeal, events: Sequence[Mapping[str, Any]]) -> None:
@@ -129,17 +192,26 @@ def open_chain(connection: Connection, seal: AuditSeal) -> None:
     _ensure_heads(connection, seal)
 
 
-def _seal_onto(
-    connection: Connection, seal: AuditSeal, head: Head, events: Sequence[Mapping[str, Any]]
-) -> None:
+def _sealed(
+    seal: AuditSeal, head: Head, events: Sequence[Mapping[str, Any]]
+) -> tuple[list[dict[str, Any]], Head]:
+    """The rows of ``events`` sealed after ``head``, and the head they leave."""
     chain, seq, last = head.chain, head.seq, head.hash
     rows: list[dict[str, Any]] = []
     for values in events:
         seq += 1
         last = seal.seal(values, seq=seq, key_id=seal.key_id, prev=last, chain=chain)
         rows.append({**values, "chain": chain, "seq": seq, "key_id": seal.key_id, "hash": last})
+    return rows, Head(seq=seq, hash=last, mac=seal.head_mac(seq, last, chain), chain=chain)
+
+
+def _seal_onto(
+    connection: Connection, seal: AuditSeal, head: Head, events: Sequence[Mapping[str, Any]]
+) -> Head:
+    rows, moved = _sealed(seal, head, events)
     connection.execute(_INSERT_EVENT, rows)
-    _move_head(connection, seal, chain, seq, last)
+    _set_head(connection, moved)
+    return moved
 
 
 def _take_head(connection: Connection, seal: AuditSeal) -> Head:
@@ -233,9 +305,15 @@ def _system_event(event: str, detail: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _move_head(connection: Connection, seal: AuditSeal, chain: int, seq: int, last: str) -> None:
+    _set_head(
+        connection, Head(seq=seq, hash=last, mac=seal.head_mac(seq, last, chain), chain=chain)
+    )
+
+
+def _set_head(connection: Connection, head: Head) -> None:
     connection.execute(
         _MOVE_HEAD,
-        {"p_chain": chain, "p_seq": seq, "p_hash": last, "p_mac": seal.head_mac(seq, last, chain)},
+        {"p_chain": head.chain, "p_seq": head.seq, "p_hash": head.hash, "p_mac": head.mac},
     )
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, make_url
 from sekisho.core.audit_chain import AuditSeal
 from sekisho.core.keys import Keyring
 from sekisho.errors import SekishoError
-from sekisho.store.audit_chain import Anchors
+from sekisho.store.audit_chain import Anchors, KnownHead
 from sekisho.store.repositories import SqlRepositories
 
 READ_ONLY = "sekisho_read_only"
@@ -81,6 +81,7 @@ class Database:
         self.engine = engine
         self.seal = AuditSeal(keys)
         self.anchors = Anchors()
+        self.known_head = KnownHead()
         self.audit_listeners: list[Callable[[list[dict[str, Any]]], None]] = []
         self._writers = _writer_lock(engine)
         self.is_sqlite = engine.dialect.name == "sqlite"
@@ -114,7 +115,7 @@ class Database:
             connection.execution_options(**{READ_ONLY: True})
             try:
                 with connection.begin():
-                    repos = SqlRepositories(connection, self.seal, self.anchors)
+                    repos = SqlRepositories(connection, self.seal, self.anchors, self.known_head)
                     yield repos
                     repos.audit.flush()
             finally:
@@ -126,7 +127,7 @@ class Database:
     def transaction(self) -> Iterator[SqlRepositories]:
         with self._writers, self.engine.connect() as connection:
             transaction = connection.begin()
-            repos = SqlRepositories(connection, self.seal, self.anchors)
+            repos = SqlRepositories(connection, self.seal, self.anchors, self.known_head)
             try:
                 yield repos
             except SekishoError as error:

@@ -37,6 +37,7 @@ from sekisho.store.logouts import SqlLogouts
 from sekisho.store.operator_recovery import SqlOperatorRecoveries
 from sekisho.store.recovery import SqlRecoveries, SqlRecoveryCodes
 from sekisho.store.tables import (
+    account_recoveries,
     audit_events,
     failure_counters,
     flows,
@@ -55,6 +56,17 @@ from sekisho.store.tables import (
 # columns an UPDATE sets.
 _USER_BY_EMAIL = select(users).where(users.c.email == bindparam("p_email"))
 _USER_BY_ID = select(users).where(users.c.id == bindparam("p_id"))
+_RUNNING_HOLD = (
+    select(func.max(account_recoveries.c.hold_until))
+    .where(
+        account_recoveries.c.user_id == users.c.id,
+        account_recoveries.c.hold_until > bindparam("p_now"),
+    )
+    .scalar_subquery()
+)
+_USER_BY_ID_AND_HOLD = select(users, _RUNNING_HOLD.label("running_hold")).where(
+    users.c.id == bindparam("p_id")
+)
 _USER_INSERT = insert(users)
 _USER_SIGNED_IN = (
     update(users)
@@ -213,6 +225,20 @@ class SqlUsers:
     def by_id(self, user_id: str) -> User | None:
         row = self._c.execute(_USER_BY_ID, {"p_id": user_id}).mappings().first()
         return _user(row) if row else None
+
+    def by_id_and_hold(self, user_id: str, *, now: datetime) -> tuple[User | None, datetime | None]:
+        """The user and the end of their latest recovery hold still running at ``now``
+        (:meth:`SqlRecoveries.hold_until`), in one statement: a step-up confirmation
+        reads both in each of its steps (SECURITY.md case 54)."""
+        row = (
+            self._c.execute(_USER_BY_ID_AND_HOLD, {"p_id": user_id, "p_now": now})
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None, None
+        hold: datetime | None = row["running_hold"]
+        return _user(row), hold
 
     def create(
         self, email: str, *, now: datetime, verified: bool, display_name: str | None = None
@@ -597,11 +623,16 @@ class SqlAudit:
     lock a transaction takes (``sekisho.store.audit_chain``)."""
 
     def __init__(
-        self, connection: Connection, seal: AuditSeal, anchors: audit_chain.Anchors | None = None
+        self,
+        connection: Connection,
+        seal: AuditSeal,
+        anchors: audit_chain.Anchors | None = None,
+        known: audit_chain.KnownHead | None = None,
     ) -> None:
         self._c = connection
         self._seal = seal
         self._anchors = anchors
+        self._known = known
         self._pending: list[dict[str, Any]] = []
 
     def append(self, event: AuditEvent) -> None:
@@ -616,7 +647,7 @@ class SqlAudit:
         """Seal the waiting events onto the chain; returns them (as stored)."""
         written, self._pending = self._pending, []
         if written:
-            audit_chain.append(self._c, self._seal, written, self._anchors)
+            audit_chain.append(self._c, self._seal, written, self._anchors, self._known)
         return written
 
     def flush_adoption(self) -> None:
@@ -850,7 +881,11 @@ class SqlRepositories:
     """Implements :class:`sekisho.core.ports.Repositories` for one connection."""
 
     def __init__(
-        self, connection: Connection, seal: AuditSeal, anchors: audit_chain.Anchors | None = None
+        self,
+        connection: Connection,
+        seal: AuditSeal,
+        anchors: audit_chain.Anchors | None = None,
+        known: audit_chain.KnownHead | None = None,
     ) -> None:
         self.connection = connection
         self.locks = SqlLocks(connection)
@@ -860,7 +895,7 @@ class SqlRepositories:
         self.secrets = SqlSecrets(connection)
         self.failures = SqlFailureCounters(connection)
         self.sessions = SqlSessions(connection, self.logouts)
-        self.audit = SqlAudit(connection, seal, anchors)
+        self.audit = SqlAudit(connection, seal, anchors, known)
         self.outbox = SqlOutbox(connection)
         self.passkeys = SqlPasskeys(connection)
         self.passwords = SqlPasswords(connection)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import quote
@@ -45,6 +46,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sekisho.core.request_ids import enter_request, leave_request
 from sekisho.errors import ErrorCode
+from sekisho.logs import AccessRecord
 from sekisho.web.params import carries_nul
 from sekisho.web.request_ids import HEADER, request_id_for
 
@@ -84,6 +86,7 @@ HEAD_REFUSED = frozenset({"/authorize", "/authorize/resume"})
 authorization request: HEAD gets 405 there (``Allow`` without HEAD)."""
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/!$&'()*+,;=:@._~-]*")  # what ``quote`` leaves as it is
 
 
 HEAD_REQUEST = "sekisho.head"
@@ -226,23 +229,14 @@ class Edge:
 
     def _log(self, scope: Scope, status: int, seconds: float) -> None:
         self.observe(scope, status, seconds)
+        if not access_log.isEnabledFor(logging.INFO):
+            return
         client = scope.get("client") or ("-", 0)
-        duration = seconds * 1000
-        path = quote(scope["path"], safe=_PATH_SAFE)
-        access_log.info(
-            '%s "%s %s" %d %.1fms',
-            client[0],
-            scope["method"],
-            path,
-            status,
-            duration,
-            extra={
-                "client": client[0],
-                "method": scope["method"],
-                "path": path,
-                "status": status,
-                "duration_ms": round(duration, 1),
-            },
+        path = scope["path"]
+        if _PLAIN_PATH.fullmatch(path) is None:
+            path = quote(path, safe=_PATH_SAFE)
+        access_log.handle(
+            AccessRecord(access_log.name, client[0], scope["method"], path, status, seconds * 1000)
         )
 
 

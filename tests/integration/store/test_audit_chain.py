@@ -9,14 +9,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, event, text
 
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
@@ -572,3 +572,44 @@ def test_two_processes_writing_at_once_on_postgresql_leave_chains_that_verify(
         assert seqs == list(range(1, len(seqs) + 1))
     assert verdict.returncode == 0, verdict.stderr
     assert "241 events checked" in verdict.stdout  # and the key recorded by verify itself
+
+
+def test_sqlite_seals_onto_the_head_it_left_and_rereads_one_moved_by_another_writer(
+    tmp_path: Path,
+) -> None:
+    """A process seals onto the head its last transaction left without reading it (one
+    compare-and-set, then the events); after another process's transaction or a rolled
+    back one of its own it reads the head again, and the chain verifies."""
+    with fresh_database("sqlite", tmp_path) as url:
+        engine, other_engine = make_engine(url), make_engine(url)
+        upgrade(engine)
+        database = Database(engine, Keyring(SECRET_KEY))
+        other = Database(other_engine, Keyring(SECRET_KEY))
+        _open(engine, database)
+        statements: list[str] = []
+        event.listen(
+            engine,
+            "before_cursor_execute",
+            lambda _c, _k, statement, *_: statements.append(" ".join(statement.split())),
+        )
+        _write(database, 1)
+        statements.clear()
+        _write(database, 2, 3)
+        head_reads = [s for s in statements if s.startswith("SELECT") and "audit_chain" in s]
+        assert head_reads == []
+        assert len([s for s in statements if "audit_chain" in s or "audit_events" in s]) == 2
+        _write(other, 4)  # another process moves the head
+        _write(database, 5)
+        with suppress(RuntimeError), database.transaction() as repos:
+            repos.audit.append(_event(6))
+            repos.audit.flush()
+            raise RuntimeError("rolled back after sealing")
+        _write(database, 7)
+        verdict = verify_chain(engine, database.seal)
+        numbers = [json.loads(row["detail"])["n"] for row in _chain_of(engine, 0)]
+        seqs = [row["seq"] for row in _chain_of(engine, 0)]
+        database.dispose()
+        other.dispose()
+    assert verdict.intact, verdict.reason
+    assert numbers == [1, 2, 3, 4, 5, 7]
+    assert seqs == [1, 2, 3, 4, 5, 6]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sekisho.core.keys import Keyring
-from sekisho.core.records import Flow, FlowState
+from sekisho.core.records import Flow, FlowState, Recovery
 from sekisho.store.database import Database, make_engine
 from sekisho.store.migrate import upgrade
 from tests.support.server import fresh_database
@@ -136,3 +136,34 @@ def test_failure_counter_increments_atomically(database: Database) -> None:
     with ThreadPoolExecutor(max_workers=10) as pool:
         results = sorted(pool.map(fail, range(30)))
     assert results == list(range(1, 31))
+
+
+def test_the_user_is_read_with_the_recovery_hold_running_now(database: Database) -> None:
+    """SECURITY.md case 54: the hold a confirmation step reads with the person is the one
+    ``recoveries.hold_until`` reads: the latest end still ahead, none once it passed."""
+    with database.transaction() as repos:
+        held = repos.users.create("held@example.com", now=NOW, verified=True)
+        free = repos.users.create("free@example.com", now=NOW, verified=True)
+        for number, (user, hours) in enumerate(((held, 23), (held, 5), (held, -1), (free, -2))):
+            repos.recoveries.start(
+                Recovery(
+                    session_id=f"recovery-{number}",
+                    user_id=user.id,
+                    started_at=NOW - timedelta(hours=30),
+                )
+            )
+            repos.recoveries.complete(
+                f"recovery-{number}",
+                passkey_id="passkey",
+                hold_until=NOW + timedelta(hours=hours),
+                now=NOW - timedelta(hours=29),
+            )
+    with database.transaction() as repos:
+        for user, later in ((held, NOW), (held, NOW + timedelta(hours=6)), (free, NOW)):
+            found, hold = repos.users.by_id_and_hold(user.id, now=later)
+            assert found == user
+            assert hold == repos.recoveries.hold_until(user.id, now=later)
+        assert repos.users.by_id_and_hold(held.id, now=NOW)[1] == NOW + timedelta(hours=23)
+        assert repos.users.by_id_and_hold(held.id, now=NOW + timedelta(hours=24))[1] is None
+        assert repos.users.by_id_and_hold(free.id, now=NOW)[1] is None
+        assert repos.users.by_id_and_hold("nobody", now=NOW) == (None, None)
