@@ -38,6 +38,9 @@ def _edge(observed: list[tuple[int, float]]) -> Edge:
     async def app(*_: object) -> None:
         return None
 
+    async def refuse(*_: object) -> None:
+        return None
+
     return Edge(
         app,
         accept_request_id=False,
@@ -45,7 +48,7 @@ def _edge(observed: list[tuple[int, float]]) -> Edge:
         hsts=False,
         max_body_bytes=1024,
         body_read_seconds=1.0,
-        refuse_nul=app,
+        refuse=refuse,
         device_cookie=lambda _scope: None,
     )
 
