@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from typing import Protocol
 
 import aiosmtplib
@@ -124,16 +123,17 @@ class DevMailboxSender:
         self._database = database
 
     async def send(self, outgoing: Outgoing) -> None:
-        message = outgoing.parsed()
-        await asyncio.to_thread(self._keep, message)
-        body = message.get_body(preferencelist=("plain",))
-        text = body.get_content() if body is not None else ""
-        log.warning("dev mailbox: to=%s subject=%s\n%s", message["To"], message["Subject"], text)
+        to, subject, text = await asyncio.to_thread(self._keep, outgoing)
+        log.warning("dev mailbox: to=%s subject=%s\n%s", to, subject, text)
 
     async def idle(self) -> None:
         """Nothing is kept open."""
 
-    def _keep(self, message: EmailMessage) -> None:
+    def _keep(self, outgoing: Outgoing) -> tuple[str, str, str]:
+        """Store the message and return its recipient, subject and plain text. On the
+        thread pool, reading it back included: parsing is the stdlib ``email``
+        package's CPU work, which must not hold the event loop."""
+        message = outgoing.parsed()
         with self._database.begin() as connection:
             connection.execute(
                 insert(dev_mailbox).values(
@@ -143,6 +143,9 @@ class DevMailboxSender:
                     raw=message.as_string(),
                 )
             )
+        body = message.get_body(preferencelist=("plain",))
+        text = body.get_content() if body is not None else ""
+        return str(message["To"]), str(message["Subject"]), text
 
 
 def make_sender(settings: Settings, database: Database) -> Sender:
