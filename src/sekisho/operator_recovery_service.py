@@ -56,6 +56,9 @@ from sekisho.store.database import Database
 REASON_MIN = 10
 REASON_MAX = 500
 LISTED = 50
+#: A case id as :meth:`OperatorRecoveryService.open` makes it (``secrets.token_hex(16)``);
+#: the pages and the admin API check a path's id against it before any lookup.
+CASE_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 
 class CaseRefused(ValueError):

@@ -30,7 +30,7 @@ from sekisho.core.operators import Actor
 from sekisho.core.records import User
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.i18n import N_, gettext
-from sekisho.operator_recovery_service import REASON_MAX, CaseRefused
+from sekisho.operator_recovery_service import CASE_ID_PATTERN, REASON_MAX, CaseRefused
 from sekisho.web import context
 from sekisho.web.admin import require_operator
 from sekisho.web.context import CheckedForm
@@ -38,7 +38,7 @@ from sekisho.web.rendering import page
 
 router = APIRouter(include_in_schema=False)
 CASES = "/admin/recoveries"
-CASE_ID = re.compile(r"[0-9a-f]{32}")
+CASE_ID = re.compile(CASE_ID_PATTERN)
 
 #: What a refused step says, by :attr:`CaseRefused.why`.
 REFUSALS = {

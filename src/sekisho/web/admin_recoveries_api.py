@@ -24,6 +24,7 @@ from sekisho.core.operators import Actor
 from sekisho.core.records import OperatorRecovery
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.operator_recovery_service import (
+    CASE_ID_PATTERN,
     REASON_MAX,
     CaseRefused,
     NoAccount,
@@ -43,7 +44,7 @@ from sekisho.web.admin_api import (
 from sekisho.web.refusals import ANY, JSON_BODY, PATH_ID, refusals
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
-CaseId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A recovery case id.")]
+CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="A recovery case id.")]
 Locale = Literal["en", "ja"]
 #: A key that names no operator, or one no longer in ``admin_emails``.
 OPERATOR = (ErrorCode.api_key_no_operator, ErrorCode.not_an_operator)
