@@ -9,16 +9,35 @@ callers exactly one wins (SECURITY.md case 52: a second use is refused).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.engine import Connection
 
 from sekisho.policy.confirmations import Confirmation
+from sekisho.store.prepared import Prepared
 from sekisho.store.tables import transaction_confirmations as table
 
-_GET = select(table).where(table.c.id == bindparam("p_id"))
-_CONFIRM = (
+# Prepared (``store/prepared.py``): a step-up confirmation runs them in each of its steps.
+_ADD = Prepared(
+    insert(table),
+    keys=(
+        "id",
+        "client_id",
+        "user_id",
+        "session_id",
+        "action",
+        "details",
+        "details_hash",
+        "return_uri",
+        "created_at",
+        "expires_at",
+    ),
+)
+_GET = Prepared(select(table).where(table.c.id == bindparam("p_id")))
+_CONFIRM = Prepared(
     update(table)
     .where(
         table.c.id == bindparam("p_id"),
@@ -35,7 +54,7 @@ _CONFIRM = (
     )
     .returning(table.c.id)
 )
-_REDEEM = (
+_REDEEM = Prepared(
     update(table)
     .where(
         table.c.id == bindparam("p_id"),
@@ -49,7 +68,7 @@ _REDEEM = (
 )
 
 
-def _record(row: RowMapping) -> Confirmation:
+def _record(row: Mapping[str, Any]) -> Confirmation:
     return Confirmation(
         id=row["id"],
         client_id=row["client_id"],
@@ -75,23 +94,24 @@ class SqlConfirmations:
         self._c = connection
 
     def add(self, confirmation: Confirmation, *, canonical_details: str) -> None:
-        self._c.execute(
-            insert(table).values(
-                id=confirmation.id,
-                client_id=confirmation.client_id,
-                user_id=confirmation.user_id,
-                session_id=confirmation.session_id,
-                action=confirmation.action,
-                details=canonical_details,
-                details_hash=confirmation.details_hash,
-                return_uri=confirmation.return_uri,
-                created_at=confirmation.created_at,
-                expires_at=confirmation.expires_at,
-            )
+        _ADD.run(
+            self._c,
+            {
+                "id": confirmation.id,
+                "client_id": confirmation.client_id,
+                "user_id": confirmation.user_id,
+                "session_id": confirmation.session_id,
+                "action": confirmation.action,
+                "details": canonical_details,
+                "details_hash": confirmation.details_hash,
+                "return_uri": confirmation.return_uri,
+                "created_at": confirmation.created_at,
+                "expires_at": confirmation.expires_at,
+            },
         )
 
     def get(self, confirmation_id: str) -> Confirmation | None:
-        row = self._c.execute(_GET, {"p_id": confirmation_id}).mappings().first()
+        row = _GET.mapping(self._c, {"p_id": confirmation_id})
         return _record(row) if row else None
 
     def confirm(
@@ -106,8 +126,8 @@ class SqlConfirmations:
         token: str,
     ) -> bool:
         """Record the one confirmation of a pending, unexpired request."""
-        row = self._c.execute(
-            _CONFIRM,
+        row = _CONFIRM.first(
+            self._c,
             {
                 "p_id": confirmation_id,
                 "p_now": now,
@@ -117,15 +137,13 @@ class SqlConfirmations:
                 "p_amr": " ".join(amr),
                 "p_token": token,
             },
-        ).first()
+        )
         return row is not None
 
     def redeem(self, confirmation_id: str, *, client_id: str, now: datetime) -> Confirmation | None:
         """Spend a confirmed, unexpired confirmation of ``client_id``: it for the one
         winner, else None."""
-        row = (
-            self._c.execute(_REDEEM, {"p_id": confirmation_id, "p_client": client_id, "p_now": now})
-            .mappings()
-            .first()
+        row = _REDEEM.mapping(
+            self._c, {"p_id": confirmation_id, "p_client": client_id, "p_now": now}
         )
         return _record(row) if row else None

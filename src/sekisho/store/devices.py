@@ -13,16 +13,19 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from sekisho.store.prepared import Prepared
 from sekisho.store.tables import known_devices
 
 SIGHTING_GRANULARITY = timedelta(days=1)
 
 _t = known_devices
-_LAST_SEEN = select(_t.c.user_id, _t.c.last_seen_at).where(_t.c.digest == bindparam("p_digest"))
-_TOUCH = (
+_LAST_SEEN = Prepared(
+    select(_t.c.user_id, _t.c.last_seen_at).where(_t.c.digest == bindparam("p_digest"))
+)
+_TOUCH = Prepared(
     update(_t).where(_t.c.digest == bindparam("p_digest")).values(last_seen_at=bindparam("p_now"))
 )
-_ANY = select(_t.c.digest).where(_t.c.user_id == bindparam("p_user")).limit(1)
+_ANY = Prepared(select(_t.c.digest).where(_t.c.user_id == bindparam("p_user")).limit(1))
 
 
 class SqlKnownDevices:
@@ -32,11 +35,11 @@ class SqlKnownDevices:
     def known(self, user_id: str, digest: str, *, now: datetime) -> bool:
         """True when this account has signed in from this browser before; its last
         sighting is then moved to ``now`` when it is a day old or more."""
-        row = self._c.execute(_LAST_SEEN, {"p_digest": digest}).first()
-        if row is None or row.user_id != user_id:
+        row = _LAST_SEEN.first(self._c, {"p_digest": digest})
+        if row is None or row[0] != user_id:
             return False
-        if now - row.last_seen_at >= SIGHTING_GRANULARITY:
-            self._c.execute(_TOUCH, {"p_digest": digest, "p_now": now})
+        if now - row[1] >= SIGHTING_GRANULARITY:
+            _TOUCH.run(self._c, {"p_digest": digest, "p_now": now})
         return True
 
     def add(self, user_id: str, digest: str, *, now: datetime) -> bool:
@@ -52,4 +55,4 @@ class SqlKnownDevices:
         return inserted is not None
 
     def any_for(self, user_id: str) -> bool:
-        return self._c.execute(_ANY, {"p_user": user_id}).first() is not None
+        return _ANY.first(self._c, {"p_user": user_id}) is not None

@@ -11,17 +11,42 @@ audit events (docs/architecture.md: one claim and one settling transaction per b
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, or_, select, update
 
 from sekisho.core.records import AuditEvent
 from sekisho.store.database import Database
+from sekisho.store.repositories import SqlRepositories
 
 ERROR_CHARS = 500
+Claimed = TypeVar("Claimed")
+
+
+async def claim_off_the_loop(
+    claim: Callable[[], Claimed], give_back: Callable[[Claimed], Awaitable[None]]
+) -> Claimed:
+    """Run ``claim`` (a claiming transaction) on a worker thread; what it claimed.
+
+    Cancelled meanwhile (the server stopping), the claim still commits on its thread. So
+    it is waited for, and what it claimed is handed to ``give_back`` before the
+    cancellation goes on: no lease outlives a stopped worker. A claim that failed
+    claimed nothing, and the cancellation goes on at once.
+    """
+    claiming = asyncio.ensure_future(asyncio.to_thread(claim))
+    try:
+        return await asyncio.shield(claiming)
+    except asyncio.CancelledError:
+        try:
+            claimed = await claiming
+        except Exception:
+            raise asyncio.CancelledError from None
+        await give_back(claimed)
+        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +126,22 @@ class LeaseQueue:
         )
 
     def claim(
-        self, now: datetime, *, limit: int, skip: Collection[int] = ()
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        skip: Collection[int] = (),
+        look_first: bool = True,
+        then: Callable[[SqlRepositories, list[tuple[Any, ...]]], None] | None = None,
     ) -> list[tuple[Any, ...]]:
         """Lease the oldest due rows (at most ``limit``, oldest first), other than those
-        in ``skip``, in one transaction: ``id`` then the ``claimed`` columns."""
+        in ``skip``, in one transaction: ``id`` then the ``claimed`` columns.
+
+        On SQLite a poll first looks for a due row without the writer lock, so an idle
+        queue never takes it; ``look_first=False`` skips that look when a row is known to
+        have been queued (a wake-up after its commit), where it was one more transaction
+        for nothing. ``then`` is called with the claimed rows (when there are any) in the
+        claiming transaction, for reads that belong with the claim."""
         columns = self._table.c
         due = (
             select(columns.id)
@@ -119,19 +156,23 @@ class LeaseQueue:
         )
         if skip:
             due = due.where(columns.id.not_in(skip))
-        if self._database.is_sqlite:
+        if look_first and self._database.is_sqlite:
             with self._database.reading() as repos:
                 found = repos.connection.execute(due.limit(1)).first()
             if found is None:
                 return []
-        with self._database.begin() as connection:
+        with self._database.transaction() as repos:
+            connection = repos.connection
             ids = list(connection.execute(due).scalars())
             if not ids:
                 return []
             rows = connection.execute(
                 self._claim, {"p_ids": ids, "p_until": now + self._lease}
             ).all()
-        return sorted((tuple(row) for row in rows), key=lambda row: int(row[0]))
+            claimed = sorted((tuple(row) for row in rows), key=lambda row: int(row[0]))
+            if then is not None and claimed:
+                then(repos, claimed)
+        return claimed
 
     def finish(
         self,

@@ -77,12 +77,15 @@ class LogoutQueue:
         now: datetime,
         settled: Sequence[LogoutSettlement] = (),
         retries: Sequence[LogoutRetry] = (),
+        released: Sequence[int] = (),
     ) -> None:
-        """What became of a claimed batch, with the audit events, in one transaction."""
+        """What became of a claimed batch, with the audit events, in one transaction;
+        ``released``: deliveries given back unattempted (no lease, attempt uncounted)."""
         self._queue.finish(
             now=now,
             settled=[Settled(s.delivery_id, s.status, s.audit, s.error) for s in settled],
             retries=[Retried(r.delivery_id, r.at, r.error) for r in retries],
+            released=released,
         )
 
     def counts(self) -> dict[str, int]:

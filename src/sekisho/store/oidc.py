@@ -10,12 +10,16 @@ of concurrent callers wins (RFC 6749 §4.1.2: a code is used at most once).
 from __future__ import annotations
 
 import json
+import threading
+import weakref
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from sekisho.oidc.records import (
     AuthorizationRequest,
@@ -27,6 +31,7 @@ from sekisho.oidc.records import (
     SessionActivity,
     SigningKey,
 )
+from sekisho.store.prepared import Prepared
 from sekisho.store.tables import (
     oidc_access_tokens,
     oidc_client_assertions,
@@ -40,7 +45,9 @@ from sekisho.store.tables import (
     sessions,
 )
 
-_CODE_REDEEM = (
+# Prepared (``store/prepared.py``): the code exchange, refresh, userinfo and
+# authorization paths run these on every request.
+_CODE_REDEEM = Prepared(
     update(oidc_codes)
     .where(
         oidc_codes.c.digest == bindparam("p_digest"),
@@ -56,15 +63,19 @@ _CODE_REDEEM = (
         oidc_codes.c.expires_at,
     )
 )
-_CODE_SPENT = select(oidc_codes.c.grant_id, oidc_codes.c.redeemed_at).where(
-    oidc_codes.c.digest == bindparam("p_digest")
+_CODE_SPENT = Prepared(
+    select(oidc_codes.c.grant_id, oidc_codes.c.redeemed_at).where(
+        oidc_codes.c.digest == bindparam("p_digest")
+    )
 )
-_PENDING_GET = select(oidc_pending_requests).where(
-    oidc_pending_requests.c.id_digest == bindparam("p_digest"),
-    oidc_pending_requests.c.finished_at.is_(None),
-    oidc_pending_requests.c.expires_at > bindparam("p_now"),
+_PENDING_GET = Prepared(
+    select(oidc_pending_requests).where(
+        oidc_pending_requests.c.id_digest == bindparam("p_digest"),
+        oidc_pending_requests.c.finished_at.is_(None),
+        oidc_pending_requests.c.expires_at > bindparam("p_now"),
+    )
 )
-_PENDING_FINISH = (
+_PENDING_FINISH = Prepared(
     update(oidc_pending_requests)
     .where(
         oidc_pending_requests.c.id_digest == bindparam("p_digest"),
@@ -74,7 +85,7 @@ _PENDING_FINISH = (
     .values(finished_at=bindparam("p_now"))
     .returning(oidc_pending_requests.c.id_digest)
 )
-_PUSHED_USE = (
+_PUSHED_USE = Prepared(
     update(oidc_pushed_requests)
     .where(
         oidc_pushed_requests.c.digest == bindparam("p_digest"),
@@ -84,13 +95,39 @@ _PUSHED_USE = (
     .values(used_at=bindparam("p_now"))
     .returning(oidc_pushed_requests.c.client_id, oidc_pushed_requests.c.parameters)
 )
-_KEYS = select(oidc_signing_keys).order_by(oidc_signing_keys.c.created_at, oidc_signing_keys.c.kid)
-_GRANT_INSERT = insert(oidc_grants)
-_CODE_INSERT = insert(oidc_codes)
-_ACCESS_INSERT = insert(oidc_access_tokens)
-_CLIENT_GET = select(oidc_clients).where(oidc_clients.c.id == bindparam("p_id"))
-_GRANT_GET = select(oidc_grants).where(oidc_grants.c.id == bindparam("p_id"))
-_TOKEN_GRANT = (
+_KEY_STATES = Prepared(
+    select(
+        oidc_signing_keys.c.kid,
+        oidc_signing_keys.c.signs_from,
+        oidc_signing_keys.c.retired_at,
+        oidc_signing_keys.c.published_until,
+    ).order_by(oidc_signing_keys.c.created_at, oidc_signing_keys.c.kid)
+)
+_KEY_GET = select(oidc_signing_keys).where(oidc_signing_keys.c.kid == bindparam("p_kid"))
+_GRANT_INSERT = Prepared(
+    insert(oidc_grants),
+    keys=(
+        "id",
+        "client_id",
+        "user_id",
+        "session_id",
+        "scope",
+        "nonce",
+        "auth_time",
+        "amr",
+        "acr",
+        "created_at",
+        "confirmation_id",
+    ),
+)
+_CODE_INSERT = Prepared(
+    insert(oidc_codes),
+    keys=("digest", "grant_id", "client_id", "redirect_uri", "code_challenge", "expires_at"),
+)
+_ACCESS_INSERT = Prepared(insert(oidc_access_tokens), keys=("jti", "grant_id", "expires_at"))
+_CLIENT_GET = Prepared(select(oidc_clients).where(oidc_clients.c.id == bindparam("p_id")))
+_GRANT_GET = Prepared(select(oidc_grants).where(oidc_grants.c.id == bindparam("p_id")))
+_TOKEN_GRANT = Prepared(
     select(oidc_grants)
     .join(oidc_access_tokens, oidc_access_tokens.c.grant_id == oidc_grants.c.id)
     .where(
@@ -100,16 +137,49 @@ _TOKEN_GRANT = (
         oidc_grants.c.revoked_at.is_(None),
     )
 )
-_SESSION_LIVE = select(
-    sessions.c.last_seen_at, sessions.c.aal, sessions.c.idle_seconds, sessions.c.expires_at
-).where(
-    sessions.c.id == bindparam("p_id"),
+_LIVE_SESSION_OF_GRANT = and_(
+    sessions.c.id == oidc_grants.c.session_id,
     sessions.c.revoked_at.is_(None),
     sessions.c.expires_at > bindparam("p_now"),
 )
+_SESSION_OF_GRANT = (
+    sessions.c.last_seen_at.label("session_last_seen_at"),
+    sessions.c.aal.label("session_aal"),
+    sessions.c.idle_seconds.label("session_idle_seconds"),
+    sessions.c.expires_at.label("session_expires_at"),
+)
+_GRANT_AND_SESSION = Prepared(
+    select(oidc_grants, *_SESSION_OF_GRANT)
+    .outerjoin(sessions, _LIVE_SESSION_OF_GRANT)
+    .where(oidc_grants.c.id == bindparam("p_id"))
+)
+_TOKEN_GRANT_AND_SESSION = Prepared(
+    select(oidc_grants, *_SESSION_OF_GRANT)
+    .join(oidc_access_tokens, oidc_access_tokens.c.grant_id == oidc_grants.c.id)
+    .outerjoin(sessions, _LIVE_SESSION_OF_GRANT)
+    .where(
+        oidc_access_tokens.c.jti == bindparam("p_jti"),
+        oidc_access_tokens.c.expires_at > bindparam("p_now"),
+        oidc_access_tokens.c.revoked_at.is_(None),
+        oidc_grants.c.revoked_at.is_(None),
+    )
+)
+_SESSION_LIVE = Prepared(
+    select(
+        sessions.c.last_seen_at, sessions.c.aal, sessions.c.idle_seconds, sessions.c.expires_at
+    ).where(
+        sessions.c.id == bindparam("p_id"),
+        sessions.c.revoked_at.is_(None),
+        sessions.c.expires_at > bindparam("p_now"),
+    )
+)
 
 
-def _client(row: RowMapping) -> Client:
+#: A row by column name: SQLAlchemy's, or a prepared statement's (``Prepared.mapping``).
+_Row = Mapping[str, Any] | RowMapping
+
+
+def _client(row: _Row) -> Client:
     return Client(
         id=row["id"],
         name=row["name"],
@@ -154,6 +224,16 @@ def _settings(client: Client) -> dict[str, object]:
     }
 
 
+_KNOWN_KEYS: weakref.WeakKeyDictionary[Engine, dict[str, SigningKey]] = weakref.WeakKeyDictionary()
+_KNOWN_KEYS_LOCK = threading.Lock()
+
+
+def _known_keys(connection: Connection) -> dict[str, SigningKey]:
+    """The signing keys already read from this connection's database, by kid."""
+    with _KNOWN_KEYS_LOCK:
+        return _KNOWN_KEYS.setdefault(connection.engine, {})
+
+
 def _key(row: RowMapping) -> SigningKey:
     return SigningKey(
         kid=row["kid"],
@@ -167,7 +247,26 @@ def _key(row: RowMapping) -> SigningKey:
     )
 
 
-def _grant(row: RowMapping) -> Grant:
+def _activity(
+    last_seen_at: datetime, aal: int, idle_seconds: int | None, expires_at: datetime
+) -> SessionActivity:
+    own = timedelta(seconds=idle_seconds) if idle_seconds is not None else None
+    return SessionActivity(last_seen_at, int(aal), own, expires_at)
+
+
+def _session_of_grant(row: _Row) -> SessionActivity | None:
+    """The session columns of a grant read with its live session (none: not live)."""
+    if row["session_expires_at"] is None:
+        return None
+    return _activity(
+        row["session_last_seen_at"],
+        row["session_aal"],
+        row["session_idle_seconds"],
+        row["session_expires_at"],
+    )
+
+
+def _grant(row: _Row) -> Grant:
     return Grant(
         id=row["id"],
         client_id=row["client_id"],
@@ -243,8 +342,37 @@ class SqlOidc:
         )
 
     def signing_keys(self) -> list[SigningKey]:
-        """Every key, oldest first."""
-        return [_key(row) for row in self._c.execute(_KEYS).mappings()]
+        """Every key, oldest first, as the database holds them now.
+
+        Which keys exist and when each signs, retires and leaves the JWKS is read on
+        every call (a rotation or retirement by another process is seen at once); a
+        key's own material (algorithm, public JWK, sealed private JWK, creation), which
+        never changes for a kid, is read and parsed once per database and process."""
+        known = _known_keys(self._c)
+        keys = []
+        for kid, signs_from, retired_at, published_until in _KEY_STATES.all(self._c, {}):
+            key = known.get(kid)
+            if key is None:
+                row = self._c.execute(_KEY_GET, {"p_kid": kid}).mappings().first()
+                if row is None:  # dropped since (PostgreSQL, read committed)
+                    continue
+                key = known[kid] = _key(row)
+            elif (key.signs_from, key.retired_at, key.published_until) != (
+                signs_from,
+                retired_at,
+                published_until,
+            ):
+                key = known[kid] = replace(
+                    key,
+                    signs_from=signs_from,
+                    retired_at=retired_at,
+                    published_until=published_until,
+                )
+            keys.append(key)
+        if len(known) > len(keys):  # keys dropped from the database
+            for kid in set(known) - {key.kid for key in keys}:
+                known.pop(kid, None)
+        return keys
 
     def retire_key(self, kid: str, *, at: datetime, published_until: datetime) -> bool:
         """Stop a key signing at ``at`` (sooner, for one already due to retire later)."""
@@ -302,7 +430,7 @@ class SqlOidc:
         return row is not None
 
     def client(self, client_id: str) -> Client | None:
-        row = self._c.execute(_CLIENT_GET, {"p_id": client_id}).mappings().first()
+        row = _CLIENT_GET.mapping(self._c, {"p_id": client_id})
         return _client(row) if row else None
 
     def clients(self) -> list[Client]:
@@ -359,9 +487,7 @@ class SqlOidc:
         )
 
     def pending(self, id_digest: str, *, now: datetime) -> PendingRequest | None:
-        row = (
-            self._c.execute(_PENDING_GET, {"p_digest": id_digest, "p_now": now}).mappings().first()
-        )
+        row = _PENDING_GET.mapping(self._c, {"p_digest": id_digest, "p_now": now})
         if row is None:
             return None
         return PendingRequest(
@@ -371,7 +497,7 @@ class SqlOidc:
         )
 
     def finish_pending(self, id_digest: str, *, now: datetime) -> bool:
-        row = self._c.execute(_PENDING_FINISH, {"p_digest": id_digest, "p_now": now}).first()
+        row = _PENDING_FINISH.first(self._c, {"p_digest": id_digest, "p_now": now})
         return row is not None
 
     # -- pushed authorization requests (RFC 9126) ------------------------------------
@@ -392,10 +518,10 @@ class SqlOidc:
     def use_pushed(self, digest: str, *, now: datetime) -> AuthorizationRequest | None:
         """Spend a live pushed request, whichever client presents it: the one winner gets
         the request (its ``client_id`` says whose it is), everyone else None."""
-        row = self._c.execute(_PUSHED_USE, {"p_digest": digest, "p_now": now}).first()
+        row = _PUSHED_USE.mapping(self._c, {"p_digest": digest, "p_now": now})
         if row is None:
             return None
-        return _request(json.loads(row.parameters))
+        return _request(json.loads(row["parameters"]))
 
     # -- client assertions (RFC 7523 §3 "jti") ----------------------------------------
 
@@ -415,8 +541,8 @@ class SqlOidc:
     # -- grants, codes and tokens ----------------------------------------------------
 
     def add_grant(self, grant: Grant) -> None:
-        self._c.execute(
-            _GRANT_INSERT,
+        _GRANT_INSERT.run(
+            self._c,
             {
                 "id": grant.id,
                 "client_id": grant.client_id,
@@ -433,8 +559,16 @@ class SqlOidc:
         )
 
     def grant(self, grant_id: str) -> Grant | None:
-        row = self._c.execute(_GRANT_GET, {"p_id": grant_id}).mappings().first()
+        row = _GRANT_GET.mapping(self._c, {"p_id": grant_id})
         return _grant(row) if row else None
+
+    def grant_and_session(
+        self, grant_id: str, *, now: datetime
+    ) -> tuple[Grant, SessionActivity | None] | None:
+        """The grant, with its Sekisho session's activity if that session is unrevoked
+        and unexpired (as :meth:`session_activity`), in one statement."""
+        found = _GRANT_AND_SESSION.mapping(self._c, {"p_id": grant_id, "p_now": now})
+        return (_grant(found), _session_of_grant(found)) if found else None
 
     def revoke_grant(self, grant_id: str, *, reason: str, now: datetime) -> bool:
         row = self._c.execute(
@@ -455,8 +589,8 @@ class SqlOidc:
         code_challenge: str,
         expires_at: datetime,
     ) -> None:
-        self._c.execute(
-            _CODE_INSERT,
+        _CODE_INSERT.run(
+            self._c,
             {
                 "digest": digest,
                 "grant_id": grant_id,
@@ -469,7 +603,7 @@ class SqlOidc:
 
     def redeem_code(self, digest: str, *, now: datetime) -> RedeemedCode | None:
         """Spend a live code: its bindings for the one winner, else None."""
-        row = self._c.execute(_CODE_REDEEM, {"p_digest": digest, "p_now": now}).mappings().first()
+        row = _CODE_REDEEM.mapping(self._c, {"p_digest": digest, "p_now": now})
         if row is None:
             return None
         return RedeemedCode(
@@ -482,29 +616,36 @@ class SqlOidc:
 
     def redeemed_code_grant(self, digest: str) -> str | None:
         """The grant of a code that was already redeemed (a replay), else None."""
-        row = self._c.execute(_CODE_SPENT, {"p_digest": digest}).first()
-        if row is None or row.redeemed_at is None:
+        row = _CODE_SPENT.first(self._c, {"p_digest": digest})
+        if row is None:
             return None
-        return str(row.grant_id)
+        grant_id, redeemed_at = row
+        return None if redeemed_at is None else str(grant_id)
 
     def add_access_token(self, jti: str, *, grant_id: str, expires_at: datetime) -> None:
-        self._c.execute(
-            _ACCESS_INSERT, {"jti": jti, "grant_id": grant_id, "expires_at": expires_at}
-        )
+        _ACCESS_INSERT.run(self._c, {"jti": jti, "grant_id": grant_id, "expires_at": expires_at})
+
+    def grant_and_session_of_access_token(
+        self, jti: str, *, now: datetime
+    ) -> tuple[Grant, SessionActivity | None] | None:
+        """:meth:`grant_of_access_token` with its session's activity as
+        :meth:`grant_and_session` reads it, in one statement."""
+        found = _TOKEN_GRANT_AND_SESSION.mapping(self._c, {"p_jti": jti, "p_now": now})
+        return (_grant(found), _session_of_grant(found)) if found else None
 
     def grant_of_access_token(self, jti: str, *, now: datetime) -> Grant | None:
         """The live grant of an unexpired, unrevoked access token, else None."""
-        row = self._c.execute(_TOKEN_GRANT, {"p_jti": jti, "p_now": now}).mappings().first()
+        row = _TOKEN_GRANT.mapping(self._c, {"p_jti": jti, "p_now": now})
         return _grant(row) if row else None
 
     def session_activity(self, session_id: str, *, now: datetime) -> SessionActivity | None:
         """When an unrevoked, unexpired Sekisho session was last seen, its AAL, the idle
         limit it was issued with (a tier's), if any, and its absolute end."""
-        row = self._c.execute(_SESSION_LIVE, {"p_id": session_id, "p_now": now}).first()
+        row = _SESSION_LIVE.first(self._c, {"p_id": session_id, "p_now": now})
         if row is None:
             return None
-        own = timedelta(seconds=row.idle_seconds) if row.idle_seconds is not None else None
-        return SessionActivity(row.last_seen_at, int(row.aal), own, row.expires_at)
+        last_seen_at, aal, idle_seconds, expires_at = row
+        return _activity(last_seen_at, aal, idle_seconds, expires_at)
 
     # -- consent ---------------------------------------------------------------------
 

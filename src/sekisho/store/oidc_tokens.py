@@ -16,9 +16,11 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
+from sekisho.store.prepared import Prepared
 from sekisho.store.tables import oidc_access_tokens, oidc_refresh_tokens
 
-_REFRESH_SPEND = (
+# Prepared (``store/prepared.py``): the token, refresh and userinfo paths run these.
+_REFRESH_SPEND = Prepared(
     update(oidc_refresh_tokens)
     .where(
         oidc_refresh_tokens.c.digest == bindparam("p_digest"),
@@ -29,12 +31,17 @@ _REFRESH_SPEND = (
     .values(used_at=bindparam("p_now"))
     .returning(oidc_refresh_tokens.c.grant_id)
 )
-_REFRESH_INSERT = insert(oidc_refresh_tokens)
-_REFRESH_GET = select(oidc_refresh_tokens).where(
-    oidc_refresh_tokens.c.digest == bindparam("p_digest")
+_REFRESH_INSERT = Prepared(
+    insert(oidc_refresh_tokens),
+    keys=("digest", "grant_id", "client_id", "created_at", "expires_at"),
 )
-_ACCESS_GET = select(oidc_access_tokens).where(oidc_access_tokens.c.jti == bindparam("p_jti"))
-_ACCESS_REVOKE = (
+_REFRESH_GET = Prepared(
+    select(oidc_refresh_tokens).where(oidc_refresh_tokens.c.digest == bindparam("p_digest"))
+)
+_ACCESS_GET = Prepared(
+    select(oidc_access_tokens).where(oidc_access_tokens.c.jti == bindparam("p_jti"))
+)
+_ACCESS_REVOKE = Prepared(
     update(oidc_access_tokens)
     .where(
         oidc_access_tokens.c.jti == bindparam("p_jti"),
@@ -81,8 +88,8 @@ class SqlOidcTokens:
         created_at: datetime,
         expires_at: datetime,
     ) -> None:
-        self._c.execute(
-            _REFRESH_INSERT,
+        _REFRESH_INSERT.run(
+            self._c,
             {
                 "digest": digest,
                 "grant_id": grant_id,
@@ -95,13 +102,13 @@ class SqlOidcTokens:
     def spend_refresh_token(self, digest: str, *, client_id: str, now: datetime) -> str | None:
         """Spend a usable refresh token of this client: its grant id for the one
         winner, else None (unknown, another client's, spent or expired)."""
-        row = self._c.execute(
-            _REFRESH_SPEND, {"p_digest": digest, "p_client": client_id, "p_now": now}
-        ).first()
-        return str(row.grant_id) if row else None
+        row = _REFRESH_SPEND.first(
+            self._c, {"p_digest": digest, "p_client": client_id, "p_now": now}
+        )
+        return str(row[0]) if row else None
 
     def refresh_token(self, digest: str) -> RefreshTokenRecord | None:
-        row = self._c.execute(_REFRESH_GET, {"p_digest": digest}).mappings().first()
+        row = _REFRESH_GET.mapping(self._c, {"p_digest": digest})
         if row is None:
             return None
         return RefreshTokenRecord(
@@ -115,7 +122,7 @@ class SqlOidcTokens:
     # -- access tokens ---------------------------------------------------------------
 
     def access_token(self, jti: str) -> AccessTokenRecord | None:
-        row = self._c.execute(_ACCESS_GET, {"p_jti": jti}).mappings().first()
+        row = _ACCESS_GET.mapping(self._c, {"p_jti": jti})
         if row is None:
             return None
         return AccessTokenRecord(
@@ -127,5 +134,5 @@ class SqlOidcTokens:
 
     def revoke_access_token(self, jti: str, *, now: datetime) -> bool:
         """Put one access token on the deny-list (RFC 7009 §2); False if it already was."""
-        row = self._c.execute(_ACCESS_REVOKE, {"p_jti": jti, "p_now": now}).first()
+        row = _ACCESS_REVOKE.first(self._c, {"p_jti": jti, "p_now": now})
         return row is not None

@@ -10,13 +10,15 @@ burst, not per message).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sekisho.core.records import AuditEvent
 from sekisho.store.database import Database
 from sekisho.store.lease_queue import LeaseQueue, Retried, Settled
+from sekisho.store.repositories import SqlRepositories
 from sekisho.store.tables import outbox
 
 
@@ -60,14 +62,31 @@ class OutboxQueue:
         )
 
     def claim(
-        self, now: datetime, *, skip: Collection[int] = (), limit: int = 1
+        self,
+        now: datetime,
+        *,
+        skip: Collection[int] = (),
+        limit: int = 1,
+        look_first: bool = True,
+        then: Callable[[SqlRepositories, list[ClaimedMessage]], None] | None = None,
     ) -> list[ClaimedMessage]:
         """Lease the oldest due messages (at most ``limit``, oldest first), other than
-        those in ``skip``, in one transaction."""
-        return [
-            ClaimedMessage(id=row[0], kind=row[1], sealed_payload=row[2], attempts=row[3])
-            for row in self._queue.claim(now, limit=limit, skip=skip)
-        ]
+        those in ``skip``, in one transaction, and call ``then`` with them in it (the
+        worker reads what it decides on there, rather than in a transaction of its own).
+        ``look_first=False`` when mail is known to be waiting (the worker was woken by
+        its commit): see :meth:`LeaseQueue.claim`."""
+        claimed: list[ClaimedMessage] = []
+
+        def read(repos: SqlRepositories, rows: list[tuple[Any, ...]]) -> None:
+            claimed.extend(
+                ClaimedMessage(id=row[0], kind=row[1], sealed_payload=row[2], attempts=row[3])
+                for row in rows
+            )
+            if then is not None:
+                then(repos, claimed)
+
+        self._queue.claim(now, limit=limit, skip=skip, look_first=look_first, then=read)
+        return claimed
 
     def finish(
         self,

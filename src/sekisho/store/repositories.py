@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +35,7 @@ from sekisho.store.applied_policy import SqlAppliedPolicy
 from sekisho.store.devices import SqlKnownDevices
 from sekisho.store.logouts import SqlLogouts
 from sekisho.store.operator_recovery import SqlOperatorRecoveries
+from sekisho.store.prepared import Prepared
 from sekisho.store.recovery import SqlRecoveries, SqlRecoveryCodes
 from sekisho.store.tables import (
     account_recoveries,
@@ -54,8 +55,8 @@ from sekisho.store.tables import (
 # Statements of the sign-in paths, built once (building one costs more than running it on
 # SQLite); values travel as bound parameters. ``p_``-names keep them apart from the
 # columns an UPDATE sets.
-_USER_BY_EMAIL = select(users).where(users.c.email == bindparam("p_email"))
-_USER_BY_ID = select(users).where(users.c.id == bindparam("p_id"))
+_USER_BY_EMAIL = Prepared(select(users).where(users.c.email == bindparam("p_email")))
+_USER_BY_ID = Prepared(select(users).where(users.c.id == bindparam("p_id")))
 _RUNNING_HOLD = (
     select(func.max(account_recoveries.c.hold_until))
     .where(
@@ -64,33 +65,52 @@ _RUNNING_HOLD = (
     )
     .scalar_subquery()
 )
-_USER_BY_ID_AND_HOLD = select(users, _RUNNING_HOLD.label("running_hold")).where(
-    users.c.id == bindparam("p_id")
+_USER_BY_ID_AND_HOLD = Prepared(
+    select(users, _RUNNING_HOLD.label("running_hold")).where(users.c.id == bindparam("p_id"))
 )
-_USER_INSERT = insert(users)
-_USER_SIGNED_IN = (
+_USER_INSERT = Prepared(
+    insert(users),
+    keys=("id", "email", "status", "display_name", "created_at", "email_verified_at"),
+)
+_USER_SIGNED_IN = Prepared(
     update(users)
     .where(users.c.id == bindparam("p_id"))
     .values(last_sign_in_at=bindparam("p_now"), locale=bindparam("p_locale"))
 )
-_USER_EMAIL_PROVEN = (
+_USER_EMAIL_PROVEN = Prepared(
     update(users)
     .where(users.c.id == bindparam("p_id"), users.c.email_verified_at.is_(None))
     .values(email_verified_at=bindparam("p_now"))
 )
-_FLOW_INSERT = insert(flows)
-_FLOW_GET = select(flows).where(flows.c.id == bindparam("p_id"))
-_FLOW_SUPERSEDE = (
+_FLOW_INSERT = Prepared(
+    insert(flows),
+    keys=(
+        "id",
+        "kind",
+        "state",
+        "email",
+        "binding_digest",
+        "approval_number",
+        "requested_ip",
+        "requested_user_agent",
+        "locale",
+        "created_at",
+        "expires_at",
+    ),
+)
+_FLOW_GET = Prepared(select(flows).where(flows.c.id == bindparam("p_id")))
+_FLOW_SUPERSEDE = Prepared(
     update(flows)
     .where(
         flows.c.email == bindparam("p_email"),
         flows.c.kind == bindparam("p_kind"),
-        flows.c.state.in_([FlowState.PENDING, FlowState.APPROVED]),
+        # two comparisons, not ``in_``: an expanding IN is rendered per execution
+        or_(flows.c.state == FlowState.PENDING, flows.c.state == FlowState.APPROVED),
     )
     .values(state=FlowState.SUPERSEDED, finished_at=bindparam("p_now"))
     .returning(flows.c.id)
 )
-_FLOW_TRANSITION = (
+_FLOW_TRANSITION = Prepared(
     update(flows)
     .where(
         flows.c.id == bindparam("p_id"),
@@ -100,7 +120,10 @@ _FLOW_TRANSITION = (
     .values(state=bindparam("p_to"), finished_at=bindparam("p_now"))
     .returning(flows.c.id)
 )
-_SECRET_INSERT = insert(onetime_secrets)
+_SECRET_INSERT = Prepared(
+    insert(onetime_secrets),
+    keys=("flow_id", "purpose", "kind", "digest", "attempts", "max_attempts", "expires_at"),
+)
 _SECRET_LIVE = (
     onetime_secrets.c.digest == bindparam("p_digest"),
     onetime_secrets.c.purpose == bindparam("p_purpose"),
@@ -108,8 +131,8 @@ _SECRET_LIVE = (
     onetime_secrets.c.spent_at.is_(None),
     onetime_secrets.c.expires_at > bindparam("p_now"),
 )
-_SECRET_FIND_LIVE = select(onetime_secrets.c.flow_id).where(*_SECRET_LIVE)
-_SECRET_CONSUME_LIVE = (
+_SECRET_FIND_LIVE = Prepared(select(onetime_secrets.c.flow_id).where(*_SECRET_LIVE))
+_SECRET_CONSUME_LIVE = Prepared(
     update(onetime_secrets)
     .where(*_SECRET_LIVE)
     .values(
@@ -119,7 +142,7 @@ _SECRET_CONSUME_LIVE = (
     )
     .returning(onetime_secrets.c.flow_id)
 )
-_SECRET_TAKE_CODE_ATTEMPT = (
+_SECRET_TAKE_CODE_ATTEMPT = Prepared(
     update(onetime_secrets)
     .where(
         onetime_secrets.c.flow_id == bindparam("p_flow_id"),
@@ -137,21 +160,38 @@ _SECRET_TAKE_CODE_ATTEMPT = (
         onetime_secrets.c.max_attempts,
     )
 )
-_SECRET_CONSUME = (
+_SECRET_CONSUME = Prepared(
     update(onetime_secrets)
     .where(onetime_secrets.c.id == bindparam("p_id"), onetime_secrets.c.spent_at.is_(None))
     .values(spent_at=bindparam("p_now"), spent_reason=bindparam("p_reason"))
     .returning(onetime_secrets.c.id)
 )
-_SECRET_SPEND_FLOW = (
+_SECRET_SPEND_FLOW = Prepared(
     update(onetime_secrets)
     .where(
         onetime_secrets.c.flow_id == bindparam("p_flow_id"), onetime_secrets.c.spent_at.is_(None)
     )
     .values(spent_at=bindparam("p_now"), spent_reason=bindparam("p_reason"))
 )
-_SESSION_INSERT = insert(sessions)
-_SESSION_BY_TOKEN = (
+_SESSION_INSERT = Prepared(
+    insert(sessions),
+    keys=(
+        "id",
+        "token_digest",
+        "user_id",
+        "created_at",
+        "last_seen_at",
+        "auth_time",
+        "expires_at",
+        "ip",
+        "user_agent",
+        "amr",
+        "aal",
+        "restriction",
+        "idle_seconds",
+    ),
+)
+_SESSION_BY_TOKEN = Prepared(
     select(sessions)
     .join(users, users.c.id == sessions.c.user_id)
     .where(
@@ -160,11 +200,14 @@ _SESSION_BY_TOKEN = (
         users.c.status == "active",
     )
 )
-_OUTBOX_INSERT = insert(outbox_table)
-_PASSKEY_BY_CREDENTIAL = select(passkeys).where(
-    passkeys.c.credential_id == bindparam("p_credential_id")
+_OUTBOX_INSERT = Prepared(
+    insert(outbox_table),
+    keys=("kind", "sealed_payload", "status", "attempts", "created_at", "next_attempt_at"),
 )
-_PASSKEY_RECORD_USE = (
+_PASSKEY_BY_CREDENTIAL = Prepared(
+    select(passkeys).where(passkeys.c.credential_id == bindparam("p_credential_id"))
+)
+_PASSKEY_RECORD_USE = Prepared(
     update(passkeys)
     .where(passkeys.c.id == bindparam("p_id"))
     .values(
@@ -175,7 +218,79 @@ _PASSKEY_RECORD_USE = (
 )
 
 
-def _user(row: RowMapping) -> User:
+_FAILURES_OF = (
+    failure_counters.c.subject == bindparam("p_subject"),
+    failure_counters.c.method == bindparam("p_method"),
+)
+_FAILURES_GET = Prepared(
+    select(failure_counters.c.consecutive, failure_counters.c.last_failure_at).where(*_FAILURES_OF)
+)
+_FAILURES_RESET = Prepared(delete(failure_counters).where(*_FAILURES_OF))
+_SESSION_TOUCH = Prepared(
+    update(sessions)
+    .where(sessions.c.id == bindparam("p_id"))
+    .values(last_seen_at=bindparam("p_now"))
+)
+
+
+def _failure_record(insert_: Any) -> Prepared:
+    """One dialect's upsert of a failure counter: the first failure inserts 1, each next
+    one adds 1 in the same statement, so concurrent failures are all counted."""
+    statement = insert_(failure_counters)
+    return Prepared(
+        statement.on_conflict_do_update(
+            index_elements=[failure_counters.c.subject, failure_counters.c.method],
+            set_={
+                "consecutive": failure_counters.c.consecutive + 1,
+                "last_failure_at": statement.excluded.last_failure_at,
+            },
+        ).returning(failure_counters.c.consecutive),
+        keys=("subject", "method", "consecutive", "last_failure_at"),
+    )
+
+
+def _passkey_add(insert_: Any) -> Prepared:
+    """One dialect's insert of a passkey that inserts nothing when its credential id is
+    already registered (``RETURNING`` then returns no row)."""
+    return Prepared(
+        insert_(passkeys)
+        .on_conflict_do_nothing(index_elements=[passkeys.c.credential_id])
+        .returning(passkeys.c.id),
+        keys=(
+            "id",
+            "user_id",
+            "credential_id",
+            "public_key",
+            "sign_count",
+            "transports",
+            "aaguid",
+            "backup_eligible",
+            "backup_state",
+            "user_verified",
+            "attestation_format",
+            "name",
+            "created_at",
+            "attestation_trusted",
+        ),
+    )
+
+
+# ``ON CONFLICT`` is each dialect's own construct: one statement per dialect name.
+_FAILURES_RECORD = {
+    "postgresql": _failure_record(postgresql.insert),
+    "sqlite": _failure_record(sqlite.insert),
+}
+_PASSKEY_ADD = {
+    "postgresql": _passkey_add(postgresql.insert),
+    "sqlite": _passkey_add(sqlite.insert),
+}
+_ADVISORY_LOCK = Prepared(text("SELECT pg_advisory_xact_lock(hashtextextended(:p_key, 0))"))
+
+#: A row by column name: SQLAlchemy's, or a prepared statement's (``Prepared.mapping``).
+_Row = Mapping[str, Any] | RowMapping
+
+
+def _user(row: _Row) -> User:
     return User(
         id=row["id"],
         email=row["email"],
@@ -194,7 +309,7 @@ def _user(row: RowMapping) -> User:
     )
 
 
-def _session(row: RowMapping) -> Session:
+def _session(row: _Row) -> Session:
     return Session(
         id=row["id"],
         user_id=row["user_id"],
@@ -219,22 +334,18 @@ class SqlUsers:
         self._logouts = logouts
 
     def by_email(self, email: str) -> User | None:
-        row = self._c.execute(_USER_BY_EMAIL, {"p_email": email}).mappings().first()
+        row = _USER_BY_EMAIL.mapping(self._c, {"p_email": email})
         return _user(row) if row else None
 
     def by_id(self, user_id: str) -> User | None:
-        row = self._c.execute(_USER_BY_ID, {"p_id": user_id}).mappings().first()
+        row = _USER_BY_ID.mapping(self._c, {"p_id": user_id})
         return _user(row) if row else None
 
     def by_id_and_hold(self, user_id: str, *, now: datetime) -> tuple[User | None, datetime | None]:
         """The user and the end of their latest recovery hold still running at ``now``
         (:meth:`SqlRecoveries.hold_until`), in one statement: a step-up confirmation
         reads both in each of its steps (SECURITY.md case 54)."""
-        row = (
-            self._c.execute(_USER_BY_ID_AND_HOLD, {"p_id": user_id, "p_now": now})
-            .mappings()
-            .first()
-        )
+        row = _USER_BY_ID_AND_HOLD.mapping(self._c, {"p_id": user_id, "p_now": now})
         if row is None:
             return None, None
         hold: datetime | None = row["running_hold"]
@@ -251,8 +362,8 @@ class SqlUsers:
             email_verified_at=now if verified else None,
             display_name=display_name,
         )
-        self._c.execute(
-            _USER_INSERT,
+        _USER_INSERT.run(
+            self._c,
             {
                 "id": user.id,
                 "email": user.email,
@@ -267,9 +378,9 @@ class SqlUsers:
     def mark_signed_in(
         self, user_id: str, *, now: datetime, email_proven: bool, locale: str
     ) -> None:
-        self._c.execute(_USER_SIGNED_IN, {"p_id": user_id, "p_now": now, "p_locale": locale})
+        _USER_SIGNED_IN.run(self._c, {"p_id": user_id, "p_now": now, "p_locale": locale})
         if email_proven:
-            self._c.execute(_USER_EMAIL_PROVEN, {"p_id": user_id, "p_now": now})
+            _USER_EMAIL_PROVEN.run(self._c, {"p_id": user_id, "p_now": now})
 
     def set_status(self, email: str, status: str, *, now: datetime) -> bool:
         row = self._c.execute(
@@ -375,8 +486,8 @@ class SqlFlows:
         self._c = connection
 
     def create(self, flow: Flow) -> None:
-        self._c.execute(
-            _FLOW_INSERT,
+        _FLOW_INSERT.run(
+            self._c,
             {
                 "id": flow.id,
                 "kind": flow.kind,
@@ -393,7 +504,7 @@ class SqlFlows:
         )
 
     def get(self, flow_id: str) -> Flow | None:
-        row = self._c.execute(_FLOW_GET, {"p_id": flow_id}).mappings().first()
+        row = _FLOW_GET.mapping(self._c, {"p_id": flow_id})
         if row is None:
             return None
         return Flow(
@@ -411,15 +522,14 @@ class SqlFlows:
         )
 
     def supersede_pending(self, email: str, kind: str, *, now: datetime) -> list[str]:
-        result = self._c.execute(_FLOW_SUPERSEDE, {"p_email": email, "p_kind": kind, "p_now": now})
-        return [row[0] for row in result]
+        rows = _FLOW_SUPERSEDE.all(self._c, {"p_email": email, "p_kind": kind, "p_now": now})
+        return [row[0] for row in rows]
 
     def transition(self, flow_id: str, *, from_state: str, to_state: str, now: datetime) -> bool:
-        result = self._c.execute(
-            _FLOW_TRANSITION,
-            {"p_id": flow_id, "p_from": from_state, "p_to": to_state, "p_now": now},
+        row = _FLOW_TRANSITION.first(
+            self._c, {"p_id": flow_id, "p_from": from_state, "p_to": to_state, "p_now": now}
         )
-        return result.first() is not None
+        return row is not None
 
 
 class SqlSecrets:
@@ -436,8 +546,8 @@ class SqlSecrets:
         max_attempts: int,
         expires_at: datetime,
     ) -> None:
-        self._c.execute(
-            _SECRET_INSERT,
+        _SECRET_INSERT.run(
+            self._c,
             {
                 "flow_id": flow_id,
                 "purpose": purpose,
@@ -451,32 +561,28 @@ class SqlSecrets:
 
     def find_live(self, *, purpose: str, kind: str, digest: str, now: datetime) -> str | None:
         live = {"p_digest": digest, "p_purpose": purpose, "p_kind": kind, "p_now": now}
-        row = self._c.execute(_SECRET_FIND_LIVE, live).first()
+        row = _SECRET_FIND_LIVE.first(self._c, live)
         return str(row[0]) if row else None
 
     def consume_live(self, *, purpose: str, kind: str, digest: str, now: datetime) -> str | None:
         live = {"p_digest": digest, "p_purpose": purpose, "p_kind": kind, "p_now": now}
-        row = self._c.execute(_SECRET_CONSUME_LIVE, live).first()
+        row = _SECRET_CONSUME_LIVE.first(self._c, live)
         return str(row[0]) if row else None
 
     def take_code_attempt(self, *, flow_id: str, purpose: str, now: datetime) -> CodeAttempt | None:
-        row = self._c.execute(
-            _SECRET_TAKE_CODE_ATTEMPT, {"p_flow_id": flow_id, "p_purpose": purpose, "p_now": now}
-        ).first()
+        row = _SECRET_TAKE_CODE_ATTEMPT.first(
+            self._c, {"p_flow_id": flow_id, "p_purpose": purpose, "p_now": now}
+        )
         if row is None:
             return None
         return CodeAttempt(secret_id=row[0], digest=row[1], attempts=row[2], max_attempts=row[3])
 
     def consume(self, secret_id: int, *, reason: str, now: datetime) -> bool:
-        row = self._c.execute(
-            _SECRET_CONSUME, {"p_id": secret_id, "p_now": now, "p_reason": reason}
-        ).first()
+        row = _SECRET_CONSUME.first(self._c, {"p_id": secret_id, "p_now": now, "p_reason": reason})
         return row is not None
 
     def spend_flow(self, flow_id: str, *, reason: str, now: datetime) -> None:
-        self._c.execute(
-            _SECRET_SPEND_FLOW, {"p_flow_id": flow_id, "p_now": now, "p_reason": reason}
-        )
+        _SECRET_SPEND_FLOW.run(self._c, {"p_flow_id": flow_id, "p_now": now, "p_reason": reason})
 
 
 class SqlFailureCounters:
@@ -484,29 +590,20 @@ class SqlFailureCounters:
         self._c = connection
 
     def get(self, subject: str, method: str) -> FailureCount | None:
-        t = failure_counters
-        row = self._c.execute(
-            select(t.c.consecutive, t.c.last_failure_at).where(
-                t.c.subject == subject, t.c.method == method
-            )
-        ).first()
+        row = _FAILURES_GET.first(self._c, {"p_subject": subject, "p_method": method})
         return FailureCount(row[0], row[1]) if row else None
 
     def record_failure(self, subject: str, method: str, *, now: datetime) -> int:
-        t = failure_counters
-        dialect = postgresql if self._c.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(t).values(
-            subject=subject, method=method, consecutive=1, last_failure_at=now
+        row = _FAILURES_RECORD[self._c.dialect.name].first(
+            self._c,
+            {"subject": subject, "method": method, "consecutive": 1, "last_failure_at": now},
         )
-        statement = statement.on_conflict_do_update(
-            index_elements=[t.c.subject, t.c.method],
-            set_={"consecutive": t.c.consecutive + 1, "last_failure_at": now},
-        ).returning(t.c.consecutive)
-        return int(self._c.execute(statement).scalar_one())
+        if row is None:
+            raise RuntimeError("the failure counter upsert returned no row")
+        return int(row[0])
 
     def reset(self, subject: str, method: str) -> None:
-        t = failure_counters
-        self._c.execute(t.delete().where(t.c.subject == subject, t.c.method == method))
+        _FAILURES_RESET.run(self._c, {"p_subject": subject, "p_method": method})
 
 
 class SqlSessions:
@@ -518,8 +615,8 @@ class SqlSessions:
         self._logouts = logouts
 
     def create(self, session: Session, *, token_digest: str) -> None:
-        self._c.execute(
-            _SESSION_INSERT,
+        _SESSION_INSERT.run(
+            self._c,
             {
                 "id": session.id,
                 "token_digest": token_digest,
@@ -540,13 +637,11 @@ class SqlSessions:
         )
 
     def by_token(self, token_digest: str) -> Session | None:
-        row = self._c.execute(_SESSION_BY_TOKEN, {"p_digest": token_digest}).mappings().first()
+        row = _SESSION_BY_TOKEN.mapping(self._c, {"p_digest": token_digest})
         return _session(row) if row else None
 
     def touch(self, session_id: str, *, now: datetime) -> None:
-        self._c.execute(
-            update(sessions).where(sessions.c.id == session_id).values(last_seen_at=now)
-        )
+        _SESSION_TOUCH.run(self._c, {"p_id": session_id, "p_now": now})
 
     def revoke(self, session_id: str, *, reason: str, now: datetime) -> bool:
         row = self._c.execute(
@@ -703,8 +798,8 @@ class SqlOutbox:
 
     def enqueue(self, *, kind: str, sealed_payload: str, now: datetime) -> None:
         self.enqueued = True
-        self._c.execute(
-            _OUTBOX_INSERT,
+        _OUTBOX_INSERT.run(
+            self._c,
             {
                 "kind": kind,
                 "sealed_payload": sealed_payload,
@@ -716,7 +811,7 @@ class SqlOutbox:
         )
 
 
-def _passkey(row: RowMapping) -> Passkey:
+def _passkey(row: _Row) -> Passkey:
     return Passkey(
         id=row["id"],
         user_id=row["user_id"],
@@ -741,36 +836,30 @@ class SqlPasskeys:
         self._c = connection
 
     def add(self, passkey: Passkey) -> bool:
-        dialect = postgresql if self._c.dialect.name == "postgresql" else sqlite
-        statement = (
-            dialect.insert(passkeys)
-            .values(
-                id=passkey.id,
-                user_id=passkey.user_id,
-                credential_id=base64url(passkey.credential_id),
-                public_key=passkey.public_key,
-                sign_count=passkey.sign_count,
-                transports=json.dumps(list(passkey.transports)),
-                aaguid=passkey.aaguid,
-                backup_eligible=passkey.backup_eligible,
-                backup_state=passkey.backup_state,
-                user_verified=passkey.user_verified,
-                attestation_format=passkey.attestation_format,
-                name=passkey.name,
-                created_at=passkey.created_at,
-                attestation_trusted=passkey.attestation_trusted,
-            )
-            .on_conflict_do_nothing(index_elements=[passkeys.c.credential_id])
-            .returning(passkeys.c.id)
+        """Whether it was added: ``False`` when its credential id is already registered."""
+        row = _PASSKEY_ADD[self._c.dialect.name].first(
+            self._c,
+            {
+                "id": passkey.id,
+                "user_id": passkey.user_id,
+                "credential_id": base64url(passkey.credential_id),
+                "public_key": passkey.public_key,
+                "sign_count": passkey.sign_count,
+                "transports": json.dumps(list(passkey.transports)),
+                "aaguid": passkey.aaguid,
+                "backup_eligible": passkey.backup_eligible,
+                "backup_state": passkey.backup_state,
+                "user_verified": passkey.user_verified,
+                "attestation_format": passkey.attestation_format,
+                "name": passkey.name,
+                "created_at": passkey.created_at,
+                "attestation_trusted": passkey.attestation_trusted,
+            },
         )
-        return self._c.execute(statement).first() is not None
+        return row is not None
 
     def by_credential_id(self, credential_id: bytes) -> Passkey | None:
-        row = (
-            self._c.execute(_PASSKEY_BY_CREDENTIAL, {"p_credential_id": base64url(credential_id)})
-            .mappings()
-            .first()
-        )
+        row = _PASSKEY_BY_CREDENTIAL.mapping(self._c, {"p_credential_id": base64url(credential_id)})
         return _passkey(row) if row else None
 
     def for_user(self, user_id: str) -> list[Passkey]:
@@ -782,8 +871,8 @@ class SqlPasskeys:
     def record_use(
         self, passkey_id: str, *, sign_count: int, backup_state: bool, now: datetime
     ) -> None:
-        self._c.execute(
-            _PASSKEY_RECORD_USE,
+        _PASSKEY_RECORD_USE.run(
+            self._c,
             {
                 "p_id": passkey_id,
                 "p_sign_count": sign_count,
@@ -872,9 +961,7 @@ class SqlLocks:
 
     def hold(self, key: str) -> None:
         if self._c.dialect.name == "postgresql":
-            self._c.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
-            )
+            _ADVISORY_LOCK.run(self._c, {"p_key": key})
 
 
 class SqlRepositories:

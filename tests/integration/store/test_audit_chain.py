@@ -5,6 +5,7 @@ and ``sekisho audit verify`` runs as the operator runs it, in a process of its o
 from __future__ import annotations
 
 import json
+import multiprocessing
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,17 +17,24 @@ from subprocess import CompletedProcess
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, text
 
 from sekisho.core.keys import Keyring
 from sekisho.core.records import AuditEvent
-from sekisho.store.audit_chain import Anchors, open_chain, verify_chain
+from sekisho.store.audit_chain import (
+    Anchors,
+    KnownHeads,
+    open_chain,
+    read_heads,
+    verify_chain,
+)
 from sekisho.store.database import Database, make_engine
 from sekisho.store.deployment import adopt_key
 from sekisho.store.migrate import upgrade
 from tests.support.cli import run_sekisho
 from tests.support.server import SECRET_KEY, LiveServer, fresh_database
 from tests.support.smtp import SmtpCapture, link_and_code
+from tests.support.statements import driver_statements
 
 
 def _run(
@@ -267,6 +275,21 @@ def test_after_a_key_adoption_the_new_segment_is_checked(backend: str, tmp_path:
         assert "1 refusals of processes without the key" in after.stdout
 
 
+def _write_pairs(database: Database, transactions: int, **tags: object) -> None:
+    """``transactions`` transactions of two events each, ``tags`` in their detail."""
+    for n in range(transactions):
+        with database.transaction() as repos:
+            for part in ("a", "b"):
+                repos.audit.append(
+                    AuditEvent(
+                        event="test.event",
+                        outcome="success",
+                        at=datetime.now(UTC),
+                        detail={**tags, "n": n, "part": part},
+                    )
+                )
+
+
 def test_concurrent_transactions_append_to_gapless_chains(backend: str, tmp_path: Path) -> None:
     """Eight threads, each committing ten transactions that write two events: every
     event gets its own place in its chain, in id order, and the chains verify."""
@@ -276,17 +299,7 @@ def test_concurrent_transactions_append_to_gapless_chains(backend: str, tmp_path
         database = Database(engine, Keyring(SECRET_KEY))
 
         def write(thread: int) -> None:
-            for n in range(10):
-                with database.transaction() as repos:
-                    for part in ("a", "b"):
-                        repos.audit.append(
-                            AuditEvent(
-                                event="test.event",
-                                outcome="success",
-                                at=datetime.now(UTC),
-                                detail={"thread": thread, "n": n, "part": part},
-                            )
-                        )
+            _write_pairs(database, 10, thread=thread)
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(write, range(8)))
@@ -343,9 +356,9 @@ def _broken(engine: Engine, database: Database) -> tuple[int | None, str]:
     return verdict.broken_at, verdict.reason
 
 
-def test_postgresql_writers_that_overlap_seal_onto_other_chains_and_tampering_in_any_is_found(
-    tmp_path: Path,
-) -> None:
+@contextmanager
+def _postgresql(tmp_path: Path) -> Iterator[tuple[Engine, Database]]:
+    """A new PostgreSQL database, migrated, its chains opened and event 0 sealed."""
     with fresh_database("postgresql", tmp_path) as url:
         engine = make_engine(url)
         upgrade(engine)
@@ -353,157 +366,143 @@ def test_postgresql_writers_that_overlap_seal_onto_other_chains_and_tampering_in
         try:
             _open(engine, database)
             _write(database, 0)
-            # A writer that finds chain 0's head held takes the next free one.
-            with _holding(engine, 0):
-                _write(database, 1, 2)
-                _write(database, 3)
-            with _holding(engine, 0, 1):
-                _write(database, 4, 5, 6)
-            _write(database, 7)
-            with engine.connect() as connection:
-                used: dict[int, int] = dict(
-                    connection.execute(
-                        text("SELECT chain, count(*) FROM audit_events GROUP BY chain")
-                    ).all()
-                )
-            assert used == {0: 2, 1: 3, 2: 3}
-            assert verify_chain(engine, database.seal).checked == 8
-            second, third = _chain_of(engine, 1), _chain_of(engine, 2)
-
-            # A field changed in chain 2.
-            _sql(engine, "UPDATE audit_events SET outcome = 'x' WHERE id = :id", id=third[1]["id"])
-            assert _broken(engine, database)[0] == third[1]["id"]
-            _sql(
-                engine,
-                "UPDATE audit_events SET outcome = 'success' WHERE id = :id",
-                id=third[1]["id"],
-            )
-            assert verify_chain(engine, database.seal).intact
-
-            # An event deleted from chain 1: the next one of chain 1 is out of place.
-            _sql(engine, "DELETE FROM audit_events WHERE id = :id", id=second[0]["id"])
-            broken_at, reason = _broken(engine, database)
-            assert broken_at == second[1]["id"]
-            assert "of chain 1 where event 1 belongs" in reason
-            with engine.begin() as connection:
-                _insert(connection, second[0])
-            assert verify_chain(engine, database.seal).intact
-
-            # Chains 1 and 2 renamed into each other, events and heads: every seal
-            # covers its chain, so the first event of each no longer matches.
-            for old, new in ((1, -1), (2, 1), (-1, 2)):
-                _sql(engine, "UPDATE audit_events SET chain = :n WHERE chain = :o", n=new, o=old)
-                _sql(engine, "UPDATE audit_chain SET id = :n WHERE id = :o", n=new, o=old)
-            broken_at, reason = _broken(engine, database)
-            assert broken_at == third[0]["id"]
-            assert "does not match its seal" in reason
-            for old, new in ((1, -1), (2, 1), (-1, 2)):
-                _sql(engine, "UPDATE audit_events SET chain = :n WHERE chain = :o", n=new, o=old)
-                _sql(engine, "UPDATE audit_chain SET id = :n WHERE id = :o", n=new, o=old)
-            assert verify_chain(engine, database.seal).intact
-
-            # A whole chain deleted, head and events: the heads of every chain must be
-            # there.
-            with engine.connect() as connection:
-                head = dict(
-                    connection.execute(text("SELECT * FROM audit_chain WHERE id = 2"))
-                    .mappings()
-                    .one()
-                )
-            _sql(engine, "DELETE FROM audit_events WHERE chain = 2")
-            _sql(engine, "DELETE FROM audit_chain WHERE id = 2")
-            assert "the head of chain 2 is missing" in _broken(engine, database)[1]
-            with engine.begin() as connection:
-                for row in third:
-                    _insert(connection, row)
-                connection.execute(
-                    text("INSERT INTO audit_chain (id, seq, hash, mac) VALUES (2, :s, :h, :m)"),
-                    {"s": head["seq"], "h": head["hash"], "m": head["mac"]},
-                )
-            assert verify_chain(engine, database.seal).intact
+            yield engine, database
         finally:
             database.dispose()
             engine.dispose()
+
+
+def test_postgresql_writers_that_overlap_seal_onto_other_chains_and_tampering_in_any_is_found(
+    tmp_path: Path,
+) -> None:
+    with _postgresql(tmp_path) as (engine, database):
+        # A writer that finds chain 0's head held takes the next free one, and the
+        # process keeps sealing onto the head it left there (its known head).
+        with _holding(engine, 0):
+            _write(database, 1, 2)
+            _write(database, 3)
+        with _holding(engine, 0, 1):
+            _write(database, 4, 5, 6)
+        _write(database, 7)
+        with engine.connect() as connection:
+            used: dict[int, int] = dict(
+                connection.execute(
+                    text("SELECT chain, count(*) FROM audit_events GROUP BY chain")
+                ).all()
+            )
+        assert used == {0: 1, 1: 3, 2: 4}
+        assert verify_chain(engine, database.seal).checked == 8
+        second, third = _chain_of(engine, 1), _chain_of(engine, 2)
+
+        # A field changed in chain 2.
+        _sql(engine, "UPDATE audit_events SET outcome = 'x' WHERE id = :id", id=third[1]["id"])
+        assert _broken(engine, database)[0] == third[1]["id"]
+        _sql(
+            engine,
+            "UPDATE audit_events SET outcome = 'success' WHERE id = :id",
+            id=third[1]["id"],
+        )
+        assert verify_chain(engine, database.seal).intact
+
+        # An event deleted from chain 1: the next one of chain 1 is out of place.
+        _sql(engine, "DELETE FROM audit_events WHERE id = :id", id=second[0]["id"])
+        broken_at, reason = _broken(engine, database)
+        assert broken_at == second[1]["id"]
+        assert "of chain 1 where event 1 belongs" in reason
+        with engine.begin() as connection:
+            _insert(connection, second[0])
+        assert verify_chain(engine, database.seal).intact
+
+        # Chains 1 and 2 renamed into each other, events and heads: every seal
+        # covers its chain, so the first event of each no longer matches.
+        for old, new in ((1, -1), (2, 1), (-1, 2)):
+            _sql(engine, "UPDATE audit_events SET chain = :n WHERE chain = :o", n=new, o=old)
+            _sql(engine, "UPDATE audit_chain SET id = :n WHERE id = :o", n=new, o=old)
+        broken_at, reason = _broken(engine, database)
+        assert broken_at == third[0]["id"]
+        assert "does not match its seal" in reason
+        for old, new in ((1, -1), (2, 1), (-1, 2)):
+            _sql(engine, "UPDATE audit_events SET chain = :n WHERE chain = :o", n=new, o=old)
+            _sql(engine, "UPDATE audit_chain SET id = :n WHERE id = :o", n=new, o=old)
+        assert verify_chain(engine, database.seal).intact
+
+        # A whole chain deleted, head and events: the heads of every chain must be
+        # there.
+        with engine.connect() as connection:
+            head = dict(
+                connection.execute(text("SELECT * FROM audit_chain WHERE id = 2")).mappings().one()
+            )
+        _sql(engine, "DELETE FROM audit_events WHERE chain = 2")
+        _sql(engine, "DELETE FROM audit_chain WHERE id = 2")
+        assert "the head of chain 2 is missing" in _broken(engine, database)[1]
+        with engine.begin() as connection:
+            for row in third:
+                _insert(connection, row)
+            connection.execute(
+                text("INSERT INTO audit_chain (id, seq, hash, mac) VALUES (2, :s, :h, :m)"),
+                {"s": head["seq"], "h": head["hash"], "m": head["mac"]},
+            )
+        assert verify_chain(engine, database.seal).intact
 
 
 def test_an_anchor_finds_a_chain_cut_back_to_a_head_it_really_had(tmp_path: Path) -> None:
     """Chain 1's newest event deleted and its head put back to a copy taken before that
     event: every link and MAC left is genuine, but an anchor sealed in chain 0 recorded
     chain 1 further on."""
-    with fresh_database("postgresql", tmp_path) as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        database = Database(engine, Keyring(SECRET_KEY))
-        try:
-            _open(engine, database)
-            _write(database, 0)
-            with _holding(engine, 0):
-                _write(database, 1)
-            with engine.connect() as connection:
-                copied = dict(
-                    connection.execute(text("SELECT * FROM audit_chain WHERE id = 1"))
-                    .mappings()
-                    .one()
-                )
-            with _holding(engine, 0):
-                _write(database, 2)
-            cut = _chain_of(engine, 1)[-1]
-            database.anchors = Anchors(every=0.0)
-            _write(database, 3)  # chain 0, followed by an anchor of the other heads
-            with engine.connect() as connection:
-                anchor = dict(
-                    connection.execute(
-                        text(
-                            "SELECT id, chain, detail FROM audit_events "
-                            "WHERE event = 'audit.chains_anchored'"
-                        )
-                    )
-                    .mappings()
-                    .one()
-                )
-            assert anchor["chain"] == 0
-            assert json.loads(anchor["detail"])["heads"]["1"] == [2, cut["hash"]]
-            assert verify_chain(engine, database.seal).intact
-
-            _sql(engine, "DELETE FROM audit_events WHERE id = :id", id=cut["id"])
-            _sql(
-                engine,
-                "UPDATE audit_chain SET seq = :s, hash = :h, mac = :m WHERE id = 1",
-                s=copied["seq"],
-                h=copied["hash"],
-                m=copied["mac"],
+    with _postgresql(tmp_path) as (engine, database):
+        with _holding(engine, 0):
+            _write(database, 1)
+        with engine.connect() as connection:
+            copied = dict(
+                connection.execute(text("SELECT * FROM audit_chain WHERE id = 1")).mappings().one()
             )
-            broken_at, reason = _broken(engine, database)
-            assert broken_at == _chain_of(engine, 1)[-1]["id"]
-            assert f"the anchor {anchor['id']} recorded event 2 of chain 1" in reason
-            assert "the chain ends at event 1" in reason
-        finally:
-            database.dispose()
-            engine.dispose()
+        with _holding(engine, 0):
+            _write(database, 2)
+        cut = _chain_of(engine, 1)[-1]
+        database.anchors = Anchors(every=0.0)
+        _write(database, 3)  # chain 0, followed by an anchor of the other heads
+        with engine.connect() as connection:
+            anchor = dict(
+                connection.execute(
+                    text(
+                        "SELECT id, chain, detail FROM audit_events "
+                        "WHERE event = 'audit.chains_anchored'"
+                    )
+                )
+                .mappings()
+                .one()
+            )
+        assert anchor["chain"] == 0
+        assert json.loads(anchor["detail"])["heads"]["1"] == [2, cut["hash"]]
+        assert verify_chain(engine, database.seal).intact
+
+        _sql(engine, "DELETE FROM audit_events WHERE id = :id", id=cut["id"])
+        _sql(
+            engine,
+            "UPDATE audit_chain SET seq = :s, hash = :h, mac = :m WHERE id = 1",
+            s=copied["seq"],
+            h=copied["hash"],
+            m=copied["mac"],
+        )
+        broken_at, reason = _broken(engine, database)
+        assert broken_at == _chain_of(engine, 1)[-1]["id"]
+        assert f"the anchor {anchor['id']} recorded event 2 of chain 1" in reason
+        assert "the chain ends at event 1" in reason
 
 
 def test_a_key_adoption_opens_the_new_segment_in_every_chain_that_holds_events(
     tmp_path: Path,
 ) -> None:
     other = "another-secret-key-0123456789abcdef01234567"
-    with fresh_database("postgresql", tmp_path) as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        database = Database(engine, Keyring(SECRET_KEY))
-        try:
-            _open(engine, database)
-            _write(database, 0)
-            with _holding(engine, 0):
-                _write(database, 1)
-            adopt_key(engine, Keyring(other), now=datetime.now(UTC))
-            adopted = Database(engine, Keyring(other))
-            _write(adopted, 2)
-            verdict = verify_chain(engine, adopted.seal)
-            marks = [row["event"] for row in _chain_of(engine, 1)]
-            adopted.dispose()
-        finally:
-            database.dispose()
-            engine.dispose()
+    with _postgresql(tmp_path) as (engine, database):
+        with _holding(engine, 0):
+            _write(database, 1)
+        adopt_key(engine, Keyring(other), now=datetime.now(UTC))
+        adopted = Database(engine, Keyring(other))
+        _write(adopted, 2)
+        verdict = verify_chain(engine, adopted.seal)
+        marks = [row["event"] for row in _chain_of(engine, 1)]
+        adopted.dispose()
     assert verdict.intact, verdict.reason
     assert (verdict.checked, verdict.earlier_key) == (3, 2)
     assert marks == ["test.event", "audit.chain_rekeyed"]
@@ -586,18 +585,17 @@ def test_sqlite_seals_onto_the_head_it_left_and_rereads_one_moved_by_another_wri
         database = Database(engine, Keyring(SECRET_KEY))
         other = Database(other_engine, Keyring(SECRET_KEY))
         _open(engine, database)
-        statements: list[str] = []
-        event.listen(
-            engine,
-            "before_cursor_execute",
-            lambda _c, _k, statement, *_: statements.append(" ".join(statement.split())),
-        )
+        statements = _chain_statements(engine)
         _write(database, 1)
         statements.clear()
         _write(database, 2, 3)
-        head_reads = [s for s in statements if s.startswith("SELECT") and "audit_chain" in s]
-        assert head_reads == []
-        assert len([s for s in statements if "audit_chain" in s or "audit_events" in s]) == 2
+        # No read of the head: its compare-and-set, then the two events.
+        assert [s.split(" ", 2)[:2] for s in statements] == [
+            ["UPDATE", "audit_chain"],
+            ["INSERT", "INTO"],
+            ["INSERT", "INTO"],
+        ], statements
+        assert all("audit_events" in s for s in statements[1:])
         _write(other, 4)  # another process moves the head
         _write(database, 5)
         with suppress(RuntimeError), database.transaction() as repos:
@@ -613,3 +611,135 @@ def test_sqlite_seals_onto_the_head_it_left_and_rereads_one_moved_by_another_wri
     assert verdict.intact, verdict.reason
     assert numbers == [1, 2, 3, 4, 5, 7]
     assert seqs == [1, 2, 3, 4, 5, 6]
+
+
+def _chain_statements(engine: Engine) -> list[str]:
+    """The statements about the audit chain that ``engine``'s connections run (prepared
+    ones too), from now on."""
+    return driver_statements(engine, naming=("audit_chain", "audit_events"))
+
+
+def test_postgresql_seals_in_one_statement_and_interleaves_with_another_process_on_a_chain(
+    tmp_path: Path,
+) -> None:
+    """A process seals onto the head its last seal left with one statement (head moved
+    and events inserted together); another process (its own engine and known heads, made
+    to start on the same chain, which live processes never are) seals onto that chain in
+    between, so the process's next seal misses, reads the head and seals after the
+    other's events. Every event lands on chain 0 in order and ``verify`` passes."""
+    with fresh_database("postgresql", tmp_path) as url:
+        assert _run(url, "db", "upgrade").returncode == 0
+        engine, other_engine = make_engine(url), make_engine(url)
+        database = Database(engine, Keyring(SECRET_KEY))
+        other = Database(other_engine, Keyring(SECRET_KEY))
+        other.known_heads = KnownHeads(lambda: 0)
+        try:
+            _open(engine, database)
+            _write(database, 1)  # reads chain 0's head: nothing known yet
+            statements = _chain_statements(engine)
+            _write(database, 2, 3)
+            assert len(statements) == 1, statements
+            assert statements[0].startswith("WITH head AS")
+            for n in (5, 8):
+                statements.clear()
+                _write(other, n - 1)
+                _write(database, n)  # the head moved: a miss, a locked read, the seal
+                assert len(statements) == 3, statements
+                assert "FOR UPDATE SKIP LOCKED" in statements[1]
+                statements.clear()
+                _write(database, n + 1)
+                assert len(statements) == 1, statements
+            chain = _chain_of(engine, 0)
+            others = _places(engine)
+            counts = (database.known_heads.seals, database.known_heads.misses)
+        finally:
+            database.dispose()
+            other.dispose()
+            engine.dispose()
+        verdict = _run(url, "audit", "verify")
+    assert verdict.returncode == 0, verdict.stderr
+    assert list(others) == [0]
+    assert counts == (6, 2)
+    assert [row["seq"] for row in chain] == list(range(1, len(chain) + 1))
+    assert [json.loads(row["detail"])["n"] for row in chain] == list(range(1, 10))
+    ids = [row["id"] for row in chain]
+    assert ids == sorted(ids)
+
+
+def test_a_second_seal_in_a_transaction_continues_the_head_the_first_left(
+    tmp_path: Path,
+) -> None:
+    """A transaction that flushes twice seals both times onto the one head it holds,
+    never onto a second chain it knows (two head locks could deadlock)."""
+    with _postgresql(tmp_path) as (engine, database):
+        with _holding(engine, 0):
+            _write(database, 1)
+        with engine.connect() as connection:
+            heads = read_heads(connection)
+        for chain in (0, 1):  # as after two of its transactions sealed there at once
+            lease = database.known_heads.lease()
+            lease.left = heads[chain]
+            lease.settle()
+        with database.transaction() as repos:
+            repos.audit.append(_event(2))
+            repos.audit.flush()
+            repos.audit.append(_event(3))
+        _write(database, 4)
+        verdict = verify_chain(engine, database.seal)
+        second = [json.loads(row["detail"])["n"] for row in _chain_of(engine, 1)]
+        first = [json.loads(row["detail"])["n"] for row in _chain_of(engine, 0)]
+    assert verdict.intact, verdict.reason
+    assert (first, second) == ([0, 2, 3, 4], [1])
+
+
+def seal_in_process(url: str, name: str, start: Any, results: Any) -> None:
+    """One process of :func:`test_processes_sealing_at_once_start_apart_and_rarely_meet`:
+    four threads, each committing twenty transactions of two events."""
+    database = Database(make_engine(url), Keyring(SECRET_KEY))
+
+    def write(thread: int) -> None:
+        _write_pairs(database, 20, process=name, thread=thread)
+
+    try:
+        start.wait()
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(write, range(4)))
+        results.put((name, database.known_heads.seals, database.known_heads.misses))
+    finally:
+        database.dispose()
+
+
+def test_processes_sealing_at_once_start_apart_and_rarely_meet(tmp_path: Path) -> None:
+    """Two processes (as ``serve --workers 2`` runs them) seal at once: each claims its
+    own starting chain (0 and 8) and its threads fill the chains from there (a read
+    reserves its chain first), so they seal on separate halves and no remembered head is
+    ever found moved or held (a miss; with every process from chain 0 they met on the
+    same chains); every event is there once and the chains verify."""
+    context = multiprocessing.get_context("spawn")
+    with fresh_database("postgresql", tmp_path) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        _open(engine, Database(engine, Keyring(SECRET_KEY)))
+        start, results = context.Barrier(2), context.Queue()
+        processes = [
+            context.Process(target=seal_in_process, args=(url, name, start, results))
+            for name in ("one", "two")
+        ]
+        for process in processes:
+            process.start()
+        counts = sorted(results.get(timeout=300) for _ in processes)
+        for process in processes:
+            process.join(timeout=60)
+        try:
+            places = _places(engine)
+        finally:
+            engine.dispose()
+        verdict = _run(url, "audit", "verify")
+    assert [process.exitcode for process in processes] == [0, 0]
+    assert counts == [("one", 80, 0), ("two", 80, 0)]
+    assert {chain // 8 for chain in places} == {0, 1}, places
+    assert sum(len(seqs) for seqs in places.values()) == 320
+    for seqs in places.values():
+        assert seqs == list(range(1, len(seqs) + 1))
+    assert verdict.returncode == 0, verdict.stderr
+    assert "321 events checked" in verdict.stdout  # and the key recorded by verify itself

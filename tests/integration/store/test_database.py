@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 
 from sekisho.core.keys import Keyring
@@ -76,3 +76,23 @@ def test_a_read_only_transaction_refuses_writes_and_leaves_the_connection_writab
             repos.users.create(f"somebody{index}@example.com", now=NOW, verified=True)
     with database.reading() as repos:
         assert repos.users.by_email("nobody@example.com") is None
+
+
+def test_processes_opening_a_new_file_together_all_get_wal(tmp_path: Path) -> None:
+    """SQLite answers "database is locked" at once, without the busy timeout, to a
+    journal-mode change that meets another one: engines opening a new file together
+    (``serve --workers``) must all come up, in WAL mode."""
+    for attempt in range(20):
+        url = f"sqlite:///{tmp_path}/new-{attempt}.db"
+        engines = [make_engine(url) for _ in range(3)]
+
+        def journal_mode(engine: Engine) -> str:
+            with engine.connect() as connection:
+                mode: str = connection.exec_driver_sql("PRAGMA journal_mode").scalar_one()
+                return mode
+
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            modes = list(pool.map(journal_mode, engines))
+        for engine in engines:
+            engine.dispose()
+        assert modes == ["wal"] * 3

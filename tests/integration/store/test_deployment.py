@@ -25,8 +25,9 @@ from sekisho.store.migrate import upgrade
 from tests.conftest import ServerFactory
 from tests.support.cli import run_sekisho
 from tests.support.loop import run_async
+from tests.support.ports import free_port
 from tests.support.server import LiveServer, fresh_database
-from tests.support.smtp import SmtpCapture, free_port, link_and_code
+from tests.support.smtp import SmtpCapture, link_and_code
 
 OTHER_KEY = "another-secret-key-0123456789abcdef01234567"
 

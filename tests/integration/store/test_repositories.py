@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from sekisho.core.keys import Keyring
-from sekisho.core.records import Flow, FlowState, Recovery
+from sekisho.core.records import FlowState, Recovery
 from sekisho.store.database import Database, make_engine
 from sekisho.store.migrate import upgrade
+from tests.support.records import email_flow
 from tests.support.server import fresh_database
 
 NOW = datetime.now(UTC)
@@ -31,21 +32,7 @@ def database(backend: str, tmp_path: Path) -> Iterator[Database]:
 
 def _flow(database: Database, flow_id: str = "flow-1", email: str = "a@example.com") -> None:
     with database.transaction() as repos:
-        repos.flows.create(
-            Flow(
-                id=flow_id,
-                kind="email_signin",
-                state=FlowState.PENDING,
-                email=email,
-                binding_digest="b" * 64,
-                approval_number=42,
-                requested_ip="192.0.2.1",
-                requested_user_agent="test",
-                locale="en",
-                created_at=NOW,
-                expires_at=NOW + timedelta(minutes=10),
-            )
-        )
+        repos.flows.create(email_flow(flow_id, email, NOW))
         repos.secrets.add(
             flow_id=flow_id,
             purpose="signin",
