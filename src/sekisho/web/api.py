@@ -13,16 +13,18 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from sekisho.core.completion import IssuedSession
 from sekisho.core.records import Session
 from sekisho.errors import ErrorCode, SekishoError
 from sekisho.web import context, pacing
+from sekisho.web.answers import json_answer
+from sekisho.web.lean_route import LeanRoute
 from sekisho.web.params import ApprovalNumber, Code, Email, FlowId, SessionId, Token
 from sekisho.web.refusals import ANY, CROSS_SITE, JSON_BODY, PATH_ID, SIGNED_IN, refusals
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+router = APIRouter(prefix="/api/v1", tags=["api"], route_class=LeanRoute)
 JsonOnly = Depends(context.require_json)
 
 
@@ -127,9 +129,9 @@ def session_info(session: Session) -> SessionInfo:
     )
 
 
-def signed_in(request: Request, issued: IssuedSession) -> JSONResponse:
+def signed_in(request: Request, issued: IssuedSession) -> Response:
     """The JSON answer to a completed sign-in, with the new session cookie."""
-    response = JSONResponse(session_info(issued.session).model_dump(mode="json"))
+    response = json_answer(session_info(issued.session))
     jar = context.cookies(request)
     jar.set(response, jar.session, issued.token)
     return response
@@ -152,10 +154,10 @@ def request_email(request: Request, body: EmailRequest) -> Response:
         locale=body.locale or context.locale(request),
         client=context.client(request),
     )
-    response = JSONResponse(
+    response = json_answer(
         FlowCreated(
             flow_id=flow.flow_id, approval_number=flow.approval_number, expires_at=flow.expires_at
-        ).model_dump(mode="json"),
+        ),
         status_code=202,
     )
     context.set_binding(request, response, binding)
@@ -187,12 +189,12 @@ async def sign_in_with_password(request: Request, body: PasswordBody) -> Respons
     response_model=FlowStatus,
     responses=refusals(*ANY, *PATH_ID, ErrorCode.invalid_or_expired),
 )
-def flow_status(request: Request, flow_id: FlowId) -> FlowStatus:
+def flow_status(request: Request, flow_id: FlowId) -> Response:
     state, _number = context.service(request).flow_status(
         flow_id=flow_id, binding=context.binding(request)
     )
     delivery = "delayed" if context.mail_delayed(request) else "normal"
-    return FlowStatus(flow_id=flow_id, state=state, email_delivery=delivery)
+    return json_answer(FlowStatus(flow_id=flow_id, state=state, email_delivery=delivery))
 
 
 @router.post(
@@ -234,14 +236,16 @@ def complete_approved(request: Request, flow_id: FlowId, body: EmptyBody) -> Res
     dependencies=[JsonOnly],
     responses=refusals(*JSON_BODY, ErrorCode.invalid_or_expired),
 )
-def inspect_link(request: Request, body: TokenBody) -> LinkInfo:
+def inspect_link(request: Request, body: TokenBody) -> Response:
     """What a link is for, without spending it."""
     view = context.service(request).inspect_link(token=body.token, binding=context.binding(request))
-    return LinkInfo(
-        same_browser=view.same_browser,
-        requested_at=view.requested_at,
-        requested_ip=view.requested_ip,
-        requested_device=view.requested_device,
+    return json_answer(
+        LinkInfo(
+            same_browser=view.same_browser,
+            requested_at=view.requested_at,
+            requested_ip=view.requested_ip,
+            requested_device=view.requested_device,
+        )
     )
 
 

@@ -55,7 +55,7 @@ def rows(action: Action, details: dict[str, str | int], language: str) -> list[t
 def confirmation_page(request: Request, confirmation_id: str) -> Response:
     """Signed out: to the sign-in page, which comes back here (a cookie names only the
     id, so the way back never leaves this page's path)."""
-    if not re.match(IDENTIFIER, confirmation_id):
+    if not re.fullmatch(IDENTIFIER, confirmation_id):
         raise SekishoError(ErrorCode.confirmation_unknown)
     jar = context.cookies(request)
     session = context.current_session(request)

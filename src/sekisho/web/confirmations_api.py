@@ -18,17 +18,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from sekisho.confirmation_service import ConfirmationService
 from sekisho.errors import ErrorCode
 from sekisho.policy.confirmations import Confirmation
 from sekisho.web import context
+from sekisho.web.answers import json_answer
+from sekisho.web.lean_route import LeanRoute
 from sekisho.web.params import IDENTIFIER, BodyFlowId
-from sekisho.web.passkeys_api import CeremonyOptions, Credential, EmptyBody
+from sekisho.web.passkeys_api import CeremonyOptions, Credential, EmptyBody, ceremony_options
 from sekisho.web.refusals import ANY, JSON_BODY, PATH_ID, SIGNED_IN, refusals
 
-router = APIRouter(prefix="/api/v1/confirmations", tags=["confirmations"])
+router = APIRouter(prefix="/api/v1/confirmations", tags=["confirmations"], route_class=LeanRoute)
 JsonOnly = Depends(context.require_json)
 
 
@@ -47,7 +49,7 @@ DetailValue = Annotated[str, Field(max_length=200)] | int
 
 
 def service(request: Request) -> ConfirmationService:
-    confirmations: ConfirmationService = request.app.state.confirmations
+    confirmations: ConfirmationService = request.app.state["confirmations"]
     return confirmations
 
 
@@ -147,7 +149,7 @@ def create(request: Request, body: CreateBody) -> Response:
         details_hash=confirmation.details_hash,
         expires_at=confirmation.expires_at,
     )
-    return JSONResponse(created.model_dump(mode="json"), status_code=201)
+    return json_answer(created, status_code=201)
 
 
 @router.get(
@@ -156,19 +158,21 @@ def create(request: Request, body: CreateBody) -> Response:
     dependencies=[CountedIp],
     responses=refusals(*ANY, *PATH_ID, *_CLIENT_REFUSALS, ErrorCode.rate_limited),
 )
-def collect(request: Request, confirmation_id: ConfirmationId) -> Collected:
+def collect(request: Request, confirmation_id: ConfirmationId) -> Response:
     """The confirmation's status and, once confirmed, the signed confirmation."""
     confirmation, status = service(request).collect(
         confirmation_id, request.headers.get("authorization", "")
     )
-    return Collected(
-        id=confirmation.id,
-        status=status,
-        action=confirmation.action,
-        details=confirmation.details,
-        details_hash=confirmation.details_hash,
-        expires_at=confirmation.expires_at,
-        confirmation=confirmation.token if status == "confirmed" else None,
+    return json_answer(
+        Collected(
+            id=confirmation.id,
+            status=status,
+            action=confirmation.action,
+            details=confirmation.details,
+            details_hash=confirmation.details_hash,
+            expires_at=confirmation.expires_at,
+            confirmation=confirmation.token if status == "confirmed" else None,
+        )
     )
 
 
@@ -187,7 +191,7 @@ def collect(request: Request, confirmation_id: ConfirmationId) -> Collected:
         ErrorCode.confirmation_mismatch,
     ),
 )
-def redeem(request: Request, confirmation_id: ConfirmationId, body: RedeemBody) -> Redeemed:
+def redeem(request: Request, confirmation_id: ConfirmationId, body: RedeemBody) -> Response:
     """Spend the confirmation once, for the action and details about to be executed
     (another action or other details spend it too, and are refused)."""
     spent = service(request).redeem(
@@ -197,7 +201,7 @@ def redeem(request: Request, confirmation_id: ConfirmationId, body: RedeemBody) 
         details=body.details,
         client_info=context.client(request),
     )
-    return _redeemed(spent)
+    return json_answer(_redeemed(spent))
 
 
 def _redeemed(spent: Confirmation) -> Redeemed:
@@ -234,11 +238,11 @@ def options(request: Request, confirmation_id: ConfirmationId, body: EmptyBody) 
     binding = context.binding_for_request(request)
     started = service(request).begin(
         confirmation_id,
-        context.require_session(request),
+        context.session_lookup(request),
         binding=binding,
         client_info=context.client(request),
     )
-    response = JSONResponse({"flow_id": started.flow_id, "publicKey": started.options})
+    response = ceremony_options(started)
     context.set_binding(request, response, binding)
     return response
 
@@ -254,16 +258,16 @@ def options(request: Request, confirmation_id: ConfirmationId, body: EmptyBody) 
         ErrorCode.invalid_or_expired,
     ),
 )
-def verify(request: Request, confirmation_id: ConfirmationId, body: CeremonyBody) -> Verified:
+def verify(request: Request, confirmation_id: ConfirmationId, body: CeremonyBody) -> Response:
     confirmation = service(request).finish(
         confirmation_id,
-        context.require_session(request),
+        context.session_lookup(request),
         flow_id=body.flow_id,
         credential=body.credential,
         binding=context.binding(request),
         client_info=context.client(request),
     )
-    return Verified(redirect_to=return_url(confirmation))
+    return json_answer(Verified(redirect_to=return_url(confirmation)))
 
 
 def return_url(confirmation: Confirmation) -> str | None:

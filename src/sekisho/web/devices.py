@@ -7,7 +7,6 @@ a middleware of its own, a coroutine frame and a ``send`` wrapper on every reque
 
 from __future__ import annotations
 
-from starlette.responses import Response
 from starlette.types import Scope
 
 from sekisho.web.context import NEW_DEVICE
@@ -23,6 +22,6 @@ class DeviceCookie:
         value = scope.get("state", {}).get(NEW_DEVICE)
         if value is None:
             return None
-        carrier = Response()
-        self.cookies.set(carrier, self.cookies.device, value, max_age=DEVICE_MAX_AGE)
-        return b"set-cookie", carrier.headers["set-cookie"].encode("latin-1")
+        return b"set-cookie", self.cookies.header(
+            self.cookies.device, value, max_age=DEVICE_MAX_AGE
+        )

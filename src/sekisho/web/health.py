@@ -7,8 +7,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sekisho.web import context
+from sekisho.web.lean_route import LeanRoute
 
-router = APIRouter(tags=["health"], include_in_schema=False)
+router = APIRouter(tags=["health"], include_in_schema=False, route_class=LeanRoute)
 _LIVE = b'{"status":"ok"}'
 
 

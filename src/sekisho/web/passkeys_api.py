@@ -9,18 +9,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from sekisho.core.records import Passkey
 from sekisho.errors import ErrorCode
 from sekisho.methods.passkey.aaguids import model_name
 from sekisho.methods.passkey.ceremony import StartedCeremony
 from sekisho.web import context
+from sekisho.web.answers import json_answer
 from sekisho.web.api import SessionInfo, signed_in
+from sekisho.web.lean_route import LeanRoute
 from sekisho.web.params import BodyFlowId, Email, PasskeyId
 from sekisho.web.refusals import ANY, CROSS_SITE, JSON_BODY, PATH_ID, SIGNED_IN, refusals
 
-router = APIRouter(prefix="/api/v1", tags=["passkeys"])
+router = APIRouter(prefix="/api/v1", tags=["passkeys"], route_class=LeanRoute)
 JsonOnly = Depends(context.require_json)
 Credential = Annotated[
     dict[str, Any], Field(json_schema_extra={"description": "PublicKeyCredential.toJSON()"})
@@ -92,9 +94,9 @@ _CEREMONY_REFUSALS = (
 )
 
 
-def _options(started: StartedCeremony) -> JSONResponse:
+def ceremony_options(started: StartedCeremony) -> Response:
     """``{"flow_id", "publicKey"}``: publicKey is PublicKeyCredential*OptionsJSON."""
-    return JSONResponse({"flow_id": started.flow_id, "publicKey": started.options})
+    return json_answer({"flow_id": started.flow_id, "publicKey": started.options})
 
 
 @router.post(
@@ -111,7 +113,7 @@ def sign_in_options(request: Request, body: SignInOptionsBody) -> Response:
     started = context.service(request).passkeys.begin_sign_in(
         raw_email=body.email, binding=binding, client=context.client(request)
     )
-    response = _options(started)
+    response = ceremony_options(started)
     context.set_binding(request, response, binding)
     return response
 
@@ -153,7 +155,7 @@ def registration_options(request: Request, body: EmptyBody) -> Response:
     started = context.service(request).passkeys.begin_registration(
         context.require_any_session(request), binding=binding, client=context.client(request)
     )
-    response = _options(started)
+    response = ceremony_options(started)
     context.set_binding(request, response, binding)
     return response
 
@@ -183,7 +185,7 @@ def registration_verify(request: Request, body: RegistrationBody) -> Response:
         locale=context.locale(request),
         client=context.client(request),
     )
-    return JSONResponse(passkey_item(passkey).model_dump(mode="json"), status_code=201)
+    return json_answer(passkey_item(passkey), status_code=201)
 
 
 @router.get("/passkeys", response_model=list[PasskeyItem], responses=refusals(*ANY, *SIGNED_IN))
