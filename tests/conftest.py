@@ -12,8 +12,9 @@ import pytest
 
 from tests.support.browser import FormBrowser
 from tests.support.document_server import DocumentServer
+from tests.support.ports import free_port
 from tests.support.server import LiveServer, fresh_database, settings_for
-from tests.support.smtp import SmtpCapture, free_port
+from tests.support.smtp import SmtpCapture
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -52,7 +53,8 @@ def make_server(backend: str, smtp: SmtpCapture, tmp_path: Path) -> Iterator[Ser
             **overrides: Any,
         ) -> LiveServer:
             port = free_port()
-            settings = settings_for(database_url, smtp.port, port, host_name, **overrides)
+            smtp_port = overrides.pop("smtp_port", smtp.port)
+            settings = settings_for(database_url, smtp_port, port, host_name, **overrides)
             server = LiveServer(settings, port, host_name, clock)
             started.append(server.start())
             return server

@@ -8,7 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
-from tests.support.smtp import free_port
+from tests.support.ports import free_port
 
 
 class LogoutReceiver:

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support.smtp import free_port
+from tests.support.ports import free_port
 
 CONFIG = """
 daemon off;

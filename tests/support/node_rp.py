@@ -18,8 +18,8 @@ import pytest
 
 from tests.support.cli import ServeOutput
 from tests.support.oidc import Registered, register_client
+from tests.support.ports import free_port
 from tests.support.server import LiveServer
-from tests.support.smtp import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "node"
 INSTALLED = EXAMPLE / "node_modules" / ".package-lock.json"

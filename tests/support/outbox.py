@@ -1,7 +1,11 @@
-"""The outbox worker for a test server started with ``mail_worker=False``: the test
-decides when queued mail is delivered."""
+"""The outbox of a test server: a worker for one started with ``mail_worker=False`` (the
+test decides when queued mail is delivered), and waiting for the server's own worker."""
 
 from __future__ import annotations
+
+import time
+
+from sqlalchemy import text
 
 from sekisho.core.keys import Keyring
 from sekisho.mail.senders import SmtpSender
@@ -22,3 +26,17 @@ def outbox_worker(server: LiveServer, database: Database) -> tuple[OutboxWorker,
         clock=utc_now,
     )
     return worker, sender
+
+
+def wait_for_outbox(server: LiveServer, condition: str, timeout: float = 15.0) -> None:
+    """Poll until the SQL ``condition`` on the outbox holds; fail after ``timeout``. The
+    worker settles a message (sent, dropped, or an attempt's error) in a commit after its
+    SMTP conversation, so a test that saw the mail arrive, or waited for a failure, reads
+    the outbox only once that commit is made."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with server.database.engine.connect() as connection:
+            if connection.execute(text(condition)).scalar_one():
+                return
+        assert time.monotonic() < deadline, f"outbox never satisfied: {condition}"
+        time.sleep(0.02)

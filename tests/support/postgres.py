@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.support.smtp import free_port
+from tests.support.ports import free_port
 
 VERSIONS = Path("/usr/lib/postgresql")
 

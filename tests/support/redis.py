@@ -10,7 +10,7 @@ import time
 
 import redis
 
-from tests.support.smtp import free_port
+from tests.support.ports import free_port
 
 
 class RedisServer:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import re
-import socket
 import threading
 import time
 from email.message import EmailMessage
@@ -13,14 +12,10 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from tests.support.ports import free_port
+
 LINK = re.compile(r"https?://\S+/signin/email/link\?token=[A-Za-z0-9_\-%]+")
 CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _Handler:
