@@ -22,8 +22,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from tests.support.ports import free_port
 from tests.support.server import LiveServer, settings_for
-from tests.support.smtp import SmtpCapture, free_port
+from tests.support.smtp import SmtpCapture
 
 
 def _minimal_app() -> Starlette:

@@ -15,7 +15,7 @@ from email.policy import default
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from tests.support.smtp import free_port
+from tests.support.ports import free_port
 
 CODE = re.compile(rb"(?<![0-9])([0-9]{6})(?![0-9])")
 

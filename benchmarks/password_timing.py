@@ -30,8 +30,8 @@ import bcrypt
 import httpx
 from argon2 import PasswordHasher, Type
 from passlib.hash import django_pbkdf2_sha256, pbkdf2_sha256, scrypt, sha256_crypt, sha512_crypt
+from tests.support.ports import free_port
 from tests.support.server import LiveServer, settings_for
-from tests.support.smtp import free_port
 
 from sekisho.core.records import User
 from sekisho.importer import import_users

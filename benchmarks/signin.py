@@ -40,7 +40,10 @@ own check of that JWT is not done: it is not the server's work. Nothing here is 
 ``--open-loop`` adds, per scenario, a window where operations arrive at a fixed rate,
 half of what each server reached in its closed-loop window, whatever the latency: the
 p50/p95/p99 a service shows below saturation (issue 8's "p99 under 50 ms at half the
-maximum rate"). Latency counts from when an operation was due.
+maximum rate"). Latency counts from when an operation was due. ``--open-rate N``
+runs that window at N operations per second for every server instead: the same load for
+each, so the CPU per operation of 1 and 2 workers can be compared below saturation
+(where a full machine's scheduling does not inflate it).
 
 Each virtual user clears its cookies before an operation except Sekisho's device cookie,
 as a returning person's browser keeps it.
@@ -71,8 +74,8 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 import psycopg
 from tests.support.authenticator import SoftAuthenticator, b64url, b64url_decode
 from tests.support.confirmations import ACTIONS, STEP_UP
+from tests.support.ports import free_port
 from tests.support.server import POSTGRES_ADMIN
-from tests.support.smtp import free_port
 
 from benchmarks.mailsink import MailSink
 from benchmarks.reference_app import Store
@@ -834,7 +837,7 @@ async def measure(args: argparse.Namespace, folder: str) -> None:
                     reference_cpu = result.cpu * 1000 / max(1, result.operations)
             for row in mail_rows:
                 print(f"\n{row}")
-            if args.open_loop:
+            if args.open_loop or args.open_rate:
                 await _open_loop(args, servers, crowd, sink, scenario, maxima)
     finally:
         for server in servers:
@@ -851,8 +854,12 @@ async def _open_loop(
     scenario: str,
     maxima: dict[str, float],
 ) -> None:
-    """Each server at half the rate it reached in the closed-loop window just before."""
-    print(f"\n{scenario}, open loop at half each server's closed-loop rate\n")
+    """Each server at ``--open-rate``, else at half the rate it reached in the
+    closed-loop window just before."""
+    if args.open_rate:
+        print(f"\n{scenario}, open loop at {args.open_rate:g} arrivals/s for each server\n")
+    else:
+        print(f"\n{scenario}, open loop at half each server's closed-loop rate\n")
     print(
         "| server | arrivals/s | done/s | p50 ms | p95 ms | p99 ms | CPU ms/op | CPU ratio"
         " | machine idle | errors |"
@@ -860,7 +867,7 @@ async def _open_loop(
     print("|---|---|---|---|---|---|---|---|---|---|")
     reference_cpu: float | None = None
     for server in servers:
-        rate = max(1.0, maxima[server.name] / 2)
+        rate = args.open_rate or max(1.0, maxima[server.name] / 2)
         result = await run_open_window(
             server,
             crowd[server.name],
@@ -902,9 +909,18 @@ def main(argv: list[str] | None = None) -> None:
         help="after each scenario's closed-loop windows, run each server open loop (a fixed"
         " arrival rate) at half the rate it reached, and report its latency there",
     )
+    parser.add_argument(
+        "--open-rate",
+        type=float,
+        default=0.0,
+        help="run the open-loop window at this arrival rate (per second) for every server,"
+        " instead of at half each server's closed-loop rate (implies --open-loop)",
+    )
     args: Any = parser.parse_args(argv)
     if not 1 <= args.users <= MAX_USERS or not 0 < args.seconds <= MAX_SECONDS:
         parser.error(f"--users 1..{MAX_USERS}, --seconds up to {MAX_SECONDS:g}")
+    if args.open_rate < 0:
+        parser.error("--open-rate is an arrival rate per second, above 0")
     if args.workers > 1 and args.backend != "postgresql":
         parser.error("--workers above 1 needs --backend postgresql")
     with tempfile.TemporaryDirectory() as folder:

@@ -51,6 +51,7 @@ from sekisho.web import (
     email_change_api,
     email_change_pages,
     errors,
+    exact_paths,
     health,
     metrics,
     pages,
@@ -169,6 +170,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     if settings.development:
         app.include_router(devmailbox.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # The router's own place for what runs before its routing: declared paths skip the
+    # scan of every route (web/exact_paths.py).
+    exact_paths.install(app.router)
     if settings.development:
         app.add_middleware(DevelopmentOrigin, public_origin=settings.public_origin)
     request_metrics = metrics.install(app, settings, database, limits)

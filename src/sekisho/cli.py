@@ -271,6 +271,7 @@ def serve(
         "proxy_headers": False,  # the app applies forwarded_allow_ips (web/proxies.py)
         "log_level": "info",
         "timeout_keep_alive": settings.keep_alive_seconds,
+        "timeout_worker_healthcheck": settings.worker_healthcheck_seconds,
     }
     ready = f"Sekisho {settings.mode} mode: open {settings.public_origin}/signin"
     if settings.development and settings.mail_backend == "devmailbox":

@@ -31,7 +31,7 @@ from sekisho.oidc import assurance, signing_keys, subjects
 from sekisho.oidc.clients import basic_credentials, redirect_uri_matches, secret_digest
 from sekisho.oidc.confirmation_token import confirmation_token
 from sekisho.oidc.grant_events import grant_event
-from sekisho.oidc.provider import Provider
+from sekisho.oidc.provider import Provider, SessionLookup
 from sekisho.oidc.records import Client, Grant
 from sekisho.policy.actions import Action, DetailsError
 from sekisho.policy.admission import qualifying_passkeys
@@ -209,12 +209,20 @@ class ConfirmationService:
             )
 
     def begin(
-        self, confirmation_id: str, session: Session, *, binding: str, client_info: ClientInfo
+        self,
+        confirmation_id: str,
+        lookup: SessionLookup,
+        *,
+        binding: str,
+        client_info: ClientInfo,
     ) -> StartedCeremony:
+        """The options that confirm, for the person signed in (``lookup`` finds their
+        session in this step's own transaction)."""
         limits = self._sekisho.limits
         limits.hit(limits.ceremonies_per_ip, client_info.ip)
         with self._database.transaction() as repos:
             now = self._provider.clock()
+            session = self._signed_in(repos, lookup, now)
             confirmation, user, hold = self._mine(repos, confirmation_id, session, now)
             self._ensure_pending(confirmation, now)
             self._ensure_not_held(repos, confirmation, hold, session, client_info, now)
@@ -234,7 +242,7 @@ class ConfirmationService:
     def finish(
         self,
         confirmation_id: str,
-        session: Session,
+        lookup: SessionLookup,
         *,
         flow_id: str,
         credential: dict[str, Any],
@@ -244,6 +252,7 @@ class ConfirmationService:
         self._sekisho.limits.hit_verification(client_info.ip)
         with self._database.transaction() as repos:
             now = self._provider.clock()
+            session = self._signed_in(repos, lookup, now)
             confirmation, user, hold = self._mine(repos, confirmation_id, session, now)
             self._ensure_pending(confirmation, now)
             self._ensure_not_held(repos, confirmation, hold, session, client_info, now)
@@ -254,7 +263,7 @@ class ConfirmationService:
             proof = self._passkey.finish(
                 repos,
                 user=user,
-                allowed={passkey.id for passkey in allowed},
+                allowed=allowed,
                 transaction=confirmation.transaction(),
                 flow_id=flow_id,
                 credential=credential,
@@ -322,6 +331,15 @@ class ConfirmationService:
             # The event records the confirming proof's assurance, not the session's.
             repos.audit.append(replace(confirmed, amr=proof.assurance.amr, aal=proof.assurance.aal))
             return confirmation
+
+    @staticmethod
+    def _signed_in(repos: SqlRepositories, lookup: SessionLookup, now: datetime) -> Session:
+        """The person's live, unrestricted session; a timed-out one's revocation is
+        kept (committed with the refusal), as when it is looked up on its own."""
+        session = lookup(repos, now)
+        if session is None:
+            raise SekishoError(ErrorCode.not_authenticated, persist=True)
+        return session
 
     def _mine(
         self, repos: SqlRepositories, confirmation_id: str, session: Session, now: datetime

@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     #: client would send its next request on a connection the server was closing and
     #: read no answer; 75 s is nginx's default, and a reverse proxy closes first.
     keep_alive_seconds: int = Field(default=75, gt=0)
+    #: With ``serve --workers N``, how long uvicorn's supervisor waits for a worker to
+    #: answer its health check before it kills and replaces it. A worker answers only
+    #: once it has imported Sekisho and built its app; uvicorn's 5 s default was shorter
+    #: than that on a busy host, where every worker was killed while starting, forever.
+    worker_healthcheck_seconds: int = Field(default=30, gt=0)
     #: No peer is a proxy until the operator names one: a default of ``127.0.0.1``
     #: let any process on the host (nginx or not) choose its own address by writing
     #: ``X-Forwarded-For``, and so pass every per-IP limit (SECURITY.md cases 14, 42).

@@ -27,8 +27,9 @@ from tests.e2e.test_passkeys_browser import (
 )
 from tests.examples.brokerage.test_app import POLICY, running_example
 from tests.support.oidc import register_client
+from tests.support.ports import free_port
 from tests.support.server import LiveServer
-from tests.support.smtp import SmtpCapture, free_port, link_and_code
+from tests.support.smtp import SmtpCapture, link_and_code
 
 pytestmark = pytest.mark.browser
 

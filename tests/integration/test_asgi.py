@@ -15,8 +15,8 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.support.ports import free_port
 from tests.support.server import SECRET_KEY
-from tests.support.smtp import free_port
 
 TRUSTED_PROXY = "127.0.0.2"
 

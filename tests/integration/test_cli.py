@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import subprocess
 import sys
 import time
@@ -11,14 +12,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import text
+from typer.testing import CliRunner
 
+from sekisho import cli
 from sekisho.store.database import make_engine
 from sekisho.store.migrate import upgrade
 from tests.conftest import ServerFactory
 from tests.support.cli import run_sekisho, sekisho_environment, serving
+from tests.support.ports import free_port
 from tests.support.server import fresh_database
-from tests.support.smtp import SmtpCapture, free_port, link_and_code
+from tests.support.smtp import SmtpCapture, link_and_code
 
 
 def test_db_upgrade_and_user_management(backend: str, tmp_path: Path) -> None:
@@ -310,3 +315,29 @@ def test_serve_with_two_workers_runs_two_processes_that_answer(tmp_path: Path) -
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_serve_with_workers_gives_them_time_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn's supervisor kills a worker that has not answered its health check within
+    ``timeout_worker_healthcheck`` (5 s by default), and a worker answers only once it
+    has imported Sekisho: on a busy host every worker was killed while starting. serve
+    hands uvicorn ``worker_healthcheck_seconds`` instead."""
+    passed: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: passed.update(kwargs))
+    environment = sekisho_environment(
+        f"sqlite:///{tmp_path}/sekisho.db",
+        SEKISHO_REDIS_URL="redis://127.0.0.1:6379/0",
+        SEKISHO_WORKER_HEALTHCHECK_SECONDS="45",
+    )
+    for name in [name for name in os.environ if name.startswith("SEKISHO_")]:
+        monkeypatch.delenv(name)
+    for name, value in environment.items():
+        if name.startswith("SEKISHO_"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli.app, ["serve", "--port", str(free_port()), "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert passed["workers"] == 2
+    assert passed["timeout_worker_healthcheck"] == 45

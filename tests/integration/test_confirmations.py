@@ -438,6 +438,10 @@ def test_without_a_passkey_that_verifies_the_user_the_page_says_so(
         signed_out = later.http.get(f"/confirm/{created['id']}")
         assert (signed_out.status_code, signed_out.headers["location"]) == (303, "/signin")
         assert "MUFG" not in signed_out.text
+        # An id with a newline after it is no id: refused, never set in a cookie.
+        newline = later.http.get(f"/confirm/{created['id']}%0A")
+        assert newline.status_code == 404
+        assert created["id"] not in newline.headers.get("set-cookie", "")
         answer = sign_in_by_code(later, smtp, "nao@example.com")
         assert answer.headers["location"] == f"/confirm/{created['id']}"
         back = later.http.get(answer.headers["location"])

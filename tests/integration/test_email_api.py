@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 from sqlalchemy import text
 
 from tests.conftest import ServerFactory
+from tests.support.outbox import wait_for_outbox
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, link_and_code, text_of
 
@@ -140,7 +139,7 @@ def test_unknown_address_gets_nothing_or_a_notice(
     quiet = make_server()
     with _client(quiet) as app:
         _request(app, "nobody@example.com")
-    time.sleep(0.4)
+    wait_for_outbox(quiet, "SELECT count(*) = 0 FROM outbox WHERE status = 'pending'")
     quiet.stop()
     noisy = make_server(notify_unknown_address=True)
     with _client(noisy) as app:
@@ -148,7 +147,7 @@ def test_unknown_address_gets_nothing_or_a_notice(
     notice = smtp.wait_for("nobody2@example.com")
     assert "no account" in text_of(notice)
     assert "token=" not in text_of(notice)
-    time.sleep(0.3)
+    wait_for_outbox(noisy, "SELECT count(*) = 0 FROM outbox WHERE status = 'pending'")
     assert smtp.to("nobody@example.com") == []
     with quiet.database.engine.connect() as connection:
         statuses = sorted(connection.execute(text("SELECT status FROM outbox")).scalars())
@@ -170,7 +169,7 @@ def test_disabled_account_gets_no_mail_and_cannot_finish(
         assert refused.status_code == 400
         assert refused.json()["error"] == "invalid_or_expired"
         _request(app, "gone@example.com")
-    time.sleep(0.4)
+    wait_for_outbox(server, "SELECT count(*) = 0 FROM outbox WHERE status = 'pending'")
     assert len(smtp.to("gone@example.com")) == 1
 
 

@@ -4,7 +4,6 @@ the real SMTP capture and the software authenticator (SECURITY.md case 31; issue
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from tests.support.attestation import AttestedDeployment, synced_and_hardware
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
 from tests.support.cli import run_sekisho
+from tests.support.clock import SettableClock
 from tests.support.loop import run_async
 from tests.support.outbox import outbox_worker
 from tests.support.passkeys import email_sign_in, refused_as_adding_a_passkey, register, sign_in
@@ -323,13 +323,12 @@ def test_a_recovery_session_and_a_recovery_hold_are_refused(
 def test_a_stale_sign_in_and_too_many_requests_are_refused(
     make_server: ServerFactory, smtp: SmtpCapture
 ) -> None:
-    server = make_server(
-        recovery_codes_reauthentication_window="PT2S", limit_email_changes_per_account="2/hour"
-    )
+    clock = SettableClock()
+    server = make_server(clock=clock, limit_email_changes_per_account="2/hour")
     server.add_user("ned@example.com")
     with server.client() as stale:
         email_sign_in(server, smtp, stale, "ned@example.com")
-        time.sleep(2.2)
+        clock.advance(server.settings.recovery_codes_reauthentication_window + timedelta(seconds=1))
         refused = stale.post("/api/v1/account/email", json={"email": "n1@example.com"})
         assert refused.status_code == 403
         assert refused.json()["error"] == "reauthentication_required"

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -14,6 +15,7 @@ from sqlalchemy import text
 
 from tests.conftest import ServerFactory
 from tests.support.browser import FormBrowser
+from tests.support.clock import SettableClock
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture, html_of, link_and_code, text_of
 
@@ -98,7 +100,8 @@ def test_case3_parallel_redemption_gives_one_session(
 def test_case4_used_and_expired_tokens_get_the_same_answer(
     make_server: ServerFactory, smtp: SmtpCapture
 ) -> None:
-    server = make_server(email_link_ttl="PT1S")
+    clock = SettableClock()
+    server = make_server(clock=clock)
     server.add_user("frank@example.com")
     browser = FormBrowser(server.url)
     _flow, used_link, _ = _mail(server, smtp, browser, "frank@example.com")
@@ -106,7 +109,7 @@ def test_case4_used_and_expired_tokens_get_the_same_answer(
     other = FormBrowser(server.url)
     used = other.post("/signin/email/link", {"token": _token(used_link)})
     _flow, expired_link, _ = _mail(server, smtp, other, "frank@example.com", nth=2)
-    time.sleep(1.2)
+    clock.advance(server.settings.email_link_ttl + timedelta(seconds=1))
     expired = other.post("/signin/email/link", {"token": _token(expired_link)})
     bogus = other.post("/signin/email/link", {"token": "not-a-real-token"})
     assert used.status_code == expired.status_code == bogus.status_code == 400
@@ -424,7 +427,11 @@ def test_case13_concurrent_wrong_guesses_never_exceed_the_cap(
     guesses = [f"{n:06d}" for n in range(50) if f"{n:06d}" != code]
 
     def guess(value: str) -> int:
-        with httpx.Client(base_url=server.url, cookies=dict(browser.http.cookies)) as client:
+        # All 49 guesses queue on the one code's lock, so the last waits for the 48
+        # before it: on a host busy with other work that took longer than httpx's 5 s.
+        with httpx.Client(
+            base_url=server.url, cookies=dict(browser.http.cookies), timeout=60
+        ) as client:
             return client.post(
                 "/signin/email/code", data={"csrf_token": csrf, "flow": flow, "code": value}
             ).status_code

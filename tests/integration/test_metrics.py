@@ -11,8 +11,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ServerFactory
 from tests.support.cli import serving
+from tests.support.outbox import wait_for_outbox
+from tests.support.ports import free_port
 from tests.support.server import LiveServer
-from tests.support.smtp import SmtpCapture, free_port, link_and_code
+from tests.support.smtp import SmtpCapture, link_and_code
 
 TOKEN = "metrics-token-0123456789abcdef0123456789"
 
@@ -47,6 +49,9 @@ def test_metrics_need_the_token_and_count_what_happened(
     server = make_server(metrics_token=TOKEN, limit_sends_per_address="1/hour")
     server.add_user("counted@example.com")
     _sign_in(server, smtp, "counted@example.com", wrong_first=True)
+    # The worker marks the message sent in a commit after the SMTP server has it: the
+    # capture sees it first, and the outbox gauges read the table.
+    wait_for_outbox(server, "SELECT count(*) = 0 FROM outbox WHERE status = 'pending'")
     with httpx.Client(base_url=server.url, timeout=30) as client:
         limited = client.post("/api/v1/signin/email", json={"email": "counted@example.com"})
         assert limited.status_code == 429

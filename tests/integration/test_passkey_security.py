@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlalchemy import text
 
 from tests.conftest import ServerFactory
 from tests.support.authenticator import AttestationCA, SoftAuthenticator, b64url, b64url_decode
+from tests.support.clock import SettableClock
 from tests.support.passkeys import email_sign_in, origin_of, register, sign_in
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
@@ -670,13 +671,15 @@ def test_case17_expired_challenge_is_refused(
     make_server: ServerFactory, smtp: SmtpCapture, clients: Clients
 ) -> None:
     gaps: list[str] = []
-    server = make_server(passkey_challenge_ttl="PT1S")
+    clock = SettableClock()
+    server = make_server(clock=clock)
     authenticator = SoftAuthenticator()
     enroll(server, smtp, clients, "amy@example.com", authenticator)
     client = clients(server)
     flow_id, options = signin_options(client)
-    assert options["timeout"] == 1000
-    time.sleep(1.2)
+    ttl = server.settings.passkey_challenge_ttl
+    assert options["timeout"] == ttl.total_seconds() * 1000
+    clock.advance(ttl + timedelta(seconds=1))
     before = snapshot(server)
     response = verify(client, SIGNIN_VERIFY, flow_id, get(server, authenticator, options))
     assert_refused(

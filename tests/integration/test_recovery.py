@@ -7,7 +7,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -24,6 +24,7 @@ from tests.support.attestation import AttestedDeployment, synced_and_hardware
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
 from tests.support.cli import run_sekisho
+from tests.support.clock import SettableClock
 from tests.support.passkeys import email_sign_in, refused_as_adding_a_passkey, register, sign_in
 from tests.support.recovery import generate_codes, recover, subjects, wait_for_subject
 from tests.support.server import LiveServer
@@ -258,7 +259,8 @@ def test_the_hold_ends_after_its_period(make_server: ServerFactory, smtp: SmtpCa
 def test_new_codes_need_a_fresh_passkey_sign_in_when_the_account_has_one(
     make_server: ServerFactory, smtp: SmtpCapture
 ) -> None:
-    server = make_server(recovery_codes_reauthentication_window="PT1S")
+    clock = SettableClock()
+    server = make_server(clock=clock)
     server.add_user("gus@example.com")
     authenticator = SoftAuthenticator()
     browser = FormBrowser(server.url)
@@ -271,7 +273,7 @@ def test_new_codes_need_a_fresh_passkey_sign_in_when_the_account_has_one(
         assert 'data-error="reauthentication_required"' in by_email.text
         assert sign_in(server, passkey_browser.http, authenticator).status_code == 200
         assert len(generate_codes(passkey_browser)) == 10
-        time.sleep(1.2)
+        clock.advance(server.settings.recovery_codes_reauthentication_window + timedelta(seconds=1))
         stale = passkey_browser.post("/account/recovery-codes", {})
         assert stale.status_code == 403
         assert 'id="recovery-reauth-note"' in passkey_browser.http.get("/account").text

@@ -12,8 +12,9 @@ from sqlalchemy import text
 
 from tests.conftest import ServerFactory
 from tests.support.cli import serving
+from tests.support.ports import free_port
 from tests.support.server import LiveServer
-from tests.support.smtp import SmtpCapture, free_port, link_and_code
+from tests.support.smtp import SmtpCapture, link_and_code
 
 OFFERED = "proxy-request-0001"
 

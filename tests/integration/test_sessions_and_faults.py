@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -17,9 +18,12 @@ from tests.support.attestation import AttestedDeployment
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.browser import FormBrowser
 from tests.support.clock import SettableClock
+from tests.support.outbox import wait_for_outbox
 from tests.support.passkeys import email_sign_in, register, sign_in
+from tests.support.ports import free_port
+from tests.support.redis import RedisServer
 from tests.support.server import LiveServer
-from tests.support.smtp import SmtpCapture, free_port, link_and_code
+from tests.support.smtp import SmtpCapture, link_and_code
 
 Browsers = Callable[..., FormBrowser]
 
@@ -337,7 +341,7 @@ def test_case43_smtp_down_then_up_delivers_the_queued_message(
     with server.client() as client:
         response = client.post("/api/v1/signin/email", json={"email": "zen@example.com"})
     assert response.status_code == 202
-    time.sleep(0.8)
+    wait_for_outbox(server, "SELECT last_error IS NOT NULL FROM outbox")
     with server.database.engine.connect() as connection:
         row = connection.execute(text("SELECT status, attempts, last_error FROM outbox")).one()
     assert row[0] == "pending"
@@ -346,6 +350,8 @@ def test_case43_smtp_down_then_up_delivers_the_queued_message(
     smtp.start()
     message = smtp.wait_for("zen@example.com", timeout=15)
     assert link_and_code(message)
+    # The worker settles a message after the SMTP server has taken it: wait for that commit.
+    wait_for_outbox(server, "SELECT status <> 'pending' FROM outbox")
     with server.database.engine.connect() as connection:
         status, payload = connection.execute(
             text("SELECT status, sealed_payload FROM outbox")
@@ -355,8 +361,10 @@ def test_case43_smtp_down_then_up_delivers_the_queued_message(
 
 
 def test_case43_restart_keeps_queued_mail(make_server: ServerFactory, smtp: SmtpCapture) -> None:
+    # The first instance queues and never tries: what is kept across the restart is the
+    # queue itself (a worker stopped mid-send: the next test).
     smtp.stop()
-    first = make_server()
+    first = make_server(mail_worker=False)
     first.add_user("ada@example.com")
     with httpx.Client(base_url=first.url) as client:
         assert (
@@ -367,6 +375,29 @@ def test_case43_restart_keeps_queued_mail(make_server: ServerFactory, smtp: Smtp
     smtp.start()
     make_server()
     assert link_and_code(smtp.wait_for("ada@example.com", timeout=15))
+
+
+def test_case43_a_server_stopped_mid_send_gives_its_mail_back(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    # An SMTP server that takes the connection and never greets: the worker is in the
+    # middle of its send when the server stops (a rolling restart). Kept, the claim's
+    # lease (120 s) would hold the message back from the next instance.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        silent.settimeout(30)
+        first = make_server(smtp_port=silent.getsockname()[1], smtp_timeout_seconds=60)
+        first.add_user("eve@example.com")
+        with httpx.Client(base_url=first.url) as client:
+            response = client.post("/api/v1/signin/email", json={"email": "eve@example.com"})
+        assert response.status_code == 202
+        connection, _address = silent.accept()
+        with connection:
+            first.stop()
+    with first.database.engine.connect() as database:
+        row = database.execute(text("SELECT status, locked_until, attempts FROM outbox")).one()
+    assert tuple(row) == ("pending", None, 0)
+    make_server()
+    assert link_and_code(smtp.wait_for("eve@example.com", timeout=15))
 
 
 def test_case43_redis_down_falls_back_or_fails_closed(make_server: ServerFactory) -> None:
@@ -387,21 +418,23 @@ def test_case43_redis_down_falls_back_or_fails_closed(make_server: ServerFactory
 
 
 def test_redis_limits_are_shared_between_instances(make_server: ServerFactory) -> None:
-    import redis
-
-    database = 1 + int(time.time() * 1000) % 14
-    url = f"redis://127.0.0.1:6379/{database}"
-    redis.Redis.from_url(url).flushdb()
-    first = make_server(redis_url=url, limit_sends_per_address="2/hour")
-    second = make_server(redis_url=url, limit_sends_per_address="2/hour")
-    statuses = []
-    for instance in (first, second, first, second):
-        with httpx.Client(base_url=instance.url) as client:
-            statuses.append(
-                client.post("/api/v1/signin/email", json={"email": "cy@example.com"}).status_code
-            )
+    # A Redis of the test's own: the machine's, shared with other runs of this suite,
+    # could hold (or flush) the same database's counters for the same address.
+    redis_server = RedisServer().start()
+    try:
+        first = make_server(redis_url=redis_server.url, limit_sends_per_address="2/hour")
+        second = make_server(redis_url=redis_server.url, limit_sends_per_address="2/hour")
+        statuses = []
+        for instance in (first, second, first, second):
+            with httpx.Client(base_url=instance.url) as client:
+                statuses.append(
+                    client.post(
+                        "/api/v1/signin/email", json={"email": "cy@example.com"}
+                    ).status_code
+                )
+    finally:
+        redis_server.kill()
     assert statuses == [202, 202, 429, 429]
-    redis.Redis.from_url(url).flushdb()
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
@@ -480,25 +513,14 @@ def test_case43_mail_for_an_ended_flow_is_not_sent(
     # A delivery of the first message decided before the second request superseded its
     # flow may still be on its way to SMTP; once the second message has been tried (its
     # claim came after the superseding commit), every later decision sees the flow ended.
-    _wait_for_outbox(server, "SELECT last_error IS NOT NULL FROM outbox ORDER BY id DESC LIMIT 1")
+    wait_for_outbox(server, "SELECT last_error IS NOT NULL FROM outbox ORDER BY id DESC LIMIT 1")
     smtp.start()
     smtp.wait_for("gil@example.com", timeout=15)
-    _wait_for_outbox(server, "SELECT count(*) = 0 FROM outbox WHERE status = 'pending'")
+    wait_for_outbox(server, "SELECT count(*) = 0 FROM outbox WHERE status = 'pending'")
     assert len(smtp.to("gil@example.com")) == 1
     with server.database.engine.connect() as connection:
         statuses = sorted(connection.execute(text("SELECT status FROM outbox")).scalars())
     assert statuses == ["dropped", "sent"]
-
-
-def _wait_for_outbox(server: LiveServer, condition: str, timeout: float = 15.0) -> None:
-    """Poll until the SQL ``condition`` on the outbox holds; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with server.database.engine.connect() as connection:
-            if connection.execute(text(condition)).scalar_one():
-                return
-        assert time.monotonic() < deadline, f"outbox never satisfied: {condition}"
-        time.sleep(0.02)
 
 
 def test_case56_a_message_sealed_under_another_key_is_never_failed(

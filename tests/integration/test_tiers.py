@@ -24,7 +24,7 @@ from tests.support.cli import run_sekisho
 from tests.support.clock import SettableClock
 from tests.support.loop import run_async
 from tests.support.oidc import authorize_url, register_client
-from tests.support.outbox import outbox_worker
+from tests.support.outbox import outbox_worker, wait_for_outbox
 from tests.support.passkeys import register, sign_in
 from tests.support.server import LiveServer
 from tests.support.smtp import CODE, LINK, SmtpCapture, html_of, link_and_code, text_of
@@ -164,6 +164,9 @@ def test_case50_email_never_signs_a_high_value_account_in(
         assert f'href="{tiered.settings.public_origin}/signin"' in html
         assert 'lang="ja"' in html
         assert client.get("/api/v1/session").status_code == 401
+    # The worker audits "mail.sent" when it settles its batch, after the SMTP server has
+    # the message: the capture sees the notice before that commit is made.
+    wait_for_outbox(tiered, "SELECT count(*) = 0 FROM outbox WHERE status = 'pending'")
     with tiered.client() as client:
         signed_in = sign_in(tiered, client, authenticator, email="hana@example.com")
         assert signed_in.status_code == 200, signed_in.text

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from cryptography.fernet import InvalidToken
@@ -39,8 +40,9 @@ from sekisho.policy.assurance import EMAIL, Attestation, method_of
 from sekisho.policy.deployment import policy_for
 from sekisho.policy.tiers import Policy
 from sekisho.settings import Settings
-from sekisho.store.database import Database
+from sekisho.store.database import Database, Wakeup
 from sekisho.store.email_changes import SqlEmailChanges
+from sekisho.store.lease_queue import claim_off_the_loop
 from sekisho.store.outbox_queue import ClaimedMessage, OutboxQueue, Retry, Settlement
 from sekisho.store.repositories import SqlRepositories
 
@@ -48,6 +50,8 @@ log = logging.getLogger("sekisho.mail")
 BATCH = 32  # messages claimed, decided and settled together
 #: How long the SMTP connections are kept once the queue is empty.
 KEEP_OPEN_SECONDS = 5.0
+#: Writes out the message to send (after the deciding transaction, off the writer lock).
+_Compose = Callable[[], Outgoing]
 #: A claimed message, its payload, and the message to send (None: not sent), and why.
 _Prepared = tuple[ClaimedMessage, dict[str, Any], Outgoing | None, str]
 _Sendable = tuple[ClaimedMessage, dict[str, Any], Outgoing, str]
@@ -109,7 +113,7 @@ class OutboxWorker:
         self._clock = clock
         self._queue = OutboxQueue(database)
         self._other_key: set[int] = set()
-        self.wakeup = asyncio.Event()
+        self.wakeup = Wakeup()
 
     async def run(self) -> None:
         """Deliver until cancelled. A failing database or SMTP server never stops it.
@@ -122,39 +126,30 @@ class OutboxWorker:
         ``KEEP_OPEN_SECONDS``, so a person signing in after another does not wait for a
         new connection.
         """
-        loop = asyncio.get_running_loop()
-        stop_listening = self._database.on_enqueue(
-            lambda: loop.call_soon_threadsafe(self.wakeup.set)
-        )
+        stop_listening = self.wakeup.listen(self._database, "mail")
         poll = self._settings.mail_poll_seconds
+        woken = False
         try:
             while True:
                 try:
-                    while await self.deliver_due():
-                        pass
+                    # Woken: mail was committed, so claim without looking first. After a
+                    # batch that drained the queue, wait: a later commit wakes the worker.
+                    look_first = not woken
+                    while await self._deliver(BATCH, look_first=look_first):
+                        look_first = False
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("outbox worker cycle failed; retrying")
-                if await self._woken(min(KEEP_OPEN_SECONDS, poll)):
+                woken = await self.wakeup.wait(min(KEEP_OPEN_SECONDS, poll))
+                if woken:
                     continue
                 await self._sender.idle()
                 if poll > KEEP_OPEN_SECONDS:
-                    await self._woken(poll - KEEP_OPEN_SECONDS)
+                    woken = await self.wakeup.wait(poll - KEEP_OPEN_SECONDS)
         finally:
             stop_listening()
             await self._sender.idle()
-
-    async def _woken(self, timeout: float) -> bool:
-        """Wait for a wake-up at most ``timeout`` seconds; whether one came. The event is
-        cleared before the queue is read again, so no wake-up is lost."""
-        try:
-            await asyncio.wait_for(self.wakeup.wait(), timeout=timeout)
-        except TimeoutError:
-            return False
-        finally:
-            self.wakeup.clear()
-        return True
 
     async def deliver_one(self) -> bool:
         """Claim and handle one due message; False when none is due."""
@@ -168,11 +163,28 @@ class OutboxWorker:
         out over the sender's kept connections, several at once, and one transaction
         settles the batch with its audit events. After a failed send the rest of the
         batch is given back unattempted, so a broken SMTP server costs one timeout per
-        batch, not one per message, and no lease outlives its batch.
+        batch, not one per message, and no lease outlives its batch, even when the server
+        stops in the middle of it.
         """
-        claimed, prepared, settled = await asyncio.to_thread(self._prepare, limit)
+        claimed, _again = await self._handle(limit, look_first=True)
+        return claimed
+
+    async def _deliver(self, limit: int, *, look_first: bool) -> bool:
+        """Handle one batch; whether the queue should be read again at once (the batch
+        was full, or some of it was given back unattempted)."""
+        return (await self._handle(limit, look_first=look_first))[1]
+
+    async def _handle(self, limit: int, *, look_first: bool) -> tuple[int, bool]:
+        """Claim, send and settle one batch. Cancelled (the server stopping) at any
+        point, it settles what it knows before it ends: the messages sent as sent, the
+        rest given back unleased, so that no lease outlives a stopped server and the next
+        instance sends them at once. A send cut short may have reached the SMTP server;
+        given back, it goes again: at least once, never held back for a lease's length."""
+        claimed, prepared, settled = await claim_off_the_loop(
+            partial(self._prepare, limit, look_first), self._give_back
+        )
         if not claimed:
-            return 0
+            return 0, False
         batch = _Batch(settled)
         sendable: list[_Sendable] = []
         for message, payload, email, reason in prepared:
@@ -186,8 +198,37 @@ class OutboxWorker:
                 sendable.append((message, payload, email, reason))
         # The first message goes alone: a server that is down costs one attempt per
         # batch, not one per connection. The rest share the sender's connections.
-        await self._send_in_lanes(batch, iter(sendable[:1]), lanes=1)
-        await self._send_in_lanes(batch, iter(sendable[1:]), lanes=self._sender.connections)
+        try:
+            await self._send_in_lanes(batch, iter(sendable[:1]), lanes=1)
+            await self._send_in_lanes(batch, iter(sendable[1:]), lanes=self._sender.connections)
+        except asyncio.CancelledError:
+            done = {settlement.message_id for settlement in batch.settled}
+            done |= {retry.message_id for retry in batch.retries} | set(batch.released)
+            batch.released.extend(message.id for message, *_ in sendable if message.id not in done)
+            await self._settle_stopping(batch)
+            raise
+        await self._settle(batch)
+        return claimed, claimed >= limit or bool(batch.released)
+
+    async def _give_back(self, prepared: tuple[int, list[_Prepared], list[Settlement]]) -> None:
+        """A batch claimed as the worker stops: the malformed settled, the rest given
+        back unsent."""
+        _claimed, readable, settled = prepared
+        unsent = [message.id for message, *_ in readable]
+        await self._settle_stopping(_Batch(settled, released=unsent))
+
+    async def _settle_stopping(self, batch: _Batch) -> None:
+        """Settle a batch while the worker is being stopped. A failure (the database
+        gone too) is logged, never raised, so that the stop goes on: the batch's leases
+        then run out as they would after a crash."""
+        try:
+            await self._settle(batch)
+        except Exception:
+            log.exception("could not settle a mail batch while stopping; its leases will run out")
+
+    async def _settle(self, batch: _Batch) -> None:
+        """One transaction: the batch's settlements with their audit events, its retries
+        and the messages given back."""
         await asyncio.to_thread(
             self._queue.finish,
             now=self._clock(),
@@ -195,7 +236,6 @@ class OutboxWorker:
             retries=batch.retries,
             released=batch.released,
         )
-        return claimed
 
     async def _send_in_lanes(
         self,
@@ -227,52 +267,64 @@ class OutboxWorker:
 
         await asyncio.gather(*(lane() for _ in range(lanes)))
 
-    def _prepare(self, limit: int) -> tuple[int, list[_Prepared], list[Settlement]]:
-        """On a worker thread, in one go: claim a batch, unseal and check each payload,
-        and decide for the readable ones (one hop to the thread pool, not three).
-        Returns how many were claimed, the readable messages with their decision, and
-        the malformed ones settled as failed."""
-        claimed = self._queue.claim(self._clock(), skip=tuple(self._other_key), limit=limit)
-        readable: list[tuple[ClaimedMessage, dict[str, Any]]] = []
+    def _prepare(
+        self, limit: int, look_first: bool
+    ) -> tuple[int, list[_Prepared], list[Settlement]]:
+        """On a worker thread, in one go: claim a batch and, in the claiming transaction,
+        unseal and check each payload and decide for the readable ones (one hop to the
+        thread pool, one transaction); then write out the messages to send, after the
+        commit. ``look_first``: see :meth:`OutboxQueue.claim`. Returns how many were
+        claimed, the readable messages with their decision, and the malformed ones
+        settled as failed."""
+        other_key: list[ClaimedMessage] = []
         settled: list[Settlement] = []
-        for message in claimed:
-            try:
-                sealed = self._keys.unseal(message.sealed_payload)
-            except InvalidToken:
-                self._leave_for_another_key(message)
-                continue
-            try:
-                payload: dict[str, Any] = json.loads(sealed)
-                if not payload.keys() >= REQUIRED_FIELDS.get(message.kind, {""}):
-                    raise ValueError("payload lacks required fields")
-            except (ValueError, AttributeError):
-                log.error("outbox message %d is malformed", message.id)
-                settled.append(self._settlement(message, {}, "failed", "malformed", "malformed"))
-                continue
-            readable.append((message, payload))
-        decisions = self._decide_all(readable) if readable else []
+        decided: list[tuple[ClaimedMessage, dict[str, Any], _Compose | None, str]] = []
+
+        def decide(repos: SqlRepositories, claimed: list[ClaimedMessage]) -> None:
+            for message in claimed:
+                try:
+                    sealed = self._keys.unseal(message.sealed_payload)
+                except InvalidToken:
+                    other_key.append(message)
+                    continue
+                try:
+                    payload: dict[str, Any] = json.loads(sealed)
+                    if not payload.keys() >= REQUIRED_FIELDS.get(message.kind, {""}):
+                        raise ValueError("payload lacks required fields")
+                except (ValueError, AttributeError):
+                    log.error("outbox message %d is malformed", message.id)
+                    settled.append(
+                        self._settlement(message, {}, "failed", "malformed", "malformed")
+                    )
+                    continue
+                decided.append((message, payload, *self._decide_one(repos, message, payload)))
+
+        claimed = self._queue.claim(
+            self._clock(),
+            skip=tuple(self._other_key),
+            limit=limit,
+            look_first=look_first,
+            then=decide,
+        )
+        for message in other_key:
+            self._leave_for_another_key(message)
         prepared = [
-            (message, payload, email, reason)
-            for (message, payload), (email, reason) in zip(readable, decisions, strict=True)
+            (message, payload, None if compose is None else compose(), reason)
+            for message, payload, compose, reason in decided
         ]
         return len(claimed), prepared, settled
 
-    def _decide_all(
-        self, batch: list[tuple[ClaimedMessage, dict[str, Any]]]
-    ) -> list[tuple[Outgoing | None, str]]:
-        """For each message of a batch, in one read-only transaction: the message to
-        send, or None and why not."""
-        with self._database.reading() as repos:
-            return [
-                self._decide_notice(repos, payload)
-                if message.kind == "notice"
-                else self._decide_email_change(repos, message.kind, payload)
-                if message.kind in ("email_change", "email_change_taken")
-                else self._decide(repos, payload)
-                for message, payload in batch
-            ]
+    def _decide_one(
+        self, repos: SqlRepositories, message: ClaimedMessage, payload: dict[str, Any]
+    ) -> tuple[_Compose | None, str]:
+        """The message to send (to be written out), or None and why not."""
+        if message.kind == "notice":
+            return self._decide_notice(repos, payload)
+        if message.kind in ("email_change", "email_change_taken"):
+            return self._decide_email_change(repos, message.kind, payload)
+        return self._decide(repos, payload)
 
-    def _decide(self, repos: Repositories, payload: dict[str, Any]) -> tuple[Outgoing | None, str]:
+    def _decide(self, repos: Repositories, payload: dict[str, Any]) -> tuple[_Compose | None, str]:
         """The message to send, or None and why not. A sign-in email whose flow has
         ended (expired, superseded, completed) is not sent: its link and code are dead."""
         user = repos.users.by_email(payload["to"])
@@ -282,7 +334,8 @@ class OutboxWorker:
         if user is not None and user.status != "active":
             return None, "account_disabled"
         if user is not None and self._email_refused(repos, user):
-            notice = passkey_only_message(
+            notice = partial(
+                passkey_only_message,
                 self._settings.mail_from,
                 payload,
                 user.locale or payload["locale"],
@@ -290,10 +343,10 @@ class OutboxWorker:
             )
             return notice, "passkey_only_notice"
         if user is not None or self._settings.self_signup:
-            return signin_message(self._settings.mail_from, payload), "delivered"
+            return partial(signin_message, self._settings.mail_from, payload), "delivered"
         if self._settings.notify_unknown_address:
-            notice = no_account_message(
-                self._settings.mail_from, payload, self._settings.public_origin
+            notice = partial(
+                no_account_message, self._settings.mail_from, payload, self._settings.public_origin
             )
             return notice, "no_account_notice"
         return None, "no_account"
@@ -316,7 +369,7 @@ class OutboxWorker:
 
     def _decide_notice(
         self, repos: Repositories, payload: dict[str, Any]
-    ) -> tuple[Outgoing | None, str]:
+    ) -> tuple[_Compose | None, str]:
         """A security notice goes to the account's address while the account exists."""
         user_id = payload.get("user_id")
         user = (
@@ -326,26 +379,26 @@ class OutboxWorker:
         )
         if user is None:
             return None, "no_account"
-        return notice_message(
-            self._settings.mail_from, payload, self._settings.public_origin
+        return partial(
+            notice_message, self._settings.mail_from, payload, self._settings.public_origin
         ), "notice"
 
     def _decide_email_change(
         self, repos: SqlRepositories, kind: str, payload: dict[str, Any]
-    ) -> tuple[Outgoing | None, str]:
+    ) -> tuple[_Compose | None, str]:
         """The confirmation of a new address, or the notice that it already has an
         account (``email_change_service``); both go to the new address. A confirmation
         whose change has ended (superseded, used, expired) is not sent: it is dead."""
         if kind == "email_change_taken":
-            return email_taken_message(
-                self._settings.mail_from, payload, self._settings.public_origin
+            return partial(
+                email_taken_message, self._settings.mail_from, payload, self._settings.public_origin
             ), "address_taken_notice"
         change_id = payload.get("change_id")
         if not isinstance(change_id, str) or not SqlEmailChanges(repos.connection).is_pending(
             change_id, now=self._clock()
         ):
             return None, "change_ended"
-        return email_change_message(self._settings.mail_from, payload), "delivered"
+        return partial(email_change_message, self._settings.mail_from, payload), "delivered"
 
     def _leave_for_another_key(self, claimed: ClaimedMessage) -> None:
         """A message this process cannot decrypt was sealed under another secret key:

@@ -15,7 +15,6 @@ allows exactly the client's origin as form target and only Sekisho's static scri
 
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter
@@ -23,12 +22,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from sekisho.core.records import Session
 from sekisho.i18n import LOCALES, N_, gettext
 from sekisho.oidc.discovery import provider
 from sekisho.oidc.errors import AuthorizationPageError
-from sekisho.oidc.provider import AskConsent, Confirm, Outcome, Respond, SessionLookup, SignIn
-from sekisho.store.repositories import SqlRepositories
+from sekisho.oidc.provider import AskConsent, Confirm, Outcome, Respond, SignIn
 from sekisho.web import context
 from sekisho.web.context import CheckedForm
 from sekisho.web.cookies import AUTHORIZATION_MAX_AGE
@@ -147,23 +144,11 @@ def _error_page(request: Request, error: AuthorizationPageError) -> Response:
     )
 
 
-def _session_lookup(request: Request) -> SessionLookup:
-    """The browser's live, unrestricted session (as :func:`context.current_session`),
-    looked up in the provider's transaction."""
-    token = context.session_token(request)
-    sessions = context.service(request).sessions
-
-    def lookup(repos: SqlRepositories, now: datetime) -> Session | None:
-        return context.unrestricted(sessions.current(repos, token, now=now))
-
-    return lookup
-
-
 def _authorize(request: Request, params: dict[str, list[str]]) -> Response:
     try:
         outcome = provider(request).authorize(
             lambda name: params.get(name, []),
-            session=_session_lookup(request),
+            session=context.session_lookup(request),
             client_info=context.client(request),
         )
     except AuthorizationPageError as error:

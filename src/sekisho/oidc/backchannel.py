@@ -14,11 +14,11 @@ Only ``https`` URIs are called; ``http`` on a loopback address in development mo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,7 +31,8 @@ from sekisho.oidc import signing_keys, subjects
 from sekisho.oidc.clients import is_loopback
 from sekisho.oidc.records import Client, SigningKey
 from sekisho.settings import Settings
-from sekisho.store.database import Database
+from sekisho.store.database import Database, Wakeup
+from sekisho.store.lease_queue import claim_off_the_loop
 from sekisho.store.logout_queue import ClaimedLogout, LogoutQueue, LogoutRetry, LogoutSettlement
 from sekisho.store.oidc import SqlOidc
 
@@ -103,16 +104,13 @@ class BackchannelWorker:
         self._queue = LogoutQueue(database)
         self._private_keys = signing_keys.PrivateKeys(keys)
         self._transport = transport
-        self.wakeup = asyncio.Event()
+        self.wakeup = Wakeup()
 
     async def run(self) -> None:
         """Deliver until cancelled; a failing database or client never stops it. A
         commit in this process that queues a logout wakes it at once; the poll catches
         those of other processes and the retries (as the mail worker does)."""
-        loop = asyncio.get_running_loop()
-        stop_listening = self._database.on_enqueue(
-            lambda: loop.call_soon_threadsafe(self.wakeup.set)
-        )
+        stop_listening = self.wakeup.listen(self._database, "logout")
         try:
             while True:
                 try:
@@ -122,41 +120,75 @@ class BackchannelWorker:
                     raise
                 except Exception:
                     log.exception("back-channel logout cycle failed; retrying")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self.wakeup.wait(), timeout=self._settings.backchannel_poll_seconds
-                    )
-                self.wakeup.clear()
+                await self.wakeup.wait(self._settings.backchannel_poll_seconds)
         finally:
             stop_listening()
 
     async def deliver_due(self, limit: int = BATCH) -> int:
-        """Claim up to ``limit`` due deliveries, post them, settle them; how many."""
-        prepared = await asyncio.to_thread(self._prepare, limit)
+        """Claim up to ``limit`` due deliveries, post them, settle them; how many.
+
+        Cancelled (the server stopping) at any point, it settles what it knows before it
+        ends: what was posted as such, the rest given back unleased, so that no lease
+        outlives a stopped server and the next instance posts them at once (a post cut
+        short goes again: a relying party takes a ``jti`` once, OIDC Back-Channel
+        Logout §2.6)."""
+        prepared = await claim_off_the_loop(partial(self._prepare, limit), self._give_back)
         if not prepared:
             return 0
         settled: list[LogoutSettlement] = []
         retries: list[LogoutRetry] = []
-        async with httpx.AsyncClient(
-            timeout=self._settings.backchannel_timeout_seconds,
-            follow_redirects=False,
-            transport=self._transport,
-        ) as http:
-            for item in prepared:
-                if item.uri is None or item.token is None:
-                    settled.append(self._settlement(item.claimed, "dropped", item.why_not, None))
-                    continue
-                error = await self._post(http, item.uri, item.token)
-                if error is None:
-                    settled.append(self._settlement(item.claimed, "delivered", "delivered", None))
-                elif item.claimed.attempts >= self._settings.backchannel_max_attempts:
-                    settled.append(self._settlement(item.claimed, "failed", "gave_up", error))
-                else:
-                    retries.append(self._retry(item.claimed, error))
+        try:
+            async with httpx.AsyncClient(
+                timeout=self._settings.backchannel_timeout_seconds,
+                follow_redirects=False,
+                transport=self._transport,
+            ) as http:
+                for item in prepared:
+                    if item.uri is None or item.token is None:
+                        settled.append(
+                            self._settlement(item.claimed, "dropped", item.why_not, None)
+                        )
+                        continue
+                    error = await self._post(http, item.uri, item.token)
+                    if error is None:
+                        settled.append(
+                            self._settlement(item.claimed, "delivered", "delivered", None)
+                        )
+                    elif item.claimed.attempts >= self._settings.backchannel_max_attempts:
+                        settled.append(self._settlement(item.claimed, "failed", "gave_up", error))
+                    else:
+                        retries.append(self._retry(item.claimed, error))
+        except asyncio.CancelledError:
+            done = {settlement.delivery_id for settlement in settled}
+            done |= {retry.delivery_id for retry in retries}
+            unposted = [item.claimed.id for item in prepared if item.claimed.id not in done]
+            await self._settle_stopping(settled, retries, unposted)
+            raise
         await asyncio.to_thread(
             self._queue.finish, now=self._clock(), settled=settled, retries=retries
         )
         return len(prepared)
+
+    async def _give_back(self, prepared: list[_Prepared]) -> None:
+        """A batch claimed as the worker stops: given back unposted."""
+        await self._settle_stopping([], [], [item.claimed.id for item in prepared])
+
+    async def _settle_stopping(
+        self, settled: list[LogoutSettlement], retries: list[LogoutRetry], released: list[int]
+    ) -> None:
+        """Settle a batch while the worker is being stopped. A failure (the database
+        gone too) is logged, never raised, so that the stop goes on: the batch's leases
+        then run out as they would after a crash."""
+        try:
+            await asyncio.to_thread(
+                self._queue.finish,
+                now=self._clock(),
+                settled=settled,
+                retries=retries,
+                released=released,
+            )
+        except Exception:
+            log.exception("could not settle a logout batch while stopping; its leases will run out")
 
     @staticmethod
     async def _post(http: httpx.AsyncClient, uri: str, token: str) -> str | None:

@@ -17,8 +17,9 @@ from sekisho.oidc.provider import Provider
 from sekisho.oidc.requests import PROMPTS, RESPONSE_MODES
 from sekisho.oidc.signing_keys import ALGORITHMS
 from sekisho.oidc.subjects import SUBJECT_TYPES
+from sekisho.web.lean_route import LeanRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=LeanRoute)
 
 
 def provider(request: Request) -> Provider:

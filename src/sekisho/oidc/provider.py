@@ -44,7 +44,7 @@ from sekisho.oidc.clients import (
 from sekisho.oidc.errors import AuthorizationPageError, OAuthError
 from sekisho.oidc.grant_events import grant_event
 from sekisho.oidc.metadata_fetch import FetchFailure, MetadataFetcher
-from sekisho.oidc.records import AuthorizationRequest, Client, Grant, SigningKey
+from sekisho.oidc.records import AuthorizationRequest, Client, Grant, SessionActivity, SigningKey
 from sekisho.oidc.remote_jwks import RemoteKeySets
 from sekisho.policy.assurance import Attestation, highest_aal
 from sekisho.policy.confirmations import Confirmation
@@ -1027,12 +1027,12 @@ class Provider:
             create_s256_code_challenge(verifier), redeemed.code_challenge
         ):
             reason = "pkce_mismatch"
-        grant = store.grant(redeemed.grant_id)
+        grant, seen = store.grant_and_session(redeemed.grant_id, now=now) or (None, None)
         if reason is None and (grant is None or grant.revoked_at is not None):
             reason = "grant_revoked"
         session_end = None
         if reason is None and grant is not None:
-            session_end = self.live_session_end(store, grant, now)
+            session_end = self.session_end(seen, now)
             reason = "session_ended" if session_end is None else None
         if reason is not None or grant is None or session_end is None:
             store.revoke_grant(redeemed.grant_id, reason=reason or "invalid", now=now)
@@ -1150,7 +1150,11 @@ class Provider:
         not past that end, and not idle past its limit: its level's, or the tighter one
         its tier issued it with (the same rule as ``SessionTimeouts.idle_of`` on the
         pages); None otherwise."""
-        seen = store.session_activity(grant.session_id, now=now)
+        return self.session_end(store.session_activity(grant.session_id, now=now), now)
+
+    def session_end(self, seen: SessionActivity | None, now: datetime) -> datetime | None:
+        """:meth:`live_session_end` of a session's activity already read (by
+        ``SqlOidc.session_activity`` or with its grant)."""
         if seen is None:
             return None
         limit = self.sekisho.sessions.timeouts.idle(seen.aal)
@@ -1176,10 +1180,10 @@ class Provider:
         claims = tokens.access_token_claims(
             bearer, issuer=self.issuer, published=self.published_keys(store, now), now=now
         )
-        grant = store.grant_of_access_token(claims["jti"], now=now) if claims else None
-        if claims is None or grant is None or not self.session_live(store, grant, now):
+        found = store.grant_and_session_of_access_token(claims["jti"], now=now) if claims else None
+        if claims is None or found is None or self.session_end(found[1], now) is None:
             return None
-        return grant, claims
+        return found[0], claims
 
     # -- UserInfo --------------------------------------------------------------------
 

@@ -61,7 +61,7 @@ class Refresher:
 
     def issue(self, store: SqlOidcTokens, grant: Grant, *, now: datetime, ends: datetime) -> str:
         """A new refresh token of ``grant``'s family, living until ``ends``, its live
-        session's absolute end (:meth:`Provider.live_session_end`, read by the caller
+        session's absolute end (:meth:`Provider.session_end`, read by the caller
         in the same transaction)."""
         token = secrets.token_urlsafe(32)
         store.add_refresh_token(
@@ -109,13 +109,13 @@ class Refresher:
             return self._refuse_unspendable(
                 repos, store, refresh_tokens, client, digest, now, client_info
             )
-        grant = store.grant(grant_id)
+        grant, seen = store.grant_and_session(grant_id, now=now) or (None, None)
         reason: str | None = None
         session_end = None
         if grant is None or grant.revoked_at is not None:
             reason = "grant_revoked"
         else:
-            session_end = self._provider.live_session_end(store, grant, now)
+            session_end = self._provider.session_end(seen, now)
             reason = "session_ended" if session_end is None else None
         user = repos.users.by_id(grant.user_id) if grant is not None else None
         if reason is None and (user is None or user.status != "active"):

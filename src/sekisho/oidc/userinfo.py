@@ -9,8 +9,9 @@ from starlette.responses import JSONResponse, Response
 
 from sekisho.oidc.discovery import provider
 from sekisho.oidc.errors import OAuthError
+from sekisho.web.lean_route import LeanRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=LeanRoute)
 
 
 def _challenge(error: OAuthError | None) -> Response:

@@ -39,8 +39,9 @@ from tests.support.confirmations import confirm
 from tests.support.confirmations import details_hash as independent_hash
 from tests.support.oidc import query_of, register_client, response_of, sign_in_by_code
 from tests.support.passkeys import register, sign_in
+from tests.support.ports import free_port
 from tests.support.server import LiveServer
-from tests.support.smtp import SmtpCapture, free_port
+from tests.support.smtp import SmtpCapture
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 THRESHOLD = 100_000

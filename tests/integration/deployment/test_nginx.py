@@ -19,9 +19,10 @@ import pytest
 
 from tests.support.cli import ServeOutput, run_sekisho, running, serving
 from tests.support.nginx import NginxProxy
+from tests.support.ports import free_port
 from tests.support.redis import RedisServer
 from tests.support.server import fresh_database
-from tests.support.smtp import SmtpCapture, free_port, link_and_code, text_of
+from tests.support.smtp import SmtpCapture, link_and_code, text_of
 
 pytestmark = pytest.mark.deployment
 

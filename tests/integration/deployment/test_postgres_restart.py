@@ -18,9 +18,10 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.cli import run_sekisho
+from tests.support.ports import free_port
 from tests.support.postgres import PostgresCluster
 from tests.support.server import LiveServer, settings_for
-from tests.support.smtp import SmtpCapture, free_port, link_and_code
+from tests.support.smtp import SmtpCapture, link_and_code
 
 pytestmark = pytest.mark.deployment
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,18 @@ def _deliveries(server: LiveServer) -> list[dict[str, Any]]:
         return [dict(row) for row in rows]
 
 
+def _settled(server: LiveServer) -> list[dict[str, Any]]:
+    """The deliveries once none is pending. The worker settles a delivery (its row and
+    its audit event, in one transaction) after the receiver has answered, so a test
+    that saw the token arrive must still wait for that commit."""
+    deadline = datetime.now(UTC) + timedelta(seconds=20)
+    rows = _deliveries(server)
+    while any(row["status"] == "pending" for row in rows) and datetime.now(UTC) < deadline:
+        time.sleep(0.05)
+        rows = _deliveries(server)
+    return rows
+
+
 def _audit(server: LiveServer, event: str) -> list[dict[str, Any]]:
     with server.database.engine.connect() as connection:
         rows = connection.execute(
@@ -120,6 +134,7 @@ def test_sign_out_delivers_a_signed_logout_token_to_each_client_of_the_session(
         assert claims["sub"] == id_claims["sub"]
         assert claims["exp"] - claims["iat"] <= 300
         assert receiver.attempts[0]["_content_type"].startswith("application/x-www-form-urlencoded")
+        _settled(server)
         delivered = _audit(server, "oidc.backchannel_logout.delivered")
         assert [entry["detail"]["client_id"] for entry in delivered] == [listening.client_id]
         assert delivered[0]["detail"]["session_ended"] == "sign_out"
@@ -156,7 +171,7 @@ def test_a_client_that_was_down_receives_the_same_token_when_it_comes_back(
     finally:
         receiver.stop()
     assert len(receiver.attempts) == 3
-    [row] = _deliveries(server)
+    [row] = _settled(server)
     assert (row["status"], row["attempts"]) == ("delivered", 3)
 
 
@@ -172,13 +187,10 @@ def test_delivery_gives_up_after_the_last_attempt_and_never_follows_a_redirect(
         _tokens_for(server, browser, registered.client_id, registered.secret)
         browser.post("/signout", {})
         receiver.wait_for_attempts(2)
-        deadline = datetime.now(UTC) + timedelta(seconds=20)
-        while _deliveries(server)[0]["status"] == "pending" and datetime.now(UTC) < deadline:
-            receiver.wait_for_attempts(2, timeout=0.2)
+        [row] = _settled(server)
     finally:
         receiver.stop()
         elsewhere.stop()
-    [row] = _deliveries(server)
     assert (row["status"], row["attempts"]) == ("failed", 2)
     assert elsewhere.attempts == []
     [failed] = _audit(server, "oidc.backchannel_logout.failed")
@@ -307,3 +319,29 @@ def test_the_logout_is_queued_with_the_session_end_or_not_at_all(
         (sid, "sign_out")
     ]
     assert not browser.signed_in()
+
+
+def test_a_server_stopped_mid_post_gives_the_delivery_back(
+    make_server: ServerFactory, smtp: SmtpCapture
+) -> None:
+    # A relying party that takes the connection and never answers: the worker's post is
+    # in flight when the server stops (a rolling restart). Kept, the claim's lease would
+    # hold the logout back from the next instance.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        silent.settimeout(30)
+        server = make_server(**FAST, backchannel_timeout_seconds=60)
+        port = silent.getsockname()[1]
+        registered = register_client(
+            server, backchannel_logout_uri=f"http://127.0.0.1:{port}/logout"
+        )
+        browser = signed_in_browser(server, smtp, "restart@example.com")
+        _tokens_for(server, browser, registered.client_id, registered.secret)
+        assert browser.post("/signout", {}).status_code == 303
+        connection, _address = silent.accept()
+        with connection:
+            server.stop()
+    with server.database.engine.connect() as database:
+        row = database.execute(
+            text("SELECT status, locked_until, attempts FROM oidc_logout_deliveries")
+        ).one()
+    assert tuple(row) == ("pending", None, 0)

@@ -18,8 +18,9 @@ from tests.conftest import ServerFactory
 from tests.support.browser import FormBrowser
 from tests.support.node_rp import node_app, node_relying_party
 from tests.support.oidc import query_of, register_client, response_of, sign_in_by_code
+from tests.support.ports import free_port
 from tests.support.server import LiveServer
-from tests.support.smtp import SmtpCapture, free_port
+from tests.support.smtp import SmtpCapture
 
 PUSHED = "urn:ietf:params:oauth:request_uri:"
 

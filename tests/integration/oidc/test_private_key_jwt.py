@@ -20,7 +20,6 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
-from sqlalchemy import event
 
 from sekisho.core.encoding import base64url
 from tests.support.oidc import (
@@ -34,6 +33,7 @@ from tests.support.oidc import (
 )
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpCapture
+from tests.support.statements import driver_statements
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 Key = ECKey | RSAKey
@@ -304,16 +304,10 @@ def test_authlibs_private_key_jwt_client(server: LiveServer, smtp: SmtpCapture) 
 
 
 def _client_reads(server: LiveServer) -> list[str]:
-    """Every statement the server sends that reads ``oidc_clients``, from now on."""
-    reads: list[str] = []
-
-    def seen(*args: Any) -> None:
-        statement = args[2]
-        if "FROM oidc_clients" in statement:
-            reads.append(statement)
-
-    event.listen(server.app.state.oidc.database.engine, "before_cursor_execute", seen)
-    return reads
+    """Every statement the server runs that reads ``oidc_clients``, from now on (prepared
+    ones too: they are watched on the driver)."""
+    engine = server.app.state.oidc.database.engine
+    return driver_statements(engine, naming=("FROM oidc_clients",))
 
 
 def test_a_token_request_reads_its_client_once(server: LiveServer) -> None:

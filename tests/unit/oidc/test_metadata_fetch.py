@@ -14,7 +14,7 @@ from sekisho.oidc.metadata_fetch import (
     max_age,
 )
 from tests.support.document_server import Answer, DocumentServer
-from tests.support.smtp import free_port
+from tests.support.ports import free_port
 
 DEV = MetadataFetcher(allow_loopback=True)
 PRODUCTION = MetadataFetcher(allow_loopback=False)

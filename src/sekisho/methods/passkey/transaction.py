@@ -10,7 +10,7 @@ The challenge is spent before anything is verified, so a response is checked onc
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -93,7 +93,7 @@ class PasskeyConfirmation:
         repos: Repositories,
         *,
         user: User,
-        allowed: Collection[str],
+        allowed: Sequence[Passkey],
         transaction: Transaction,
         flow_id: str,
         credential: dict[str, Any],
@@ -101,7 +101,8 @@ class PasskeyConfirmation:
         client: ClientInfo,
         now: datetime,
     ) -> TransactionProof:
-        """The passkey (one of ``allowed`` ids) that confirmed exactly ``transaction``."""
+        """The passkey (one of ``allowed``, the account's, read by the caller in this
+        transaction) that confirmed exactly ``transaction``."""
         client_data = parse_client_data(credential)
         flow = self._ceremonies.spend(
             repos, flow_id=flow_id, client_data=client_data, binding=binding, client=client, now=now
@@ -133,10 +134,12 @@ class PasskeyConfirmation:
             raise refused("challenge_of_another_transaction", ErrorCode.invalid_or_expired)
 
         def locate(credential_id: bytes) -> tuple[Passkey, User]:
-            passkey = repos.passkeys.by_credential_id(credential_id)
-            if passkey is None or passkey.user_id != user.id or passkey.id not in allowed:
-                raise refused("credential_not_allowed")
-            return passkey, user
+            # Found among the passkeys the caller has just read for this account, not
+            # read again by credential id: anything else is not allowed, whoever's it is.
+            for passkey in allowed:
+                if passkey.credential_id == credential_id and passkey.user_id == user.id:
+                    return passkey, user
+            raise refused("credential_not_allowed")
 
         verified = self._assertions.verify(
             repos,
