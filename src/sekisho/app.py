@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
@@ -66,9 +67,21 @@ from sekisho.web.middleware import Edge
 
 STATIC = Path(__file__).resolve().parent / "web" / "static"
 _NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+#: Held while an app is assembled. FastAPI prepares routes (their parameter fields) inside
+#: ``warnings.catch_warnings``, which swaps the process-wide warning filters: two
+#: assemblies on two threads at once can leave one inside the other's filters, and then a
+#: warning FastAPI meant to silence escapes (an error under ``-W error``). Apps built
+#: together, such as in-process servers starting at once, are built one after the other.
+_ASSEMBLY = threading.Lock()
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> FastAPI:
+    """The app for ``settings``, every route prepared (``web/exact_paths.py``)."""
+    with _ASSEMBLY:
+        return _assemble(settings, clock)
+
+
+def _assemble(settings: Settings, clock: Callable[[], datetime]) -> FastAPI:
     database = Database(
         make_engine(settings.database_url), Keyring(settings.secret_key.get_secret_value())
     )
