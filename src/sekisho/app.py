@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from starlette.staticfiles import StaticFiles
 
-from sekisho import __version__, tracing
+from sekisho import __version__, heap, tracing
 from sekisho.admin.api_keys import ApiKeyService
 from sekisho.confirmation_service import ConfirmationService
 from sekisho.core.keys import Keyring
@@ -75,13 +75,17 @@ _NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": Fa
 _ASSEMBLY = threading.Lock()
 
 
-def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> FastAPI:
-    """The app for ``settings``, every route prepared (``web/exact_paths.py``)."""
+def create_app(
+    settings: Settings, *, clock: Callable[[], datetime] = utc_now, settle_heap: bool = False
+) -> FastAPI:
+    """The app for ``settings``, every route prepared (``web/exact_paths.py``).
+    ``settle_heap``: this process runs this app until it ends, so once started it
+    freezes what it built (``sekisho.heap``); never in a process that builds many."""
     with _ASSEMBLY:
-        return _assemble(settings, clock)
+        return _assemble(settings, clock, settle_heap)
 
 
-def _assemble(settings: Settings, clock: Callable[[], datetime]) -> FastAPI:
+def _assemble(settings: Settings, clock: Callable[[], datetime], settle_heap: bool) -> FastAPI:
     database = Database(
         make_engine(settings.database_url), Keyring(settings.secret_key.get_secret_value())
     )
@@ -117,6 +121,8 @@ def _assemble(settings: Settings, clock: Callable[[], datetime]) -> FastAPI:
             )
             worker_tasks.append(asyncio.create_task(worker.run(), name="sekisho-outbox"))
             worker_tasks.append(asyncio.create_task(logouts.run(), name="sekisho-logouts"))
+        if settle_heap:
+            heap.settle()
         try:
             yield
         finally:

@@ -22,4 +22,4 @@ def create() -> ASGIApp:
     uvicorn, ``--no-proxy-headers``)."""
     settings = Settings()
     logs.configure(settings.log_format)
-    return behind_proxies(create_app(settings), settings)
+    return behind_proxies(create_app(settings, settle_heap=True), settings)

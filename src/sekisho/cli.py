@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from sqlalchemy.exc import OperationalError
 
-from sekisho import logs
+from sekisho import heap, logs
 from sekisho.admin import commands as api_key_commands
 from sekisho.core.addresses import InvalidAddress, normalize_email
 from sekisho.core.keys import Keyring
@@ -285,7 +285,7 @@ def serve(
         os.environ["SEKISHO_PUBLIC_ORIGIN"] = settings.public_origin
         uvicorn.run("sekisho.asgi:create", factory=True, workers=workers, **common)
         return
-    web_app = create_app(settings)
+    web_app = create_app(settings, settle_heap=True)
     if settings.metrics_port is not None:
         try:
             start_http_server(
@@ -720,6 +720,7 @@ def mail_worker() -> None:
     async def deliver() -> None:
         await asyncio.gather(worker.run(), logouts.run())
 
+    heap.settle()
     typer.echo("delivering the outbox and back-channel logouts; Ctrl-C stops")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(deliver())
