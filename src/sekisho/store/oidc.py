@@ -127,15 +127,17 @@ _CODE_INSERT = Prepared(
 _ACCESS_INSERT = Prepared(insert(oidc_access_tokens), keys=("jti", "grant_id", "expires_at"))
 _CLIENT_GET = Prepared(select(oidc_clients).where(oidc_clients.c.id == bindparam("p_id")))
 _GRANT_GET = Prepared(select(oidc_grants).where(oidc_grants.c.id == bindparam("p_id")))
+#: An unexpired, unrevoked access token (``p_jti``) of an unrevoked grant.
+_LIVE_ACCESS_TOKEN = (
+    oidc_access_tokens.c.jti == bindparam("p_jti"),
+    oidc_access_tokens.c.expires_at > bindparam("p_now"),
+    oidc_access_tokens.c.revoked_at.is_(None),
+    oidc_grants.c.revoked_at.is_(None),
+)
 _TOKEN_GRANT = Prepared(
     select(oidc_grants)
     .join(oidc_access_tokens, oidc_access_tokens.c.grant_id == oidc_grants.c.id)
-    .where(
-        oidc_access_tokens.c.jti == bindparam("p_jti"),
-        oidc_access_tokens.c.expires_at > bindparam("p_now"),
-        oidc_access_tokens.c.revoked_at.is_(None),
-        oidc_grants.c.revoked_at.is_(None),
-    )
+    .where(*_LIVE_ACCESS_TOKEN)
 )
 _LIVE_SESSION_OF_GRANT = and_(
     sessions.c.id == oidc_grants.c.session_id,
@@ -157,12 +159,7 @@ _TOKEN_GRANT_AND_SESSION = Prepared(
     select(oidc_grants, *_SESSION_OF_GRANT)
     .join(oidc_access_tokens, oidc_access_tokens.c.grant_id == oidc_grants.c.id)
     .outerjoin(sessions, _LIVE_SESSION_OF_GRANT)
-    .where(
-        oidc_access_tokens.c.jti == bindparam("p_jti"),
-        oidc_access_tokens.c.expires_at > bindparam("p_now"),
-        oidc_access_tokens.c.revoked_at.is_(None),
-        oidc_grants.c.revoked_at.is_(None),
-    )
+    .where(*_LIVE_ACCESS_TOKEN)
 )
 _SESSION_LIVE = Prepared(
     select(

@@ -13,8 +13,9 @@ same through ``Connection.execute`` and the reverse.
 
 It runs in the caller's transaction: the same connection, so the same ``BEGIN
 IMMEDIATE`` and writer lock on SQLite and the same transaction on PostgreSQL; a
-connection not yet in a transaction begins one, as ``Connection.execute`` would. Driver errors are raised as SQLAlchemy's (``DBAPIError.instance``), as
-``Connection.execute`` raises them, and a lost connection is invalidated.
+connection not yet in a transaction begins one, as ``Connection.execute`` would. Driver
+errors are raised as SQLAlchemy's (``DBAPIError.instance``), as ``Connection.execute``
+raises them, and a lost connection is invalidated.
 
 Statement events (``before_cursor_execute``) do not see these statements. Statements
 with expanding ``IN`` parameters or Python-side defaults other than constants are

@@ -253,9 +253,17 @@ def check_json(request: Request) -> None:
     """:func:`require_json`'s check, for a caller already on a thread
     (:class:`sekisho.web.lean_route.LeanRoute`)."""
     check_origin(request)
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
+    if not is_json_type(request.headers.get("content-type")):
         raise SekishoError(ErrorCode.unsupported_media_type)
+
+
+def is_json_type(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` header names ``application/json`` (any parameters,
+    any case), as both :func:`require_json` and FastAPI's body reader see it."""
+    return (
+        content_type is not None
+        and content_type.split(";")[0].strip().lower() == "application/json"
+    )
 
 
 def binding_for_request(request: Request) -> str:

@@ -193,7 +193,7 @@ class _Plan:
         assert body_name is not None
 
         async def app(request: Request) -> Response:
-            if _fastapi_answers(request, overrides) or not _is_json(
+            if _fastapi_answers(request, overrides) or not context.is_json_type(
                 request.headers.get("content-type")
             ):
                 return await fastapi_handler(request)
@@ -312,14 +312,6 @@ def _fastapi_answers(request: Request, overrides: Any) -> bool:
         get_telemetry_data() is not None
         or MAX_BODY_SIZE_SCOPE_KEY in request.scope
         or (overrides is not None and bool(getattr(overrides, "dependency_overrides", None)))
-    )
-
-
-def _is_json(content_type: str | None) -> bool:
-    """``application/json`` as both ``require_json`` and FastAPI's body reader see it."""
-    return (
-        content_type is not None
-        and content_type.split(";")[0].strip().lower() == "application/json"
     )
 
 
