@@ -10,7 +10,10 @@ runs ``--users`` closed-loop virtual users over keep-alive HTTP/1.1 on 127.0.0.1
 with its own address, binding cookie and passkey. Per scenario and server it prints
 operations per second, p50/p95/p99 latency of one operation, the server process's CPU
 milliseconds per operation (utime + stime from /proc/<pid>/stat, before and after the
-window) and that CPU as a ratio to the reference app measured in the same run. Statuses
+window) and that CPU as a ratio to the reference app measured in the same run, then
+each server's CPU per operation split between its event loop's thread (uvicorn's main
+thread: HTTP, middleware, routing) and its other threads (Sekisho's endpoints and
+workers, the database driver in them; the reference has none doing work). Statuses
 other than the expected ones (a 500 above all) are counted and printed.
 
 ``--mail-worker separate`` runs Sekisho's delivery in its own ``sekisho mail worker``
@@ -121,6 +124,12 @@ class Server:
         runs the workers as children of uvicorn's manager)."""
         return sum(_pid_cpu_seconds(pid) for pid in _tree(self.process.pid))
 
+    def loop_cpu_seconds(self) -> float:
+        """The CPU of each server process's main thread, where uvicorn runs the event
+        loop (the rest of :meth:`cpu_seconds` is other threads: Sekisho's endpoint and
+        worker threads, SQLite working in them)."""
+        return sum(_pid_cpu_seconds(pid, pid) for pid in _tree(self.process.pid))
+
     def stop(self) -> None:
         for process in (self.process, self.mailer):
             if process is not None:
@@ -132,9 +141,11 @@ def _cpu_seconds(process: subprocess.Popen[bytes]) -> float:
     return _pid_cpu_seconds(process.pid)
 
 
-def _pid_cpu_seconds(pid: int) -> float:
+def _pid_cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """utime + stime of process ``pid``, or of only its thread ``thread``."""
+    stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat")
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = stat.read_text().rsplit(")", 1)[1].split()
     except FileNotFoundError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -179,6 +190,8 @@ class Result:
     unexpected: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     cpu: float = 0.0
+    #: The part of ``cpu`` spent on the event loop's thread (``Server.loop_cpu_seconds``).
+    loop_cpu: float = 0.0
     #: CPU of a separate mail worker process (None: delivery is in the server).
     mailer_cpu: float | None = None
     delivered: int = 0
@@ -238,6 +251,8 @@ def _wait_ready(process: subprocess.Popen[bytes], port: int) -> None:
                 return
         except OSError:
             time.sleep(0.1)
+    process.kill()
+    process.wait()
     raise RuntimeError(f"server on port {port} did not start")
 
 
@@ -528,6 +543,7 @@ async def run_window(
     result.unexpected.clear()
     waits_before = len(result.mail_waits)
     cpu_before = server.cpu_seconds()
+    loop_before = server.loop_cpu_seconds()
     mailer_before = _cpu_seconds(server.mailer) if server.mailer else 0.0
     delivered_before = sink.delivered
     idle_before = _idle_ticks()
@@ -537,6 +553,7 @@ async def run_window(
     measuring = False
     result.seconds = time.perf_counter() - started
     result.cpu = server.cpu_seconds() - cpu_before
+    result.loop_cpu = server.loop_cpu_seconds() - loop_before
     result.delivered = sink.delivered - delivered_before
     idle_after = _idle_ticks()
     result.idle = (idle_after[0] - idle_before[0]) / max(1, idle_after[1] - idle_before[1])
@@ -760,6 +777,16 @@ def _open_row(name: str, rate: float, result: Result, reference_cpu: float | Non
     )
 
 
+def _split_row(name: str, result: Result) -> str:
+    """Where the server's CPU per operation went: its event loop's thread, other threads."""
+    per = 1000 / max(1, result.operations)
+    loop, other = result.loop_cpu * per, (result.cpu - result.loop_cpu) * per
+    return (
+        f"{name}: {loop:.2f} ms of CPU per operation on the event loop's thread,"
+        f" {other:.2f} ms in other threads"
+    )
+
+
 def _row(name: str, result: Result, reference_cpu: float | None) -> str:
     rate = result.operations / result.seconds
     cpu = result.cpu * 1000 / max(1, result.operations)
@@ -776,11 +803,10 @@ async def measure(args: argparse.Namespace, folder: str) -> None:
     pin = _pin(args.workers)
     sink = MailSink()
     sink.start()
-    servers = [
-        start_reference(args, folder, sink.port, pin),
-        start_sekisho(args, folder, sink.port, pin),
-    ]
+    servers: list[Server] = []
     try:
+        servers.append(start_reference(args, folder, sink.port, pin))
+        servers.append(start_sekisho(args, folder, sink.port, pin))
         crowd: dict[str, list[VirtualUser]] = {}
         for server in servers:
             crowd[server.name] = [
@@ -808,6 +834,7 @@ async def measure(args: argparse.Namespace, folder: str) -> None:
             print("|---|---|---|---|---|---|---|---|---|")
             reference_cpu: float | None = None
             mail_rows: list[str] = []
+            split_rows: list[str] = []
             maxima: dict[str, float] = {}
             for server in servers:
                 result = await run_window(
@@ -820,6 +847,7 @@ async def measure(args: argparse.Namespace, folder: str) -> None:
                 )
                 print(_row(server.name, result, reference_cpu), flush=True)
                 maxima[server.name] = result.operations / result.seconds
+                split_rows.append(_split_row(server.name, result))
                 if result.mail_waits:
                     waits = sorted(result.mail_waits)
                     mail_rows.append(
@@ -835,7 +863,7 @@ async def measure(args: argparse.Namespace, folder: str) -> None:
                     )
                 if reference_cpu is None:
                     reference_cpu = result.cpu * 1000 / max(1, result.operations)
-            for row in mail_rows:
+            for row in (*split_rows, *mail_rows):
                 print(f"\n{row}")
             if args.open_loop or args.open_rate:
                 await _open_loop(args, servers, crowd, sink, scenario, maxima)
